@@ -1,0 +1,37 @@
+//! The queue's error type: every failure a caller of this crate can see.
+
+/// What went wrong in a waiting-room operation; the gateway maps each variant to one HTTP status
+/// and one gRPC code in a single place.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The request is malformed or a value is out of range.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// No event with this id is configured.
+    #[error("event '{0}' does not exist")]
+    EventNotFound(String),
+    /// The event takes no new joins (sold out).
+    #[error("event '{0}' is closed")]
+    EventClosed(String),
+    /// A waiting token failed its signature check or does not parse.
+    #[error("the waiting token is invalid")]
+    InvalidToken,
+    /// `enter` was called before the place became READY.
+    #[error("not ready: the place is still in the queue")]
+    NotReady,
+    /// The place is gone: left, idle too long, READY too long, or the admission ran out.
+    #[error("the place is gone: the token has expired")]
+    TokenExpired,
+    /// The store cannot be reached or did not answer in time; retrying later may succeed.
+    #[error("the queue store is unavailable: {0}")]
+    Unavailable(String),
+    /// The store answered something this code does not understand (a bug, not bad input).
+    #[error("unexpected answer from the queue store: {0}")]
+    Protocol(String),
+    /// Key material (token secret or signing key) is unusable.
+    #[error("invalid key material: {0}")]
+    Key(String),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = QueueError> = std::result::Result<T, E>;

@@ -1,0 +1,111 @@
+//! Validated identifiers: nothing a client sends reaches a Redis key unchecked.
+
+use crate::error::QueueError;
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// An event id: `[A-Za-z0-9_-]{1,64}`, safe to embed in a key's `{hash tag}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId(String);
+
+impl EventId {
+    /// Validates `s` as an event id.
+    pub fn parse(s: &str) -> Result<Self, QueueError> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(QueueError::InvalidArgument(
+                "event_id must match [A-Za-z0-9_-]{1,64}".into(),
+            ))
+        }
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Longest accepted session or user id, in bytes.
+pub const MAX_CLIENT_ID_BYTES: usize = 128;
+
+/// Validates a session id (required, 1..=128 bytes).
+pub fn check_session_id(s: &str) -> Result<(), QueueError> {
+    if s.is_empty() || s.len() > MAX_CLIENT_ID_BYTES {
+        return Err(QueueError::InvalidArgument(format!(
+            "session_id must be 1 to {MAX_CLIENT_ID_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Validates an optional user id (at most 128 bytes when present, not empty).
+pub fn check_user_id(s: Option<&str>) -> Result<(), QueueError> {
+    match s {
+        Some(u) if u.is_empty() || u.len() > MAX_CLIENT_ID_BYTES => Err(
+            QueueError::InvalidArgument(format!("user_id must be 1 to {MAX_CLIENT_ID_BYTES} bytes")),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Where a session's ticket is filed: one of 65,536 buckets and an 6-byte field within it,
+/// both taken from SHA-256 of the session id (so the id itself never shapes a key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    /// The bucket, 0..=0xffff.
+    pub bucket: u16,
+    /// The field within the bucket.
+    pub field: [u8; 6],
+}
+
+impl SessionKey {
+    /// The session key of `session_id` within one event.
+    pub fn of(session_id: &str) -> Self {
+        let d = Sha256::digest(session_id.as_bytes());
+        let mut field = [0u8; 6];
+        field.copy_from_slice(&d[2..8]);
+        Self {
+            bucket: u16::from_be_bytes([d[0], d[1]]),
+            field,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_checked() {
+        assert!(EventId::parse("demo-2026_A").is_ok());
+        assert!(EventId::parse(&"a".repeat(64)).is_ok());
+        for bad in ["", "a b", "{x}", "a:b", "é", &"a".repeat(65)] {
+            assert!(EventId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn client_ids_are_bounded() {
+        assert!(check_session_id(&"s".repeat(128)).is_ok());
+        assert!(check_session_id(&"s".repeat(129)).is_err());
+        assert!(check_session_id("").is_err());
+        assert!(check_user_id(None).is_ok());
+        assert!(check_user_id(Some("")).is_err());
+    }
+
+    #[test]
+    fn session_keys_differ_per_session() {
+        assert_ne!(SessionKey::of("a"), SessionKey::of("b"));
+        assert_eq!(SessionKey::of("a"), SessionKey::of("a"));
+    }
+}

@@ -1,0 +1,19 @@
+//! The waiting room: events, tickets, positions, admission and tokens.
+//!
+//! People join a per-event queue and receive a ticket from a counter, so order is arrival order;
+//! an admission tick, shared by every gateway replica through the store, lets them through at
+//! the event's rate while capacity lasts; signed tokens carry a place ([`token::WaitingTokens`])
+//! and an admission ([`token::AdmissionSigner`]). Two stores keep the same semantics: Redis
+//! ([`store::RedisStore`], atomic Lua scripts, cluster-ready keys) and memory
+//! ([`store::MemoryStore`], the embedded default). [`room::WaitingRoom`] ties store, clock and
+//! tokens into the operations that the HTTP and gRPC edges expose. Nothing here knows HTTP.
+
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod room;
+pub mod store;
+pub mod token;
+
+pub use error::QueueError;

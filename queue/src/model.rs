@@ -1,0 +1,308 @@
+//! The waiting room's values: event configuration, statuses, places and statistics.
+
+use crate::error::QueueError;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Default `admission_ttl_seconds`: how long an admission (reservation token) stays valid.
+pub const DEFAULT_ADMISSION_TTL_SECONDS: u32 = 300;
+/// Default `idle_timeout_seconds`: a waiting user silent this long loses the place.
+pub const DEFAULT_IDLE_TIMEOUT_SECONDS: u32 = 3600;
+/// Default `ready_timeout_seconds`: a READY user who does not enter in time loses the slot.
+pub const DEFAULT_READY_TIMEOUT_SECONDS: u32 = 120;
+
+/// An event's admission configuration, as set by `PUT /admin/v1/events/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventConfig {
+    /// Users made READY per second (0 pauses admissions).
+    pub admit_per_second: u32,
+    /// Most users READY or ADMITTED (unexpired) at once.
+    pub max_active: u32,
+    /// Lifetime of an admission, in seconds.
+    #[serde(default = "default_admission_ttl")]
+    pub admission_ttl_seconds: u32,
+    /// Heartbeat-free seconds after which a waiting user is removed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_seconds: u32,
+    /// Seconds a READY user has to call `enter`.
+    #[serde(default = "default_ready_timeout")]
+    pub ready_timeout_seconds: u32,
+    /// When the queue opens; joins before it form the shuffled pre-queue.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub opens_at: Option<OffsetDateTime>,
+}
+
+fn default_admission_ttl() -> u32 {
+    DEFAULT_ADMISSION_TTL_SECONDS
+}
+fn default_idle_timeout() -> u32 {
+    DEFAULT_IDLE_TIMEOUT_SECONDS
+}
+fn default_ready_timeout() -> u32 {
+    DEFAULT_READY_TIMEOUT_SECONDS
+}
+
+/// Largest accepted `admit_per_second`.
+pub const MAX_ADMIT_PER_SECOND: u32 = 1_000_000;
+/// Largest accepted timeout or TTL, in seconds (30 days).
+pub const MAX_SECONDS: u32 = 30 * 24 * 3600;
+
+impl EventConfig {
+    /// A configuration with the documented defaults for the optional fields.
+    pub fn new(admit_per_second: u32, max_active: u32) -> Self {
+        Self {
+            admit_per_second,
+            max_active,
+            admission_ttl_seconds: DEFAULT_ADMISSION_TTL_SECONDS,
+            idle_timeout_seconds: DEFAULT_IDLE_TIMEOUT_SECONDS,
+            ready_timeout_seconds: DEFAULT_READY_TIMEOUT_SECONDS,
+            opens_at: None,
+        }
+    }
+
+    /// Checks every value's range; the error names the offending field.
+    pub fn validate(&self) -> Result<(), QueueError> {
+        let bad = |m: String| Err(QueueError::InvalidArgument(m));
+        if self.admit_per_second > MAX_ADMIT_PER_SECOND {
+            return bad(format!("admit_per_second must be at most {MAX_ADMIT_PER_SECOND}"));
+        }
+        for (name, v) in [
+            ("admission_ttl_seconds", self.admission_ttl_seconds),
+            ("idle_timeout_seconds", self.idle_timeout_seconds),
+            ("ready_timeout_seconds", self.ready_timeout_seconds),
+        ] {
+            if v == 0 || v > MAX_SECONDS {
+                return bad(format!("{name} must be between 1 and {MAX_SECONDS}"));
+            }
+        }
+        if let Some(t) = self.opens_at {
+            if t.unix_timestamp() < 0 || t.year() > 9999 {
+                return bad("opens_at must be between 1970 and 9999".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// `opens_at` in Unix milliseconds.
+    pub fn opens_at_ms(&self) -> Option<u64> {
+        self.opens_at
+            .map(|t| (t.unix_timestamp_nanos() / 1_000_000).max(0) as u64)
+    }
+}
+
+/// Where a ticket stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Joined before `opens_at`; the place is drawn at random among the pre-queue.
+    PreQueue,
+    /// In the queue, `position` people from the front.
+    Waiting,
+    /// Let through: may call `enter` until the ready deadline.
+    Ready,
+    /// Entered: holds an unexpired admission.
+    Admitted,
+    /// The place is gone (left, idle, ready timeout, admission ran out).
+    Expired,
+    /// The event sold out while this user waited.
+    SoldOut,
+}
+
+impl Status {
+    /// The status of a store's numeric code (see `lib.lua`).
+    pub fn from_code(code: i64) -> Option<Self> {
+        Some(match code {
+            0 => Self::PreQueue,
+            1 => Self::Waiting,
+            2 => Self::Ready,
+            3 => Self::Admitted,
+            4 => Self::Expired,
+            5 => Self::SoldOut,
+            _ => return None,
+        })
+    }
+
+    /// The name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PreQueue => "PRE_QUEUE",
+            Self::Waiting => "WAITING",
+            Self::Ready => "READY",
+            Self::Admitted => "ADMITTED",
+            Self::Expired => "EXPIRED",
+            Self::SoldOut => "SOLD_OUT",
+        }
+    }
+}
+
+/// A ticket's place as a store reports it, with the inputs of its ETA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    /// The ticket (arrival number within the event).
+    pub ticket: u64,
+    /// Where it stands.
+    pub status: Status,
+    /// 1-based among waiting users; 0 unless WAITING.
+    pub position: u64,
+    /// When the current state lapses (Unix ms): heartbeat deadline, ready deadline or admission
+    /// end; 0 when EXPIRED or SOLD_OUT.
+    pub expires_at_ms: u64,
+    /// The measured admission rate in milli-users per second, or -1 before any measurement.
+    pub measured_rate_milli: i64,
+    /// The configured `admit_per_second`.
+    pub admit_per_second: u32,
+    /// STOP_ADMISSIONS is in force.
+    pub stopped: bool,
+    /// `opens_at` in Unix ms.
+    pub opens_at_ms: Option<u64>,
+}
+
+impl Place {
+    /// Estimated seconds until READY: the position over the measured admission rate (the
+    /// configured rate until one is measured); for the pre-queue, the time until opening.
+    /// -1 when no estimate exists (admissions paused).
+    pub fn eta_seconds(&self, now_ms: u64) -> i64 {
+        match self.status {
+            Status::PreQueue => {
+                let wait = self.opens_at_ms.unwrap_or(now_ms).saturating_sub(now_ms);
+                wait.div_ceil(1000) as i64
+            }
+            Status::Waiting => {
+                let milli = if self.measured_rate_milli > 0 {
+                    self.measured_rate_milli as u64
+                } else if !self.stopped && self.admit_per_second > 0 {
+                    u64::from(self.admit_per_second) * 1000
+                } else {
+                    return -1;
+                };
+                (self.position.saturating_mul(1000)).div_ceil(milli) as i64
+            }
+            _ => 0,
+        }
+    }
+}
+
+/// What `join` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Joined {
+    /// True for a new place, false when the session already held one.
+    pub created: bool,
+    /// The place, new or existing.
+    pub place: Place,
+}
+
+/// What `enter` answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// Admitted until `place.expires_at_ms` (the same grant on every call).
+    Granted(Place),
+    /// Not admitted; the place says why (WAITING/PRE_QUEUE, EXPIRED, SOLD_OUT).
+    Refused(Place),
+}
+
+/// An event's counters, as `GET /admin/v1/events/{id}` shows them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EventStats {
+    /// Users in the queue (pre-queue included).
+    pub waiting: u64,
+    /// Users READY and not yet entered.
+    pub ready: u64,
+    /// Users holding an unexpired admission.
+    pub active: u64,
+    /// New places handed out since the event was created.
+    pub joined_total: u64,
+    /// Users let through the queue (made READY) since the event was created.
+    pub admitted_total: u64,
+    /// Users who entered (took an admission) since the event was created.
+    pub entered_total: u64,
+}
+
+/// An event as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventInfo {
+    /// The configuration.
+    pub config: EventConfig,
+    /// STOP_ADMISSIONS is in force.
+    pub stopped: bool,
+    /// SOLD_OUT was declared.
+    pub sold_out: bool,
+    /// The measured admission rate in milli-users per second, -1 before a measurement.
+    pub measured_rate_milli: i64,
+    /// The counters.
+    pub stats: EventStats,
+}
+
+/// The seed spec's emergency actions on an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Action {
+    /// Stop letting anyone through (joins continue).
+    StopAdmissions,
+    /// Undo STOP_ADMISSIONS.
+    ResumeAdmissions,
+    /// No more joins (410 EVENT_CLOSED); waiting users see SOLD_OUT.
+    SoldOut,
+}
+
+/// What one admission tick did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdmitReport {
+    /// Users made READY by this tick.
+    pub admitted: u64,
+    /// READY users removed because their ready deadline passed.
+    pub ready_expired: u64,
+    /// Users still waiting.
+    pub waiting: u64,
+    /// Users READY now.
+    pub ready: u64,
+    /// Users holding an admission now.
+    pub active: u64,
+}
+
+/// What one sweep step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Idle waiting users removed.
+    pub expired: u64,
+    /// The step reached the newest ticket (a full pass is complete).
+    pub done: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(position: u64, measured: i64, aps: u32) -> Place {
+        Place {
+            ticket: 1,
+            status: Status::Waiting,
+            position,
+            expires_at_ms: 0,
+            measured_rate_milli: measured,
+            admit_per_second: aps,
+            stopped: false,
+            opens_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn eta_prefers_the_measured_rate() {
+        assert_eq!(waiting(100, -1, 10).eta_seconds(0), 10);
+        assert_eq!(waiting(100, 5_000, 10).eta_seconds(0), 20);
+        assert_eq!(waiting(1, 3_000, 10).eta_seconds(0), 1);
+        assert_eq!(waiting(100, 0, 0).eta_seconds(0), -1);
+    }
+
+    #[test]
+    fn config_defaults_and_ranges() {
+        let c: EventConfig =
+            serde_json::from_str(r#"{"admit_per_second":5,"max_active":10}"#).unwrap();
+        assert_eq!(c, EventConfig::new(5, 10));
+        assert!(c.validate().is_ok());
+        let mut bad = c.clone();
+        bad.ready_timeout_seconds = 0;
+        assert!(bad.validate().is_err());
+        assert!(serde_json::from_str::<EventConfig>(r#"{"admit_per_second":-1,"max_active":1}"#).is_err());
+    }
+}

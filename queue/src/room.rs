@@ -1,0 +1,218 @@
+//! The waiting room's operations as the edges (HTTP, gRPC) expose them: validated ids in,
+//! tokens and places out. One [`WaitingRoom`] is shared by every request of a process.
+
+use crate::clock::Clock;
+use crate::error::{QueueError, Result};
+use crate::ids::{check_session_id, check_user_id, EventId, SessionKey};
+use crate::model::*;
+use crate::store::{Store, PRE_SCORE_MIN};
+use crate::token::{AdmissionClaims, AdmissionSigner, WaitingClaims, WaitingTokens, ISSUER};
+use rand::Rng;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// A place as a client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceView {
+    /// Where the ticket stands.
+    pub status: Status,
+    /// 1-based among waiting users; 0 unless WAITING.
+    pub position: u64,
+    /// Seconds until READY (see [`Place::eta_seconds`]); -1 when unknown.
+    pub eta_seconds: i64,
+    /// `enter` would grant (status READY).
+    pub admission_ready: bool,
+    /// When the current state lapses unless renewed; None when nothing is held.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// The outcome of a join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinView {
+    /// The waiting token (the same one on every re-join of a standing place).
+    pub waiting_token: String,
+    /// True for a new place.
+    pub created: bool,
+    /// The place.
+    pub place: PlaceView,
+}
+
+/// A granted admission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The JWT to present to origins.
+    pub reservation_token: String,
+    /// Seconds the grant has left.
+    pub ttl_seconds: u64,
+    /// When the grant ends.
+    pub valid_until: OffsetDateTime,
+}
+
+/// Store, clock and keys: everything a waiting-room operation needs.
+#[derive(Clone)]
+pub struct WaitingRoom {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    waiting: WaitingTokens,
+    signer: AdmissionSigner,
+}
+
+fn at(ms: u64) -> Option<OffsetDateTime> {
+    if ms == 0 {
+        return None;
+    }
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}
+
+impl WaitingRoom {
+    /// A room over `store` with the given clock and keys.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, waiting: WaitingTokens, signer: AdmissionSigner) -> Self {
+        Self { store, clock, waiting, signer }
+    }
+
+    /// The store (for readiness checks and the admission loop).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The admission token signer (for the JWKS and for origins in this process).
+    pub fn signer(&self) -> &AdmissionSigner {
+        &self.signer
+    }
+
+    /// The current time of the room's clock, in Unix ms.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    fn view(&self, p: &Place, now: u64) -> PlaceView {
+        PlaceView {
+            status: p.status,
+            position: p.position,
+            eta_seconds: p.eta_seconds(now),
+            admission_ready: p.status == Status::Ready,
+            expires_at: at(p.expires_at_ms),
+        }
+    }
+
+    /// Joins (or re-joins) `session_id` to the event's queue.
+    pub async fn join(&self, event_id: &str, session_id: &str, user_id: Option<&str>) -> Result<JoinView> {
+        let event = EventId::parse(event_id)?;
+        check_session_id(session_id)?;
+        check_user_id(user_id)?;
+        let now = self.clock.now_ms();
+        let pre_score = rand::thread_rng().gen_range(PRE_SCORE_MIN..=-1);
+        let joined = self.store.join(&event, SessionKey::of(session_id), pre_score, now).await?;
+        let claims = WaitingClaims {
+            event_id: event.to_string(),
+            ticket: joined.place.ticket,
+            session_id: session_id.to_owned(),
+            user_id: user_id.map(str::to_owned),
+        };
+        Ok(JoinView {
+            waiting_token: self.waiting.issue(&claims),
+            created: joined.created,
+            place: self.view(&joined.place, now),
+        })
+    }
+
+    fn claims(&self, token: &str) -> Result<(WaitingClaims, EventId)> {
+        let claims = self.waiting.verify(token)?;
+        let event = EventId::parse(&claims.event_id).map_err(|_| QueueError::InvalidToken)?;
+        Ok((claims, event))
+    }
+
+    /// Where the token's place stands; the call is a heartbeat.
+    pub async fn status(&self, token: &str) -> Result<PlaceView> {
+        let (claims, event) = self.claims(token)?;
+        let now = self.clock.now_ms();
+        let place = self.store.status(&event, claims.ticket, true, now).await?;
+        Ok(self.view(&place, now))
+    }
+
+    /// The event and ticket a genuine waiting token names (for streams that watch a place).
+    pub fn ticket_of(&self, token: &str) -> Result<(EventId, u64)> {
+        let (claims, event) = self.claims(token)?;
+        Ok((event, claims.ticket))
+    }
+
+    /// Turns a READY place into an admission JWT; the same grant on every call.
+    pub async fn enter(&self, token: &str) -> Result<Grant> {
+        let (claims, event) = self.claims(token)?;
+        let now = self.clock.now_ms();
+        let place = match self.store.enter(&event, claims.ticket, now).await? {
+            Entry::Granted(p) => p,
+            Entry::Refused(p) => {
+                return Err(match p.status {
+                    Status::Waiting | Status::PreQueue => QueueError::NotReady,
+                    Status::SoldOut => QueueError::EventClosed(event.to_string()),
+                    _ => QueueError::TokenExpired,
+                })
+            }
+        };
+        let until_ms = place.expires_at_ms;
+        let exp = until_ms / 1000;
+        let jti = self.waiting.derive_id(&[event.as_str(), &claims.ticket.to_string(), &until_ms.to_string()]);
+        let token = self.signer.sign(&AdmissionClaims {
+            iss: ISSUER.to_owned(),
+            aud: event.to_string(),
+            sub: claims.user_id.clone().unwrap_or_else(|| claims.session_id.clone()),
+            exp,
+            jti,
+        })?;
+        Ok(Grant {
+            reservation_token: token,
+            ttl_seconds: until_ms.saturating_sub(now).div_ceil(1000),
+            valid_until: at(until_ms).ok_or_else(|| QueueError::Protocol("grant without expiry".into()))?,
+        })
+    }
+
+    /// Gives up the token's place; everyone behind moves up one.
+    pub async fn leave(&self, token: &str) -> Result<()> {
+        let (claims, event) = self.claims(token)?;
+        let now = self.clock.now_ms();
+        self.store.leave(&event, claims.ticket, SessionKey::of(&claims.session_id), now).await?;
+        Ok(())
+    }
+
+    /// Creates or updates an event; true when created.
+    pub async fn configure(&self, event_id: &str, config: &EventConfig) -> Result<bool> {
+        let event = EventId::parse(event_id)?;
+        config.validate()?;
+        self.store.configure(&event, config, self.clock.now_ms()).await
+    }
+
+    /// The event's configuration and counters.
+    pub async fn info(&self, event_id: &str) -> Result<EventInfo> {
+        let event = EventId::parse(event_id)?;
+        self.store
+            .info(&event, self.clock.now_ms())
+            .await?
+            .ok_or_else(|| QueueError::EventNotFound(event.to_string()))
+    }
+
+    /// Applies an emergency action.
+    pub async fn act(&self, event_id: &str, action: Action) -> Result<()> {
+        let event = EventId::parse(event_id)?;
+        self.store.act(&event, action).await
+    }
+
+    /// One admission tick for `event`.
+    pub async fn admit(&self, event: &EventId) -> Result<AdmitReport> {
+        self.store.admit(event, self.clock.now_ms()).await
+    }
+
+    /// A full idle sweep of `event` in steps of `budget` buckets; returns users expired.
+    pub async fn sweep(&self, event: &EventId, budget: u32) -> Result<u64> {
+        let mut expired = 0;
+        // Bounded: each step advances at least one bucket, and a pass ends at the newest ticket.
+        for _ in 0..1_000_000 {
+            let r = self.store.sweep(event, budget, self.clock.now_ms()).await?;
+            expired += r.expired;
+            if r.done {
+                break;
+            }
+        }
+        Ok(expired)
+    }
+}

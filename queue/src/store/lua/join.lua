@@ -1,0 +1,25 @@
+-- join: KEYS[6] = session bucket; ARGV[3] = session field, ARGV[4] = pre-queue score.
+-- Reply: {1 new | 0 existing | -1 unknown event | -2 closed, ticket, place...}.
+-- A session whose ticket still stands gets it back (a refresh never takes a second place);
+-- one whose ticket is gone joins again at the back.
+local c = load_cfg()
+if not c then return {-1} end
+if c.sold then return {-2} end
+local sb, sf = KEYS[6], ARGV[3]
+local old = tonumber(redis.call('HGET', sb, sf))
+if old then
+  local p = place(c, old, true)
+  if p[1] ~= EXPIRED then
+    return reply(c, 0, old, p)
+  end
+end
+local t = redis.call('INCR', SEQ)
+-- Arrival order is the ticket. In the pre-queue the score is a secret uniform draw below every
+-- ticket, so at opening the pre-queue is a uniform shuffle placed ahead of later arrivals.
+local score = t
+if pre_queue(c) then score = ARGV[4] end
+redis.call('ZADD', Q, score, t)
+redis.call('HSET', sb, sf, t)
+redis.call('HSET', hb_key(t), t % BUCKET, NOW_S)
+redis.call('HINCRBY', EV, 'joined', 1)
+return reply(c, 1, t, place(c, t, false))

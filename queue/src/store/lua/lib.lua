@@ -1,0 +1,102 @@
+-- Shared prelude of every waiting-room script; the Rust side prepends it to each script file.
+--
+-- KEYS[1..5] are always the event's hash, ticket counter, waiting zset, ready zset and admitted
+-- zset; every key of one event carries the hash tag {event_id}, so keys that a script derives
+-- from the prefix ARGV[1] (session and heartbeat buckets) live in the same cluster slot.
+-- ARGV[2] is the caller's clock in milliseconds: one injected clock for the in-memory store and
+-- Redis alike is what lets tests move time and lets the property test compare the two.
+--
+-- Memory layout per waiting user (the target is <= 200 bytes, see docs/benchmarks.md):
+--   q       zset  member = ticket, score = ticket (or a secret negative draw in the pre-queue)
+--   s:XXXX  hash  65,536 buckets of the 8-byte session digest: field = digest[2..8], value = ticket
+--   h:N     hash  heartbeat buckets of 128 tickets: field = ticket % 128, value = unix seconds
+-- Small hashes stay listpack-encoded (a few bytes an entry) where one big hash would not.
+local EV, SEQ, Q, R, A = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local P = ARGV[1]
+local NOW = tonumber(ARGV[2])
+local NOW_S = math.floor(NOW / 1000)
+
+-- Status codes, mirrored by queue::model::Status.
+local PRE_QUEUE, WAITING, READY, ADMITTED, EXPIRED, SOLD_OUT = 0, 1, 2, 3, 4, 5
+local BUCKET = 128
+
+local function hb_key(t)
+  return P .. 'h:' .. math.floor(t / BUCKET)
+end
+
+-- The event's configuration and flags, or nil when the event does not exist.
+local function load_cfg()
+  local v = redis.call('HMGET', EV, 'aps', 'max', 'attl', 'idle', 'rto', 'opens', 'stopped', 'sold', 'rate_m')
+  if not v[1] then
+    return nil
+  end
+  return {
+    aps = tonumber(v[1]), max = tonumber(v[2]), attl = tonumber(v[3]), idle = tonumber(v[4]),
+    rto = tonumber(v[5]), opens = tonumber(v[6]), stopped = v[7] == '1', sold = v[8] == '1',
+    rate_m = tonumber(v[9]) or -1,
+  }
+end
+
+local function pre_queue(c)
+  return c.opens ~= nil and NOW < c.opens
+end
+
+-- Removes a waiting ticket and its heartbeat.
+local function drop_waiting(t)
+  redis.call('ZREM', Q, t)
+  redis.call('HDEL', hb_key(t), t % BUCKET)
+end
+
+-- Where ticket t stands now: {status, position, expires_at_ms}. Expiry is applied lazily here so
+-- an answer never depends on whether the background sweep has run yet.
+local function place(c, t, heartbeat)
+  local rank = redis.call('ZRANK', Q, t)
+  if rank then
+    local hk, hf = hb_key(t), t % BUCKET
+    local last = tonumber(redis.call('HGET', hk, hf))
+    if (not last) or NOW_S - last >= c.idle then
+      drop_waiting(t)
+      return {EXPIRED, 0, 0}
+    end
+    if c.sold then
+      return {SOLD_OUT, 0, 0}
+    end
+    if heartbeat and last ~= NOW_S then
+      redis.call('HSET', hk, hf, NOW_S)
+      last = NOW_S
+    end
+    local expires = (last + c.idle) * 1000
+    if pre_queue(c) then
+      return {PRE_QUEUE, 0, expires}
+    end
+    return {WAITING, rank + 1, expires}
+  end
+  local deadline = tonumber(redis.call('ZSCORE', R, t))
+  if deadline then
+    if deadline <= NOW then
+      redis.call('ZREM', R, t)
+      return {EXPIRED, 0, 0}
+    end
+    if c.sold then
+      return {SOLD_OUT, 0, 0}
+    end
+    return {READY, 0, deadline}
+  end
+  local valid_until = tonumber(redis.call('ZSCORE', A, t))
+  if valid_until and valid_until > NOW then
+    return {ADMITTED, 0, valid_until}
+  end
+  return {EXPIRED, 0, 0}
+end
+
+-- What a client-facing reply carries besides the place: the inputs of the ETA.
+local function flags(c)
+  local f = 0
+  if c.stopped then f = f + 1 end
+  if c.sold then f = f + 2 end
+  return f
+end
+
+local function reply(c, code, t, p)
+  return {code, t, p[1], p[2], p[3], c.rate_m, c.aps, flags(c), c.opens or -1}
+end

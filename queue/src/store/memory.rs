@@ -1,0 +1,353 @@
+//! The in-memory store: one process, same semantics as the Redis scripts, step for step.
+//!
+//! Each method mirrors its Lua script (same order of checks, same integer arithmetic) because
+//! the property test requires identical answers from both. Ranks cost O(n) here; this store is
+//! for demos, tests and single-node trials, not for a million waiting users.
+
+use super::Store;
+use crate::error::{QueueError, Result};
+use crate::ids::{EventId, SessionKey};
+use crate::model::*;
+use async_trait::async_trait;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+/// A zset member as Redis orders it: by score, then by the member's bytes (decimal ticket).
+type Member = (i64, String);
+
+#[derive(Debug)]
+struct Ev {
+    cfg: EventConfig,
+    stopped: bool,
+    sold: bool,
+    rate_m: i64,
+    tokens: i64,
+    tb_ts: u64,
+    joined: u64,
+    admitted: u64,
+    entered: u64,
+    m_ts: u64,
+    m_total: u64,
+    seq: u64,
+    queue: BTreeSet<Member>,
+    score: HashMap<u64, i64>,
+    heartbeat: HashMap<u64, u64>,
+    ready: HashMap<u64, u64>,
+    active: HashMap<u64, u64>,
+    sessions: HashMap<SessionKey, u64>,
+}
+
+impl Ev {
+    fn new(cfg: EventConfig, now: u64) -> Self {
+        Self {
+            cfg,
+            stopped: false,
+            sold: false,
+            rate_m: -1,
+            tokens: 0,
+            tb_ts: now,
+            joined: 0,
+            admitted: 0,
+            entered: 0,
+            m_ts: 0,
+            m_total: 0,
+            seq: 0,
+            queue: BTreeSet::new(),
+            score: HashMap::new(),
+            heartbeat: HashMap::new(),
+            ready: HashMap::new(),
+            active: HashMap::new(),
+            sessions: HashMap::new(),
+        }
+    }
+
+    fn pre_queue(&self, now: u64) -> bool {
+        self.cfg.opens_at_ms().is_some_and(|o| now < o)
+    }
+
+    fn member(&self, t: u64) -> Option<Member> {
+        self.score.get(&t).map(|s| (*s, t.to_string()))
+    }
+
+    fn drop_waiting(&mut self, t: u64) {
+        if let Some(m) = self.member(t) {
+            self.queue.remove(&m);
+            self.score.remove(&t);
+        }
+        self.heartbeat.remove(&t);
+    }
+
+    fn place_of(&self, t: u64, status: Status, position: u64, expires_at_ms: u64) -> Place {
+        Place {
+            ticket: t,
+            status,
+            position,
+            expires_at_ms,
+            measured_rate_milli: self.rate_m,
+            admit_per_second: self.cfg.admit_per_second,
+            stopped: self.stopped,
+            opens_at_ms: self.cfg.opens_at_ms(),
+        }
+    }
+
+    /// Mirror of `place` in lib.lua.
+    fn place(&mut self, t: u64, heartbeat: bool, now: u64) -> Place {
+        let now_s = now / 1000;
+        let idle = u64::from(self.cfg.idle_timeout_seconds);
+        if let Some(m) = self.member(t) {
+            let rank = self.queue.range(..m).count() as u64;
+            let last = self.heartbeat.get(&t).copied();
+            let last = match last {
+                Some(l) if now_s.saturating_sub(l) < idle => l,
+                _ => {
+                    self.drop_waiting(t);
+                    return self.place_of(t, Status::Expired, 0, 0);
+                }
+            };
+            if self.sold {
+                return self.place_of(t, Status::SoldOut, 0, 0);
+            }
+            let mut last = last;
+            if heartbeat && last != now_s {
+                self.heartbeat.insert(t, now_s);
+                last = now_s;
+            }
+            let expires = (last + idle) * 1000;
+            if self.pre_queue(now) {
+                return self.place_of(t, Status::PreQueue, 0, expires);
+            }
+            return self.place_of(t, Status::Waiting, rank + 1, expires);
+        }
+        if let Some(&deadline) = self.ready.get(&t) {
+            if deadline <= now {
+                self.ready.remove(&t);
+                return self.place_of(t, Status::Expired, 0, 0);
+            }
+            if self.sold {
+                return self.place_of(t, Status::SoldOut, 0, 0);
+            }
+            return self.place_of(t, Status::Ready, 0, deadline);
+        }
+        match self.active.get(&t) {
+            Some(&until) if until > now => self.place_of(t, Status::Admitted, 0, until),
+            _ => self.place_of(t, Status::Expired, 0, 0),
+        }
+    }
+}
+
+/// Queue state in this process's memory (the embedded default).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    events: Mutex<HashMap<EventId, Ev>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, event: &EventId, f: impl FnOnce(&mut Ev) -> Result<T>) -> Result<T> {
+        // A poisoned lock only means another caller panicked mid-step; the maps stay usable.
+        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        match events.get_mut(event) {
+            Some(ev) => f(ev),
+            None => Err(QueueError::EventNotFound(event.to_string())),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn configure(&self, event: &EventId, config: &EventConfig, now_ms: u64) -> Result<bool> {
+        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        match events.get_mut(event) {
+            Some(ev) => {
+                ev.cfg = config.clone();
+                Ok(false)
+            }
+            None => {
+                events.insert(event.clone(), Ev::new(config.clone(), now_ms));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn info(&self, event: &EventId, now_ms: u64) -> Result<Option<EventInfo>> {
+        let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(events.get(event).map(|ev| EventInfo {
+            config: ev.cfg.clone(),
+            stopped: ev.stopped,
+            sold_out: ev.sold,
+            measured_rate_milli: ev.rate_m,
+            stats: EventStats {
+                waiting: ev.queue.len() as u64,
+                ready: ev.ready.values().filter(|&&d| d > now_ms).count() as u64,
+                active: ev.active.values().filter(|&&d| d > now_ms).count() as u64,
+                joined_total: ev.joined,
+                admitted_total: ev.admitted,
+                entered_total: ev.entered,
+            },
+        }))
+    }
+
+    async fn act(&self, event: &EventId, action: Action) -> Result<()> {
+        self.with(event, |ev| {
+            match action {
+                Action::StopAdmissions => ev.stopped = true,
+                Action::ResumeAdmissions => ev.stopped = false,
+                Action::SoldOut => ev.sold = true,
+            }
+            Ok(())
+        })
+    }
+
+    async fn events(&self) -> Result<Vec<EventId>> {
+        let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ids: Vec<EventId> = events.keys().cloned().collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn join(
+        &self,
+        event: &EventId,
+        session: SessionKey,
+        pre_score: i64,
+        now_ms: u64,
+    ) -> Result<Joined> {
+        self.with(event, |ev| {
+            if ev.sold {
+                return Err(QueueError::EventClosed(event.to_string()));
+            }
+            if let Some(&old) = ev.sessions.get(&session) {
+                let p = ev.place(old, true, now_ms);
+                if p.status != Status::Expired {
+                    return Ok(Joined { created: false, place: p });
+                }
+            }
+            ev.seq += 1;
+            let t = ev.seq;
+            let score = if ev.pre_queue(now_ms) { pre_score } else { t as i64 };
+            ev.queue.insert((score, t.to_string()));
+            ev.score.insert(t, score);
+            ev.sessions.insert(session, t);
+            ev.heartbeat.insert(t, now_ms / 1000);
+            ev.joined += 1;
+            Ok(Joined { created: true, place: ev.place(t, false, now_ms) })
+        })
+    }
+
+    async fn status(&self, event: &EventId, ticket: u64, heartbeat: bool, now_ms: u64) -> Result<Place> {
+        self.with(event, |ev| Ok(ev.place(ticket, heartbeat, now_ms)))
+    }
+
+    async fn enter(&self, event: &EventId, ticket: u64, now_ms: u64) -> Result<Entry> {
+        self.with(event, |ev| {
+            if let Some(&until) = ev.active.get(&ticket) {
+                if until > now_ms {
+                    return Ok(Entry::Granted(ev.place_of(ticket, Status::Admitted, 0, until)));
+                }
+            }
+            let p = ev.place(ticket, true, now_ms);
+            if p.status != Status::Ready {
+                return Ok(Entry::Refused(p));
+            }
+            let until = now_ms + u64::from(ev.cfg.admission_ttl_seconds) * 1000;
+            ev.ready.remove(&ticket);
+            ev.active.insert(ticket, until);
+            ev.entered += 1;
+            Ok(Entry::Granted(ev.place_of(ticket, Status::Admitted, 0, until)))
+        })
+    }
+
+    async fn leave(&self, event: &EventId, ticket: u64, session: SessionKey, _now_ms: u64) -> Result<bool> {
+        self.with(event, |ev| {
+            let waiting = ev.score.contains_key(&ticket);
+            ev.drop_waiting(ticket);
+            let ready = ev.ready.remove(&ticket).is_some();
+            let active = ev.active.remove(&ticket).is_some();
+            if ev.sessions.get(&session) == Some(&ticket) {
+                ev.sessions.remove(&session);
+            }
+            Ok(waiting || ready || active)
+        })
+    }
+
+    async fn admit(&self, event: &EventId, now_ms: u64) -> Result<AdmitReport> {
+        self.with(event, |ev| {
+            let now = now_ms;
+            let before = ev.ready.len();
+            ev.ready.retain(|_, d| *d > now);
+            let ready_expired = (before - ev.ready.len()) as u64;
+            ev.active.retain(|_, d| *d > now);
+            let aps = i64::from(ev.cfg.admit_per_second);
+            let cap = aps * 1000;
+            if now > ev.tb_ts {
+                ev.tokens = cap.min(ev.tokens + (now - ev.tb_ts) as i64 * aps);
+                ev.tb_ts = now;
+            }
+            ev.tokens = ev.tokens.min(cap);
+            let mut n: i64 = 0;
+            let paused = ev.stopped || ev.sold || aps == 0 || ev.pre_queue(now);
+            if !paused {
+                let room = i64::from(ev.cfg.max_active) - ev.ready.len() as i64 - ev.active.len() as i64;
+                let want = (ev.tokens / 1000).min(room);
+                let deadline = now + u64::from(ev.cfg.ready_timeout_seconds) * 1000;
+                let idle = u64::from(ev.cfg.idle_timeout_seconds);
+                let now_s = now / 1000;
+                while want > n {
+                    let Some(first) = ev.queue.pop_first() else { break };
+                    let t: u64 = first.1.parse().map_err(|_| QueueError::Protocol("ticket".into()))?;
+                    ev.score.remove(&t);
+                    let last = ev.heartbeat.remove(&t);
+                    if last.is_some_and(|l| now_s.saturating_sub(l) < idle) {
+                        ev.ready.insert(t, deadline);
+                        n += 1;
+                    }
+                }
+                ev.tokens -= n * 1000;
+                ev.admitted += n as u64;
+            }
+            let waiting = ev.queue.len() as u64;
+            if ev.m_ts == 0 || waiting == 0 {
+                ev.m_ts = now;
+                ev.m_total = ev.admitted;
+            } else if now >= ev.m_ts + 1000 {
+                let sample = ((ev.admitted - ev.m_total) * 1_000_000 / (now - ev.m_ts)) as i64;
+                ev.rate_m = if ev.rate_m < 0 { sample } else { (3 * ev.rate_m + sample).div_euclid(4) };
+                ev.m_ts = now;
+                ev.m_total = ev.admitted;
+            }
+            Ok(AdmitReport {
+                admitted: n as u64,
+                ready_expired,
+                waiting,
+                ready: ev.ready.len() as u64,
+                active: ev.active.len() as u64,
+            })
+        })
+    }
+
+    async fn sweep(&self, event: &EventId, _budget: u32, now_ms: u64) -> Result<SweepReport> {
+        self.with(event, |ev| {
+            let now_s = now_ms / 1000;
+            let idle = u64::from(ev.cfg.idle_timeout_seconds);
+            let stale: Vec<u64> = ev
+                .heartbeat
+                .iter()
+                .filter(|(_, &l)| now_s.saturating_sub(l) >= idle)
+                .map(|(&t, _)| t)
+                .collect();
+            for t in &stale {
+                ev.drop_waiting(*t);
+            }
+            Ok(SweepReport { expired: stale.len() as u64, done: true })
+        })
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+}
+

@@ -1,0 +1,54 @@
+//! Where queue state lives: one trait, two stores with the same semantics.
+//!
+//! [`RedisStore`] runs every multi-key step as one Lua script, so it is atomic and shared by
+//! every gateway replica; [`MemoryStore`] is the embedded default for a single process and the
+//! model that the property test holds Redis to.
+
+use crate::error::Result;
+use crate::ids::{EventId, SessionKey};
+use crate::model::{Action, AdmitReport, Entry, EventConfig, EventInfo, Joined, Place, SweepReport};
+use async_trait::async_trait;
+
+mod memory;
+mod redis;
+
+pub use self::memory::MemoryStore;
+pub use self::redis::{RedisOptions, RedisStore};
+
+/// Lowest score a pre-queue draw may take: the draw is in `[-2^52, -1]`, below every ticket and
+/// exactly representable in the store's double-precision scores.
+pub const PRE_SCORE_MIN: i64 = -(1 << 52);
+
+/// The queue's state operations. Every method takes the caller's clock (`now_ms`) so that time
+/// is injected, and every method on an unknown event fails with `EventNotFound`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates or updates an event; true when it was created.
+    async fn configure(&self, event: &EventId, config: &EventConfig, now_ms: u64) -> Result<bool>;
+    /// The event's configuration and counters, or None.
+    async fn info(&self, event: &EventId, now_ms: u64) -> Result<Option<EventInfo>>;
+    /// Applies an emergency action.
+    async fn act(&self, event: &EventId, action: Action) -> Result<()>;
+    /// Every configured event.
+    async fn events(&self) -> Result<Vec<EventId>>;
+    /// Joins `session` (or returns its standing place). `pre_score` in
+    /// `[PRE_SCORE_MIN, -1]` is the secret draw used when the event is not yet open.
+    async fn join(&self, event: &EventId, session: SessionKey, pre_score: i64, now_ms: u64)
+        -> Result<Joined>;
+    /// Where `ticket` stands; with `heartbeat` the call also keeps a waiting place alive.
+    async fn status(&self, event: &EventId, ticket: u64, heartbeat: bool, now_ms: u64)
+        -> Result<Place>;
+    /// Turns a READY place into an admission (idempotent).
+    async fn enter(&self, event: &EventId, ticket: u64, now_ms: u64) -> Result<Entry>;
+    /// Gives up the place (waiting, ready or admitted); true when something was held.
+    async fn leave(&self, event: &EventId, ticket: u64, session: SessionKey, now_ms: u64)
+        -> Result<bool>;
+    /// One admission tick: expire stale READY slots and admissions, then admit within rate and
+    /// capacity.
+    async fn admit(&self, event: &EventId, now_ms: u64) -> Result<AdmitReport>;
+    /// One bounded step of the idle sweep (scans at most `budget` buckets of 128 tickets).
+    async fn sweep(&self, event: &EventId, budget: u32, now_ms: u64) -> Result<SweepReport>;
+    /// Checks that the store answers.
+    async fn ping(&self) -> Result<()>;
+}
+

@@ -1,0 +1,334 @@
+//! The Redis store: every step one Lua script (EVALSHA, reloaded on NOSCRIPT), so each is atomic
+//! and every gateway replica sharing the Redis sees one queue. Works against a single server
+//! or a Redis Cluster: all keys of one event carry the hash tag `{event_id}`.
+
+use super::Store;
+use crate::error::{QueueError, Result};
+use crate::ids::{EventId, SessionKey};
+use crate::model::*;
+use async_trait::async_trait;
+use fred::prelude::*;
+use fred::types::scripts::Script;
+use fred::types::{Builder, Value};
+use std::time::Duration;
+
+/// The key of the set of configured events (outside any event's slot).
+const EVENTS_KEY: &str = "wr:events";
+
+const LIB: &str = include_str!("lua/lib.lua");
+
+/// Connection settings of the Redis store.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// `redis://host:port[/db]`, or `redis-cluster://host:port?node=host:port&...`.
+    pub url: String,
+    /// How long one command may take, reconnection included, before the caller gets
+    /// `Unavailable` (and HTTP 503).
+    pub command_timeout: Duration,
+    /// Connections in the pool (commands are pipelined on each).
+    pub pool_size: usize,
+}
+
+impl RedisOptions {
+    /// Options with the documented defaults: 1 s command timeout, a pool of 4.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), command_timeout: Duration::from_millis(1000), pool_size: 4 }
+    }
+}
+
+struct Scripts {
+    join: Script,
+    status: Script,
+    enter: Script,
+    leave: Script,
+    admit: Script,
+    sweep: Script,
+    info: Script,
+    configure: Script,
+    action: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        let s = |body: &str| Script::from_lua(format!("{LIB}\n{body}"));
+        Self {
+            join: s(include_str!("lua/join.lua")),
+            status: s(include_str!("lua/status.lua")),
+            enter: s(include_str!("lua/enter.lua")),
+            leave: s(include_str!("lua/leave.lua")),
+            admit: s(include_str!("lua/admit.lua")),
+            sweep: s(include_str!("lua/sweep.lua")),
+            info: s(include_str!("lua/info.lua")),
+            configure: s(include_str!("lua/configure.lua")),
+            action: s(include_str!("lua/action.lua")),
+        }
+    }
+}
+
+/// Queue state in Redis, shared by every replica.
+pub struct RedisStore {
+    pool: Pool,
+    scripts: Scripts,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").finish_non_exhaustive()
+    }
+}
+
+fn map_err(e: fred::error::Error) -> QueueError {
+    use fred::error::ErrorKind as K;
+    match e.kind() {
+        K::IO | K::Timeout | K::Canceled | K::Cluster | K::Routing | K::Backpressure => {
+            QueueError::Unavailable(e.to_string())
+        }
+        // LOADING, CLUSTERDOWN, TRYAGAIN, MASTERDOWN and BUSY are a server that will answer later.
+        _ if ["LOADING", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "BUSY", "READONLY"]
+            .iter()
+            .any(|p| e.details().starts_with(p)) =>
+        {
+            QueueError::Unavailable(e.to_string())
+        }
+        _ => QueueError::Protocol(e.to_string()),
+    }
+}
+
+/// The five keys every script gets, and the prefix from which it derives the bucket keys.
+fn base_keys(event: &EventId) -> (Vec<String>, String) {
+    let p = format!("wr:{{{}}}:", event.as_str());
+    let keys = ["ev", "seq", "q", "r", "a"].iter().map(|k| format!("{p}{k}")).collect();
+    (keys, p)
+}
+
+fn session_key(prefix: &str, s: SessionKey) -> String {
+    format!("{prefix}s:{:04x}", s.bucket)
+}
+
+fn u(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+/// Decodes `{code, ticket, status, position, expires_at, rate_m, aps, flags, opens}`.
+fn decode_place(r: &[i64]) -> Result<Place> {
+    if r.len() < 9 {
+        return Err(QueueError::Protocol(format!("short place reply {r:?}")));
+    }
+    let status = Status::from_code(r[2]).ok_or_else(|| QueueError::Protocol(format!("status {}", r[2])))?;
+    Ok(Place {
+        ticket: u(r[1]),
+        status,
+        position: u(r[3]),
+        expires_at_ms: u(r[4]),
+        measured_rate_milli: r[5],
+        admit_per_second: u32::try_from(r[6]).unwrap_or(0),
+        stopped: r[7] & 1 != 0,
+        opens_at_ms: (r[8] >= 0).then(|| r[8] as u64),
+    })
+}
+
+impl RedisStore {
+    /// Connects (waiting up to `command_timeout` for the first connection; if Redis is down the
+    /// store still starts, reconnects in the background, and answers `Unavailable` meanwhile).
+    pub async fn connect(opts: &RedisOptions) -> Result<Self> {
+        let config = Config::from_url(&opts.url)
+            .map_err(|e| QueueError::InvalidArgument(format!("redis url: {}", e.details())))?;
+        let pool = Builder::from_config(config)
+            .with_performance_config(|p| {
+                p.default_command_timeout = opts.command_timeout;
+            })
+            .with_connection_config(|c| {
+                c.connection_timeout = opts.command_timeout;
+                c.internal_command_timeout = opts.command_timeout;
+                c.max_command_attempts = 3;
+                c.unresponsive.max_timeout = Some(opts.command_timeout * 2);
+                c.unresponsive.interval = Duration::from_millis(200);
+            })
+            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
+            .build_pool(opts.pool_size.max(1))
+            .map_err(|e| QueueError::InvalidArgument(format!("redis config: {}", e.details())))?;
+        pool.connect();
+        if tokio::time::timeout(opts.command_timeout, pool.wait_for_connect()).await.is_err() {
+            tracing::warn!("redis not reachable yet; retrying in the background");
+        }
+        Ok(Self { pool, scripts: Scripts::new() })
+    }
+
+    async fn run(&self, script: &Script, keys: Vec<String>, args: Vec<Value>) -> Result<Vec<i64>> {
+        let client = self.pool.next();
+        script.evalsha_with_reload::<Vec<i64>, _, _>(client, keys, args).await.map_err(map_err)
+    }
+
+    fn args(prefix: String, now_ms: u64, rest: impl IntoIterator<Item = Value>) -> Vec<Value> {
+        let mut v = vec![Value::from(prefix), Value::from(now_ms as i64)];
+        v.extend(rest);
+        v
+    }
+
+    fn not_found(event: &EventId) -> QueueError {
+        QueueError::EventNotFound(event.to_string())
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn configure(&self, event: &EventId, config: &EventConfig, now_ms: u64) -> Result<bool> {
+        let (keys, p) = base_keys(event);
+        let opens = config.opens_at_ms().map(|o| o.to_string()).unwrap_or_default();
+        let args = Self::args(p, now_ms, [
+            Value::from(config.admit_per_second as i64),
+            Value::from(config.max_active as i64),
+            Value::from(config.admission_ttl_seconds as i64),
+            Value::from(config.idle_timeout_seconds as i64),
+            Value::from(config.ready_timeout_seconds as i64),
+            Value::from(opens),
+        ]);
+        let r = self.run(&self.scripts.configure, keys, args).await?;
+        // The registry of events lives in another slot, so it cannot join the script; adding to
+        // a set is idempotent, and the admission loop finds the event at its next refresh.
+        let _: i64 = self.pool.next().sadd(EVENTS_KEY, event.as_str()).await.map_err(map_err)?;
+        Ok(r.first() == Some(&1))
+    }
+
+    async fn info(&self, event: &EventId, now_ms: u64) -> Result<Option<EventInfo>> {
+        let (keys, p) = base_keys(event);
+        let r = self.run(&self.scripts.info, keys, Self::args(p, now_ms, [])).await?;
+        if r.first() != Some(&1) {
+            return Ok(None);
+        }
+        if r.len() < 15 {
+            return Err(QueueError::Protocol(format!("short info reply {r:?}")));
+        }
+        let secs = |v: i64| u32::try_from(v).unwrap_or(0);
+        let opens_at = if r[6] >= 0 {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(r[6]) * 1_000_000).ok()
+        } else {
+            None
+        };
+        Ok(Some(EventInfo {
+            config: EventConfig {
+                admit_per_second: secs(r[1]),
+                max_active: secs(r[2]),
+                admission_ttl_seconds: secs(r[3]),
+                idle_timeout_seconds: secs(r[4]),
+                ready_timeout_seconds: secs(r[5]),
+                opens_at,
+            },
+            stopped: r[7] & 1 != 0,
+            sold_out: r[7] & 2 != 0,
+            measured_rate_milli: r[14],
+            stats: EventStats {
+                joined_total: u(r[8]),
+                admitted_total: u(r[9]),
+                entered_total: u(r[10]),
+                waiting: u(r[11]),
+                ready: u(r[12]),
+                active: u(r[13]),
+            },
+        }))
+    }
+
+    async fn act(&self, event: &EventId, action: Action) -> Result<()> {
+        let (keys, p) = base_keys(event);
+        let (flag, value) = match action {
+            Action::StopAdmissions => ("stopped", "1"),
+            Action::ResumeAdmissions => ("stopped", "0"),
+            Action::SoldOut => ("sold", "1"),
+        };
+        let r = self
+            .run(&self.scripts.action, keys, Self::args(p, 0, [Value::from(flag), Value::from(value)]))
+            .await?;
+        if r.first() == Some(&-1) {
+            return Err(Self::not_found(event));
+        }
+        Ok(())
+    }
+
+    async fn events(&self) -> Result<Vec<EventId>> {
+        let ids: Vec<String> = self.pool.next().smembers(EVENTS_KEY).await.map_err(map_err)?;
+        let mut ids: Vec<EventId> = ids.iter().filter_map(|s| EventId::parse(s).ok()).collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn join(&self, event: &EventId, session: SessionKey, pre_score: i64, now_ms: u64) -> Result<Joined> {
+        let (mut keys, p) = base_keys(event);
+        keys.push(session_key(&p, session));
+        let args = Self::args(p, now_ms, [
+            Value::Bytes(session.field.to_vec().into()),
+            Value::from(pre_score.clamp(super::PRE_SCORE_MIN, -1)),
+        ]);
+        let r = self.run(&self.scripts.join, keys, args).await?;
+        match r.first() {
+            Some(-1) => Err(Self::not_found(event)),
+            Some(-2) => Err(QueueError::EventClosed(event.to_string())),
+            Some(&code) => Ok(Joined { created: code == 1, place: decode_place(&r)? }),
+            None => Err(QueueError::Protocol("empty join reply".into())),
+        }
+    }
+
+    async fn status(&self, event: &EventId, ticket: u64, heartbeat: bool, now_ms: u64) -> Result<Place> {
+        let (keys, p) = base_keys(event);
+        let args = Self::args(p, now_ms, [Value::from(ticket as i64), Value::from(i64::from(heartbeat))]);
+        let r = self.run(&self.scripts.status, keys, args).await?;
+        if r.first() == Some(&-1) {
+            return Err(Self::not_found(event));
+        }
+        decode_place(&r)
+    }
+
+    async fn enter(&self, event: &EventId, ticket: u64, now_ms: u64) -> Result<Entry> {
+        let (keys, p) = base_keys(event);
+        let r = self.run(&self.scripts.enter, keys, Self::args(p, now_ms, [Value::from(ticket as i64)])).await?;
+        match r.first() {
+            Some(-1) => Err(Self::not_found(event)),
+            Some(1) => Ok(Entry::Granted(decode_place(&r)?)),
+            Some(_) => Ok(Entry::Refused(decode_place(&r)?)),
+            None => Err(QueueError::Protocol("empty enter reply".into())),
+        }
+    }
+
+    async fn leave(&self, event: &EventId, ticket: u64, session: SessionKey, now_ms: u64) -> Result<bool> {
+        let (mut keys, p) = base_keys(event);
+        keys.push(session_key(&p, session));
+        let args = Self::args(p, now_ms, [
+            Value::from(ticket as i64),
+            Value::Bytes(session.field.to_vec().into()),
+        ]);
+        let r = self.run(&self.scripts.leave, keys, args).await?;
+        match r.first() {
+            Some(-1) => Err(Self::not_found(event)),
+            Some(&v) => Ok(v == 1),
+            None => Err(QueueError::Protocol("empty leave reply".into())),
+        }
+    }
+
+    async fn admit(&self, event: &EventId, now_ms: u64) -> Result<AdmitReport> {
+        let (keys, p) = base_keys(event);
+        let r = self.run(&self.scripts.admit, keys, Self::args(p, now_ms, [])).await?;
+        if r.first() == Some(&-1) {
+            return Err(Self::not_found(event));
+        }
+        if r.len() < 5 {
+            return Err(QueueError::Protocol(format!("short admit reply {r:?}")));
+        }
+        Ok(AdmitReport { admitted: u(r[0]), ready_expired: u(r[1]), waiting: u(r[2]), ready: u(r[3]), active: u(r[4]) })
+    }
+
+    async fn sweep(&self, event: &EventId, budget: u32, now_ms: u64) -> Result<SweepReport> {
+        let (keys, p) = base_keys(event);
+        let r = self
+            .run(&self.scripts.sweep, keys, Self::args(p, now_ms, [Value::from(i64::from(budget.max(1)))]))
+            .await?;
+        match r.as_slice() {
+            [-1] => Err(Self::not_found(event)),
+            [expired, done, ..] => Ok(SweepReport { expired: u(*expired), done: *done == 1 }),
+            _ => Err(QueueError::Protocol(format!("bad sweep reply {r:?}"))),
+        }
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let _: String = self.pool.next().ping(None).await.map_err(map_err)?;
+        Ok(())
+    }
+}

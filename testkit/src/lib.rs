@@ -1,0 +1,236 @@
+//! Test helpers shared by every crate's tests: real `redis-server` processes (a single server or
+//! a local Redis Cluster) on free loopback ports, killed when dropped.
+//!
+//! The binaries come from `$REDIS_SERVER` / `$REDIS_CLI` or the PATH; `scripts/test.sh` installs
+//! them when missing.
+
+use anyhow::{bail, Context, Result};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+fn redis_server_bin() -> String {
+    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+fn redis_cli_bin() -> String {
+    std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".into())
+}
+
+/// A port that was free a moment ago; below 55535 so that a cluster bus port (+10000) fits.
+pub fn free_port() -> Result<u16> {
+    for _ in 0..100 {
+        let l = TcpListener::bind("127.0.0.1:0")?;
+        let port = l.local_addr()?.port();
+        if port < 55_535 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port found")
+}
+
+/// Sends one inline command and returns the raw reply (enough for PING and INFO in tests).
+pub fn raw_command(port: u16, cmd: &str) -> Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(format!("{cmd}\r\n").as_bytes())?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut out = Vec::new();
+    // Read until the reply looks complete: a simple line, or a bulk string of the announced size.
+    loop {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&out);
+        if let Some(rest) = text.strip_prefix('$') {
+            if let Some((len, body)) = rest.split_once("\r\n") {
+                if let Ok(len) = len.parse::<usize>() {
+                    if body.len() >= len + 2 {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        } else if text.ends_with("\r\n") {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// One `redis-server` process on a free loopback port, with no persistence.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    extra: Vec<String>,
+}
+
+impl RedisServer {
+    /// Starts a standalone server.
+    pub fn start() -> Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `redis-server` arguments (e.g. cluster mode).
+    pub fn start_with(extra: &[&str]) -> Result<Self> {
+        let mut last = None;
+        for _ in 0..5 {
+            let port = free_port()?;
+            let dir = std::env::temp_dir().join(format!(
+                "testkit-redis-{}-{}-{}",
+                std::process::id(),
+                SEQ.fetch_add(1, Ordering::SeqCst),
+                port
+            ));
+            std::fs::create_dir_all(&dir)?;
+            let mut s = Self { child: None, port, dir, extra: extra.iter().map(|s| s.to_string()).collect() };
+            match s.spawn() {
+                Ok(()) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("redis-server did not start")))
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let child = Command::new(redis_server_bin())
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--protected-mode", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--logfile")
+            .arg(self.dir.join("redis.log"))
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {} (is redis-server installed?)", redis_server_bin()))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(r) = raw_command(self.port, "PING") {
+                if r.starts_with("+PONG") {
+                    return Ok(());
+                }
+            }
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    self.child = None;
+                    bail!("redis-server exited with {status} on port {}", self.port);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stop();
+        bail!("redis-server did not answer on port {}", self.port)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the process (SIGKILL): Redis is down until [`restart`](Self::restart).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the process again on the same port (state is gone: no persistence).
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.spawn()
+    }
+
+    /// `used_memory` from `INFO memory`, in bytes.
+    pub fn used_memory(&self) -> Result<u64> {
+        let info = raw_command(self.port, "INFO memory")?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .context("used_memory missing from INFO")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A local Redis Cluster: `primaries` primaries with `replicas` replicas each, all slots
+/// assigned, state `ok`.
+pub struct RedisCluster {
+    /// The nodes, primaries first as `redis-cli --cluster create` assigns them.
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts the nodes and joins them into a cluster.
+    pub fn start(primaries: usize, replicas: usize) -> Result<Self> {
+        let total = primaries * (1 + replicas);
+        let mut nodes = Vec::with_capacity(total);
+        for _ in 0..total {
+            nodes.push(RedisServer::start_with(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "2000",
+            ])?);
+        }
+        let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())).collect();
+        let out = Command::new(redis_cli_bin())
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .context("running redis-cli --cluster create (is redis-tools installed?)")?;
+        if !out.status.success() {
+            bail!("cluster create failed: {}", String::from_utf8_lossy(&out.stdout));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = nodes.iter().all(|n| {
+                raw_command(n.port(), "CLUSTER INFO").is_ok_and(|i| i.contains("cluster_state:ok"))
+            });
+            if ok {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("cluster did not reach state ok");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(Self { nodes })
+    }
+
+    /// `redis-cluster://first?node=second&node=...`, the URL form fred and the gateway take.
+    pub fn url(&self) -> String {
+        let mut url = format!("redis-cluster://127.0.0.1:{}", self.nodes[0].port());
+        for (i, n) in self.nodes.iter().enumerate().skip(1) {
+            url.push(if i == 1 { '?' } else { '&' });
+            url.push_str(&format!("node=127.0.0.1:{}", n.port()));
+        }
+        url
+    }
+}

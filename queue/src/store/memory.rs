@@ -26,8 +26,9 @@ struct Ev {
     joined: u64,
     admitted: u64,
     entered: u64,
-    m_ts: u64,
-    m_total: u64,
+    w_start: u64,
+    w_cur: i64,
+    w_prev: i64,
     seq: u64,
     queue: BTreeSet<Member>,
     score: HashMap<u64, i64>,
@@ -49,8 +50,9 @@ impl Ev {
             joined: 0,
             admitted: 0,
             entered: 0,
-            m_ts: 0,
-            m_total: 0,
+            w_start: 0,
+            w_cur: 0,
+            w_prev: -1,
             seq: 0,
             queue: BTreeSet::new(),
             score: HashMap::new(),
@@ -282,6 +284,7 @@ impl Store for MemoryStore {
             let ready_expired = (before - ev.ready.len()) as u64;
             ev.active.retain(|_, d| *d > now);
             let aps = i64::from(ev.cfg.admit_per_second);
+            let dt = now.saturating_sub(ev.tb_ts);
             let cap = aps * 1000;
             if now > ev.tb_ts {
                 ev.tokens = cap.min(ev.tokens + (now - ev.tb_ts) as i64 * aps);
@@ -310,14 +313,25 @@ impl Store for MemoryStore {
                 ev.admitted += n as u64;
             }
             let waiting = ev.queue.len() as u64;
-            if ev.m_ts == 0 || waiting == 0 {
-                ev.m_ts = now;
-                ev.m_total = ev.admitted;
-            } else if now >= ev.m_ts + 1000 {
-                let sample = ((ev.admitted - ev.m_total) * 1_000_000 / (now - ev.m_ts)) as i64;
-                ev.rate_m = if ev.rate_m < 0 { sample } else { (3 * ev.rate_m + sample).div_euclid(4) };
-                ev.m_ts = now;
-                ev.m_total = ev.admitted;
+            // Mirror of the sliding-window rate in admit.lua (f64 where Lua divides).
+            const W: u64 = 30_000;
+            if ev.w_start == 0 {
+                (ev.w_start, ev.w_cur, ev.w_prev) = (now, 0, -1);
+            }
+            if waiting == 0 && n == 0 {
+                ev.w_start += dt;
+            } else {
+                ev.w_cur += n;
+            }
+            let mut el = now.saturating_sub(ev.w_start);
+            if el >= W {
+                (ev.w_prev, ev.w_cur, ev.w_start, el) = (ev.w_cur, 0, now, 0);
+            }
+            if ev.w_prev >= 0 {
+                let x = ev.w_prev as f64 * (W - el) as f64 + ev.w_cur as f64 * W as f64;
+                ev.rate_m = (x / 900.0).floor() as i64;
+            } else if el >= 1000 {
+                ev.rate_m = (ev.w_cur as f64 * 1_000_000.0 / el as f64).floor() as i64;
             }
             Ok(AdmitReport {
                 admitted: n as u64,

@@ -9,9 +9,11 @@ local c = load_cfg()
 if not c then return {-1} end
 local ready_expired = redis.call('ZREMRANGEBYSCORE', R, '-inf', NOW)
 redis.call('ZREMRANGEBYSCORE', A, '-inf', NOW)
-local st = redis.call('HMGET', EV, 'tokens', 'tb_ts', 'admitted', 'm_ts', 'm_total')
+local st = redis.call('HMGET', EV, 'tokens', 'tb_ts', 'admitted', 'w_start', 'w_cur', 'w_prev')
 local tokens, tb_ts = tonumber(st[1]) or 0, tonumber(st[2]) or NOW
-local admitted_total, m_ts, m_total = tonumber(st[3]) or 0, tonumber(st[4]) or 0, tonumber(st[5]) or 0
+local admitted_total = tonumber(st[3]) or 0
+local w_start, w_cur, w_prev = tonumber(st[4]) or 0, tonumber(st[5]) or 0, tonumber(st[6]) or -1
+local dt = math.max(0, NOW - tb_ts)
 local cap = c.aps * 1000
 if NOW > tb_ts then
   tokens = math.min(cap, tokens + (NOW - tb_ts) * c.aps)
@@ -44,17 +46,26 @@ if not paused then
   admitted_total = admitted_total + n
 end
 local waiting = redis.call('ZCARD', Q)
--- The measured rate (milli-admissions per second) behind every ETA: an EWMA over windows of at
--- least one second, sampled only while a backlog remained, so an empty queue does not read as
--- a slow one.
+-- The measured rate (milli-admissions per second) behind every ETA: admissions over a sliding
+-- window of 30 s (the previous window weighted by how much of it is still inside the last 30 s),
+-- counting only time with a backlog, so an empty queue does not read as a slow one.
+local W = 30000
 local rate_m = c.rate_m
-if m_ts == 0 or waiting == 0 then
-  m_ts, m_total = NOW, admitted_total
-elseif NOW - m_ts >= 1000 then
-  local sample = math.floor((admitted_total - m_total) * 1000000 / (NOW - m_ts))
-  if rate_m < 0 then rate_m = sample else rate_m = math.floor((3 * rate_m + sample) / 4) end
-  m_ts, m_total = NOW, admitted_total
+if w_start == 0 then w_start, w_cur, w_prev = NOW, 0, -1 end
+if waiting == 0 and n == 0 then
+  w_start = w_start + dt
+else
+  w_cur = w_cur + n
+end
+local el = NOW - w_start
+if el >= W then
+  w_prev, w_cur, w_start, el = w_cur, 0, NOW, 0
+end
+if w_prev >= 0 then
+  rate_m = math.floor((w_prev * (W - el) + w_cur * W) / 900)
+elseif el >= 1000 then
+  rate_m = math.floor(w_cur * 1000000 / el)
 end
 redis.call('HSET', EV, 'tokens', tokens, 'tb_ts', tb_ts, 'admitted', admitted_total,
-  'm_ts', m_ts, 'm_total', m_total, 'rate_m', rate_m)
+  'w_start', w_start, 'w_cur', w_cur, 'w_prev', w_prev, 'rate_m', rate_m)
 return {n, ready_expired, waiting, redis.call('ZCARD', R), redis.call('ZCARD', A)}

@@ -1,1 +1,235 @@
-//! placeholder
+//! The hyper edge of the admission gateway: the queue API, the admin API, JWKS, health and
+//! metrics over HTTP, plus the background admission loops.
+//!
+//! [`Gateway::build`] turns a [`Config`] into a running set of parts; [`Gateway::serve`] serves
+//! them on an already-bound listener until a shutdown future resolves, so tests bind port 0
+//! and the binary only wires. Redis is reached only through the `queue` crate.
+
+pub mod admission;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod metrics;
+pub mod server;
+
+pub use config::{Config, Limits};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+use error::ApiError;
+use metrics::{HttpLabels, Metrics};
+use queue::clock::{Clock, SystemClock};
+use queue::model::EventConfig;
+use queue::room::WaitingRoom;
+use queue::store::{MemoryStore, RedisOptions, RedisStore, Store};
+use queue::token::{AdmissionSigner, WaitingTokens};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// The id of the event preconfigured in the embedded in-memory store.
+pub const DEMO_EVENT: &str = "demo";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The waiting room.
+    pub room: WaitingRoom,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// SHA-256 of the admin token; None disables the admin API.
+    pub admin_token_hash: Option<[u8; 32]>,
+    /// Server limits.
+    pub limits: Limits,
+}
+
+/// A built gateway: state plus what the background loops need.
+pub struct Gateway {
+    /// Shared state (also handy for tests).
+    pub state: AppState,
+    tick: Duration,
+    sweep_every: Duration,
+}
+
+impl Gateway {
+    /// Builds the store, keys and state from `config` (connecting to Redis when configured).
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`build`](Self::build), with an injected clock.
+    pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let store: Arc<dyn Store> = match &config.redis_url {
+            Some(url) => {
+                let mut opts = RedisOptions::new(url.clone());
+                opts.command_timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
+                opts.pool_size = config.redis_pool_size;
+                Arc::new(RedisStore::connect(&opts).await?)
+            }
+            None => {
+                let store = MemoryStore::new();
+                let demo = queue::ids::EventId::parse(DEMO_EVENT)?;
+                store
+                    .configure(&demo, &EventConfig::new(2, 100), clock.now_ms())
+                    .await?;
+                tracing::info!(
+                    event = DEMO_EVENT,
+                    "no --redis-url: embedded in-memory store with a demo event"
+                );
+                Arc::new(store)
+            }
+        };
+        let waiting = match &config.token_secret {
+            Some(s) => WaitingTokens::from_secret(s.as_bytes())?,
+            None => {
+                tracing::warn!("no --token-secret: waiting tokens use an ephemeral key and die with this process");
+                WaitingTokens::ephemeral()
+            }
+        };
+        let signer = match config.signing_key_pem()? {
+            Some(pem) => AdmissionSigner::from_pem(&pem)?,
+            None => {
+                tracing::warn!("no --signing-key: admission tokens use an ephemeral key and die with this process");
+                AdmissionSigner::ephemeral()
+            }
+        };
+        if config.admin_token.is_none() {
+            tracing::warn!("no --admin-token: the admin API is disabled");
+        }
+        let state = AppState {
+            room: WaitingRoom::new(store, clock, waiting, signer),
+            metrics: Arc::new(Metrics::new()),
+            admin_token_hash: config
+                .admin_token
+                .as_deref()
+                .map(|t| Sha256::digest(t.as_bytes()).into()),
+            limits: config.limits(),
+        };
+        Ok(Self {
+            state,
+            tick: Duration::from_millis(config.admission_tick_ms.max(1)),
+            sweep_every: Duration::from_millis(config.sweep_interval_ms.max(1)),
+        })
+    }
+
+    /// The HTTP router.
+    pub fn router(&self) -> Router {
+        router(self.state.clone())
+    }
+
+    /// Serves on `listener` and runs the admission loops until `shutdown` resolves; then drains.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let room = self.state.room.clone();
+        let admit = tokio::spawn(admission::admit_loop(
+            room.clone(),
+            self.state.metrics.clone(),
+            self.tick,
+            stop_rx.clone(),
+        ));
+        let sweep = tokio::spawn(admission::sweep_loop(room, self.sweep_every, stop_rx));
+        let app = self.router();
+        server::serve(listener, app, self.state.limits.clone(), shutdown).await?;
+        let _ = stop_tx.send(true);
+        let _ = admit.await;
+        let _ = sweep.await;
+        Ok(())
+    }
+}
+
+/// Latency metrics and the request timeout, around every routed request.
+async fn edge(
+    State(st): State<AppState>,
+    matched: Option<MatchedPath>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let route = matched.map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let resp = match tokio::time::timeout(st.limits.request_timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::Timeout.into_response(),
+    };
+    let labels = HttpLabels {
+        method,
+        route,
+        status: resp.status().as_u16(),
+    };
+    st.metrics
+        .http
+        .get_or_create(&labels)
+        .observe(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// Admin endpoints need their own bearer token, compared in constant time.
+async fn require_admin(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let given = extract::bearer(req.headers().get(axum::http::header::AUTHORIZATION));
+    let ok = match (st.admin_token_hash, given) {
+        (Some(want), Some(given)) => {
+            let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
+            bool::from(want.ct_eq(&given))
+        }
+        _ => false,
+    };
+    if ok {
+        next.run(req).await
+    } else {
+        ApiError::Unauthorized.into_response()
+    }
+}
+
+/// The gateway's routes with their middleware.
+pub fn router(state: AppState) -> Router {
+    let admin = Router::new()
+        .route(
+            "/admin/v1/events/{event_id}",
+            put(handlers::put_event).get(handlers::get_event),
+        )
+        .route(
+            "/admin/v1/events/{event_id}/actions",
+            post(handlers::post_action),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    let limits = state.limits.clone();
+    Router::new()
+        .route("/api/v1/queue/join", post(handlers::join))
+        .route("/api/v1/queue/status", get(handlers::status))
+        .route("/api/v1/queue/enter", post(handlers::enter))
+        .route("/api/v1/queue", delete(handlers::leave))
+        .route("/.well-known/jwks.json", get(handlers::jwks))
+        .route("/healthz", get(handlers::healthz))
+        .route("/readyz", get(handlers::readyz))
+        .route("/metrics", get(handlers::metrics))
+        .merge(admin)
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(state.clone(), edge))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    // The path only: query strings can carry tokens, and headers are never logged.
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                }))
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
+        .with_state(state)
+}

@@ -13,7 +13,8 @@ impl EventId {
     pub fn parse(s: &str) -> Result<Self, QueueError> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -51,9 +52,11 @@ pub fn check_session_id(s: &str) -> Result<(), QueueError> {
 /// Validates an optional user id (at most 128 bytes when present, not empty).
 pub fn check_user_id(s: Option<&str>) -> Result<(), QueueError> {
     match s {
-        Some(u) if u.is_empty() || u.len() > MAX_CLIENT_ID_BYTES => Err(
-            QueueError::InvalidArgument(format!("user_id must be 1 to {MAX_CLIENT_ID_BYTES} bytes")),
-        ),
+        Some(u) if u.is_empty() || u.len() > MAX_CLIENT_ID_BYTES => {
+            Err(QueueError::InvalidArgument(format!(
+                "user_id must be 1 to {MAX_CLIENT_ID_BYTES} bytes"
+            )))
+        }
         _ => Ok(()),
     }
 }

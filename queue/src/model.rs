@@ -65,7 +65,9 @@ impl EventConfig {
     pub fn validate(&self) -> Result<(), QueueError> {
         let bad = |m: String| Err(QueueError::InvalidArgument(m));
         if self.admit_per_second > MAX_ADMIT_PER_SECOND {
-            return bad(format!("admit_per_second must be at most {MAX_ADMIT_PER_SECOND}"));
+            return bad(format!(
+                "admit_per_second must be at most {MAX_ADMIT_PER_SECOND}"
+            ));
         }
         for (name, v) in [
             ("admission_ttl_seconds", self.admission_ttl_seconds),
@@ -303,6 +305,9 @@ mod tests {
         let mut bad = c.clone();
         bad.ready_timeout_seconds = 0;
         assert!(bad.validate().is_err());
-        assert!(serde_json::from_str::<EventConfig>(r#"{"admit_per_second":-1,"max_active":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<EventConfig>(r#"{"admit_per_second":-1,"max_active":1}"#)
+                .is_err()
+        );
     }
 }

@@ -66,8 +66,18 @@ fn at(ms: u64) -> Option<OffsetDateTime> {
 
 impl WaitingRoom {
     /// A room over `store` with the given clock and keys.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, waiting: WaitingTokens, signer: AdmissionSigner) -> Self {
-        Self { store, clock, waiting, signer }
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        waiting: WaitingTokens,
+        signer: AdmissionSigner,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            waiting,
+            signer,
+        }
     }
 
     /// The store (for readiness checks and the admission loop).
@@ -96,13 +106,21 @@ impl WaitingRoom {
     }
 
     /// Joins (or re-joins) `session_id` to the event's queue.
-    pub async fn join(&self, event_id: &str, session_id: &str, user_id: Option<&str>) -> Result<JoinView> {
+    pub async fn join(
+        &self,
+        event_id: &str,
+        session_id: &str,
+        user_id: Option<&str>,
+    ) -> Result<JoinView> {
         let event = EventId::parse(event_id)?;
         check_session_id(session_id)?;
         check_user_id(user_id)?;
         let now = self.clock.now_ms();
         let pre_score = rand::thread_rng().gen_range(PRE_SCORE_MIN..=-1);
-        let joined = self.store.join(&event, SessionKey::of(session_id), pre_score, now).await?;
+        let joined = self
+            .store
+            .join(&event, SessionKey::of(session_id), pre_score, now)
+            .await?;
         let claims = WaitingClaims {
             event_id: event.to_string(),
             ticket: joined.place.ticket,
@@ -152,18 +170,26 @@ impl WaitingRoom {
         };
         let until_ms = place.expires_at_ms;
         let exp = until_ms / 1000;
-        let jti = self.waiting.derive_id(&[event.as_str(), &claims.ticket.to_string(), &until_ms.to_string()]);
+        let jti = self.waiting.derive_id(&[
+            event.as_str(),
+            &claims.ticket.to_string(),
+            &until_ms.to_string(),
+        ]);
         let token = self.signer.sign(&AdmissionClaims {
             iss: ISSUER.to_owned(),
             aud: event.to_string(),
-            sub: claims.user_id.clone().unwrap_or_else(|| claims.session_id.clone()),
+            sub: claims
+                .user_id
+                .clone()
+                .unwrap_or_else(|| claims.session_id.clone()),
             exp,
             jti,
         })?;
         Ok(Grant {
             reservation_token: token,
             ttl_seconds: until_ms.saturating_sub(now).div_ceil(1000),
-            valid_until: at(until_ms).ok_or_else(|| QueueError::Protocol("grant without expiry".into()))?,
+            valid_until: at(until_ms)
+                .ok_or_else(|| QueueError::Protocol("grant without expiry".into()))?,
         })
     }
 
@@ -171,7 +197,14 @@ impl WaitingRoom {
     pub async fn leave(&self, token: &str) -> Result<()> {
         let (claims, event) = self.claims(token)?;
         let now = self.clock.now_ms();
-        self.store.leave(&event, claims.ticket, SessionKey::of(&claims.session_id), now).await?;
+        self.store
+            .leave(
+                &event,
+                claims.ticket,
+                SessionKey::of(&claims.session_id),
+                now,
+            )
+            .await?;
         Ok(())
     }
 
@@ -179,7 +212,9 @@ impl WaitingRoom {
     pub async fn configure(&self, event_id: &str, config: &EventConfig) -> Result<bool> {
         let event = EventId::parse(event_id)?;
         config.validate()?;
-        self.store.configure(&event, config, self.clock.now_ms()).await
+        self.store
+            .configure(&event, config, self.clock.now_ms())
+            .await
     }
 
     /// The event's configuration and counters.

@@ -54,14 +54,20 @@ impl WaitingTokens {
     /// Tokens under `secret` (at least 16 bytes): every replica with it accepts the others'.
     pub fn from_secret(secret: &[u8]) -> Result<Self> {
         if secret.len() < MIN_SECRET_LEN {
-            return Err(QueueError::Key(format!("token secret must be at least {MIN_SECRET_LEN} bytes")));
+            return Err(QueueError::Key(format!(
+                "token secret must be at least {MIN_SECRET_LEN} bytes"
+            )));
         }
-        Ok(Self { key: secret.to_vec() })
+        Ok(Self {
+            key: secret.to_vec(),
+        })
     }
 
     /// Tokens under a fresh random secret (valid only in this process's lifetime).
     pub fn ephemeral() -> Self {
-        Self { key: rand::random::<[u8; 32]>().to_vec() }
+        Self {
+            key: rand::random::<[u8; 32]>().to_vec(),
+        }
     }
 
     fn mac(&self) -> HmacSha256 {
@@ -89,7 +95,8 @@ impl WaitingTokens {
         let sig = B64.decode(sig).map_err(|_| QueueError::InvalidToken)?;
         let mut mac = self.mac();
         mac.update(&body);
-        mac.verify_slice(&sig).map_err(|_| QueueError::InvalidToken)?;
+        mac.verify_slice(&sig)
+            .map_err(|_| QueueError::InvalidToken)?;
         serde_json::from_slice(&body).map_err(|_| QueueError::InvalidToken)
     }
 
@@ -131,15 +138,18 @@ pub struct AdmissionSigner {
 
 impl std::fmt::Debug for AdmissionSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdmissionSigner").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("AdmissionSigner")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
 impl AdmissionSigner {
     /// A signer from a PKCS#8 PEM Ed25519 private key (`openssl genpkey -algorithm ed25519`).
     pub fn from_pem(pem: &str) -> Result<Self> {
-        let key = SigningKey::from_pkcs8_pem(pem)
-            .map_err(|e| QueueError::Key(format!("signing key is not a PKCS#8 PEM Ed25519 key: {e}")))?;
+        let key = SigningKey::from_pkcs8_pem(pem).map_err(|e| {
+            QueueError::Key(format!("signing key is not a PKCS#8 PEM Ed25519 key: {e}"))
+        })?;
         Self::from_key(&key)
     }
 
@@ -150,14 +160,22 @@ impl AdmissionSigner {
     }
 
     fn from_key(key: &SigningKey) -> Result<Self> {
-        let der = key.to_pkcs8_der().map_err(|e| QueueError::Key(e.to_string()))?;
+        let der = key
+            .to_pkcs8_der()
+            .map_err(|e| QueueError::Key(e.to_string()))?;
         let encoding = EncodingKey::from_ed_der(der.as_bytes());
         let x = B64.encode(key.verifying_key().to_bytes());
-        let decoding = DecodingKey::from_ed_components(&x).map_err(|e| QueueError::Key(e.to_string()))?;
+        let decoding =
+            DecodingKey::from_ed_components(&x).map_err(|e| QueueError::Key(e.to_string()))?;
         // RFC 7638 thumbprint: members in lexicographic order, no whitespace.
         let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
         let kid = B64.encode(Sha256::digest(canonical.as_bytes()));
-        Ok(Self { encoding, decoding, kid, x })
+        Ok(Self {
+            encoding,
+            decoding,
+            kid,
+            x,
+        })
     }
 
     /// The key id (RFC 7638 thumbprint) put in every token's header.
@@ -169,11 +187,16 @@ impl AdmissionSigner {
     pub fn sign(&self, claims: &AdmissionClaims) -> Result<String> {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| QueueError::Key(e.to_string()))
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+            .map_err(|e| QueueError::Key(e.to_string()))
     }
 
     /// Checks signature, expiry and that `aud` is `event_id`.
-    pub fn verify(&self, token: &str, event_id: &str) -> std::result::Result<AdmissionClaims, jsonwebtoken::errors::Error> {
+    pub fn verify(
+        &self,
+        token: &str,
+        event_id: &str,
+    ) -> std::result::Result<AdmissionClaims, jsonwebtoken::errors::Error> {
         let mut v = Validation::new(Algorithm::EdDSA);
         v.set_audience(&[event_id]);
         v.set_issuer(&[ISSUER]);
@@ -194,7 +217,12 @@ mod tests {
     use super::*;
 
     fn claims() -> WaitingClaims {
-        WaitingClaims { event_id: "demo".into(), ticket: 7, session_id: "s1".into(), user_id: None }
+        WaitingClaims {
+            event_id: "demo".into(),
+            ticket: 7,
+            session_id: "s1".into(),
+            user_id: None,
+        }
     }
 
     #[test]
@@ -213,8 +241,16 @@ mod tests {
         forged.ticket = 1;
         let forged_body = B64.encode(serde_json::to_vec(&forged).unwrap());
         let sig = good.split_once('.').unwrap().1;
-        for bad in [format!("{forged_body}.{sig}"), "x".into(), format!("{good}x"), "a.b".into()] {
-            assert!(matches!(t.verify(&bad), Err(QueueError::InvalidToken)), "{bad}");
+        for bad in [
+            format!("{forged_body}.{sig}"),
+            "x".into(),
+            format!("{good}x"),
+            "a.b".into(),
+        ] {
+            assert!(
+                matches!(t.verify(&bad), Err(QueueError::InvalidToken)),
+                "{bad}"
+            );
         }
         let other = WaitingTokens::from_secret(b"another secret of 16+").unwrap();
         assert!(other.verify(&good).is_err());
@@ -224,22 +260,39 @@ mod tests {
     #[test]
     fn admissions_verify_offline_with_the_jwks() {
         let s = AdmissionSigner::ephemeral();
-        let c = AdmissionClaims { iss: ISSUER.into(), aud: "demo".into(), sub: "s1".into(), exp: 4_000_000_000, jti: "j".into() };
+        let c = AdmissionClaims {
+            iss: ISSUER.into(),
+            aud: "demo".into(),
+            sub: "s1".into(),
+            exp: 4_000_000_000,
+            jti: "j".into(),
+        };
         let tok = s.sign(&c).unwrap();
-        assert_eq!(tok, s.sign(&c).unwrap(), "EdDSA signatures are deterministic");
+        assert_eq!(
+            tok,
+            s.sign(&c).unwrap(),
+            "EdDSA signatures are deterministic"
+        );
         let jwks = s.jwks();
         let x = jwks["keys"][0]["x"].as_str().unwrap();
         let key = DecodingKey::from_ed_components(x).unwrap();
         let mut v = Validation::new(Algorithm::EdDSA);
         v.set_audience(&["demo"]);
-        assert_eq!(jsonwebtoken::decode::<AdmissionClaims>(&tok, &key, &v).unwrap().claims, c);
+        assert_eq!(
+            jsonwebtoken::decode::<AdmissionClaims>(&tok, &key, &v)
+                .unwrap()
+                .claims,
+            c
+        );
         assert!(s.verify(&tok, "other").is_err());
     }
 
     #[test]
     fn pem_keys_load() {
         let key = SigningKey::from_bytes(&[7u8; 32]);
-        let pem = key.to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF).unwrap();
+        let pem = key
+            .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+            .unwrap();
         let a = AdmissionSigner::from_pem(&pem).unwrap();
         let b = AdmissionSigner::from_pem(&pem).unwrap();
         assert_eq!(a.kid(), b.kid());

@@ -40,16 +40,24 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn config() -> impl Strategy<Value = EventConfig> {
-    (0u32..4, 0u32..4, 1u32..8, 2u32..20, 1u32..8, prop::option::of(0i64..20)).prop_map(
-        |(aps, max, attl, idle, rto, opens)| EventConfig {
+    (
+        0u32..4,
+        0u32..4,
+        1u32..8,
+        2u32..20,
+        1u32..8,
+        prop::option::of(0i64..20),
+    )
+        .prop_map(|(aps, max, attl, idle, rto, opens)| EventConfig {
             admit_per_second: aps,
             max_active: max,
             admission_ttl_seconds: attl,
             idle_timeout_seconds: idle,
             ready_timeout_seconds: rto,
-            opens_at: opens.map(|s| time::OffsetDateTime::from_unix_timestamp((T0 / 1000) as i64 + s).unwrap()),
-        },
-    )
+            opens_at: opens.map(|s| {
+                time::OffsetDateTime::from_unix_timestamp((T0 / 1000) as i64 + s).unwrap()
+            }),
+        })
 }
 
 /// A result with errors reduced to their kind (messages may differ in wording).
@@ -66,13 +74,19 @@ async fn run_case(redis: &RedisStore, cfg: EventConfig, ops: Vec<Op>) -> Result<
     let mem = MemoryStore::new();
     let ev = EventId::parse(&format!("p{}", EVENT.fetch_add(1, Ordering::SeqCst))).unwrap();
     let mut now = T0;
-    prop_assert_eq!(norm(mem.configure(&ev, &cfg, now).await), norm(redis.configure(&ev, &cfg, now).await));
+    prop_assert_eq!(
+        norm(mem.configure(&ev, &cfg, now).await),
+        norm(redis.configure(&ev, &cfg, now).await)
+    );
     let mut tickets = [0u64; 6];
     for (i, op) in ops.iter().enumerate() {
         let sess = |s: u8| SessionKey::of(&format!("session-{s}"));
         let (a, b) = match op {
             Op::Join { s, pre } => {
-                let (a, b) = (mem.join(&ev, sess(*s), *pre, now).await, redis.join(&ev, sess(*s), *pre, now).await);
+                let (a, b) = (
+                    mem.join(&ev, sess(*s), *pre, now).await,
+                    redis.join(&ev, sess(*s), *pre, now).await,
+                );
                 if let Ok(j) = &a {
                     tickets[*s as usize] = j.place.ticket;
                 }
@@ -80,22 +94,37 @@ async fn run_case(redis: &RedisStore, cfg: EventConfig, ops: Vec<Op>) -> Result<
             }
             Op::Status { s, heartbeat } => {
                 let t = tickets[*s as usize];
-                (norm(mem.status(&ev, t, *heartbeat, now).await), norm(redis.status(&ev, t, *heartbeat, now).await))
+                (
+                    norm(mem.status(&ev, t, *heartbeat, now).await),
+                    norm(redis.status(&ev, t, *heartbeat, now).await),
+                )
             }
             Op::Enter { s } => {
                 let t = tickets[*s as usize];
-                (norm(mem.enter(&ev, t, now).await), norm(redis.enter(&ev, t, now).await))
+                (
+                    norm(mem.enter(&ev, t, now).await),
+                    norm(redis.enter(&ev, t, now).await),
+                )
             }
             Op::Leave { s } => {
                 let t = tickets[*s as usize];
-                (norm(mem.leave(&ev, t, sess(*s), now).await), norm(redis.leave(&ev, t, sess(*s), now).await))
+                (
+                    norm(mem.leave(&ev, t, sess(*s), now).await),
+                    norm(redis.leave(&ev, t, sess(*s), now).await),
+                )
             }
-            Op::Admit => (norm(mem.admit(&ev, now).await), norm(redis.admit(&ev, now).await)),
+            Op::Admit => (
+                norm(mem.admit(&ev, now).await),
+                norm(redis.admit(&ev, now).await),
+            ),
             Op::Sweep { budget } => {
                 // A full pass on each side: the chunking differs, the outcome may not.
                 let mut red = 0;
                 loop {
-                    let r = redis.sweep(&ev, *budget, now).await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    let r = redis
+                        .sweep(&ev, *budget, now)
+                        .await
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
                     red += r.expired;
                     if r.done {
                         break;
@@ -108,11 +137,18 @@ async fn run_case(redis: &RedisStore, cfg: EventConfig, ops: Vec<Op>) -> Result<
                 now += ms;
                 continue;
             }
-            Op::Act(action) => (norm(mem.act(&ev, *action).await), norm(redis.act(&ev, *action).await)),
+            Op::Act(action) => (
+                norm(mem.act(&ev, *action).await),
+                norm(redis.act(&ev, *action).await),
+            ),
         };
         prop_assert_eq!(a, b, "step {} {:?} at +{} ms", i, op, now - T0);
     }
-    prop_assert_eq!(norm(mem.info(&ev, now).await), norm(redis.info(&ev, now).await), "final info");
+    prop_assert_eq!(
+        norm(mem.info(&ev, now).await),
+        norm(redis.info(&ev, now).await),
+        "final info"
+    );
     Ok(())
 }
 
@@ -120,10 +156,21 @@ async fn run_case(redis: &RedisStore, cfg: EventConfig, ops: Vec<Op>) -> Result<
 fn redis_matches_the_in_memory_model() {
     let server = RedisServer::start().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let redis = rt.block_on(RedisStore::connect(&RedisOptions::new(server.url()))).unwrap();
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
-    let mut runner = TestRunner::new(Config { cases, ..Config::default() });
+    let redis = rt
+        .block_on(RedisStore::connect(&RedisOptions::new(server.url())))
+        .unwrap();
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        ..Config::default()
+    });
     runner
-        .run(&(config(), prop::collection::vec(op(), 1..80)), |(cfg, ops)| rt.block_on(run_case(&redis, cfg, ops)))
+        .run(
+            &(config(), prop::collection::vec(op(), 1..80)),
+            |(cfg, ops)| rt.block_on(run_case(&redis, cfg, ops)),
+        )
         .unwrap();
 }

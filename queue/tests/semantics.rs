@@ -46,7 +46,13 @@ impl Ctx {
     async fn join_n(&self, ev: &str, n: usize) -> Vec<String> {
         let mut out = Vec::new();
         for i in 0..n {
-            out.push(self.room().join(ev, &format!("s{i}"), None).await.unwrap().waiting_token);
+            out.push(
+                self.room()
+                    .join(ev, &format!("s{i}"), None)
+                    .await
+                    .unwrap()
+                    .waiting_token,
+            );
         }
         out
     }
@@ -85,7 +91,13 @@ async fn order_and_leave(c: &Ctx) {
     c.room().leave(&toks[1]).await.unwrap();
     let st = c.statuses(&toks).await;
     assert_eq!(st[1].0, Status::Expired, "a leaver's place is gone");
-    assert_eq!(st.iter().filter(|s| s.0 == Status::Waiting).map(|s| s.1).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        st.iter()
+            .filter(|s| s.0 == Status::Waiting)
+            .map(|s| s.1)
+            .collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
     // Leaving twice is harmless.
     c.room().leave(&toks[1]).await.unwrap();
 }
@@ -118,14 +130,20 @@ async fn rate_is_smooth_and_shared(c: &Ctx) {
     for _ in 0..10 {
         per_second.push(c.tick_for(&ev, 1000).await);
     }
-    assert!(per_second.iter().all(|&n| n <= 10), "burst over one second: {per_second:?}");
+    assert!(
+        per_second.iter().all(|&n| n <= 10),
+        "burst over one second: {per_second:?}"
+    );
     let total: u64 = per_second.iter().sum();
     assert!((99..=100).contains(&total), "10 s at 10/s admitted {total}");
     let st = c.statuses(&toks).await;
     let ready = st.iter().take_while(|s| s.0 == Status::Ready).count() as u64;
     assert_eq!(ready, total, "READY strictly in ticket order");
     assert_eq!(st[ready as usize], (Status::Waiting, 1));
-    assert_eq!(c.room().info(&ev).await.unwrap().stats.admitted_total, total);
+    assert_eq!(
+        c.room().info(&ev).await.unwrap().stats.admitted_total,
+        total
+    );
 }
 
 async fn burst_is_at_most_one_second(c: &Ctx) {
@@ -150,16 +168,26 @@ async fn capacity_and_ttls(c: &Ctx) {
     }
     c.tick_for(&ev, 2000).await;
     let info = c.room().info(&ev).await.unwrap().stats;
-    assert_eq!((info.ready, info.active), (3, 2), "READY + ADMITTED never exceed max_active");
+    assert_eq!(
+        (info.ready, info.active),
+        (3, 2),
+        "READY + ADMITTED never exceed max_active"
+    );
     // The three READY users never enter: after ready_timeout their slots go to the next.
     c.tick_for(&ev, 10_000).await;
     let st = c.statuses(&toks).await;
     assert_eq!(st[2].0, Status::Expired, "ready timeout");
     assert_eq!(st[5].0, Status::Ready, "the next user got the slot");
-    assert!(matches!(c.room().enter(&toks[2]).await, Err(QueueError::TokenExpired)));
+    assert!(matches!(
+        c.room().enter(&toks[2]).await,
+        Err(QueueError::TokenExpired)
+    ));
     // Admissions run out after admission_ttl_seconds and free capacity.
     c.tick_for(&ev, 20_000).await;
-    assert_eq!(c.room().status(&toks[0]).await.unwrap().status, Status::Expired);
+    assert_eq!(
+        c.room().status(&toks[0]).await.unwrap().status,
+        Status::Expired
+    );
     let info = c.room().info(&ev).await.unwrap().stats;
     assert_eq!(info.active, 0);
 }
@@ -174,33 +202,68 @@ async fn idle_users_expire(c: &Ctx) {
         c.room().status(&toks[3]).await.unwrap(); // only the last one heartbeats
     }
     let id = queue::ids::EventId::parse(&ev).unwrap();
-    assert_eq!(c.room().sweep(&id, 1).await.unwrap(), 3, "three idle users swept");
+    assert_eq!(
+        c.room().sweep(&id, 1).await.unwrap(),
+        3,
+        "three idle users swept"
+    );
     let p = c.room().status(&toks[3]).await.unwrap();
-    assert_eq!((p.status, p.position), (Status::Waiting, 1), "the active user moved up");
-    assert_eq!(c.room().status(&toks[0]).await.unwrap().status, Status::Expired);
+    assert_eq!(
+        (p.status, p.position),
+        (Status::Waiting, 1),
+        "the active user moved up"
+    );
+    assert_eq!(
+        c.room().status(&toks[0]).await.unwrap().status,
+        Status::Expired
+    );
     // Expiry also applies at the status call itself, sweep or no sweep.
-    let fresh = c.room().join(&ev, "late", None).await.unwrap().waiting_token;
+    let fresh = c
+        .room()
+        .join(&ev, "late", None)
+        .await
+        .unwrap()
+        .waiting_token;
     c.clock.advance_ms(61_000);
-    assert_eq!(c.room().status(&fresh).await.unwrap().status, Status::Expired);
+    assert_eq!(
+        c.room().status(&fresh).await.unwrap().status,
+        Status::Expired
+    );
     assert!(c.room().status(&fresh).await.unwrap().expires_at.is_none());
 }
 
 async fn enter_grants_once(c: &Ctx) {
     let ev = c.event(cfg(1, 10)).await;
     let toks = c.join_n(&ev, 2).await;
-    assert!(matches!(c.room().enter(&toks[0]).await, Err(QueueError::NotReady)));
+    assert!(matches!(
+        c.room().enter(&toks[0]).await,
+        Err(QueueError::NotReady)
+    ));
     c.tick_for(&ev, 1000).await;
     let p = c.room().status(&toks[0]).await.unwrap();
     assert!(p.admission_ready && p.status == Status::Ready && p.position == 0);
     let g1 = c.room().enter(&toks[0]).await.unwrap();
     c.clock.advance_ms(5000);
     let g2 = c.room().enter(&toks[0]).await.unwrap();
-    assert_eq!(g1.reservation_token, g2.reservation_token, "entering twice returns the same grant");
+    assert_eq!(
+        g1.reservation_token, g2.reservation_token,
+        "entering twice returns the same grant"
+    );
     assert_eq!(g1.valid_until, g2.valid_until);
     assert_eq!(g1.ttl_seconds, 300);
-    let claims = c.room().signer().verify(&g1.reservation_token, &ev).unwrap();
-    assert_eq!((claims.sub.as_str(), claims.aud.as_str()), ("s0", ev.as_str()));
-    assert_eq!(c.room().status(&toks[0]).await.unwrap().status, Status::Admitted);
+    let claims = c
+        .room()
+        .signer()
+        .verify(&g1.reservation_token, &ev)
+        .unwrap();
+    assert_eq!(
+        (claims.sub.as_str(), claims.aud.as_str()),
+        ("s0", ev.as_str())
+    );
+    assert_eq!(
+        c.room().status(&toks[0]).await.unwrap().status,
+        Status::Admitted
+    );
 }
 
 async fn actions(c: &Ctx) {
@@ -213,33 +276,64 @@ async fn actions(c: &Ctx) {
     assert!(c.tick_for(&ev, 1000).await > 0, "resumed");
     c.room().enter(&toks[0]).await.unwrap();
     c.room().act(&ev, Action::SoldOut).await.unwrap();
-    assert!(matches!(c.room().join(&ev, "new", None).await, Err(QueueError::EventClosed(_))));
+    assert!(matches!(
+        c.room().join(&ev, "new", None).await,
+        Err(QueueError::EventClosed(_))
+    ));
     let st = c.statuses(&toks).await;
-    assert_eq!(st[0].0, Status::Admitted, "admitted users keep their admission");
+    assert_eq!(
+        st[0].0,
+        Status::Admitted,
+        "admitted users keep their admission"
+    );
     assert_eq!(st[29].0, Status::SoldOut);
-    assert!(matches!(c.room().enter(&toks[29]).await, Err(QueueError::EventClosed(_))));
-    assert_eq!(c.tick_for(&ev, 2000).await, 0, "no admissions after sold out");
+    assert!(matches!(
+        c.room().enter(&toks[29]).await,
+        Err(QueueError::EventClosed(_))
+    ));
+    assert_eq!(
+        c.tick_for(&ev, 2000).await,
+        0,
+        "no admissions after sold out"
+    );
     let info = c.room().info(&ev).await.unwrap();
     assert!(info.sold_out && !info.stopped);
 }
 
 async fn pre_queue_is_shuffled_ahead(c: &Ctx) {
     let mut conf = cfg(1000, 100_000);
-    conf.opens_at = Some(time::OffsetDateTime::from_unix_timestamp((T0 / 1000) as i64 + 600).unwrap());
+    conf.opens_at =
+        Some(time::OffsetDateTime::from_unix_timestamp((T0 / 1000) as i64 + 600).unwrap());
     c.clock.set_ms(T0);
     let ev = c.event(conf).await;
     let early = c.join_n(&ev, 40).await;
     let p = c.room().status(&early[0]).await.unwrap();
     assert_eq!((p.status, p.position), (Status::PreQueue, 0));
     assert_eq!(p.eta_seconds, 600);
-    assert_eq!(c.tick_for(&ev, 1000).await, 0, "nobody admitted before opening");
+    assert_eq!(
+        c.tick_for(&ev, 1000).await,
+        0,
+        "nobody admitted before opening"
+    );
     c.clock.set_ms(T0 + 600_000);
     let late = c.room().join(&ev, "late", None).await.unwrap();
-    assert_eq!((late.place.status, late.place.position), (Status::Waiting, 41), "after every pre-queue user");
+    assert_eq!(
+        (late.place.status, late.place.position),
+        (Status::Waiting, 41),
+        "after every pre-queue user"
+    );
     let mut pos: Vec<u64> = c.statuses(&early).await.iter().map(|s| s.1).collect();
-    assert_ne!(pos, (1..=40).collect::<Vec<_>>(), "pre-queue kept arrival order");
+    assert_ne!(
+        pos,
+        (1..=40).collect::<Vec<_>>(),
+        "pre-queue kept arrival order"
+    );
     pos.sort();
-    assert_eq!(pos, (1..=40).collect::<Vec<_>>(), "positions unique and gap-free");
+    assert_eq!(
+        pos,
+        (1..=40).collect::<Vec<_>>(),
+        "positions unique and gap-free"
+    );
     c.clock.set_ms(T0);
 }
 
@@ -256,28 +350,62 @@ async fn measured_rate_drives_eta(c: &Ctx) {
     assert!((0.5..2.0).contains(&measured), "measured {measured}/s");
     let p = c.room().status(toks.last().unwrap()).await.unwrap();
     let expect = p.position as f64 / measured;
-    assert!((p.eta_seconds as f64 - expect).abs() <= 1.0 + expect * 0.01, "eta {} for {p:?}", p.eta_seconds);
-    assert!(p.eta_seconds as u64 > p.position / 100 * 10, "not the configured rate");
+    assert!(
+        (p.eta_seconds as f64 - expect).abs() <= 1.0 + expect * 0.01,
+        "eta {} for {p:?}",
+        p.eta_seconds
+    );
+    assert!(
+        p.eta_seconds as u64 > p.position / 100 * 10,
+        "not the configured rate"
+    );
 }
 
 async fn bad_input(c: &Ctx) {
     let r = c.room();
-    assert!(matches!(r.join("nope", "s", None).await, Err(QueueError::EventNotFound(_))));
-    assert!(matches!(r.join("bad id!", "s", None).await, Err(QueueError::InvalidArgument(_))));
+    assert!(matches!(
+        r.join("nope", "s", None).await,
+        Err(QueueError::EventNotFound(_))
+    ));
+    assert!(matches!(
+        r.join("bad id!", "s", None).await,
+        Err(QueueError::InvalidArgument(_))
+    ));
     let ev = c.event(cfg(1, 1)).await;
-    assert!(matches!(r.join(&ev, &"x".repeat(129), None).await, Err(QueueError::InvalidArgument(_))));
-    assert!(matches!(r.join(&ev, "s", Some(&"u".repeat(129))).await, Err(QueueError::InvalidArgument(_))));
+    assert!(matches!(
+        r.join(&ev, &"x".repeat(129), None).await,
+        Err(QueueError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        r.join(&ev, "s", Some(&"u".repeat(129))).await,
+        Err(QueueError::InvalidArgument(_))
+    ));
     let tok = r.join(&ev, "s", None).await.unwrap().waiting_token;
     let mut tampered = tok.clone().into_bytes();
     tampered[3] ^= 1;
     let tampered = String::from_utf8(tampered).unwrap();
-    assert!(matches!(r.status(&tampered).await, Err(QueueError::InvalidToken)));
-    assert!(matches!(r.enter("garbage").await, Err(QueueError::InvalidToken)));
+    assert!(matches!(
+        r.status(&tampered).await,
+        Err(QueueError::InvalidToken)
+    ));
+    assert!(matches!(
+        r.enter("garbage").await,
+        Err(QueueError::InvalidToken)
+    ));
     let mut bad = cfg(1, 1);
     bad.idle_timeout_seconds = 0;
-    assert!(matches!(r.configure(&ev, &bad).await, Err(QueueError::InvalidArgument(_))));
-    assert!(matches!(r.info("missing").await, Err(QueueError::EventNotFound(_))));
-    assert!(matches!(r.act("missing", Action::SoldOut).await, Err(QueueError::EventNotFound(_))));
+    assert!(matches!(
+        r.configure(&ev, &bad).await,
+        Err(QueueError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        r.info("missing").await,
+        Err(QueueError::EventNotFound(_))
+    ));
+    assert!(matches!(
+        r.act("missing", Action::SoldOut).await,
+        Err(QueueError::EventNotFound(_))
+    ));
     // Reconfiguring keeps the queue.
     assert!(!r.configure(&ev, &cfg(2, 2)).await.unwrap());
     assert_eq!(r.info(&ev).await.unwrap().stats.waiting, 1);
@@ -300,7 +428,9 @@ async fn suite(c: Ctx) {
 async fn redis_stores(url: &str, n: usize) -> Vec<Arc<dyn Store>> {
     let mut v: Vec<Arc<dyn Store>> = Vec::new();
     for _ in 0..n {
-        v.push(Arc::new(RedisStore::connect(&RedisOptions::new(url)).await.unwrap()));
+        v.push(Arc::new(
+            RedisStore::connect(&RedisOptions::new(url)).await.unwrap(),
+        ));
     }
     v
 }
@@ -330,7 +460,8 @@ async fn pre_queue_order_is_uniform() {
     let mut firsts = [0u32; 4];
     for _ in 0..4000 {
         let mut conf = cfg(1, 1);
-        conf.opens_at = Some(time::OffsetDateTime::from_unix_timestamp((T0 / 1000) as i64 + 10).unwrap());
+        conf.opens_at =
+            Some(time::OffsetDateTime::from_unix_timestamp((T0 / 1000) as i64 + 10).unwrap());
         c.clock.set_ms(T0);
         let ev = c.event(conf).await;
         let toks = c.join_n(&ev, 4).await;
@@ -338,6 +469,9 @@ async fn pre_queue_order_is_uniform() {
         let st = c.statuses(&toks).await;
         firsts[st.iter().position(|s| s.1 == 1).unwrap()] += 1;
     }
-    let chi2: f64 = firsts.iter().map(|&o| (o as f64 - 1000.0).powi(2) / 1000.0).sum();
+    let chi2: f64 = firsts
+        .iter()
+        .map(|&o| (o as f64 - 1000.0).powi(2) / 1000.0)
+        .sum();
     assert!(chi2 < 16.3, "first places {firsts:?}, chi2 {chi2}");
 }

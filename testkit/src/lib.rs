@@ -91,7 +91,12 @@ impl RedisServer {
                 port
             ));
             std::fs::create_dir_all(&dir)?;
-            let mut s = Self { child: None, port, dir, extra: extra.iter().map(|s| s.to_string()).collect() };
+            let mut s = Self {
+                child: None,
+                port,
+                dir,
+                extra: extra.iter().map(|s| s.to_string()).collect(),
+            };
             match s.spawn() {
                 Ok(()) => return Ok(s),
                 Err(e) => last = Some(e),
@@ -102,7 +107,16 @@ impl RedisServer {
 
     fn spawn(&mut self) -> Result<()> {
         let child = Command::new(redis_server_bin())
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .args(["--protected-mode", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(&self.dir)
@@ -113,7 +127,12 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .with_context(|| format!("starting {} (is redis-server installed?)", redis_server_bin()))?;
+            .with_context(|| {
+                format!(
+                    "starting {} (is redis-server installed?)",
+                    redis_server_bin()
+                )
+            })?;
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -197,7 +216,10 @@ impl RedisCluster {
                 "2000",
             ])?);
         }
-        let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())).collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .collect();
         let out = Command::new(redis_cli_bin())
             .args(["--cluster", "create"])
             .args(&addrs)
@@ -206,7 +228,10 @@ impl RedisCluster {
             .output()
             .context("running redis-cli --cluster create (is redis-tools installed?)")?;
         if !out.status.success() {
-            bail!("cluster create failed: {}", String::from_utf8_lossy(&out.stdout));
+            bail!(
+                "cluster create failed: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

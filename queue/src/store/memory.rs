@@ -225,22 +225,38 @@ impl Store for MemoryStore {
             if let Some(&old) = ev.sessions.get(&session) {
                 let p = ev.place(old, true, now_ms);
                 if p.status != Status::Expired {
-                    return Ok(Joined { created: false, place: p });
+                    return Ok(Joined {
+                        created: false,
+                        place: p,
+                    });
                 }
             }
             ev.seq += 1;
             let t = ev.seq;
-            let score = if ev.pre_queue(now_ms) { pre_score } else { t as i64 };
+            let score = if ev.pre_queue(now_ms) {
+                pre_score
+            } else {
+                t as i64
+            };
             ev.queue.insert((score, t.to_string()));
             ev.score.insert(t, score);
             ev.sessions.insert(session, t);
             ev.heartbeat.insert(t, now_ms / 1000);
             ev.joined += 1;
-            Ok(Joined { created: true, place: ev.place(t, false, now_ms) })
+            Ok(Joined {
+                created: true,
+                place: ev.place(t, false, now_ms),
+            })
         })
     }
 
-    async fn status(&self, event: &EventId, ticket: u64, heartbeat: bool, now_ms: u64) -> Result<Place> {
+    async fn status(
+        &self,
+        event: &EventId,
+        ticket: u64,
+        heartbeat: bool,
+        now_ms: u64,
+    ) -> Result<Place> {
         self.with(event, |ev| Ok(ev.place(ticket, heartbeat, now_ms)))
     }
 
@@ -248,7 +264,12 @@ impl Store for MemoryStore {
         self.with(event, |ev| {
             if let Some(&until) = ev.active.get(&ticket) {
                 if until > now_ms {
-                    return Ok(Entry::Granted(ev.place_of(ticket, Status::Admitted, 0, until)));
+                    return Ok(Entry::Granted(ev.place_of(
+                        ticket,
+                        Status::Admitted,
+                        0,
+                        until,
+                    )));
                 }
             }
             let p = ev.place(ticket, true, now_ms);
@@ -259,11 +280,22 @@ impl Store for MemoryStore {
             ev.ready.remove(&ticket);
             ev.active.insert(ticket, until);
             ev.entered += 1;
-            Ok(Entry::Granted(ev.place_of(ticket, Status::Admitted, 0, until)))
+            Ok(Entry::Granted(ev.place_of(
+                ticket,
+                Status::Admitted,
+                0,
+                until,
+            )))
         })
     }
 
-    async fn leave(&self, event: &EventId, ticket: u64, session: SessionKey, _now_ms: u64) -> Result<bool> {
+    async fn leave(
+        &self,
+        event: &EventId,
+        ticket: u64,
+        session: SessionKey,
+        _now_ms: u64,
+    ) -> Result<bool> {
         self.with(event, |ev| {
             let waiting = ev.score.contains_key(&ticket);
             ev.drop_waiting(ticket);
@@ -294,14 +326,20 @@ impl Store for MemoryStore {
             let mut n: i64 = 0;
             let paused = ev.stopped || ev.sold || aps == 0 || ev.pre_queue(now);
             if !paused {
-                let room = i64::from(ev.cfg.max_active) - ev.ready.len() as i64 - ev.active.len() as i64;
+                let room =
+                    i64::from(ev.cfg.max_active) - ev.ready.len() as i64 - ev.active.len() as i64;
                 let want = (ev.tokens / 1000).min(room);
                 let deadline = now + u64::from(ev.cfg.ready_timeout_seconds) * 1000;
                 let idle = u64::from(ev.cfg.idle_timeout_seconds);
                 let now_s = now / 1000;
                 while want > n {
-                    let Some(first) = ev.queue.pop_first() else { break };
-                    let t: u64 = first.1.parse().map_err(|_| QueueError::Protocol("ticket".into()))?;
+                    let Some(first) = ev.queue.pop_first() else {
+                        break;
+                    };
+                    let t: u64 = first
+                        .1
+                        .parse()
+                        .map_err(|_| QueueError::Protocol("ticket".into()))?;
                     ev.score.remove(&t);
                     let last = ev.heartbeat.remove(&t);
                     if last.is_some_and(|l| now_s.saturating_sub(l) < idle) {
@@ -356,7 +394,10 @@ impl Store for MemoryStore {
             for t in &stale {
                 ev.drop_waiting(*t);
             }
-            Ok(SweepReport { expired: stale.len() as u64, done: true })
+            Ok(SweepReport {
+                expired: stale.len() as u64,
+                done: true,
+            })
         })
     }
 
@@ -364,4 +405,3 @@ impl Store for MemoryStore {
         Ok(())
     }
 }
-

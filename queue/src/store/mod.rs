@@ -6,7 +6,9 @@
 
 use crate::error::Result;
 use crate::ids::{EventId, SessionKey};
-use crate::model::{Action, AdmitReport, Entry, EventConfig, EventInfo, Joined, Place, SweepReport};
+use crate::model::{
+    Action, AdmitReport, Entry, EventConfig, EventInfo, Joined, Place, SweepReport,
+};
 use async_trait::async_trait;
 
 mod memory;
@@ -33,16 +35,31 @@ pub trait Store: Send + Sync + 'static {
     async fn events(&self) -> Result<Vec<EventId>>;
     /// Joins `session` (or returns its standing place). `pre_score` in
     /// `[PRE_SCORE_MIN, -1]` is the secret draw used when the event is not yet open.
-    async fn join(&self, event: &EventId, session: SessionKey, pre_score: i64, now_ms: u64)
-        -> Result<Joined>;
+    async fn join(
+        &self,
+        event: &EventId,
+        session: SessionKey,
+        pre_score: i64,
+        now_ms: u64,
+    ) -> Result<Joined>;
     /// Where `ticket` stands; with `heartbeat` the call also keeps a waiting place alive.
-    async fn status(&self, event: &EventId, ticket: u64, heartbeat: bool, now_ms: u64)
-        -> Result<Place>;
+    async fn status(
+        &self,
+        event: &EventId,
+        ticket: u64,
+        heartbeat: bool,
+        now_ms: u64,
+    ) -> Result<Place>;
     /// Turns a READY place into an admission (idempotent).
     async fn enter(&self, event: &EventId, ticket: u64, now_ms: u64) -> Result<Entry>;
     /// Gives up the place (waiting, ready or admitted); true when something was held.
-    async fn leave(&self, event: &EventId, ticket: u64, session: SessionKey, now_ms: u64)
-        -> Result<bool>;
+    async fn leave(
+        &self,
+        event: &EventId,
+        ticket: u64,
+        session: SessionKey,
+        now_ms: u64,
+    ) -> Result<bool>;
     /// One admission tick: expire stale READY slots and admissions, then admit within rate and
     /// capacity.
     async fn admit(&self, event: &EventId, now_ms: u64) -> Result<AdmitReport>;
@@ -51,4 +68,3 @@ pub trait Store: Send + Sync + 'static {
     /// Checks that the store answers.
     async fn ping(&self) -> Result<()>;
 }
-

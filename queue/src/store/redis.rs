@@ -32,7 +32,11 @@ pub struct RedisOptions {
 impl RedisOptions {
     /// Options with the documented defaults: 1 s command timeout, a pool of 4.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), command_timeout: Duration::from_millis(1000), pool_size: 4 }
+        Self {
+            url: url.into(),
+            command_timeout: Duration::from_millis(1000),
+            pool_size: 4,
+        }
     }
 }
 
@@ -84,9 +88,16 @@ fn map_err(e: fred::error::Error) -> QueueError {
             QueueError::Unavailable(e.to_string())
         }
         // LOADING, CLUSTERDOWN, TRYAGAIN, MASTERDOWN and BUSY are a server that will answer later.
-        _ if ["LOADING", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "BUSY", "READONLY"]
-            .iter()
-            .any(|p| e.details().starts_with(p)) =>
+        _ if [
+            "LOADING",
+            "CLUSTERDOWN",
+            "TRYAGAIN",
+            "MASTERDOWN",
+            "BUSY",
+            "READONLY",
+        ]
+        .iter()
+        .any(|p| e.details().starts_with(p)) =>
         {
             QueueError::Unavailable(e.to_string())
         }
@@ -97,7 +108,10 @@ fn map_err(e: fred::error::Error) -> QueueError {
 /// The five keys every script gets, and the prefix from which it derives the bucket keys.
 fn base_keys(event: &EventId) -> (Vec<String>, String) {
     let p = format!("wr:{{{}}}:", event.as_str());
-    let keys = ["ev", "seq", "q", "r", "a"].iter().map(|k| format!("{p}{k}")).collect();
+    let keys = ["ev", "seq", "q", "r", "a"]
+        .iter()
+        .map(|k| format!("{p}{k}"))
+        .collect();
     (keys, p)
 }
 
@@ -114,7 +128,8 @@ fn decode_place(r: &[i64]) -> Result<Place> {
     if r.len() < 9 {
         return Err(QueueError::Protocol(format!("short place reply {r:?}")));
     }
-    let status = Status::from_code(r[2]).ok_or_else(|| QueueError::Protocol(format!("status {}", r[2])))?;
+    let status =
+        Status::from_code(r[2]).ok_or_else(|| QueueError::Protocol(format!("status {}", r[2])))?;
     Ok(Place {
         ticket: u(r[1]),
         status,
@@ -148,15 +163,24 @@ impl RedisStore {
             .build_pool(opts.pool_size.max(1))
             .map_err(|e| QueueError::InvalidArgument(format!("redis config: {}", e.details())))?;
         pool.connect();
-        if tokio::time::timeout(opts.command_timeout, pool.wait_for_connect()).await.is_err() {
+        if tokio::time::timeout(opts.command_timeout, pool.wait_for_connect())
+            .await
+            .is_err()
+        {
             tracing::warn!("redis not reachable yet; retrying in the background");
         }
-        Ok(Self { pool, scripts: Scripts::new() })
+        Ok(Self {
+            pool,
+            scripts: Scripts::new(),
+        })
     }
 
     async fn run(&self, script: &Script, keys: Vec<String>, args: Vec<Value>) -> Result<Vec<i64>> {
         let client = self.pool.next();
-        script.evalsha_with_reload::<Vec<i64>, _, _>(client, keys, args).await.map_err(map_err)
+        script
+            .evalsha_with_reload::<Vec<i64>, _, _>(client, keys, args)
+            .await
+            .map_err(map_err)
     }
 
     fn args(prefix: String, now_ms: u64, rest: impl IntoIterator<Item = Value>) -> Vec<Value> {
@@ -174,25 +198,39 @@ impl RedisStore {
 impl Store for RedisStore {
     async fn configure(&self, event: &EventId, config: &EventConfig, now_ms: u64) -> Result<bool> {
         let (keys, p) = base_keys(event);
-        let opens = config.opens_at_ms().map(|o| o.to_string()).unwrap_or_default();
-        let args = Self::args(p, now_ms, [
-            Value::from(config.admit_per_second as i64),
-            Value::from(config.max_active as i64),
-            Value::from(config.admission_ttl_seconds as i64),
-            Value::from(config.idle_timeout_seconds as i64),
-            Value::from(config.ready_timeout_seconds as i64),
-            Value::from(opens),
-        ]);
+        let opens = config
+            .opens_at_ms()
+            .map(|o| o.to_string())
+            .unwrap_or_default();
+        let args = Self::args(
+            p,
+            now_ms,
+            [
+                Value::from(config.admit_per_second as i64),
+                Value::from(config.max_active as i64),
+                Value::from(config.admission_ttl_seconds as i64),
+                Value::from(config.idle_timeout_seconds as i64),
+                Value::from(config.ready_timeout_seconds as i64),
+                Value::from(opens),
+            ],
+        );
         let r = self.run(&self.scripts.configure, keys, args).await?;
         // The registry of events lives in another slot, so it cannot join the script; adding to
         // a set is idempotent, and the admission loop finds the event at its next refresh.
-        let _: i64 = self.pool.next().sadd(EVENTS_KEY, event.as_str()).await.map_err(map_err)?;
+        let _: i64 = self
+            .pool
+            .next()
+            .sadd(EVENTS_KEY, event.as_str())
+            .await
+            .map_err(map_err)?;
         Ok(r.first() == Some(&1))
     }
 
     async fn info(&self, event: &EventId, now_ms: u64) -> Result<Option<EventInfo>> {
         let (keys, p) = base_keys(event);
-        let r = self.run(&self.scripts.info, keys, Self::args(p, now_ms, [])).await?;
+        let r = self
+            .run(&self.scripts.info, keys, Self::args(p, now_ms, []))
+            .await?;
         if r.first() != Some(&1) {
             return Ok(None);
         }
@@ -236,7 +274,11 @@ impl Store for RedisStore {
             Action::SoldOut => ("sold", "1"),
         };
         let r = self
-            .run(&self.scripts.action, keys, Self::args(p, 0, [Value::from(flag), Value::from(value)]))
+            .run(
+                &self.scripts.action,
+                keys,
+                Self::args(p, 0, [Value::from(flag), Value::from(value)]),
+            )
             .await?;
         if r.first() == Some(&-1) {
             return Err(Self::not_found(event));
@@ -245,31 +287,62 @@ impl Store for RedisStore {
     }
 
     async fn events(&self) -> Result<Vec<EventId>> {
-        let ids: Vec<String> = self.pool.next().smembers(EVENTS_KEY).await.map_err(map_err)?;
+        let ids: Vec<String> = self
+            .pool
+            .next()
+            .smembers(EVENTS_KEY)
+            .await
+            .map_err(map_err)?;
         let mut ids: Vec<EventId> = ids.iter().filter_map(|s| EventId::parse(s).ok()).collect();
         ids.sort();
         Ok(ids)
     }
 
-    async fn join(&self, event: &EventId, session: SessionKey, pre_score: i64, now_ms: u64) -> Result<Joined> {
+    async fn join(
+        &self,
+        event: &EventId,
+        session: SessionKey,
+        pre_score: i64,
+        now_ms: u64,
+    ) -> Result<Joined> {
         let (mut keys, p) = base_keys(event);
         keys.push(session_key(&p, session));
-        let args = Self::args(p, now_ms, [
-            Value::Bytes(session.field.to_vec().into()),
-            Value::from(pre_score.clamp(super::PRE_SCORE_MIN, -1)),
-        ]);
+        let args = Self::args(
+            p,
+            now_ms,
+            [
+                Value::Bytes(session.field.to_vec().into()),
+                Value::from(pre_score.clamp(super::PRE_SCORE_MIN, -1)),
+            ],
+        );
         let r = self.run(&self.scripts.join, keys, args).await?;
         match r.first() {
             Some(-1) => Err(Self::not_found(event)),
             Some(-2) => Err(QueueError::EventClosed(event.to_string())),
-            Some(&code) => Ok(Joined { created: code == 1, place: decode_place(&r)? }),
+            Some(&code) => Ok(Joined {
+                created: code == 1,
+                place: decode_place(&r)?,
+            }),
             None => Err(QueueError::Protocol("empty join reply".into())),
         }
     }
 
-    async fn status(&self, event: &EventId, ticket: u64, heartbeat: bool, now_ms: u64) -> Result<Place> {
+    async fn status(
+        &self,
+        event: &EventId,
+        ticket: u64,
+        heartbeat: bool,
+        now_ms: u64,
+    ) -> Result<Place> {
         let (keys, p) = base_keys(event);
-        let args = Self::args(p, now_ms, [Value::from(ticket as i64), Value::from(i64::from(heartbeat))]);
+        let args = Self::args(
+            p,
+            now_ms,
+            [
+                Value::from(ticket as i64),
+                Value::from(i64::from(heartbeat)),
+            ],
+        );
         let r = self.run(&self.scripts.status, keys, args).await?;
         if r.first() == Some(&-1) {
             return Err(Self::not_found(event));
@@ -279,7 +352,13 @@ impl Store for RedisStore {
 
     async fn enter(&self, event: &EventId, ticket: u64, now_ms: u64) -> Result<Entry> {
         let (keys, p) = base_keys(event);
-        let r = self.run(&self.scripts.enter, keys, Self::args(p, now_ms, [Value::from(ticket as i64)])).await?;
+        let r = self
+            .run(
+                &self.scripts.enter,
+                keys,
+                Self::args(p, now_ms, [Value::from(ticket as i64)]),
+            )
+            .await?;
         match r.first() {
             Some(-1) => Err(Self::not_found(event)),
             Some(1) => Ok(Entry::Granted(decode_place(&r)?)),
@@ -288,13 +367,23 @@ impl Store for RedisStore {
         }
     }
 
-    async fn leave(&self, event: &EventId, ticket: u64, session: SessionKey, now_ms: u64) -> Result<bool> {
+    async fn leave(
+        &self,
+        event: &EventId,
+        ticket: u64,
+        session: SessionKey,
+        now_ms: u64,
+    ) -> Result<bool> {
         let (mut keys, p) = base_keys(event);
         keys.push(session_key(&p, session));
-        let args = Self::args(p, now_ms, [
-            Value::from(ticket as i64),
-            Value::Bytes(session.field.to_vec().into()),
-        ]);
+        let args = Self::args(
+            p,
+            now_ms,
+            [
+                Value::from(ticket as i64),
+                Value::Bytes(session.field.to_vec().into()),
+            ],
+        );
         let r = self.run(&self.scripts.leave, keys, args).await?;
         match r.first() {
             Some(-1) => Err(Self::not_found(event)),
@@ -305,24 +394,39 @@ impl Store for RedisStore {
 
     async fn admit(&self, event: &EventId, now_ms: u64) -> Result<AdmitReport> {
         let (keys, p) = base_keys(event);
-        let r = self.run(&self.scripts.admit, keys, Self::args(p, now_ms, [])).await?;
+        let r = self
+            .run(&self.scripts.admit, keys, Self::args(p, now_ms, []))
+            .await?;
         if r.first() == Some(&-1) {
             return Err(Self::not_found(event));
         }
         if r.len() < 5 {
             return Err(QueueError::Protocol(format!("short admit reply {r:?}")));
         }
-        Ok(AdmitReport { admitted: u(r[0]), ready_expired: u(r[1]), waiting: u(r[2]), ready: u(r[3]), active: u(r[4]) })
+        Ok(AdmitReport {
+            admitted: u(r[0]),
+            ready_expired: u(r[1]),
+            waiting: u(r[2]),
+            ready: u(r[3]),
+            active: u(r[4]),
+        })
     }
 
     async fn sweep(&self, event: &EventId, budget: u32, now_ms: u64) -> Result<SweepReport> {
         let (keys, p) = base_keys(event);
         let r = self
-            .run(&self.scripts.sweep, keys, Self::args(p, now_ms, [Value::from(i64::from(budget.max(1)))]))
+            .run(
+                &self.scripts.sweep,
+                keys,
+                Self::args(p, now_ms, [Value::from(i64::from(budget.max(1)))]),
+            )
             .await?;
         match r.as_slice() {
             [-1] => Err(Self::not_found(event)),
-            [expired, done, ..] => Ok(SweepReport { expired: u(*expired), done: *done == 1 }),
+            [expired, done, ..] => Ok(SweepReport {
+                expired: u(*expired),
+                done: *done == 1,
+            }),
             _ => Err(QueueError::Protocol(format!("bad sweep reply {r:?}"))),
         }
     }

@@ -1,0 +1,130 @@
+//! The gateway's configuration: one typed struct, from flags or `GATEWAY_*` environment
+//! variables, every value with a documented default.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Configuration of the `gateway` binary. Every flag is also an environment variable
+/// `GATEWAY_<NAME>` (for example `--redis-url` is `GATEWAY_REDIS_URL`).
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "gateway",
+    version,
+    about = "Admission gateway: a fair virtual waiting room in front of a sale"
+)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Redis URL (`redis://host:port` or `redis-cluster://host:port?node=host:port`). Absent:
+    /// the embedded in-memory store with a preconfigured `demo` event (one process only).
+    #[arg(long, env = "GATEWAY_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Bearer token of the admin API. Absent: the admin API answers 401 to everyone.
+    #[arg(long, env = "GATEWAY_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// HMAC key of waiting tokens (at least 16 bytes); the same on every replica. Absent: an
+    /// ephemeral key, so tokens die with the process.
+    #[arg(long, env = "GATEWAY_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<String>,
+
+    /// Ed25519 private key of admission tokens, PKCS#8 PEM: the PEM text itself or a path to a
+    /// file holding it. Absent: an ephemeral key.
+    #[arg(long, env = "GATEWAY_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<String>,
+
+    /// Redis command timeout in milliseconds; past it a request gets 503 UNAVAILABLE.
+    #[arg(long, env = "GATEWAY_REDIS_TIMEOUT_MS", default_value_t = 1000)]
+    pub redis_timeout_ms: u64,
+
+    /// Redis connections in the pool (commands are pipelined on each).
+    #[arg(long, env = "GATEWAY_REDIS_POOL_SIZE", default_value_t = 4)]
+    pub redis_pool_size: usize,
+
+    /// Longest time one request may take, in milliseconds (then 503 TIMEOUT).
+    #[arg(long, env = "GATEWAY_REQUEST_TIMEOUT_MS", default_value_t = 5000)]
+    pub request_timeout_ms: u64,
+
+    /// Largest request body in bytes (then 413 PAYLOAD_TOO_LARGE).
+    #[arg(long, env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 16 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Largest request head (request line and headers) in bytes; at least 8192.
+    #[arg(long, env = "GATEWAY_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Most simultaneous client connections; more are closed on accept.
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Time a client has to send a complete request head, in milliseconds.
+    #[arg(long, env = "GATEWAY_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+
+    /// Interval of the admission tick, in milliseconds.
+    #[arg(long, env = "GATEWAY_ADMISSION_TICK_MS", default_value_t = 100)]
+    pub admission_tick_ms: u64,
+
+    /// Interval between idle sweeps of each event, in milliseconds.
+    #[arg(long, env = "GATEWAY_SWEEP_INTERVAL_MS", default_value_t = 5000)]
+    pub sweep_interval_ms: u64,
+
+    /// Seconds that in-flight requests get to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "GATEWAY_DRAIN_GRACE_SECONDS", default_value_t = 30)]
+    pub drain_grace_seconds: u64,
+
+    /// Log format: `text` or `json`. The filter comes from `RUST_LOG` (default `info`).
+    #[arg(long, env = "GATEWAY_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+impl Config {
+    /// Limits of the HTTP server derived from this configuration.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_body_bytes: self.max_body_bytes,
+            max_header_bytes: self.max_header_bytes.max(8192),
+            max_connections: self.max_connections.max(1),
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            drain_grace: Duration::from_secs(self.drain_grace_seconds),
+        }
+    }
+
+    /// The signing key's PEM text: the value itself, or the file it names.
+    pub fn signing_key_pem(&self) -> std::io::Result<Option<String>> {
+        match &self.signing_key {
+            None => Ok(None),
+            Some(v) if v.trim_start().starts_with("-----BEGIN") => Ok(Some(v.clone())),
+            Some(path) => std::fs::read_to_string(PathBuf::from(path)).map(Some),
+        }
+    }
+}
+
+/// The HTTP server's limits, each with the default documented on [`Config`].
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Largest request head in bytes.
+    pub max_header_bytes: usize,
+    /// Most simultaneous connections.
+    pub max_connections: usize,
+    /// Time allowed to send a request head.
+    pub header_read_timeout: Duration,
+    /// Longest time one request may take.
+    pub request_timeout: Duration,
+    /// Time in-flight requests get after shutdown begins.
+    pub drain_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Config::parse_from(["gateway"]).limits()
+    }
+}

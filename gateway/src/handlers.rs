@@ -1,0 +1,211 @@
+//! The HTTP handlers: the queue API, the admin API and the operational endpoints. Each one
+//! parses, calls the waiting room, and shapes the JSON; errors go through [`ApiError`].
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Bearer};
+use crate::metrics::Metrics;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use queue::model::{Action, EventConfig, EventInfo};
+use queue::room::PlaceView;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+fn rfc3339(t: Option<OffsetDateTime>) -> Value {
+    t.and_then(|t| t.format(&Rfc3339).ok())
+        .map_or(Value::Null, Value::String)
+}
+
+fn place_json(p: &PlaceView) -> Value {
+    json!({
+        "status": p.status.as_str(),
+        "position": p.position,
+        "eta_seconds": p.eta_seconds,
+        "admission_ready": p.admission_ready,
+        "expires_at": rfc3339(p.expires_at),
+    })
+}
+
+/// Body of `POST /api/v1/queue/join` (unknown fields such as the seed's `metadata` are ignored).
+#[derive(Debug, Deserialize)]
+pub struct JoinBody {
+    event_id: String,
+    session_id: String,
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+/// `POST /api/v1/queue/join`: 201 with a new place, 200 with the standing one.
+pub async fn join(
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<JoinBody>,
+) -> Result<Response, ApiError> {
+    let joined = st
+        .room
+        .join(&body.event_id, &body.session_id, body.user_id.as_deref())
+        .await?;
+    let code = if joined.created {
+        st.metrics
+            .joins
+            .get_or_create(&Metrics::event(&body.event_id))
+            .inc();
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let p = &joined.place;
+    let body = json!({
+        "waiting_token": joined.waiting_token,
+        "position": p.position,
+        "eta_seconds": p.eta_seconds,
+        "status": p.status.as_str(),
+        "expires_at": rfc3339(p.expires_at),
+    });
+    Ok((code, Json(body)).into_response())
+}
+
+/// `GET /api/v1/queue/status`: where the bearer's place stands (a heartbeat).
+pub async fn status(
+    State(st): State<AppState>,
+    Bearer(token): Bearer,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(place_json(&st.room.status(&token).await?)))
+}
+
+/// `POST /api/v1/queue/enter`: the admission grant once READY.
+pub async fn enter(
+    State(st): State<AppState>,
+    Bearer(token): Bearer,
+) -> Result<Json<Value>, ApiError> {
+    let g = st.room.enter(&token).await?;
+    Ok(Json(json!({
+        "admission": "GRANTED",
+        "reservation_token": g.reservation_token,
+        "ttl_seconds": g.ttl_seconds,
+        "valid_until": rfc3339(Some(g.valid_until)),
+    })))
+}
+
+/// `DELETE /api/v1/queue`: gives up the place.
+pub async fn leave(
+    State(st): State<AppState>,
+    Bearer(token): Bearer,
+) -> Result<StatusCode, ApiError> {
+    st.room.leave(&token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /.well-known/jwks.json`.
+pub async fn jwks(State(st): State<AppState>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(st.room.signer().jwks()),
+    )
+        .into_response()
+}
+
+fn event_json(id: &str, e: &EventInfo) -> Value {
+    let c = &e.config;
+    json!({
+        "event_id": id,
+        "admit_per_second": c.admit_per_second,
+        "max_active": c.max_active,
+        "admission_ttl_seconds": c.admission_ttl_seconds,
+        "idle_timeout_seconds": c.idle_timeout_seconds,
+        "ready_timeout_seconds": c.ready_timeout_seconds,
+        "opens_at": rfc3339(c.opens_at),
+        "admissions_stopped": e.stopped,
+        "sold_out": e.sold_out,
+        "measured_admit_per_second": (e.measured_rate_milli >= 0).then(|| e.measured_rate_milli as f64 / 1000.0),
+        "stats": {
+            "waiting": e.stats.waiting,
+            "ready": e.stats.ready,
+            "active": e.stats.active,
+            "joined_total": e.stats.joined_total,
+            "admitted_total": e.stats.admitted_total,
+            "entered_total": e.stats.entered_total,
+        },
+    })
+}
+
+/// `PUT /admin/v1/events/{event_id}`: 201 created, 200 updated.
+pub async fn put_event(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(config): ApiJson<EventConfig>,
+) -> Result<Response, ApiError> {
+    let created = st.room.configure(&id, &config).await?;
+    let info = st.room.info(&id).await?;
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((code, Json(event_json(&id, &info))).into_response())
+}
+
+/// `GET /admin/v1/events/{event_id}`.
+pub async fn get_event(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let info = st.room.info(&id).await?;
+    Ok(Json(event_json(&id, &info)))
+}
+
+/// Body of `POST /admin/v1/events/{event_id}/actions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    action: Action,
+}
+
+/// `POST /admin/v1/events/{event_id}/actions`.
+pub async fn post_action(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ActionBody>,
+) -> Result<Json<Value>, ApiError> {
+    st.room.act(&id, body.action).await?;
+    tracing::info!(event = %id, action = ?body.action, "admin action");
+    let info = st.room.info(&id).await?;
+    Ok(Json(event_json(&id, &info)))
+}
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the store answers.
+pub async fn readyz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    st.room.store().ping().await?;
+    Ok(Json(json!({"status": "ready"})))
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+pub async fn metrics(State(st): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        st.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// Any unknown route.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+/// A known route with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

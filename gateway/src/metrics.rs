@@ -1,0 +1,121 @@
+//! Prometheus metrics of the gateway, served as text on `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of HTTP request metrics (route is the matched pattern, never the raw path).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// HTTP method.
+    pub method: String,
+    /// Route pattern, e.g. `/admin/v1/events/{event_id}`.
+    pub route: String,
+    /// Response status code.
+    pub status: u16,
+}
+
+/// Labels of per-event metrics (events exist only once an admin configured them, so the label
+/// set is bounded).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    /// Event id.
+    pub event: String,
+}
+
+type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms .. about 4 s.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
+}
+
+/// Every metric the gateway exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Request latency by method, route and status.
+    pub http: HistogramFamily,
+    /// New places handed out (`waiting_room_joins_total`).
+    pub joins: Family<EventLabels, Counter>,
+    /// Users made READY (`waiting_room_admissions_total`).
+    pub admissions: Family<EventLabels, Counter>,
+    /// Users waiting.
+    pub queue_depth: Family<EventLabels, Gauge>,
+    /// Users READY.
+    pub ready: Family<EventLabels, Gauge>,
+    /// Users holding an admission.
+    pub active: Family<EventLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let http: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "gateway_http_request_duration_seconds",
+            "HTTP request latency",
+            http.clone(),
+        );
+        let joins = Family::default();
+        registry.register("waiting_room_joins", "New places handed out", joins.clone());
+        let admissions = Family::default();
+        registry.register(
+            "waiting_room_admissions",
+            "Users let through the queue (made READY)",
+            admissions.clone(),
+        );
+        let queue_depth = Family::default();
+        registry.register(
+            "waiting_room_queue_depth",
+            "Users waiting in the queue",
+            queue_depth.clone(),
+        );
+        let ready = Family::default();
+        registry.register(
+            "waiting_room_ready",
+            "Users READY and not yet entered",
+            ready.clone(),
+        );
+        let active = Family::default();
+        registry.register(
+            "waiting_room_active",
+            "Users holding an unexpired admission",
+            active.clone(),
+        );
+        Self {
+            registry,
+            http,
+            joins,
+            admissions,
+            queue_depth,
+            ready,
+            active,
+        }
+    }
+
+    /// The labels of one event.
+    pub fn event(event: &str) -> EventLabels {
+        EventLabels {
+            event: event.to_owned(),
+        }
+    }
+
+    /// The exposition text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

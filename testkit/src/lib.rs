@@ -158,6 +158,11 @@ impl RedisServer {
         self.port
     }
 
+    /// The process id, while running (for tests that SIGSTOP a hung server).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// `redis://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)

@@ -1,0 +1,159 @@
+//! Shared helpers of the gateway's integration tests: gateways on port 0, in this process or as
+//! real `gateway` processes, and a JSON HTTP client.
+#![allow(dead_code)]
+
+use clap::Parser;
+use gateway::{Config, Gateway};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+pub const ADMIN: &str = "test-admin-token";
+pub const SECRET: &str = "test token secret, 32 bytes long!";
+/// A fixed Ed25519 key (PKCS#8 PEM) so that replicas and restarts share it.
+pub const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKca9U8Xj2DwNeABg6oDfidSMKbZVnlmV+qOwRIb3Trx\n-----END PRIVATE KEY-----\n";
+
+/// A gateway served in this process on 127.0.0.1:0.
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestGateway {
+    /// Starts a gateway with the given extra flags (`--redis-url` etc.).
+    pub async fn start(extra: &[&str]) -> Self {
+        let mut args = vec!["gateway", "--admin-token", ADMIN, "--token-secret", SECRET, "--signing-key", PEM];
+        args.extend_from_slice(extra);
+        let config = Config::parse_from(args);
+        let gw = Gateway::build(&config).await.expect("gateway builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            gw.serve(listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        Self { addr, stop: Some(tx), task: Some(task) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Stops accepting and drains.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+/// A real `gateway` process on a free port.
+pub struct GatewayProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl GatewayProcess {
+    pub fn spawn(extra: &[&str]) -> Self {
+        let port = testkit::free_port().unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .args(["--listen", &addr.to_string(), "--admin-token", ADMIN, "--token-secret", SECRET, "--signing-key", PEM])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn gateway");
+        let p = Self { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "gateway did not start listening");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        p
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn signal(&self, sig: &str) {
+        Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().unwrap();
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response: status, headers and JSON body (Null when empty).
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    /// The error code of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+}
+
+pub async fn send(req: reqwest::RequestBuilder) -> Resp {
+    let r = req.send().await.expect("request");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let bytes = r.bytes().await.unwrap();
+    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())) };
+    Resp { status, headers, body }
+}
+
+/// `PUT /admin/v1/events/{id}` with `config`.
+pub async fn put_event(base: &str, id: &str, config: Value) -> Resp {
+    send(client().put(format!("{base}/admin/v1/events/{id}")).bearer_auth(ADMIN).json(&config)).await
+}
+
+pub async fn join(base: &str, event: &str, session: &str) -> Resp {
+    send(client().post(format!("{base}/api/v1/queue/join")).json(&serde_json::json!({"event_id": event, "session_id": session}))).await
+}
+
+pub async fn status(base: &str, token: &str) -> Resp {
+    send(client().get(format!("{base}/api/v1/queue/status")).bearer_auth(token)).await
+}
+
+pub async fn enter(base: &str, token: &str) -> Resp {
+    send(client().post(format!("{base}/api/v1/queue/enter")).bearer_auth(token)).await
+}
+
+/// Polls status until it is `want` (or panics after `within`).
+pub async fn wait_status(base: &str, token: &str, want: &str, within: Duration) -> Resp {
+    let deadline = Instant::now() + within;
+    loop {
+        let r = status(base, token).await;
+        if r.body["status"] == want {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "status never became {want}: {}", r.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

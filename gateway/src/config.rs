@@ -35,7 +35,12 @@ pub struct Config {
 
     /// Ed25519 private key of admission tokens, PKCS#8 PEM: the PEM text itself or a path to a
     /// file holding it. Absent: an ephemeral key.
-    #[arg(long, env = "GATEWAY_SIGNING_KEY", hide_env_values = true, allow_hyphen_values = true)]
+    #[arg(
+        long,
+        env = "GATEWAY_SIGNING_KEY",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub signing_key: Option<String>,
 
     /// Redis command timeout in milliseconds; past it a request gets 503 UNAVAILABLE.

@@ -19,13 +19,22 @@ struct Claims {
 
 /// Verifies a reservation token the way an origin would: with the JWKS only.
 async fn verify_with_jwks(base: &str, token: &str, event: &str) -> Claims {
-    let jwks = send(client().get(format!("{base}/.well-known/jwks.json"))).await.body;
+    let jwks = send(client().get(format!("{base}/.well-known/jwks.json")))
+        .await
+        .body;
     let header = jsonwebtoken::decode_header(token).unwrap();
-    let key = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"].as_str() == header.kid.as_deref()).expect("kid in JWKS");
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"].as_str() == header.kid.as_deref())
+        .expect("kid in JWKS");
     let dk = DecodingKey::from_ed_components(key["x"].as_str().unwrap()).unwrap();
     let mut v = Validation::new(Algorithm::EdDSA);
     v.set_audience(&[event]);
-    jsonwebtoken::decode::<Claims>(token, &dk, &v).expect("valid JWT").claims
+    jsonwebtoken::decode::<Claims>(token, &dk, &v)
+        .expect("valid JWT")
+        .claims
 }
 
 #[tokio::test]
@@ -33,14 +42,31 @@ async fn the_queue_flow_over_http() {
     let redis = RedisServer::start().unwrap();
     let gw = TestGateway::start(&["--redis-url", &redis.url(), "--admission-tick-ms", "20"]).await;
     let base = gw.url("");
-    let r = put_event(&base, "flow", json!({"admit_per_second": 0, "max_active": 10})).await;
+    let r = put_event(
+        &base,
+        "flow",
+        json!({"admit_per_second": 0, "max_active": 10}),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["stats"]["waiting"], 0);
-    assert_eq!(put_event(&base, "flow", json!({"admit_per_second": 0, "max_active": 10})).await.status, 200);
+    assert_eq!(
+        put_event(
+            &base,
+            "flow",
+            json!({"admit_per_second": 0, "max_active": 10})
+        )
+        .await
+        .status,
+        200
+    );
 
     let a = join(&base, "flow", "alice").await;
     assert_eq!(a.status, 201);
-    assert_eq!((a.body["status"].as_str(), a.body["position"].as_u64()), (Some("WAITING"), Some(1)));
+    assert_eq!(
+        (a.body["status"].as_str(), a.body["position"].as_u64()),
+        (Some("WAITING"), Some(1))
+    );
     assert!(a.body["expires_at"].is_string() && a.body["eta_seconds"].is_i64());
     let b = join(&base, "flow", "bob").await;
     assert_eq!(b.body["position"], 2);
@@ -54,22 +80,46 @@ async fn the_queue_flow_over_http() {
     assert_eq!((e.status, e.code()), (409, "NOT_READY"));
 
     // Open the gate: one per second, so alice (first) becomes READY, bob still waits.
-    put_event(&base, "flow", json!({"admit_per_second": 1, "max_active": 10})).await;
+    put_event(
+        &base,
+        "flow",
+        json!({"admit_per_second": 1, "max_active": 10}),
+    )
+    .await;
     let s = wait_status(&base, &ta, "READY", Duration::from_secs(5)).await;
-    assert_eq!((s.body["position"].as_u64(), s.body["admission_ready"].as_bool()), (Some(0), Some(true)));
+    assert_eq!(
+        (
+            s.body["position"].as_u64(),
+            s.body["admission_ready"].as_bool()
+        ),
+        (Some(0), Some(true))
+    );
     let g = enter(&base, &ta).await;
     assert_eq!(g.status, 200, "{}", g.body);
     assert_eq!(g.body["admission"], "GRANTED");
     assert_eq!(g.body["ttl_seconds"], 300);
     let jwt = g.body["reservation_token"].as_str().unwrap();
     let claims = verify_with_jwks(&base, jwt, "flow").await;
-    assert_eq!((claims.aud.as_str(), claims.sub.as_str(), claims.iss.as_str()), ("flow", "alice", "admission-gateway"));
+    assert_eq!(
+        (
+            claims.aud.as_str(),
+            claims.sub.as_str(),
+            claims.iss.as_str()
+        ),
+        ("flow", "alice", "admission-gateway")
+    );
     assert!(!claims.jti.is_empty() && claims.exp > 0);
     let g2 = enter(&base, &ta).await;
     assert_eq!(g2.body, g.body, "entering twice returns the same grant");
     assert_eq!(status(&base, &ta).await.body["status"], "ADMITTED");
 
-    let info = send(client().get(gw.url("/admin/v1/events/flow")).bearer_auth(ADMIN)).await.body;
+    let info = send(
+        client()
+            .get(gw.url("/admin/v1/events/flow"))
+            .bearer_auth(ADMIN),
+    )
+    .await
+    .body;
     assert_eq!(info["stats"]["entered_total"], 1);
     assert_eq!(info["stats"]["joined_total"], 2);
 
@@ -81,7 +131,10 @@ async fn the_queue_flow_over_http() {
 
     let m = send(client().get(gw.url("/metrics"))).await;
     let text = m.body.as_str().unwrap_or_default().to_owned();
-    assert!(text.contains("waiting_room_joins_total{event=\"flow\"} 2"), "{text}");
+    assert!(
+        text.contains("waiting_room_joins_total{event=\"flow\"} 2"),
+        "{text}"
+    );
     assert!(text.contains("gateway_http_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/queue/join\",status=\"201\"} 2"));
     assert!(text.contains("waiting_room_queue_depth{event=\"flow\"}"));
     gw.shutdown().await;
@@ -92,51 +145,168 @@ async fn bad_input_gets_a_clear_json_error() {
     let redis = RedisServer::start().unwrap();
     let gw = TestGateway::start(&["--redis-url", &redis.url()]).await;
     let base = gw.url("");
-    put_event(&base, "bad", json!({"admit_per_second": 0, "max_active": 1})).await;
+    put_event(
+        &base,
+        "bad",
+        json!({"admit_per_second": 0, "max_active": 1}),
+    )
+    .await;
     let c = client();
-    let post = |body: &'static str| c.post(gw.url("/api/v1/queue/join")).header("content-type", "application/json").body(body);
+    let post = |body: &'static str| {
+        c.post(gw.url("/api/v1/queue/join"))
+            .header("content-type", "application/json")
+            .body(body)
+    };
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
         (post("{not json"), 400, "INVALID_ARGUMENT"),
-        (post(r#"{"event_id": 5, "session_id": "s"}"#), 400, "INVALID_ARGUMENT"),
+        (
+            post(r#"{"event_id": 5, "session_id": "s"}"#),
+            400,
+            "INVALID_ARGUMENT",
+        ),
         (post(r#"{"event_id": "bad"}"#), 400, "INVALID_ARGUMENT"),
-        (post(r#"{"event_id": "no such", "session_id": "s"}"#), 400, "INVALID_ARGUMENT"),
-        (post(r#"{"event_id": "missing", "session_id": "s"}"#), 404, "EVENT_NOT_FOUND"),
+        (
+            post(r#"{"event_id": "no such", "session_id": "s"}"#),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            post(r#"{"event_id": "missing", "session_id": "s"}"#),
+            404,
+            "EVENT_NOT_FOUND",
+        ),
         (post(""), 400, "INVALID_ARGUMENT"),
-        (c.post(gw.url("/api/v1/queue/join")).body(format!(r#"{{"event_id":"bad","session_id":"{}"}}"#, "s".repeat(20_000))), 413, "PAYLOAD_TOO_LARGE"),
-        (c.post(gw.url("/api/v1/queue/join")).body(format!(r#"{{"event_id":"bad","session_id":"{}"}}"#, "s".repeat(129))), 400, "INVALID_ARGUMENT"),
-        (c.get(gw.url("/api/v1/queue/status")), 401, "UNAUTHENTICATED"),
-        (c.get(gw.url("/api/v1/queue/status")).header("authorization", "Basic abc"), 401, "UNAUTHENTICATED"),
-        (c.get(gw.url("/api/v1/queue/status")).bearer_auth("x.y"), 401, "INVALID_TOKEN"),
-        (c.post(gw.url("/api/v1/queue/enter")).bearer_auth("garbage"), 401, "INVALID_TOKEN"),
-        (c.delete(gw.url("/api/v1/queue")).bearer_auth(&"a".repeat(5000)), 401, "INVALID_TOKEN"),
+        (
+            c.post(gw.url("/api/v1/queue/join")).body(format!(
+                r#"{{"event_id":"bad","session_id":"{}"}}"#,
+                "s".repeat(20_000)
+            )),
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            c.post(gw.url("/api/v1/queue/join")).body(format!(
+                r#"{{"event_id":"bad","session_id":"{}"}}"#,
+                "s".repeat(129)
+            )),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            c.get(gw.url("/api/v1/queue/status")),
+            401,
+            "UNAUTHENTICATED",
+        ),
+        (
+            c.get(gw.url("/api/v1/queue/status"))
+                .header("authorization", "Basic abc"),
+            401,
+            "UNAUTHENTICATED",
+        ),
+        (
+            c.get(gw.url("/api/v1/queue/status")).bearer_auth("x.y"),
+            401,
+            "INVALID_TOKEN",
+        ),
+        (
+            c.post(gw.url("/api/v1/queue/enter")).bearer_auth("garbage"),
+            401,
+            "INVALID_TOKEN",
+        ),
+        (
+            c.delete(gw.url("/api/v1/queue"))
+                .bearer_auth("a".repeat(5000)),
+            401,
+            "INVALID_TOKEN",
+        ),
         (c.get(gw.url("/admin/v1/events/bad")), 401, "UNAUTHORIZED"),
-        (c.get(gw.url("/admin/v1/events/bad")).bearer_auth("wrong"), 401, "UNAUTHORIZED"),
-        (c.get(gw.url("/admin/v1/events/nope")).bearer_auth(ADMIN), 404, "EVENT_NOT_FOUND"),
-        (c.put(gw.url("/admin/v1/events/bad")).bearer_auth(ADMIN).json(&json!({"admit_per_second": 1, "max_active": 1, "idle_timeout_seconds": 0})), 400, "INVALID_ARGUMENT"),
-        (c.put(gw.url("/admin/v1/events/bad")).bearer_auth(ADMIN).json(&json!({"admit_per_second": 1, "max_active": 1, "surprise": 1})), 400, "INVALID_ARGUMENT"),
-        (c.put(gw.url("/admin/v1/events/bad")).bearer_auth(ADMIN).json(&json!({"admit_per_second": 1, "max_active": 1, "opens_at": "tomorrow"})), 400, "INVALID_ARGUMENT"),
-        (c.put(gw.url("/admin/v1/events/a%20b")).bearer_auth(ADMIN).json(&json!({"admit_per_second": 1, "max_active": 1})), 400, "INVALID_ARGUMENT"),
-        (c.post(gw.url("/admin/v1/events/bad/actions")).bearer_auth(ADMIN).json(&json!({"action": "EXPLODE"})), 400, "INVALID_ARGUMENT"),
+        (
+            c.get(gw.url("/admin/v1/events/bad")).bearer_auth("wrong"),
+            401,
+            "UNAUTHORIZED",
+        ),
+        (
+            c.get(gw.url("/admin/v1/events/nope")).bearer_auth(ADMIN),
+            404,
+            "EVENT_NOT_FOUND",
+        ),
+        (
+            c.put(gw.url("/admin/v1/events/bad"))
+                .bearer_auth(ADMIN)
+                .json(&json!({"admit_per_second": 1, "max_active": 1, "idle_timeout_seconds": 0})),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            c.put(gw.url("/admin/v1/events/bad"))
+                .bearer_auth(ADMIN)
+                .json(&json!({"admit_per_second": 1, "max_active": 1, "surprise": 1})),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            c.put(gw.url("/admin/v1/events/bad"))
+                .bearer_auth(ADMIN)
+                .json(&json!({"admit_per_second": 1, "max_active": 1, "opens_at": "tomorrow"})),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            c.put(gw.url("/admin/v1/events/a%20b"))
+                .bearer_auth(ADMIN)
+                .json(&json!({"admit_per_second": 1, "max_active": 1})),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            c.post(gw.url("/admin/v1/events/bad/actions"))
+                .bearer_auth(ADMIN)
+                .json(&json!({"action": "EXPLODE"})),
+            400,
+            "INVALID_ARGUMENT",
+        ),
         (c.get(gw.url("/no/such/route")), 404, "NOT_FOUND"),
-        (c.put(gw.url("/api/v1/queue/join")), 405, "METHOD_NOT_ALLOWED"),
+        (
+            c.put(gw.url("/api/v1/queue/join")),
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
     ];
     for (i, (req, want, code)) in cases.into_iter().enumerate() {
         let r = send(req).await;
         assert_eq!((r.status, r.code()), (want, code), "case {i}: {}", r.body);
-        assert!(r.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "case {i}");
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "case {i}"
+        );
         assert!(r.headers.contains_key("x-request-id"), "case {i}");
     }
     // A tampered token: one byte of the claims changed.
-    let tok = join(&base, "bad", "s").await.body["waiting_token"].as_str().unwrap().to_owned();
+    let tok = join(&base, "bad", "s").await.body["waiting_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut bytes = tok.into_bytes();
     bytes[2] = if bytes[2] == b'A' { b'B' } else { b'A' };
     let r = status(&base, &String::from_utf8(bytes).unwrap()).await;
     assert_eq!((r.status, r.code()), (401, "INVALID_TOKEN"));
     // Nothing was lost: the event still holds its one user.
-    let info = send(client().get(gw.url("/admin/v1/events/bad")).bearer_auth(ADMIN)).await;
+    let info = send(
+        client()
+            .get(gw.url("/admin/v1/events/bad"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
     assert_eq!(info.body["stats"]["waiting"], 1);
     // A request id sent by the client comes back.
-    let r = send(client().get(gw.url("/healthz")).header("x-request-id", "abc-123")).await;
+    let r = send(
+        client()
+            .get(gw.url("/healthz"))
+            .header("x-request-id", "abc-123"),
+    )
+    .await;
     assert_eq!(r.headers["x-request-id"], "abc-123");
     gw.shutdown().await;
 }
@@ -146,25 +316,47 @@ async fn redis_down_is_a_fast_503_and_recovers() {
     let mut redis = RedisServer::start().unwrap();
     let gw = TestGateway::start(&["--redis-url", &redis.url(), "--redis-timeout-ms", "300"]).await;
     let base = gw.url("");
-    put_event(&base, "down", json!({"admit_per_second": 0, "max_active": 1})).await;
-    let tok = join(&base, "down", "s").await.body["waiting_token"].as_str().unwrap().to_owned();
+    put_event(
+        &base,
+        "down",
+        json!({"admit_per_second": 0, "max_active": 1}),
+    )
+    .await;
+    let tok = join(&base, "down", "s").await.body["waiting_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // A hung Redis (SIGSTOP) and a dead one (killed) both give a 503 with Retry-After in time.
     let pid = redis.pid().unwrap().to_string();
-    std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap();
     let start = Instant::now();
     let r = join(&base, "down", "t").await;
     assert_eq!((r.status, r.code()), (503, "UNAVAILABLE"), "{}", r.body);
     assert_eq!(r.headers["retry-after"], "1");
-    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
-    std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        start.elapsed()
+    );
+    std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap();
 
     redis.stop();
     for _ in 0..3 {
         let start = Instant::now();
         let r = status(&base, &tok).await;
         assert_eq!((r.status, r.code()), (503, "UNAVAILABLE"), "{}", r.body);
-        assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "took {:?}",
+            start.elapsed()
+        );
     }
     let ready = send(client().get(gw.url("/readyz"))).await;
     assert_eq!(ready.status, 503);
@@ -177,7 +369,16 @@ async fn redis_down_is_a_fast_503_and_recovers() {
         assert!(Instant::now() < deadline, "never became ready again");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(put_event(&base, "down", json!({"admit_per_second": 0, "max_active": 1})).await.status, 201);
+    assert_eq!(
+        put_event(
+            &base,
+            "down",
+            json!({"admit_per_second": 0, "max_active": 1})
+        )
+        .await
+        .status,
+        201
+    );
     assert_eq!(join(&base, "down", "u").await.status, 201);
     gw.shutdown().await;
 }
@@ -187,12 +388,31 @@ async fn actions_over_http() {
     let redis = RedisServer::start().unwrap();
     let gw = TestGateway::start(&["--redis-url", &redis.url()]).await;
     let base = gw.url("");
-    put_event(&base, "acts", json!({"admit_per_second": 0, "max_active": 5})).await;
-    let tok = join(&base, "acts", "s").await.body["waiting_token"].as_str().unwrap().to_owned();
-    let act = |a: &'static str| client().post(gw.url("/admin/v1/events/acts/actions")).bearer_auth(ADMIN).json(&json!({"action": a}));
+    put_event(
+        &base,
+        "acts",
+        json!({"admit_per_second": 0, "max_active": 5}),
+    )
+    .await;
+    let tok = join(&base, "acts", "s").await.body["waiting_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let act = |a: &'static str| {
+        client()
+            .post(gw.url("/admin/v1/events/acts/actions"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"action": a}))
+    };
     let r = send(act("STOP_ADMISSIONS")).await;
-    assert_eq!((r.status, r.body["admissions_stopped"].as_bool()), (200, Some(true)));
-    assert_eq!(send(act("RESUME_ADMISSIONS")).await.body["admissions_stopped"], false);
+    assert_eq!(
+        (r.status, r.body["admissions_stopped"].as_bool()),
+        (200, Some(true))
+    );
+    assert_eq!(
+        send(act("RESUME_ADMISSIONS")).await.body["admissions_stopped"],
+        false
+    );
     assert_eq!(send(act("SOLD_OUT")).await.body["sold_out"], true);
     let j = join(&base, "acts", "late").await;
     assert_eq!((j.status, j.code()), (410, "EVENT_CLOSED"));
@@ -205,15 +425,32 @@ async fn tokens_work_on_every_replica_and_after_a_restart() {
     let redis = RedisServer::start().unwrap();
     let a = TestGateway::start(&["--redis-url", &redis.url(), "--admission-tick-ms", "20"]).await;
     let b = TestGateway::start(&["--redis-url", &redis.url(), "--admission-tick-ms", "20"]).await;
-    put_event(&a.url(""), "rep", json!({"admit_per_second": 50, "max_active": 10})).await;
-    let tok = join(&a.url(""), "rep", "s").await.body["waiting_token"].as_str().unwrap().to_owned();
+    put_event(
+        &a.url(""),
+        "rep",
+        json!({"admit_per_second": 50, "max_active": 10}),
+    )
+    .await;
+    let tok = join(&a.url(""), "rep", "s").await.body["waiting_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     wait_status(&b.url(""), &tok, "READY", Duration::from_secs(5)).await;
     let g = enter(&b.url(""), &tok).await;
     assert_eq!(g.status, 200);
     a.shutdown().await;
     let a2 = TestGateway::start(&["--redis-url", &redis.url()]).await;
-    assert_eq!(status(&a2.url(""), &tok).await.body["status"], "ADMITTED", "the waiting token survives a restart");
-    let claims = verify_with_jwks(&a2.url(""), g.body["reservation_token"].as_str().unwrap(), "rep").await;
+    assert_eq!(
+        status(&a2.url(""), &tok).await.body["status"],
+        "ADMITTED",
+        "the waiting token survives a restart"
+    );
+    let claims = verify_with_jwks(
+        &a2.url(""),
+        g.body["reservation_token"].as_str().unwrap(),
+        "rep",
+    )
+    .await;
     assert_eq!(claims.sub, "s", "the signing key survives a restart");
     b.shutdown().await;
     a2.shutdown().await;
@@ -244,13 +481,63 @@ async fn limits_on_connections_and_headers() {
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let _ = c.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n");
         let mut buf = [0u8; 64];
-        assert_eq!(c.read(&mut buf).unwrap_or(0), 0, "a connection over the limit is closed");
+        assert_eq!(
+            c.read(&mut buf).unwrap_or(0),
+            0,
+            "a connection over the limit is closed"
+        );
     })
     .await
     .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let r = client().get(gw.url("/healthz")).header("x-big", "v".repeat(10_000)).send().await.unwrap();
+    let r = client()
+        .get(gw.url("/healthz"))
+        .header("x-big", "v".repeat(10_000))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 431, "oversized request head");
-    assert_eq!(send(client().get(gw.url("/healthz"))).await.status, 200, "the server still serves");
+    assert_eq!(
+        send(client().get(gw.url("/healthz"))).await.status,
+        200,
+        "the server still serves"
+    );
     gw.shutdown().await;
+}
+
+#[test]
+fn the_docs_describe_every_route() {
+    let openapi =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml"))
+            .unwrap();
+    let api_md =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/api.md")).unwrap();
+    let routes = [
+        ("post", "/api/v1/queue/join"),
+        ("get", "/api/v1/queue/status"),
+        ("post", "/api/v1/queue/enter"),
+        ("delete", "/api/v1/queue"),
+        ("get", "/.well-known/jwks.json"),
+        ("put", "/admin/v1/events/{event_id}"),
+        ("get", "/admin/v1/events/{event_id}"),
+        ("post", "/admin/v1/events/{event_id}/actions"),
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/metrics"),
+    ];
+    for (method, path) in routes {
+        let block = openapi
+            .split(&format!("\n  {path}:\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{path} missing from openapi.yaml"));
+        let block = format!("\n{}", block.split("\n  /").next().unwrap());
+        assert!(
+            block.contains(&format!("\n    {method}:")),
+            "{method} {path} missing from openapi.yaml"
+        );
+        assert!(
+            api_md.contains(&format!("{} {path}", method.to_uppercase())),
+            "{method} {path} missing from api.md"
+        );
+    }
 }

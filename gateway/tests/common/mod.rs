@@ -25,7 +25,15 @@ pub struct TestGateway {
 impl TestGateway {
     /// Starts a gateway with the given extra flags (`--redis-url` etc.).
     pub async fn start(extra: &[&str]) -> Self {
-        let mut args = vec!["gateway", "--admin-token", ADMIN, "--token-secret", SECRET, "--signing-key", PEM];
+        let mut args = vec![
+            "gateway",
+            "--admin-token",
+            ADMIN,
+            "--token-secret",
+            SECRET,
+            "--signing-key",
+            PEM,
+        ];
         args.extend_from_slice(extra);
         let config = Config::parse_from(args);
         let gw = Gateway::build(&config).await.expect("gateway builds");
@@ -39,7 +47,11 @@ impl TestGateway {
             .await
             .expect("serve");
         });
-        Self { addr, stop: Some(tx), task: Some(task) }
+        Self {
+            addr,
+            stop: Some(tx),
+            task: Some(task),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -68,7 +80,16 @@ impl GatewayProcess {
         let port = testkit::free_port().unwrap();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-            .args(["--listen", &addr.to_string(), "--admin-token", ADMIN, "--token-secret", SECRET, "--signing-key", PEM])
+            .args([
+                "--listen",
+                &addr.to_string(),
+                "--admin-token",
+                ADMIN,
+                "--token-secret",
+                SECRET,
+                "--signing-key",
+                PEM,
+            ])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -90,7 +111,10 @@ impl GatewayProcess {
     }
 
     pub fn signal(&self, sig: &str) {
-        Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().unwrap();
+        Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
     }
 }
 
@@ -116,7 +140,10 @@ impl Resp {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
 
 pub async fn send(req: reqwest::RequestBuilder) -> Resp {
@@ -124,25 +151,55 @@ pub async fn send(req: reqwest::RequestBuilder) -> Resp {
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     let bytes = r.bytes().await.unwrap();
-    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())) };
-    Resp { status, headers, body }
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// `PUT /admin/v1/events/{id}` with `config`.
 pub async fn put_event(base: &str, id: &str, config: Value) -> Resp {
-    send(client().put(format!("{base}/admin/v1/events/{id}")).bearer_auth(ADMIN).json(&config)).await
+    send(
+        client()
+            .put(format!("{base}/admin/v1/events/{id}"))
+            .bearer_auth(ADMIN)
+            .json(&config),
+    )
+    .await
 }
 
 pub async fn join(base: &str, event: &str, session: &str) -> Resp {
-    send(client().post(format!("{base}/api/v1/queue/join")).json(&serde_json::json!({"event_id": event, "session_id": session}))).await
+    send(
+        client()
+            .post(format!("{base}/api/v1/queue/join"))
+            .json(&serde_json::json!({"event_id": event, "session_id": session})),
+    )
+    .await
 }
 
 pub async fn status(base: &str, token: &str) -> Resp {
-    send(client().get(format!("{base}/api/v1/queue/status")).bearer_auth(token)).await
+    send(
+        client()
+            .get(format!("{base}/api/v1/queue/status"))
+            .bearer_auth(token),
+    )
+    .await
 }
 
 pub async fn enter(base: &str, token: &str) -> Resp {
-    send(client().post(format!("{base}/api/v1/queue/enter")).bearer_auth(token)).await
+    send(
+        client()
+            .post(format!("{base}/api/v1/queue/enter"))
+            .bearer_auth(token),
+    )
+    .await
 }
 
 /// Polls status until it is `want` (or panics after `within`).
@@ -153,7 +210,11 @@ pub async fn wait_status(base: &str, token: &str, want: &str, within: Duration) 
         if r.body["status"] == want {
             return r;
         }
-        assert!(Instant::now() < deadline, "status never became {want}: {}", r.body);
+        assert!(
+            Instant::now() < deadline,
+            "status never became {want}: {}",
+            r.body
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

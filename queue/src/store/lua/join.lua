@@ -22,4 +22,9 @@ redis.call('ZADD', Q, score, t)
 redis.call('HSET', sb, sf, t)
 redis.call('HSET', hb_key(t), t % BUCKET, NOW_S)
 redis.call('HINCRBY', EV, 'joined', 1)
-return reply(c, 1, t, place(c, t, false))
+-- The newest ticket is last in the queue (pre-queue draws all sort below it): no ZRANK needed.
+local expires = (NOW_S + c.idle) * 1000
+if pre_queue(c) then
+  return reply(c, 1, t, {PRE_QUEUE, 0, expires})
+end
+return reply(c, 1, t, {WAITING, redis.call('ZCARD', Q), expires})

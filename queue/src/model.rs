@@ -271,6 +271,58 @@ pub struct SweepReport {
     pub done: bool,
 }
 
+/// One change to who waits ahead of whom, from the event's departure log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    /// The first `n` waiting users left the queue (admitted, or skipped as idle).
+    Head(u64),
+    /// The waiting user at this 1-based position left (gave up or expired).
+    Rank(u64),
+}
+
+impl Departure {
+    /// A waiting user's position after this departure; None when the user was the one leaving.
+    pub fn apply(self, position: u64) -> Option<u64> {
+        match self {
+            Self::Head(n) if position <= n => None,
+            Self::Head(n) => Some(position - n),
+            Self::Rank(k) if position == k => None,
+            Self::Rank(k) if position > k => Some(position - 1),
+            Self::Rank(_) => Some(position),
+        }
+    }
+
+    /// Parses a log entry (`a<n>` or `r<k>`).
+    pub fn parse(s: &str) -> Option<Self> {
+        let n = s.get(1..)?.parse().ok()?;
+        match s.as_bytes().first()? {
+            b'a' => Some(Self::Head(n)),
+            b'r' => Some(Self::Rank(n)),
+            _ => None,
+        }
+    }
+}
+
+/// What a position fan-out reads of an event on every tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pulse {
+    /// The departure log's sequence number now.
+    pub seq: u64,
+    /// Departures since the caller's sequence, oldest first; None when they cannot be derived
+    /// (too far behind, or the event was recreated): re-read the positions instead.
+    pub departures: Option<Vec<Departure>>,
+    /// STOP_ADMISSIONS is in force.
+    pub stopped: bool,
+    /// SOLD_OUT was declared.
+    pub sold_out: bool,
+    /// `opens_at` in Unix ms.
+    pub opens_at_ms: Option<u64>,
+    /// The measured admission rate (milli-users/s), -1 before a measurement.
+    pub measured_rate_milli: i64,
+    /// The configured rate.
+    pub admit_per_second: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +346,19 @@ mod tests {
         assert_eq!(waiting(100, 5_000, 10).eta_seconds(0), 20);
         assert_eq!(waiting(1, 3_000, 10).eta_seconds(0), 1);
         assert_eq!(waiting(100, 0, 0).eta_seconds(0), -1);
+    }
+
+    #[test]
+    fn departures_move_positions() {
+        assert_eq!(Departure::Head(3).apply(2), None);
+        assert_eq!(Departure::Head(3).apply(10), Some(7));
+        assert_eq!(Departure::Rank(4).apply(4), None);
+        assert_eq!(Departure::Rank(4).apply(5), Some(4));
+        assert_eq!(Departure::Rank(4).apply(3), Some(3));
+        assert_eq!(Departure::parse("a12"), Some(Departure::Head(12)));
+        assert_eq!(Departure::parse("r1"), Some(Departure::Rank(1)));
+        assert_eq!(Departure::parse("x1"), None);
+        assert_eq!(Departure::parse(""), None);
     }
 
     #[test]

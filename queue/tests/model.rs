@@ -22,6 +22,8 @@ enum Op {
     Sweep { budget: u32 },
     Advance { ms: u64 },
     Act(Action),
+    Pulse { since: u64 },
+    Places { heartbeat: bool },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -36,6 +38,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => prop_oneof![0u64..1500, 1500u64..12_000].prop_map(|ms| Op::Advance { ms }),
         1 => prop_oneof![Just(Action::StopAdmissions), Just(Action::ResumeAdmissions), Just(Action::SoldOut)]
             .prop_map(Op::Act),
+        1 => (0u64..12).prop_map(|since| Op::Pulse { since }),
+        1 => any::<bool>().prop_map(|heartbeat| Op::Places { heartbeat }),
     ]
 }
 
@@ -140,6 +144,14 @@ async fn run_case(redis: &RedisStore, cfg: EventConfig, ops: Vec<Op>) -> Result<
             Op::Act(action) => (
                 norm(mem.act(&ev, *action).await),
                 norm(redis.act(&ev, *action).await),
+            ),
+            Op::Pulse { since } => (
+                norm(mem.pulse(&ev, *since).await),
+                norm(redis.pulse(&ev, *since).await),
+            ),
+            Op::Places { heartbeat } => (
+                norm(mem.places(&ev, &tickets, *heartbeat, now).await),
+                norm(redis.places(&ev, &tickets, *heartbeat, now).await),
             ),
         };
         prop_assert_eq!(a, b, "step {} {:?} at +{} ms", i, op, now - T0);

@@ -1,7 +1,7 @@
 //! The waiting-room semantics, one suite run against the in-memory store, a real redis-server
 //! and a real 3-primary Redis Cluster. Time is a manual clock, so TTLs and rates are exact.
 
-use queue::clock::ManualClock;
+use queue::clock::{Clock, ManualClock};
 use queue::model::{Action, EventConfig, Status};
 use queue::room::WaitingRoom;
 use queue::store::{MemoryStore, RedisOptions, RedisStore, Store};
@@ -411,7 +411,76 @@ async fn bad_input(c: &Ctx) {
     assert_eq!(r.info(&ev).await.unwrap().stats.waiting, 1);
 }
 
+async fn departures_derive_positions(c: &Ctx) {
+    let mut conf = cfg(3, 1000);
+    conf.idle_timeout_seconds = 30;
+    let ev = c.event(conf).await;
+    let id = queue::ids::EventId::parse(&ev).unwrap();
+    let toks = c.join_n(&ev, 40).await;
+    let store = c.room().store().clone();
+    let mut pulse = store.pulse(&id, 0).await.unwrap();
+    let mut derived: Vec<Option<u64>> = c.statuses(&toks).await.iter().map(|s| Some(s.1)).collect();
+    for step in 0..12 {
+        match step % 4 {
+            0 => {
+                c.room().leave(&toks[(step * 7 + 3) % 40]).await.unwrap();
+            }
+            1 => {
+                c.tick_for(&ev, 1000).await;
+            }
+            2 => {
+                // Everyone but the odd tickets heartbeats; the odd ones go idle and are swept.
+                c.clock.advance_ms(10_000);
+                for (i, t) in toks.iter().enumerate() {
+                    if i % 2 == 0 || step < 6 {
+                        c.room().status(t).await.unwrap();
+                    }
+                }
+            }
+            _ => {
+                c.clock.advance_ms(11_000);
+                c.room().sweep(&id, 2).await.unwrap();
+            }
+        }
+        let next = store.pulse(&id, pulse.seq).await.unwrap();
+        let deps = next.departures.clone().expect("within the log");
+        assert_eq!(deps.len() as u64, next.seq - pulse.seq);
+        for d in &deps {
+            for p in derived.iter_mut() {
+                *p = p.and_then(|x| d.apply(x));
+            }
+        }
+        pulse = next;
+        let ids: Vec<u64> = toks
+            .iter()
+            .map(|t| c.room().ticket_of(t).unwrap().1)
+            .collect();
+        let actual = store
+            .places(&id, &ids, false, c.clock.now_ms())
+            .await
+            .unwrap();
+        for (i, (d, a)) in derived.iter().zip(&actual).enumerate() {
+            match a.status {
+                Status::Waiting => assert_eq!(*d, Some(a.position), "step {step}, user {i}"),
+                _ => assert_eq!(*d, None, "step {step}, user {i} is {:?}", a.status),
+            }
+        }
+    }
+    assert!(pulse.seq > 10);
+    let gone = derived.iter().filter(|p| p.is_none()).count();
+    assert!(
+        gone >= 25,
+        "leaves, admissions and idle expiries all exercised ({gone} gone)"
+    );
+    assert_eq!(
+        store.pulse(&id, pulse.seq + 5).await.unwrap().departures,
+        None,
+        "ahead of the log: resync"
+    );
+}
+
 async fn suite(c: Ctx) {
+    departures_derive_positions(&c).await;
     order_and_leave(&c).await;
     rejoin_keeps_the_place(&c).await;
     rate_is_smooth_and_shared(&c).await;

@@ -4,12 +4,12 @@
 //! the property test requires identical answers from both. Ranks cost O(n) here; this store is
 //! for demos, tests and single-node trials, not for a million waiting users.
 
-use super::Store;
+use super::{Store, DLOG_MAX};
 use crate::error::{QueueError, Result};
 use crate::ids::{EventId, SessionKey};
 use crate::model::*;
 use async_trait::async_trait;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 
 /// A zset member as Redis orders it: by score, then by the member's bytes (decimal ticket).
@@ -36,6 +36,8 @@ struct Ev {
     ready: HashMap<u64, u64>,
     active: HashMap<u64, u64>,
     sessions: HashMap<SessionKey, u64>,
+    dlog: VecDeque<Departure>,
+    dseq: u64,
 }
 
 impl Ev {
@@ -60,6 +62,8 @@ impl Ev {
             ready: HashMap::new(),
             active: HashMap::new(),
             sessions: HashMap::new(),
+            dlog: VecDeque::new(),
+            dseq: 0,
         }
     }
 
@@ -71,12 +75,25 @@ impl Ev {
         self.score.get(&t).map(|s| (*s, t.to_string()))
     }
 
-    fn drop_waiting(&mut self, t: u64) {
+    /// Mirror of `log_departure` in lib.lua.
+    fn log_departure(&mut self, d: Departure) {
+        self.dlog.push_front(d);
+        self.dlog.truncate(DLOG_MAX);
+        self.dseq += 1;
+    }
+
+    fn rank(&self, m: &Member) -> u64 {
+        self.queue.range(..m.clone()).count() as u64
+    }
+
+    /// Removes a waiting ticket at 0-based `rank` (mirror of `drop_waiting`).
+    fn drop_waiting(&mut self, t: u64, rank: u64) {
         if let Some(m) = self.member(t) {
             self.queue.remove(&m);
             self.score.remove(&t);
         }
         self.heartbeat.remove(&t);
+        self.log_departure(Departure::Rank(rank + 1));
     }
 
     fn place_of(&self, t: u64, status: Status, position: u64, expires_at_ms: u64) -> Place {
@@ -97,12 +114,12 @@ impl Ev {
         let now_s = now / 1000;
         let idle = u64::from(self.cfg.idle_timeout_seconds);
         if let Some(m) = self.member(t) {
-            let rank = self.queue.range(..m).count() as u64;
+            let rank = self.rank(&m);
             let last = self.heartbeat.get(&t).copied();
             let last = match last {
                 Some(l) if now_s.saturating_sub(l) < idle => l,
                 _ => {
-                    self.drop_waiting(t);
+                    self.drop_waiting(t, rank);
                     return self.place_of(t, Status::Expired, 0, 0);
                 }
             };
@@ -297,10 +314,16 @@ impl Store for MemoryStore {
         _now_ms: u64,
     ) -> Result<bool> {
         self.with(event, |ev| {
-            let waiting = ev.score.contains_key(&ticket);
-            ev.drop_waiting(ticket);
             let ready = ev.ready.remove(&ticket).is_some();
             let active = ev.active.remove(&ticket).is_some();
+            let waiting = match ev.member(ticket) {
+                Some(m) => {
+                    let rank = ev.rank(&m);
+                    ev.drop_waiting(ticket, rank);
+                    true
+                }
+                None => false,
+            };
             if ev.sessions.get(&session) == Some(&ticket) {
                 ev.sessions.remove(&session);
             }
@@ -332,10 +355,12 @@ impl Store for MemoryStore {
                 let deadline = now + u64::from(ev.cfg.ready_timeout_seconds) * 1000;
                 let idle = u64::from(ev.cfg.idle_timeout_seconds);
                 let now_s = now / 1000;
+                let mut gone = 0;
                 while want > n {
                     let Some(first) = ev.queue.pop_first() else {
                         break;
                     };
+                    gone += 1;
                     let t: u64 = first
                         .1
                         .parse()
@@ -346,6 +371,9 @@ impl Store for MemoryStore {
                         ev.ready.insert(t, deadline);
                         n += 1;
                     }
+                }
+                if gone > 0 {
+                    ev.log_departure(Departure::Head(gone));
                 }
                 ev.tokens -= n * 1000;
                 ev.admitted += n as u64;
@@ -385,19 +413,62 @@ impl Store for MemoryStore {
         self.with(event, |ev| {
             let now_s = now_ms / 1000;
             let idle = u64::from(ev.cfg.idle_timeout_seconds);
-            let stale: Vec<u64> = ev
+            let mut stale: Vec<u64> = ev
                 .heartbeat
                 .iter()
                 .filter(|(_, &l)| now_s.saturating_sub(l) >= idle)
                 .map(|(&t, _)| t)
                 .collect();
+            stale.sort_unstable();
             for t in &stale {
-                ev.drop_waiting(*t);
+                match ev.member(*t) {
+                    Some(m) => {
+                        let rank = ev.rank(&m);
+                        ev.drop_waiting(*t, rank);
+                    }
+                    None => {
+                        ev.heartbeat.remove(t);
+                    }
+                }
             }
             Ok(SweepReport {
                 expired: stale.len() as u64,
                 done: true,
             })
+        })
+    }
+
+    async fn pulse(&self, event: &EventId, since: u64) -> Result<Pulse> {
+        self.with(event, |ev| {
+            let n = ev.dseq.checked_sub(since).map(|n| n as usize);
+            let departures = match n {
+                Some(n) if n <= DLOG_MAX => Some(ev.dlog.iter().take(n).rev().copied().collect()),
+                _ => None,
+            };
+            Ok(Pulse {
+                seq: ev.dseq,
+                departures,
+                stopped: ev.stopped,
+                sold_out: ev.sold,
+                opens_at_ms: ev.cfg.opens_at_ms(),
+                measured_rate_milli: ev.rate_m,
+                admit_per_second: ev.cfg.admit_per_second,
+            })
+        })
+    }
+
+    async fn places(
+        &self,
+        event: &EventId,
+        tickets: &[u64],
+        heartbeat: bool,
+        now_ms: u64,
+    ) -> Result<Vec<Place>> {
+        self.with(event, |ev| {
+            Ok(tickets
+                .iter()
+                .map(|&t| ev.place(t, heartbeat, now_ms))
+                .collect())
         })
     }
 

@@ -7,7 +7,7 @@
 use crate::error::Result;
 use crate::ids::{EventId, SessionKey};
 use crate::model::{
-    Action, AdmitReport, Entry, EventConfig, EventInfo, Joined, Place, SweepReport,
+    Action, AdmitReport, Entry, EventConfig, EventInfo, Joined, Place, Pulse, SweepReport,
 };
 use async_trait::async_trait;
 
@@ -20,6 +20,12 @@ pub use self::redis::{RedisOptions, RedisStore};
 /// Lowest score a pre-queue draw may take: the draw is in `[-2^52, -1]`, below every ticket and
 /// exactly representable in the store's double-precision scores.
 pub const PRE_SCORE_MIN: i64 = -(1 << 52);
+
+/// Entries kept in an event's departure log (`DLOG_MAX` in lib.lua).
+pub const DLOG_MAX: usize = 1024;
+
+/// Most tickets one [`Store::places`] call reads (callers split bigger batches).
+pub const PLACES_BATCH: usize = 4096;
 
 /// The queue's state operations. Every method takes the caller's clock (`now_ms`) so that time
 /// is injected, and every method on an unknown event fails with `EventNotFound`.
@@ -65,6 +71,17 @@ pub trait Store: Send + Sync + 'static {
     async fn admit(&self, event: &EventId, now_ms: u64) -> Result<AdmitReport>;
     /// One bounded step of the idle sweep (scans at most `budget` buckets of 128 tickets).
     async fn sweep(&self, event: &EventId, budget: u32, now_ms: u64) -> Result<SweepReport>;
+    /// The event's flags and the departures since log sequence `since`.
+    async fn pulse(&self, event: &EventId, since: u64) -> Result<Pulse>;
+    /// Where each of `tickets` (at most [`PLACES_BATCH`]) stands, in order; with `heartbeat`
+    /// every waiting one is kept alive, as a status call would.
+    async fn places(
+        &self,
+        event: &EventId,
+        tickets: &[u64],
+        heartbeat: bool,
+        now_ms: u64,
+    ) -> Result<Vec<Place>>;
     /// Checks that the store answers.
     async fn ping(&self) -> Result<()>;
 }

@@ -50,6 +50,8 @@ struct Scripts {
     info: Script,
     configure: Script,
     action: Script,
+    pulse: Script,
+    places: Script,
 }
 
 impl Scripts {
@@ -65,6 +67,8 @@ impl Scripts {
             info: s(include_str!("lua/info.lua")),
             configure: s(include_str!("lua/configure.lua")),
             action: s(include_str!("lua/action.lua")),
+            pulse: s(include_str!("lua/departures.lua")),
+            places: s(include_str!("lua/places.lua")),
         }
     }
 }
@@ -176,9 +180,18 @@ impl RedisStore {
     }
 
     async fn run(&self, script: &Script, keys: Vec<String>, args: Vec<Value>) -> Result<Vec<i64>> {
+        self.run_as(script, keys, args).await
+    }
+
+    async fn run_as<R: fred::types::FromValue>(
+        &self,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<Value>,
+    ) -> Result<R> {
         let client = self.pool.next();
         script
-            .evalsha_with_reload::<Vec<i64>, _, _>(client, keys, args)
+            .evalsha_with_reload::<R, _, _>(client, keys, args)
             .await
             .map_err(map_err)
     }
@@ -429,6 +442,85 @@ impl Store for RedisStore {
             }),
             _ => Err(QueueError::Protocol(format!("bad sweep reply {r:?}"))),
         }
+    }
+
+    async fn pulse(&self, event: &EventId, since: u64) -> Result<Pulse> {
+        let (keys, p) = base_keys(event);
+        let args = Self::args(p, 0, [Value::from(since as i64)]);
+        let r: Vec<String> = self.run_as(&self.scripts.pulse, keys, args).await?;
+        if r.first().map(String::as_str) != Some("1") {
+            return Err(Self::not_found(event));
+        }
+        let num = |i: usize| -> Result<i64> {
+            r.get(i)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| QueueError::Protocol(format!("bad pulse reply {r:?}")))
+        };
+        let flags = num(2)?;
+        let opens = num(3)?;
+        let departures = if num(6)? == 1 {
+            None
+        } else {
+            let d: Option<Vec<Departure>> = r[7..].iter().map(|e| Departure::parse(e)).collect();
+            Some(d.ok_or_else(|| QueueError::Protocol(format!("bad departure in {r:?}")))?)
+        };
+        Ok(Pulse {
+            seq: u(num(1)?),
+            departures,
+            stopped: flags & 1 != 0,
+            sold_out: flags & 2 != 0,
+            opens_at_ms: (opens >= 0).then_some(opens as u64),
+            measured_rate_milli: num(4)?,
+            admit_per_second: u32::try_from(num(5)?).unwrap_or(0),
+        })
+    }
+
+    async fn places(
+        &self,
+        event: &EventId,
+        tickets: &[u64],
+        heartbeat: bool,
+        now_ms: u64,
+    ) -> Result<Vec<Place>> {
+        if tickets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (keys, p) = base_keys(event);
+        let args = Self::args(
+            p,
+            now_ms,
+            std::iter::once(Value::from(i64::from(heartbeat)))
+                .chain(tickets.iter().map(|&t| Value::from(t as i64))),
+        );
+        let r = self.run(&self.scripts.places, keys, args).await?;
+        if r.first() == Some(&-1) {
+            return Err(Self::not_found(event));
+        }
+        if r.len() != 5 + 3 * tickets.len() {
+            return Err(QueueError::Protocol(format!(
+                "places reply of {} values for {} tickets",
+                r.len(),
+                tickets.len()
+            )));
+        }
+        tickets
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                let at = 5 + 3 * i;
+                decode_place(&[
+                    0,
+                    t as i64,
+                    r[at],
+                    r[at + 1],
+                    r[at + 2],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                ])
+            })
+            .collect()
     }
 
     async fn ping(&self) -> Result<()> {

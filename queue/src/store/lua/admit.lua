@@ -28,9 +28,11 @@ if not paused then
   local deadline = NOW + c.rto * 1000
   -- Idle users not yet swept are skipped, not admitted: they would only hold a slot until the
   -- ready timeout.
+  local gone = 0
   while want > n do
     local popped = redis.call('ZPOPMIN', Q, want - n)
     if #popped == 0 then break end
+    gone = gone + #popped / 2
     for i = 1, #popped, 2 do
       local t = tonumber(popped[i])
       local hk, hf = hb_key(t), t % BUCKET
@@ -42,6 +44,7 @@ if not paused then
       end
     end
   end
+  if gone > 0 then log_departure('a' .. gone) end
   tokens = tokens - n * 1000
   admitted_total = admitted_total + n
 end

@@ -3,8 +3,12 @@
 local c = load_cfg()
 if not c then return {-1} end
 local t = tonumber(ARGV[3])
-local removed = redis.call('ZREM', Q, t) + redis.call('ZREM', R, t) + redis.call('ZREM', A, t)
-redis.call('HDEL', hb_key(t), t % BUCKET)
+local removed = redis.call('ZREM', R, t) + redis.call('ZREM', A, t)
+local rank = redis.call('ZRANK', Q, t)
+if rank then
+  drop_waiting(t, rank)
+  removed = removed + 1
+end
 if tonumber(redis.call('HGET', KEYS[6], ARGV[4])) == t then
   redis.call('HDEL', KEYS[6], ARGV[4])
 end

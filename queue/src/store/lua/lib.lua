@@ -41,10 +41,22 @@ local function pre_queue(c)
   return c.opens ~= nil and NOW < c.opens
 end
 
--- Removes a waiting ticket and its heartbeat.
-local function drop_waiting(t)
+-- The departure log: every change to who is waiting ahead of whom, in order, so that a
+-- WebSocket fan-out can derive every position from its last one without asking per user.
+-- 'a<n>' = n left from the head (admission), 'r<k>' = the user at 1-based rank k left.
+-- Joins are not logged: a join never moves anyone already waiting.
+local DLOG_MAX = 1024
+local function log_departure(entry)
+  redis.call('LPUSH', P .. 'dlog', entry)
+  redis.call('LTRIM', P .. 'dlog', 0, DLOG_MAX - 1)
+  redis.call('HINCRBY', EV, 'dseq', 1)
+end
+
+-- Removes a waiting ticket whose 0-based rank is known, and its heartbeat.
+local function drop_waiting(t, rank)
   redis.call('ZREM', Q, t)
   redis.call('HDEL', hb_key(t), t % BUCKET)
+  log_departure('r' .. (rank + 1))
 end
 
 -- Where ticket t stands now: {status, position, expires_at_ms}. Expiry is applied lazily here so
@@ -55,7 +67,7 @@ local function place(c, t, heartbeat)
     local hk, hf = hb_key(t), t % BUCKET
     local last = tonumber(redis.call('HGET', hk, hf))
     if (not last) or NOW_S - last >= c.idle then
-      drop_waiting(t)
+      drop_waiting(t, rank)
       return {EXPIRED, 0, 0}
     end
     if c.sold then

@@ -14,13 +14,23 @@ local budget, expired, done = tonumber(ARGV[3]), 0, 0
 while budget > 0 do
   local key = P .. 'h:' .. pos
   local h = redis.call('HGETALL', key)
+  -- Oldest ticket first, so the departure log reads the same as the in-memory store's.
+  local stale = {}
   for i = 1, #h, 2 do
     if NOW_S - tonumber(h[i + 1]) >= c.idle then
-      local t = pos * BUCKET + tonumber(h[i])
-      redis.call('ZREM', Q, t)
-      redis.call('HDEL', key, h[i])
-      expired = expired + 1
+      stale[#stale + 1] = tonumber(h[i])
     end
+  end
+  table.sort(stale)
+  for _, slot in ipairs(stale) do
+    local t = pos * BUCKET + slot
+    local rank = redis.call('ZRANK', Q, t)
+    if rank then
+      drop_waiting(t, rank)
+    else
+      redis.call('HDEL', key, slot)
+    end
+    expired = expired + 1
   end
   if pos == floor and pos < last and redis.call('HLEN', key) == 0 then
     floor = pos + 1

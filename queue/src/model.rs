@@ -321,6 +321,8 @@ pub struct Pulse {
     pub measured_rate_milli: i64,
     /// The configured rate.
     pub admit_per_second: u32,
+    /// The event's idle timeout (an open connection must heartbeat well within it).
+    pub idle_timeout_seconds: u32,
 }
 
 #[cfg(test)]

@@ -458,7 +458,8 @@ async fn departures_derive_positions(c: &Ctx) {
         let actual = store
             .places(&id, &ids, false, c.clock.now_ms())
             .await
-            .unwrap();
+            .unwrap()
+            .1;
         for (i, (d, a)) in derived.iter().zip(&actual).enumerate() {
             match a.status {
                 Status::Waiting => assert_eq!(*d, Some(a.position), "step {step}, user {i}"),

@@ -453,6 +453,7 @@ impl Store for MemoryStore {
                 opens_at_ms: ev.cfg.opens_at_ms(),
                 measured_rate_milli: ev.rate_m,
                 admit_per_second: ev.cfg.admit_per_second,
+                idle_timeout_seconds: ev.cfg.idle_timeout_seconds,
             })
         })
     }
@@ -463,12 +464,13 @@ impl Store for MemoryStore {
         tickets: &[u64],
         heartbeat: bool,
         now_ms: u64,
-    ) -> Result<Vec<Place>> {
+    ) -> Result<(u64, Vec<Place>)> {
         self.with(event, |ev| {
-            Ok(tickets
+            let places = tickets
                 .iter()
                 .map(|&t| ev.place(t, heartbeat, now_ms))
-                .collect())
+                .collect();
+            Ok((ev.dseq, places))
         })
     }
 

@@ -73,15 +73,16 @@ pub trait Store: Send + Sync + 'static {
     async fn sweep(&self, event: &EventId, budget: u32, now_ms: u64) -> Result<SweepReport>;
     /// The event's flags and the departures since log sequence `since`.
     async fn pulse(&self, event: &EventId, since: u64) -> Result<Pulse>;
-    /// Where each of `tickets` (at most [`PLACES_BATCH`]) stands, in order; with `heartbeat`
-    /// every waiting one is kept alive, as a status call would.
+    /// Where each of `tickets` (at most [`PLACES_BATCH`]) stands, in order, and the departure
+    /// log sequence at which those positions are exact; with `heartbeat` every waiting one is
+    /// kept alive, as a status call would.
     async fn places(
         &self,
         event: &EventId,
         tickets: &[u64],
         heartbeat: bool,
         now_ms: u64,
-    ) -> Result<Vec<Place>>;
+    ) -> Result<(u64, Vec<Place>)>;
     /// Checks that the store answers.
     async fn ping(&self) -> Result<()>;
 }

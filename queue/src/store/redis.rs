@@ -461,7 +461,7 @@ impl Store for RedisStore {
         let departures = if num(6)? == 1 {
             None
         } else {
-            let d: Option<Vec<Departure>> = r[7..].iter().map(|e| Departure::parse(e)).collect();
+            let d: Option<Vec<Departure>> = r[8..].iter().map(|e| Departure::parse(e)).collect();
             Some(d.ok_or_else(|| QueueError::Protocol(format!("bad departure in {r:?}")))?)
         };
         Ok(Pulse {
@@ -472,6 +472,7 @@ impl Store for RedisStore {
             opens_at_ms: (opens >= 0).then_some(opens as u64),
             measured_rate_milli: num(4)?,
             admit_per_second: u32::try_from(num(5)?).unwrap_or(0),
+            idle_timeout_seconds: u32::try_from(num(7)?).unwrap_or(0),
         })
     }
 
@@ -481,10 +482,7 @@ impl Store for RedisStore {
         tickets: &[u64],
         heartbeat: bool,
         now_ms: u64,
-    ) -> Result<Vec<Place>> {
-        if tickets.is_empty() {
-            return Ok(Vec::new());
-        }
+    ) -> Result<(u64, Vec<Place>)> {
         let (keys, p) = base_keys(event);
         let args = Self::args(
             p,
@@ -496,18 +494,18 @@ impl Store for RedisStore {
         if r.first() == Some(&-1) {
             return Err(Self::not_found(event));
         }
-        if r.len() != 5 + 3 * tickets.len() {
+        if r.len() != 6 + 3 * tickets.len() {
             return Err(QueueError::Protocol(format!(
                 "places reply of {} values for {} tickets",
                 r.len(),
                 tickets.len()
             )));
         }
-        tickets
+        let places = tickets
             .iter()
             .enumerate()
             .map(|(i, &t)| {
-                let at = 5 + 3 * i;
+                let at = 6 + 3 * i;
                 decode_place(&[
                     0,
                     t as i64,
@@ -520,7 +518,8 @@ impl Store for RedisStore {
                     r[4],
                 ])
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok((u(r[5]), places))
     }
 
     async fn ping(&self) -> Result<()> {

@@ -1,5 +1,5 @@
 -- departures: ARGV[3] = the log sequence the caller has seen. Reply (all strings):
--- {found, dseq, flags, opens | -1, rate_m, aps, gap, entry...} with entries oldest first.
+-- {found, dseq, flags, opens | -1, rate_m, aps, gap, idle, entry...} with entries oldest first.
 -- gap = 1 when the caller is too far behind (or ahead: the event was recreated) to derive
 -- positions from the log, and must re-read them.
 local c = load_cfg()
@@ -8,6 +8,7 @@ local dseq = tonumber(redis.call('HGET', EV, 'dseq')) or 0
 local since = tonumber(ARGV[3])
 local out = {'1', tostring(dseq), tostring(flags(c)), tostring(c.opens or -1), tostring(c.rate_m), tostring(c.aps)}
 local n = dseq - since
+out[8] = tostring(c.idle)
 if n < 0 or n > DLOG_MAX then
   out[7] = '1'
   return out

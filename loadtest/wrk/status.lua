@@ -1,0 +1,27 @@
+-- GET /api/v1/queue/status with "Authorization: Bearer <waiting token>", cycling through the
+-- tokens of a file (one a line), each thread starting at a different offset.
+--
+--   wrk -s loadtest/wrk/status.lua http://HOST:PORT -- <tokens file>
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+dofile(dir .. "report.lua")
+
+local reqs = {}
+local i = 0
+
+function init(args)
+  local path = args[1] or error("usage: wrk -s status.lua URL -- <tokens file>")
+  local f = assert(io.open(path, "r"))
+  for line in f:lines() do
+    if #line > 0 then
+      reqs[#reqs + 1] = wrk.format("GET", "/api/v1/queue/status", { ["Authorization"] = "Bearer " .. line })
+    end
+  end
+  f:close()
+  assert(#reqs > 0, "no tokens in " .. path)
+  i = ((id or 1) * 7919) % #reqs
+end
+
+function request()
+  i = i % #reqs + 1
+  return reqs[i]
+end

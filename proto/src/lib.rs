@@ -1,0 +1,150 @@
+//! The gRPC contracts of the admission gateway and its backing services: prost messages and
+//! tonic clients and servers generated at build time (protox, no system `protoc`) from
+//! `proto/proto/**`. Packages: `common.v1` (errors, money, seats, AdminService), `gateway.v1`
+//! (QueueService, GatewayService), `reservation.v1` (ReservationService, Inventory,
+//! WorkerService) and `payment.v1` (PaymentService).
+//!
+//! Clients: `reservation::v1::reservation_service_client::ReservationServiceClient`,
+//! `reservation::v1::inventory_client::InventoryClient`,
+//! `reservation::v1::worker_service_client::WorkerServiceClient`,
+//! `payment::v1::payment_service_client::PaymentServiceClient`; servers are the matching
+//! `*_server` modules. Failed calls carry an encoded [`common::v1::Error`] in the status
+//! details: read it with [`error_of`].
+
+#![allow(clippy::large_enum_variant, clippy::doc_lazy_continuation)]
+
+pub use prost;
+pub use prost_types;
+pub use tonic;
+
+/// Package `common.v1`.
+pub mod common {
+    /// Shared types: errors, money, seats, and the AdminService.
+    #[allow(missing_docs)]
+    pub mod v1 {
+        tonic::include_proto!("common.v1");
+    }
+}
+
+/// Package `gateway.v1`.
+pub mod gateway {
+    /// The gateway's QueueService and GatewayService.
+    #[allow(missing_docs)]
+    pub mod v1 {
+        tonic::include_proto!("gateway.v1");
+    }
+}
+
+/// Package `reservation.v1`.
+pub mod reservation {
+    /// ReservationService, Inventory and WorkerService.
+    #[allow(missing_docs)]
+    pub mod v1 {
+        tonic::include_proto!("reservation.v1");
+    }
+}
+
+/// Package `payment.v1`.
+pub mod payment {
+    /// The PaymentService (simulator).
+    #[allow(missing_docs)]
+    pub mod v1 {
+        tonic::include_proto!("payment.v1");
+    }
+}
+
+/// The [`common::v1::Error`] carried in a failed call's status details, if any.
+pub fn error_of(status: &tonic::Status) -> Option<common::v1::Error> {
+    use prost::Message;
+    if status.details().is_empty() {
+        return None;
+    }
+    common::v1::Error::decode(status.details()).ok()
+}
+
+/// A status with `code` and `message` whose details carry the matching [`common::v1::Error`].
+pub fn status_with_error(
+    code: tonic::Code,
+    message: impl Into<String>,
+    error: common::v1::Error,
+) -> tonic::Status {
+    use prost::Message;
+    tonic::Status::with_details(code, message, error.encode_to_vec().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn messages_round_trip() {
+        let seat = common::v1::Seat {
+            seat_id: "A-1".into(),
+            section: "A".into(),
+            row: "A".into(),
+            number: 1,
+            price: Some(common::v1::Money {
+                amount_cents: 5000,
+                currency: "USD".into(),
+            }),
+            status: common::v1::SeatStatus::Held as i32,
+        };
+        let req = reservation::v1::CreateReservationRequest {
+            event_id: "ev".into(),
+            seat_ids: vec!["A-1".into()],
+            quantity: 1,
+            user_id: "u".into(),
+            idempotency_key: "k".into(),
+            ..Default::default()
+        };
+        let back =
+            reservation::v1::CreateReservationRequest::decode(&*req.encode_to_vec()).unwrap();
+        assert_eq!(back, req);
+        assert_eq!(
+            common::v1::Seat::decode(&*seat.encode_to_vec()).unwrap(),
+            seat
+        );
+        // Field numbers from the spec: event_id = 1, quantity = 3, idempotency_key = 6.
+        assert_eq!(&req.encode_to_vec()[..4], &[0x0a, 2, b'e', b'v']);
+    }
+
+    #[test]
+    fn services_have_the_spec_method_names() {
+        use reservation::v1::inventory_server::SERVICE_NAME as INV;
+        use reservation::v1::reservation_service_server::SERVICE_NAME as RES;
+        assert_eq!(RES, "reservation.v1.ReservationService");
+        assert_eq!(INV, "reservation.v1.Inventory");
+        assert_eq!(
+            payment::v1::payment_service_server::SERVICE_NAME,
+            "payment.v1.PaymentService"
+        );
+        assert_eq!(
+            gateway::v1::queue_service_server::SERVICE_NAME,
+            "gateway.v1.QueueService"
+        );
+        // The method paths tonic routes on are in the generated code.
+        let generated = include_str!(concat!(env!("OUT_DIR"), "/reservation.v1.rs"));
+        for m in [
+            "/reservation.v1.ReservationService/CreateReservation",
+            "/reservation.v1.ReservationService/GetReservation",
+            "/reservation.v1.Inventory/CheckAvailability",
+            "/reservation.v1.Inventory/CommitReservation",
+            "/reservation.v1.WorkerService/ProcessPaymentResult",
+        ] {
+            assert!(generated.contains(m), "{m} missing");
+        }
+    }
+
+    #[test]
+    fn error_details_survive_a_status() {
+        let e = common::v1::Error {
+            code: common::v1::ErrorCode::InventoryConflict as i32,
+            message: "gone".into(),
+            ..Default::default()
+        };
+        let s = status_with_error(tonic::Code::FailedPrecondition, "gone", e.clone());
+        assert_eq!(error_of(&s), Some(e));
+        assert_eq!(error_of(&tonic::Status::internal("x")), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! The reference backing services (work in progress).

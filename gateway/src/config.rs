@@ -63,8 +63,9 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
     pub max_header_bytes: usize,
 
-    /// Most simultaneous client connections; more are closed on accept.
-    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000)]
+    /// Most simultaneous client connections, WebSockets included; more are closed on accept
+    /// (and a WebSocket upgrade over the limit gets 503). Raise `ulimit -n` to match.
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 100_000)]
     pub max_connections: usize,
 
     /// Time a client has to send a complete request head, in milliseconds.
@@ -78,6 +79,15 @@ pub struct Config {
     /// Interval between idle sweeps of each event, in milliseconds.
     #[arg(long, env = "GATEWAY_SWEEP_INTERVAL_MS", default_value_t = 5000)]
     pub sweep_interval_ms: u64,
+
+    /// How often each event's position watcher reads the queue, in milliseconds: the bound on
+    /// how late a position change reaches a WebSocket client.
+    #[arg(long, env = "GATEWAY_WS_TICK_MS", default_value_t = 250)]
+    pub ws_tick_ms: u64,
+
+    /// Interval of WebSocket pings in seconds; a client silent for two intervals is dropped.
+    #[arg(long, env = "GATEWAY_WS_PING_SECONDS", default_value_t = 20)]
+    pub ws_ping_seconds: u64,
 
     /// Seconds that in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "GATEWAY_DRAIN_GRACE_SECONDS", default_value_t = 30)]
@@ -98,6 +108,15 @@ impl Config {
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             drain_grace: Duration::from_secs(self.drain_grace_seconds),
+        }
+    }
+
+    /// Settings of the WebSocket fan-out derived from this configuration.
+    pub fn hub(&self) -> ws::HubConfig {
+        ws::HubConfig {
+            tick: Duration::from_millis(self.ws_tick_ms.max(10)),
+            ping_interval: Duration::from_secs(self.ws_ping_seconds.max(1)),
+            ..ws::HubConfig::default()
         }
     }
 

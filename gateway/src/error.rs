@@ -32,6 +32,9 @@ pub enum ApiError {
     /// The request ran past the request timeout.
     #[error("the request timed out")]
     Timeout,
+    /// The connection limit is reached (a WebSocket upgrade cannot get a permit).
+    #[error("too many connections; retry shortly")]
+    TooManyConnections,
 }
 
 impl ApiError {
@@ -56,6 +59,7 @@ impl ApiError {
             Self::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
             Self::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "TIMEOUT"),
+            Self::TooManyConnections => (StatusCode::SERVICE_UNAVAILABLE, "TOO_MANY_CONNECTIONS"),
         }
     }
 }

@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, Bearer};
 use crate::metrics::Metrics;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -100,6 +100,68 @@ pub async fn leave(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Query of `GET /api/v1/queue/ws` (browsers cannot set headers on a WebSocket).
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    token: Option<String>,
+}
+
+/// `GET /api/v1/queue/ws?token=`: checks the token, then upgrades to the position stream.
+pub async fn websocket(
+    State(st): State<AppState>,
+    Query(q): Query<WsQuery>,
+    mut req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let token = q
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthenticated)?;
+    let (event, ticket) = st.room.ticket_of(&token)?;
+    let h = req.headers();
+    let has = |name: header::HeaderName, want: &str| {
+        h.get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case(want)))
+    };
+    if !has(header::UPGRADE, "websocket")
+        || !has(header::CONNECTION, "upgrade")
+        || !has(header::SEC_WEBSOCKET_VERSION, "13")
+    {
+        return Err(ApiError::BadRequest(
+            "expected a WebSocket upgrade (version 13)".into(),
+        ));
+    }
+    let key = h
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or_else(|| ApiError::BadRequest("missing Sec-WebSocket-Key".into()))?;
+    let accept = ws::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let permit = st
+        .permits
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::TooManyConnections)?;
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let hub = st.hub.clone();
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                hub.serve(hyper_util::rt::TokioIo::new(upgraded), event, ticket)
+                    .await
+            }
+            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+        }
+        drop(permit);
+    });
+    Ok(Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::UPGRADE, "websocket")
+        .header(header::CONNECTION, "upgrade")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(axum::body::Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+}
+
 /// `GET /.well-known/jwks.json`.
 pub async fn jwks(State(st): State<AppState>) -> Response {
     (
@@ -190,6 +252,11 @@ pub async fn readyz(State(st): State<AppState>) -> Result<Json<Value>, ApiError>
 
 /// `GET /metrics`: Prometheus text exposition.
 pub async fn metrics(State(st): State<AppState>) -> Response {
+    st.metrics.websockets.set(st.hub.connections() as i64);
+    st.metrics
+        .websockets_dropped
+        .inner()
+        .store(st.hub.dropped_slow(), std::sync::atomic::Ordering::Relaxed);
     (
         [(
             header::CONTENT_TYPE,

@@ -51,6 +51,10 @@ pub struct AppState {
     pub admin_token_hash: Option<[u8; 32]>,
     /// Server limits.
     pub limits: Limits,
+    /// The WebSocket fan-out.
+    pub hub: ws::Hub,
+    /// Connection permits (HTTP connections and WebSockets alike).
+    pub permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// A built gateway: state plus what the background loops need.
@@ -106,14 +110,18 @@ impl Gateway {
         if config.admin_token.is_none() {
             tracing::warn!("no --admin-token: the admin API is disabled");
         }
+        let room = WaitingRoom::new(store, clock, waiting, signer);
+        let limits = config.limits();
         let state = AppState {
-            room: WaitingRoom::new(store, clock, waiting, signer),
+            hub: ws::Hub::new(room.clone(), config.hub()),
+            permits: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
+            room,
             metrics: Arc::new(Metrics::new()),
             admin_token_hash: config
                 .admin_token
                 .as_deref()
                 .map(|t| Sha256::digest(t.as_bytes()).into()),
-            limits: config.limits(),
+            limits,
         };
         Ok(Self {
             state,
@@ -143,7 +151,10 @@ impl Gateway {
         ));
         let sweep = tokio::spawn(admission::sweep_loop(room, self.sweep_every, stop_rx));
         let app = self.router();
-        server::serve(listener, app, self.state.limits.clone(), shutdown).await?;
+        let limits = self.state.limits.clone();
+        server::serve(listener, app, limits, self.state.permits.clone(), shutdown).await?;
+        // WebSockets outlive the HTTP drain: close them so clients reconnect to another replica.
+        self.state.hub.close_all();
         let _ = stop_tx.send(true);
         let _ = admit.await;
         let _ = sweep.await;
@@ -212,6 +223,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/queue/status", get(handlers::status))
         .route("/api/v1/queue/enter", post(handlers::enter))
         .route("/api/v1/queue", delete(handlers::leave))
+        .route("/api/v1/queue/ws", get(handlers::websocket))
         .route("/.well-known/jwks.json", get(handlers::jwks))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))

@@ -48,6 +48,10 @@ pub struct Metrics {
     pub ready: Family<EventLabels, Gauge>,
     /// Users holding an admission.
     pub active: Family<EventLabels, Gauge>,
+    /// Open WebSocket connections in this process.
+    pub websockets: Gauge,
+    /// WebSockets dropped for being too slow or unresponsive (a counter kept by the hub).
+    pub websockets_dropped: Counter<u64, std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -92,6 +96,18 @@ impl Metrics {
             "Users holding an unexpired admission",
             active.clone(),
         );
+        let websockets = Gauge::default();
+        registry.register(
+            "gateway_websocket_connections",
+            "Open WebSocket connections",
+            websockets.clone(),
+        );
+        let websockets_dropped = Counter::default();
+        registry.register(
+            "gateway_websocket_dropped",
+            "WebSockets dropped for being too slow or unresponsive",
+            websockets_dropped.clone(),
+        );
         Self {
             registry,
             http,
@@ -100,6 +116,8 @@ impl Metrics {
             queue_depth,
             ready,
             active,
+            websockets,
+            websockets_dropped,
         }
     }
 

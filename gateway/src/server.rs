@@ -13,14 +13,15 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and gives open
-/// connections `limits.drain_grace` to finish their requests.
+/// connections `limits.drain_grace` to finish their requests. Each connection holds one of
+/// `permits` (shared with WebSocket upgrades, which outlive their HTTP connection).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    permits: Arc<Semaphore>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

@@ -170,19 +170,34 @@ impl Place {
                 let wait = self.opens_at_ms.unwrap_or(now_ms).saturating_sub(now_ms);
                 wait.div_ceil(1000) as i64
             }
-            Status::Waiting => {
-                let milli = if self.measured_rate_milli > 0 {
-                    self.measured_rate_milli as u64
-                } else if !self.stopped && self.admit_per_second > 0 {
-                    u64::from(self.admit_per_second) * 1000
-                } else {
-                    return -1;
-                };
-                (self.position.saturating_mul(1000)).div_ceil(milli) as i64
-            }
+            Status::Waiting => eta_seconds(
+                self.position,
+                self.measured_rate_milli,
+                self.admit_per_second,
+                self.stopped,
+            ),
             _ => 0,
         }
     }
+}
+
+/// Seconds until a waiting user at `position` is READY: the position over the measured rate
+/// (milli-users/s), the configured rate until one is measured; -1 when admissions are stopped or
+/// paused and nothing was measured.
+pub fn eta_seconds(
+    position: u64,
+    measured_rate_milli: i64,
+    admit_per_second: u32,
+    stopped: bool,
+) -> i64 {
+    let milli = if measured_rate_milli > 0 && !stopped {
+        measured_rate_milli as u64
+    } else if !stopped && admit_per_second > 0 {
+        u64::from(admit_per_second) * 1000
+    } else {
+        return -1;
+    };
+    position.saturating_mul(1000).div_ceil(milli) as i64
 }
 
 /// What `join` did.

@@ -1,0 +1,341 @@
+//! The position stream end to end: real gateways on port 0, a real redis-server, real
+//! WebSocket connections.
+
+mod common;
+
+use common::*;
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use testkit::RedisServer;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn connect(gw: &TestGateway, token: &str) -> Ws {
+    let url = format!("ws://{}/api/v1/queue/ws?token={token}", gw.addr);
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket connects")
+        .0
+}
+
+/// The next JSON text frame (pings are skipped); panics after `within`.
+async fn next_json(ws: &mut Ws, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).unwrap(),
+            Ok(Some(Ok(Message::Close(f)))) => {
+                return json!({"closed": f.map(|f| u16::from(f.code))})
+            }
+            Ok(Some(Ok(_))) => continue,
+            Ok(other) => panic!("stream ended: {other:?}"),
+            Err(_) => panic!("no frame within {within:?}"),
+        }
+    }
+}
+
+async fn tokens(base: &str, event: &str, n: usize) -> Vec<String> {
+    let mut v = Vec::new();
+    for i in 0..n {
+        let r = join(base, event, &format!("ws-{i}")).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        v.push(r.body["waiting_token"].as_str().unwrap().to_owned());
+    }
+    v
+}
+
+#[tokio::test]
+async fn positions_stream_in_order_until_admission() {
+    let redis = RedisServer::start().unwrap();
+    let gw = TestGateway::start(&[
+        "--redis-url",
+        &redis.url(),
+        "--admission-tick-ms",
+        "50",
+        "--ws-tick-ms",
+        "50",
+    ])
+    .await;
+    let base = gw.url("");
+    put_event(
+        &base,
+        "wsflow",
+        json!({"admit_per_second": 0, "max_active": 100}),
+    )
+    .await;
+    let toks = tokens(&base, "wsflow", 5).await;
+    let mut ws = connect(&gw, &toks[4]).await;
+    let first = next_json(&mut ws, Duration::from_secs(2)).await;
+    assert_eq!(
+        (first["type"].as_str(), first["position"].as_u64()),
+        (Some("POSITION_CHANGED"), Some(5)),
+        "{first}"
+    );
+    assert_eq!(first["status"], "WAITING");
+    assert!(first["timestamp"].is_string() && first["eta_seconds"].is_i64());
+
+    put_event(
+        &base,
+        "wsflow",
+        json!({"admit_per_second": 4, "max_active": 100}),
+    )
+    .await;
+    let mut seen = Vec::new();
+    loop {
+        let m = next_json(&mut ws, Duration::from_secs(5)).await;
+        match m["type"].as_str() {
+            Some("POSITION_CHANGED") => seen.push(m["position"].as_u64().unwrap()),
+            Some("ADMISSION_READY") => break,
+            _ => panic!("unexpected {m}"),
+        }
+    }
+    assert!(
+        !seen.is_empty() && seen.windows(2).all(|w| w[0] > w[1]),
+        "positions fall in order: {seen:?}"
+    );
+    assert!(seen.iter().all(|&p| (1..5).contains(&p)), "{seen:?}");
+    assert_eq!(enter(&base, &toks[4]).await.status, 200);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn admission_on_another_replica_reaches_this_one_within_a_second() {
+    let redis = RedisServer::start().unwrap();
+    // Replica `b` holds the sockets and never admits; replica `a` admits.
+    let a = TestGateway::start(&["--redis-url", &redis.url(), "--admission-tick-ms", "20"]).await;
+    let b = TestGateway::start(&[
+        "--redis-url",
+        &redis.url(),
+        "--admission-tick-ms",
+        "3600000",
+    ])
+    .await;
+    put_event(
+        &a.url(""),
+        "xrep",
+        json!({"admit_per_second": 0, "max_active": 100}),
+    )
+    .await;
+    let toks = tokens(&a.url(""), "xrep", 4).await;
+    let mut ws = connect(&b, &toks[3]).await;
+    assert_eq!(
+        next_json(&mut ws, Duration::from_secs(2)).await["position"],
+        4
+    );
+
+    // Someone ahead leaves through replica `a`: seen on `b`.
+    let t0 = Instant::now();
+    send(
+        client()
+            .delete(a.url("/api/v1/queue"))
+            .bearer_auth(&toks[0]),
+    )
+    .await;
+    let m = next_json(&mut ws, Duration::from_secs(2)).await;
+    assert_eq!(
+        (m["type"].as_str(), m["position"].as_u64()),
+        (Some("POSITION_CHANGED"), Some(3)),
+        "{m}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "leave seen after {:?}",
+        t0.elapsed()
+    );
+
+    // Replica `a` admits one: seen on `b` within a second.
+    let t0 = Instant::now();
+    put_event(
+        &a.url(""),
+        "xrep",
+        json!({"admit_per_second": 1, "max_active": 100}),
+    )
+    .await;
+    let m = next_json(&mut ws, Duration::from_secs(3)).await;
+    assert_eq!(m["position"], 2, "{m}");
+    assert!(
+        t0.elapsed() < Duration::from_millis(1500),
+        "admission seen after {:?}",
+        t0.elapsed()
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_open_socket_is_a_heartbeat_and_ready_timeouts_expire() {
+    let redis = RedisServer::start().unwrap();
+    let gw = TestGateway::start(&[
+        "--redis-url",
+        &redis.url(),
+        "--sweep-interval-ms",
+        "200",
+        "--ws-tick-ms",
+        "100",
+    ])
+    .await;
+    let base = gw.url("");
+    put_event(&base, "beat", json!({"admit_per_second": 0, "max_active": 1, "idle_timeout_seconds": 3, "ready_timeout_seconds": 1})).await;
+    let toks = tokens(&base, "beat", 2).await;
+    let mut ws = connect(&gw, &toks[1]).await;
+    assert_eq!(
+        next_json(&mut ws, Duration::from_secs(2)).await["position"],
+        2
+    );
+    // The first user has no socket and sends no status: expired after 3 s, swept; the second,
+    // silent but connected, moves up and stays.
+    let m = next_json(&mut ws, Duration::from_secs(6)).await;
+    assert_eq!(
+        (m["type"].as_str(), m["position"].as_u64()),
+        (Some("POSITION_CHANGED"), Some(1)),
+        "{m}"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(status(&base, &toks[0]).await.body["status"], "EXPIRED");
+    assert_eq!(
+        status(&base, &toks[1]).await.body["status"],
+        "WAITING",
+        "the open socket kept the place"
+    );
+
+    // READY but never entering: after ready_timeout_seconds the place is gone.
+    put_event(&base, "beat", json!({"admit_per_second": 5, "max_active": 1, "idle_timeout_seconds": 3, "ready_timeout_seconds": 1})).await;
+    assert_eq!(
+        next_json(&mut ws, Duration::from_secs(3)).await["type"],
+        "ADMISSION_READY"
+    );
+    assert_eq!(
+        next_json(&mut ws, Duration::from_secs(35)).await["type"],
+        "TOKEN_EXPIRED"
+    );
+    assert_eq!(
+        next_json(&mut ws, Duration::from_secs(2)).await["closed"],
+        1000
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn reconnecting_resumes_the_same_place() {
+    let redis = RedisServer::start().unwrap();
+    let gw = TestGateway::start(&["--redis-url", &redis.url()]).await;
+    put_event(
+        &gw.url(""),
+        "resume",
+        json!({"admit_per_second": 0, "max_active": 1}),
+    )
+    .await;
+    let toks = tokens(&gw.url(""), "resume", 3).await;
+    let mut ws = connect(&gw, &toks[2]).await;
+    assert_eq!(
+        next_json(&mut ws, Duration::from_secs(2)).await["position"],
+        3
+    );
+    ws.close(None).await.unwrap();
+    drop(ws);
+    let mut again = connect(&gw, &toks[2]).await;
+    assert_eq!(
+        next_json(&mut again, Duration::from_secs(2)).await["position"],
+        3
+    );
+    assert_eq!(
+        join(&gw.url(""), "resume", "ws-2").await.body["position"],
+        3
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_before_the_upgrade() {
+    let gw = TestGateway::start(&[]).await;
+    for (q, code) in [("?token=forged.token", 401), ("", 401), ("?token=", 401)] {
+        let url = format!("ws://{}/api/v1/queue/ws{q}", gw.addr);
+        match tokio_tungstenite::connect_async(url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                assert_eq!(resp.status().as_u16(), code, "{q}");
+                let body: Value =
+                    serde_json::from_slice(resp.body().as_deref().unwrap_or_default()).unwrap();
+                assert!(body["error"]["code"].is_string(), "{body}");
+            }
+            other => panic!("{q}: expected a refusal, got {other:?}"),
+        }
+    }
+    // A plain GET with a valid token but no upgrade headers is a 400, not a hang.
+    let tok = join(&gw.url(""), "demo", "plain").await.body["waiting_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = send(client().get(gw.url(&format!("/api/v1/queue/ws?token={tok}")))).await;
+    assert_eq!((r.status, r.code()), (400, "INVALID_ARGUMENT"));
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_client_frames_close_the_socket() {
+    let gw = TestGateway::start(&[]).await;
+    let tok = join(&gw.url(""), "demo", "big").await.body["waiting_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut ws = connect(&gw, &tok).await;
+    next_json(&mut ws, Duration::from_secs(2)).await;
+    ws.send(Message::text("small is fine")).await.unwrap();
+    ws.send(Message::text("x".repeat(5000))).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let m = next_json(&mut ws, deadline.saturating_duration_since(Instant::now())).await;
+        if m.get("closed").is_some() {
+            assert_eq!(m["closed"], 1009, "message too big");
+            break;
+        }
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn system_updates_reach_waiting_clients() {
+    let redis = RedisServer::start().unwrap();
+    let gw = TestGateway::start(&["--redis-url", &redis.url(), "--ws-tick-ms", "50"]).await;
+    let base = gw.url("");
+    put_event(
+        &base,
+        "sys",
+        json!({"admit_per_second": 0, "max_active": 1}),
+    )
+    .await;
+    let toks = tokens(&base, "sys", 1).await;
+    let mut ws = connect(&gw, &toks[0]).await;
+    next_json(&mut ws, Duration::from_secs(2)).await;
+    let act = |a: &'static str| {
+        client()
+            .post(gw.url("/admin/v1/events/sys/actions"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"action": a}))
+    };
+    let r = send(act("STOP_ADMISSIONS")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        next_json(&mut ws, Duration::from_secs(2)).await["type"],
+        "ADMISSIONS_PAUSED"
+    );
+    send(act("RESUME_ADMISSIONS")).await;
+    assert_eq!(
+        next_json(&mut ws, Duration::from_secs(2)).await["type"],
+        "ADMISSIONS_RESUMED"
+    );
+    send(act("SOLD_OUT")).await;
+    assert_eq!(
+        next_json(&mut ws, Duration::from_secs(2)).await["type"],
+        "EVENT_SOLD_OUT"
+    );
+    assert_eq!(
+        next_json(&mut ws, Duration::from_secs(2)).await["closed"],
+        1000
+    );
+    gw.shutdown().await;
+}

@@ -1,0 +1,523 @@
+//! The hub: connections by event, one watcher task per event, and each connection's task.
+
+use crate::messages;
+use futures::{SinkExt, StreamExt};
+use queue::ids::EventId;
+use queue::model::{eta_seconds, Departure, Place, Pulse, Status};
+use queue::room::WaitingRoom;
+use queue::store::PLACES_BATCH;
+use queue::QueueError;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use time::format_description::well_known::Rfc3339;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+/// Settings of the fan-out, each with its default.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// How often each event's watcher reads the departure log (default 250 ms): the bound on
+    /// how late a position change reaches a client, plus network time.
+    pub tick: Duration,
+    /// Interval of server pings; a peer silent for two intervals is dropped (default 20 s).
+    pub ping_interval: Duration,
+    /// Longest interval between heartbeats (position re-reads) of open connections (default
+    /// 30 s); it is shortened to a third of an event's idle timeout when that is smaller.
+    pub max_heartbeat_interval: Duration,
+    /// Frames queued per connection before it counts as too slow and is dropped (default 16).
+    pub outbox: usize,
+    /// Largest client frame or message in bytes; larger ones close the socket (default 4096).
+    pub max_client_message: usize,
+    /// Read buffer of each socket in bytes (tungstenite's default is 128 KiB; default 4096).
+    pub read_buffer: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            tick: Duration::from_millis(250),
+            ping_interval: Duration::from_secs(20),
+            max_heartbeat_interval: Duration::from_secs(30),
+            outbox: 16,
+            max_client_message: 4096,
+            read_buffer: 4096,
+        }
+    }
+}
+
+/// One local connection as its event's watcher sees it.
+struct Conn {
+    ticket: u64,
+    /// Departure-log sequence at which `position` is exact.
+    base: u64,
+    status: Status,
+    position: u64,
+    /// Needs its place re-read (new, or left the queue, or positions cannot be derived).
+    pending: bool,
+    /// Whether this client was last told that admissions are paused.
+    paused: bool,
+    tx: mpsc::Sender<Message>,
+    last_seen: Arc<AtomicU64>,
+}
+
+#[derive(Default)]
+struct Watch {
+    conns: Mutex<HashMap<u64, Conn>>,
+}
+
+impl Watch {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Conn>> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.conns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+struct Inner {
+    room: WaitingRoom,
+    cfg: HubConfig,
+    events: Mutex<HashMap<EventId, Arc<Watch>>>,
+    next_id: AtomicU64,
+    open: AtomicUsize,
+    dropped_slow: AtomicU64,
+    started: Instant,
+}
+
+/// The WebSocket fan-out of one gateway process.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+fn timestamp(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// Hands `msg` to a connection's outbox; false when the connection is gone or too slow (the
+/// caller then drops it, which closes the socket).
+fn offer(c: &Conn, msg: Message) -> bool {
+    c.tx.try_send(msg).is_ok()
+}
+
+/// Applies a re-read place to a connection and queues what the client must hear; false when
+/// the connection is finished (its place is gone, or it cannot keep up).
+fn update(c: &mut Conn, p: &Place, now_ms: u64, ts: &str) -> bool {
+    let before = (c.status, c.position);
+    c.status = p.status;
+    c.position = p.position;
+    c.pending = false;
+    match p.status {
+        Status::Waiting | Status::PreQueue if before != (p.status, p.position) => offer(
+            c,
+            messages::position_changed(p.status, p.position, p.eta_seconds(now_ms), ts),
+        ),
+        Status::Ready | Status::Admitted
+            if !matches!(before.0, Status::Ready | Status::Admitted) =>
+        {
+            offer(c, messages::admission_ready(ts))
+        }
+        Status::Expired => {
+            offer(c, messages::token_expired());
+            let _ = c.tx.try_send(Message::Close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "token expired".into(),
+            })));
+            false
+        }
+        Status::SoldOut => {
+            offer(c, messages::sold_out());
+            let _ = c.tx.try_send(Message::Close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "sold out".into(),
+            })));
+            false
+        }
+        _ => true,
+    }
+}
+
+impl Hub {
+    /// A hub over `room`.
+    pub fn new(room: WaitingRoom, cfg: HubConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                room,
+                cfg,
+                events: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                open: AtomicUsize::new(0),
+                dropped_slow: AtomicU64::new(0),
+                started: Instant::now(),
+            }),
+        }
+    }
+
+    /// Open WebSocket connections in this process.
+    pub fn connections(&self) -> usize {
+        self.inner.open.load(Ordering::Relaxed)
+    }
+
+    /// Connections dropped because they could not keep up or stopped answering pings.
+    pub fn dropped_slow(&self) -> u64 {
+        self.inner.dropped_slow.load(Ordering::Relaxed)
+    }
+
+    /// Closes every connection with 1001 (going away), as a draining replica does so that
+    /// clients reconnect to another one and keep their places.
+    pub fn close_all(&self) {
+        let events = self.inner.events.lock().unwrap_or_else(|p| p.into_inner());
+        for watch in events.values() {
+            for c in watch.lock().drain().map(|(_, c)| c) {
+                let _ = c.tx.try_send(Message::Close(Some(CloseFrame {
+                    code: CloseCode::Away,
+                    reason: "server shutting down".into(),
+                })));
+            }
+        }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        self.inner.started.elapsed().as_millis() as u64
+    }
+
+    /// The socket settings: small buffers on purpose (tungstenite defaults to 128 KiB per
+    /// connection for reading and as much for writing), and the client message limit.
+    fn socket_config(&self) -> WebSocketConfig {
+        let cfg = &self.inner.cfg;
+        WebSocketConfig::default()
+            .read_buffer_size(cfg.read_buffer)
+            .write_buffer_size(0)
+            .max_write_buffer_size(64 * 1024)
+            .max_message_size(Some(cfg.max_client_message))
+            .max_frame_size(Some(cfg.max_client_message))
+    }
+
+    /// Serves one upgraded connection for the place (`event`, `ticket`) until it closes. The
+    /// first frame goes out at once; then the event's watcher feeds the outbox.
+    pub async fn serve<S>(&self, io: S, event: EventId, ticket: u64)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let mut ws =
+            WebSocketStream::from_raw_socket(io, Role::Server, Some(self.socket_config())).await;
+        self.inner.open.fetch_add(1, Ordering::Relaxed);
+        let registered = self.first_frame(&mut ws, &event, ticket).await;
+        if let Some((id, mut rx, last_seen)) = registered {
+            loop {
+                tokio::select! {
+                    out = rx.recv() => match out {
+                        Some(msg) => {
+                            let closing = matches!(msg, Message::Close(_));
+                            if ws.send(msg).await.is_err() || closing {
+                                break;
+                            }
+                        }
+                        None => {
+                            // The watcher let go of us: too slow, or silent too long.
+                            let frame = CloseFrame { code: CloseCode::Policy, reason: "too slow or unresponsive".into() };
+                            let _ = ws.close(Some(frame)).await;
+                            break;
+                        }
+                    },
+                    inbound = ws.next() => match inbound {
+                        Some(Ok(Message::Close(_))) | None => break,
+                        Some(Ok(_)) => last_seen.store(self.elapsed_ms(), Ordering::Relaxed),
+                        Some(Err(WsError::Capacity(_))) => {
+                            let frame = CloseFrame { code: CloseCode::Size, reason: "client message too large".into() };
+                            let _ = ws.close(Some(frame)).await;
+                            break;
+                        }
+                        Some(Err(_)) => break,
+                    },
+                }
+            }
+            self.unregister(&event, id);
+        }
+        self.inner.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Sends the place as it stands (reading it is also a heartbeat) and registers the
+    /// connection with its event's watcher; None when the socket is already finished.
+    async fn first_frame<S>(
+        &self,
+        ws: &mut WebSocketStream<S>,
+        event: &EventId,
+        ticket: u64,
+    ) -> Option<(u64, mpsc::Receiver<Message>, Arc<AtomicU64>)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let now = self.inner.room.now_ms();
+        let (seq, place) = match self
+            .inner
+            .room
+            .store()
+            .places(event, &[ticket], true, now)
+            .await
+        {
+            Ok((seq, places)) => (seq, places.into_iter().next()?),
+            Err(e) => {
+                let reason = match e {
+                    QueueError::EventNotFound(_) => "event not found",
+                    _ => "queue unavailable, retry",
+                };
+                let _ = ws
+                    .close(Some(CloseFrame {
+                        code: CloseCode::Again,
+                        reason: reason.into(),
+                    }))
+                    .await;
+                return None;
+            }
+        };
+        let (tx, rx) = mpsc::channel(self.inner.cfg.outbox.max(4));
+        let last_seen = Arc::new(AtomicU64::new(self.elapsed_ms()));
+        let mut conn = Conn {
+            ticket,
+            base: seq,
+            status: Status::Expired,
+            position: u64::MAX,
+            pending: false,
+            paused: false,
+            tx,
+            last_seen: last_seen.clone(),
+        };
+        let alive = update(&mut conn, &place, now, &timestamp(now));
+        if alive && place.stopped && matches!(place.status, Status::Waiting | Status::PreQueue) {
+            conn.paused = true;
+            offer(&conn, messages::paused());
+        }
+        let mut rx = rx;
+        // Flush what `update` queued (the first frame) before anything the watcher adds.
+        while let Ok(msg) = rx.try_recv() {
+            let closing = matches!(msg, Message::Close(_));
+            if ws.send(msg).await.is_err() || closing {
+                return None;
+            }
+        }
+        if !alive {
+            return None;
+        }
+        Some((self.register(event, conn), rx, last_seen))
+    }
+
+    fn register(&self, event: &EventId, conn: Conn) -> u64 {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut events = self.inner.events.lock().unwrap_or_else(|p| p.into_inner());
+        let watch = events
+            .entry(event.clone())
+            .or_insert_with(|| {
+                let w = Arc::new(Watch::default());
+                tokio::spawn(watch_loop(self.clone(), event.clone(), w.clone()));
+                w
+            })
+            .clone();
+        watch.lock().insert(id, conn);
+        id
+    }
+
+    fn unregister(&self, event: &EventId, id: u64) {
+        let events = self.inner.events.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = events.get(event) {
+            w.lock().remove(&id);
+        }
+    }
+
+    /// Removes `watch` from the registry if it has no connections; true when removed. Both
+    /// locks are taken in the same order as `register`, so no connection is left unwatched.
+    fn retire(&self, event: &EventId, watch: &Arc<Watch>) -> bool {
+        let mut events = self.inner.events.lock().unwrap_or_else(|p| p.into_inner());
+        if watch.lock().is_empty() {
+            events.remove(event);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Derives positions from the departure log; marks connections pending where it cannot.
+fn apply_departures(conns: &mut HashMap<u64, Conn>, since: Option<u64>, pulse: &Pulse) -> Vec<u64> {
+    let mut moved = Vec::new();
+    let (Some(since), Some(deps)) = (since, pulse.departures.as_ref()) else {
+        conns.values_mut().for_each(|c| c.pending = true);
+        return moved;
+    };
+    for (&id, c) in conns.iter_mut() {
+        if c.pending || c.status != Status::Waiting {
+            continue;
+        }
+        if c.base < since {
+            // Read before the log position we hold, registered after: the gap is unknown.
+            c.pending = true;
+            continue;
+        }
+        let before = c.position;
+        for (i, d) in deps.iter().enumerate() {
+            let seq = since + i as u64 + 1;
+            if seq <= c.base {
+                continue;
+            }
+            match Departure::apply(*d, c.position) {
+                Some(p) => c.position = p,
+                None => {
+                    // This user left the queue (READY, or gone): re-read to know which.
+                    c.pending = true;
+                    break;
+                }
+            }
+        }
+        if !c.pending {
+            c.base = c.base.max(pulse.seq);
+            if c.position != before {
+                moved.push(id);
+            }
+        }
+    }
+    moved
+}
+
+/// One event's watcher: runs while the event has local connections.
+async fn watch_loop(hub: Hub, event: EventId, watch: Arc<Watch>) {
+    let cfg = hub.inner.cfg.clone();
+    let store = hub.inner.room.store().clone();
+    let mut interval = tokio::time::interval(cfg.tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seq: Option<u64> = None;
+    let mut last_heartbeat = Instant::now();
+    let mut last_ping = Instant::now();
+    let mut failing = false;
+    loop {
+        interval.tick().await;
+        if hub.retire(&event, &watch) {
+            break;
+        }
+        let now = hub.inner.room.now_ms();
+        let pulse = match store.pulse(&event, seq.unwrap_or(0)).await {
+            Ok(p) => {
+                if failing {
+                    tracing::info!(event = %event, "position watcher recovered");
+                    failing = false;
+                }
+                p
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(event = %event, error = %e, "position watcher cannot read the queue");
+                    failing = true;
+                }
+                continue;
+            }
+        };
+        let ts = timestamp(now);
+        let idle = Duration::from_secs(u64::from(pulse.idle_timeout_seconds.max(3)) / 3);
+        let heartbeat = last_heartbeat.elapsed() >= cfg.max_heartbeat_interval.min(idle);
+        if heartbeat {
+            last_heartbeat = Instant::now();
+        }
+        let ping = last_ping.elapsed() >= cfg.ping_interval;
+        if ping {
+            last_ping = Instant::now();
+        }
+        let opened = pulse.opens_at_ms.is_some_and(|o| now >= o);
+        let eta = |position: u64| {
+            eta_seconds(
+                position,
+                pulse.measured_rate_milli,
+                pulse.admit_per_second,
+                pulse.stopped,
+            )
+        };
+        {
+            let mut conns = watch.lock();
+            let mut dead = Vec::new();
+            for id in apply_departures(&mut conns, seq, &pulse) {
+                if let Some(c) = conns.get(&id) {
+                    if !offer(
+                        c,
+                        messages::position_changed(
+                            Status::Waiting,
+                            c.position,
+                            eta(c.position),
+                            &ts,
+                        ),
+                    ) {
+                        dead.push(id);
+                    }
+                }
+            }
+            // Serialized once, sent to every waiting client whose last word differs.
+            let flag_msg = if pulse.stopped {
+                messages::paused()
+            } else {
+                messages::resumed()
+            };
+            let silent_for = (cfg.ping_interval * 2 + cfg.tick).as_millis() as u64;
+            let now_mono = hub.elapsed_ms();
+            for (&id, c) in conns.iter_mut() {
+                if heartbeat || pulse.sold_out || (opened && c.status == Status::PreQueue) {
+                    c.pending = true;
+                }
+                let waiting =
+                    matches!(c.status, Status::Waiting | Status::PreQueue | Status::Ready);
+                if waiting && c.paused != pulse.stopped {
+                    c.paused = pulse.stopped;
+                    if !offer(c, flag_msg.clone()) {
+                        dead.push(id);
+                    }
+                }
+                if ping {
+                    if now_mono.saturating_sub(c.last_seen.load(Ordering::Relaxed)) > silent_for {
+                        dead.push(id);
+                    } else if !offer(c, Message::Ping(Default::default())) {
+                        dead.push(id);
+                    }
+                }
+            }
+            for id in dead {
+                if conns.remove(&id).is_some() {
+                    hub.inner.dropped_slow.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        seq = Some(pulse.seq);
+
+        // Re-read what cannot be derived, in pipelined batches.
+        let pending: Vec<(u64, u64)> = watch
+            .lock()
+            .iter()
+            .filter(|(_, c)| c.pending)
+            .map(|(&id, c)| (id, c.ticket))
+            .collect();
+        for chunk in pending.chunks(PLACES_BATCH) {
+            let tickets: Vec<u64> = chunk.iter().map(|&(_, t)| t).collect();
+            match store.places(&event, &tickets, heartbeat, now).await {
+                Ok((at, places)) => {
+                    let mut conns = watch.lock();
+                    for (&(id, _), place) in chunk.iter().zip(&places) {
+                        let Some(c) = conns.get_mut(&id) else {
+                            continue;
+                        };
+                        c.base = at;
+                        if !update(c, place, now, &ts) {
+                            conns.remove(&id);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(event = %event, error = %e, "re-reading positions failed");
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh machine: installs what the tests need
-# (redis-server and redis-cli from Debian) when missing, then runs every crate's tests. The tests
-# start their own redis-server processes (and a local Redis Cluster) on free ports.
+# (redis-server and redis-cli, Chromium and ChromeDriver, from Debian) when missing, then runs
+# every crate's tests. The tests start their own redis-server processes (and a local Redis
+# Cluster), gateways and a headless Chromium on free ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""

@@ -225,6 +225,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/queue", delete(handlers::leave))
         .route("/api/v1/queue/ws", get(handlers::websocket))
         .route("/.well-known/jwks.json", get(handlers::jwks))
+        .route("/e/{event_id}", get(handlers::room_page))
+        .route("/", get(handlers::index))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))

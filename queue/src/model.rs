@@ -31,6 +31,10 @@ pub struct EventConfig {
     /// When the queue opens; joins before it form the shuffled pre-queue.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub opens_at: Option<OffsetDateTime>,
+    /// Where the waiting-room page sends admitted users (with `reservation_token` appended as
+    /// a query parameter); an absolute http(s) URL.
+    #[serde(default)]
+    pub target_url: Option<String>,
 }
 
 fn default_admission_ttl() -> u32 {
@@ -45,6 +49,8 @@ fn default_ready_timeout() -> u32 {
 
 /// Largest accepted `admit_per_second`.
 pub const MAX_ADMIT_PER_SECOND: u32 = 1_000_000;
+/// Longest accepted `target_url`, in bytes.
+pub const MAX_URL_BYTES: usize = 2048;
 /// Largest accepted timeout or TTL, in seconds (30 days).
 pub const MAX_SECONDS: u32 = 30 * 24 * 3600;
 
@@ -58,6 +64,7 @@ impl EventConfig {
             idle_timeout_seconds: DEFAULT_IDLE_TIMEOUT_SECONDS,
             ready_timeout_seconds: DEFAULT_READY_TIMEOUT_SECONDS,
             opens_at: None,
+            target_url: None,
         }
     }
 
@@ -76,6 +83,17 @@ impl EventConfig {
         ] {
             if v == 0 || v > MAX_SECONDS {
                 return bad(format!("{name} must be between 1 and {MAX_SECONDS}"));
+            }
+        }
+        if let Some(url) = &self.target_url {
+            let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+            if !scheme_ok
+                || url.len() > MAX_URL_BYTES
+                || url.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return bad(format!(
+                    "target_url must be an absolute http(s) URL of at most {MAX_URL_BYTES} bytes without spaces"
+                ));
             }
         }
         if let Some(t) = self.opens_at {

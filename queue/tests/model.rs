@@ -61,6 +61,7 @@ fn config() -> impl Strategy<Value = EventConfig> {
             opens_at: opens.map(|s| {
                 time::OffsetDateTime::from_unix_timestamp((T0 / 1000) as i64 + s).unwrap()
             }),
+            target_url: (max % 2 == 0).then(|| "https://shop.example/buy?x=1".to_owned()),
         })
 }
 

@@ -225,6 +225,7 @@ impl Store for RedisStore {
                 Value::from(config.idle_timeout_seconds as i64),
                 Value::from(config.ready_timeout_seconds as i64),
                 Value::from(opens),
+                Value::from(config.target_url.clone().unwrap_or_default()),
             ],
         );
         let r = self.run(&self.scripts.configure, keys, args).await?;
@@ -241,15 +242,17 @@ impl Store for RedisStore {
 
     async fn info(&self, event: &EventId, now_ms: u64) -> Result<Option<EventInfo>> {
         let (keys, p) = base_keys(event);
-        let r = self
-            .run(&self.scripts.info, keys, Self::args(p, now_ms, []))
+        let raw: Vec<String> = self
+            .run_as(&self.scripts.info, keys, Self::args(p, now_ms, []))
             .await?;
-        if r.first() != Some(&1) {
+        if raw.first().map(String::as_str) != Some("1") {
             return Ok(None);
         }
-        if r.len() < 15 {
-            return Err(QueueError::Protocol(format!("short info reply {r:?}")));
+        if raw.len() < 16 {
+            return Err(QueueError::Protocol(format!("short info reply {raw:?}")));
         }
+        let r: Vec<i64> = raw[..15].iter().map(|v| v.parse().unwrap_or(0)).collect();
+        let target_url = Some(raw[15].clone()).filter(|u| !u.is_empty());
         let secs = |v: i64| u32::try_from(v).unwrap_or(0);
         let opens_at = if r[6] >= 0 {
             time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(r[6]) * 1_000_000).ok()
@@ -264,6 +267,7 @@ impl Store for RedisStore {
                 idle_timeout_seconds: secs(r[4]),
                 ready_timeout_seconds: secs(r[5]),
                 opens_at,
+                target_url,
             },
             stopped: r[7] & 1 != 0,
             sold_out: r[7] & 2 != 0,

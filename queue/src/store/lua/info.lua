@@ -1,10 +1,13 @@
 -- info: the event's configuration, flags and statistics (read only).
--- Reply: {found, aps, max, attl, idle, rto, opens | -1, flags, joined, admitted, entered,
---         waiting, ready, active, rate_m}.
+-- Reply (strings): {found, aps, max, attl, idle, rto, opens | -1, flags, joined, admitted,
+--         entered, waiting, ready, active, rate_m, target url | ''}.
 local c = load_cfg()
-if not c then return {0} end
-local st = redis.call('HMGET', EV, 'joined', 'admitted', 'entered')
-return {1, c.aps, c.max, c.attl, c.idle, c.rto, c.opens or -1, flags(c),
+if not c then return {'0'} end
+local st = redis.call('HMGET', EV, 'joined', 'admitted', 'entered', 'url')
+local out = {1, c.aps, c.max, c.attl, c.idle, c.rto, c.opens or -1, flags(c),
   tonumber(st[1]) or 0, tonumber(st[2]) or 0, tonumber(st[3]) or 0,
   redis.call('ZCARD', Q), redis.call('ZCOUNT', R, '(' .. NOW, '+inf'),
   redis.call('ZCOUNT', A, '(' .. NOW, '+inf'), c.rate_m}
+for i = 1, #out do out[i] = tostring(out[i]) end
+out[16] = st[4] or ''
+return out

@@ -1,0 +1,208 @@
+//! The waiting-room page in a real headless Chromium (Debian's `chromium` and
+//! `chromium-driver`, installed by scripts/test.sh): it joins, shows the live position as the
+//! queue advances, and ends on the event's `target_url` carrying a valid reservation token.
+
+mod common;
+
+use common::*;
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use testkit::RedisServer;
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_chromedriver() -> (Driver, u16) {
+    let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let port = testkit::free_port().unwrap();
+    let child = Command::new(&bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "starting {bin} (is chromium-driver installed? scripts/test.sh installs it): {e}"
+            )
+        });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Driver(child), port)
+}
+
+/// A stand-in for the shop: serves the page admitted users land on.
+async fn landing_server() -> std::net::SocketAddr {
+    let app = axum::Router::new().route(
+        "/landing",
+        axum::routing::get(|| async {
+            axum::response::Html(
+                "<!doctype html><title>Shop</title><h1 id=\"landed\">Welcome to the sale</h1>",
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+fn screenshot_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn the_page_follows_the_queue_and_lands_on_the_target_with_a_valid_token() {
+    let redis = RedisServer::start().unwrap();
+    let gw = TestGateway::start(&[
+        "--redis-url",
+        &redis.url(),
+        "--admission-tick-ms",
+        "50",
+        "--ws-tick-ms",
+        "100",
+    ])
+    .await;
+    let base = gw.url("");
+    let shop = landing_server().await;
+    let target = format!("http://{shop}/landing");
+    let r = put_event(
+        &base,
+        "pagetest",
+        json!({"admit_per_second": 0, "max_active": 100, "target_url": target}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["target_url"], target.as_str());
+    for i in 0..3 {
+        assert_eq!(
+            join(&base, "pagetest", &format!("ahead-{i}")).await.status,
+            201
+        );
+    }
+
+    let (_driver, port) = start_chromedriver();
+    let profile = std::env::temp_dir().join(format!("chromium-profile-{}", std::process::id()));
+    let caps = json!({"goog:chromeOptions": {
+        "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=412,915", format!("--user-data-dir={}", profile.display())]
+    }});
+    let caps = caps.as_object().unwrap().clone().into_iter().collect();
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let browser = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a chromium session");
+
+    browser.goto(&gw.url("/e/pagetest")).await.unwrap();
+    let position = |b: fantoccini::Client| async move {
+        let el = b.find(Locator::Id("position")).await.ok()?;
+        el.attr("data-position")
+            .await
+            .ok()
+            .flatten()
+            .filter(|p| !p.is_empty())
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if position(browser.clone()).await.as_deref() == Some("4") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed position 4"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let live = browser.find(Locator::Id("live")).await.unwrap();
+    assert_eq!(
+        live.attr("aria-live").await.unwrap().as_deref(),
+        Some("polite"),
+        "the position is announced"
+    );
+    let text = browser
+        .find(Locator::Id("position"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text, "4");
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(screenshot_dir().join("waiting-room.png"), &png).unwrap();
+
+    // Open the gate: one admission per second. The page must show the position falling.
+    put_event(
+        &base,
+        "pagetest",
+        json!({"admit_per_second": 1, "max_active": 100, "target_url": target}),
+    )
+    .await;
+    let mut seen: Vec<u32> = vec![4];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let landed = loop {
+        let url = browser.current_url().await.unwrap();
+        if url.as_str().starts_with(&target) {
+            break url;
+        }
+        if let Some(p) = position(browser.clone()).await.and_then(|p| p.parse().ok()) {
+            if seen.last() != Some(&p) {
+                seen.push(p);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never reached the target; positions seen {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "positions only fall: {seen:?}"
+    );
+    assert!(seen.len() >= 3, "the page followed the queue: {seen:?}");
+    let token = landed
+        .query_pairs()
+        .find(|(k, _)| k == "reservation_token")
+        .map(|(_, v)| v.into_owned())
+        .expect("token in the target URL");
+    let jwks = send(client().get(gw.url("/.well-known/jwks.json")))
+        .await
+        .body;
+    let key = jsonwebtoken::DecodingKey::from_ed_components(jwks["keys"][0]["x"].as_str().unwrap())
+        .unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    v.set_audience(&["pagetest"]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(&token, &key, &v)
+        .expect("a valid reservation token")
+        .claims;
+    assert_eq!(claims["aud"], "pagetest");
+    let heading = browser
+        .find(Locator::Id("landed"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(heading, "Welcome to the sale");
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(screenshot_dir().join("landed.png"), &png).unwrap();
+    browser.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&profile);
+    gw.shutdown().await;
+}

@@ -1,0 +1,43 @@
+//! Serving the four services on an already-bound listener, with graceful shutdown.
+
+use crate::service::Backends;
+use proto::payment::v1::payment_service_server::PaymentServiceServer;
+use proto::reservation::v1::inventory_server::InventoryServer;
+use proto::reservation::v1::reservation_service_server::ReservationServiceServer;
+use proto::reservation::v1::worker_service_server::WorkerServiceServer;
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+/// Serves ReservationService, Inventory, PaymentService and WorkerService on `listener` and
+/// sweeps expired holds every `expiry_every`, until `shutdown` resolves; then stops accepting
+/// and waits for in-flight calls.
+pub async fn serve(
+    backends: Backends,
+    listener: TcpListener,
+    expiry_every: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sweeper = {
+        let b = backends.clone();
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            b.run_expiry(expiry_every, async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await
+        })
+    };
+    let result = tonic::transport::Server::builder()
+        .add_service(ReservationServiceServer::new(backends.clone()))
+        .add_service(InventoryServer::new(backends.clone()))
+        .add_service(PaymentServiceServer::new(backends.clone()))
+        .add_service(WorkerServiceServer::new(backends))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = sweeper.await;
+    result
+}

@@ -1,0 +1,22 @@
+-- ARGV: prefix, now, intent_id, reservation_id, scenario, idem slot, fingerprint, idem_ms.
+-- Creates a pending intent for a reservation that is pending and within its hold.
+-- Replies {0, 1, intent...} created, {0, 0, intent...} replayed, {-2} key reused with other
+-- parameters, {-4} no reservation, {-5} hold expired, {-6, status} not pending.
+local idem = P .. 'pidem:' .. ARGV[6]
+local prev = redis.call('GET', idem)
+if prev then
+  if redis.call('HGET', ikey(prev), 'fp') ~= ARGV[7] then return {-2} end
+  return reply(0, 0, ikey(prev))
+end
+local rk = rkey(ARGV[4])
+if redis.call('EXISTS', rk) == 0 then return {-4} end
+local r = redis.call('HMGET', rk, 'st', 'exp', 'price', 'seats', 'cur')
+local st = tonumber(r[1])
+if st == 1 and tonumber(r[2]) <= NOW then return {-5} end
+if st ~= 1 then return {-6, st} end
+local n = #split(r[4])
+local id = ARGV[3]
+redis.call('HSET', ikey(id), 'id', id, 'res', ARGV[4], 'amt', tonumber(r[3]) * n, 'cur', r[5],
+  'scn', ARGV[5], 'st', 1, 'cat', NOW, 'exp', r[2], 'fp', ARGV[7])
+redis.call('SET', idem, id, 'PX', tonumber(ARGV[8]))
+return reply(0, 1, ikey(id))

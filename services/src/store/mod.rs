@@ -1,0 +1,137 @@
+//! Where reservations, seats and payment intents live: one trait, two stores with the same
+//! semantics. [`RedisStore`] runs every multi-key step as one Lua script (atomic, shared by any
+//! number of `backends` processes); [`MemoryStore`] is the embedded default for one process.
+
+use crate::error::Result;
+use crate::model::{Intent, IntentStatus, ResStatus, Reservation, Scenario};
+use async_trait::async_trait;
+
+mod memory;
+mod redis;
+
+pub use self::memory::MemoryStore;
+pub use self::redis::{RedisOptions, RedisStore};
+
+/// A seeded event's fixed facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventInfo {
+    /// Price of one seat, in cents.
+    pub price_cents: i64,
+    /// ISO 4217 currency.
+    pub currency: String,
+    /// Seats seeded.
+    pub total: u64,
+}
+
+/// Where one seat stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeatState {
+    /// Free to hold.
+    Free,
+    /// Held by this reservation.
+    Held(String),
+    /// Sold to this reservation.
+    Sold(String),
+}
+
+/// A request to hold seats, validated by the caller.
+#[derive(Debug, Clone)]
+pub struct HoldRequest {
+    /// The event.
+    pub event_id: String,
+    /// The id the reservation gets if it is created.
+    pub reservation_id: String,
+    /// The holder.
+    pub user_id: String,
+    /// Digest of (user, idempotency key): the deduplication slot.
+    pub idem: String,
+    /// Digest of the request's parameters, to detect a reused key.
+    pub fingerprint: String,
+    /// Seats wanted when `seats` is empty (any free ones, best first).
+    pub quantity: u32,
+    /// Specific seats (validated ids, no duplicates), or empty.
+    pub seats: Vec<String>,
+    /// Hold length.
+    pub hold_ms: u64,
+    /// How long the idempotency key is remembered.
+    pub idem_ms: u64,
+}
+
+/// A request to create a payment intent, validated by the caller.
+#[derive(Debug, Clone)]
+pub struct IntentRequest {
+    /// The id the intent gets if it is created.
+    pub intent_id: String,
+    /// The reservation it pays.
+    pub reservation_id: String,
+    /// The simulated outcome.
+    pub scenario: Scenario,
+    /// Digest of (reservation, idempotency key).
+    pub idem: String,
+    /// Digest of the request's parameters.
+    pub fingerprint: String,
+    /// How long the idempotency key is remembered.
+    pub idem_ms: u64,
+}
+
+/// The services' state operations. Time is injected (`now_ms`); ids are validated by callers.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates the event if needed and adds seats `0..seats` that do not exist yet (a restart
+    /// never frees held or sold seats). Price and currency are set when the event is created.
+    async fn seed(&self, event: &str, seats: u64, price_cents: i64, currency: &str) -> Result<()>;
+    /// The event's facts, or None.
+    async fn event(&self, event: &str) -> Result<Option<EventInfo>>;
+    /// How many seats are free (within the score range when given) and the first `limit`.
+    async fn free_seats(
+        &self,
+        event: &str,
+        range: Option<(u64, u64)>,
+        limit: usize,
+    ) -> Result<(u64, Vec<String>)>;
+    /// The state of each seat, None for a seat that does not exist.
+    async fn seat_states(&self, event: &str, seats: &[String]) -> Result<Vec<Option<SeatState>>>;
+    /// Holds seats atomically (all or none) and creates a PENDING reservation; a key seen within
+    /// its window returns that reservation instead (true = replayed).
+    async fn hold(&self, req: &HoldRequest, now_ms: u64) -> Result<(Reservation, bool)>;
+    /// One reservation, or None.
+    async fn reservation(&self, id: &str) -> Result<Option<Reservation>>;
+    /// Sells a pending reservation's seats, only if it still holds all of them; a hold past its
+    /// deadline is expired instead. Confirming again changes nothing (false = unchanged).
+    async fn commit(
+        &self,
+        id: &str,
+        intent_id: &str,
+        order_id: &str,
+        now_ms: u64,
+    ) -> Result<(Reservation, bool)>;
+    /// Frees a pending reservation's seats and sets `to` (CANCELLED or EXPIRED); with
+    /// `only_if_due`, only once its hold has run out. A cancelled or expired one is returned
+    /// unchanged (false); a confirmed one is a conflict.
+    async fn release(
+        &self,
+        id: &str,
+        to: ResStatus,
+        only_if_due: bool,
+        now_ms: u64,
+    ) -> Result<(Reservation, bool)>;
+    /// Expires up to `limit` of the event's holds that ran out; their ids.
+    async fn expire_due(&self, event: &str, now_ms: u64, limit: usize) -> Result<Vec<String>>;
+    /// Every seeded event.
+    async fn events(&self) -> Result<Vec<String>>;
+    /// Creates a PENDING intent for a pending reservation; a key seen within its window returns
+    /// that intent instead (true = replayed).
+    async fn create_intent(&self, req: &IntentRequest, now_ms: u64) -> Result<(Intent, bool)>;
+    /// One intent, or None.
+    async fn intent(&self, id: &str) -> Result<Option<Intent>>;
+    /// Records a pending intent's outcome (false when it already had one: unchanged).
+    async fn settle_intent(
+        &self,
+        id: &str,
+        status: IntentStatus,
+        failure_code: Option<&str>,
+        now_ms: u64,
+    ) -> Result<(Intent, bool)>;
+    /// Checks that the store answers.
+    async fn ping(&self) -> Result<()>;
+}

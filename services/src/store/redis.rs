@@ -1,0 +1,552 @@
+//! The Redis store: every mutating step one Lua script (EVALSHA, reloaded on NOSCRIPT), so each
+//! is atomic and conditional. Works against a single server or a Redis Cluster: every key of an
+//! event carries the hash tag `{event_id}` (reservation and intent ids embed their event).
+
+use super::{EventInfo, HoldRequest, IntentRequest, SeatState, Store};
+use crate::error::{Result, ServiceError};
+use crate::model::*;
+use async_trait::async_trait;
+use fred::prelude::*;
+use fred::types::scripts::Script;
+use fred::types::{Builder, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The set of seeded events (outside any event's slot).
+const EVENTS_KEY: &str = "bk:events";
+
+/// Seats added per seeding script call.
+const SEED_BATCH: u64 = 1000;
+
+const LIB: &str = include_str!("lua/lib.lua");
+
+/// Connection settings of the Redis store.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// `redis://host:port[/db]`, or `redis-cluster://host:port?node=host:port&...`.
+    pub url: String,
+    /// How long one command may take before the caller gets UNAVAILABLE.
+    pub command_timeout: Duration,
+    /// Connections in the pool.
+    pub pool_size: usize,
+}
+
+impl RedisOptions {
+    /// Options with the documented defaults: 1 s command timeout, a pool of 4.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            command_timeout: Duration::from_millis(1000),
+            pool_size: 4,
+        }
+    }
+}
+
+struct Scripts {
+    seed: Script,
+    hold: Script,
+    commit: Script,
+    release: Script,
+    expire: Script,
+    intent: Script,
+    settle: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        let s = |body: &str| Script::from_lua(format!("{LIB}\n{body}"));
+        Self {
+            seed: s(include_str!("lua/seed.lua")),
+            hold: s(include_str!("lua/hold.lua")),
+            commit: s(include_str!("lua/commit.lua")),
+            release: s(include_str!("lua/release.lua")),
+            expire: s(include_str!("lua/expire.lua")),
+            intent: s(include_str!("lua/intent.lua")),
+            settle: s(include_str!("lua/settle.lua")),
+        }
+    }
+}
+
+/// Reservations, seats and intents in Redis, shared by every `backends` process.
+pub struct RedisStore {
+    pool: Pool,
+    scripts: Scripts,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").finish_non_exhaustive()
+    }
+}
+
+fn map_err(e: fred::error::Error) -> ServiceError {
+    use fred::error::ErrorKind as K;
+    match e.kind() {
+        K::IO | K::Timeout | K::Canceled | K::Cluster | K::Routing | K::Backpressure => {
+            ServiceError::Unavailable(e.to_string())
+        }
+        _ if [
+            "LOADING",
+            "CLUSTERDOWN",
+            "TRYAGAIN",
+            "MASTERDOWN",
+            "BUSY",
+            "READONLY",
+        ]
+        .iter()
+        .any(|p| e.details().starts_with(p)) =>
+        {
+            ServiceError::Unavailable(e.to_string())
+        }
+        _ => ServiceError::Internal(e.to_string()),
+    }
+}
+
+fn prefix(event: &str) -> String {
+    format!("bk:{{{event}}}:")
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.to_string()),
+        Value::Bytes(b) => String::from_utf8(b.to_vec()).ok(),
+        Value::Integer(i) => Some(i.to_string()),
+        Value::Double(d) => Some(d.to_string()),
+        _ => None,
+    }
+}
+
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Integer(i) => Some(*i),
+        other => text(other).and_then(|s| s.parse().ok()),
+    }
+}
+
+fn protocol(what: &str, r: &[Value]) -> ServiceError {
+    ServiceError::Internal(format!("unexpected {what} reply {r:?}"))
+}
+
+/// Splits `{code, changed, field, value, ...}`: Ok((fields, changed)) when code is 0, else
+/// Err((code, the rest as text)).
+type Split = std::result::Result<(HashMap<String, String>, bool), (i64, Vec<String>)>;
+
+fn split_reply(what: &str, r: &[Value]) -> Result<Split> {
+    let code = r.first().and_then(int).ok_or_else(|| protocol(what, r))?;
+    if code != 0 {
+        return Ok(Err((code, r[1..].iter().filter_map(text).collect())));
+    }
+    let changed = r.get(1).and_then(int).ok_or_else(|| protocol(what, r))? == 1;
+    let mut m = HashMap::new();
+    for pair in r[2..].chunks(2) {
+        if let [k, v] = pair {
+            if let (Some(k), Some(v)) = (text(k), text(v)) {
+                m.insert(k, v);
+            }
+        }
+    }
+    Ok(Ok((m, changed)))
+}
+
+fn num(m: &HashMap<String, String>, k: &str) -> Result<i64> {
+    m.get(k)
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|f| f as i64)
+        .ok_or_else(|| {
+            ServiceError::Internal(format!("stored field '{k}' missing or not a number"))
+        })
+}
+
+fn opt(m: &HashMap<String, String>, k: &str) -> Option<String> {
+    m.get(k).filter(|v| !v.is_empty()).cloned()
+}
+
+fn decode_reservation(m: &HashMap<String, String>) -> Result<Reservation> {
+    let status = ResStatus::from_code(num(m, "st")?)
+        .ok_or_else(|| ServiceError::Internal("stored reservation status".into()))?;
+    Ok(Reservation {
+        id: opt(m, "id").unwrap_or_default(),
+        event_id: opt(m, "ev").unwrap_or_default(),
+        user_id: opt(m, "user").unwrap_or_default(),
+        status,
+        seats: m
+            .get("seats")
+            .map(|s| {
+                s.split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        price_cents: num(m, "price")?,
+        currency: opt(m, "cur").unwrap_or_default(),
+        created_ms: num(m, "cat")? as u64,
+        hold_expires_ms: num(m, "exp")? as u64,
+        order_id: opt(m, "oid"),
+        payment_intent_id: opt(m, "pid"),
+        confirmed_ms: num(m, "cfat").ok().map(|v| v as u64),
+    })
+}
+
+fn decode_intent(m: &HashMap<String, String>) -> Result<Intent> {
+    Ok(Intent {
+        id: opt(m, "id").unwrap_or_default(),
+        reservation_id: opt(m, "res").unwrap_or_default(),
+        amount_cents: num(m, "amt")?,
+        currency: opt(m, "cur").unwrap_or_default(),
+        scenario: Scenario::from_code(num(m, "scn")?)
+            .ok_or_else(|| ServiceError::Internal("stored scenario".into()))?,
+        status: IntentStatus::from_code(num(m, "st")?)
+            .ok_or_else(|| ServiceError::Internal("stored intent status".into()))?,
+        failure_code: opt(m, "fc"),
+        created_ms: num(m, "cat")? as u64,
+        expires_ms: num(m, "exp")? as u64,
+    })
+}
+
+/// The error of a non-zero script code.
+fn script_error(code: i64, rest: Vec<String>, id: &str, event: &str) -> ServiceError {
+    match code {
+        -1 => ServiceError::EventNotFound(event.to_owned()),
+        -2 => ServiceError::IdempotencyConflict,
+        -3 => ServiceError::SeatsUnavailable(rest),
+        -4 => ServiceError::ReservationNotFound(id.to_owned()),
+        -5 => ServiceError::ReservationExpired(id.to_owned()),
+        -6 => {
+            let st = rest
+                .first()
+                .and_then(|s| s.parse().ok())
+                .and_then(ResStatus::from_code);
+            match st {
+                Some(ResStatus::Confirmed) => {
+                    ServiceError::FailedPrecondition("reservation is already confirmed".into())
+                }
+                Some(s) => {
+                    ServiceError::FailedPrecondition(format!("reservation is {s:?}, not pending"))
+                }
+                None => ServiceError::FailedPrecondition("reservation is not pending".into()),
+            }
+        }
+        -7 => ServiceError::FailedPrecondition("the hold has not expired yet".into()),
+        c => ServiceError::Internal(format!("script answered {c}")),
+    }
+}
+
+impl RedisStore {
+    /// Connects (waiting up to `command_timeout` for the first connection; if Redis is down the
+    /// store still starts, reconnects in the background, and answers UNAVAILABLE meanwhile).
+    pub async fn connect(opts: &RedisOptions) -> Result<Self> {
+        let config = Config::from_url(&opts.url)
+            .map_err(|e| ServiceError::InvalidArgument(format!("redis url: {}", e.details())))?;
+        let pool = Builder::from_config(config)
+            .with_performance_config(|p| {
+                p.default_command_timeout = opts.command_timeout;
+            })
+            .with_connection_config(|c| {
+                c.connection_timeout = opts.command_timeout;
+                c.internal_command_timeout = opts.command_timeout;
+                c.max_command_attempts = 3;
+            })
+            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
+            .build_pool(opts.pool_size.max(1))
+            .map_err(|e| ServiceError::InvalidArgument(format!("redis config: {}", e.details())))?;
+        pool.connect();
+        if tokio::time::timeout(opts.command_timeout, pool.wait_for_connect())
+            .await
+            .is_err()
+        {
+            tracing::warn!("redis not reachable yet; retrying in the background");
+        }
+        Ok(Self {
+            pool,
+            scripts: Scripts::new(),
+        })
+    }
+
+    async fn run(
+        &self,
+        script: &Script,
+        event: &str,
+        now_ms: u64,
+        rest: Vec<Value>,
+    ) -> Result<Vec<Value>> {
+        let p = prefix(event);
+        // The script's keys all derive from the prefix; naming one lets a cluster route it.
+        let keys = vec![format!("{p}ev")];
+        let mut args = vec![Value::from(p), Value::from(now_ms as i64)];
+        args.extend(rest);
+        script
+            .evalsha_with_reload::<Vec<Value>, _, _>(self.pool.next(), keys, args)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn reservation_step(
+        &self,
+        script: &Script,
+        id: &str,
+        now_ms: u64,
+        rest: Vec<Value>,
+    ) -> Result<(Reservation, bool)> {
+        let event = reservation_event(id)?;
+        let mut args = vec![Value::from(id)];
+        args.extend(rest);
+        let r = self.run(script, &event, now_ms, args).await?;
+        match split_reply("reservation", &r)? {
+            Ok((m, changed)) => Ok((decode_reservation(&m)?, changed)),
+            Err((code, rest)) => Err(script_error(code, rest, id, &event)),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn seed(&self, event: &str, seats: u64, price_cents: i64, currency: &str) -> Result<()> {
+        let mut start = 0;
+        loop {
+            let end = (start + SEED_BATCH).min(seats);
+            let mut args = vec![
+                Value::from(event),
+                Value::from(price_cents),
+                Value::from(currency),
+            ];
+            for i in start..end {
+                args.push(Value::from(seat_id(i)));
+                args.push(Value::from(
+                    seat_score(i / ROW_SEATS, i % ROW_SEATS + 1) as i64
+                ));
+            }
+            self.run(&self.scripts.seed, event, 0, args).await?;
+            start = end;
+            if start >= seats {
+                break;
+            }
+        }
+        // The registry lives in another slot, so it cannot join the script; SADD is idempotent.
+        let _: i64 = self
+            .pool
+            .next()
+            .sadd(EVENTS_KEY, event)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn event(&self, event: &str) -> Result<Option<EventInfo>> {
+        let m: HashMap<String, String> = self
+            .pool
+            .next()
+            .hgetall(format!("{}ev", prefix(event)))
+            .await
+            .map_err(map_err)?;
+        if m.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(EventInfo {
+            price_cents: num(&m, "price")?,
+            currency: opt(&m, "cur").unwrap_or_default(),
+            total: num(&m, "total")?.max(0) as u64,
+        }))
+    }
+
+    async fn free_seats(
+        &self,
+        event: &str,
+        range: Option<(u64, u64)>,
+        limit: usize,
+    ) -> Result<(u64, Vec<String>)> {
+        if self.event(event).await?.is_none() {
+            return Err(ServiceError::EventNotFound(event.to_owned()));
+        }
+        let key = format!("{}free", prefix(event));
+        let (lo, hi) = match range {
+            Some((lo, hi)) => (lo as f64, hi as f64),
+            None => (0.0, 1e15),
+        };
+        let c = self.pool.next();
+        let count: i64 = c.zcount(&key, lo, hi).await.map_err(map_err)?;
+        let first: Vec<String> = if limit == 0 {
+            Vec::new()
+        } else {
+            c.zrangebyscore(&key, lo, hi, false, Some((0, limit as i64)))
+                .await
+                .map_err(map_err)?
+        };
+        Ok((count.max(0) as u64, first))
+    }
+
+    async fn seat_states(&self, event: &str, seats: &[String]) -> Result<Vec<Option<SeatState>>> {
+        if self.event(event).await?.is_none() {
+            return Err(ServiceError::EventNotFound(event.to_owned()));
+        }
+        if seats.is_empty() {
+            return Ok(Vec::new());
+        }
+        let vals: Vec<Option<String>> = self
+            .pool
+            .next()
+            .hmget(format!("{}seat", prefix(event)), seats.to_vec())
+            .await
+            .map_err(map_err)?;
+        Ok(vals
+            .into_iter()
+            .map(|v| {
+                v.map(|s| match s.split_once(':') {
+                    Some(("H", r)) => SeatState::Held(r.to_owned()),
+                    Some(("S", r)) => SeatState::Sold(r.to_owned()),
+                    _ => SeatState::Free,
+                })
+            })
+            .collect())
+    }
+
+    async fn hold(&self, req: &HoldRequest, now_ms: u64) -> Result<(Reservation, bool)> {
+        let mut args = vec![
+            Value::from(req.reservation_id.as_str()),
+            Value::from(req.event_id.as_str()),
+            Value::from(req.user_id.as_str()),
+            Value::from(req.idem.as_str()),
+            Value::from(req.fingerprint.as_str()),
+            Value::from(i64::from(req.quantity)),
+            Value::from(req.hold_ms as i64),
+            Value::from(req.idem_ms.max(1) as i64),
+        ];
+        args.extend(req.seats.iter().map(|s| Value::from(s.as_str())));
+        let r = self
+            .run(&self.scripts.hold, &req.event_id, now_ms, args)
+            .await?;
+        match split_reply("hold", &r)? {
+            Ok((m, changed)) => Ok((decode_reservation(&m)?, !changed)),
+            Err((code, rest)) => Err(script_error(code, rest, &req.reservation_id, &req.event_id)),
+        }
+    }
+
+    async fn reservation(&self, id: &str) -> Result<Option<Reservation>> {
+        let event = reservation_event(id)?;
+        let m: HashMap<String, String> = self
+            .pool
+            .next()
+            .hgetall(format!("{}r:{id}", prefix(&event)))
+            .await
+            .map_err(map_err)?;
+        if m.is_empty() {
+            return Ok(None);
+        }
+        decode_reservation(&m).map(Some)
+    }
+
+    async fn commit(
+        &self,
+        id: &str,
+        intent_id: &str,
+        order_id: &str,
+        now_ms: u64,
+    ) -> Result<(Reservation, bool)> {
+        self.reservation_step(
+            &self.scripts.commit,
+            id,
+            now_ms,
+            vec![Value::from(intent_id), Value::from(order_id)],
+        )
+        .await
+    }
+
+    async fn release(
+        &self,
+        id: &str,
+        to: ResStatus,
+        only_if_due: bool,
+        now_ms: u64,
+    ) -> Result<(Reservation, bool)> {
+        self.reservation_step(
+            &self.scripts.release,
+            id,
+            now_ms,
+            vec![
+                Value::from(to as i64),
+                Value::from(if only_if_due { "1" } else { "0" }),
+            ],
+        )
+        .await
+    }
+
+    async fn expire_due(&self, event: &str, now_ms: u64, limit: usize) -> Result<Vec<String>> {
+        let r = self
+            .run(
+                &self.scripts.expire,
+                event,
+                now_ms,
+                vec![Value::from(limit as i64)],
+            )
+            .await?;
+        Ok(r.iter().filter_map(text).collect())
+    }
+
+    async fn events(&self) -> Result<Vec<String>> {
+        let mut ids: Vec<String> = self
+            .pool
+            .next()
+            .smembers(EVENTS_KEY)
+            .await
+            .map_err(map_err)?;
+        ids.retain(|e| check_event_id(e).is_ok());
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn create_intent(&self, req: &IntentRequest, now_ms: u64) -> Result<(Intent, bool)> {
+        let event = reservation_event(&req.reservation_id)?;
+        let args = vec![
+            Value::from(req.intent_id.as_str()),
+            Value::from(req.reservation_id.as_str()),
+            Value::from(req.scenario as i64),
+            Value::from(req.idem.as_str()),
+            Value::from(req.fingerprint.as_str()),
+            Value::from(req.idem_ms.max(1) as i64),
+        ];
+        let r = self.run(&self.scripts.intent, &event, now_ms, args).await?;
+        match split_reply("intent", &r)? {
+            Ok((m, changed)) => Ok((decode_intent(&m)?, !changed)),
+            Err((code, rest)) => Err(script_error(code, rest, &req.reservation_id, &event)),
+        }
+    }
+
+    async fn intent(&self, id: &str) -> Result<Option<Intent>> {
+        let event = intent_event(id)?;
+        let m: HashMap<String, String> = self
+            .pool
+            .next()
+            .hgetall(format!("{}pi:{id}", prefix(&event)))
+            .await
+            .map_err(map_err)?;
+        if m.is_empty() {
+            return Ok(None);
+        }
+        decode_intent(&m).map(Some)
+    }
+
+    async fn settle_intent(
+        &self,
+        id: &str,
+        status: IntentStatus,
+        failure_code: Option<&str>,
+        now_ms: u64,
+    ) -> Result<(Intent, bool)> {
+        let event = intent_event(id)?;
+        let args = vec![
+            Value::from(id),
+            Value::from(status as i64),
+            Value::from(failure_code.unwrap_or("")),
+        ];
+        let r = self.run(&self.scripts.settle, &event, now_ms, args).await?;
+        match split_reply("settle", &r)? {
+            Ok((m, changed)) => Ok((decode_intent(&m)?, changed)),
+            Err(_) => Err(ServiceError::IntentNotFound(id.to_owned())),
+        }
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let _: String = self.pool.next().ping(None).await.map_err(map_err)?;
+        Ok(())
+    }
+}

@@ -339,3 +339,29 @@ async fn system_updates_reach_waiting_clients() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_answering_pings_is_dropped() {
+    let gw = TestGateway::start(&["--ws-ping-seconds", "1", "--ws-tick-ms", "50"]).await;
+    let tok = join(&gw.url(""), "demo", "silent").await.body["waiting_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut ws = connect(&gw, &tok).await;
+    next_json(&mut ws, Duration::from_secs(2)).await;
+    // Not reading means not answering pings: the server gives up after two intervals.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut closed = None;
+    while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(3), ws.next()).await {
+        match frame {
+            Ok(Message::Close(f)) => {
+                closed = f.map(|f| u16::from(f.code));
+                break;
+            }
+            Ok(_) => continue,
+            Err(_) => break,
+        }
+    }
+    assert_eq!(closed, Some(1008), "closed as unresponsive");
+    gw.shutdown().await;
+}

@@ -5,10 +5,15 @@
 -- {-2} key reused with other parameters, {-3, seat...} seats unavailable.
 if redis.call('EXISTS', K_EV) == 0 then return {-1} end
 local idem = P .. 'idem:' .. ARGV[6]
+-- The slot holds `reservation_id|forget_at_ms`: the window follows the caller's clock; the
+-- key's own TTL only collects garbage.
 local prev = redis.call('GET', idem)
 if prev then
-  if redis.call('HGET', rkey(prev), 'fp') ~= ARGV[7] then return {-2} end
-  return reply(0, 0, rkey(prev))
+  local rid, till = string.match(prev, '^(.*)|(%d+)$')
+  if rid and tonumber(till) > NOW and redis.call('EXISTS', rkey(rid)) == 1 then
+    if redis.call('HGET', rkey(rid), 'fp') ~= ARGV[7] then return {-2} end
+    return reply(0, 0, rkey(rid))
+  end
 end
 local id = ARGV[3]
 local qty = tonumber(ARGV[8])
@@ -33,5 +38,5 @@ redis.call('HSET', rkey(id), 'id', id, 'ev', ARGV[4], 'user', ARGV[5], 'st', 1,
   'seats', table.concat(seats, ','), 'price', ev[1], 'cur', ev[2], 'cat', NOW, 'exp', exp,
   'fp', ARGV[7])
 redis.call('ZADD', K_HOLDS, exp, id)
-redis.call('SET', idem, id, 'PX', tonumber(ARGV[10]))
+redis.call('SET', idem, id .. '|' .. (NOW + tonumber(ARGV[10])), 'PX', tonumber(ARGV[10]))
 return reply(0, 1, rkey(id))

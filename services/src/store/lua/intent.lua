@@ -3,10 +3,14 @@
 -- Replies {0, 1, intent...} created, {0, 0, intent...} replayed, {-2} key reused with other
 -- parameters, {-4} no reservation, {-5} hold expired, {-6, status} not pending.
 local idem = P .. 'pidem:' .. ARGV[6]
+-- The slot holds `intent_id|forget_at_ms` (see hold.lua).
 local prev = redis.call('GET', idem)
 if prev then
-  if redis.call('HGET', ikey(prev), 'fp') ~= ARGV[7] then return {-2} end
-  return reply(0, 0, ikey(prev))
+  local iid, till = string.match(prev, '^(.*)|(%d+)$')
+  if iid and tonumber(till) > NOW and redis.call('EXISTS', ikey(iid)) == 1 then
+    if redis.call('HGET', ikey(iid), 'fp') ~= ARGV[7] then return {-2} end
+    return reply(0, 0, ikey(iid))
+  end
 end
 local rk = rkey(ARGV[4])
 if redis.call('EXISTS', rk) == 0 then return {-4} end
@@ -18,5 +22,5 @@ local n = #split(r[4])
 local id = ARGV[3]
 redis.call('HSET', ikey(id), 'id', id, 'res', ARGV[4], 'amt', tonumber(r[3]) * n, 'cur', r[5],
   'scn', ARGV[5], 'st', 1, 'cat', NOW, 'exp', r[2], 'fp', ARGV[7])
-redis.call('SET', idem, id, 'PX', tonumber(ARGV[8]))
+redis.call('SET', idem, id .. '|' .. (NOW + tonumber(ARGV[8])), 'PX', tonumber(ARGV[8]))
 return reply(0, 1, ikey(id))

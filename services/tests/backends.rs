@@ -1,0 +1,812 @@
+//! The backing services end to end over real gRPC, on the in-memory store and on a real Redis:
+//! reserve, pay through the simulator and its signed webhook, confirm or cancel, expiry,
+//! idempotency, zero oversell under concurrency, and bad input.
+
+mod common;
+
+use anyhow::{ensure, Context, Result};
+use common::{Harness, Kind, Options, Receiver};
+use proto::common::v1::ErrorCode;
+use proto::payment::v1::{
+    CreatePaymentIntentRequest, GetPaymentStatusRequest, PaymentScenario, PaymentStatus,
+};
+use proto::reservation::v1::{
+    CheckAvailabilityRequest, CreateReservationRequest, CreateReservationResponse,
+    GetReservationRequest, PaymentResult, ProcessPaymentRequest, ProcessingStatus,
+    ReservationStatus,
+};
+use std::time::Duration;
+use tonic::Code;
+
+fn reserve(event: &str, qty: i32, user: &str, key: &str) -> CreateReservationRequest {
+    CreateReservationRequest {
+        event_id: event.into(),
+        quantity: qty,
+        user_id: user.into(),
+        idempotency_key: key.into(),
+        ..Default::default()
+    }
+}
+
+fn intent(
+    reservation_id: &str,
+    scenario: PaymentScenario,
+    key: &str,
+) -> CreatePaymentIntentRequest {
+    CreatePaymentIntentRequest {
+        reservation_id: reservation_id.into(),
+        scenario: scenario as i32,
+        idempotency_key: key.into(),
+        ..Default::default()
+    }
+}
+
+async fn free_seats(h: &Harness, event: &str) -> Result<i32> {
+    Ok(h.inventory()
+        .check_availability(CheckAvailabilityRequest {
+            event_id: event.into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .remaining_in_section)
+}
+
+async fn status_of(h: &Harness, id: &str) -> Result<ReservationStatus> {
+    let r = h
+        .reservations()
+        .get_reservation(GetReservationRequest {
+            reservation_id: id.into(),
+            user_id: String::new(),
+        })
+        .await?
+        .into_inner()
+        .reservation
+        .context("no reservation")?;
+    Ok(r.status())
+}
+
+/// The ProcessPaymentResult request the gateway would make from a verified webhook.
+fn from_webhook(w: &common::Received) -> Result<ProcessPaymentRequest> {
+    let d = &w.payload["data"];
+    let result = match w.payload["type"].as_str() {
+        Some("payment.approved") => PaymentResult::Approved,
+        Some("payment.failed") => PaymentResult::Failed,
+        Some("payment.cancelled") => PaymentResult::Cancelled,
+        other => anyhow::bail!("unexpected type {other:?}"),
+    };
+    Ok(ProcessPaymentRequest {
+        payment_intent_id: d["payment_intent_id"].as_str().context("intent id")?.into(),
+        reservation_id: d["reservation_id"]
+            .as_str()
+            .context("reservation id")?
+            .into(),
+        result: result as i32,
+        failure_code: d["failure_code"].as_str().unwrap_or_default().into(),
+        webhook_id: w.id.clone(),
+        ..Default::default()
+    })
+}
+
+fn code_of(e: &tonic::Status) -> Option<ErrorCode> {
+    proto::error_of(e).and_then(|e| ErrorCode::try_from(e.code).ok())
+}
+
+both_stores!(approved_payment_confirms_via_signed_webhook);
+async fn approved_payment_confirms_via_signed_webhook(kind: Kind) -> Result<()> {
+    // The receiver refuses the first delivery: the simulator must retry with the same id.
+    let mut rx = Receiver::start(1).await?;
+    let h = Harness::start(
+        kind,
+        Options {
+            webhook_url: Some(rx.url.clone()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let r = h
+        .reservations()
+        .create_reservation(reserve("show", 2, "alice", "k1"))
+        .await?
+        .into_inner();
+    assert_eq!(r.status(), ReservationStatus::Pending);
+    assert_eq!(r.reserved_seats.len(), 2);
+    assert_eq!(r.reserved_seats[0].seat_id, "A-1");
+    assert_eq!(r.total_amount.as_ref().map(|m| m.amount_cents), Some(5000));
+    assert_eq!(free_seats(&h, "show").await?, 8);
+
+    let pi = h
+        .payments()
+        .create_payment_intent(intent(&r.reservation_id, PaymentScenario::Approve, "p1"))
+        .await?
+        .into_inner();
+    assert_eq!(pi.status(), PaymentStatus::Pending);
+
+    let w = rx.next().await?;
+    assert_eq!(w.payload["type"], "payment.approved");
+    assert_eq!(
+        w.payload["data"]["payment_intent_id"],
+        pi.payment_intent_id.as_str()
+    );
+    assert_eq!(
+        w.payload["data"]["reservation_id"],
+        r.reservation_id.as_str()
+    );
+    assert_eq!(w.payload["data"]["amount_cents"], 5000);
+    assert_eq!(w.payload["data"]["currency"], "USD");
+    assert!(w.payload["data"].get("failure_code").is_none());
+    let ts = w.payload["timestamp"].as_str().context("timestamp")?;
+    time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)?;
+    assert_eq!(rx.invalid.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let ids = rx.ids.lock().await.clone();
+    assert_eq!(ids.len(), 2, "one refused attempt, one retry: {ids:?}");
+    assert_eq!(ids[0], ids[1], "a retry keeps its webhook-id");
+
+    let status = h
+        .payments()
+        .get_payment_status(GetPaymentStatusRequest {
+            payment_intent_id: pi.payment_intent_id.clone(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(status.status(), PaymentStatus::Approved);
+
+    let done = h
+        .worker()
+        .process_payment_result(from_webhook(&w)?)
+        .await?
+        .into_inner();
+    assert_eq!(done.status(), ProcessingStatus::Success);
+    assert_eq!(done.reservation_status(), ReservationStatus::Confirmed);
+    assert!(done.order_id.starts_with("ord_"));
+    assert_eq!(
+        status_of(&h, &r.reservation_id).await?,
+        ReservationStatus::Confirmed
+    );
+
+    // The same result again changes nothing.
+    let again = h
+        .worker()
+        .process_payment_result(from_webhook(&w)?)
+        .await?
+        .into_inner();
+    assert_eq!(again.status(), ProcessingStatus::AlreadyProcessed);
+    assert_eq!(again.order_id, done.order_id);
+    // Sold seats stay sold, even past the hold deadline.
+    h.clock.advance_ms(120_000);
+    h.backends.expire_due().await?;
+    assert_eq!(
+        status_of(&h, &r.reservation_id).await?,
+        ReservationStatus::Confirmed
+    );
+    let a = h
+        .inventory()
+        .check_availability(CheckAvailabilityRequest {
+            event_id: "show".into(),
+            seat_ids: vec!["A-1".into(), "A-2".into(), "A-3".into()],
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    assert!(!a.available);
+    assert_eq!(a.unavailable_seat_ids, vec!["A-1", "A-2"]);
+    assert_eq!(free_seats(&h, "show").await?, 8);
+    h.stop().await
+}
+
+both_stores!(failed_payment_cancels_and_frees_the_seats);
+async fn failed_payment_cancels_and_frees_the_seats(kind: Kind) -> Result<()> {
+    let mut rx = Receiver::start(0).await?;
+    let h = Harness::start(
+        kind,
+        Options {
+            webhook_url: Some(rx.url.clone()),
+            events: vec![("show", 40, 2500)],
+            ..Default::default()
+        },
+    )
+    .await?;
+    let r = h
+        .reservations()
+        .create_reservation(CreateReservationRequest {
+            seat_ids: vec!["B-3".into(), "B-4".into()],
+            ..reserve("show", 0, "bob", "k")
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        r.reserved_seats
+            .iter()
+            .map(|s| s.seat_id.as_str())
+            .collect::<Vec<_>>(),
+        ["B-3", "B-4"]
+    );
+    let check = CheckAvailabilityRequest {
+        event_id: "show".into(),
+        seat_ids: vec!["B-3".into(), "B-4".into()],
+        ..Default::default()
+    };
+    assert!(
+        !h.inventory()
+            .check_availability(check.clone())
+            .await?
+            .into_inner()
+            .available
+    );
+
+    h.payments()
+        .create_payment_intent(intent(&r.reservation_id, PaymentScenario::Fail, "p"))
+        .await?;
+    let w = rx.next().await?;
+    assert_eq!(w.payload["type"], "payment.failed");
+    assert_eq!(w.payload["data"]["failure_code"], "card_declined");
+    // An approval that the provider never reported is refused.
+    let mut forged = from_webhook(&w)?;
+    forged.result = PaymentResult::Approved as i32;
+    let e = h.worker().process_payment_result(forged).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+
+    let done = h
+        .worker()
+        .process_payment_result(from_webhook(&w)?)
+        .await?
+        .into_inner();
+    assert_eq!(done.reservation_status(), ReservationStatus::Cancelled);
+    assert_eq!(
+        status_of(&h, &r.reservation_id).await?,
+        ReservationStatus::Cancelled
+    );
+    let a = h.inventory().check_availability(check).await?.into_inner();
+    assert!(a.available, "{a:?}");
+    assert_eq!(a.available_seats.len(), 2);
+    assert_eq!(free_seats(&h, "show").await?, 40);
+    let again = h
+        .worker()
+        .process_payment_result(from_webhook(&w)?)
+        .await?
+        .into_inner();
+    assert_eq!(again.status(), ProcessingStatus::AlreadyProcessed);
+    assert_eq!(free_seats(&h, "show").await?, 40);
+    // A cancelled reservation takes no new payment.
+    let e = h
+        .payments()
+        .create_payment_intent(intent(&r.reservation_id, PaymentScenario::Approve, "p2"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    h.stop().await
+}
+
+both_stores!(unpaid_hold_expires_and_frees_its_seats);
+async fn unpaid_hold_expires_and_frees_its_seats(kind: Kind) -> Result<()> {
+    let h = Harness::start(
+        kind,
+        Options {
+            events: vec![("tiny", 3, 1000)],
+            ..Default::default()
+        },
+    )
+    .await?;
+    let r = h
+        .reservations()
+        .create_reservation(reserve("tiny", 3, "carol", "k"))
+        .await?
+        .into_inner();
+    let e = h
+        .reservations()
+        .create_reservation(reserve("tiny", 1, "dave", "k"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert_eq!(code_of(&e), Some(ErrorCode::InventoryConflict));
+
+    h.clock.advance_ms(59_000);
+    assert_eq!(h.backends.expire_due().await?, 0, "not yet due");
+    assert_eq!(
+        status_of(&h, &r.reservation_id).await?,
+        ReservationStatus::Pending
+    );
+    h.clock.advance_ms(1_000);
+    // Past the deadline a payment is refused even before the sweep ran.
+    let e = h
+        .payments()
+        .create_payment_intent(intent(&r.reservation_id, PaymentScenario::Approve, "p"))
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&e), Some(ErrorCode::ReservationExpired));
+    assert_eq!(h.backends.expire_due().await?, 1);
+    assert_eq!(
+        status_of(&h, &r.reservation_id).await?,
+        ReservationStatus::Expired
+    );
+    assert_eq!(free_seats(&h, "tiny").await?, 3);
+    assert_eq!(h.backends.expire_due().await?, 0, "expiring is done once");
+    let r2 = h
+        .reservations()
+        .create_reservation(reserve("tiny", 3, "dave", "k"))
+        .await?
+        .into_inner();
+    assert_eq!(r2.reserved_seats.len(), 3);
+    h.stop().await
+}
+
+both_stores!(background_sweep_expires_holds);
+async fn background_sweep_expires_holds(kind: Kind) -> Result<()> {
+    let h = Harness::start(
+        kind,
+        Options {
+            events: vec![("tiny", 2, 1000)],
+            expiry_every: Duration::from_millis(10),
+            ..Default::default()
+        },
+    )
+    .await?;
+    h.reservations()
+        .create_reservation(reserve("tiny", 2, "erin", "k"))
+        .await?;
+    assert_eq!(free_seats(&h, "tiny").await?, 0);
+    h.clock.advance_ms(60_000);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while free_seats(&h, "tiny").await? != 2 {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the sweep did not free the seats"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    h.stop().await
+}
+
+both_stores!(create_reservation_is_idempotent);
+async fn create_reservation_is_idempotent(kind: Kind) -> Result<()> {
+    let h = Harness::start(kind, Options::default()).await?;
+    let mut c = h.reservations();
+    let a: CreateReservationResponse = c
+        .create_reservation(reserve("show", 2, "fay", "same"))
+        .await?
+        .into_inner();
+    let b = c
+        .create_reservation(reserve("show", 2, "fay", "same"))
+        .await?
+        .into_inner();
+    assert_eq!(a.reservation_id, b.reservation_id);
+    assert!(!a.replayed && b.replayed);
+    assert_eq!(a.reserved_seats, b.reserved_seats);
+    assert_eq!(
+        free_seats(&h, "show").await?,
+        8,
+        "the replay held nothing more"
+    );
+
+    let e = c
+        .create_reservation(reserve("show", 3, "fay", "same"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::AlreadyExists);
+    assert_eq!(code_of(&e), Some(ErrorCode::IdempotencyConflict));
+
+    // Keys are per user.
+    let other = c
+        .create_reservation(reserve("show", 2, "gus", "same"))
+        .await?
+        .into_inner();
+    assert_ne!(other.reservation_id, a.reservation_id);
+    assert_eq!(free_seats(&h, "show").await?, 6);
+
+    // Intents are idempotent too.
+    let p1 = h
+        .payments()
+        .create_payment_intent(intent(&a.reservation_id, PaymentScenario::Timeout, "pk"))
+        .await?
+        .into_inner();
+    let p2 = h
+        .payments()
+        .create_payment_intent(intent(&a.reservation_id, PaymentScenario::Timeout, "pk"))
+        .await?
+        .into_inner();
+    assert_eq!(p1.payment_intent_id, p2.payment_intent_id);
+    assert!(p2.replayed);
+    let e = h
+        .payments()
+        .create_payment_intent(intent(&a.reservation_id, PaymentScenario::Fail, "pk"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::AlreadyExists);
+
+    // After the 5-minute window the key makes a new reservation.
+    h.clock.advance_ms(300_000);
+    h.backends.expire_due().await?;
+    let later = c
+        .create_reservation(reserve("show", 2, "fay", "same"))
+        .await?
+        .into_inner();
+    assert_ne!(later.reservation_id, a.reservation_id);
+    assert!(!later.replayed);
+    h.stop().await
+}
+
+both_stores!(timeout_scenario_never_reports);
+async fn timeout_scenario_never_reports(kind: Kind) -> Result<()> {
+    let rx = Receiver::start(0).await?;
+    let h = Harness::start(
+        kind,
+        Options {
+            webhook_url: Some(rx.url.clone()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let r = h
+        .reservations()
+        .create_reservation(reserve("show", 1, "hal", "k"))
+        .await?
+        .into_inner();
+    let pi = h
+        .payments()
+        .create_payment_intent(intent(&r.reservation_id, PaymentScenario::Timeout, "p"))
+        .await?
+        .into_inner();
+    // APPROVE would have reported within ~5 ms at this time scale.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rx.hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let get = GetPaymentStatusRequest {
+        payment_intent_id: pi.payment_intent_id.clone(),
+    };
+    assert_eq!(
+        h.payments()
+            .get_payment_status(get.clone())
+            .await?
+            .into_inner()
+            .status(),
+        PaymentStatus::Pending
+    );
+    h.clock.advance_ms(60_000);
+    assert_eq!(
+        h.payments()
+            .get_payment_status(get)
+            .await?
+            .into_inner()
+            .status(),
+        PaymentStatus::Expired
+    );
+    h.stop().await
+}
+
+both_stores!(no_oversell_under_concurrency);
+async fn no_oversell_under_concurrency(kind: Kind) -> Result<()> {
+    let h = Harness::start(
+        kind,
+        Options {
+            events: vec![("hot", 25, 1000)],
+            ..Default::default()
+        },
+    )
+    .await?;
+    // 300 buyers of 1 or 2 seats at once for 25 seats.
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let mut c = h.reservations();
+        tasks.push(tokio::spawn(async move {
+            c.create_reservation(reserve("hot", 1 + (i % 2), &format!("u{i}"), "k"))
+                .await
+        }));
+    }
+    let mut held = Vec::new();
+    let mut ids = Vec::new();
+    for t in tasks {
+        match t.await? {
+            Ok(r) => {
+                let r = r.into_inner();
+                ids.push(r.reservation_id.clone());
+                held.extend(r.reserved_seats.into_iter().map(|s| s.seat_id));
+            }
+            Err(e) => assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}"),
+        }
+    }
+    let n = held.len();
+    held.sort();
+    held.dedup();
+    assert_eq!(held.len(), n, "a seat was held twice");
+    assert!(n <= 25 && n >= 24, "{n} seats held of 25");
+    assert_eq!(free_seats(&h, "hot").await? as usize, 25 - n);
+
+    // 50 buyers of the same seat: exactly one gets it.
+    let h2 = Harness::start(
+        kind,
+        Options {
+            events: vec![("one", 5, 1000)],
+            ..Default::default()
+        },
+    )
+    .await?;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let mut c = h2.reservations();
+        tasks.push(tokio::spawn(async move {
+            c.create_reservation(CreateReservationRequest {
+                seat_ids: vec!["A-3".into()],
+                ..reserve("one", 1, &format!("u{i}"), "k")
+            })
+            .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        ok += usize::from(t.await?.is_ok());
+    }
+    assert_eq!(ok, 1);
+    h2.stop().await?;
+
+    // Paying every reservation sells exactly the held seats.
+    let mut intents = Vec::new();
+    for id in &ids {
+        intents.push(
+            h.payments()
+                .create_payment_intent(intent(id, PaymentScenario::Approve, "p"))
+                .await?
+                .into_inner()
+                .payment_intent_id,
+        );
+    }
+    for (id, pi) in ids.iter().zip(&intents) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let st = h
+                .payments()
+                .get_payment_status(GetPaymentStatusRequest {
+                    payment_intent_id: pi.clone(),
+                })
+                .await?
+                .into_inner();
+            if st.status() == PaymentStatus::Approved {
+                break;
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "payment not approved"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let done = h
+            .worker()
+            .process_payment_result(ProcessPaymentRequest {
+                payment_intent_id: pi.clone(),
+                reservation_id: id.clone(),
+                result: PaymentResult::Approved as i32,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        assert_eq!(done.reservation_status(), ReservationStatus::Confirmed);
+    }
+    let mut sold = 0;
+    for id in &ids {
+        let r = h
+            .reservations()
+            .get_reservation(GetReservationRequest {
+                reservation_id: id.clone(),
+                user_id: String::new(),
+            })
+            .await?
+            .into_inner()
+            .reservation
+            .context("r")?;
+        assert_eq!(r.status(), ReservationStatus::Confirmed);
+        sold += r.seats.len();
+    }
+    assert_eq!(sold, n);
+    h.stop().await
+}
+
+both_stores!(bad_input_is_invalid_argument);
+async fn bad_input_is_invalid_argument(kind: Kind) -> Result<()> {
+    let h = Harness::start(kind, Options::default()).await?;
+    let mut c = h.reservations();
+    let bad = [
+        reserve("", 1, "u", "k"),
+        reserve("no spaces", 1, "u", "k"),
+        reserve(&"x".repeat(65), 1, "u", "k"),
+        reserve("show", 0, "u", "k"),
+        reserve("show", -1, "u", "k"),
+        reserve("show", 11, "u", "k"),
+        reserve("show", 1, "", "k"),
+        CreateReservationRequest {
+            seat_ids: vec!["A-1".into(), "A-1".into()],
+            ..reserve("show", 0, "u", "k")
+        },
+        CreateReservationRequest {
+            seat_ids: vec!["a-1".into()],
+            ..reserve("show", 0, "u", "k")
+        },
+        CreateReservationRequest {
+            seat_ids: vec!["A-1".into()],
+            ..reserve("show", 2, "u", "k")
+        },
+    ];
+    for req in bad {
+        let e = c.create_reservation(req.clone()).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{req:?}: {e:?}");
+        assert_eq!(code_of(&e), Some(ErrorCode::InvalidArgument));
+    }
+    let e = c
+        .create_reservation(reserve("show", 1, "u", ""))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(code_of(&e), Some(ErrorCode::IdempotencyRequired));
+    let e = c
+        .create_reservation(reserve("nope", 1, "u", "k"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    for id in [
+        "",
+        "r_",
+        "r_123_show",
+        "x_00000000000000000000000000000000_show",
+        "r_00000000000000000000000000000000_bad event",
+    ] {
+        let e = c
+            .get_reservation(GetReservationRequest {
+                reservation_id: id.into(),
+                user_id: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{id}");
+    }
+    let e = c
+        .get_reservation(GetReservationRequest {
+            reservation_id: "r_00000000000000000000000000000000_show".into(),
+            user_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    let r = c
+        .create_reservation(reserve("show", 1, "u", "k"))
+        .await?
+        .into_inner();
+    // Someone else's reservation is not found.
+    let e = c
+        .get_reservation(GetReservationRequest {
+            reservation_id: r.reservation_id.clone(),
+            user_id: "mallory".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let mut p = h.payments();
+    let mut unknown = intent(&r.reservation_id, PaymentScenario::Approve, "p");
+    unknown.scenario = 99;
+    assert_eq!(
+        p.create_payment_intent(unknown).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        p.create_payment_intent(intent(&r.reservation_id, PaymentScenario::Approve, ""))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
+    let mut wrong_amount = intent(&r.reservation_id, PaymentScenario::Approve, "p");
+    wrong_amount.amount = Some(proto::common::v1::Money {
+        amount_cents: 1,
+        currency: "USD".into(),
+    });
+    assert_eq!(
+        p.create_payment_intent(wrong_amount)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        p.get_payment_status(GetPaymentStatusRequest {
+            payment_intent_id: "pi_zz".into()
+        })
+        .await
+        .unwrap_err()
+        .code(),
+        Code::InvalidArgument
+    );
+
+    let mut w = h.worker();
+    let e = w
+        .process_payment_result(ProcessPaymentRequest {
+            reservation_id: r.reservation_id.clone(),
+            payment_intent_id: "pi_00000000000000000000000000000000_show".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "unspecified result");
+    let e = w
+        .process_payment_result(ProcessPaymentRequest {
+            reservation_id: r.reservation_id.clone(),
+            payment_intent_id: "pi_00000000000000000000000000000000_show".into(),
+            result: PaymentResult::Approved as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    let mut i = h.inventory();
+    for req in [
+        CheckAvailabilityRequest {
+            event_id: "show".into(),
+            section: "a".into(),
+            ..Default::default()
+        },
+        CheckAvailabilityRequest {
+            event_id: "show".into(),
+            quantity: -1,
+            ..Default::default()
+        },
+        CheckAvailabilityRequest {
+            event_id: "show".into(),
+            seat_ids: vec!["A-1-2".into()],
+            ..Default::default()
+        },
+    ] {
+        assert_eq!(
+            i.check_availability(req).await.unwrap_err().code(),
+            Code::InvalidArgument
+        );
+    }
+    let by_section = i
+        .check_availability(CheckAvailabilityRequest {
+            event_id: "show".into(),
+            section: "A".into(),
+            quantity: 3,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    assert!(by_section.available);
+    assert_eq!(
+        by_section.remaining_in_section, 9,
+        "10 seats in row A, one held"
+    );
+    assert_eq!(by_section.available_seats.len(), 3);
+    h.stop().await
+}
+
+#[tokio::test]
+async fn webhook_delivery_gives_up_after_bounded_attempts() -> Result<()> {
+    // Every delivery is refused; the sender stops after its 3 attempts.
+    let rx = Receiver::start(usize::MAX).await?;
+    let h = Harness::start(
+        Kind::Memory,
+        Options {
+            webhook_url: Some(rx.url.clone()),
+            webhook_attempts: 3,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let r = h
+        .reservations()
+        .create_reservation(reserve("show", 1, "ivy", "k"))
+        .await?
+        .into_inner();
+    h.payments()
+        .create_payment_intent(intent(&r.reservation_id, PaymentScenario::Approve, "p"))
+        .await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while rx.hits.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "fewer than 3 attempts"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.hits.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(rx.invalid.load(std::sync::atomic::Ordering::SeqCst), 0);
+    h.stop().await
+}

@@ -507,7 +507,7 @@ async fn no_oversell_under_concurrency(kind: Kind) -> Result<()> {
     held.sort();
     held.dedup();
     assert_eq!(held.len(), n, "a seat was held twice");
-    assert!(n <= 25 && n >= 24, "{n} seats held of 25");
+    assert!((24..=25).contains(&n), "{n} seats held of 25");
     assert_eq!(free_seats(&h, "hot").await? as usize, 25 - n);
 
     // 50 buyers of the same seat: exactly one gets it.

@@ -65,6 +65,10 @@ struct Args {
     /// Redis command timeout.
     #[arg(long, env = "BACKENDS_REDIS_TIMEOUT_MS", default_value_t = 1000)]
     redis_timeout_ms: u64,
+    /// Time in-flight calls get to finish after SIGTERM/SIGINT before the process exits anyway
+    /// (clients that keep idle connections open do not hold it up longer).
+    #[arg(long, env = "BACKENDS_DRAIN_GRACE_SECONDS", default_value_t = 10)]
+    drain_grace_seconds: u64,
     /// Log format: `text` or `json`; filter from RUST_LOG (default `info`).
     #[arg(long, env = "BACKENDS_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -170,12 +174,23 @@ async fn main() -> Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "backends listening (gRPC)");
-    services::serve(
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(services::serve(
         backends,
         listener,
         Duration::from_millis(args.expiry_interval_ms.max(10)),
-        shutdown_signal(),
-    )
-    .await?;
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    tokio::select! {
+        r = &mut server => return Ok(r??),
+        _ = shutdown_signal() => {}
+    }
+    let _ = stop.send(());
+    match tokio::time::timeout(Duration::from_secs(args.drain_grace_seconds), &mut server).await {
+        Ok(r) => r??,
+        Err(_) => tracing::warn!("drain grace elapsed with connections still open; exiting"),
+    }
     Ok(())
 }

@@ -1,0 +1,168 @@
+//! The `backends` binary as an operator runs it: flags, seeding, Redis, and a clean exit on
+//! SIGTERM.
+
+use anyhow::{ensure, Context, Result};
+use proto::reservation::v1::inventory_client::InventoryClient;
+use proto::reservation::v1::CheckAvailabilityRequest;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn connect(port: u16) -> Result<InventoryClient<tonic::transport::Channel>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match InventoryClient::connect(format!("http://127.0.0.1:{port}")).await {
+            Ok(c) => return Ok(c),
+            Err(e) => {
+                ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "backends did not listen: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+fn start(args: &[&str]) -> Result<Child> {
+    Ok(Child(
+        Command::new(env!("CARGO_BIN_EXE_backends"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("spawning backends")?,
+    ))
+}
+
+#[tokio::test]
+async fn seeds_events_from_flags_and_exits_cleanly_on_sigterm() -> Result<()> {
+    let redis = testkit::RedisServer::start()?;
+    let port = testkit::free_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = start(&[
+        "--listen",
+        &listen,
+        "--redis-url",
+        &redis.url(),
+        "--event",
+        "gala:45:1999",
+        "--event",
+        "small:3",
+        "--drain-grace-seconds",
+        "1",
+    ])?;
+    let mut inv = connect(port).await?;
+    let gala = inv
+        .check_availability(CheckAvailabilityRequest {
+            event_id: "gala".into(),
+            section: "C".into(),
+            quantity: 100,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    // 45 seats in rows of 20: A-1…A-20, B-1…B-20, C-1…C-5.
+    assert_eq!(gala.remaining_in_section, 5);
+    assert_eq!(
+        gala.available_seats.last().map(|s| s.seat_id.as_str()),
+        Some("C-5")
+    );
+    assert_eq!(
+        gala.available_seats[0]
+            .price
+            .as_ref()
+            .map(|m| m.amount_cents),
+        Some(1999)
+    );
+    let small = inv
+        .check_availability(CheckAvailabilityRequest {
+            event_id: "small".into(),
+            quantity: 1,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    assert_eq!(small.remaining_in_section, 3);
+    assert_eq!(
+        small.available_seats[0]
+            .price
+            .as_ref()
+            .map(|m| m.amount_cents),
+        Some(5000),
+        "the default price"
+    );
+
+    // The client keeps its connection open, as the gateway's pooled channels do.
+    let pid = child.0.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status()?;
+    ensure!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.0.try_wait()? {
+            break s;
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "no exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+
+    // Restarting on the same Redis keeps the inventory (no reseeding of held or sold seats).
+    let _again = start(&[
+        "--listen",
+        &listen,
+        "--redis-url",
+        &redis.url(),
+        "--event",
+        "gala:45:1999",
+    ])?;
+    let mut inv = connect(port).await?;
+    let all = inv
+        .check_availability(CheckAvailabilityRequest {
+            event_id: "gala".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    assert_eq!(all.remaining_in_section, 45);
+    Ok(())
+}
+
+#[test]
+fn refuses_a_webhook_url_without_a_secret_and_bad_events() -> Result<()> {
+    for args in [
+        vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--webhook-url",
+            "http://127.0.0.1:1/x",
+        ],
+        vec!["--listen", "127.0.0.1:0", "--event", "gala"],
+        vec!["--listen", "127.0.0.1:0", "--event", "bad id:10"],
+        vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--webhook-url",
+            "http://127.0.0.1:1/x",
+            "--webhook-secret",
+            "whsec_short",
+        ],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_backends"))
+            .args(&args)
+            .output()?;
+        assert!(!out.status.success(), "{args:?} started");
+    }
+    Ok(())
+}

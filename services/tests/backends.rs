@@ -474,20 +474,20 @@ async fn timeout_scenario_never_reports(kind: Kind) -> Result<()> {
 
 both_stores!(no_oversell_under_concurrency);
 async fn no_oversell_under_concurrency(kind: Kind) -> Result<()> {
+    // 2,000 buyers of one seat at once for 100 seats: exactly 100 holds.
     let h = Harness::start(
         kind,
         Options {
-            events: vec![("hot", 25, 1000)],
+            events: vec![("hot", 100, 1000)],
             ..Default::default()
         },
     )
     .await?;
-    // 300 buyers of 1 or 2 seats at once for 25 seats.
     let mut tasks = Vec::new();
-    for i in 0..300 {
+    for i in 0..2000 {
         let mut c = h.reservations();
         tasks.push(tokio::spawn(async move {
-            c.create_reservation(reserve("hot", 1 + (i % 2), &format!("u{i}"), "k"))
+            c.create_reservation(reserve("hot", 1, &format!("u{i}"), "k"))
                 .await
         }));
     }
@@ -500,15 +500,44 @@ async fn no_oversell_under_concurrency(kind: Kind) -> Result<()> {
                 ids.push(r.reservation_id.clone());
                 held.extend(r.reserved_seats.into_iter().map(|s| s.seat_id));
             }
-            Err(e) => assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}"),
+            Err(e) => {
+                assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+                assert_eq!(code_of(&e), Some(ErrorCode::InventoryConflict));
+            }
         }
     }
-    let n = held.len();
+    assert_eq!(held.len(), 100);
     held.sort();
     held.dedup();
-    assert_eq!(held.len(), n, "a seat was held twice");
-    assert!((24..=25).contains(&n), "{n} seats held of 25");
-    assert_eq!(free_seats(&h, "hot").await? as usize, 25 - n);
+    assert_eq!(held.len(), 100, "a seat was held twice");
+    assert_eq!(free_seats(&h, "hot").await?, 0);
+
+    // Mixed sizes never exceed the seats either.
+    let h3 = Harness::start(
+        kind,
+        Options {
+            events: vec![("mixed", 25, 1000)],
+            ..Default::default()
+        },
+    )
+    .await?;
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let mut c = h3.reservations();
+        tasks.push(tokio::spawn(async move {
+            c.create_reservation(reserve("mixed", 1 + (i % 3), &format!("u{i}"), "k"))
+                .await
+        }));
+    }
+    let mut n = 0;
+    for t in tasks {
+        if let Ok(r) = t.await? {
+            n += r.into_inner().reserved_seats.len();
+        }
+    }
+    assert!((23..=25).contains(&n), "{n} seats held of 25");
+    assert_eq!(free_seats(&h3, "mixed").await? as usize, 25 - n);
+    h3.stop().await?;
 
     // 50 buyers of the same seat: exactly one gets it.
     let h2 = Harness::start(
@@ -537,7 +566,7 @@ async fn no_oversell_under_concurrency(kind: Kind) -> Result<()> {
     assert_eq!(ok, 1);
     h2.stop().await?;
 
-    // Paying every reservation sells exactly the held seats.
+    // Paying every reservation sells exactly the 100 seats.
     let mut intents = Vec::new();
     for id in &ids {
         intents.push(
@@ -594,7 +623,62 @@ async fn no_oversell_under_concurrency(kind: Kind) -> Result<()> {
         assert_eq!(r.status(), ReservationStatus::Confirmed);
         sold += r.seats.len();
     }
-    assert_eq!(sold, n);
+    assert_eq!(sold, 100);
+    // Nothing a sweep does brings a sold seat back.
+    h.clock.advance_ms(3_600_000);
+    h.backends.expire_due().await?;
+    assert_eq!(free_seats(&h, "hot").await?, 0);
+    h.stop().await
+}
+
+both_stores!(scenarios_delay_and_random);
+async fn scenarios_delay_and_random(kind: Kind) -> Result<()> {
+    let mut rx = Receiver::start(0).await?;
+    let h = Harness::start(
+        kind,
+        Options {
+            webhook_url: Some(rx.url.clone()),
+            settings: services::Settings {
+                sim_time_scale: 0.001,
+                random_approve_percent: 0,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .await?;
+    // DELAY approves after 10–30 s (10–30 ms at this scale).
+    let r = h
+        .reservations()
+        .create_reservation(reserve("show", 1, "jo", "k1"))
+        .await?
+        .into_inner();
+    let t0 = std::time::Instant::now();
+    h.payments()
+        .create_payment_intent(intent(&r.reservation_id, PaymentScenario::Delay, "p"))
+        .await?;
+    let w = rx.next().await?;
+    assert!(
+        t0.elapsed() >= Duration::from_millis(10),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(w.payload["type"], "payment.approved");
+    // RANDOM with a 0 % approval rate fails.
+    let r = h
+        .reservations()
+        .create_reservation(reserve("show", 1, "jo", "k2"))
+        .await?
+        .into_inner();
+    h.payments()
+        .create_payment_intent(intent(&r.reservation_id, PaymentScenario::Random, "p"))
+        .await?;
+    let w = rx.next().await?;
+    assert_eq!(w.payload["type"], "payment.failed");
+    assert_eq!(
+        w.payload["data"]["reservation_id"],
+        r.reservation_id.as_str()
+    );
     h.stop().await
 }
 

@@ -3,7 +3,8 @@
 
 use anyhow::{ensure, Context, Result};
 use proto::reservation::v1::inventory_client::InventoryClient;
-use proto::reservation::v1::CheckAvailabilityRequest;
+use proto::reservation::v1::reservation_service_client::ReservationServiceClient;
+use proto::reservation::v1::{CheckAvailabilityRequest, CreateReservationRequest};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -101,6 +102,20 @@ async fn seeds_events_from_flags_and_exits_cleanly_on_sigterm() -> Result<()> {
         "the default price"
     );
 
+    // Two seats held before a restart stay held after it.
+    let mut res = ReservationServiceClient::connect(format!("http://127.0.0.1:{port}")).await?;
+    let held = res
+        .create_reservation(CreateReservationRequest {
+            event_id: "gala".into(),
+            quantity: 2,
+            user_id: "u".into(),
+            idempotency_key: "k".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    assert_eq!(held.reserved_seats.len(), 2);
+
     // The client keeps its connection open, as the gateway's pooled channels do.
     let pid = child.0.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status()?;
@@ -135,8 +150,12 @@ async fn seeds_events_from_flags_and_exits_cleanly_on_sigterm() -> Result<()> {
         })
         .await?
         .into_inner();
-    assert_eq!(all.remaining_in_section, 45);
+    assert_eq!(all.remaining_in_section, 43, "reseeding freed held seats");
     Ok(())
+}
+
+fn common_secret() -> &'static str {
+    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 }
 
 #[test]
@@ -150,6 +169,14 @@ fn refuses_a_webhook_url_without_a_secret_and_bad_events() -> Result<()> {
         ],
         vec!["--listen", "127.0.0.1:0", "--event", "gala"],
         vec!["--listen", "127.0.0.1:0", "--event", "bad id:10"],
+        vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--webhook-url",
+            "https://example.com/x",
+            "--webhook-secret",
+            common_secret(),
+        ],
         vec![
             "--listen",
             "127.0.0.1:0",

@@ -133,6 +133,9 @@ async fn main() -> Result<()> {
         None => Arc::new(MemoryStore::new()),
     };
     let webhooks = match (&args.webhook_url, &args.webhook_secret) {
+        (Some(url), _) if !url.starts_with("http://") => {
+            bail!("--webhook-url must be an http:// URL (this build has no TLS client)")
+        }
         (Some(url), Some(secret)) => Some(WebhookSender::new(WebhookConfig {
             url: url.clone(),
             secret: WebhookSecret::parse(secret).map_err(anyhow::Error::msg)?,

@@ -894,3 +894,57 @@ async fn webhook_delivery_gives_up_after_bounded_attempts() -> Result<()> {
     assert_eq!(rx.invalid.load(std::sync::atomic::Ordering::SeqCst), 0);
     h.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_runs_the_same_flows() -> Result<()> {
+    approved_payment_confirms_via_signed_webhook(Kind::Cluster).await?;
+    unpaid_hold_expires_and_frees_its_seats(Kind::Cluster).await?;
+    create_reservation_is_idempotent(Kind::Cluster).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_down_is_unavailable_and_recovers() -> Result<()> {
+    let mut h = Harness::start(Kind::Redis, Options::default()).await?;
+    let r = h
+        .reservations()
+        .create_reservation(reserve("show", 1, "kim", "k1"))
+        .await?
+        .into_inner();
+    h.redis_server().context("redis")?.stop();
+    let t0 = std::time::Instant::now();
+    let e = h
+        .reservations()
+        .create_reservation(reserve("show", 1, "kim", "k2"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+    assert_eq!(code_of(&e), Some(ErrorCode::Unavailable));
+    assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
+    // Without persistence the restarted server is empty: the event is gone, and says so.
+    h.redis_server().context("redis")?.restart()?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match h
+            .reservations()
+            .get_reservation(GetReservationRequest {
+                reservation_id: r.reservation_id.clone(),
+                user_id: String::new(),
+            })
+            .await
+        {
+            Err(e) if e.code() == Code::NotFound => break,
+            other => {
+                ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "no recovery: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    h.backends.seed("show", 10, 2500, "USD").await?;
+    h.reservations()
+        .create_reservation(reserve("show", 1, "kim", "k2"))
+        .await?;
+    h.stop().await
+}

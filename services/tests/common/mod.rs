@@ -31,6 +31,8 @@ use tonic::transport::Channel;
 pub enum Kind {
     Memory,
     Redis,
+    /// A local 3-primary Redis Cluster.
+    Cluster,
 }
 
 /// The secret every test signs with (`whsec_` + base64 of 24 bytes).
@@ -43,7 +45,13 @@ pub struct Harness {
     pub channel: Channel,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
-    _redis: Option<testkit::RedisServer>,
+    redis: Option<Redis>,
+}
+
+/// The Redis a harness runs on.
+pub enum Redis {
+    Server(testkit::RedisServer),
+    Cluster(testkit::RedisCluster),
 }
 
 /// How to start a harness.
@@ -79,7 +87,12 @@ impl Harness {
             Kind::Redis => {
                 let server = testkit::RedisServer::start()?;
                 let store = RedisStore::connect(&RedisOptions::new(server.url())).await?;
-                (Arc::new(store), Some(server))
+                (Arc::new(store), Some(Redis::Server(server)))
+            }
+            Kind::Cluster => {
+                let cluster = testkit::RedisCluster::start(3, 0)?;
+                let store = RedisStore::connect(&RedisOptions::new(cluster.url())).await?;
+                (Arc::new(store), Some(Redis::Cluster(cluster)))
             }
         };
         let clock = ManualClock::at_system_now();
@@ -118,7 +131,7 @@ impl Harness {
             channel,
             stop: Some(stop),
             task: Some(task),
-            _redis: redis,
+            redis,
         })
     }
 
@@ -136,6 +149,14 @@ impl Harness {
 
     pub fn worker(&self) -> WorkerServiceClient<Channel> {
         WorkerServiceClient::new(self.channel.clone())
+    }
+
+    /// The standalone redis-server, if the harness runs on one.
+    pub fn redis_server(&mut self) -> Option<&mut testkit::RedisServer> {
+        match &mut self.redis {
+            Some(Redis::Server(s)) => Some(s),
+            _ => None,
+        }
     }
 
     /// Stops the server and waits for it to drain.

@@ -327,6 +327,47 @@ async fn unpaid_hold_expires_and_frees_its_seats(kind: Kind) -> Result<()> {
         .await?
         .into_inner();
     assert_eq!(r2.reserved_seats.len(), 3);
+
+    // An approval that arrives after the deadline does not sell the seats.
+    let pi = h
+        .payments()
+        .create_payment_intent(intent(&r2.reservation_id, PaymentScenario::Approve, "p"))
+        .await?
+        .into_inner();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while h
+        .payments()
+        .get_payment_status(GetPaymentStatusRequest {
+            payment_intent_id: pi.payment_intent_id.clone(),
+        })
+        .await?
+        .into_inner()
+        .status()
+        != PaymentStatus::Approved
+    {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "payment not approved"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    h.clock.advance_ms(60_000);
+    let e = h
+        .worker()
+        .process_payment_result(ProcessPaymentRequest {
+            payment_intent_id: pi.payment_intent_id.clone(),
+            reservation_id: r2.reservation_id.clone(),
+            result: PaymentResult::Approved as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&e), Some(ErrorCode::ReservationExpired));
+    assert_eq!(
+        status_of(&h, &r2.reservation_id).await?,
+        ReservationStatus::Expired
+    );
+    assert_eq!(free_seats(&h, "tiny").await?, 3);
     h.stop().await
 }
 

@@ -26,6 +26,8 @@
 #   WRK_CONNECTIONS=64   wrk connections
 #   WARMUP=2             seconds of untimed joins before the measured runs
 #   STATUS_TOKENS=1000   waiting tokens created for the status run
+#   QUIET_WAIT=120       before each measured run, wait up to this many seconds (0: don't wait)
+#   QUIET_BUSY=20        until other processes use at most this % of one core
 #   REDIS_POOL_SIZE=4    the gateway's --redis-pool-size
 #   GATEWAY_ARGS=""      extra gateway flags, e.g. "--sweep-interval-ms 60000"
 #   SKIP_BUILD=1         use the existing target/release binaries
@@ -63,6 +65,8 @@ WRK_THREADS="${WRK_THREADS:-1}"
 WRK_CONNECTIONS="${WRK_CONNECTIONS:-64}"
 WARMUP="${WARMUP:-2}"
 STATUS_TOKENS="${STATUS_TOKENS:-1000}"
+QUIET_WAIT="${QUIET_WAIT:-120}"
+QUIET_BUSY="${QUIET_BUSY:-20}"
 REDIS_POOL_SIZE="${REDIS_POOL_SIZE:-4}"
 GATEWAY_ARGS="${GATEWAY_ARGS:-}"
 OUT_DIR="${OUT_DIR:-$ROOT/loadtest/out}"
@@ -81,6 +85,7 @@ for tool in cargo redis-server redis-cli wrk curl awk; do
 done
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 && $DURATION -le 600 ]] || die "DURATION must be 1..600"
 [[ $USERS =~ ^[0-9]+$ && $USERS -ge 1 && $USERS -le 50000000 ]] || die "USERS must be 1..50000000"
+[[ $QUIET_WAIT =~ ^[0-9]+$ && $QUIET_BUSY =~ ^[0-9]+$ ]] || die "QUIET_WAIT and QUIET_BUSY are integers"
 [[ $STATUS_TOKENS =~ ^[0-9]+$ && $STATUS_TOKENS -ge 1 && $STATUS_TOKENS -le 100000 ]] ||
   die "STATUS_TOKENS must be 1..100000"
 
@@ -177,6 +182,27 @@ machine_jiffies() {
   awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; printf "%d %d", t - $5 - $6, t }' /proc/stat
 }
 
+# Waits, at most QUIET_WAIT seconds, until other processes leave the machine nearly idle (at most
+# QUIET_BUSY percent of one core busy over one second), so a measured run does not start in the
+# middle of someone's compile. Our own gateway and redis-server are idle between runs.
+wait_quiet() {
+  local start=$SECONDS a b busy
+  while true; do
+    a="$(machine_jiffies)"
+    sleep 1
+    b="$(machine_jiffies)"
+    busy="$(awk -v a="$a" -v b="$b" -v n="$(nproc)" 'BEGIN {
+      split(a, A, " "); split(b, B, " "); printf "%d", 100 * n * (B[1] - A[1]) / (B[2] - A[2]) }')"
+    ((busy <= QUIET_BUSY)) && return 0
+    if ((SECONDS - start >= QUIET_WAIT)); then
+      log "machine still busy ($busy% of a core), measuring anyway"
+      return 0
+    fi
+    log "machine busy ($busy% of a core used by other processes), waiting"
+    sleep 2
+  done
+}
+
 # json_num FILE KEY: a number from the one-line JSON object in FILE.
 json_num() {
   sed -n "s/.*\"$2\":\(-\{0,1\}[0-9.]*\).*/\1/p" "$1" | head -n 1
@@ -238,11 +264,12 @@ RUN_ID="$(date +%s)-$RANDOM$RANDOM"
 
 # run_wrk NAME SECONDS SCRIPT [ARGS...]: the WRK_JSON line goes to $WORK/NAME.json, wrk's text
 # to $WORK/NAME.txt, and "gateway redis wrk other" CPU use to $WORK/NAME.cpu, each in percent of
-# one core over the run; "other" is everything else that kept the machine busy (other processes,
-# interrupts), from /proc/stat.
+# one core over the run ("other" is everything else that kept the machine busy: other processes,
+# interrupts, from /proc/stat), then CPU microseconds per request of gateway, redis and wrk.
 run_wrk() {
   local name="$1" secs="$2" script="$3"
   shift 3
+  [[ $name == warmup || $QUIET_WAIT == 0 ]] || wait_quiet
   local g0 r0 w0 m0 g1 r1 w1 m1
   g0="$(cpu_of "$GW_PID")"
   r0="$(cpu_of "$BENCH_REDIS_PID")"
@@ -259,12 +286,15 @@ run_wrk() {
   grep '^WRK_JSON ' "$WORK/$name.txt" | sed 's/^WRK_JSON //' >"$WORK/$name.json"
   [[ -s "$WORK/$name.json" ]] || die "no WRK_JSON from wrk $name: $(cat "$WORK/$name.txt")"
   awk -v g0="$g0" -v g1="$g1" -v r0="$r0" -v r1="$r1" -v w0="$w0" -v w1="$w1" \
-    -v m0="$m0" -v m1="$m1" -v n="$(nproc)" -v t="$(json_num "$WORK/$name.json" seconds)" 'BEGIN {
+    -v m0="$m0" -v m1="$m1" -v n="$(nproc)" -v t="$(json_num "$WORK/$name.json" seconds)" \
+    -v q="$(json_num "$WORK/$name.json" requests)" 'BEGIN {
     split(m0, A, " "); split(m1, B, " ")
     g = 100 * (g1 - g0) / t; r = 100 * (r1 - r0) / t; w = 100 * (w1 - w0) / t
     busy = 100 * n * (B[1] - A[1]) / (B[2] - A[2])
     o = busy - g - r - w
-    printf "%.0f %.0f %.0f %.0f\n", g, r, w, (o > 0 ? o : 0)
+    # and the CPU microseconds each of gateway, redis and wrk spent per completed request
+    printf "%.0f %.0f %.0f %.0f %.1f %.1f %.1f\n", g, r, w, (o > 0 ? o : 0),
+      1e6 * (g1 - g0) / q, 1e6 * (r1 - r0) / q, 1e6 * (w1 - w0) / q
   }' >"$WORK/$name.cpu"
 }
 
@@ -323,9 +353,9 @@ errs() {
 }
 row() {
   local label="$1" n="$2" cpu
-  local g r w o
-  read -r g r w o <"$WORK/$n.cpu"
-  cpu="$g / $r / $w / $o"
+  local g r w o gu ru wu
+  read -r g r w o gu ru wu <"$WORK/$n.cpu"
+  cpu="$g / $r / $w / $o | $gu / $ru / $wu"
   if [[ $o -gt 25 ]]; then NOISY+=("$label: $o%"); fi
   echo "| $label | $(num "$(j "$n" rps)") | $(j "$n" lat_p50_ms) | $(j "$n" lat_p99_ms) | $(j "$n" lat_max_ms) | $(errs "$n") | $cpu |"
 }
@@ -373,11 +403,13 @@ REPORT="$OUT_DIR/queue-$STAMP.md"
   echo "- wrk \`-t$WRK_THREADS -c$WRK_CONNECTIONS -d${DURATION}s --latency\` (closed loop: latencies are at saturation); gateway \`--redis-pool-size $REDIS_POOL_SIZE${GATEWAY_ARGS:+ $GATEWAY_ARGS}\`, \`RUST_LOG=warn\`"
   echo "- event \`$EVENT\`: admit_per_second 0, max_active 1 (nobody admitted); ${WARMUP}s of joins as warm-up; queue depth after the runs: $QUEUE_DEPTH"
   echo
-  echo "| Workload | req/s | p50 ms | p99 ms | max ms | non-2xx / socket errors | CPU % of one core: gateway / redis / wrk / other |"
-  echo "|---|---:|---:|---:|---:|---:|---|"
+  echo "| Workload | req/s | p50 ms | p99 ms | max ms | non-2xx / socket errors | CPU % of one core: gateway / redis / wrk / other | CPU µs per request: gateway / redis / wrk |"
+  echo "|---|---:|---:|---:|---:|---:|---|---|"
   row "\`GET /healthz\` (baseline)" healthz
   row "\`POST /api/v1/queue/join\`, unique sessions" join
   row "\`GET /api/v1/queue/status\`, $STATUS_TOKENS tokens" status
+  echo
+  echo "CPU: gateway and redis-server from /proc/PID/stat, wrk from this shell's child rusage; other = the rest of the machine's busy time in /proc/stat (other processes, interrupts). 100% = one core; the machine has $(nproc)."
   echo
   echo "- joins / healthz = **$(ratio "$(j join rps)" "$(j healthz rps)")**, status / healthz = **$(ratio "$(j status rps)" "$(j healthz rps)")** (same run)"
   echo "- memory (\`fill --users $U\` into a fresh redis-server, no gateway): **$(j fill bytes_per_user) bytes of \`used_memory\` per waiting user** ($(j fill used_before) -> $(j fill used_after) bytes); MEMORY USAGE: queue zset $(per "$(j fill q_bytes)") B, session buckets $(per "$(j fill s_bytes)") B, heartbeat buckets $(per "$(j fill h_bytes)") B per user"

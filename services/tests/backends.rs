@@ -945,7 +945,14 @@ async fn redis_cluster_runs_the_same_flows() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_down_is_unavailable_and_recovers() -> Result<()> {
-    let mut h = Harness::start(Kind::Redis, Options::default()).await?;
+    let mut h = Harness::start(
+        Kind::Redis,
+        Options {
+            redis_timeout: Duration::from_millis(500),
+            ..Default::default()
+        },
+    )
+    .await?;
     let r = h
         .reservations()
         .create_reservation(reserve("show", 1, "kim", "k1"))

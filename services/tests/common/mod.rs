@@ -61,6 +61,8 @@ pub struct Options {
     pub webhook_attempts: u32,
     pub events: Vec<(&'static str, u64, i64)>,
     pub expiry_every: Duration,
+    /// Redis command timeout (generous: the suites run in parallel on busy machines).
+    pub redis_timeout: Duration,
 }
 
 impl Default for Options {
@@ -76,6 +78,7 @@ impl Default for Options {
             events: vec![("show", 10, 2500)],
             // Long enough that only explicit expire_due calls expire holds, unless a test asks.
             expiry_every: Duration::from_secs(3600),
+            redis_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -86,12 +89,20 @@ impl Harness {
             Kind::Memory => (Arc::new(MemoryStore::new()), None),
             Kind::Redis => {
                 let server = testkit::RedisServer::start()?;
-                let store = RedisStore::connect(&RedisOptions::new(server.url())).await?;
+                let store = RedisStore::connect(&RedisOptions {
+                    command_timeout: opts.redis_timeout,
+                    ..RedisOptions::new(server.url())
+                })
+                .await?;
                 (Arc::new(store), Some(Redis::Server(server)))
             }
             Kind::Cluster => {
                 let cluster = testkit::RedisCluster::start(3, 0)?;
-                let store = RedisStore::connect(&RedisOptions::new(cluster.url())).await?;
+                let store = RedisStore::connect(&RedisOptions {
+                    command_timeout: opts.redis_timeout,
+                    ..RedisOptions::new(cluster.url())
+                })
+                .await?;
                 (Arc::new(store), Some(Redis::Cluster(cluster)))
             }
         };

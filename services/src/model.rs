@@ -57,9 +57,9 @@ pub fn row_label(mut idx: u64) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// The row index of a label such as `A` or `AB` (1 to 3 capital letters).
+/// The row index of a label such as `A` or `AB` (1 to 4 capital letters).
 pub fn row_index(label: &str) -> Option<u64> {
-    if label.is_empty() || label.len() > 3 || !label.bytes().all(|b| b.is_ascii_uppercase()) {
+    if label.is_empty() || label.len() > 4 || !label.bytes().all(|b| b.is_ascii_uppercase()) {
         return None;
     }
     let mut idx: u64 = 0;
@@ -97,7 +97,7 @@ pub struct SeatRef {
 }
 
 impl SeatRef {
-    /// Parses `ROW-NUMBER` (`[A-Z]{1,3}-[1-9][0-9]{0,3}`).
+    /// Parses `ROW-NUMBER` (`[A-Z]{1,4}-[1-9][0-9]{0,3}`).
     pub fn parse(s: &str) -> Result<Self> {
         let bad = || {
             ServiceError::InvalidArgument(format!(
@@ -346,13 +346,18 @@ mod tests {
         assert_eq!(seat_id(20), "B-1");
         assert_eq!(row_label(25), "Z");
         assert_eq!(row_label(26), "AA");
-        for i in [0u64, 25, 26, 27, 701, 702, 5000] {
+        // The largest event (1,000,000 seats) still has parseable seat ids.
+        assert_eq!(
+            SeatRef::parse(&seat_id(999_999)).ok().map(|s| s.number),
+            Some(20)
+        );
+        for i in [0u64, 25, 26, 27, 701, 702, 5000, 18_278, 49_999] {
             assert_eq!(row_index(&row_label(i)), Some(i));
         }
         let s = SeatRef::parse("AB-7").unwrap();
         assert_eq!(s.score(), seat_score(27, 7));
         for bad in [
-            "", "A", "A-0", "a-1", "A-01", "A-12345", "ABCD-1", "A-1-2", "A-x",
+            "", "A", "A-0", "a-1", "A-01", "A-12345", "ABCDE-1", "A-1-2", "A-x",
         ] {
             assert!(SeatRef::parse(bad).is_err(), "{bad}");
         }

@@ -1,6 +1,7 @@
 //! Serving the four services on an already-bound listener, with graceful shutdown.
 
 use crate::service::Backends;
+use proto::common::v1::admin_service_server::AdminServiceServer;
 use proto::payment::v1::payment_service_server::PaymentServiceServer;
 use proto::reservation::v1::inventory_server::InventoryServer;
 use proto::reservation::v1::reservation_service_server::ReservationServiceServer;
@@ -10,7 +11,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
-/// Serves ReservationService, Inventory, PaymentService and WorkerService on `listener` and
+/// Serves ReservationService, Inventory, PaymentService, WorkerService and AdminService
+/// (health, CANCEL_RESERVATIONS) on `listener` and
 /// sweeps expired holds every `expiry_every`, until `shutdown` resolves; then stops accepting
 /// and waits for in-flight calls.
 pub async fn serve(
@@ -34,7 +36,8 @@ pub async fn serve(
         .add_service(ReservationServiceServer::new(backends.clone()))
         .add_service(InventoryServer::new(backends.clone()))
         .add_service(PaymentServiceServer::new(backends.clone()))
-        .add_service(WorkerServiceServer::new(backends))
+        .add_service(WorkerServiceServer::new(backends.clone()))
+        .add_service(AdminServiceServer::new(backends))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     let _ = stop_tx.send(true);

@@ -967,6 +967,15 @@ async fn redis_down_is_unavailable_and_recovers() -> Result<()> {
         .unwrap_err();
     assert_eq!(e.code(), Code::Unavailable, "{e:?}");
     assert_eq!(code_of(&e), Some(ErrorCode::Unavailable));
+    let health = h
+        .admin()
+        .get_system_health(proto::common::v1::SystemHealthRequest::default())
+        .await?
+        .into_inner();
+    assert_eq!(
+        health.overall_status(),
+        proto::common::v1::SystemHealthStatus::Unhealthy
+    );
     assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
     // Without persistence the restarted server is empty: the event is gone, and says so.
     h.redis_server().context("redis")?.restart()?;
@@ -994,5 +1003,127 @@ async fn redis_down_is_unavailable_and_recovers() -> Result<()> {
     h.reservations()
         .create_reservation(reserve("show", 1, "kim", "k2"))
         .await?;
+    h.stop().await
+}
+
+both_stores!(admin_health_and_emergency_cancel);
+async fn admin_health_and_emergency_cancel(kind: Kind) -> Result<()> {
+    use proto::common::v1::{
+        EmergencyActionRequest, EmergencyActionType, SystemHealthRequest, SystemHealthStatus,
+    };
+    let h = Harness::start(
+        kind,
+        Options {
+            events: vec![("show", 10, 100), ("other", 5, 100)],
+            ..Default::default()
+        },
+    )
+    .await?;
+    let health = h
+        .admin()
+        .get_system_health(SystemHealthRequest::default())
+        .await?
+        .into_inner();
+    assert_eq!(health.overall_status(), SystemHealthStatus::Healthy);
+    assert_eq!(health.services.len(), 4);
+
+    let a = h
+        .reservations()
+        .create_reservation(reserve("show", 4, "u1", "k"))
+        .await?
+        .into_inner();
+    let b = h
+        .reservations()
+        .create_reservation(reserve("other", 2, "u2", "k"))
+        .await?
+        .into_inner();
+    let paid = h
+        .reservations()
+        .create_reservation(reserve("show", 1, "u3", "k"))
+        .await?
+        .into_inner();
+    // Confirm one reservation first: a sold seat is not touched by the emergency cancel.
+    let pi = h
+        .payments()
+        .create_payment_intent(intent(&paid.reservation_id, PaymentScenario::Approve, "p"))
+        .await?
+        .into_inner();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while h
+        .payments()
+        .get_payment_status(GetPaymentStatusRequest {
+            payment_intent_id: pi.payment_intent_id.clone(),
+        })
+        .await?
+        .into_inner()
+        .status()
+        != PaymentStatus::Approved
+    {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "payment not approved"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    h.worker()
+        .process_payment_result(ProcessPaymentRequest {
+            payment_intent_id: pi.payment_intent_id,
+            reservation_id: paid.reservation_id.clone(),
+            result: PaymentResult::Approved as i32,
+            ..Default::default()
+        })
+        .await?;
+
+    let unconfirmed = EmergencyActionRequest {
+        action: EmergencyActionType::CancelReservations as i32,
+        event_id: "show".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        h.admin()
+            .emergency_action(unconfirmed.clone())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
+    let stop = EmergencyActionRequest {
+        action: EmergencyActionType::StopAdmissions as i32,
+        confirm: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        h.admin().emergency_action(stop).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+
+    let done = h
+        .admin()
+        .emergency_action(EmergencyActionRequest {
+            confirm: true,
+            ..unconfirmed
+        })
+        .await?
+        .into_inner();
+    assert!(done.executed);
+    assert_eq!(done.message, "cancelled 1 pending reservations");
+    assert_eq!(
+        status_of(&h, &a.reservation_id).await?,
+        ReservationStatus::Cancelled
+    );
+    assert_eq!(
+        status_of(&h, &b.reservation_id).await?,
+        ReservationStatus::Pending,
+        "another event is untouched"
+    );
+    assert_eq!(
+        status_of(&h, &paid.reservation_id).await?,
+        ReservationStatus::Confirmed
+    );
+    assert_eq!(
+        free_seats(&h, "show").await?,
+        9,
+        "the 4 held seats are back; the sold one is not"
+    );
     h.stop().await
 }

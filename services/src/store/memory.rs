@@ -109,7 +109,10 @@ impl Store for MemoryStore {
             .get(event)
             .ok_or_else(|| ServiceError::EventNotFound(event.to_owned()))?;
         let (lo, hi) = range.unwrap_or((0, u64::MAX));
-        let count = ev.free.range(lo..=hi).count() as u64;
+        let count = match range {
+            None => ev.free.len() as u64,
+            Some(_) => ev.free.range(lo..=hi).count() as u64,
+        };
         let first = ev
             .free
             .range(lo..=hi)
@@ -326,6 +329,23 @@ impl Store for MemoryStore {
         g.idem.retain(|_, (_, _, until)| *until > now_ms);
         g.intent_idem.retain(|_, (_, _, until)| *until > now_ms);
         Ok(due)
+    }
+
+    async fn cancel_holds(&self, event: &str, _now_ms: u64, limit: usize) -> Result<Vec<String>> {
+        let mut g = self.lock();
+        let ids: Vec<String> = match g.events.get(event) {
+            Some(ev) => ev
+                .holds
+                .iter()
+                .take(limit)
+                .map(|(_, id)| id.clone())
+                .collect(),
+            None => return Ok(Vec::new()),
+        };
+        for id in &ids {
+            g.release(id, ResStatus::Cancelled);
+        }
+        Ok(ids)
     }
 
     async fn events(&self) -> Result<Vec<String>> {

@@ -117,6 +117,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(Reservation, bool)>;
     /// Expires up to `limit` of the event's holds that ran out; their ids.
     async fn expire_due(&self, event: &str, now_ms: u64, limit: usize) -> Result<Vec<String>>;
+    /// Cancels up to `limit` of the event's pending holds, due or not (an emergency action);
+    /// their ids.
+    async fn cancel_holds(&self, event: &str, now_ms: u64, limit: usize) -> Result<Vec<String>>;
     /// Every seeded event.
     async fn events(&self) -> Result<Vec<String>>;
     /// Creates a PENDING intent for a pending reservation; a key seen within its window returns

@@ -471,14 +471,22 @@ impl Store for RedisStore {
     }
 
     async fn expire_due(&self, event: &str, now_ms: u64, limit: usize) -> Result<Vec<String>> {
-        let r = self
-            .run(
-                &self.scripts.expire,
-                event,
-                now_ms,
-                vec![Value::from(limit as i64)],
-            )
-            .await?;
+        let args = vec![
+            Value::from(limit as i64),
+            Value::from(now_ms as i64),
+            Value::from(ResStatus::Expired as i64),
+        ];
+        let r = self.run(&self.scripts.expire, event, now_ms, args).await?;
+        Ok(r.iter().filter_map(text).collect())
+    }
+
+    async fn cancel_holds(&self, event: &str, now_ms: u64, limit: usize) -> Result<Vec<String>> {
+        let args = vec![
+            Value::from(limit as i64),
+            Value::from("+inf"),
+            Value::from(ResStatus::Cancelled as i64),
+        ];
+        let r = self.run(&self.scripts.expire, event, now_ms, args).await?;
         Ok(r.iter().filter_map(text).collect())
     }
 

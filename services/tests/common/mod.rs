@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use proto::common::v1::admin_service_client::AdminServiceClient;
 use proto::payment::v1::payment_service_client::PaymentServiceClient;
 use proto::reservation::v1::inventory_client::InventoryClient;
 use proto::reservation::v1::reservation_service_client::ReservationServiceClient;
@@ -156,6 +157,10 @@ impl Harness {
 
     pub fn payments(&self) -> PaymentServiceClient<Channel> {
         PaymentServiceClient::new(self.channel.clone())
+    }
+
+    pub fn admin(&self) -> AdminServiceClient<Channel> {
+        AdminServiceClient::new(self.channel.clone())
     }
 
     pub fn worker(&self) -> WorkerServiceClient<Channel> {

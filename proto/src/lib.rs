@@ -53,6 +53,40 @@ pub mod payment {
     }
 }
 
+/// ReservationService client over a shared channel.
+pub type ReservationClient = reservation::v1::reservation_service_client::ReservationServiceClient<
+    tonic::transport::Channel,
+>;
+/// Inventory client over a shared channel.
+pub type InventoryClient =
+    reservation::v1::inventory_client::InventoryClient<tonic::transport::Channel>;
+/// PaymentService client over a shared channel.
+pub type PaymentClient =
+    payment::v1::payment_service_client::PaymentServiceClient<tonic::transport::Channel>;
+/// WorkerService client over a shared channel.
+pub type WorkerClient =
+    reservation::v1::worker_service_client::WorkerServiceClient<tonic::transport::Channel>;
+/// AdminService client over a shared channel.
+pub type AdminClient =
+    common::v1::admin_service_client::AdminServiceClient<tonic::transport::Channel>;
+
+/// A channel to `url` (`http://host:port`) that connects on first use and reconnects by itself:
+/// build one per upstream at startup and clone it into clients (clones share the HTTP/2
+/// connection). Connects within `connect_timeout`; TCP_NODELAY; HTTP/2 keepalive every 20 s.
+/// Per-call deadlines are the caller's (`tonic::Request::set_timeout`, sent as `grpc-timeout`).
+pub fn lazy_channel(
+    url: &str,
+    connect_timeout: std::time::Duration,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(std::time::Duration::from_secs(20))
+        .keep_alive_timeout(std::time::Duration::from_secs(10))
+        .keep_alive_while_idle(true)
+        .connect_lazy())
+}
+
 /// The [`common::v1::Error`] carried in a failed call's status details, if any.
 pub fn error_of(status: &tonic::Status) -> Option<common::v1::Error> {
     use prost::Message;
@@ -134,6 +168,19 @@ mod tests {
         ] {
             assert!(generated.contains(m), "{m} missing");
         }
+    }
+
+    #[tokio::test]
+    async fn lazy_channels_fail_fast_when_nothing_listens() {
+        assert!(lazy_channel("not a url", std::time::Duration::from_millis(100)).is_err());
+        // Port 1 on loopback refuses: the call fails UNAVAILABLE instead of hanging.
+        let ch = lazy_channel("http://127.0.0.1:1", std::time::Duration::from_millis(200)).unwrap();
+        let mut c = InventoryClient::new(ch);
+        let e = c
+            .check_availability(reservation::v1::CheckAvailabilityRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unavailable);
     }
 
     #[test]

@@ -168,6 +168,7 @@ fn refuses_a_webhook_url_without_a_secret_and_bad_events() -> Result<()> {
             "http://127.0.0.1:1/x",
         ],
         vec!["--listen", "127.0.0.1:0", "--event", "gala"],
+        vec!["--listen", "127.0.0.1:0", "--hold-seconds", "0"],
         vec!["--listen", "127.0.0.1:0", "--event", "bad id:10"],
         vec![
             "--listen",

@@ -32,13 +32,15 @@ struct Args {
     #[arg(long, env = "BACKENDS_CURRENCY", default_value = "USD")]
     currency: String,
     /// How long a reservation holds its seats unpaid.
-    #[arg(long, env = "BACKENDS_HOLD_SECONDS", default_value_t = 60)]
+    #[arg(long, env = "BACKENDS_HOLD_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     hold_seconds: u64,
     /// How long an idempotency key returns the same reservation or intent.
     #[arg(
         long,
         env = "BACKENDS_IDEMPOTENCY_WINDOW_SECONDS",
-        default_value_t = 300
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
     )]
     idempotency_window_seconds: u64,
     /// Most seats per reservation.

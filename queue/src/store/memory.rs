@@ -23,7 +23,6 @@ struct Ev {
     rate_m: i64,
     tokens: i64,
     tb_ts: u64,
-    joined: u64,
     admitted: u64,
     entered: u64,
     w_start: u64,
@@ -49,7 +48,6 @@ impl Ev {
             rate_m: -1,
             tokens: 0,
             tb_ts: now,
-            joined: 0,
             admitted: 0,
             entered: 0,
             w_start: 0,
@@ -203,7 +201,7 @@ impl Store for MemoryStore {
                 waiting: ev.queue.len() as u64,
                 ready: ev.ready.values().filter(|&&d| d > now_ms).count() as u64,
                 active: ev.active.values().filter(|&&d| d > now_ms).count() as u64,
-                joined_total: ev.joined,
+                joined_total: ev.seq,
                 admitted_total: ev.admitted,
                 entered_total: ev.entered,
             },
@@ -259,7 +257,6 @@ impl Store for MemoryStore {
             ev.score.insert(t, score);
             ev.sessions.insert(session, t);
             ev.heartbeat.insert(t, now_ms / 1000);
-            ev.joined += 1;
             Ok(Joined {
                 created: true,
                 place: ev.place(t, false, now_ms),

@@ -21,7 +21,6 @@ if pre_queue(c) then score = ARGV[4] end
 redis.call('ZADD', Q, score, t)
 redis.call('HSET', sb, sf, t)
 redis.call('HSET', hb_key(t), t % BUCKET, NOW_S)
-redis.call('HINCRBY', EV, 'joined', 1)
 -- The newest ticket is last in the queue (pre-queue draws all sort below it): no ZRANK needed.
 local expires = (NOW_S + c.idle) * 1000
 if pre_queue(c) then

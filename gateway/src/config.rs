@@ -93,6 +93,45 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_DRAIN_GRACE_SECONDS", default_value_t = 30)]
     pub drain_grace_seconds: u64,
 
+    /// Address of the gRPC `gateway.v1.QueueService` (e.g. `127.0.0.1:9091`). Absent: no gRPC.
+    #[arg(long, env = "GATEWAY_GRPC_LISTEN")]
+    pub grpc_listen: Option<SocketAddr>,
+
+    /// ReservationService URL (`http://host:port`). Absent: the reservation routes answer 503.
+    #[arg(long, env = "GATEWAY_RESERVATION_URL")]
+    pub reservation_url: Option<String>,
+
+    /// Inventory URL (`http://host:port`). Absent: the availability route answers 503.
+    #[arg(long, env = "GATEWAY_INVENTORY_URL")]
+    pub inventory_url: Option<String>,
+
+    /// PaymentService URL (`http://host:port`). Absent: the payment route answers 503.
+    #[arg(long, env = "GATEWAY_PAYMENT_URL")]
+    pub payment_url: Option<String>,
+
+    /// Deadline of reservation and payment calls in milliseconds, sent as `grpc-timeout`; past
+    /// it the request gets 504 UPSTREAM_TIMEOUT.
+    #[arg(long, env = "GATEWAY_UPSTREAM_TIMEOUT_MS", default_value_t = 500)]
+    pub upstream_timeout_ms: u64,
+
+    /// Deadline of inventory calls in milliseconds (availability is a read on the hot path).
+    #[arg(long, env = "GATEWAY_INVENTORY_TIMEOUT_MS", default_value_t = 250)]
+    pub inventory_timeout_ms: u64,
+
+    /// Most calls in flight to each upstream; further requests get 503 UPSTREAM_OVERLOADED at
+    /// once instead of queueing.
+    #[arg(long, env = "GATEWAY_UPSTREAM_MAX_IN_FLIGHT", default_value_t = 256)]
+    pub upstream_max_in_flight: usize,
+
+    /// Consecutive failures (unavailable, timed out, internal) that open an upstream's circuit.
+    #[arg(long, env = "GATEWAY_BREAKER_FAILURES", default_value_t = 5)]
+    pub breaker_failures: u32,
+
+    /// Milliseconds an open circuit answers 503 CIRCUIT_OPEN without calling; then one probe
+    /// call decides whether it closes.
+    #[arg(long, env = "GATEWAY_BREAKER_OPEN_MS", default_value_t = 5000)]
+    pub breaker_open_ms: u64,
+
     /// Log format: `text` or `json`. The filter comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "GATEWAY_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,

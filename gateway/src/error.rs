@@ -1,6 +1,9 @@
 //! The one place where errors become responses: every failure maps to a status, a stable code
-//! and the JSON body `{"error": {"code", "message"}}`.
+//! and the JSON body `{"error": {"code", "message"}}`; upstream gRPC statuses map to HTTP here
+//! ([`ApiError::status_and_code`]), and gateway errors to gRPC statuses for the gateway's own
+//! gRPC service ([`ApiError::to_grpc_status`]).
 
+use crate::upstream::UpstreamError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use queue::QueueError;
@@ -35,6 +38,18 @@ pub enum ApiError {
     /// The connection limit is reached (a WebSocket upgrade cannot get a permit).
     #[error("too many connections; retry shortly")]
     TooManyConnections,
+    /// The admission token is not valid for this request (bad signature, other event).
+    #[error("the admission token is not valid for this event")]
+    Forbidden,
+    /// The admission token has expired: queue again.
+    #[error("the admission token has expired")]
+    AdmissionExpired,
+    /// A mutating forwarded call came without an `Idempotency-Key` header.
+    #[error("an Idempotency-Key header (1 to 128 visible characters) is required")]
+    IdempotencyRequired,
+    /// A backing service failed or could not be called.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
 }
 
 impl ApiError {
@@ -60,15 +75,17 @@ impl ApiError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
             Self::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "TIMEOUT"),
             Self::TooManyConnections => (StatusCode::SERVICE_UNAVAILABLE, "TOO_MANY_CONNECTIONS"),
+            Self::Forbidden => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+            Self::AdmissionExpired => (StatusCode::FORBIDDEN, "ADMISSION_EXPIRED"),
+            Self::IdempotencyRequired => (StatusCode::BAD_REQUEST, "IDEMPOTENCY_REQUIRED"),
+            Self::Upstream(e) => upstream_status_and_code(e),
         }
     }
-}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let message = match &self {
-            // Store and key failures are logged here, not shown: they can name hosts.
+    /// The message shown to clients: store, key and upstream internals are logged, not shown
+    /// (they can name hosts).
+    fn public_message(&self) -> String {
+        match self {
             Self::Queue(QueueError::Unavailable(detail)) => {
                 tracing::warn!(%detail, "store unavailable");
                 "the queue is temporarily unavailable; retry shortly".to_owned()
@@ -77,11 +94,125 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = %e, "internal error");
                 "internal error".to_owned()
             }
+            Self::Upstream(UpstreamError::Status { upstream, status }) => {
+                use tonic::Code as C;
+                match status.code() {
+                    C::InvalidArgument
+                    | C::NotFound
+                    | C::AlreadyExists
+                    | C::FailedPrecondition
+                    | C::ResourceExhausted
+                    | C::PermissionDenied
+                    | C::Unauthenticated
+                    | C::OutOfRange => status.message().to_owned(),
+                    code => {
+                        tracing::warn!(
+                            upstream,
+                            ?code,
+                            message = status.message(),
+                            "upstream failed"
+                        );
+                        format!("the {upstream} service failed; retry shortly")
+                    }
+                }
+            }
+            Self::Upstream(e) => {
+                tracing::debug!(error = %e, "upstream call not made or not answered");
+                e.to_string()
+            }
             other => other.to_string(),
+        }
+    }
+
+    /// The same error as a gRPC status (for `gateway.v1.QueueService`): the code follows the
+    /// HTTP status, and the details carry a `common.v1.Error` whose `details[0].reason` is the
+    /// HTTP API's error code (such as `NOT_READY`), so both APIs report the same thing.
+    pub fn to_grpc_status(&self) -> tonic::Status {
+        use proto::common::v1::{Error, ErrorCode, ErrorDetail};
+        use tonic::Code as C;
+        let (status, code) = self.status_and_code();
+        let grpc = match status {
+            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => C::InvalidArgument,
+            StatusCode::UNAUTHORIZED => C::Unauthenticated,
+            StatusCode::FORBIDDEN => C::PermissionDenied,
+            StatusCode::NOT_FOUND => C::NotFound,
+            StatusCode::CONFLICT | StatusCode::GONE => C::FailedPrecondition,
+            StatusCode::TOO_MANY_REQUESTS => C::ResourceExhausted,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::BAD_GATEWAY => C::Unavailable,
+            StatusCode::GATEWAY_TIMEOUT => C::DeadlineExceeded,
+            _ => C::Internal,
         };
+        let error_code =
+            ErrorCode::from_str_name(&format!("ERROR_CODE_{code}")).unwrap_or(match grpc {
+                C::InvalidArgument => ErrorCode::InvalidArgument,
+                C::Unauthenticated => ErrorCode::Unauthenticated,
+                C::PermissionDenied => ErrorCode::Forbidden,
+                C::NotFound => ErrorCode::NotFound,
+                C::FailedPrecondition => ErrorCode::FailedPrecondition,
+                C::Unavailable | C::ResourceExhausted => ErrorCode::Unavailable,
+                C::DeadlineExceeded => ErrorCode::Timeout,
+                _ => ErrorCode::Internal,
+            });
+        let message = self.public_message();
+        let error = Error {
+            code: error_code as i32,
+            message: message.clone(),
+            details: vec![ErrorDetail {
+                reason: code.to_owned(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        proto::status_with_error(grpc, message, error)
+    }
+}
+
+/// gRPC status of an upstream → HTTP: the one table of the forwarded API. The JSON code is the
+/// `common.v1.Error` code of the status details when the upstream sent one (such as
+/// `INVENTORY_CONFLICT`).
+fn upstream_status_and_code(e: &UpstreamError) -> (StatusCode, &'static str) {
+    use tonic::Code as C;
+    let status = match e {
+        UpstreamError::NotConfigured(_) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE")
+        }
+        UpstreamError::Overloaded(_) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_OVERLOADED")
+        }
+        UpstreamError::CircuitOpen(_) => return (StatusCode::SERVICE_UNAVAILABLE, "CIRCUIT_OPEN"),
+        UpstreamError::Timeout(_) => return (StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT"),
+        UpstreamError::Status { status, .. } => status,
+    };
+    let (http, fallback) = match status.code() {
+        C::InvalidArgument | C::OutOfRange => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
+        C::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+        C::AlreadyExists => (StatusCode::CONFLICT, "ALREADY_EXISTS"),
+        C::FailedPrecondition => (StatusCode::CONFLICT, "FAILED_PRECONDITION"),
+        C::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, "RESOURCE_EXHAUSTED"),
+        C::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE"),
+        C::DeadlineExceeded => (StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT"),
+        C::PermissionDenied => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+        C::Unauthenticated => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+        _ => return (StatusCode::BAD_GATEWAY, "UPSTREAM_ERROR"),
+    };
+    // Only client-class answers carry the upstream's own code: a 5xx is the gateway's report.
+    let detailed = http
+        .is_client_error()
+        .then(|| proto::error_of(status))
+        .flatten()
+        .and_then(|d| proto::common::v1::ErrorCode::try_from(d.code).ok())
+        .filter(|c| *c != proto::common::v1::ErrorCode::Unspecified)
+        .and_then(|c| c.as_str_name().strip_prefix("ERROR_CODE_"));
+    (http, detailed.unwrap_or(fallback))
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = self.public_message();
         let body = serde_json::json!({"error": {"code": code, "message": message}});
         let mut resp = (status, axum::Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

@@ -1,5 +1,6 @@
 //! The hyper edge of the admission gateway: the queue API, the admin API, JWKS, health and
-//! metrics over HTTP, plus the background admission loops.
+//! metrics over HTTP, the forwarded API to the backing services (gRPC upstreams), the gRPC
+//! QueueService, plus the background admission loops.
 //!
 //! [`Gateway::build`] turns a [`Config`] into a running set of parts; [`Gateway::serve`] serves
 //! them on an already-bound listener until a shutdown future resolves, so tests bind port 0
@@ -9,9 +10,12 @@ pub mod admission;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod forward;
+pub mod grpc;
 pub mod handlers;
 pub mod metrics;
 pub mod server;
+pub mod upstream;
 
 pub use config::{Config, Limits};
 
@@ -55,6 +59,8 @@ pub struct AppState {
     pub hub: ws::Hub,
     /// Connection permits (HTTP connections and WebSockets alike).
     pub permits: Arc<tokio::sync::Semaphore>,
+    /// The backing services the forwarded API calls.
+    pub upstreams: upstream::Upstreams,
 }
 
 /// A built gateway: state plus what the background loops need.
@@ -63,6 +69,7 @@ pub struct Gateway {
     pub state: AppState,
     tick: Duration,
     sweep_every: Duration,
+    grpc: Option<TcpListener>,
 }
 
 impl Gateway {
@@ -112,9 +119,20 @@ impl Gateway {
         }
         let room = WaitingRoom::new(store, clock, waiting, signer);
         let limits = config.limits();
+        let upstreams = upstream::Upstreams::from_config(config)?;
+        // Bound here, not in serve, so that `--grpc-listen 127.0.0.1:0` has a known port.
+        let grpc = match config.grpc_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("binding --grpc-listen {addr}: {e}"))?,
+            ),
+            None => None,
+        };
         let state = AppState {
             hub: ws::Hub::new(room.clone(), config.hub()),
             permits: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
+            upstreams,
             room,
             metrics: Arc::new(Metrics::new()),
             admin_token_hash: config
@@ -127,7 +145,13 @@ impl Gateway {
             state,
             tick: Duration::from_millis(config.admission_tick_ms.max(1)),
             sweep_every: Duration::from_millis(config.sweep_interval_ms.max(1)),
+            grpc,
         })
+    }
+
+    /// The address of the gRPC QueueService listener, when `--grpc-listen` is set.
+    pub fn grpc_addr(&self) -> Option<std::net::SocketAddr> {
+        self.grpc.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The HTTP router.
@@ -135,9 +159,10 @@ impl Gateway {
         router(self.state.clone())
     }
 
-    /// Serves on `listener` and runs the admission loops until `shutdown` resolves; then drains.
+    /// Serves HTTP on `listener` (and the gRPC QueueService when configured) and runs the
+    /// admission loops until `shutdown` resolves; then drains both.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
@@ -152,7 +177,33 @@ impl Gateway {
         let sweep = tokio::spawn(admission::sweep_loop(room, self.sweep_every, stop_rx));
         let app = self.router();
         let limits = self.state.limits.clone();
-        server::serve(listener, app, limits, self.state.permits.clone(), shutdown).await?;
+        // One shutdown future, two servers: HTTP awaits it and tells gRPC through a watch.
+        let (grpc_stop, mut grpc_stopped) = watch::channel(false);
+        let http = server::serve(
+            listener,
+            app,
+            limits,
+            self.state.permits.clone(),
+            async move {
+                shutdown.await;
+                let _ = grpc_stop.send(true);
+            },
+        );
+        let grpc = async {
+            match self.grpc.take() {
+                Some(l) => {
+                    tracing::info!(addr = ?l.local_addr().ok(), "gRPC QueueService listening");
+                    grpc::serve(self.state.clone(), l, async move {
+                        let _ = grpc_stopped.wait_for(|s| *s).await;
+                    })
+                    .await
+                }
+                None => Ok(()),
+            }
+        };
+        let (http, grpc) = tokio::join!(http, grpc);
+        http?;
+        grpc?;
         // WebSockets outlive the HTTP drain: close them so clients reconnect to another replica.
         self.state.hub.close_all();
         let _ = stop_tx.send(true);
@@ -224,6 +275,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/queue/enter", post(handlers::enter))
         .route("/api/v1/queue", delete(handlers::leave))
         .route("/api/v1/queue/ws", get(handlers::websocket))
+        .route(
+            "/api/v1/events/{event_id}/availability",
+            get(forward::availability),
+        )
+        .route("/api/v1/reservations", post(forward::create_reservation))
+        .route(
+            "/api/v1/reservations/{reservation_id}",
+            get(forward::get_reservation),
+        )
+        .route("/api/v1/payments/intents", post(forward::create_payment_intent))
         .route("/.well-known/jwks.json", get(handlers::jwks))
         .route("/e/{event_id}", get(handlers::room_page))
         .route("/", get(handlers::index))

@@ -1,0 +1,177 @@
+//! `gateway.v1.QueueService` over gRPC (`--grpc-listen`), for server-side clients: the same
+//! waiting-room operations as the HTTP API, on the same [`queue::room::WaitingRoom`], with
+//! errors mapped by [`ApiError::to_grpc_status`].
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::AppState;
+use proto::gateway::v1 as gw;
+use proto::gateway::v1::queue_service_server::{QueueService, QueueServiceServer};
+use queue::model::Status;
+use queue::room::PlaceView;
+use std::future::Future;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tonic::{Request, Response};
+
+/// The QueueService implementation over the gateway's state.
+#[derive(Clone)]
+pub struct QueueGrpc {
+    state: AppState,
+}
+
+impl QueueGrpc {
+    /// A service over `state`.
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+fn err(e: impl Into<ApiError>) -> tonic::Status {
+    e.into().to_grpc_status()
+}
+
+fn timestamp(t: Option<OffsetDateTime>) -> Option<proto::prost_types::Timestamp> {
+    t.map(|t| proto::prost_types::Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: t.nanosecond() as i32,
+    })
+}
+
+/// The gRPC enum has no pre-queue state: a pre-queued place is WAITING with position 0, as
+/// over HTTP where its position also reads 0 until the queue opens.
+fn queue_status(s: Status) -> gw::QueueStatus {
+    match s {
+        Status::PreQueue | Status::Waiting => gw::QueueStatus::Waiting,
+        Status::Ready => gw::QueueStatus::Ready,
+        Status::Admitted => gw::QueueStatus::Admitted,
+        Status::Expired => gw::QueueStatus::Expired,
+        Status::SoldOut => gw::QueueStatus::Closed,
+    }
+}
+
+fn clamp(v: i64) -> i32 {
+    v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
+fn position(p: &PlaceView) -> i32 {
+    clamp(i64::try_from(p.position).unwrap_or(i64::MAX))
+}
+
+#[tonic::async_trait]
+impl QueueService for QueueGrpc {
+    async fn join_queue(
+        &self,
+        request: Request<gw::JoinQueueRequest>,
+    ) -> Result<Response<gw::JoinQueueResponse>, tonic::Status> {
+        let r = request.into_inner();
+        let user = (!r.user_id.is_empty()).then_some(r.user_id.as_str());
+        let joined = self
+            .state
+            .room
+            .join(&r.event_id, &r.session_id, user)
+            .await
+            .map_err(err)?;
+        if joined.created {
+            self.state
+                .metrics
+                .joins
+                .get_or_create(&Metrics::event(&r.event_id))
+                .inc();
+        }
+        let p = &joined.place;
+        Ok(Response::new(gw::JoinQueueResponse {
+            waiting_token: joined.waiting_token,
+            position_hint: position(p),
+            eta_seconds: clamp(p.eta_seconds),
+            status: queue_status(p.status) as i32,
+            expires_at: timestamp(p.expires_at),
+            error: None,
+        }))
+    }
+
+    async fn get_queue_status(
+        &self,
+        request: Request<gw::GetQueueStatusRequest>,
+    ) -> Result<Response<gw::GetQueueStatusResponse>, tonic::Status> {
+        let token = request.into_inner().waiting_token;
+        let p = self.state.room.status(&token).await.map_err(err)?;
+        Ok(Response::new(gw::GetQueueStatusResponse {
+            status: queue_status(p.status) as i32,
+            position: position(&p),
+            eta_seconds: clamp(p.eta_seconds),
+            admission_ready: p.admission_ready,
+            expires_at: timestamp(p.expires_at),
+            error: None,
+        }))
+    }
+
+    async fn request_admission(
+        &self,
+        request: Request<gw::RequestAdmissionRequest>,
+    ) -> Result<Response<gw::RequestAdmissionResponse>, tonic::Status> {
+        let r = request.into_inner();
+        let (event, _) = self.state.room.ticket_of(&r.waiting_token).map_err(err)?;
+        if !r.event_id.is_empty() && r.event_id != event.as_str() {
+            return Err(err(ApiError::BadRequest(
+                "event_id is not the waiting token's event".into(),
+            )));
+        }
+        let g = self.state.room.enter(&r.waiting_token).await.map_err(err)?;
+        Ok(Response::new(gw::RequestAdmissionResponse {
+            admission: gw::AdmissionStatus::Granted as i32,
+            reservation_token: g.reservation_token,
+            ttl_seconds: clamp(i64::try_from(g.ttl_seconds).unwrap_or(i64::MAX)),
+            valid_until: timestamp(Some(g.valid_until)),
+            error: None,
+        }))
+    }
+
+    async fn leave_queue(
+        &self,
+        request: Request<gw::LeaveQueueRequest>,
+    ) -> Result<Response<gw::LeaveQueueResponse>, tonic::Status> {
+        let token = request.into_inner().waiting_token;
+        self.state.room.leave(&token).await.map_err(err)?;
+        Ok(Response::new(gw::LeaveQueueResponse {
+            left: true,
+            error: None,
+        }))
+    }
+}
+
+/// Serves QueueService on `listener` until `shutdown` resolves, then gives in-flight calls
+/// `drain_grace`. Calls past `request_timeout` end with CANCELLED, as HTTP requests end with
+/// 503.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let limits = state.limits.clone();
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let server = tonic::transport::Server::builder()
+        .timeout(limits.request_timeout)
+        .add_service(QueueServiceServer::new(QueueGrpc::new(state)))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async move {
+                let _ = rx.wait_for(|stopped| *stopped).await;
+            },
+        );
+    tokio::pin!(server);
+    tokio::select! {
+        r = &mut server => return r,
+        () = shutdown => {}
+    }
+    let _ = tx.send(true);
+    // Long-lived client connections must not hold the process past the grace period.
+    match tokio::time::timeout(limits.drain_grace + Duration::from_millis(100), server).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!("gRPC drain grace period over; closing remaining connections");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! The gateway's side of the backing services: one lazily connected tonic channel per upstream
+//! (reservation, inventory, payment), and around every call a deadline sent as `grpc-timeout`,
+//! a concurrency limit and a circuit breaker.
+//!
+//! Calls are never retried here: creating a reservation or a payment intent is not idempotent
+//! on the wire (the idempotency key makes a replay safe, but the client that sent the key is
+//! the one that decides to replay), and a retry of an idempotent read would only add load to an
+//! upstream that is already failing.
+
+use crate::config::Config;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tonic::transport::Channel;
+
+/// Why an upstream call did not produce an answer (or produced an error status).
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// No URL is configured for this upstream.
+    #[error("the {0} service is not configured on this gateway")]
+    NotConfigured(&'static str),
+    /// The concurrency limit is reached; the call was not made.
+    #[error("the {0} service is busy; retry shortly")]
+    Overloaded(&'static str),
+    /// The circuit breaker is open after repeated failures; the call was not made.
+    #[error("the {0} service is unavailable; retry shortly")]
+    CircuitOpen(&'static str),
+    /// The call ran past its deadline.
+    #[error("the {0} service did not answer in time")]
+    Timeout(&'static str),
+    /// The upstream answered an error status.
+    #[error("the {upstream} service failed: {}", status.message())]
+    Status {
+        /// Which upstream.
+        upstream: &'static str,
+        /// Its answer.
+        status: tonic::Status,
+    },
+}
+
+/// Settings shared by every upstream, from [`Config`].
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    /// Most calls in flight per upstream.
+    pub max_in_flight: usize,
+    /// Consecutive failures that open the circuit.
+    pub breaker_failures: u32,
+    /// How long an open circuit refuses calls before one probe is let through.
+    pub breaker_open: Duration,
+}
+
+/// The three upstreams; each is None when its URL is not configured.
+#[derive(Clone, Default)]
+pub struct Upstreams {
+    /// ReservationService.
+    pub reservation: Option<Upstream>,
+    /// Inventory.
+    pub inventory: Option<Upstream>,
+    /// PaymentService.
+    pub payment: Option<Upstream>,
+}
+
+impl Upstreams {
+    /// Builds a lazy channel per configured URL (nothing connects until the first call).
+    pub fn from_config(config: &Config) -> Result<Self, tonic::transport::Error> {
+        let settings = UpstreamSettings {
+            max_in_flight: config.upstream_max_in_flight.max(1),
+            breaker_failures: config.breaker_failures.max(1),
+            breaker_open: Duration::from_millis(config.breaker_open_ms),
+        };
+        let default = Duration::from_millis(config.upstream_timeout_ms.max(1));
+        let inventory = Duration::from_millis(config.inventory_timeout_ms.max(1));
+        let make = |name, url: &Option<String>, deadline| {
+            url.as_deref()
+                .map(|u| Upstream::new(name, u, deadline, &settings))
+                .transpose()
+        };
+        Ok(Self {
+            reservation: make("reservation", &config.reservation_url, default)?,
+            inventory: make("inventory", &config.inventory_url, inventory)?,
+            payment: make("payment", &config.payment_url, default)?,
+        })
+    }
+}
+
+/// One upstream: a shared channel, its deadline, its concurrency limit and its breaker.
+#[derive(Clone)]
+pub struct Upstream {
+    name: &'static str,
+    channel: Channel,
+    deadline: Duration,
+    permits: Arc<Semaphore>,
+    breaker: Arc<Breaker>,
+}
+
+impl Upstream {
+    /// An upstream named `name` at `url` (`http://host:port`) whose calls get `deadline`.
+    pub fn new(
+        name: &'static str,
+        url: &str,
+        deadline: Duration,
+        settings: &UpstreamSettings,
+    ) -> Result<Self, tonic::transport::Error> {
+        // Connecting is bounded by the call's own deadline: a connect that takes longer than
+        // the whole call may take is of no use to that call.
+        let channel = proto::lazy_channel(url, deadline)?;
+        Ok(Self {
+            name,
+            channel,
+            deadline,
+            permits: Arc::new(Semaphore::new(settings.max_in_flight)),
+            breaker: Arc::new(Breaker::new(
+                settings.breaker_failures,
+                settings.breaker_open,
+            )),
+        })
+    }
+
+    /// The upstream's name (`reservation`, `inventory`, `payment`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The per-call deadline.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// Whether the circuit is open now (calls are refused without being made).
+    pub fn circuit_open(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    /// Makes one call: `f` gets a clone of the channel and the request (its `grpc-timeout`
+    /// already set). Refused at once when the circuit is open or the limit is reached; never
+    /// retried.
+    pub async fn call<Req, Resp, F, Fut>(&self, message: Req, f: F) -> Result<Resp, UpstreamError>
+    where
+        F: FnOnce(Channel, tonic::Request<Req>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+    {
+        let Ok(_permit) = self.permits.try_acquire() else {
+            // Waiting for a permit would only queue behind a slow upstream: answer at once.
+            return Err(UpstreamError::Overloaded(self.name));
+        };
+        let Some(attempt) = self.breaker.admit() else {
+            return Err(UpstreamError::CircuitOpen(self.name));
+        };
+        let mut req = tonic::Request::new(message);
+        req.set_timeout(self.deadline);
+        // The local timer is the deadline that counts: it also covers connecting and a server
+        // that ignores grpc-timeout. (tonic reports its own expired deadline as CANCELLED.)
+        let outcome = tokio::time::timeout(self.deadline, f(self.channel.clone(), req)).await;
+        let result = match outcome {
+            Err(_) => Err(UpstreamError::Timeout(self.name)),
+            Ok(Ok(resp)) => Ok(resp.into_inner()),
+            Ok(Err(status)) if is_deadline(&status) => Err(UpstreamError::Timeout(self.name)),
+            Ok(Err(status)) => Err(UpstreamError::Status {
+                upstream: self.name,
+                status,
+            }),
+        };
+        attempt.finish(match &result {
+            Ok(_) => true,
+            Err(UpstreamError::Status { status, .. }) => !is_failure(status.code()),
+            Err(_) => false,
+        });
+        result
+    }
+}
+
+/// A deadline that ran out, whether the server or tonic's client noticed it.
+fn is_deadline(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::DeadlineExceeded
+        || (status.code() == tonic::Code::Cancelled && status.message().contains("Timeout expired"))
+}
+
+/// Codes that say the upstream is unwell (as opposed to the request being refused).
+fn is_failure(code: tonic::Code) -> bool {
+    use tonic::Code as C;
+    matches!(
+        code,
+        C::Unavailable
+            | C::DeadlineExceeded
+            | C::Internal
+            | C::Unknown
+            | C::DataLoss
+            | C::Cancelled
+    )
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Calls flow; `failures` consecutive ones failed.
+    Closed { failures: u32 },
+    /// Calls are refused until `until`; then one probe goes through.
+    Open { until: Instant },
+    /// One probe is in flight; other calls are refused until it answers.
+    HalfOpen,
+}
+
+/// A consecutive-failures circuit breaker with a single half-open probe.
+#[derive(Debug)]
+pub struct Breaker {
+    threshold: u32,
+    open_for: Duration,
+    state: Mutex<State>,
+}
+
+impl Breaker {
+    /// Opens after `threshold` consecutive failures, for `open_for`.
+    pub fn new(threshold: u32, open_for: Duration) -> Self {
+        Self {
+            threshold: threshold.max(1),
+            open_for,
+            state: Mutex::new(State::Closed { failures: 0 }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // The state is a plain value: one poisoned by a panic elsewhere is still consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether calls are refused now.
+    pub fn is_open(&self) -> bool {
+        match *self.lock() {
+            State::Closed { .. } => false,
+            State::Open { until } => Instant::now() < until,
+            State::HalfOpen => true,
+        }
+    }
+
+    /// Lets a call through (or not); the call reports back through the returned attempt.
+    pub fn admit(&self) -> Option<Attempt<'_>> {
+        let mut s = self.lock();
+        let probe = match *s {
+            State::Closed { .. } => false,
+            State::Open { until } if Instant::now() >= until => {
+                *s = State::HalfOpen;
+                true
+            }
+            State::Open { .. } | State::HalfOpen => return None,
+        };
+        Some(Attempt {
+            breaker: self,
+            probe,
+            done: false,
+        })
+    }
+
+    fn record(&self, probe: bool, ok: bool) {
+        let mut s = self.lock();
+        if ok {
+            *s = State::Closed { failures: 0 };
+            return;
+        }
+        let open = State::Open {
+            until: Instant::now() + self.open_for,
+        };
+        *s = match *s {
+            State::Closed { failures } if failures + 1 >= self.threshold => open,
+            State::Closed { failures } => State::Closed {
+                failures: failures + 1,
+            },
+            // A failed probe opens the circuit again; a failure of a call admitted before the
+            // circuit opened keeps it open for the full period.
+            State::HalfOpen if probe => open,
+            State::HalfOpen | State::Open { .. } => open,
+        };
+    }
+}
+
+/// One admitted call; reports its outcome to the breaker once.
+pub struct Attempt<'a> {
+    breaker: &'a Breaker,
+    probe: bool,
+    done: bool,
+}
+
+impl Attempt<'_> {
+    /// Records the outcome: `ok` is false when the upstream failed.
+    pub fn finish(mut self, ok: bool) {
+        self.done = true;
+        self.breaker.record(self.probe, ok);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        // A probe whose caller went away (client disconnected) told us nothing: let the next
+        // call probe instead of leaving the circuit half-open forever.
+        if !self.done && self.probe {
+            let mut s = self.breaker.lock();
+            if *s == State::HalfOpen {
+                *s = State::Open {
+                    until: Instant::now(),
+                };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_breaker_opens_after_consecutive_failures_and_probes_once() {
+        let b = Breaker::new(3, Duration::from_millis(30));
+        for _ in 0..2 {
+            b.admit().unwrap().finish(false);
+        }
+        b.admit().unwrap().finish(true);
+        assert!(!b.is_open(), "a success resets the count");
+        for _ in 0..3 {
+            b.admit().unwrap().finish(false);
+        }
+        assert!(b.is_open());
+        assert!(b.admit().is_none());
+        std::thread::sleep(Duration::from_millis(40));
+        let probe = b.admit().expect("one probe after the open period");
+        assert!(b.admit().is_none(), "only one probe at a time");
+        probe.finish(false);
+        assert!(b.admit().is_none(), "a failed probe reopens");
+        std::thread::sleep(Duration::from_millis(40));
+        b.admit().unwrap().finish(true);
+        assert!(!b.is_open());
+        assert!(b.admit().is_some());
+    }
+
+    #[test]
+    fn an_abandoned_probe_lets_the_next_call_probe() {
+        let b = Breaker::new(1, Duration::from_millis(1));
+        b.admit().unwrap().finish(false);
+        std::thread::sleep(Duration::from_millis(5));
+        drop(b.admit().unwrap());
+        assert!(b.admit().is_some());
+    }
+
+    #[test]
+    fn tonic_timeouts_count_as_deadlines() {
+        assert!(is_deadline(&tonic::Status::cancelled("Timeout expired")));
+        assert!(is_deadline(&tonic::Status::deadline_exceeded("x")));
+        assert!(!is_deadline(&tonic::Status::cancelled("client went away")));
+        assert!(!is_failure(tonic::Code::FailedPrecondition));
+        assert!(is_failure(tonic::Code::Unavailable));
+    }
+}

@@ -41,6 +41,26 @@ fn start_chromedriver() -> (Driver, u16) {
     (Driver(child), port)
 }
 
+/// A headless Chromium session (phone-sized window) with its own empty profile.
+async fn start_browser(name: &str) -> (Driver, fantoccini::Client, std::path::PathBuf) {
+    let (driver, port) = start_chromedriver();
+    let profile = std::env::temp_dir().join(format!("chromium-{name}-{}", std::process::id()));
+    let caps = json!({"goog:chromeOptions": {
+        "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=412,915", format!("--user-data-dir={}", profile.display())]
+    }});
+    let caps = caps.as_object().unwrap().clone().into_iter().collect();
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let browser = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a chromium session");
+    (driver, browser, profile)
+}
+
 /// A stand-in for the shop: serves the page admitted users land on.
 async fn landing_server() -> std::net::SocketAddr {
     let app = axum::Router::new().route(
@@ -93,21 +113,7 @@ async fn the_page_follows_the_queue_and_lands_on_the_target_with_a_valid_token()
         );
     }
 
-    let (_driver, port) = start_chromedriver();
-    let profile = std::env::temp_dir().join(format!("chromium-profile-{}", std::process::id()));
-    let caps = json!({"goog:chromeOptions": {
-        "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
-        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=412,915", format!("--user-data-dir={}", profile.display())]
-    }});
-    let caps = caps.as_object().unwrap().clone().into_iter().collect();
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let browser = ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a chromium session");
+    let (_driver, browser, profile) = start_browser("main").await;
 
     browser.goto(&gw.url("/e/pagetest")).await.unwrap();
     let position = |b: fantoccini::Client| async move {
@@ -202,6 +208,144 @@ async fn the_page_follows_the_queue_and_lands_on_the_target_with_a_valid_token()
     assert_eq!(heading, "Welcome to the sale");
     let png = browser.screenshot().await.unwrap();
     std::fs::write(screenshot_dir().join("landed.png"), &png).unwrap();
+    browser.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&profile);
+    gw.shutdown().await;
+}
+
+/// A reverse proxy that refuses WebSocket upgrades, as some corporate proxies do, and counts
+/// the status polls that pass through it.
+async fn proxy_without_websockets(
+    upstream: String,
+    polls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> std::net::SocketAddr {
+    use axum::extract::Request;
+    use axum::response::IntoResponse;
+    let http = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |req: Request| {
+        let (http, upstream, polls) = (http.clone(), upstream.clone(), polls.clone());
+        async move {
+            let path = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            if req.uri().path() == "/api/v1/queue/ws" {
+                return (
+                    axum::http::StatusCode::FORBIDDEN,
+                    "WebSockets are blocked here",
+                )
+                    .into_response();
+            }
+            if req.uri().path() == "/api/v1/queue/status" {
+                polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            let mut out = http.request(req.method().clone(), format!("{upstream}{path}"));
+            for name in [
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+            ] {
+                if let Some(v) = req.headers().get(&name) {
+                    out = out.header(name, v.clone());
+                }
+            }
+            let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+                .await
+                .unwrap_or_default();
+            match out.body(body).send().await {
+                Ok(r) => {
+                    let status = r.status();
+                    let ctype = r.headers().get(axum::http::header::CONTENT_TYPE).cloned();
+                    let bytes = r.bytes().await.unwrap_or_default();
+                    let mut resp = (status, bytes).into_response();
+                    if let Some(c) = ctype {
+                        resp.headers_mut()
+                            .insert(axum::http::header::CONTENT_TYPE, c);
+                    }
+                    resp
+                }
+                Err(_) => axum::http::StatusCode::BAD_GATEWAY.into_response(),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn with_websockets_blocked_the_page_falls_back_to_polling() {
+    let redis = RedisServer::start().unwrap();
+    let gw = TestGateway::start(&["--redis-url", &redis.url(), "--admission-tick-ms", "50"]).await;
+    let base = gw.url("");
+    let shop = landing_server().await;
+    let target = format!("http://{shop}/landing?from=queue");
+    put_event(
+        &base,
+        "polling",
+        json!({"admit_per_second": 0, "max_active": 100, "target_url": target}),
+    )
+    .await;
+    assert_eq!(join(&base, "polling", "ahead").await.status, 201);
+    let polls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let proxy = proxy_without_websockets(base.clone(), polls.clone()).await;
+
+    let (_driver, browser, profile) = start_browser("polling").await;
+    browser
+        .goto(&format!("http://{proxy}/e/polling"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let p = browser
+            .find(Locator::Id("position"))
+            .await
+            .unwrap()
+            .attr("data-position")
+            .await
+            .unwrap();
+        if p.as_deref() == Some("2") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed position 2"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    put_event(
+        &base,
+        "polling",
+        json!({"admit_per_second": 1, "max_active": 100, "target_url": target}),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let landed = loop {
+        let url = browser.current_url().await.unwrap();
+        if url.as_str().starts_with(&format!("http://{shop}/landing")) {
+            break url;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never admitted without WebSockets"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        polls.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "the page polled /status"
+    );
+    let pairs: Vec<(String, String)> = landed
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    assert_eq!(
+        pairs[0],
+        ("from".to_owned(), "queue".to_owned()),
+        "the target's own query survives"
+    );
+    assert_eq!(pairs[1].0, "reservation_token");
     browser.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&profile);
     gw.shutdown().await;

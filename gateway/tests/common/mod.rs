@@ -18,6 +18,8 @@ pub const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKca9U8X
 /// A gateway served in this process on 127.0.0.1:0.
 pub struct TestGateway {
     pub addr: SocketAddr,
+    /// The gRPC QueueService address, when started with `--grpc-listen`.
+    pub grpc: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -37,6 +39,7 @@ impl TestGateway {
         args.extend_from_slice(extra);
         let config = Config::parse_from(args);
         let gw = Gateway::build(&config).await.expect("gateway builds");
+        let grpc = gw.grpc_addr();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -49,6 +52,7 @@ impl TestGateway {
         });
         Self {
             addr,
+            grpc,
             stop: Some(tx),
             task: Some(task),
         }

@@ -1,0 +1,1045 @@
+//! The forwarded API and the gRPC QueueService end to end, with real parts only: gateways on
+//! port 0 over a real redis-server, the real `backends` services (from the `services` crate)
+//! served over gRPC on loopback behind a layer that counts every call they receive, a real
+//! webhook receiver that checks Standard Webhooks signatures, and hand-written gRPC servers
+//! that are slow on purpose.
+
+mod common;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use common::*;
+use hmac::{Hmac, Mac};
+use proto::gateway::v1 as gw;
+use proto::gateway::v1::queue_service_client::QueueServiceClient;
+use proto::reservation::v1 as res;
+use queue::token::{AdmissionClaims, AdmissionSigner, ISSUER};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use testkit::RedisServer;
+use tokio::sync::{mpsc, oneshot};
+
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const PRICE: i64 = 2500;
+
+/// The backends in this process on a free port; every gRPC call they receive is recorded.
+struct Backends {
+    addr: SocketAddr,
+    calls: Arc<Mutex<Vec<String>>>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Backends {
+    async fn start(webhook_url: Option<String>, events: &[(&str, u64)]) -> Self {
+        let store = Arc::new(services::MemoryStore::new());
+        let settings = services::Settings {
+            // Simulated payments settle in 2–5 ms instead of 2–5 s.
+            sim_time_scale: 0.001,
+            ..services::Settings::default()
+        };
+        let webhooks = webhook_url.map(|url| {
+            services::WebhookSender::new(services::WebhookConfig {
+                url,
+                secret: services::WebhookSecret::parse(WEBHOOK_SECRET).unwrap(),
+                max_attempts: 5,
+                backoff_base: Duration::from_millis(5),
+                backoff_max: Duration::from_millis(50),
+                attempt_timeout: Duration::from_secs(5),
+            })
+        });
+        let backends =
+            services::Backends::new(store, Arc::new(services::SystemClock), settings, webhooks);
+        for (id, seats) in events {
+            backends.seed(id, *seats, PRICE, "USD").await.unwrap();
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let seen = calls.clone();
+        let count = tower::util::MapRequestLayer::new(move |req: http::Request<_>| {
+            seen.lock().unwrap().push(req.uri().path().to_owned());
+            req
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        use proto::payment::v1::payment_service_server::PaymentServiceServer;
+        use res::inventory_server::InventoryServer;
+        use res::reservation_service_server::ReservationServiceServer;
+        use res::worker_service_server::WorkerServiceServer;
+        tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .layer(count)
+                .add_service(ReservationServiceServer::new(backends.clone()))
+                .add_service(InventoryServer::new(backends.clone()))
+                .add_service(PaymentServiceServer::new(backends.clone()))
+                .add_service(WorkerServiceServer::new(backends))
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    async {
+                        let _ = stopped.await;
+                    },
+                )
+                .await;
+        });
+        Self {
+            addr,
+            calls,
+            stop: Some(stop),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The gateway flags that point every upstream here.
+    fn flags(&self) -> Vec<String> {
+        let u = self.url();
+        vec![
+            "--reservation-url".into(),
+            u.clone(),
+            "--inventory-url".into(),
+            u.clone(),
+            "--payment-url".into(),
+            u,
+        ]
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.lock().unwrap().len()
+    }
+
+    /// A client that bypasses the gateway (the worker is never reached through it).
+    async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Channel::from_shared(self.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Backends {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// A gateway over `redis` with `extra` flags.
+async fn gateway(redis: &RedisServer, extra: &[String]) -> TestGateway {
+    let url = redis.url();
+    let mut args: Vec<&str> = vec!["--redis-url", &url, "--admission-tick-ms", "20"];
+    args.extend(extra.iter().map(String::as_str));
+    TestGateway::start(&args).await
+}
+
+/// An event that admits everyone at once.
+async fn open_event(base: &str, id: &str) {
+    let r = put_event(
+        base,
+        id,
+        json!({"admit_per_second": 10000, "max_active": 100000}),
+    )
+    .await;
+    assert!(r.status == 201 || r.status == 200, "{}", r.body);
+}
+
+/// Joins, waits for READY, enters: the reservation token of a real admission.
+async fn admission(base: &str, event: &str, session: &str) -> String {
+    let j = join(base, event, session).await;
+    assert!(j.status == 201 || j.status == 200, "{}", j.body);
+    let token = j.body["waiting_token"].as_str().unwrap().to_owned();
+    wait_status(base, &token, "READY", Duration::from_secs(10)).await;
+    let e = enter(base, &token).await;
+    assert_eq!(e.status, 200, "{}", e.body);
+    e.body["reservation_token"].as_str().unwrap().to_owned()
+}
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A token signed with `pem`'s key (or a random one when None).
+fn mint(pem: Option<&str>, event: &str, sub: &str, exp: u64) -> String {
+    let signer = match pem {
+        Some(p) => AdmissionSigner::from_pem(p).unwrap(),
+        None => AdmissionSigner::ephemeral(),
+    };
+    signer
+        .sign(&AdmissionClaims {
+            iss: ISSUER.into(),
+            aud: event.into(),
+            sub: sub.into(),
+            exp,
+            jti: "test".into(),
+        })
+        .unwrap()
+}
+
+fn availability(base: &str, event: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+    let r = client().get(format!(
+        "{base}/api/v1/events/{event}/availability?quantity=2"
+    ));
+    match token {
+        Some(t) => r.bearer_auth(t),
+        None => r,
+    }
+}
+
+fn reserve(
+    base: &str,
+    token: Option<&str>,
+    key: Option<&str>,
+    body: Value,
+) -> reqwest::RequestBuilder {
+    let mut r = client()
+        .post(format!("{base}/api/v1/reservations"))
+        .json(&body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(k) = key {
+        r = r.header("Idempotency-Key", k);
+    }
+    r
+}
+
+fn pay(base: &str, token: Option<&str>, key: Option<&str>, body: Value) -> reqwest::RequestBuilder {
+    let mut r = client()
+        .post(format!("{base}/api/v1/payments/intents"))
+        .json(&body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(k) = key {
+        r = r.header("Idempotency-Key", k);
+    }
+    r
+}
+
+fn get_reservation(base: &str, id: &str, token: &str) -> reqwest::RequestBuilder {
+    client()
+        .get(format!("{base}/api/v1/reservations/{id}"))
+        .bearer_auth(token)
+}
+
+/// A webhook receiver on a free port that checks each request against the Standard Webhooks
+/// scheme itself (HMAC-SHA256 of "id.timestamp.body" under the base64 key of the secret).
+async fn webhook_receiver() -> (String, mpsc::UnboundedReceiver<(bool, Value)>) {
+    use axum::http::HeaderMap;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/webhooks/payments",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let tx = tx.clone();
+            async move {
+                let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+                let (id, ts, sigs) = (
+                    h("webhook-id"),
+                    h("webhook-timestamp"),
+                    h("webhook-signature"),
+                );
+                let key = B64
+                    .decode(WEBHOOK_SECRET.trim_start_matches("whsec_"))
+                    .unwrap();
+                let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+                mac.update(format!("{id}.{ts}.").as_bytes());
+                mac.update(&body);
+                let want = format!("v1,{}", B64.encode(mac.finalize().into_bytes()));
+                let fresh = ts.parse::<u64>().is_ok_and(|t| t.abs_diff(now_s()) <= 300);
+                let valid = fresh && id.starts_with("msg_") && sigs.split(' ').any(|s| s == want);
+                let payload = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let _ = tx.send((valid, payload));
+                if valid {
+                    axum::http::StatusCode::NO_CONTENT
+                } else {
+                    axum::http::StatusCode::BAD_REQUEST
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/webhooks/payments"), rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sale_end_to_end() {
+    let (hook_url, mut hooks) = webhook_receiver().await;
+    let backends = Backends::start(Some(hook_url), &[("show", 10)]).await;
+    let redis = RedisServer::start().unwrap();
+    let gw = gateway(&redis, &backends.flags()).await;
+    let base = gw.url("");
+    open_event(&base, "show").await;
+    let token = admission(&base, "show", "alice").await;
+
+    let a = send(availability(&base, "show", Some(&token))).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["available"], true);
+    assert_eq!(a.body["remaining_in_section"], 10);
+    assert_eq!(a.body["available_seats"][0]["seat_id"], "A-1");
+    assert_eq!(a.body["available_seats"][0]["status"], "AVAILABLE");
+    assert_eq!(a.body["available_seats"][0]["price"]["amount_cents"], PRICE);
+
+    let r = send(reserve(
+        &base,
+        Some(&token),
+        Some("k1"),
+        json!({"event_id": "show", "quantity": 2}),
+    ))
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["status"], "PENDING");
+    assert_eq!(r.body["replayed"], false);
+    assert!(r.body["hold_expires_at"].is_string());
+    assert_eq!(r.body["reserved_seats"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        r.body["total_amount"],
+        json!({"amount_cents": 2 * PRICE, "currency": "USD"})
+    );
+    let rid = r.body["reservation_id"].as_str().unwrap().to_owned();
+    assert!(rid.starts_with("r_") && rid.ends_with("_show"), "{rid}");
+    // The same key answers the same reservation and holds nothing more.
+    let again = send(reserve(
+        &base,
+        Some(&token),
+        Some("k1"),
+        json!({"event_id": "show", "quantity": 2}),
+    ))
+    .await;
+    assert_eq!(
+        (again.status, &again.body["reservation_id"]),
+        (200, &json!(rid))
+    );
+    assert_eq!(again.body["replayed"], true);
+    let other = send(reserve(
+        &base,
+        Some(&token),
+        Some("k1"),
+        json!({"event_id": "show", "quantity": 3}),
+    ))
+    .await;
+    assert_eq!((other.status, other.code()), (409, "IDEMPOTENCY_CONFLICT"));
+    let a = send(availability(&base, "show", Some(&token))).await;
+    assert_eq!(a.body["remaining_in_section"], 8);
+
+    // Upstream refusals keep their meaning and the backend's error code.
+    let big = send(reserve(
+        &base,
+        Some(&token),
+        Some("k2"),
+        json!({"event_id": "show", "quantity": 11}),
+    ))
+    .await;
+    assert_eq!(
+        (big.status, big.code()),
+        (400, "INVALID_ARGUMENT"),
+        "{}",
+        big.body
+    );
+    let gone = send(reserve(
+        &base,
+        Some(&token),
+        Some("k3"),
+        json!({"event_id": "show", "seat_ids": ["A-1"]}),
+    ))
+    .await;
+    assert_eq!(
+        (gone.status, gone.code()),
+        (409, "INVENTORY_CONFLICT"),
+        "{}",
+        gone.body
+    );
+    let missing = send(reserve(
+        &base,
+        Some(&token),
+        None,
+        json!({"event_id": "show", "quantity": 1}),
+    ))
+    .await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (400, "IDEMPOTENCY_REQUIRED")
+    );
+    let bad = send(reserve(
+        &base,
+        Some(&token),
+        Some("k4"),
+        json!({"event_id": "show", "quantity": "two"}),
+    ))
+    .await;
+    assert_eq!((bad.status, bad.code()), (400, "INVALID_ARGUMENT"));
+
+    // Another admitted user of the same event cannot see or pay for it.
+    let bob = admission(&base, "show", "bob").await;
+    let peek = send(get_reservation(&base, &rid, &bob)).await;
+    assert_eq!(
+        (peek.status, peek.code()),
+        (404, "NOT_FOUND"),
+        "{}",
+        peek.body
+    );
+    let steal = send(pay(
+        &base,
+        Some(&bob),
+        Some("p0"),
+        json!({"reservation_id": rid}),
+    ))
+    .await;
+    assert!(
+        steal.status == 404 || steal.status == 409 || steal.status == 400,
+        "{}",
+        steal.body
+    );
+
+    let p = send(pay(
+        &base,
+        Some(&token),
+        Some("p1"),
+        json!({"reservation_id": rid, "scenario": "APPROVE"}),
+    ))
+    .await;
+    assert_eq!(p.status, 201, "{}", p.body);
+    assert_eq!(p.body["status"], "PENDING");
+    assert!(p.body["expires_at"].is_string());
+    let intent = p.body["payment_intent_id"].as_str().unwrap().to_owned();
+    let replay = send(pay(
+        &base,
+        Some(&token),
+        Some("p1"),
+        json!({"reservation_id": rid}),
+    ))
+    .await;
+    assert_eq!(
+        (replay.status, &replay.body["payment_intent_id"]),
+        (200, &json!(intent))
+    );
+    let odd = send(pay(
+        &base,
+        Some(&token),
+        Some("p2"),
+        json!({"reservation_id": rid, "scenario": "MAYBE"}),
+    ))
+    .await;
+    assert_eq!((odd.status, odd.code()), (400, "INVALID_ARGUMENT"));
+
+    // The simulator reports the approval by a signed webhook…
+    let (valid, hook) = tokio::time::timeout(Duration::from_secs(10), hooks.recv())
+        .await
+        .expect("a webhook within 10 s")
+        .unwrap();
+    assert!(
+        valid,
+        "the webhook's Standard Webhooks signature verifies: {hook}"
+    );
+    assert_eq!(hook["type"], "payment.approved");
+    assert_eq!(hook["data"]["payment_intent_id"], json!(intent));
+    assert_eq!(hook["data"]["reservation_id"], json!(rid));
+    assert_eq!(hook["data"]["amount_cents"], 2 * PRICE);
+    let pending = send(get_reservation(&base, &rid, &token)).await;
+    assert_eq!(
+        (pending.status, &pending.body["status"]),
+        (200, &json!("PENDING"))
+    );
+
+    // …and the worker, told the result (the gateway's webhook endpoint is the next issue),
+    // confirms the reservation.
+    let mut worker = res::worker_service_client::WorkerServiceClient::new(backends.channel().await);
+    let done = worker
+        .process_payment_result(res::ProcessPaymentRequest {
+            payment_intent_id: intent.clone(),
+            reservation_id: rid.clone(),
+            result: res::PaymentResult::Approved as i32,
+            webhook_id: "test".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        done.reservation_status,
+        res::ReservationStatus::Confirmed as i32
+    );
+    let confirmed = send(get_reservation(&base, &rid, &token)).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    assert_eq!(confirmed.body["status"], "CONFIRMED");
+    assert_eq!(confirmed.body["event_id"], "show");
+    assert_eq!(confirmed.body["order_id"], json!(done.order_id));
+    assert_eq!(confirmed.body["payment_intent_id"], json!(intent));
+    assert_eq!(confirmed.body["seats"][0]["status"], "SOLD");
+    assert!(confirmed.body["confirmed_at"].is_string());
+    let a = send(availability(&base, "show", Some(&token))).await;
+    assert_eq!(a.body["remaining_in_section"], 8, "sold seats stay taken");
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_without_a_valid_admission_never_reach_a_backend() {
+    let backends = Backends::start(None, &[("show", 10), ("other", 10)]).await;
+    let redis = RedisServer::start().unwrap();
+    let gw = gateway(&redis, &backends.flags()).await;
+    let base = gw.url("");
+    let later = now_s() + 300;
+    let rid = format!("r_{}_show", "0".repeat(32));
+    let bad_tokens = [
+        ("forged", mint(None, "show", "mallory", later)),
+        ("expired", mint(Some(PEM), "show", "mallory", now_s() - 5)),
+        ("other event", mint(Some(PEM), "other", "mallory", later)),
+        ("garbage", "not.a.jwt".to_owned()),
+    ];
+    for (what, tok) in [(None, None)]
+        .into_iter()
+        .chain(bad_tokens.iter().map(|(w, t)| (Some(*w), Some(t.as_str()))))
+    {
+        let want = if tok.is_none() { 401 } else { 403 };
+        let rs = [
+            send(availability(&base, "show", tok)).await,
+            send(reserve(
+                &base,
+                tok,
+                Some("k"),
+                json!({"event_id": "show", "quantity": 1}),
+            ))
+            .await,
+            send(pay(&base, tok, Some("k"), json!({"reservation_id": rid}))).await,
+            send({
+                let r = client().get(format!("{base}/api/v1/reservations/{rid}"));
+                match tok {
+                    Some(t) => r.bearer_auth(t),
+                    None => r,
+                }
+            })
+            .await,
+        ];
+        for r in rs {
+            assert_eq!(r.status, want, "{what:?}: {}", r.body);
+        }
+    }
+    let expired = send(availability(&base, "show", Some(&bad_tokens[1].1))).await;
+    assert_eq!(expired.code(), "ADMISSION_EXPIRED");
+    let anonymous = send(availability(&base, "show", None)).await;
+    assert_eq!(anonymous.code(), "UNAUTHENTICATED");
+    assert_eq!(
+        backends.calls(),
+        0,
+        "no backend call without a valid admission"
+    );
+
+    // A genuine admission goes through: exactly one call per request.
+    open_event(&base, "show").await;
+    let token = admission(&base, "show", "alice").await;
+    assert_eq!(
+        send(availability(&base, "show", Some(&token))).await.status,
+        200
+    );
+    assert_eq!(backends.calls(), 1);
+    // The token of "show" does not open "other".
+    let r = send(availability(&base, "other", Some(&token))).await;
+    assert_eq!((r.status, r.code()), (403, "FORBIDDEN"));
+    assert_eq!(backends.calls(), 1);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unconfigured_or_down_upstream_answers_503_quickly() {
+    let redis = RedisServer::start().unwrap();
+    let token = mint(Some(PEM), "show", "alice", now_s() + 300);
+    let gw = gateway(&redis, &[]).await;
+    let r = send(availability(&gw.url(""), "show", Some(&token))).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (503, "UPSTREAM_UNAVAILABLE"),
+        "{}",
+        r.body
+    );
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not configured"));
+    let r = send(reserve(
+        &gw.url(""),
+        Some(&token),
+        Some("k"),
+        json!({"event_id": "show", "quantity": 1}),
+    ))
+    .await;
+    assert_eq!((r.status, r.code()), (503, "UPSTREAM_UNAVAILABLE"));
+    gw.shutdown().await;
+
+    // A closed port: connection refused, well within the deadline; then the circuit opens.
+    let port = testkit::free_port().unwrap();
+    let down = format!("http://127.0.0.1:{port}");
+    let gw = gateway(
+        &redis,
+        &[
+            "--inventory-url".into(),
+            down,
+            "--breaker-failures".into(),
+            "3".into(),
+        ],
+    )
+    .await;
+    let base = gw.url("");
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = send(availability(&base, "show", Some(&token))).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (503, "UPSTREAM_UNAVAILABLE"),
+            "{}",
+            r.body
+        );
+        assert!(
+            t.elapsed() < Duration::from_millis(300),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(r.headers["retry-after"], "1");
+    }
+    let r = send(availability(&base, "show", Some(&token))).await;
+    assert_eq!((r.status, r.code()), (503, "CIRCUIT_OPEN"));
+    gw.shutdown().await;
+}
+
+/// An Inventory that answers after `delay` (while `slow` is set), counting calls.
+#[derive(Clone)]
+struct SlowInventory {
+    delay: Duration,
+    slow: Arc<AtomicBool>,
+    calls: Arc<AtomicUsize>,
+}
+
+#[tonic::async_trait]
+impl res::inventory_server::Inventory for SlowInventory {
+    async fn check_availability(
+        &self,
+        _: tonic::Request<res::CheckAvailabilityRequest>,
+    ) -> Result<tonic::Response<res::CheckAvailabilityResponse>, tonic::Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.slow.load(Ordering::SeqCst) {
+            tokio::time::sleep(self.delay).await;
+        }
+        Ok(tonic::Response::new(res::CheckAvailabilityResponse {
+            available: true,
+            remaining_in_section: 1,
+            ..Default::default()
+        }))
+    }
+
+    async fn commit_reservation(
+        &self,
+        _: tonic::Request<res::CommitReservationRequest>,
+    ) -> Result<tonic::Response<res::CommitReservationResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("test server"))
+    }
+
+    async fn release_hold(
+        &self,
+        _: tonic::Request<res::ReleaseHoldRequest>,
+    ) -> Result<tonic::Response<res::ReleaseHoldResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("test server"))
+    }
+}
+
+impl SlowInventory {
+    async fn start(delay: Duration) -> (Self, String) {
+        let inv = Self {
+            delay,
+            slow: Arc::new(AtomicBool::new(true)),
+            calls: Arc::new(AtomicUsize::new(0)),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let svc = res::inventory_server::InventoryServer::new(inv.clone());
+        tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .add_service(svc)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                .await;
+        });
+        (inv, url)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_upstream_gives_504_at_the_deadline_and_the_circuit_opens() {
+    let (inv, url) = SlowInventory::start(Duration::from_secs(3)).await;
+    let redis = RedisServer::start().unwrap();
+    let token = mint(Some(PEM), "show", "alice", now_s() + 300);
+    let flags: Vec<String> = [
+        "--inventory-url",
+        &url,
+        "--inventory-timeout-ms",
+        "150",
+        "--breaker-failures",
+        "3",
+        "--breaker-open-ms",
+        "400",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let gw = gateway(&redis, &flags).await;
+    let base = gw.url("");
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = send(availability(&base, "show", Some(&token))).await;
+        let took = t.elapsed();
+        assert_eq!(
+            (r.status, r.code()),
+            (504, "UPSTREAM_TIMEOUT"),
+            "{}",
+            r.body
+        );
+        assert!(
+            took >= Duration::from_millis(150) && took < Duration::from_millis(600),
+            "{took:?}"
+        );
+    }
+    assert_eq!(inv.calls.load(Ordering::SeqCst), 3);
+    // Open: refused at once, the upstream is not called.
+    for _ in 0..5 {
+        let t = Instant::now();
+        let r = send(availability(&base, "show", Some(&token))).await;
+        assert_eq!((r.status, r.code()), (503, "CIRCUIT_OPEN"));
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+    assert_eq!(inv.calls.load(Ordering::SeqCst), 3);
+    // After the open period one probe goes through; the upstream has recovered, so it closes.
+    inv.slow.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let r = send(availability(&base, "show", Some(&token))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        send(availability(&base, "show", Some(&token))).await.status,
+        200
+    );
+    assert_eq!(inv.calls.load(Ordering::SeqCst), 5);
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_the_concurrency_limit_requests_get_503_at_once() {
+    let (inv, url) = SlowInventory::start(Duration::from_millis(600)).await;
+    let redis = RedisServer::start().unwrap();
+    let token = mint(Some(PEM), "show", "alice", now_s() + 300);
+    let flags: Vec<String> = [
+        "--inventory-url",
+        &url,
+        "--inventory-timeout-ms",
+        "2000",
+        "--upstream-max-in-flight",
+        "2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let gw = gateway(&redis, &flags).await;
+    let base = gw.url("");
+    // Warm the channel's connection so that the first calls are not slowed by connecting.
+    inv.slow.store(false, Ordering::SeqCst);
+    assert_eq!(
+        send(availability(&base, "show", Some(&token))).await.status,
+        200
+    );
+    inv.slow.store(true, Ordering::SeqCst);
+    let first: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(send(availability(&base, "show", Some(&token)))))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let t = Instant::now();
+    let over =
+        futures::future::join_all((0..4).map(|_| send(availability(&base, "show", Some(&token)))))
+            .await;
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    for r in over {
+        assert_eq!(
+            (r.status, r.code()),
+            (503, "UPSTREAM_OVERLOADED"),
+            "{}",
+            r.body
+        );
+    }
+    for f in first {
+        assert_eq!(f.await.unwrap().status, 200);
+    }
+    assert_eq!(inv.calls.load(Ordering::SeqCst), 3);
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn two_thousand_buyers_for_a_hundred_seats_get_exactly_a_hundred_holds() {
+    const BUYERS: usize = 2000;
+    let backends = Backends::start(None, &[("drop", 100)]).await;
+    let redis = RedisServer::start().unwrap();
+    let mut flags = backends.flags();
+    // Every buyer at once: the limit and deadline are raised so that the outcome is decided
+    // by the inventory, not by load shedding.
+    flags.extend(
+        [
+            "--upstream-max-in-flight",
+            "4096",
+            "--upstream-timeout-ms",
+            "20000",
+            "--request-timeout-ms",
+            "30000",
+        ]
+        .map(String::from),
+    );
+    let gw = gateway(&redis, &flags).await;
+    let base = gw.url("");
+    open_event(&base, "drop").await;
+    // Real admissions for every buyer: join, READY, enter (100 at a time).
+    use futures::StreamExt;
+    let tokens: Vec<String> = futures::stream::iter(0..BUYERS)
+        .map(|i| {
+            let base = base.clone();
+            async move { admission(&base, "drop", &format!("buyer-{i}")).await }
+        })
+        .buffer_unordered(100)
+        .collect()
+        .await;
+    let calls_before = backends.calls();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(BUYERS)
+        .build()
+        .unwrap();
+    let start = tokio::sync::Barrier::new(BUYERS);
+    let start = Arc::new(start);
+    let tasks: Vec<_> = tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let (http, base, start) = (http.clone(), base.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                send(
+                    http.post(format!("{base}/api/v1/reservations"))
+                        .bearer_auth(t)
+                        .header("Idempotency-Key", format!("buy-{i}"))
+                        .json(&json!({"event_id": "drop", "quantity": 1})),
+                )
+                .await
+            })
+        })
+        .collect();
+    let t = Instant::now();
+    let mut held = 0;
+    let mut conflicts = 0;
+    let mut seats = std::collections::HashSet::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        match (r.status, r.code()) {
+            (201, _) => {
+                held += 1;
+                assert!(seats.insert(
+                    r.body["reserved_seats"][0]["seat_id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                ));
+            }
+            (409, "INVENTORY_CONFLICT") => conflicts += 1,
+            other => panic!("unexpected answer {other:?}: {}", r.body),
+        }
+    }
+    eprintln!(
+        "{BUYERS} concurrent reservations answered in {:?}",
+        t.elapsed()
+    );
+    assert_eq!((held, conflicts), (100, BUYERS - 100));
+    assert_eq!(
+        backends.calls() - calls_before,
+        BUYERS,
+        "one upstream call per buyer"
+    );
+    let token = mint(Some(PEM), "drop", "late", now_s() + 300);
+    let a = send(availability(&base, "drop", Some(&token))).await;
+    assert_eq!(
+        (
+            a.body["available"].as_bool(),
+            a.body["remaining_in_section"].as_i64()
+        ),
+        (Some(false), Some(0))
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_queue_service_over_grpc() {
+    let backends = Backends::start(None, &[("show", 10)]).await;
+    let redis = RedisServer::start().unwrap();
+    let mut flags = backends.flags();
+    flags.extend(["--grpc-listen", "127.0.0.1:0"].map(String::from));
+    let gw = gateway(&redis, &flags).await;
+    let base = gw.url("");
+    let r = put_event(
+        &base,
+        "show",
+        json!({"admit_per_second": 0, "max_active": 10}),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let addr = gw.grpc.expect("--grpc-listen binds");
+    let mut q = QueueServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+
+    let joined = q
+        .join_queue(gw::JoinQueueRequest {
+            event_id: "show".into(),
+            session_id: "g1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(joined.status, gw::QueueStatus::Waiting as i32);
+    assert_eq!(joined.position_hint, 1);
+    assert!(joined.expires_at.is_some());
+    let token = joined.waiting_token;
+    // The same place over HTTP: one waiting room behind both APIs.
+    assert_eq!(status(&base, &token).await.body["position"], 1);
+
+    let st = q
+        .get_queue_status(gw::GetQueueStatusRequest {
+            waiting_token: token.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (st.status, st.position, st.admission_ready),
+        (gw::QueueStatus::Waiting as i32, 1, false)
+    );
+
+    let early = q
+        .request_admission(gw::RequestAdmissionRequest {
+            waiting_token: token.clone(),
+            event_id: "show".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(early.code(), tonic::Code::FailedPrecondition);
+    let detail = proto::error_of(&early).expect("common.v1.Error in the details");
+    assert_eq!(detail.details[0].reason, "NOT_READY");
+
+    let bad = q
+        .get_queue_status(gw::GetQueueStatusRequest {
+            waiting_token: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::Unauthenticated);
+    let unknown = q
+        .join_queue(gw::JoinQueueRequest {
+            event_id: "nosuch".into(),
+            session_id: "g1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+
+    open_event(&base, "show").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = q
+            .get_queue_status(gw::GetQueueStatusRequest {
+                waiting_token: token.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if st.admission_ready {
+            assert_eq!(st.status, gw::QueueStatus::Ready as i32);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never READY");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let wrong = q
+        .request_admission(gw::RequestAdmissionRequest {
+            waiting_token: token.clone(),
+            event_id: "other".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), tonic::Code::InvalidArgument);
+    let granted = q
+        .request_admission(gw::RequestAdmissionRequest {
+            waiting_token: token.clone(),
+            event_id: "show".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(granted.admission, gw::AdmissionStatus::Granted as i32);
+    assert!(granted.ttl_seconds > 0 && granted.valid_until.is_some());
+    // The gRPC grant opens the forwarded HTTP API.
+    let a = send(availability(
+        &base,
+        "show",
+        Some(&granted.reservation_token),
+    ))
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+
+    let other = q
+        .join_queue(gw::JoinQueueRequest {
+            event_id: "show".into(),
+            session_id: "g2".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let left = q
+        .leave_queue(gw::LeaveQueueRequest {
+            waiting_token: other.waiting_token.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(left.left);
+    let after = q
+        .get_queue_status(gw::GetQueueStatusRequest {
+            waiting_token: other.waiting_token,
+        })
+        .await;
+    match after {
+        Ok(s) => assert_eq!(s.into_inner().status, gw::QueueStatus::Expired as i32),
+        Err(e) => assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}"),
+    }
+    drop(q);
+    // Shutdown stops both servers.
+    let t = Instant::now();
+    gw.shutdown().await;
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the gRPC listener is closed"
+    );
+}

@@ -524,6 +524,10 @@ fn the_docs_describe_every_route() {
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),
+        ("get", "/api/v1/events/{event_id}/availability"),
+        ("post", "/api/v1/reservations"),
+        ("get", "/api/v1/reservations/{reservation_id}"),
+        ("post", "/api/v1/payments/intents"),
     ];
     for (method, path) in routes {
         let block = openapi

@@ -258,6 +258,12 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
         .websockets_dropped
         .inner()
         .store(st.hub.dropped_slow(), std::sync::atomic::Ordering::Relaxed);
+    for u in st.upstreams.all() {
+        st.metrics
+            .upstream_circuit_open
+            .get_or_create(&crate::metrics::UpstreamName { upstream: u.name() })
+            .set(i64::from(u.circuit_open()));
+    }
     (
         [(
             header::CONTENT_TYPE,

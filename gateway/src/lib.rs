@@ -119,7 +119,8 @@ impl Gateway {
         }
         let room = WaitingRoom::new(store, clock, waiting, signer);
         let limits = config.limits();
-        let upstreams = upstream::Upstreams::from_config(config)?;
+        let metrics = Arc::new(Metrics::new());
+        let upstreams = upstream::Upstreams::from_config(config, metrics.clone())?;
         // Bound here, not in serve, so that `--grpc-listen 127.0.0.1:0` has a known port.
         let grpc = match config.grpc_listen {
             Some(addr) => Some(
@@ -134,7 +135,7 @@ impl Gateway {
             permits: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
             upstreams,
             room,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             admin_token_hash: config
                 .admin_token
                 .as_deref()

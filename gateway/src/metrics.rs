@@ -26,6 +26,23 @@ pub struct EventLabels {
     pub event: String,
 }
 
+/// Labels of upstream call counts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    /// `reservation`, `inventory` or `payment`.
+    pub upstream: &'static str,
+    /// `ok`, `rejected` (a client-class error status), `failed` (unavailable, internal, …),
+    /// `timeout`, `overloaded` (not called: limit reached) or `circuit_open` (not called).
+    pub outcome: &'static str,
+}
+
+/// Labels of per-upstream metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamName {
+    /// `reservation`, `inventory` or `payment`.
+    pub upstream: &'static str,
+}
+
 type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -52,6 +69,12 @@ pub struct Metrics {
     pub websockets: Gauge,
     /// WebSockets dropped for being too slow or unresponsive (a counter kept by the hub).
     pub websockets_dropped: Counter<u64, std::sync::atomic::AtomicU64>,
+    /// Upstream calls by upstream and outcome (refused ones included).
+    pub upstream_calls: Family<UpstreamLabels, Counter>,
+    /// Latency of upstream calls that were made.
+    pub upstream_latency: Family<UpstreamName, Histogram, fn() -> Histogram>,
+    /// 1 while an upstream's circuit is open (set when `/metrics` is read).
+    pub upstream_circuit_open: Family<UpstreamName, Gauge>,
 }
 
 impl Default for Metrics {
@@ -108,8 +131,30 @@ impl Metrics {
             "WebSockets dropped for being too slow or unresponsive",
             websockets_dropped.clone(),
         );
+        let upstream_calls = Family::default();
+        registry.register(
+            "gateway_upstream_calls",
+            "Calls to the backing services by outcome (overloaded and circuit_open were not made)",
+            upstream_calls.clone(),
+        );
+        let upstream_latency: Family<UpstreamName, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "gateway_upstream_call_duration_seconds",
+            "Latency of calls to the backing services",
+            upstream_latency.clone(),
+        );
+        let upstream_circuit_open = Family::default();
+        registry.register(
+            "gateway_upstream_circuit_open",
+            "1 while the upstream's circuit breaker is open",
+            upstream_circuit_open.clone(),
+        );
         Self {
             registry,
+            upstream_calls,
+            upstream_latency,
+            upstream_circuit_open,
             http,
             joins,
             admissions,

@@ -8,6 +8,7 @@
 //! upstream that is already failing.
 
 use crate::config::Config;
+use crate::metrics::{Metrics, UpstreamLabels, UpstreamName};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -39,7 +40,7 @@ pub enum UpstreamError {
 }
 
 /// Settings shared by every upstream, from [`Config`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct UpstreamSettings {
     /// Most calls in flight per upstream.
     pub max_in_flight: usize,
@@ -47,6 +48,8 @@ pub struct UpstreamSettings {
     pub breaker_failures: u32,
     /// How long an open circuit refuses calls before one probe is let through.
     pub breaker_open: Duration,
+    /// Where calls are counted (None: nowhere).
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// The three upstreams; each is None when its URL is not configured.
@@ -61,12 +64,17 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
-    /// Builds a lazy channel per configured URL (nothing connects until the first call).
-    pub fn from_config(config: &Config) -> Result<Self, tonic::transport::Error> {
+    /// Builds a lazy channel per configured URL (nothing connects until the first call);
+    /// calls are counted in `metrics`.
+    pub fn from_config(
+        config: &Config,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, tonic::transport::Error> {
         let settings = UpstreamSettings {
             max_in_flight: config.upstream_max_in_flight.max(1),
             breaker_failures: config.breaker_failures.max(1),
             breaker_open: Duration::from_millis(config.breaker_open_ms),
+            metrics: Some(metrics),
         };
         let default = Duration::from_millis(config.upstream_timeout_ms.max(1));
         let inventory = Duration::from_millis(config.inventory_timeout_ms.max(1));
@@ -81,6 +89,13 @@ impl Upstreams {
             payment: make("payment", &config.payment_url, default)?,
         })
     }
+
+    /// The configured upstreams.
+    pub fn all(&self) -> impl Iterator<Item = &Upstream> {
+        [&self.reservation, &self.inventory, &self.payment]
+            .into_iter()
+            .flatten()
+    }
 }
 
 /// One upstream: a shared channel, its deadline, its concurrency limit and its breaker.
@@ -91,6 +106,7 @@ pub struct Upstream {
     deadline: Duration,
     permits: Arc<Semaphore>,
     breaker: Arc<Breaker>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Upstream {
@@ -113,6 +129,7 @@ impl Upstream {
                 settings.breaker_failures,
                 settings.breaker_open,
             )),
+            metrics: settings.metrics.clone(),
         })
     }
 
@@ -141,11 +158,14 @@ impl Upstream {
     {
         let Ok(_permit) = self.permits.try_acquire() else {
             // Waiting for a permit would only queue behind a slow upstream: answer at once.
+            self.count("overloaded");
             return Err(UpstreamError::Overloaded(self.name));
         };
         let Some(attempt) = self.breaker.admit() else {
+            self.count("circuit_open");
             return Err(UpstreamError::CircuitOpen(self.name));
         };
+        let started = Instant::now();
         let mut req = tonic::Request::new(message);
         req.set_timeout(self.deadline);
         // The local timer is the deadline that counts: it also covers connecting and a server
@@ -160,12 +180,35 @@ impl Upstream {
                 status,
             }),
         };
-        attempt.finish(match &result {
-            Ok(_) => true,
-            Err(UpstreamError::Status { status, .. }) => !is_failure(status.code()),
-            Err(_) => false,
-        });
+        let (healthy, outcome) = match &result {
+            Ok(_) => (true, "ok"),
+            Err(UpstreamError::Status { status, .. }) if !is_failure(status.code()) => {
+                (true, "rejected")
+            }
+            Err(UpstreamError::Timeout(_)) => (false, "timeout"),
+            Err(_) => (false, "failed"),
+        };
+        attempt.finish(healthy);
+        self.count(outcome);
+        if let Some(m) = &self.metrics {
+            m.upstream_latency
+                .get_or_create(&UpstreamName {
+                    upstream: self.name,
+                })
+                .observe(started.elapsed().as_secs_f64());
+        }
         result
+    }
+
+    fn count(&self, outcome: &'static str) {
+        if let Some(m) = &self.metrics {
+            m.upstream_calls
+                .get_or_create(&UpstreamLabels {
+                    upstream: self.name,
+                    outcome,
+                })
+                .inc();
+        }
     }
 }
 

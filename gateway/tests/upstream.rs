@@ -617,15 +617,25 @@ struct SlowInventory {
     delay: Duration,
     slow: Arc<AtomicBool>,
     calls: Arc<AtomicUsize>,
+    /// The `grpc-timeout` header of each call.
+    deadlines: Arc<Mutex<Vec<String>>>,
 }
 
 #[tonic::async_trait]
 impl res::inventory_server::Inventory for SlowInventory {
     async fn check_availability(
         &self,
-        _: tonic::Request<res::CheckAvailabilityRequest>,
+        req: tonic::Request<res::CheckAvailabilityRequest>,
     ) -> Result<tonic::Response<res::CheckAvailabilityResponse>, tonic::Status> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        let deadline = req
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok());
+        self.deadlines
+            .lock()
+            .unwrap()
+            .push(deadline.unwrap_or_default().to_owned());
         if self.slow.load(Ordering::SeqCst) {
             tokio::time::sleep(self.delay).await;
         }
@@ -657,6 +667,7 @@ impl SlowInventory {
             delay,
             slow: Arc::new(AtomicBool::new(true)),
             calls: Arc::new(AtomicUsize::new(0)),
+            deadlines: Arc::new(Mutex::new(Vec::new())),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -707,6 +718,9 @@ async fn a_slow_upstream_gives_504_at_the_deadline_and_the_circuit_opens() {
         );
     }
     assert_eq!(inv.calls.load(Ordering::SeqCst), 3);
+    // The deadline travels as grpc-timeout (tonic writes it in microseconds or milliseconds).
+    let sent = inv.deadlines.lock().unwrap()[0].clone();
+    assert!(sent == "150000u" || sent == "150m", "grpc-timeout {sent:?}");
     // Open: refused at once, the upstream is not called.
     for _ in 0..5 {
         let t = Instant::now();
@@ -719,6 +733,15 @@ async fn a_slow_upstream_gives_504_at_the_deadline_and_the_circuit_opens() {
         );
     }
     assert_eq!(inv.calls.load(Ordering::SeqCst), 3);
+    let m = send(client().get(gw.url("/metrics"))).await.body;
+    let m = m.as_str().unwrap();
+    for line in [
+        r#"gateway_upstream_calls_total{upstream="inventory",outcome="timeout"} 3"#,
+        r#"gateway_upstream_calls_total{upstream="inventory",outcome="circuit_open"} 5"#,
+        r#"gateway_upstream_circuit_open{upstream="inventory"} 1"#,
+    ] {
+        assert!(m.contains(line), "{line} not in {m}");
+    }
     // After the open period one probe goes through; the upstream has recovered, so it closes.
     inv.slow.store(false, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(450)).await;

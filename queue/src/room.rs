@@ -48,9 +48,14 @@ pub struct Grant {
     pub valid_until: OffsetDateTime,
 }
 
-/// Store, clock and keys: everything a waiting-room operation needs.
+/// Store, clock and keys: everything a waiting-room operation needs. Cheap to clone (the
+/// HTTP edge clones its state for every request), so the parts live behind one `Arc`.
 #[derive(Clone)]
 pub struct WaitingRoom {
+    inner: Arc<Parts>,
+}
+
+struct Parts {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     waiting: WaitingTokens,
@@ -73,26 +78,28 @@ impl WaitingRoom {
         signer: AdmissionSigner,
     ) -> Self {
         Self {
-            store,
-            clock,
-            waiting,
-            signer,
+            inner: Arc::new(Parts {
+                store,
+                clock,
+                waiting,
+                signer,
+            }),
         }
     }
 
     /// The store (for readiness checks and the admission loop).
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+        &self.inner.store
     }
 
     /// The admission token signer (for the JWKS and for origins in this process).
     pub fn signer(&self) -> &AdmissionSigner {
-        &self.signer
+        &self.inner.signer
     }
 
     /// The current time of the room's clock, in Unix ms.
     pub fn now_ms(&self) -> u64 {
-        self.clock.now_ms()
+        self.inner.clock.now_ms()
     }
 
     fn view(&self, p: &Place, now: u64) -> PlaceView {
@@ -115,7 +122,7 @@ impl WaitingRoom {
         let event = EventId::parse(event_id)?;
         check_session_id(session_id)?;
         check_user_id(user_id)?;
-        let now = self.clock.now_ms();
+        let now = self.inner.clock.now_ms();
         let pre_score = rand::thread_rng().gen_range(PRE_SCORE_MIN..=-1);
         let joined = self
             .store
@@ -128,14 +135,14 @@ impl WaitingRoom {
             user_id: user_id.map(str::to_owned),
         };
         Ok(JoinView {
-            waiting_token: self.waiting.issue(&claims),
+            waiting_token: self.inner.waiting.issue(&claims),
             created: joined.created,
             place: self.view(&joined.place, now),
         })
     }
 
     fn claims(&self, token: &str) -> Result<(WaitingClaims, EventId)> {
-        let claims = self.waiting.verify(token)?;
+        let claims = self.inner.waiting.verify(token)?;
         let event = EventId::parse(&claims.event_id).map_err(|_| QueueError::InvalidToken)?;
         Ok((claims, event))
     }
@@ -143,8 +150,12 @@ impl WaitingRoom {
     /// Where the token's place stands; the call is a heartbeat.
     pub async fn status(&self, token: &str) -> Result<PlaceView> {
         let (claims, event) = self.claims(token)?;
-        let now = self.clock.now_ms();
-        let place = self.store.status(&event, claims.ticket, true, now).await?;
+        let now = self.inner.clock.now_ms();
+        let place = self
+            .inner
+            .store
+            .status(&event, claims.ticket, true, now)
+            .await?;
         Ok(self.view(&place, now))
     }
 
@@ -157,8 +168,8 @@ impl WaitingRoom {
     /// Turns a READY place into an admission JWT; the same grant on every call.
     pub async fn enter(&self, token: &str) -> Result<Grant> {
         let (claims, event) = self.claims(token)?;
-        let now = self.clock.now_ms();
-        let place = match self.store.enter(&event, claims.ticket, now).await? {
+        let now = self.inner.clock.now_ms();
+        let place = match self.inner.store.enter(&event, claims.ticket, now).await? {
             Entry::Granted(p) => p,
             Entry::Refused(p) => {
                 return Err(match p.status {
@@ -170,12 +181,12 @@ impl WaitingRoom {
         };
         let until_ms = place.expires_at_ms;
         let exp = until_ms / 1000;
-        let jti = self.waiting.derive_id(&[
+        let jti = self.inner.waiting.derive_id(&[
             event.as_str(),
             &claims.ticket.to_string(),
             &until_ms.to_string(),
         ]);
-        let token = self.signer.sign(&AdmissionClaims {
+        let token = self.inner.signer.sign(&AdmissionClaims {
             iss: ISSUER.to_owned(),
             aud: event.to_string(),
             sub: claims
@@ -196,8 +207,9 @@ impl WaitingRoom {
     /// Gives up the token's place; everyone behind moves up one.
     pub async fn leave(&self, token: &str) -> Result<()> {
         let (claims, event) = self.claims(token)?;
-        let now = self.clock.now_ms();
-        self.store
+        let now = self.inner.clock.now_ms();
+        self.inner
+            .store
             .leave(
                 &event,
                 claims.ticket,
@@ -212,16 +224,18 @@ impl WaitingRoom {
     pub async fn configure(&self, event_id: &str, config: &EventConfig) -> Result<bool> {
         let event = EventId::parse(event_id)?;
         config.validate()?;
-        self.store
-            .configure(&event, config, self.clock.now_ms())
+        self.inner
+            .store
+            .configure(&event, config, self.inner.clock.now_ms())
             .await
     }
 
     /// The event's configuration and counters.
     pub async fn info(&self, event_id: &str) -> Result<EventInfo> {
         let event = EventId::parse(event_id)?;
-        self.store
-            .info(&event, self.clock.now_ms())
+        self.inner
+            .store
+            .info(&event, self.inner.clock.now_ms())
             .await?
             .ok_or_else(|| QueueError::EventNotFound(event.to_string()))
     }
@@ -229,12 +243,15 @@ impl WaitingRoom {
     /// Applies an emergency action.
     pub async fn act(&self, event_id: &str, action: Action) -> Result<()> {
         let event = EventId::parse(event_id)?;
-        self.store.act(&event, action).await
+        self.inner.store.act(&event, action).await
     }
 
     /// One admission tick for `event`.
     pub async fn admit(&self, event: &EventId) -> Result<AdmitReport> {
-        self.store.admit(event, self.clock.now_ms()).await
+        self.inner
+            .store
+            .admit(event, self.inner.clock.now_ms())
+            .await
     }
 
     /// A full idle sweep of `event` in steps of `budget` buckets; returns users expired.
@@ -242,7 +259,11 @@ impl WaitingRoom {
         let mut expired = 0;
         // Bounded: each step advances at least one bucket, and a pass ends at the newest ticket.
         for _ in 0..1_000_000 {
-            let r = self.store.sweep(event, budget, self.clock.now_ms()).await?;
+            let r = self
+                .inner
+                .store
+                .sweep(event, budget, self.inner.clock.now_ms())
+                .await?;
             expired += r.expired;
             if r.done {
                 break;

@@ -125,6 +125,7 @@ impl WaitingRoom {
         let now = self.inner.clock.now_ms();
         let pre_score = rand::thread_rng().gen_range(PRE_SCORE_MIN..=-1);
         let joined = self
+            .inner
             .store
             .join(&event, SessionKey::of(session_id), pre_score, now)
             .await?;

@@ -1066,3 +1066,68 @@ async fn the_queue_service_over_grpc() {
         "the gRPC listener is closed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_gateway_binary_serves_grpc_and_forwards_then_exits_on_sigterm() {
+    let backends = Backends::start(None, &[("demo", 10)]).await;
+    let grpc_port = testkit::free_port().unwrap();
+    let grpc_addr = format!("127.0.0.1:{grpc_port}");
+    let mut flags = vec!["--grpc-listen".to_owned(), grpc_addr.clone()];
+    flags.extend(backends.flags());
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    // The embedded store's demo event admits 2 per second.
+    let mut gw = GatewayProcess::spawn(&flags);
+    let mut q = QueueServiceClient::connect(format!("http://{grpc_addr}"))
+        .await
+        .unwrap();
+    let joined = q
+        .join_queue(gw::JoinQueueRequest {
+            event_id: "demo".into(),
+            session_id: "proc".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let grant = loop {
+        match q
+            .request_admission(gw::RequestAdmissionRequest {
+                waiting_token: joined.waiting_token.clone(),
+                ..Default::default()
+            })
+            .await
+        {
+            Ok(g) => break g.into_inner(),
+            Err(e) => assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}"),
+        }
+        assert!(Instant::now() < deadline, "never admitted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let a = send(availability(
+        &gw.url(""),
+        "demo",
+        Some(&grant.reservation_token),
+    ))
+    .await;
+    assert_eq!(
+        (a.status, &a.body["remaining_in_section"]),
+        (200, &json!(10))
+    );
+    assert_eq!(backends.calls(), 1);
+    drop(q);
+    gw.signal("TERM");
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = gw.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(tokio::net::TcpStream::connect(&grpc_addr).await.is_err());
+}

@@ -396,8 +396,9 @@ async fn a_sale_end_to_end() {
         json!({"reservation_id": rid}),
     ))
     .await;
-    assert!(
-        steal.status == 404 || steal.status == 409 || steal.status == 400,
+    assert_eq!(
+        (steal.status, steal.code()),
+        (404, "NOT_FOUND"),
         "{}",
         steal.body
     );
@@ -480,6 +481,67 @@ async fn a_sale_end_to_end() {
     assert!(confirmed.body["confirmed_at"].is_string());
     let a = send(availability(&base, "show", Some(&token))).await;
     assert_eq!(a.body["remaining_in_section"], 8, "sold seats stay taken");
+
+    // A declined card: the webhook says so, the worker cancels, the seat is free again.
+    let r = send(reserve(
+        &base,
+        Some(&token),
+        Some("k5"),
+        json!({"event_id": "show", "quantity": 1}),
+    ))
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let rid2 = r.body["reservation_id"].as_str().unwrap().to_owned();
+    let p = send(pay(
+        &base,
+        Some(&token),
+        Some("p3"),
+        json!({"reservation_id": rid2, "scenario": "fail"}),
+    ))
+    .await;
+    assert_eq!(p.status, 201, "{}", p.body);
+    let (valid, hook) = tokio::time::timeout(Duration::from_secs(10), hooks.recv())
+        .await
+        .expect("a webhook within 10 s")
+        .unwrap();
+    assert!(valid, "{hook}");
+    assert_eq!(hook["type"], "payment.failed");
+    assert_eq!(hook["data"]["failure_code"], "card_declined");
+    let done = worker
+        .process_payment_result(res::ProcessPaymentRequest {
+            payment_intent_id: p.body["payment_intent_id"].as_str().unwrap().to_owned(),
+            reservation_id: rid2.clone(),
+            result: res::PaymentResult::Failed as i32,
+            failure_code: "card_declined".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        done.reservation_status,
+        res::ReservationStatus::Cancelled as i32
+    );
+    let cancelled = send(get_reservation(&base, &rid2, &token)).await;
+    assert_eq!(cancelled.body["status"], "CANCELLED");
+    let late = send(pay(
+        &base,
+        Some(&token),
+        Some("p4"),
+        json!({"reservation_id": rid2}),
+    ))
+    .await;
+    assert_eq!(
+        (late.status, late.code()),
+        (409, "FAILED_PRECONDITION"),
+        "{}",
+        late.body
+    );
+    let a = send(availability(&base, "show", Some(&token))).await;
+    assert_eq!(
+        a.body["remaining_in_section"], 8,
+        "the cancelled seat is free again"
+    );
     gw.shutdown().await;
 }
 

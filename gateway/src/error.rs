@@ -219,3 +219,107 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::common::v1::{Error, ErrorCode};
+    use tonic::Code as C;
+
+    fn upstream(status: tonic::Status) -> ApiError {
+        ApiError::Upstream(UpstreamError::Status {
+            upstream: "inventory",
+            status,
+        })
+    }
+
+    #[test]
+    fn grpc_statuses_map_to_http_in_one_table() {
+        let cases = [
+            (C::InvalidArgument, 400, "INVALID_ARGUMENT"),
+            (C::NotFound, 404, "NOT_FOUND"),
+            (C::AlreadyExists, 409, "ALREADY_EXISTS"),
+            (C::FailedPrecondition, 409, "FAILED_PRECONDITION"),
+            (C::ResourceExhausted, 429, "RESOURCE_EXHAUSTED"),
+            (C::Unavailable, 503, "UPSTREAM_UNAVAILABLE"),
+            (C::DeadlineExceeded, 504, "UPSTREAM_TIMEOUT"),
+            (C::PermissionDenied, 403, "FORBIDDEN"),
+            (C::Unauthenticated, 401, "UNAUTHENTICATED"),
+            (C::Internal, 502, "UPSTREAM_ERROR"),
+            (C::Unknown, 502, "UPSTREAM_ERROR"),
+            (C::Unimplemented, 502, "UPSTREAM_ERROR"),
+        ];
+        for (code, http, name) in cases {
+            let (s, c) = upstream(tonic::Status::new(code, "x")).status_and_code();
+            assert_eq!((s.as_u16(), c), (http, name), "{code:?}");
+        }
+        for (e, http, name) in [
+            (
+                UpstreamError::NotConfigured("payment"),
+                503,
+                "UPSTREAM_UNAVAILABLE",
+            ),
+            (
+                UpstreamError::Overloaded("payment"),
+                503,
+                "UPSTREAM_OVERLOADED",
+            ),
+            (UpstreamError::CircuitOpen("payment"), 503, "CIRCUIT_OPEN"),
+            (UpstreamError::Timeout("payment"), 504, "UPSTREAM_TIMEOUT"),
+        ] {
+            let (s, c) = ApiError::Upstream(e).status_and_code();
+            assert_eq!((s.as_u16(), c), (http, name));
+        }
+    }
+
+    #[test]
+    fn the_backend_error_code_names_client_errors_only() {
+        let with = |code, ec: ErrorCode| {
+            let detail = Error {
+                code: ec as i32,
+                message: "m".into(),
+                ..Default::default()
+            };
+            upstream(proto::status_with_error(code, "m", detail)).status_and_code()
+        };
+        let (s, c) = with(C::FailedPrecondition, ErrorCode::InventoryConflict);
+        assert_eq!((s.as_u16(), c), (409, "INVENTORY_CONFLICT"));
+        let (s, c) = with(C::AlreadyExists, ErrorCode::IdempotencyConflict);
+        assert_eq!((s.as_u16(), c), (409, "IDEMPOTENCY_CONFLICT"));
+        // A 5xx keeps the gateway's own code: the backend's UNAVAILABLE is about its store.
+        let (s, c) = with(C::Unavailable, ErrorCode::Unavailable);
+        assert_eq!((s.as_u16(), c), (503, "UPSTREAM_UNAVAILABLE"));
+    }
+
+    #[test]
+    fn internal_upstream_messages_are_not_shown() {
+        let r =
+            upstream(tonic::Status::internal("redis at 10.0.0.7:6379 refused")).public_message();
+        assert!(!r.contains("10.0.0.7"), "{r}");
+        let r = upstream(tonic::Status::failed_precondition("seats taken: A-1")).public_message();
+        assert_eq!(r, "seats taken: A-1");
+    }
+
+    #[test]
+    fn gateway_errors_become_grpc_statuses_with_the_http_code_as_reason() {
+        let s = ApiError::Queue(QueueError::NotReady).to_grpc_status();
+        assert_eq!(s.code(), C::FailedPrecondition);
+        let e = proto::error_of(&s).unwrap();
+        assert_eq!(e.code, ErrorCode::FailedPrecondition as i32);
+        assert_eq!(e.details[0].reason, "NOT_READY");
+        let s = ApiError::Queue(QueueError::InvalidToken).to_grpc_status();
+        assert_eq!(s.code(), C::Unauthenticated);
+        let s = ApiError::Queue(QueueError::EventNotFound("x".into())).to_grpc_status();
+        assert_eq!(s.code(), C::NotFound);
+        let s = ApiError::Queue(QueueError::Unavailable("redis".into())).to_grpc_status();
+        assert_eq!(s.code(), C::Unavailable);
+        assert!(!s.message().contains("redis"));
+        assert_eq!(ApiError::Timeout.to_grpc_status().code(), C::Unavailable);
+        let s = ApiError::Upstream(UpstreamError::Timeout("inventory")).to_grpc_status();
+        assert_eq!(s.code(), C::DeadlineExceeded);
+        assert_eq!(
+            proto::error_of(&s).unwrap().code,
+            ErrorCode::UpstreamTimeout as i32
+        );
+    }
+}

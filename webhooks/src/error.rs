@@ -1,0 +1,52 @@
+//! Errors of the inbox, the consumer and the dead-letter operations.
+
+/// A failure of the webhook inbox.
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    /// Redis is unreachable or slow; the caller should answer 503 (the provider retries).
+    #[error("webhook inbox unavailable: {0}")]
+    Unavailable(String),
+    /// Redis answered something unexpected.
+    #[error("webhook inbox protocol error: {0}")]
+    Protocol(String),
+    /// Bad configuration (URL, namespace).
+    #[error("webhook inbox configuration: {0}")]
+    Config(String),
+    /// A dead-letter id that is not a stream id.
+    #[error("invalid dead-letter id")]
+    InvalidId,
+    /// No such dead letter.
+    #[error("no such dead letter")]
+    NotFound,
+    /// The dead letter is already resolved (resolution is one-shot; a resolved letter cannot be
+    /// retried).
+    #[error("the dead letter is already resolved")]
+    AlreadyResolved,
+}
+
+/// Result of inbox operations.
+pub type Result<T, E = InboxError> = std::result::Result<T, E>;
+
+pub(crate) fn map_redis(e: fred::error::Error) -> InboxError {
+    use fred::error::ErrorKind as K;
+    match e.kind() {
+        K::IO | K::Timeout | K::Canceled | K::Cluster | K::Routing | K::Backpressure => {
+            InboxError::Unavailable(e.to_string())
+        }
+        // Servers that will answer later.
+        _ if [
+            "LOADING",
+            "CLUSTERDOWN",
+            "TRYAGAIN",
+            "MASTERDOWN",
+            "BUSY",
+            "READONLY",
+        ]
+        .iter()
+        .any(|p| e.details().starts_with(p)) =>
+        {
+            InboxError::Unavailable(e.to_string())
+        }
+        _ => InboxError::Protocol(e.to_string()),
+    }
+}

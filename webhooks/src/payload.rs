@@ -49,6 +49,10 @@ pub struct PaymentData {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentEvent {
+    /// The provider's own event id, when the body carries one (Stripe events do; Standard
+    /// Webhooks carry theirs in the `webhook-id` header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// What happened.
     #[serde(rename = "type")]
     pub kind: PaymentEventType,

@@ -147,7 +147,7 @@ pub async fn availability(
         ..Default::default()
     };
     let a = inventory
-        .call(req, |ch, r| async move {
+        .call(req, &request_id(&headers), |ch, r| async move {
             proto::InventoryClient::new(ch).check_availability(r).await
         })
         .await?;
@@ -197,7 +197,7 @@ pub async fn create_reservation(
         }),
     };
     let r = reservations
-        .call(req, |ch, r| async move {
+        .call(req, &request_id(&headers), |ch, r| async move {
             proto::ReservationClient::new(ch)
                 .create_reservation(r)
                 .await
@@ -235,7 +235,7 @@ pub async fn get_reservation(
         user_id: claims.sub,
     };
     let answer = reservations
-        .call(req, |ch, r| async move {
+        .call(req, &request_id(&headers), |ch, r| async move {
             proto::ReservationClient::new(ch).get_reservation(r).await
         })
         .await?;
@@ -300,7 +300,7 @@ pub async fn create_payment_intent(
         ..Default::default()
     };
     let p = payments
-        .call(req, |ch, r| async move {
+        .call(req, &request_id(&headers), |ch, r| async move {
             proto::PaymentClient::new(ch).create_payment_intent(r).await
         })
         .await?;

@@ -59,8 +59,9 @@ pub struct AppState {
     pub hub: ws::Hub,
     /// Connection permits (HTTP connections and WebSockets alike).
     pub permits: Arc<tokio::sync::Semaphore>,
-    /// The backing services the forwarded API calls.
-    pub upstreams: upstream::Upstreams,
+    /// The backing services the forwarded API calls (behind an Arc: the state is cloned per
+    /// request, the channels need not be).
+    pub upstreams: Arc<upstream::Upstreams>,
 }
 
 /// A built gateway: state plus what the background loops need.
@@ -120,7 +121,7 @@ impl Gateway {
         let room = WaitingRoom::new(store, clock, waiting, signer);
         let limits = config.limits();
         let metrics = Arc::new(Metrics::new());
-        let upstreams = upstream::Upstreams::from_config(config, metrics.clone())?;
+        let upstreams = Arc::new(upstream::Upstreams::from_config(config, metrics.clone())?);
         // Bound here, not in serve, so that `--grpc-listen 127.0.0.1:0` has a known port.
         let grpc = match config.grpc_listen {
             Some(addr) => Some(

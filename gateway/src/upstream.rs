@@ -149,9 +149,15 @@ impl Upstream {
     }
 
     /// Makes one call: `f` gets a clone of the channel and the request (its `grpc-timeout`
-    /// already set). Refused at once when the circuit is open or the limit is reached; never
-    /// retried.
-    pub async fn call<Req, Resp, F, Fut>(&self, message: Req, f: F) -> Result<Resp, UpstreamError>
+    /// already set, and `x-request-id` when `request_id` is not empty, so that the upstream's
+    /// logs can be correlated with the gateway's). Refused at once when the circuit is open or
+    /// the limit is reached; never retried.
+    pub async fn call<Req, Resp, F, Fut>(
+        &self,
+        message: Req,
+        request_id: &str,
+        f: F,
+    ) -> Result<Resp, UpstreamError>
     where
         F: FnOnce(Channel, tonic::Request<Req>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
@@ -168,6 +174,11 @@ impl Upstream {
         let started = Instant::now();
         let mut req = tonic::Request::new(message);
         req.set_timeout(self.deadline);
+        if let Ok(id) = request_id.parse() {
+            if !request_id.is_empty() {
+                req.metadata_mut().insert("x-request-id", id);
+            }
+        }
         // The local timer is the deadline that counts: it also covers connecting and a server
         // that ignores grpc-timeout. (tonic reports its own expired deadline as CANCELLED.)
         let outcome = tokio::time::timeout(self.deadline, f(self.channel.clone(), req)).await;

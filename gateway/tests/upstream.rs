@@ -679,8 +679,8 @@ struct SlowInventory {
     delay: Duration,
     slow: Arc<AtomicBool>,
     calls: Arc<AtomicUsize>,
-    /// The `grpc-timeout` header of each call.
-    deadlines: Arc<Mutex<Vec<String>>>,
+    /// The `grpc-timeout` and `x-request-id` headers of each call.
+    deadlines: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 #[tonic::async_trait]
@@ -690,14 +690,15 @@ impl res::inventory_server::Inventory for SlowInventory {
         req: tonic::Request<res::CheckAvailabilityRequest>,
     ) -> Result<tonic::Response<res::CheckAvailabilityResponse>, tonic::Status> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        let deadline = req
-            .metadata()
-            .get("grpc-timeout")
-            .and_then(|v| v.to_str().ok());
-        self.deadlines
-            .lock()
-            .unwrap()
-            .push(deadline.unwrap_or_default().to_owned());
+        let header = |n| {
+            req.metadata()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let seen = (header("grpc-timeout"), header("x-request-id"));
+        self.deadlines.lock().unwrap().push(seen);
         if self.slow.load(Ordering::SeqCst) {
             tokio::time::sleep(self.delay).await;
         }
@@ -781,8 +782,9 @@ async fn a_slow_upstream_gives_504_at_the_deadline_and_the_circuit_opens() {
     }
     assert_eq!(inv.calls.load(Ordering::SeqCst), 3);
     // The deadline travels as grpc-timeout (tonic writes it in microseconds or milliseconds).
-    let sent = inv.deadlines.lock().unwrap()[0].clone();
+    let (sent, id) = inv.deadlines.lock().unwrap()[0].clone();
     assert!(sent == "300000u" || sent == "300m", "grpc-timeout {sent:?}");
+    assert!(!id.is_empty(), "the request id travels upstream");
     // Open: refused at once (well under the 300 ms deadline), the upstream is not called.
     let opened = Instant::now();
     for _ in 0..5 {

@@ -475,12 +475,11 @@ async fn watch_loop(hub: Hub, event: EventId, watch: Arc<Watch>) {
                         dead.push(id);
                     }
                 }
-                if ping {
-                    if now_mono.saturating_sub(c.last_seen.load(Ordering::Relaxed)) > silent_for {
-                        dead.push(id);
-                    } else if !offer(c, Message::Ping(Default::default())) {
-                        dead.push(id);
-                    }
+                // Silent for two ping intervals, or too slow to take a ping: let it go.
+                let silent =
+                    now_mono.saturating_sub(c.last_seen.load(Ordering::Relaxed)) > silent_for;
+                if ping && (silent || !offer(c, Message::Ping(Default::default()))) {
+                    dead.push(id);
                 }
             }
             for id in dead {

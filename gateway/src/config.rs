@@ -132,6 +132,70 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_BREAKER_OPEN_MS", default_value_t = 5000)]
     pub breaker_open_ms: u64,
 
+    /// Standard Webhooks secret (`whsec_<base64>`) of `POST /webhooks/payments`. Repeat the flag
+    /// (comma-separated in the environment) to accept several during a rotation. Absent (and no
+    /// Stripe secret): the webhook endpoints answer 503. Needs `--redis-url`.
+    #[arg(
+        long,
+        env = "GATEWAY_WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub webhook_secret: Vec<String>,
+
+    /// Stripe endpoint secret of `POST /webhooks/stripe` (the string as Stripe shows it);
+    /// repeatable like `--webhook-secret`. Absent: that endpoint answers 503.
+    #[arg(
+        long,
+        env = "GATEWAY_STRIPE_WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub stripe_webhook_secret: Vec<String>,
+
+    /// WorkerService URL (`http://host:port`) that stored webhooks are forwarded to
+    /// (ProcessPaymentResult). Absent: `--reservation-url`; neither: stored, not forwarded.
+    #[arg(long, env = "GATEWAY_PAYMENT_RESULT_URL")]
+    pub payment_result_url: Option<String>,
+
+    /// Largest webhook body in bytes (then 413); the other routes keep `--max-body-bytes`.
+    #[arg(long, env = "GATEWAY_WEBHOOK_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
+    pub webhook_max_body_bytes: usize,
+
+    /// Deadline of one ProcessPaymentResult call, in milliseconds.
+    #[arg(
+        long,
+        env = "GATEWAY_WEBHOOK_FORWARD_TIMEOUT_MS",
+        default_value_t = 2000
+    )]
+    pub webhook_forward_timeout_ms: u64,
+
+    /// Forward attempts per webhook, the first included; then it is dead-lettered.
+    #[arg(long, env = "GATEWAY_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
+    pub webhook_max_attempts: u32,
+
+    /// Cap of the first retry's delay in milliseconds; doubles per attempt (full jitter).
+    #[arg(long, env = "GATEWAY_WEBHOOK_BACKOFF_MS", default_value_t = 500)]
+    pub webhook_backoff_ms: u64,
+
+    /// Cap of any retry delay, in milliseconds.
+    #[arg(long, env = "GATEWAY_WEBHOOK_BACKOFF_MAX_MS", default_value_t = 60_000)]
+    pub webhook_backoff_max_ms: u64,
+
+    /// A webhook pending this long with a consumer (a crashed replica) is taken over by another,
+    /// in milliseconds; keep it above the forward timeout.
+    #[arg(long, env = "GATEWAY_WEBHOOK_CLAIM_IDLE_MS", default_value_t = 30_000)]
+    pub webhook_claim_idle_ms: u64,
+
+    /// How long a webhook id is remembered for deduplication, in seconds (7 days).
+    #[arg(long, env = "GATEWAY_WEBHOOK_DEDUP_TTL_SECONDS", default_value_t = 7 * 24 * 3600)]
+    pub webhook_dedup_ttl_seconds: u64,
+
+    /// This replica's consumer name in the webhook consumer group. Absent: random per process
+    /// (a restarted replica's old pending entries are then taken over after the claim idle).
+    #[arg(long, env = "GATEWAY_WEBHOOK_CONSUMER_NAME")]
+    pub webhook_consumer_name: Option<String>,
+
     /// Log format: `text` or `json`. The filter comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "GATEWAY_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,

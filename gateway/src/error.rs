@@ -4,6 +4,7 @@
 //! gRPC service ([`ApiError::to_grpc_status`]).
 
 use crate::upstream::UpstreamError;
+use crate::webhook::WebhookError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use queue::QueueError;
@@ -50,6 +51,9 @@ pub enum ApiError {
     /// A backing service failed or could not be called.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// A payment webhook was refused, or the webhook inbox or dead-letter queue failed.
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
 }
 
 impl ApiError {
@@ -79,6 +83,7 @@ impl ApiError {
             Self::AdmissionExpired => (StatusCode::FORBIDDEN, "ADMISSION_EXPIRED"),
             Self::IdempotencyRequired => (StatusCode::BAD_REQUEST, "IDEMPOTENCY_REQUIRED"),
             Self::Upstream(e) => upstream_status_and_code(e),
+            Self::Webhook(e) => webhook_status_and_code(e),
         }
     }
 
@@ -119,6 +124,16 @@ impl ApiError {
             Self::Upstream(e) => {
                 tracing::debug!(error = %e, "upstream call not made or not answered");
                 e.to_string()
+            }
+            Self::Webhook(WebhookError::Inbox(webhooks::InboxError::Unavailable(detail))) => {
+                tracing::warn!(%detail, "webhook inbox unavailable");
+                "the webhook inbox is temporarily unavailable; retry shortly".to_owned()
+            }
+            Self::Webhook(WebhookError::Inbox(
+                e @ (webhooks::InboxError::Protocol(_) | webhooks::InboxError::Config(_)),
+            )) => {
+                tracing::error!(error = %e, "webhook inbox error");
+                "internal error".to_owned()
             }
             other => other.to_string(),
         }
@@ -164,6 +179,25 @@ impl ApiError {
             ..Default::default()
         };
         proto::status_with_error(grpc, message, error)
+    }
+}
+
+/// Webhook and dead-letter failures → HTTP. Every signature or timestamp failure is the same
+/// 401 (the reason goes to metrics only), so a forger learns nothing from the answer.
+fn webhook_status_and_code(e: &WebhookError) -> (StatusCode, &'static str) {
+    use webhooks::InboxError as I;
+    match e {
+        WebhookError::Disabled => (StatusCode::SERVICE_UNAVAILABLE, "WEBHOOKS_DISABLED"),
+        WebhookError::InvalidSignature(_) => (StatusCode::UNAUTHORIZED, "INVALID_SIGNATURE"),
+        WebhookError::Malformed(_) => (StatusCode::BAD_REQUEST, "INVALID_PAYLOAD"),
+        WebhookError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+        WebhookError::Body => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
+        WebhookError::Inbox(i) => match i {
+            I::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+            I::InvalidId | I::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            I::AlreadyResolved => (StatusCode::CONFLICT, "ALREADY_RESOLVED"),
+            I::Protocol(_) | I::Config(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
+        },
     }
 }
 

@@ -269,9 +269,20 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        st.metrics.encode(),
+        metrics_text(&st),
     )
         .into_response()
+}
+
+/// The registry's exposition plus the webhook counters, before the closing `# EOF`.
+fn metrics_text(st: &AppState) -> String {
+    let text = st.metrics.encode();
+    let Some(w) = &st.webhooks else { return text };
+    let extra = crate::webhook::encode_metrics(&w.inbox.metrics().snapshot());
+    match text.strip_suffix("# EOF\n") {
+        Some(body) => format!("{body}{extra}# EOF\n"),
+        None => format!("{text}{extra}"),
+    }
 }
 
 const ROOM_PAGE: &str = include_str!("page/room.html");

@@ -16,6 +16,7 @@ pub mod handlers;
 pub mod metrics;
 pub mod server;
 pub mod upstream;
+pub mod webhook;
 
 pub use config::{Config, Limits};
 
@@ -62,6 +63,8 @@ pub struct AppState {
     /// The backing services the forwarded API calls (behind an Arc: the state is cloned per
     /// request, the channels need not be).
     pub upstreams: Arc<upstream::Upstreams>,
+    /// Payment webhooks (None without a webhook secret).
+    pub webhooks: Option<Arc<webhook::Webhooks>>,
 }
 
 /// A built gateway: state plus what the background loops need.
@@ -122,6 +125,7 @@ impl Gateway {
         let limits = config.limits();
         let metrics = Arc::new(Metrics::new());
         let upstreams = Arc::new(upstream::Upstreams::from_config(config, metrics.clone())?);
+        let webhooks = webhook::Webhooks::from_config(config, metrics.clone()).await?;
         // Bound here, not in serve, so that `--grpc-listen 127.0.0.1:0` has a known port.
         let grpc = match config.grpc_listen {
             Some(addr) => Some(
@@ -135,6 +139,7 @@ impl Gateway {
             hub: ws::Hub::new(room.clone(), config.hub()),
             permits: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
             upstreams,
+            webhooks,
             room,
             metrics,
             admin_token_hash: config
@@ -176,7 +181,19 @@ impl Gateway {
             self.tick,
             stop_rx.clone(),
         ));
-        let sweep = tokio::spawn(admission::sweep_loop(room, self.sweep_every, stop_rx));
+        let sweep = tokio::spawn(admission::sweep_loop(
+            room,
+            self.sweep_every,
+            stop_rx.clone(),
+        ));
+        // The webhook consumer: forwards stored webhooks until shutdown (then the entries it had
+        // not finished stay pending and another replica, or this one restarted, takes them over).
+        let consumer = self
+            .state
+            .webhooks
+            .as_ref()
+            .and_then(|w| w.consumer())
+            .map(|c| tokio::spawn(c.run(stop_rx)));
         let app = self.router();
         let limits = self.state.limits.clone();
         // One shutdown future, two servers: HTTP awaits it and tells gRPC through a watch.
@@ -211,6 +228,9 @@ impl Gateway {
         let _ = stop_tx.send(true);
         let _ = admit.await;
         let _ = sweep.await;
+        if let Some(c) = consumer {
+            let _ = c.await;
+        }
         Ok(())
     }
 }
@@ -269,8 +289,20 @@ pub fn router(state: AppState) -> Router {
             "/admin/v1/events/{event_id}/actions",
             post(handlers::post_action),
         )
+        .route("/admin/v1/dlq", get(webhook::dlq_list))
+        .route("/admin/v1/dlq/{id}", get(webhook::dlq_get))
+        .route("/admin/v1/dlq/{id}/retry", post(webhook::dlq_retry))
+        .route("/admin/v1/dlq/{id}/resolve", post(webhook::dlq_resolve))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     let limits = state.limits.clone();
+    // Webhook bodies get their own limit (256 KiB by default), not the global 16 KiB: this
+    // route-level layer runs after the router-wide one and replaces its limit.
+    let hook_limit = DefaultBodyLimit::max(
+        state
+            .webhooks
+            .as_ref()
+            .map_or(256 * 1024, |w| w.max_body_bytes),
+    );
     Router::new()
         .route("/api/v1/queue/join", post(handlers::join))
         .route("/api/v1/queue/status", get(handlers::status))
@@ -287,6 +319,11 @@ pub fn router(state: AppState) -> Router {
             get(forward::get_reservation),
         )
         .route("/api/v1/payments/intents", post(forward::create_payment_intent))
+        .route(
+            "/webhooks/payments",
+            post(webhook::payments).layer(hook_limit),
+        )
+        .route("/webhooks/stripe", post(webhook::stripe).layer(hook_limit))
         .route("/.well-known/jwks.json", get(handlers::jwks))
         .route("/e/{event_id}", get(handlers::room_page))
         .route("/", get(handlers::index))

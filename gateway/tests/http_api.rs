@@ -528,6 +528,12 @@ fn the_docs_describe_every_route() {
         ("post", "/api/v1/reservations"),
         ("get", "/api/v1/reservations/{reservation_id}"),
         ("post", "/api/v1/payments/intents"),
+        ("post", "/webhooks/payments"),
+        ("post", "/webhooks/stripe"),
+        ("get", "/admin/v1/dlq"),
+        ("get", "/admin/v1/dlq/{id}"),
+        ("post", "/admin/v1/dlq/{id}/retry"),
+        ("post", "/admin/v1/dlq/{id}/resolve"),
     ];
     for (method, path) in routes {
         let block = openapi

@@ -1,0 +1,457 @@
+//! Incoming payment webhooks: `POST /webhooks/payments` (Standard Webhooks) and
+//! `POST /webhooks/stripe` read the raw body (256 KiB at most), verify its signature before any
+//! parsing, and store the envelope in the durable inbox of the `webhooks` crate before they
+//! answer 2xx. The consumer started by [`crate::Gateway::serve`] forwards each stored webhook
+//! to `WorkerService.ProcessPaymentResult` through the same upstream machinery as the forwarded
+//! API (deadline, concurrency limit, circuit breaker). Also: the dead-letter admin handlers and
+//! the webhook metrics as OpenMetrics text.
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::metrics::Metrics as GatewayMetrics;
+use crate::upstream::{Upstream, UpstreamError, UpstreamSettings};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use proto::reservation::v1 as res;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use webhooks::{
+    Appended, ConsumerConfig, Envelope, Forward, ForwardError, Inbox, InboxOptions, PaymentEvent,
+    PaymentEventType, RetryPolicy, Scheme, StandardWebhooks, Stripe,
+};
+
+/// Why a webhook or dead-letter request failed (mapped to HTTP in [`crate::error`]).
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// No secret is configured for this endpoint.
+    #[error("webhooks are not enabled on this gateway")]
+    Disabled,
+    /// Signature or timestamp check failed; the reason is for metrics only, never shown.
+    #[error("invalid webhook signature")]
+    InvalidSignature(webhooks::VerifyError),
+    /// Well signed, but not a payment event; stored as a dead letter.
+    #[error("malformed webhook payload: {0}")]
+    Malformed(String),
+    /// The body is over `--webhook-max-body-bytes`.
+    #[error("the webhook body is over the size limit")]
+    TooLarge,
+    /// The body could not be read.
+    #[error("could not read the body")]
+    Body,
+    /// The inbox failed, or a dead-letter operation was refused.
+    #[error(transparent)]
+    Inbox(#[from] webhooks::InboxError),
+}
+
+/// The webhook side of the gateway: schemes, inbox and the upstream the consumer calls.
+pub struct Webhooks {
+    /// The durable inbox.
+    pub inbox: Inbox,
+    /// `--webhook-secret`: Standard Webhooks on `/webhooks/payments`.
+    pub standard: Option<StandardWebhooks>,
+    /// `--stripe-webhook-secret`: Stripe on `/webhooks/stripe`.
+    pub stripe: Option<Stripe>,
+    /// WorkerService (`--payment-result-url`, else `--reservation-url`); None: stored, not
+    /// forwarded.
+    pub worker: Option<Upstream>,
+    /// The consumer's settings (its name unique to this process).
+    pub consumer: ConsumerConfig,
+    /// Largest webhook body.
+    pub max_body_bytes: usize,
+}
+
+impl Webhooks {
+    /// From the configuration: None when no webhook secret is set. Needs `--redis-url`.
+    pub async fn from_config(
+        config: &Config,
+        metrics: Arc<GatewayMetrics>,
+    ) -> anyhow::Result<Option<Arc<Self>>> {
+        if config.webhook_secret.is_empty() && config.stripe_webhook_secret.is_empty() {
+            return Ok(None);
+        }
+        let Some(url) = &config.redis_url else {
+            anyhow::bail!("--webhook-secret and --stripe-webhook-secret need --redis-url: webhooks are stored in Redis before they are acknowledged");
+        };
+        // Secrets are parsed here and never printed: the errors name the flag, not the value.
+        let standard = if config.webhook_secret.is_empty() {
+            None
+        } else {
+            Some(
+                StandardWebhooks::new(&config.webhook_secret)
+                    .map_err(|e| anyhow::anyhow!("--webhook-secret: {e}"))?,
+            )
+        };
+        let stripe = if config.stripe_webhook_secret.is_empty() {
+            None
+        } else {
+            Some(
+                Stripe::new(&config.stripe_webhook_secret)
+                    .map_err(|e| anyhow::anyhow!("--stripe-webhook-secret: {e}"))?,
+            )
+        };
+        let mut opts = InboxOptions::new(url.clone());
+        opts.command_timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
+        opts.pool_size = config.redis_pool_size.max(1);
+        opts.dedup_ttl = Duration::from_secs(config.webhook_dedup_ttl_seconds.max(1));
+        let inbox = Inbox::connect(&opts, Arc::new(webhooks::Metrics::new())).await?;
+        let settings = UpstreamSettings {
+            max_in_flight: config.upstream_max_in_flight.max(1),
+            breaker_failures: config.breaker_failures.max(1),
+            breaker_open: Duration::from_millis(config.breaker_open_ms),
+            metrics: Some(metrics),
+        };
+        let worker = config
+            .payment_result_url
+            .as_deref()
+            .or(config.reservation_url.as_deref())
+            .map(|u| {
+                Upstream::new(
+                    "worker",
+                    u,
+                    Duration::from_millis(config.webhook_forward_timeout_ms.max(1)),
+                    &settings,
+                )
+            })
+            .transpose()?;
+        if worker.is_none() {
+            tracing::warn!("webhooks are stored but not forwarded: no --payment-result-url or --reservation-url");
+        }
+        let name = config
+            .webhook_consumer_name
+            .clone()
+            .unwrap_or_else(|| format!("gw-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
+        let mut consumer = ConsumerConfig::new(name);
+        consumer.claim_idle = Duration::from_millis(config.webhook_claim_idle_ms.max(1));
+        consumer.claim_every =
+            (consumer.claim_idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
+        consumer.retry = RetryPolicy {
+            max_attempts: config.webhook_max_attempts.max(1),
+            base_delay: Duration::from_millis(config.webhook_backoff_ms.max(1)),
+            max_delay: Duration::from_millis(config.webhook_backoff_max_ms.max(1)),
+        };
+        Ok(Some(Arc::new(Self {
+            inbox,
+            standard,
+            stripe,
+            worker,
+            consumer,
+            max_body_bytes: config.webhook_max_body_bytes,
+        })))
+    }
+
+    /// The consumer loop, when there is an upstream to forward to.
+    pub fn consumer(&self) -> Option<webhooks::Consumer> {
+        let worker = self.worker.clone()?;
+        Some(webhooks::Consumer::new(
+            self.inbox.clone(),
+            Arc::new(WorkerForward { worker }),
+            self.consumer.clone(),
+        ))
+    }
+}
+
+/// Request headers as a verification scheme reads them.
+struct HeaderView<'a>(&'a HeaderMap);
+
+impl webhooks::Headers for HeaderView<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name)?.to_str().ok()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `POST /webhooks/payments`.
+pub async fn payments(State(st): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let wh = st.webhooks.clone().ok_or(WebhookError::Disabled)?;
+    let scheme = wh.standard.clone().ok_or(WebhookError::Disabled)?;
+    ingest(&wh, &scheme, req).await
+}
+
+/// `POST /webhooks/stripe`.
+pub async fn stripe(State(st): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let wh = st.webhooks.clone().ok_or(WebhookError::Disabled)?;
+    let scheme = wh.stripe.clone().ok_or(WebhookError::Disabled)?;
+    ingest(&wh, &scheme, req).await
+}
+
+async fn ingest(wh: &Webhooks, scheme: &dyn Scheme, req: Request) -> Result<Response, ApiError> {
+    let metrics = wh.inbox.metrics();
+    let headers = req.headers().clone();
+    // The route's own DefaultBodyLimit (not the global 16 KiB) bounds this read.
+    let body = Bytes::from_request(req, &()).await.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            metrics.rejected("too_large");
+            WebhookError::TooLarge
+        } else {
+            WebhookError::Body
+        }
+    })?;
+    let now = now_ms();
+    // The signature is checked over the raw bytes, before anything reads them.
+    let verified = scheme
+        .verify(&HeaderView(&headers), &body, now.div_euclid(1000))
+        .map_err(|e| {
+            metrics.rejected(e.reason());
+            tracing::debug!(
+                reason = e.reason(),
+                source = scheme.name(),
+                "webhook refused"
+            );
+            WebhookError::InvalidSignature(e)
+        })?;
+    match PaymentEvent::parse(&body) {
+        Ok(event) => {
+            let env = webhooks::envelope_of(&verified, scheme.name(), Some(&event), &body, now);
+            let status = match wh.inbox.append(&env).await.map_err(WebhookError::Inbox)? {
+                Appended::New(_) => "accepted",
+                Appended::Duplicate(_) => "duplicate",
+            };
+            Ok(Json(json!({"status": status, "webhook_id": verified.id})).into_response())
+        }
+        Err(e) => {
+            metrics.rejected("malformed");
+            let env = webhooks::envelope_of(&verified, scheme.name(), None, &body, now);
+            wh.inbox
+                .dead_letter_malformed(&env, &e.to_string())
+                .await
+                .map_err(WebhookError::Inbox)?;
+            Err(WebhookError::Malformed(e.0).into())
+        }
+    }
+}
+
+/// Forwards inbox entries to `WorkerService.ProcessPaymentResult`.
+struct WorkerForward {
+    worker: Upstream,
+}
+
+#[async_trait::async_trait]
+impl Forward for WorkerForward {
+    async fn forward(&self, env: &Envelope) -> Result<(), ForwardError> {
+        let event = PaymentEvent::parse(env.payload.as_bytes())
+            .map_err(|e| ForwardError::Permanent(e.to_string()))?;
+        let result = match event.kind {
+            PaymentEventType::Approved => res::PaymentResult::Approved,
+            PaymentEventType::Failed => res::PaymentResult::Failed,
+            PaymentEventType::Cancelled => res::PaymentResult::Cancelled,
+        };
+        let req = res::ProcessPaymentRequest {
+            payment_intent_id: event.data.payment_intent_id.clone(),
+            reservation_id: event.data.reservation_id.clone(),
+            result: result as i32,
+            amount: Some(proto::common::v1::Money {
+                amount_cents: event.data.amount_cents,
+                currency: event.data.currency.clone(),
+            }),
+            failure_code: event.data.failure_code.clone().unwrap_or_default(),
+            webhook_id: env.event_id.clone(),
+            correlation_id: env.event_id.clone(),
+        };
+        let answer = self
+            .worker
+            .call(req, &env.event_id, |ch, r| async move {
+                proto::WorkerClient::new(ch).process_payment_result(r).await
+            })
+            .await;
+        match answer {
+            Ok(a) if a.status == res::ProcessingStatus::Retry as i32 => Err(
+                ForwardError::Retryable("the worker asked for a retry".into()),
+            ),
+            Ok(a) if a.status == res::ProcessingStatus::Failed as i32 => {
+                Err(ForwardError::Permanent(
+                    a.error
+                        .map(|e| e.message)
+                        .unwrap_or_else(|| "the worker failed it".into()),
+                ))
+            }
+            // SUCCESS, or ALREADY_PROCESSED: applied now or before.
+            Ok(_) => Ok(()),
+            Err(UpstreamError::Status { status, .. }) if is_refusal(status.code()) => Err(
+                ForwardError::Permanent(format!("{:?}: {}", status.code(), status.message())),
+            ),
+            Err(e) => Err(ForwardError::Retryable(e.to_string())),
+        }
+    }
+}
+
+/// Answers that retrying cannot change: the worker refused this result.
+fn is_refusal(code: tonic::Code) -> bool {
+    use tonic::Code as C;
+    matches!(
+        code,
+        C::InvalidArgument
+            | C::NotFound
+            | C::AlreadyExists
+            | C::FailedPrecondition
+            | C::OutOfRange
+            | C::PermissionDenied
+            | C::Unauthenticated
+            | C::Unimplemented
+    )
+}
+
+/// Query of `GET /admin/v1/dlq`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// 1 to 1,000 (default 50).
+    pub limit: Option<usize>,
+}
+
+fn inbox(st: &AppState) -> Result<&Inbox, WebhookError> {
+    st.webhooks
+        .as_deref()
+        .map(|w| &w.inbox)
+        .ok_or(WebhookError::Disabled)
+}
+
+/// `GET /admin/v1/dlq?limit=`: newest first.
+pub async fn dlq_list(
+    State(st): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be 1 to 1000".into()));
+    }
+    let items = inbox(&st)?
+        .dlq_list(limit)
+        .await
+        .map_err(WebhookError::Inbox)?;
+    Ok(Json(json!({"dead_letters": items})))
+}
+
+/// `GET /admin/v1/dlq/{id}`.
+pub async fn dlq_get(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<webhooks::DeadLetter>, ApiError> {
+    Ok(Json(
+        inbox(&st)?
+            .dlq_get(&id)
+            .await
+            .map_err(WebhookError::Inbox)?,
+    ))
+}
+
+/// `POST /admin/v1/dlq/{id}/retry`: 202 when enqueued now, 200 when an earlier retry had.
+pub async fn dlq_retry(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let r = inbox(&st)?
+        .dlq_retry(&id)
+        .await
+        .map_err(WebhookError::Inbox)?;
+    let code = if r.enqueued {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        code,
+        Json(json!({"id": id, "stream_id": r.stream_id, "enqueued": r.enqueued})),
+    )
+        .into_response())
+}
+
+/// Body of `POST /admin/v1/dlq/{id}/resolve`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// Who resolved it (1 to 200 characters).
+    pub resolved_by: String,
+    /// Why (at most 2,000 characters).
+    pub note: Option<String>,
+}
+
+/// `POST /admin/v1/dlq/{id}/resolve`.
+pub async fn dlq_resolve(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ResolveBody>,
+) -> Result<Json<webhooks::DeadLetter>, ApiError> {
+    let by = body.resolved_by.trim();
+    if by.is_empty() || by.chars().count() > 200 {
+        return Err(ApiError::BadRequest(
+            "resolved_by must be 1 to 200 characters".into(),
+        ));
+    }
+    if body.note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
+        return Err(ApiError::BadRequest(
+            "note must be at most 2000 characters".into(),
+        ));
+    }
+    let dl = inbox(&st)?
+        .dlq_resolve(&id, by, body.note.as_deref())
+        .await
+        .map_err(WebhookError::Inbox)?;
+    Ok(Json(dl))
+}
+
+/// The webhook metrics as OpenMetrics text (appended to `/metrics` before its `# EOF`).
+pub fn encode_metrics(m: &webhooks::metrics::Snapshot) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let mut counter = |name: &str, help: &str, v: u64| {
+        let _ = write!(
+            o,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name}_total {v}\n"
+        );
+    };
+    counter(
+        "webhooks_received",
+        "Verified webhooks accepted (new and duplicates)",
+        m.received,
+    );
+    counter(
+        "webhooks_duplicates",
+        "Verified deliveries of a webhook id already stored",
+        m.duplicates,
+    );
+    counter(
+        "webhooks_forwarded",
+        "Stored webhooks forwarded to the worker",
+        m.forwarded,
+    );
+    counter(
+        "webhooks_retried",
+        "Failed forwards scheduled for a retry",
+        m.retried,
+    );
+    counter(
+        "webhooks_dead_lettered",
+        "Webhooks moved to the dead-letter stream",
+        m.dead_lettered,
+    );
+    let _ = write!(
+        o,
+        "# HELP webhooks_rejected Webhooks refused, by reason\n# TYPE webhooks_rejected counter\n"
+    );
+    for (reason, v) in &m.rejected {
+        let _ = writeln!(o, "webhooks_rejected_total{{reason=\"{reason}\"}} {v}");
+    }
+    let name = "webhooks_end_to_end_latency_seconds";
+    let _ = write!(
+        o,
+        "# HELP {name} From acceptance to a successful forward\n# TYPE {name} histogram\n"
+    );
+    for (le, c) in &m.latency_buckets {
+        let _ = writeln!(o, "{name}_bucket{{le=\"{le}\"}} {c}");
+    }
+    let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {}", m.latency_count);
+    let _ = writeln!(o, "{name}_sum {}", m.latency_sum_seconds);
+    let _ = writeln!(o, "{name}_count {}", m.latency_count);
+    o
+}

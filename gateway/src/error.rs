@@ -356,4 +356,51 @@ mod tests {
             ErrorCode::UpstreamTimeout as i32
         );
     }
+
+    #[test]
+    fn webhook_failures_map_to_one_generic_401_and_hide_inbox_details() {
+        use webhooks::{InboxError as I, VerifyError as V};
+        for v in [
+            V::MissingHeader,
+            V::BadTimestamp,
+            V::Stale,
+            V::Future,
+            V::BadSignature,
+        ] {
+            let e = ApiError::Webhook(WebhookError::InvalidSignature(v));
+            assert_eq!(
+                e.status_and_code(),
+                (StatusCode::UNAUTHORIZED, "INVALID_SIGNATURE")
+            );
+            assert_eq!(e.public_message(), "invalid webhook signature");
+        }
+        let cases = [
+            (WebhookError::Disabled, 503, "WEBHOOKS_DISABLED"),
+            (WebhookError::Malformed("x".into()), 400, "INVALID_PAYLOAD"),
+            (WebhookError::TooLarge, 413, "PAYLOAD_TOO_LARGE"),
+            (WebhookError::Inbox(I::NotFound), 404, "NOT_FOUND"),
+            (WebhookError::Inbox(I::InvalidId), 404, "NOT_FOUND"),
+            (
+                WebhookError::Inbox(I::AlreadyResolved),
+                409,
+                "ALREADY_RESOLVED",
+            ),
+            (
+                WebhookError::Inbox(I::Unavailable("10.0.0.7".into())),
+                503,
+                "UNAVAILABLE",
+            ),
+            (
+                WebhookError::Inbox(I::Protocol("10.0.0.7".into())),
+                500,
+                "INTERNAL",
+            ),
+        ];
+        for (e, http, code) in cases {
+            let e = ApiError::Webhook(e);
+            let (s, c) = e.status_and_code();
+            assert_eq!((s.as_u16(), c), (http, code));
+            assert!(!e.public_message().contains("10.0.0.7"));
+        }
+    }
 }

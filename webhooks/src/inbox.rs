@@ -8,6 +8,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `wh:{payments}:seen:<webhook id>` | string, TTL (7 days by default) | the entry id of the first delivery |
+//! | `wh:{payments}:seen-malformed:<webhook id>` | string, same TTL | the dead letter of a malformed delivery |
 //! | `wh:{payments}:inbox` | stream, group `forwarders` | envelopes not yet forwarded (deleted once acknowledged) |
 //! | `wh:{payments}:retry` | sorted set | entry id → when its next attempt is due (ms) |
 //! | `wh:{payments}:attempts` | hash | entry id → failed attempts so far |
@@ -204,6 +205,12 @@ impl Keys {
     fn seen(&self, id: &str) -> String {
         format!("{}seen:{id}", self.prefix)
     }
+
+    /// The dedup mark of malformed deliveries: kept apart from [`seen`](Self::seen), so that a
+    /// malformed delivery never makes a later well-formed one with the same id a "duplicate".
+    fn seen_malformed(&self, id: &str) -> String {
+        format!("{}seen-malformed:{id}", self.prefix)
+    }
 }
 
 /// The durable webhook inbox (cheap to clone: clones share the pool).
@@ -345,6 +352,7 @@ impl Inbox {
 
     async fn append_to(
         &self,
+        seen: String,
         stream: &str,
         env: &Envelope,
         extra: &[(&str, String)],
@@ -359,7 +367,7 @@ impl Inbox {
             args.push(Value::from(k));
             args.push(Value::from(v));
         }
-        let keys = vec![self.keys.seen(&env.event_id), stream.to_owned()];
+        let keys = vec![seen, stream.to_owned()];
         let r = strings(self.eval(&self.scripts.append, keys, args).await?, "append")?;
         match (r.first().map(String::as_str), r.get(1)) {
             (Some("new"), Some(id)) => Ok(Appended::New(id.clone())),
@@ -371,7 +379,9 @@ impl Inbox {
     /// Stores a verified envelope unless its `event_id` was stored before (atomically), and
     /// wakes this process's consumer. Counts `received` and `duplicates`.
     pub async fn append(&self, env: &Envelope) -> Result<Appended> {
-        let r = self.append_to(&self.keys.inbox, env, &[]).await?;
+        let r = self
+            .append_to(self.keys.seen(&env.event_id), &self.keys.inbox, env, &[])
+            .await?;
         self.metrics.received();
         match &r {
             Appended::New(_) => self.appended.notify_one(),
@@ -388,7 +398,14 @@ impl Inbox {
             ("last_error", error.to_owned()),
             ("failed_at", rfc3339_ms(now_ms())),
         ];
-        let r = self.append_to(&self.keys.dlq, env, &extra).await?;
+        let r = self
+            .append_to(
+                self.keys.seen_malformed(&env.event_id),
+                &self.keys.dlq,
+                env,
+                &extra,
+            )
+            .await?;
         if matches!(r, Appended::New(_)) {
             self.metrics.dead_lettered();
         }

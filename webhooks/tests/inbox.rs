@@ -260,6 +260,11 @@ async fn resolve_is_one_shot_and_ids_are_checked() -> Result<()> {
         ib.dead_letter_malformed(&env, "malformed payload").await?,
         Appended::Duplicate(_)
     ));
+    // …and does not make a well-formed delivery under the same id a duplicate.
+    assert!(matches!(
+        ib.append(&envelope("msg_bad")).await?,
+        Appended::New(_)
+    ));
     let dl = ib.dlq_get(&id).await?;
     assert_eq!(
         (dl.attempts, dl.envelope.event_type.as_str()),

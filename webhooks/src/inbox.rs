@@ -35,6 +35,9 @@ use tokio::sync::Notify;
 /// (Standard Webhooks senders and Stripe retry for up to about 3 days).
 pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// Default of [`InboxOptions::stale_consumer`]: one hour.
+pub const STALE_CONSUMER: Duration = Duration::from_secs(3600);
+
 /// Settings of the inbox.
 #[derive(Debug, Clone)]
 pub struct InboxOptions {
@@ -50,6 +53,9 @@ pub struct InboxOptions {
     pub dedup_ttl: Duration,
     /// The consumer group name.
     pub group: String,
+    /// A consumer silent this long with nothing pending is removed from the group (consumer
+    /// names are per process, so every restart of a replica would leave one behind).
+    pub stale_consumer: Duration,
 }
 
 impl InboxOptions {
@@ -62,6 +68,7 @@ impl InboxOptions {
             namespace: "payments".into(),
             dedup_ttl: DEFAULT_DEDUP_TTL,
             group: "forwarders".into(),
+            stale_consumer: STALE_CONSUMER,
         }
     }
 }
@@ -221,6 +228,7 @@ pub struct Inbox {
     keys: Arc<Keys>,
     group: Arc<str>,
     dedup_ttl_secs: i64,
+    stale_consumer_ms: i64,
     appended: Arc<Notify>,
     metrics: Arc<Metrics>,
 }
@@ -316,6 +324,7 @@ impl Inbox {
             keys: Arc::new(Keys::new(ns)),
             group: opts.group.as_str().into(),
             dedup_ttl_secs: opts.dedup_ttl.as_secs().max(1) as i64,
+            stale_consumer_ms: opts.stale_consumer.as_millis() as i64,
             appended: Arc::new(Notify::new()),
             metrics,
         };
@@ -454,7 +463,8 @@ impl Inbox {
 
     /// Claims for `consumer` up to `count` entries that other consumers left pending for more
     /// than `min_idle` (XAUTOCLAIM from `cursor`; pass "0-0" to start). Returns the next cursor
-    /// ("0-0" once the scan wrapped) and the entries to forward.
+    /// ("0-0" once the scan wrapped) and the entries to forward. When a scan wraps, consumers
+    /// silent for [`InboxOptions::stale_consumer`] with nothing pending are removed from the group.
     pub async fn claim(
         &self,
         consumer: &str,
@@ -473,6 +483,7 @@ impl Inbox {
             Value::from(min_idle.as_millis() as i64),
             Value::from(cursor),
             Value::from(count.max(1) as i64),
+            Value::from(self.stale_consumer_ms),
         ];
         let mut rows = self
             .eval(&self.scripts.claim, keys, args)
@@ -692,6 +703,28 @@ impl Inbox {
             .xlen(&self.keys.inbox)
             .await
             .map_err(map_redis)
+    }
+
+    /// The names of the consumer group's members (for operations and tests).
+    pub async fn consumers(&self) -> Result<Vec<String>> {
+        let v: Value = self
+            .pool
+            .next()
+            .xinfo_consumers(&self.keys.inbox, &*self.group)
+            .await
+            .map_err(map_redis)?;
+        let mut names = Vec::new();
+        for c in v.into_array() {
+            let f = c.into_array();
+            for pair in f.chunks(2) {
+                if pair[0].as_str().as_deref() == Some("name") {
+                    if let Some(n) = pair.get(1).and_then(|n| n.as_string()) {
+                        names.push(n);
+                    }
+                }
+            }
+        }
+        Ok(names)
     }
 
     /// Entries in the dead-letter stream (resolved ones included).

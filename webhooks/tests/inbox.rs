@@ -42,6 +42,7 @@ async fn inbox(url: &str, ns: &str) -> Result<Inbox> {
     let mut o = InboxOptions::new(url);
     o.namespace = ns.into();
     o.command_timeout = Duration::from_secs(5);
+    o.stale_consumer = Duration::from_millis(500);
     Ok(Inbox::connect(&o, Arc::new(Metrics::new())).await?)
 }
 
@@ -179,6 +180,11 @@ async fn a_crashed_consumers_pending_entry_is_claimed_by_another() -> Result<()>
     })
     .await?;
     assert_eq!(rx.calls.load(Ordering::SeqCst), 1);
+    // The dead consumer, now with nothing pending and silent, is dropped from the group.
+    eventually("the crashed consumer to be forgotten", || async {
+        Ok(ib.consumers().await? == vec!["survivor".to_owned()])
+    })
+    .await?;
     stop.send(true)?;
     task.await?;
     Ok(())

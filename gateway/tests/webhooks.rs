@@ -211,6 +211,18 @@ fn now_s() -> i64 {
         .as_secs() as i64
 }
 
+/// The current Unix second, waiting first for a fresh one to begin: a timestamp just past the
+/// window in the future (now + 301) is then judged within the same second by the gateway, not
+/// one second later, when it would be back inside the window.
+async fn at_second_start() -> i64 {
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    tokio::time::sleep(Duration::from_nanos(
+        1_000_000_000 - u64::from(t.subsec_nanos()),
+    ))
+    .await;
+    now_s()
+}
+
 /// Joins, waits for READY, enters: the reservation token of a real admission.
 async fn admission(base: &str, event: &str, session: &str) -> String {
     let r = put_event(
@@ -444,7 +456,15 @@ async fn only_well_signed_fresh_webhooks_are_accepted() {
     let mut refusals = vec![
         send(signed(&base, wrong, "msg_wrong", now, &body, None)).await,
         send(signed(&base, SECRET, "msg_stale", now - 301, &body, None)).await,
-        send(signed(&base, SECRET, "msg_future", now + 301, &body, None)).await,
+        send(signed(
+            &base,
+            SECRET,
+            "msg_future",
+            at_second_start().await + 301,
+            &body,
+            None,
+        ))
+        .await,
         send(signed(
             &base,
             SECRET,

@@ -305,8 +305,9 @@ fn is_refusal(code: tonic::Code) -> bool {
 /// Query of `GET /admin/v1/dlq`.
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
-    /// 1 to 1,000 (default 50).
-    pub limit: Option<usize>,
+    /// 1 to 1,000 (default 50); text, so that a bad value gets the JSON 400 of this API rather
+    /// than the framework's plain-text rejection.
+    pub limit: Option<String>,
 }
 
 fn inbox(st: &AppState) -> Result<&Inbox, WebhookError> {
@@ -321,10 +322,14 @@ pub async fn dlq_list(
     State(st): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be 1 to 1000".into()));
-    }
+    let limit = match q.limit.as_deref() {
+        None => 50,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| ApiError::BadRequest("limit must be 1 to 1000".into()))?,
+    };
     let items = inbox(&st)?
         .dlq_list(limit)
         .await

@@ -865,7 +865,12 @@ async fn a_down_backend_makes_webhooks_retry_then_dead_letter_and_an_admin_retry
     assert_eq!((missing.status, missing.code()), (404, "NOT_FOUND"));
     let bad = send(admin(client().get(format!("{base}/admin/v1/dlq/nope")))).await;
     assert_eq!(bad.status, 404);
-    let limit = send(admin(client().get(format!("{base}/admin/v1/dlq?limit=0")))).await;
-    assert_eq!(limit.status, 400);
+    for bad in ["0", "1001", "ten"] {
+        let limit = send(admin(
+            client().get(format!("{base}/admin/v1/dlq?limit={bad}")),
+        ))
+        .await;
+        assert_eq!((limit.status, limit.code()), (400, "INVALID_ARGUMENT"));
+    }
     gw.shutdown().await;
 }

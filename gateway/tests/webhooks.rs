@@ -874,3 +874,33 @@ async fn a_down_backend_makes_webhooks_retry_then_dead_letter_and_an_admin_retry
     }
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nothing_is_acknowledged_that_was_not_stored() {
+    let mut redis = RedisServer::start().unwrap();
+    let gw = Gw::on_free_port(
+        &redis,
+        &strings(&["--webhook-secret", SECRET, "--redis-timeout-ms", "300"]),
+    )
+    .await;
+    let body = approved_body("pi_1_show", "r_1_show", 5000);
+    // Redis is down: the webhook cannot be stored, so it is not acknowledged (the provider
+    // retries a 503).
+    redis.stop();
+    let r = send(signed(&gw.base, SECRET, "msg_outage", now_s(), &body, None)).await;
+    assert_eq!((r.status, r.code()), (503, "UNAVAILABLE"), "{}", r.body);
+    assert_eq!(r.headers["retry-after"], "1");
+    // Back up: the provider's retry is stored.
+    redis.restart().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = send(signed(&gw.base, SECRET, "msg_outage", now_s(), &body, None)).await;
+        if r.status == 200 {
+            assert_eq!(r.body["status"], "accepted");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never stored: {}", r.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    gw.shutdown().await;
+}

@@ -353,3 +353,30 @@ async fn works_on_a_redis_cluster() -> Result<()> {
     task.await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consumer_recovers_when_redis_comes_back_empty() -> Result<()> {
+    let mut redis = RedisServer::start()?;
+    let ib = inbox(&redis.url(), "restart").await?;
+    let rx = Receiver::default();
+    let (stop, task) = spawn(Consumer::new(ib.clone(), rx.forwarder(), fast("c", 3)));
+    ib.append(&envelope("msg_before")).await?;
+    eventually("the first forward", || async {
+        Ok(rx.applied().len() == 1)
+    })
+    .await?;
+    // A Redis without persistence restarts empty: stream and consumer group are gone. The
+    // consumer recreates the group (NOGROUP) and carries on.
+    redis.restart()?;
+    eventually("an append after the restart", || async {
+        Ok(ib.append(&envelope("msg_after")).await.is_ok())
+    })
+    .await?;
+    eventually("the forward after the restart", || async {
+        Ok(rx.applied() == vec!["msg_before".to_owned(), "msg_after".to_owned()])
+    })
+    .await?;
+    stop.send(true)?;
+    task.await?;
+    Ok(())
+}

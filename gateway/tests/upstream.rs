@@ -8,6 +8,7 @@ mod common;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use common::backends::*;
 use common::*;
 use hmac::{Hmac, Mac};
 use proto::gateway::v1 as gw;
@@ -15,119 +16,11 @@ use proto::gateway::v1::queue_service_client::QueueServiceClient;
 use proto::reservation::v1 as res;
 use queue::token::{AdmissionClaims, AdmissionSigner, ISSUER};
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use testkit::RedisServer;
-use tokio::sync::{mpsc, oneshot};
-
-const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const PRICE: i64 = 2500;
-
-/// The backends in this process on a free port; every gRPC call they receive is recorded.
-struct Backends {
-    addr: SocketAddr,
-    calls: Arc<Mutex<Vec<String>>>,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-impl Backends {
-    async fn start(webhook_url: Option<String>, events: &[(&str, u64)]) -> Self {
-        let store = Arc::new(services::MemoryStore::new());
-        let settings = services::Settings {
-            // Simulated payments settle in 2–5 ms instead of 2–5 s.
-            sim_time_scale: 0.001,
-            ..services::Settings::default()
-        };
-        let webhooks = webhook_url.map(|url| {
-            services::WebhookSender::new(services::WebhookConfig {
-                url,
-                secret: services::WebhookSecret::parse(WEBHOOK_SECRET).unwrap(),
-                max_attempts: 5,
-                backoff_base: Duration::from_millis(5),
-                backoff_max: Duration::from_millis(50),
-                attempt_timeout: Duration::from_secs(5),
-            })
-        });
-        let backends =
-            services::Backends::new(store, Arc::new(services::SystemClock), settings, webhooks);
-        for (id, seats) in events {
-            backends.seed(id, *seats, PRICE, "USD").await.unwrap();
-        }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let seen = calls.clone();
-        let count = tower::util::MapRequestLayer::new(move |req: http::Request<_>| {
-            seen.lock().unwrap().push(req.uri().path().to_owned());
-            req
-        });
-        let (stop, stopped) = oneshot::channel::<()>();
-        use proto::payment::v1::payment_service_server::PaymentServiceServer;
-        use res::inventory_server::InventoryServer;
-        use res::reservation_service_server::ReservationServiceServer;
-        use res::worker_service_server::WorkerServiceServer;
-        tokio::spawn(async move {
-            let _ = tonic::transport::Server::builder()
-                .layer(count)
-                .add_service(ReservationServiceServer::new(backends.clone()))
-                .add_service(InventoryServer::new(backends.clone()))
-                .add_service(PaymentServiceServer::new(backends.clone()))
-                .add_service(WorkerServiceServer::new(backends))
-                .serve_with_incoming_shutdown(
-                    tokio_stream::wrappers::TcpListenerStream::new(listener),
-                    async {
-                        let _ = stopped.await;
-                    },
-                )
-                .await;
-        });
-        Self {
-            addr,
-            calls,
-            stop: Some(stop),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The gateway flags that point every upstream here.
-    fn flags(&self) -> Vec<String> {
-        let u = self.url();
-        vec![
-            "--reservation-url".into(),
-            u.clone(),
-            "--inventory-url".into(),
-            u.clone(),
-            "--payment-url".into(),
-            u,
-        ]
-    }
-
-    fn calls(&self) -> usize {
-        self.calls.lock().unwrap().len()
-    }
-
-    /// A client that bypasses the gateway (the worker is never reached through it).
-    async fn channel(&self) -> tonic::transport::Channel {
-        tonic::transport::Channel::from_shared(self.url())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for Backends {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
+use tokio::sync::mpsc;
 
 /// A gateway over `redis` with `extra` flags.
 async fn gateway(redis: &RedisServer, extra: &[String]) -> TestGateway {

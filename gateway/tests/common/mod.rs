@@ -2,6 +2,8 @@
 //! real `gateway` processes, and a JSON HTTP client.
 #![allow(dead_code)]
 
+pub mod backends;
+
 use clap::Parser;
 use gateway::{Config, Gateway};
 use serde_json::Value;

@@ -1,0 +1,148 @@
+//! The `backends` services (from the `services` crate) in this process, for the gateway's
+//! tests of forwarding and webhooks: served over gRPC on loopback behind a layer that records
+//! every call, with a switch that makes the WorkerService answer as if it were down.
+
+use proto::reservation::v1 as res;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// The Standard Webhooks secret the simulator signs with.
+pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// Price of every seeded seat, in cents.
+pub const PRICE: i64 = 2500;
+/// The gRPC path of WorkerService.ProcessPaymentResult.
+pub const PROCESS: &str = "/reservation.v1.WorkerService/ProcessPaymentResult";
+
+/// The backends in this process on a free port: every gRPC call is recorded, and while `down`
+/// is set the WorkerService answers UNAVAILABLE (as a backend that is down does).
+pub struct Backends {
+    pub addr: SocketAddr,
+    pub calls: Arc<Mutex<Vec<String>>>,
+    /// While set, the WorkerService answers UNAVAILABLE.
+    pub down: Arc<AtomicBool>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Backends {
+    /// Starts them with the payment simulator posting to `webhook_url`, seeding `events`.
+    pub async fn start(webhook_url: Option<String>, events: &[(&str, u64)]) -> Self {
+        let store = Arc::new(services::MemoryStore::new());
+        let settings = services::Settings {
+            // Simulated payments settle in 2–5 ms instead of 2–5 s.
+            sim_time_scale: 0.001,
+            ..services::Settings::default()
+        };
+        let webhooks = webhook_url.map(|url| {
+            services::WebhookSender::new(services::WebhookConfig {
+                url,
+                secret: services::WebhookSecret::parse(WEBHOOK_SECRET).unwrap(),
+                max_attempts: 5,
+                backoff_base: Duration::from_millis(5),
+                backoff_max: Duration::from_millis(50),
+                attempt_timeout: Duration::from_secs(5),
+            })
+        });
+        let backends =
+            services::Backends::new(store, Arc::new(services::SystemClock), settings, webhooks);
+        for (id, seats) in events {
+            backends.seed(id, *seats, PRICE, "USD").await.unwrap();
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let seen = calls.clone();
+        let count = tower::util::MapRequestLayer::new(move |req: http::Request<_>| {
+            seen.lock().unwrap().push(req.uri().path().to_owned());
+            req
+        });
+        let down = Arc::new(AtomicBool::new(false));
+        let is_down = down.clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        use proto::payment::v1::payment_service_server::PaymentServiceServer;
+        use res::inventory_server::InventoryServer;
+        use res::reservation_service_server::ReservationServiceServer;
+        use res::worker_service_server::WorkerServiceServer;
+        let worker = WorkerServiceServer::with_interceptor(backends.clone(), move |req| {
+            if is_down.load(Ordering::SeqCst) {
+                Err(tonic::Status::unavailable("down for the test"))
+            } else {
+                Ok(req)
+            }
+        });
+        tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .layer(count)
+                .add_service(ReservationServiceServer::new(backends.clone()))
+                .add_service(InventoryServer::new(backends.clone()))
+                .add_service(PaymentServiceServer::new(backends))
+                .add_service(worker)
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    async {
+                        let _ = stopped.await;
+                    },
+                )
+                .await;
+        });
+        Self {
+            addr,
+            calls,
+            down,
+            stop: Some(stop),
+        }
+    }
+
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The gateway flags that point every upstream here (the worker through
+    /// `--reservation-url`, the same process).
+    pub fn flags(&self) -> Vec<String> {
+        let u = self.url();
+        vec![
+            "--reservation-url".into(),
+            u.clone(),
+            "--inventory-url".into(),
+            u.clone(),
+            "--payment-url".into(),
+            u,
+        ]
+    }
+
+    /// Every gRPC call received so far.
+    pub fn calls(&self) -> usize {
+        self.calls.lock().unwrap().len()
+    }
+
+    /// A client channel that bypasses the gateway (the worker is never reached through it).
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Channel::from_shared(self.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// ProcessPaymentResult calls received so far.
+    pub fn processed(&self) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| *p == PROCESS)
+            .count()
+    }
+}
+
+impl Drop for Backends {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}

@@ -4,6 +4,11 @@
 //!   [`queue::store::RedisStore`] and reports joins per second and Redis memory per waiting user.
 //! * `bench-queue.sh` drives a release gateway over HTTP with wrk (scripts in `wrk/`) and prints
 //!   a Markdown summary; see `docs/benchmarks.md`.
+//! * `loadtest` (the default binary) runs the goose scenarios of [`scenarios`] and checks the
+//!   [`invariants`] after each run; see `loadtest/README.md`.
+
+pub mod invariants;
+pub mod scenarios;
 
 /// Reads a numeric field (`used_memory`, `used_memory_rss`, ...) from an `INFO` reply.
 pub fn info_field(info: &str, name: &str) -> Option<u64> {

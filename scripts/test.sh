@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh machine: installs what the tests need
-# (redis-server and redis-cli, Chromium and ChromeDriver, from Debian) when missing, then runs
-# every crate's tests. The tests start their own redis-server processes (and a local Redis
-# Cluster), gateways and a headless Chromium on free ports.
+# (redis-server and redis-cli, Chromium and ChromeDriver, from Debian) when missing, validates
+# deploy/ (deploy/validate.sh), then runs every crate's tests. The tests start their own
+# redis-server processes (and a local Redis Cluster), gateways and a headless Chromium on free
+# ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,5 +20,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 # The Debian package starts a system redis on 6379; the tests never use it (nor any fixed port).
+
+# deploy/ validated offline (Kubernetes and Compose schemas, promtool, cross-checks); --install
+# first fetches its validators from apt and PyPI into target/validate-tools (about 20 s once).
+deploy/validate.sh --install
 
 cargo test --workspace --locked "$@"

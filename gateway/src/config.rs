@@ -51,6 +51,17 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_REDIS_POOL_SIZE", default_value_t = 4)]
     pub redis_pool_size: usize,
 
+    /// Replicas that must confirm a join, an enter or an event's configuration (Redis `WAIT`,
+    /// on the same connection and node, right after the write) before the gateway acknowledges
+    /// it; fewer in time gives 503 UNAVAILABLE and the client retries (the same place comes
+    /// back). 0: acknowledge what the primary has, which a failover can lose.
+    #[arg(long, env = "GATEWAY_REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    pub redis_wait_replicas: u32,
+
+    /// How long that `WAIT` waits for the replicas, in milliseconds.
+    #[arg(long, env = "GATEWAY_REDIS_WAIT_TIMEOUT_MS", default_value_t = 100)]
+    pub redis_wait_timeout_ms: u64,
+
     /// Longest time one request may take, in milliseconds (then 503 TIMEOUT).
     #[arg(long, env = "GATEWAY_REQUEST_TIMEOUT_MS", default_value_t = 5000)]
     pub request_timeout_ms: u64,

@@ -68,7 +68,9 @@ impl ApiError {
                 Q::InvalidToken => (StatusCode::UNAUTHORIZED, "INVALID_TOKEN"),
                 Q::NotReady => (StatusCode::CONFLICT, "NOT_READY"),
                 Q::TokenExpired => (StatusCode::GONE, "TOKEN_EXPIRED"),
-                Q::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+                Q::Unavailable(_) | Q::NotReplicated { .. } => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
+                }
                 Q::Protocol(_) | Q::Key(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
             },
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
@@ -94,6 +96,10 @@ impl ApiError {
             Self::Queue(QueueError::Unavailable(detail)) => {
                 tracing::warn!(%detail, "store unavailable");
                 "the queue is temporarily unavailable; retry shortly".to_owned()
+            }
+            Self::Queue(e @ QueueError::NotReplicated { .. }) => {
+                tracing::warn!(error = %e, "write not confirmed by the replicas in time");
+                "the queue could not store this durably yet; retry shortly".to_owned()
             }
             Self::Queue(e @ (QueueError::Protocol(_) | QueueError::Key(_))) => {
                 tracing::error!(error = %e, "internal error");
@@ -348,6 +354,14 @@ mod tests {
         let s = ApiError::Queue(QueueError::Unavailable("redis".into())).to_grpc_status();
         assert_eq!(s.code(), C::Unavailable);
         assert!(!s.message().contains("redis"));
+        let e = ApiError::Queue(QueueError::NotReplicated {
+            wanted: 1,
+            acked: 0,
+        });
+        assert_eq!(
+            e.status_and_code(),
+            (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
+        );
         assert_eq!(ApiError::Timeout.to_grpc_status().code(), C::Unavailable);
         let s = ApiError::Upstream(UpstreamError::Timeout("inventory")).to_grpc_status();
         assert_eq!(s.code(), C::DeadlineExceeded);

@@ -89,6 +89,8 @@ impl Gateway {
                 let mut opts = RedisOptions::new(url.clone());
                 opts.command_timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
                 opts.pool_size = config.redis_pool_size;
+                opts.wait_replicas = config.redis_wait_replicas;
+                opts.wait_timeout = Duration::from_millis(config.redis_wait_timeout_ms.max(1));
                 Arc::new(RedisStore::connect(&opts).await?)
             }
             None => {

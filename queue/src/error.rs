@@ -25,6 +25,16 @@ pub enum QueueError {
     /// The store cannot be reached or did not answer in time; retrying later may succeed.
     #[error("the queue store is unavailable: {0}")]
     Unavailable(String),
+    /// A write was applied on the Redis primary, but fewer replicas than required
+    /// (`--redis-wait-replicas`) confirmed it within the wait timeout, so it could be lost in a
+    /// failover and is not acknowledged. Retrying is safe: join and enter are idempotent.
+    #[error("the write was confirmed by {acked} of {wanted} required replica(s) in time")]
+    NotReplicated {
+        /// Replicas required.
+        wanted: u32,
+        /// Replicas that confirmed in time.
+        acked: u32,
+    },
     /// The store answered something this code does not understand (a bug, not bad input).
     #[error("unexpected answer from the queue store: {0}")]
     Protocol(String),

@@ -153,6 +153,41 @@ impl RedisServer {
         bail!("redis-server did not answer on port {}", self.port)
     }
 
+    /// Starts a replica of `primary` (`--replicaof`) and waits until its link to the primary is
+    /// up and the first sync is done.
+    pub fn start_replica_of(primary: &RedisServer) -> Result<Self> {
+        let port = primary.port().to_string();
+        // The primary otherwise waits 5 s for more replicas before a diskless full sync.
+        raw_command(primary.port(), "CONFIG SET repl-diskless-sync-delay 0")?;
+        let replica = Self::start_with(&["--replicaof", "127.0.0.1", &port])?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let info = raw_command(replica.port, "INFO replication").unwrap_or_default();
+            if info.contains("master_link_status:up") {
+                return Ok(replica);
+            }
+            if Instant::now() > deadline {
+                bail!("replica on port {} did not sync with {port}", replica.port);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a signal to the process (`"STOP"`, `"CONT"`, `"KILL"`...) without forgetting it:
+    /// a stopped server keeps its port and state, and [`restart`](Self::restart) or drop still
+    /// work after a `KILL`.
+    pub fn signal(&self, signal: &str) -> Result<()> {
+        let pid = self.pid().context("not running")?;
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()?;
+        if !status.success() {
+            bail!("kill -{signal} {pid} failed");
+        }
+        Ok(())
+    }
+
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port
@@ -262,5 +297,120 @@ impl RedisCluster {
             url.push_str(&format!("node=127.0.0.1:{}", n.port()));
         }
         url
+    }
+}
+
+/// One line of `CLUSTER NODES`, as tests need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNode {
+    /// The node id.
+    pub id: String,
+    /// Its client port on 127.0.0.1.
+    pub port: u16,
+    /// A primary (flag `master`), as opposed to a replica.
+    pub primary: bool,
+    /// The id of its primary, for a replica.
+    pub primary_id: Option<String>,
+    /// Flagged `fail` or `fail?` by the node that answered.
+    pub failing: bool,
+    /// The slot ranges it serves (inclusive), for a primary.
+    pub slots: Vec<(u16, u16)>,
+}
+
+impl ClusterNode {
+    /// Whether it serves `slot`.
+    pub fn serves(&self, slot: u16) -> bool {
+        self.slots.iter().any(|&(a, b)| (a..=b).contains(&slot))
+    }
+}
+
+/// Parses `CLUSTER NODES` output.
+fn parse_cluster_nodes(text: &str) -> Vec<ClusterNode> {
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 8 {
+                return None;
+            }
+            let port = f[1].split('@').next()?.rsplit(':').next()?.parse().ok()?;
+            let flags: Vec<&str> = f[2].split(',').collect();
+            let slots = f[8..]
+                .iter()
+                .filter(|s| !s.starts_with('['))
+                .filter_map(|s| match s.split_once('-') {
+                    Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+                    None => s.parse().ok().map(|v| (v, v)),
+                })
+                .collect();
+            Some(ClusterNode {
+                id: f[0].to_owned(),
+                port,
+                primary: flags.contains(&"master"),
+                primary_id: (f[3] != "-").then(|| f[3].to_owned()),
+                failing: flags.iter().any(|x| *x == "fail" || *x == "fail?"),
+                slots,
+            })
+        })
+        .collect()
+}
+
+impl RedisCluster {
+    /// The hash slot of `key` (`CLUSTER KEYSLOT` on a live node).
+    pub fn keyslot(&self, key: &str) -> Result<u16> {
+        for n in self.nodes.iter().filter(|n| n.pid().is_some()) {
+            if let Ok(r) = raw_command(n.port(), &format!("CLUSTER KEYSLOT {key}")) {
+                if let Some(v) = r.strip_prefix(':') {
+                    return Ok(v.trim().parse()?);
+                }
+            }
+        }
+        bail!("no node answered CLUSTER KEYSLOT")
+    }
+
+    /// The cluster as the node on `port` sees it (`CLUSTER NODES`).
+    pub fn topology_from(&self, port: u16) -> Result<Vec<ClusterNode>> {
+        let raw = raw_command(port, "CLUSTER NODES")?;
+        let body = raw
+            .strip_prefix('$')
+            .and_then(|r| r.split_once("\r\n"))
+            .map(|(_, b)| b)
+            .context("CLUSTER NODES reply")?;
+        Ok(parse_cluster_nodes(body))
+    }
+
+    /// The cluster as the first running node sees it.
+    pub fn topology(&self) -> Result<Vec<ClusterNode>> {
+        let mut last = None;
+        for n in self.nodes.iter().filter(|n| n.pid().is_some()) {
+            match self.topology_from(n.port()) {
+                Ok(t) => return Ok(t),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("no running node")))
+    }
+
+    /// Waits until every running replica has its link to its primary up (the first sync done):
+    /// `start` returns when the slots are served, possibly before the replicas have synced.
+    pub fn wait_for_replicas(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let synced = self.nodes.iter().filter(|n| n.pid().is_some()).all(|n| {
+                raw_command(n.port(), "INFO replication")
+                    .is_ok_and(|i| i.contains("role:master") || i.contains("master_link_status:up"))
+            });
+            if synced {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("replicas did not sync");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The index in [`nodes`](Self::nodes) of the node on `port`.
+    pub fn index_of(&self, port: u16) -> Option<usize> {
+        self.nodes.iter().position(|n| n.port() == port)
     }
 }

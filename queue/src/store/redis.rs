@@ -1,6 +1,10 @@
 //! The Redis store: every step one Lua script (EVALSHA, reloaded on NOSCRIPT), so each is atomic
 //! and every gateway replica sharing the Redis sees one queue. Works against a single server
 //! or a Redis Cluster: all keys of one event carry the hash tag `{event_id}`.
+//!
+//! With [`RedisOptions::wait_replicas`] above 0, the writes a user is told about (join, enter,
+//! the event's configuration) are followed by `WAIT` on the same connection and node, and are
+//! acknowledged only once that many replicas have them (see [`QueueError::NotReplicated`]).
 
 use super::Store;
 use crate::error::{QueueError, Result};
@@ -8,8 +12,9 @@ use crate::ids::{EventId, SessionKey};
 use crate::model::*;
 use async_trait::async_trait;
 use fred::prelude::*;
+use fred::types::config::{Options, Server};
 use fred::types::scripts::Script;
-use fred::types::{Builder, Value};
+use fred::types::{Builder, ClusterHash, CustomCommand, Value};
 use std::time::Duration;
 
 /// The key of the set of configured events (outside any event's slot).
@@ -27,15 +32,25 @@ pub struct RedisOptions {
     pub command_timeout: Duration,
     /// Connections in the pool (commands are pipelined on each).
     pub pool_size: usize,
+    /// Replicas that must confirm a join, an enter or an event's configuration before it is
+    /// acknowledged (`WAIT`); 0 acknowledges what the primary alone has (asynchronous
+    /// replication: a failover can lose it).
+    pub wait_replicas: u32,
+    /// How long `WAIT` waits for those replicas; past it the caller gets
+    /// [`QueueError::NotReplicated`] (HTTP 503). Blocks the connection's later commands meanwhile.
+    pub wait_timeout: Duration,
 }
 
 impl RedisOptions {
-    /// Options with the documented defaults: 1 s command timeout, a pool of 4.
+    /// Options with the documented defaults: 1 s command timeout, a pool of 4, no `WAIT` (its
+    /// timeout 100 ms when turned on).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             command_timeout: Duration::from_millis(1000),
             pool_size: 4,
+            wait_replicas: 0,
+            wait_timeout: Duration::from_millis(100),
         }
     }
 }
@@ -77,6 +92,9 @@ impl Scripts {
 pub struct RedisStore {
     pool: Pool,
     scripts: Scripts,
+    wait_replicas: u32,
+    wait_timeout: Duration,
+    command_timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -85,27 +103,27 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+/// Every failure to get an answer, and every error reply of a server that is failing over,
+/// loading, out of memory or otherwise not serving now, is `Unavailable` (HTTP 503 and a retry);
+/// only answers that retrying cannot change (an error inside a script, a wrong type, a reply
+/// that does not parse: bugs) are `Protocol`.
 fn map_err(e: fred::error::Error) -> QueueError {
     use fred::error::ErrorKind as K;
-    match e.kind() {
-        K::IO | K::Timeout | K::Canceled | K::Cluster | K::Routing | K::Backpressure => {
-            QueueError::Unavailable(e.to_string())
-        }
-        // LOADING, CLUSTERDOWN, TRYAGAIN, MASTERDOWN and BUSY are a server that will answer later.
-        _ if [
-            "LOADING",
-            "CLUSTERDOWN",
-            "TRYAGAIN",
-            "MASTERDOWN",
-            "BUSY",
-            "READONLY",
-        ]
-        .iter()
-        .any(|p| e.details().starts_with(p)) =>
-        {
-            QueueError::Unavailable(e.to_string())
-        }
-        _ => QueueError::Protocol(e.to_string()),
+    let details = e.details();
+    let is_bug = matches!(
+        e.kind(),
+        K::InvalidArgument | K::InvalidCommand | K::Parse | K::NotFound | K::Protocol
+    ) || details.starts_with("WRONGTYPE")
+        || details.contains("user_script")
+        || details.contains("Error running script")
+        || details.contains("Error compiling script");
+    if is_bug {
+        QueueError::Protocol(e.to_string())
+    } else {
+        // IO, Timeout, Canceled, Cluster (MOVED, ASK, CLUSTERDOWN), Routing, Backpressure, and
+        // error replies such as LOADING, TRYAGAIN, MASTERDOWN, BUSY, READONLY, OOM, NOREPLICAS
+        // or "WAIT cannot be used with replica instances" (a demoted primary).
+        QueueError::Unavailable(e.to_string())
     }
 }
 
@@ -176,6 +194,9 @@ impl RedisStore {
         Ok(Self {
             pool,
             scripts: Scripts::new(),
+            wait_replicas: opts.wait_replicas,
+            wait_timeout: opts.wait_timeout,
+            command_timeout: opts.command_timeout,
         })
     }
 
@@ -194,6 +215,113 @@ impl RedisStore {
             .evalsha_with_reload::<R, _, _>(client, keys, args)
             .await
             .map_err(map_err)
+    }
+
+    /// Runs `script` and, when `wait_replicas` is set, `WAIT` right behind it: one pipeline on
+    /// one connection to the node that owns the event's slot, so that WAIT counts replicas that
+    /// have this very write (Redis waits for the offset of its own connection's last write).
+    async fn run_durable(
+        &self,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<Value>,
+    ) -> Result<Vec<i64>> {
+        if self.wait_replicas == 0 {
+            return self.run(script, keys, args).await;
+        }
+        let client = self.pool.next();
+        let mut evalsha: Vec<Value> = Vec::with_capacity(2 + keys.len() + args.len());
+        evalsha.push(Value::from(script.sha1().clone()));
+        evalsha.push(Value::from(keys.len() as i64));
+        let slot = fred::util::redis_keyslot(keys[0].as_bytes());
+        evalsha.extend(keys.into_iter().map(Value::from));
+        evalsha.extend(args);
+        let mut reloaded = false;
+        loop {
+            let r = self.durably(client, slot, "EVALSHA", evalsha.clone()).await;
+            match r {
+                Err(QueueError::Protocol(m)) if m.contains("NOSCRIPT") && !reloaded => {
+                    reloaded = true;
+                    script.load(client).await.map_err(map_err)?;
+                }
+                Ok(v) => {
+                    return <Vec<i64> as fred::types::FromValue>::from_value(v).map_err(map_err)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sends `cmd` then `WAIT wait_replicas wait_timeout` as one pipeline, both pinned to the
+    /// node that owns `slot` in the client's routing table, and returns `cmd`'s reply once
+    /// enough replicas confirmed it.
+    ///
+    /// Why pinned and not retried: WAIT counts the replicas that acknowledged the offset of the
+    /// *connection's* last write. Sent to another node (a routing table refreshed in between) or
+    /// on a fresh connection (a reconnection in between), it would find no write of ours and
+    /// answer at once, confirming nothing. So both commands go to one explicit node, written
+    /// back to back, each tried once; a MOVED (the slot moved in a failover) is not followed to
+    /// the new owner but answered as `Unavailable`, and the routing table refreshed for the next
+    /// call. A connection that breaks fails both commands.
+    async fn durably(
+        &self,
+        client: &Client,
+        slot: u16,
+        cmd: &'static str,
+        args: Vec<Value>,
+    ) -> Result<Value> {
+        let node: Option<Server> = if client.is_clustered() {
+            client
+                .cached_cluster_state()
+                .and_then(|state| state.get_server(slot).cloned())
+        } else {
+            None
+        };
+        let opts = Options {
+            cluster_node: node,
+            cluster_hash: Some(ClusterHash::Custom(slot)),
+            max_attempts: Some(1),
+            max_redirections: Some(1),
+            timeout: Some(self.command_timeout + self.wait_timeout),
+            ..Options::default()
+        };
+        let pipeline = client.pipeline();
+        let pipeline = pipeline.with_options(&opts);
+        let hash = ClusterHash::Custom(slot);
+        let _: () = pipeline
+            .custom(CustomCommand::new_static(cmd, hash.clone(), false), args)
+            .await
+            .map_err(map_err)?;
+        let _: () = pipeline
+            .custom(
+                CustomCommand::new_static("WAIT", hash, false),
+                vec![
+                    Value::from(i64::from(self.wait_replicas)),
+                    Value::from(self.wait_timeout.as_millis().max(1) as i64),
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        let mut replies = pipeline.try_all::<Value>().await.into_iter();
+        let (Some(reply), Some(acked)) = (replies.next(), replies.next()) else {
+            return Err(QueueError::Protocol("short WAIT pipeline reply".into()));
+        };
+        // NOSCRIPT stays recognisable for the caller's reload (map_err would call it Unavailable).
+        let reply = reply.map_err(|e| {
+            if e.details().starts_with("NOSCRIPT") {
+                QueueError::Protocol(e.to_string())
+            } else {
+                map_err(e)
+            }
+        })?;
+        let acked: i64 = acked.and_then(|v| v.convert::<i64>()).map_err(map_err)?;
+        if acked < i64::from(self.wait_replicas) {
+            return Err(QueueError::NotReplicated {
+                wanted: self.wait_replicas,
+                acked: u32::try_from(acked.max(0)).unwrap_or(0),
+            });
+        }
+        Ok(reply)
     }
 
     fn args(prefix: String, now_ms: u64, rest: impl IntoIterator<Item = Value>) -> Vec<Value> {
@@ -228,15 +356,30 @@ impl Store for RedisStore {
                 Value::from(config.target_url.clone().unwrap_or_default()),
             ],
         );
-        let r = self.run(&self.scripts.configure, keys, args).await?;
+        let r = self
+            .run_durable(&self.scripts.configure, keys, args)
+            .await?;
         // The registry of events lives in another slot, so it cannot join the script; adding to
-        // a set is idempotent, and the admission loop finds the event at its next refresh.
-        let _: i64 = self
-            .pool
-            .next()
-            .sadd(EVENTS_KEY, event.as_str())
-            .await
-            .map_err(map_err)?;
+        // a set is idempotent, and the admission loop finds the event at its next refresh. A
+        // registry entry lost in a failover would stop the event's admissions, so it is waited
+        // for like the configuration itself.
+        if self.wait_replicas == 0 {
+            let _: i64 = self
+                .pool
+                .next()
+                .sadd(EVENTS_KEY, event.as_str())
+                .await
+                .map_err(map_err)?;
+        } else {
+            let slot = fred::util::redis_keyslot(EVENTS_KEY.as_bytes());
+            self.durably(
+                self.pool.next(),
+                slot,
+                "SADD",
+                vec![Value::from(EVENTS_KEY), Value::from(event.as_str())],
+            )
+            .await?;
+        }
         Ok(r.first() == Some(&1))
     }
 
@@ -332,7 +475,7 @@ impl Store for RedisStore {
                 Value::from(pre_score.clamp(super::PRE_SCORE_MIN, -1)),
             ],
         );
-        let r = self.run(&self.scripts.join, keys, args).await?;
+        let r = self.run_durable(&self.scripts.join, keys, args).await?;
         match r.first() {
             Some(-1) => Err(Self::not_found(event)),
             Some(-2) => Err(QueueError::EventClosed(event.to_string())),
@@ -370,7 +513,7 @@ impl Store for RedisStore {
     async fn enter(&self, event: &EventId, ticket: u64, now_ms: u64) -> Result<Entry> {
         let (keys, p) = base_keys(event);
         let r = self
-            .run(
+            .run_durable(
                 &self.scripts.enter,
                 keys,
                 Self::args(p, now_ms, [Value::from(ticket as i64)]),

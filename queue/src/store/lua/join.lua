@@ -10,6 +10,10 @@ local old = tonumber(redis.call('HGET', sb, sf))
 if old then
   local p = place(c, old, true)
   if p[1] ~= EXPIRED then
+    -- Rewrite the session's field (same value) so that this call always replicates something:
+    -- a WAIT after it then also covers the first join's writes, which may not have reached a
+    -- replica yet (Redis waits for the offset of this connection's last write only).
+    redis.call('HSET', sb, sf, old)
     return reply(c, 0, old, p)
   end
 end

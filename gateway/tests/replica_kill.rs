@@ -626,7 +626,11 @@ async fn a_killed_replica_loses_no_place_no_admission_rate_and_no_webhook() {
         pending_x > 0,
         "X held no webhook when killed: the takeover was not exercised"
     );
-    assert_eq!(pending_with(redis.port(), "gw-0"), 0);
+    assert_eq!(
+        pending_with(redis.port(), "gw-0"),
+        0,
+        "what X held was taken over and acknowledged"
+    );
     for name in ["gw-1", "gw-2"] {
         assert_eq!(
             pending_with(redis.port(), name),

@@ -152,6 +152,7 @@ async fn paid_reservations(core: &services::Backends, n: usize) -> Vec<(String, 
     out
 }
 
+/// Now, in Unix seconds (the webhook timestamp).
 fn now_s() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -172,9 +173,11 @@ async fn admitted(base: &str) -> u64 {
         .unwrap_or_else(|| panic!("no stats: {} {}", r.status, r.body))
 }
 
+/// A client WebSocket.
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Opens the position stream of `token` on replica `addr`.
 async fn ws_connect(addr: SocketAddr, token: &str) -> Result<Ws, String> {
     let url = format!("ws://{addr}/api/v1/queue/ws?token={token}");
     tokio_tungstenite::connect_async(url)
@@ -212,8 +215,9 @@ struct Crossing {
     /// From the new connection attempt (right after the drop and one admin read) to the first
     /// frame from the new replica.
     reconnect: Duration,
-    /// `admitted_total` just before reconnecting and just after the first new frame.
+    /// `admitted_total` just before reconnecting.
     admitted_lo: u64,
+    /// `admitted_total` just after the first frame from the new replica.
     admitted_hi: u64,
     /// The first position from the new replica.
     position_after: u64,
@@ -354,11 +358,13 @@ fn pending_with(redis_port: u16, name: &str) -> usize {
     text.lines().filter(|l| !l.trim().is_empty()).count() / 4
 }
 
+/// The median (upper for an even count).
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
 
+/// The whole scenario around one SIGKILL (see the file's header).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_replica_loses_no_place_no_admission_rate_and_no_webhook() {
     let redis = RedisServer::start().unwrap();

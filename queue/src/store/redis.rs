@@ -303,8 +303,11 @@ impl RedisStore {
             .await
             .map_err(map_err)?;
         let mut replies = pipeline.try_all::<Value>().await.into_iter();
-        let (Some(reply), Some(acked)) = (replies.next(), replies.next()) else {
-            return Err(QueueError::Protocol("short WAIT pipeline reply".into()));
+        let (reply, acked) = match (replies.next(), replies.next()) {
+            (Some(reply), Some(acked)) => (reply, acked),
+            // The pipeline failed as a whole (timed out, connection lost): one error for both.
+            (Some(Err(e)), None) => return Err(map_err(e)),
+            _ => return Err(QueueError::Protocol("short WAIT pipeline reply".into())),
         };
         // NOSCRIPT stays recognisable for the caller's reload (map_err would call it Unavailable).
         let reply = reply.map_err(|e| {

@@ -595,8 +595,11 @@ pub struct Report {
     pub passed: bool,
     /// The invariants.
     pub invariants: Vec<Check>,
-    /// Goose's request counts by `METHOD name`.
+    /// Goose's request counts by `METHOD name` (since the ramp ended, unless
+    /// `--no-reset-metrics`).
     pub requests: BTreeMap<String, RequestCounts>,
+    /// Goose's failed requests by error text, with how often each happened.
+    pub errors: BTreeMap<String, usize>,
     /// Run duration (goose's measured part), seconds.
     pub duration_seconds: usize,
     /// Most users at once.
@@ -626,6 +629,9 @@ impl Report {
         }
         for (name, r) in &self.requests {
             s += &format!("  {name}: {} ok, {} failed\n", r.ok, r.fail);
+        }
+        for (e, n) in &self.errors {
+            s += &format!("  error {n}x: {e}\n");
         }
         if let Some(e) = &self.goose_error {
             s += &format!("  goose: {e}\n");
@@ -865,12 +871,26 @@ fn report(
             )
         })
         .collect();
+    // Goose lists an error when the answer came, even if the scenario then counted it a
+    // success (a 409 sold out): list only errors of requests that have failures.
+    let failing = |method: &str, name: &str| {
+        m.requests
+            .get(&format!("{method} {name}"))
+            .is_none_or(|r| r.fail_count > 0)
+    };
+    let errors = m
+        .errors
+        .values()
+        .filter(|e| failing(&e.method.to_string(), &e.name))
+        .map(|e| (format!("{} {}: {}", e.method, e.name, e.error), e.occurrences))
+        .collect();
     Report {
         scenario: kind.name(),
         event: event.to_owned(),
         passed: invariants.iter().all(|c| c.pass),
         invariants,
         requests,
+        errors,
         duration_seconds: m.duration,
         users: m.maximum_users,
         goose_error,

@@ -57,6 +57,11 @@ fn key() -> String {
 /// One purchase, from joining the queue to a settled payment.
 pub fn purchase(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
     Box::pin(async move {
+        if ctx.stopping() {
+            // The run time is over and goose is about to stop this user: start nothing new.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return Ok(());
+        }
         let session = ctx.new_session();
         let body = json!({"event_id": ctx.event, "session_id": session});
         let a = call(user, GooseMethod::Post, "/api/v1/queue/join", "join", |rb| rb.json(&body), &[201])
@@ -88,8 +93,14 @@ pub fn purchase(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
             return Err(fail(format!("enter answered {}", e.status)));
         };
         let avail_path = format!("/api/v1/events/{}/availability?quantity=1", ctx.event);
-        call(user, GooseMethod::Get, &avail_path, "availability", |rb| rb.bearer_auth(&grant), &[200])
+        let av = call(user, GooseMethod::Get, &avail_path, "availability", |rb| rb.bearer_auth(&grant), &[200])
             .await?;
+        if av.status == 200 && av.body["remaining_in_section"].as_u64() == Some(0) {
+            // Sold out: the shopper sees it and goes.
+            ctx.sold_out.fetch_add(1, Ordering::Relaxed);
+            leave(user, &token).await?;
+            return Ok(());
+        }
         let reserve = json!({"event_id": ctx.event, "quantity": 1});
         let k = key();
         let r = call(

@@ -45,6 +45,11 @@ enum Plan {
 /// One visit: join, follow over the WebSocket until admitted, enter.
 pub fn visit(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
     Box::pin(async move {
+        if ctx.stopping() {
+            // The run time is over and goose is about to stop this user: start nothing new.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return Ok(());
+        }
         let plan = {
             let mut rng = rand::thread_rng();
             let x: f64 = rng.gen();

@@ -1,0 +1,298 @@
+//! Each goose scenario run for a few seconds with a few users against a real stack: a
+//! `redis-server` (testkit, free port), the `backends` services over gRPC on loopback (their
+//! payment simulator posting signed webhooks to the gateway) and a gateway served in this
+//! process on port 0. The runs go through [`loadtest::scenarios::run`], the binary's code path,
+//! and must end with every request answered as expected and every invariant holding.
+
+use goose::config::GooseConfiguration;
+use loadtest::scenarios::{self, Report, Settings};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+const ADMIN: &str = "loadtest-admin-token";
+const TOKEN_SECRET: &str = "loadtest token secret, 32 bytes!";
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// A fixed Ed25519 key (PKCS#8 PEM).
+const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKca9U8Xj2DwNeABg6oDfidSMKbZVnlmV+qOwRIb3Trx\n-----END PRIVATE KEY-----\n";
+
+/// Goose keeps some process-wide state (its log, its controllers): one attack at a time.
+static ONE_ATTACK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Redis, the backends and a gateway, all on free ports.
+struct Stack {
+    _redis: testkit::RedisServer,
+    gateway: String,
+    backends: String,
+    stops: Vec<oneshot::Sender<()>>,
+}
+
+impl Stack {
+    /// Starts everything; the backends seed `events` (id, seats).
+    async fn start(events: &[(&str, u64)]) -> Self {
+        let redis = testkit::RedisServer::start().expect("redis-server");
+        // The gateway's listener first: the simulator needs its webhook URL.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gw_addr = listener.local_addr().unwrap();
+
+        let store = Arc::new(services::MemoryStore::new());
+        let settings = services::Settings {
+            // Simulated payments settle in milliseconds instead of seconds.
+            sim_time_scale: 0.01,
+            ..services::Settings::default()
+        };
+        let sender = services::WebhookSender::new(services::WebhookConfig {
+            url: format!("http://{gw_addr}/webhooks/payments"),
+            secret: services::WebhookSecret::parse(WEBHOOK_SECRET).unwrap(),
+            max_attempts: 5,
+            backoff_base: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(200),
+            attempt_timeout: Duration::from_secs(5),
+        });
+        let backends = services::Backends::new(
+            store,
+            Arc::new(services::SystemClock),
+            settings,
+            Some(sender),
+        );
+        for (id, seats) in events {
+            backends.seed(id, *seats, 2500, "USD").await.unwrap();
+        }
+        let be_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let be_addr = be_listener.local_addr().unwrap();
+        let (be_stop, be_stopped) = oneshot::channel::<()>();
+        {
+            use proto::payment::v1::payment_service_server::PaymentServiceServer;
+            use proto::reservation::v1::inventory_server::InventoryServer;
+            use proto::reservation::v1::reservation_service_server::ReservationServiceServer;
+            use proto::reservation::v1::worker_service_server::WorkerServiceServer;
+            tokio::spawn(async move {
+                let _ = proto::tonic::transport::Server::builder()
+                    .add_service(ReservationServiceServer::new(backends.clone()))
+                    .add_service(InventoryServer::new(backends.clone()))
+                    .add_service(PaymentServiceServer::new(backends.clone()))
+                    .add_service(WorkerServiceServer::new(backends))
+                    .serve_with_incoming_shutdown(
+                        tokio_stream::wrappers::TcpListenerStream::new(be_listener),
+                        async {
+                            let _ = be_stopped.await;
+                        },
+                    )
+                    .await;
+            });
+        }
+        let be_url = format!("http://{be_addr}");
+
+        let redis_url = redis.url();
+        let config = <gateway::Config as clap::Parser>::parse_from([
+            "gateway",
+            "--admin-token",
+            ADMIN,
+            "--token-secret",
+            TOKEN_SECRET,
+            "--signing-key",
+            PEM,
+            "--redis-url",
+            &redis_url,
+            "--reservation-url",
+            &be_url,
+            "--inventory-url",
+            &be_url,
+            "--payment-url",
+            &be_url,
+            "--webhook-secret",
+            WEBHOOK_SECRET,
+            "--webhook-backoff-ms",
+            "50",
+            "--ws-tick-ms",
+            "100",
+            // A debug build on a busy machine: no 504 for a slow upstream call.
+            "--inventory-timeout-ms",
+            "3000",
+            "--upstream-timeout-ms",
+            "3000",
+        ]);
+        let gw = gateway::Gateway::build(&config).await.expect("gateway builds");
+        let (gw_stop, gw_stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            gw.serve(listener, async {
+                let _ = gw_stopped.await;
+            })
+            .await
+            .expect("serve");
+        });
+        Self {
+            _redis: redis,
+            gateway: format!("http://{gw_addr}"),
+            backends: be_url,
+            stops: vec![gw_stop, be_stop],
+        }
+    }
+
+    /// The settings a run uses against this stack.
+    fn settings(&self) -> Settings {
+        Settings {
+            admin_token: Some(ADMIN.into()),
+            backends_url: self.backends.clone(),
+            webhook_secret: WEBHOOK_SECRET.into(),
+            poll_interval: Duration::from_millis(100),
+            wait_timeout: Duration::from_secs(20),
+            settle_timeout: Duration::from_secs(20),
+            ..Settings::default()
+        }
+    }
+
+    /// Runs `scenario` with goose's `args` (host, scenario and quiet output added).
+    async fn run(&self, scenario: &str, args: &[&str], settings: Settings) -> Report {
+        let mut all = vec![
+            "--host",
+            &self.gateway,
+            "--scenarios",
+            scenario,
+            // No goose controller on a fixed port, and a short console.
+            "--no-telnet",
+            "--quiet",
+            // Count the whole run, ramp included, as the invariants do.
+            "--no-reset-metrics",
+        ];
+        all.extend_from_slice(args);
+        let config = GooseConfiguration::parse_args_default(&all).expect("goose flags");
+        let report = scenarios::run(config, settings).await.expect("the run");
+        eprint!("{}", report.summary());
+        report
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for s in self.stops.drain(..) {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// Successes and failures of the requests whose goose name ends with `name`.
+fn counts(r: &Report, name: &str) -> (usize, usize) {
+    r.requests
+        .iter()
+        .filter(|(k, _)| k.ends_with(&format!(" {name}")))
+        .fold((0, 0), |(ok, fail), (_, c)| (ok + c.ok, fail + c.fail))
+}
+
+fn assert_passed(r: &Report) {
+    assert!(r.passed, "invariants failed: {}", r.summary());
+    assert!(r.goose_error.is_none(), "{:?}", r.goose_error);
+    let names: Vec<&str> = r.invariants.iter().map(|c| c.name.as_str()).collect();
+    assert!(!names.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn join_storm_hands_out_unique_gap_free_places() {
+    let _one = ONE_ATTACK.lock().await;
+    let stack = Stack::start(&[]).await;
+    let dir = std::env::temp_dir().join(format!("loadtest-join-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("requests.csv");
+    let log_s = log.to_str().unwrap().to_owned();
+    let r = stack
+        .run(
+            "join_storm",
+            &[
+                "--users", "8", "--increase-rate", "8", "--run-time", "3",
+                "--request-log", &log_s, "--request-format", "csv",
+            ],
+            stack.settings(),
+        )
+        .await;
+    assert_passed(&r);
+    let (ok, fail) = counts(&r, "join");
+    assert!(ok >= 20, "only {ok} joins");
+    assert_eq!(fail, 0);
+    let gap = &r.invariants.iter().find(|c| c.name == "positions_unique_gap_free").unwrap();
+    assert_eq!(gap.detail["joins"].as_u64(), Some(ok as u64));
+    // The per-request log the benchmark harness plots: one line per request.
+    let lines = std::fs::read_to_string(&log).unwrap();
+    assert!(lines.lines().filter(|l| l.contains("join")).count() >= ok, "{}", &lines[..lines.len().min(500)]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn waiting_room_admits_at_the_configured_rate() {
+    let _one = ONE_ATTACK.lock().await;
+    let stack = Stack::start(&[]).await;
+    let settings = Settings {
+        admit_per_second: 10,
+        ..stack.settings()
+    };
+    let r = stack
+        .run(
+            "waiting_room",
+            &["--users", "40", "--increase-rate", "40", "--run-time", "7"],
+            settings,
+        )
+        .await;
+    assert_passed(&r);
+    let (ok, fail) = counts(&r, "connect");
+    assert!(ok >= 40, "{ok} sockets");
+    assert_eq!(fail, 0);
+    let (entered, fail) = counts(&r, "enter");
+    assert!(entered >= 30, "{entered} entered");
+    assert_eq!(fail, 0);
+    assert_eq!(counts(&r, "join").1, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn purchase_journey_sells_each_seat_once() {
+    let _one = ONE_ATTACK.lock().await;
+    // Fewer seats than buyers: the sale sells out during the run.
+    let stack = Stack::start(&[("shop", 25)]).await;
+    let settings = Settings {
+        event: Some("shop".into()),
+        admit_per_second: 50,
+        fail_share: 0.2,
+        ..stack.settings()
+    };
+    let r = stack
+        .run(
+            "purchase_journey",
+            &["--users", "6", "--increase-rate", "6", "--run-time", "5"],
+            settings,
+        )
+        .await;
+    assert_passed(&r);
+    let (paid, fail) = counts(&r, "pay");
+    assert!(paid >= 10, "{paid} payments");
+    assert_eq!(fail, 0);
+    for name in ["join", "enter", "reserve", "reservation", "availability"] {
+        assert_eq!(counts(&r, name).1, 0, "{name} failed");
+    }
+    let oversell = r.invariants.iter().find(|c| c.name == "no_oversell").unwrap();
+    assert!(oversell.detail["seats_sold"].as_u64().unwrap() > 0, "{}", oversell.detail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhook_flood_processes_each_webhook_once() {
+    let _one = ONE_ATTACK.lock().await;
+    let stack = Stack::start(&[("hooks", 100)]).await;
+    let settings = Settings {
+        event: Some("hooks".into()),
+        webhook_intents: 20,
+        ..stack.settings()
+    };
+    let r = stack
+        .run(
+            "webhook_flood",
+            &["--users", "4", "--increase-rate", "4", "--run-time", "3"],
+            settings,
+        )
+        .await;
+    assert_passed(&r);
+    let (fresh, fail) = counts(&r, "fresh");
+    assert!(fresh >= 50, "{fresh} fresh webhooks");
+    assert_eq!(fail, 0);
+    for name in ["duplicate", "stale", "forged"] {
+        let (ok, fail) = counts(&r, name);
+        assert!(ok > 0, "no {name} webhook sent");
+        assert_eq!(fail, 0, "{name}");
+    }
+}

@@ -488,7 +488,11 @@ mod tests {
             seats: seats
                 .iter()
                 .map(|s| {
-                    let st = if status == "CONFIRMED" { "SOLD" } else { "AVAILABLE" };
+                    let st = if status == "CONFIRMED" {
+                        "SOLD"
+                    } else {
+                        "AVAILABLE"
+                    };
                     (s.to_string(), st.to_string())
                 })
                 .collect(),
@@ -522,9 +526,15 @@ mod tests {
 
     #[test]
     fn unsettled_payments_fail() {
-        let ok = [order("r1", "CONFIRMED", &["A-1"]), order("r2", "CANCELLED", &[])];
+        let ok = [
+            order("r1", "CONFIRMED", &["A-1"]),
+            order("r2", "CANCELLED", &[]),
+        ];
         assert!(payments_settled(&ok).pass);
-        let pending = [order("r1", "CONFIRMED", &["A-1"]), order("r2", "PENDING", &[])];
+        let pending = [
+            order("r1", "CONFIRMED", &["A-1"]),
+            order("r2", "PENDING", &[]),
+        ];
         let c = payments_settled(&pending);
         assert!(!c.pass);
         assert_eq!(c.detail["unsettled_examples"][0], "r2");
@@ -573,7 +583,9 @@ mod tests {
 
     #[test]
     fn webhook_checks_pass_when_each_is_processed_once() {
-        assert!(webhooks_exactly_once(&tally(), &delta()).iter().all(|c| c.pass));
+        assert!(webhooks_exactly_once(&tally(), &delta())
+            .iter()
+            .all(|c| c.pass));
     }
 
     #[test]
@@ -586,20 +598,42 @@ mod tests {
                 .collect()
         };
         // Lost: one accepted webhook never forwarded.
-        let lost = WebhookCounters { forwarded: 99, ..delta() };
+        let lost = WebhookCounters {
+            forwarded: 99,
+            ..delta()
+        };
         assert_eq!(failing(tally(), lost), ["webhooks_processed_exactly_once"]);
         // Doubled: forwarded twice.
-        let doubled = WebhookCounters { forwarded: 101, ..delta() };
-        assert_eq!(failing(tally(), doubled), ["webhooks_processed_exactly_once"]);
+        let doubled = WebhookCounters {
+            forwarded: 101,
+            ..delta()
+        };
+        assert_eq!(
+            failing(tally(), doubled),
+            ["webhooks_processed_exactly_once"]
+        );
         // Dead-lettered instead of processed.
-        let dead = WebhookCounters { dead_lettered: 1, forwarded: 99, ..delta() };
+        let dead = WebhookCounters {
+            dead_lettered: 1,
+            forwarded: 99,
+            ..delta()
+        };
         assert_eq!(failing(tally(), dead), ["webhooks_processed_exactly_once"]);
         // A repeat stored again.
-        let t = WebhookTally { duplicate_answered_accepted: 1, ..tally() };
+        let t = WebhookTally {
+            duplicate_answered_accepted: 1,
+            ..tally()
+        };
         assert_eq!(failing(t, delta()), ["webhook_duplicates_not_applied"]);
         // A forged webhook accepted.
-        let t = WebhookTally { forged_rejected: 5, ..tally() };
-        let d = WebhookCounters { rejected_bad_signature: 5, ..delta() };
+        let t = WebhookTally {
+            forged_rejected: 5,
+            ..tally()
+        };
+        let d = WebhookCounters {
+            rejected_bad_signature: 5,
+            ..delta()
+        };
         assert_eq!(failing(t, d), ["forged_and_stale_rejected"]);
     }
 }

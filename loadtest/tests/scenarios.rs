@@ -112,7 +112,9 @@ impl Stack {
             "--upstream-timeout-ms",
             "3000",
         ]);
-        let gw = gateway::Gateway::build(&config).await.expect("gateway builds");
+        let gw = gateway::Gateway::build(&config)
+            .await
+            .expect("gateway builds");
         let (gw_stop, gw_stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
             gw.serve(listener, async {
@@ -198,8 +200,16 @@ async fn join_storm_hands_out_unique_gap_free_places() {
         .run(
             "join_storm",
             &[
-                "--users", "8", "--increase-rate", "8", "--run-time", "3",
-                "--request-log", &log_s, "--request-format", "csv",
+                "--users",
+                "8",
+                "--increase-rate",
+                "8",
+                "--run-time",
+                "3",
+                "--request-log",
+                &log_s,
+                "--request-format",
+                "csv",
             ],
             stack.settings(),
         )
@@ -208,11 +218,19 @@ async fn join_storm_hands_out_unique_gap_free_places() {
     let (ok, fail) = counts(&r, "join");
     assert!(ok >= 20, "only {ok} joins");
     assert_eq!(fail, 0);
-    let gap = &r.invariants.iter().find(|c| c.name == "positions_unique_gap_free").unwrap();
+    let gap = &r
+        .invariants
+        .iter()
+        .find(|c| c.name == "positions_unique_gap_free")
+        .unwrap();
     assert_eq!(gap.detail["joins"].as_u64(), Some(ok as u64));
     // The per-request log the benchmark harness plots: one line per request.
     let lines = std::fs::read_to_string(&log).unwrap();
-    assert!(lines.lines().filter(|l| l.contains("join")).count() >= ok, "{}", &lines[..lines.len().min(500)]);
+    assert!(
+        lines.lines().filter(|l| l.contains("join")).count() >= ok,
+        "{}",
+        &lines[..lines.len().min(500)]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -266,8 +284,16 @@ async fn purchase_journey_sells_each_seat_once() {
     for name in ["join", "enter", "reserve", "reservation", "availability"] {
         assert_eq!(counts(&r, name).1, 0, "{name} failed");
     }
-    let oversell = r.invariants.iter().find(|c| c.name == "no_oversell").unwrap();
-    assert!(oversell.detail["seats_sold"].as_u64().unwrap() > 0, "{}", oversell.detail);
+    let oversell = r
+        .invariants
+        .iter()
+        .find(|c| c.name == "no_oversell")
+        .unwrap();
+    assert!(
+        oversell.detail["seats_sold"].as_u64().unwrap() > 0,
+        "{}",
+        oversell.detail
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

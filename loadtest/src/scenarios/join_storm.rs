@@ -54,10 +54,14 @@ pub fn join(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
         let received = ctx.started.elapsed();
         match a.status {
             201 => {
-                let (Some(token), Some(position)) =
-                    (a.body["waiting_token"].as_str(), a.body["position"].as_u64())
-                else {
-                    return Err(fail(format!("join answered 201 without a place: {}", a.body)));
+                let (Some(token), Some(position)) = (
+                    a.body["waiting_token"].as_str(),
+                    a.body["position"].as_u64(),
+                ) else {
+                    return Err(fail(format!(
+                        "join answered 201 without a place: {}",
+                        a.body
+                    )));
                 };
                 ctx.joins.lock().unwrap().push(JoinRecord {
                     token: token.to_owned(),

@@ -540,8 +540,11 @@ impl Admin {
 
     /// `GET /admin/v1/events/{event}`.
     pub async fn event(&self, event: &str) -> Result<Value, LoadTestError> {
-        self.json(self.http.get(format!("{}/admin/v1/events/{event}", self.base)))
-            .await
+        self.json(
+            self.http
+                .get(format!("{}/admin/v1/events/{event}", self.base)),
+        )
+        .await
     }
 
     /// `POST /admin/v1/events/{event}/actions`.
@@ -564,11 +567,14 @@ impl Admin {
         Ok(r.error_for_status()?.text().await?)
     }
 
-    /// A sample of the event's counters.
+    /// A sample of the event's counters, timed at the middle of the request (the read happened
+    /// somewhere in it; on a busy machine the answer can take a while to come back).
     pub async fn sample(&self, event: &str, since: Instant) -> Result<RateSample, LoadTestError> {
+        let sent = since.elapsed().as_secs_f64();
         let v = self.event(event).await?;
+        let received = since.elapsed().as_secs_f64();
         Ok(RateSample {
-            t: since.elapsed().as_secs_f64(),
+            t: (sent + received) / 2.0,
             admitted_total: v["stats"]["admitted_total"].as_u64().unwrap_or(0),
             waiting: v["stats"]["waiting"].as_u64().unwrap_or(0),
         })
@@ -644,19 +650,32 @@ impl Report {
 pub fn register(attack: GooseAttack, ctx: &Arc<Ctx>) -> GooseAttack {
     attack
         .register_scenario(
-            Scenario::new("join_storm").register_transaction(transaction(ctx, "join", join_storm::join)),
+            Scenario::new("join_storm").register_transaction(transaction(
+                ctx,
+                "join",
+                join_storm::join,
+            )),
         )
         .register_scenario(
-            Scenario::new("waiting_room")
-                .register_transaction(transaction(ctx, "visit", waiting_room::visit)),
+            Scenario::new("waiting_room").register_transaction(transaction(
+                ctx,
+                "visit",
+                waiting_room::visit,
+            )),
         )
         .register_scenario(
-            Scenario::new("purchase_journey")
-                .register_transaction(transaction(ctx, "purchase", purchase_journey::purchase)),
+            Scenario::new("purchase_journey").register_transaction(transaction(
+                ctx,
+                "purchase",
+                purchase_journey::purchase,
+            )),
         )
         .register_scenario(
-            Scenario::new("webhook_flood")
-                .register_transaction(transaction(ctx, "webhook", webhook_flood::webhook)),
+            Scenario::new("webhook_flood").register_transaction(transaction(
+                ctx,
+                "webhook",
+                webhook_flood::webhook,
+            )),
         )
 }
 
@@ -781,9 +800,7 @@ pub async fn run(
             waiting_room::setup(&ctx, &admin).await?;
             Prepared::None
         }
-        Kind::PurchaseJourney => {
-            Prepared::Purchase(purchase_journey::setup(&ctx, &admin).await?)
-        }
+        Kind::PurchaseJourney => Prepared::Purchase(purchase_journey::setup(&ctx, &admin).await?),
         Kind::WebhookFlood => {
             let (targets, counters) = webhook_flood::setup(&ctx, &admin).await?;
             ctx.targets = targets;
@@ -882,7 +899,12 @@ fn report(
         .errors
         .values()
         .filter(|e| failing(&e.method.to_string(), &e.name))
-        .map(|e| (format!("{} {}: {}", e.method, e.name, e.error), e.occurrences))
+        .map(|e| {
+            (
+                format!("{} {}: {}", e.method, e.name, e.error),
+                e.occurrences,
+            )
+        })
         .collect();
     Report {
         scenario: kind.name(),

@@ -64,16 +64,30 @@ pub fn purchase(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
         }
         let session = ctx.new_session();
         let body = json!({"event_id": ctx.event, "session_id": session});
-        let a = call(user, GooseMethod::Post, "/api/v1/queue/join", "join", |rb| rb.json(&body), &[201])
-            .await?;
+        let a = call(
+            user,
+            GooseMethod::Post,
+            "/api/v1/queue/join",
+            "join",
+            |rb| rb.json(&body),
+            &[201],
+        )
+        .await?;
         let Some(token) = a.body["waiting_token"].as_str().map(str::to_owned) else {
             return Ok(());
         };
         // Wait for the turn, polling as a page without WebSockets does.
         let deadline = Instant::now() + ctx.settings.wait_timeout;
         loop {
-            let s = call(user, GooseMethod::Get, "/api/v1/queue/status", "status", |rb| rb.bearer_auth(&token), &[200])
-                .await?;
+            let s = call(
+                user,
+                GooseMethod::Get,
+                "/api/v1/queue/status",
+                "status",
+                |rb| rb.bearer_auth(&token),
+                &[200],
+            )
+            .await?;
             match s.body["status"].as_str() {
                 Some("READY") | Some("ADMITTED") => break,
                 Some("WAITING") | Some("PRE_QUEUE") | None => {}
@@ -81,20 +95,41 @@ pub fn purchase(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
             }
             if Instant::now() >= deadline || ctx.stopping() {
                 // Give the place up rather than leave it to expire.
-                call(user, GooseMethod::Delete, "/api/v1/queue", "leave", |rb| rb.bearer_auth(&token), &[204])
-                    .await?;
+                call(
+                    user,
+                    GooseMethod::Delete,
+                    "/api/v1/queue",
+                    "leave",
+                    |rb| rb.bearer_auth(&token),
+                    &[204],
+                )
+                .await?;
                 return Ok(());
             }
             tokio::time::sleep(ctx.settings.poll_interval).await;
         }
-        let e = call(user, GooseMethod::Post, "/api/v1/queue/enter", "enter", |rb| rb.bearer_auth(&token), &[200])
-            .await?;
+        let e = call(
+            user,
+            GooseMethod::Post,
+            "/api/v1/queue/enter",
+            "enter",
+            |rb| rb.bearer_auth(&token),
+            &[200],
+        )
+        .await?;
         let Some(grant) = e.body["reservation_token"].as_str().map(str::to_owned) else {
             return Err(fail(format!("enter answered {}", e.status)));
         };
         let avail_path = format!("/api/v1/events/{}/availability?quantity=1", ctx.event);
-        let av = call(user, GooseMethod::Get, &avail_path, "availability", |rb| rb.bearer_auth(&grant), &[200])
-            .await?;
+        let av = call(
+            user,
+            GooseMethod::Get,
+            &avail_path,
+            "availability",
+            |rb| rb.bearer_auth(&grant),
+            &[200],
+        )
+        .await?;
         if av.status == 200 && av.body["remaining_in_section"].as_u64() == Some(0) {
             // Sold out: the shopper sees it and goes.
             ctx.sold_out.fetch_add(1, Ordering::Relaxed);
@@ -108,7 +143,11 @@ pub fn purchase(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
             GooseMethod::Post,
             "/api/v1/reservations",
             "reserve",
-            |rb| rb.bearer_auth(&grant).header("idempotency-key", &k).json(&reserve),
+            |rb| {
+                rb.bearer_auth(&grant)
+                    .header("idempotency-key", &k)
+                    .json(&reserve)
+            },
             // Sold out is an answer the sale expects, not a failure.
             &[201, 409],
         )
@@ -120,7 +159,10 @@ pub fn purchase(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
         }
         let Some(reservation_id) = r.body["reservation_id"].as_str().map(str::to_owned) else {
             leave(user, &token).await?;
-            return Err(fail(format!("reservation answered {}: {}", r.status, r.body)));
+            return Err(fail(format!(
+                "reservation answered {}: {}",
+                r.status, r.body
+            )));
         };
         let scenario = if rand::thread_rng().gen_bool(ctx.settings.fail_share) {
             "FAIL"
@@ -134,7 +176,11 @@ pub fn purchase(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
             GooseMethod::Post,
             "/api/v1/payments/intents",
             "pay",
-            |rb| rb.bearer_auth(&grant).header("idempotency-key", &k).json(&pay),
+            |rb| {
+                rb.bearer_auth(&grant)
+                    .header("idempotency-key", &k)
+                    .json(&pay)
+            },
             &[201],
         )
         .await?;
@@ -148,8 +194,15 @@ pub fn purchase(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
         let mut seen = String::from("PENDING");
         while Instant::now() < settle_deadline && !ctx.stopping() {
             tokio::time::sleep(ctx.settings.poll_interval).await;
-            let g = call(user, GooseMethod::Get, &path, "reservation", |rb| rb.bearer_auth(&grant), &[200])
-                .await?;
+            let g = call(
+                user,
+                GooseMethod::Get,
+                &path,
+                "reservation",
+                |rb| rb.bearer_auth(&grant),
+                &[200],
+            )
+            .await?;
             seen = g.body["status"].as_str().unwrap_or("").to_owned();
             if seen != "PENDING" {
                 break;
@@ -158,9 +211,20 @@ pub fn purchase(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
         let settled = seen == "CONFIRMED" || seen == "CANCELLED";
         if settled {
             // The payment's time from intent to the reservation's final state, as a user waits.
-            let name = if seen == "CONFIRMED" { "confirmed" } else { "cancelled" };
-            user.record_custom_request_duration("PAY", name, settle_started.elapsed(), true, None, None)
-                .await?;
+            let name = if seen == "CONFIRMED" {
+                "confirmed"
+            } else {
+                "cancelled"
+            };
+            user.record_custom_request_duration(
+                "PAY",
+                name,
+                settle_started.elapsed(),
+                true,
+                None,
+                None,
+            )
+            .await?;
         }
         ctx.purchases.lock().unwrap().push(Purchase {
             reservation_id,
@@ -172,10 +236,20 @@ pub fn purchase(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
 }
 
 /// Gives the place in the queue up (the shopper is done).
-async fn leave(user: &mut GooseUser, token: &str) -> Result<(), Box<goose::goose::TransactionError>> {
-    call(user, GooseMethod::Delete, "/api/v1/queue", "leave", |rb| rb.bearer_auth(token), &[204])
-        .await
-        .map(|_| ())
+async fn leave(
+    user: &mut GooseUser,
+    token: &str,
+) -> Result<(), Box<goose::goose::TransactionError>> {
+    call(
+        user,
+        GooseMethod::Delete,
+        "/api/v1/queue",
+        "leave",
+        |rb| rb.bearer_auth(token),
+        &[204],
+    )
+    .await
+    .map(|_| ())
 }
 
 /// The name of a reservation status.
@@ -203,7 +277,9 @@ pub(crate) async fn orders(ctx: &Ctx, ids: &[String]) -> Result<Vec<Order>, Load
                     user_id: String::new(),
                 })
                 .await
-                .map_err(|s| LoadTestError::Backends(format!("GetReservation {id}: {}", s.message())))?
+                .map_err(|s| {
+                    LoadTestError::Backends(format!("GetReservation {id}: {}", s.message()))
+                })?
                 .into_inner()
                 .reservation
                 .unwrap_or_default();

@@ -79,7 +79,11 @@ pub fn visit(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
             return Ok(());
         };
         let mut ws_url = user.base_url.clone();
-        let _ = ws_url.set_scheme(if ws_url.scheme() == "https" { "wss" } else { "ws" });
+        let _ = ws_url.set_scheme(if ws_url.scheme() == "https" {
+            "wss"
+        } else {
+            "ws"
+        });
         ws_url.set_path("/api/v1/queue/ws");
         ws_url.query_pairs_mut().append_pair("token", &token);
 
@@ -93,13 +97,27 @@ pub fn visit(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
             Ok(Ok((s, _))) => s,
             Ok(Err(e)) => {
                 let err = e.to_string();
-                user.record_custom_request_duration("WS", "connect", connect_started.elapsed(), false, None, Some(&err))
-                    .await?;
+                user.record_custom_request_duration(
+                    "WS",
+                    "connect",
+                    connect_started.elapsed(),
+                    false,
+                    None,
+                    Some(&err),
+                )
+                .await?;
                 return Ok(());
             }
             Err(_) => {
-                user.record_custom_request_duration("WS", "connect", connect_started.elapsed(), false, None, Some("timeout"))
-                    .await?;
+                user.record_custom_request_duration(
+                    "WS",
+                    "connect",
+                    connect_started.elapsed(),
+                    false,
+                    None,
+                    Some("timeout"),
+                )
+                .await?;
                 return Ok(());
             }
         };
@@ -114,7 +132,11 @@ pub fn visit(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
             let now = Instant::now();
             if let Plan::Leave(after) | Plan::Idle(after) = plan {
                 if now >= waiting_since + after {
-                    break if matches!(plan, Plan::Leave(_)) { "leave" } else { "idle" };
+                    break if matches!(plan, Plan::Leave(_)) {
+                        "leave"
+                    } else {
+                        "idle"
+                    };
                 }
             }
             if now >= deadline || ctx.stopping() {
@@ -145,8 +167,15 @@ pub fn visit(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
             let msg: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             if first_frame {
                 first_frame = false;
-                user.record_custom_request_duration("WS", "connect", connect_started.elapsed(), true, None, None)
-                    .await?;
+                user.record_custom_request_duration(
+                    "WS",
+                    "connect",
+                    connect_started.elapsed(),
+                    true,
+                    None,
+                    None,
+                )
+                .await?;
                 ctx.ws.lock().unwrap().connected += 1;
             }
             match msg["type"].as_str() {
@@ -170,8 +199,15 @@ pub fn visit(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
         let waited = waiting_since.elapsed();
         match outcome {
             "ready" => {
-                user.record_custom_request_duration("WS", "admission_wait", waited, true, None, None)
-                    .await?;
+                user.record_custom_request_duration(
+                    "WS",
+                    "admission_wait",
+                    waited,
+                    true,
+                    None,
+                    None,
+                )
+                .await?;
                 ctx.ws.lock().unwrap().admitted += 1;
                 let a = call(
                     user,
@@ -200,8 +236,15 @@ pub fn visit(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
             }
             "idle" => ctx.ws.lock().unwrap().idle += 1,
             "closed" => {
-                user.record_custom_request_duration("WS", "admission_wait", waited, false, None, Some("closed before admission"))
-                    .await?;
+                user.record_custom_request_duration(
+                    "WS",
+                    "admission_wait",
+                    waited,
+                    false,
+                    None,
+                    Some("closed before admission"),
+                )
+                .await?;
             }
             _ => ctx.ws.lock().unwrap().gave_up += 1,
         }

@@ -155,7 +155,11 @@ pub fn webhook(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
             s.webhook_secret.as_str()
         };
         let signer = StandardWebhooks::new(&[secret]).map_err(|e| super::fail(e.to_string()))?;
-        let ts = if kind == Kind::Stale { now_s() - 600 } else { now_s() };
+        let ts = if kind == Kind::Stale {
+            now_s() - 600
+        } else {
+            now_s()
+        };
         let sig = signer.sign(&id, ts, body.as_bytes());
         let (name, ok): (&str, &[u16]) = match kind {
             Kind::Fresh => ("fresh", &[200]),
@@ -242,7 +246,9 @@ pub async fn check(
             .filter_map(|(_, body)| {
                 let v: serde_json::Value = serde_json::from_str(body).ok()?;
                 let pi = v["data"]["payment_intent_id"].as_str()?.to_owned();
-                by_intent.contains(&pi).then(|| v["data"]["reservation_id"].as_str().map(str::to_owned))?
+                by_intent
+                    .contains(&pi)
+                    .then(|| v["data"]["reservation_id"].as_str().map(str::to_owned))?
             })
             .collect()
     };

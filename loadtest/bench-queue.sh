@@ -79,15 +79,11 @@ ADMIN_TOKEN="bench-admin-token"
 TOKEN_SECRET="bench-token-secret-0123456789abcdef"
 EVENT="bench"
 
-log() { echo "[bench] $*" >&2; }
-die() {
-  echo "[bench] error: $*" >&2
-  exit 1
-}
+BENCH_TAG=bench-queue
+# shellcheck source=loadtest/lib.sh
+. "$ROOT/loadtest/lib.sh"
 
-for tool in cargo redis-server redis-cli wrk curl awk; do
-  command -v "$tool" >/dev/null || die "$tool not found on PATH"
-done
+need cargo redis-server redis-cli wrk curl awk
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 && $DURATION -le 600 ]] || die "DURATION must be 1..600"
 [[ $USERS =~ ^[0-9]+$ && $USERS -ge 1 && $USERS -le 50000000 ]] || die "USERS must be 1..50000000"
 for v in QUIET_WAIT QUIET_BUSY NOISE_LIMIT NOISE_RETRIES; do
@@ -97,81 +93,10 @@ done
   die "STATUS_TOKENS must be 1..100000"
 
 # ---------------------------------------------------------------------------------------------
-# processes and cleanup
+# processes and cleanup (lib.sh: everything started is killed on exit)
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/bench-queue.XXXXXX")"
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# A loopback port nobody answers on (bounded number of tries; a lost race fails the start).
-free_port() {
-  local i p
-  for i in $(seq 1 100); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return 0
-    fi
-  done
-  die "no free port found"
-}
-
-# start_redis NAME: starts a redis-server, sets REDIS_PORT and REDIS_PID.
-start_redis() {
-  local name="$1" try
-  for try in 1 2 3; do
-    REDIS_PORT="$(free_port)"
-    mkdir -p "$WORK/$name"
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-      --protected-mode no --daemonize no --dir "$WORK/$name" --logfile "$WORK/$name/redis.log" \
-      </dev/null >/dev/null 2>&1 &
-    REDIS_PID=$!
-    PIDS+=("$REDIS_PID")
-    local i
-    for i in $(seq 1 100); do
-      if [[ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; then
-        return 0
-      fi
-      kill -0 "$REDIS_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill "$REDIS_PID" 2>/dev/null || true
-  done
-  die "redis-server did not start (see $WORK/$name/redis.log)"
-}
-
-# Stops one of our processes and forgets it (so cleanup never signals a recycled pid).
-stop_pid() {
-  local pid keep=()
-  kill "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-  for pid in "${PIDS[@]}"; do
-    [[ $pid == "$1" ]] || keep+=("$pid")
-  done
-  PIDS=("${keep[@]}")
-}
-
-# CPU seconds (user + system) a process has used so far, from /proc/PID/stat.
-cpu_of() {
-  local stat
-  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || {
-    echo 0
-    return
-  }
-  stat="${stat##*) }" # fields from 3 on; utime and stime are fields 14 and 15
-  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($12 + $13) / hz }' <<<"$stat"
-}
+bench_init bench-queue
+WORK="$BENCH_WORK"
 
 # CPU seconds used so far by this shell's finished children (wrk runs in the foreground). `times`
 # must run in this shell, not in a $(...) subshell, so it writes to a file.
@@ -184,37 +109,6 @@ children_cpu() {
   }' "$WORK/times"
 }
 
-# Busy fraction of the whole machine: prints "busy total" jiffies from /proc/stat.
-machine_jiffies() {
-  awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; printf "%d %d", t - $5 - $6, t }' /proc/stat
-}
-
-# Waits, at most QUIET_WAIT seconds, until other processes leave the machine nearly idle (at most
-# QUIET_BUSY percent of one core busy over one second), so a measured run does not start in the
-# middle of someone's compile. Our own gateway and redis-server are idle between runs.
-wait_quiet() {
-  local start=$SECONDS a b busy
-  while true; do
-    a="$(machine_jiffies)"
-    sleep 1
-    b="$(machine_jiffies)"
-    busy="$(awk -v a="$a" -v b="$b" -v n="$(nproc)" 'BEGIN {
-      split(a, A, " "); split(b, B, " "); printf "%d", 100 * n * (B[1] - A[1]) / (B[2] - A[2]) }')"
-    ((busy <= QUIET_BUSY)) && return 0
-    if ((SECONDS - start >= QUIET_WAIT)); then
-      log "machine still busy ($busy% of a core), measuring anyway"
-      return 0
-    fi
-    log "machine busy ($busy% of a core used by other processes), waiting"
-    sleep 2
-  done
-}
-
-# json_num FILE KEY: a number from the one-line JSON object in FILE.
-json_num() {
-  sed -n "s/.*\"$2\":\(-\{0,1\}[0-9.]*\).*/\1/p" "$1" | head -n 1
-}
-
 # ---------------------------------------------------------------------------------------------
 # build and start
 
@@ -222,35 +116,19 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   log "building (cargo build --release -p gateway -p loadtest)"
   cargo build --release -p gateway -p loadtest >&2
 fi
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-GATEWAY_BIN="$TARGET_DIR/release/gateway"
-FILL_BIN="$TARGET_DIR/release/fill"
-[[ -x $GATEWAY_BIN && -x $FILL_BIN ]] || die "release binaries missing in $TARGET_DIR/release"
+GATEWAY_BIN="$BIN/gateway"
+FILL_BIN="$BIN/fill"
+[[ -x $GATEWAY_BIN && -x $FILL_BIN ]] || die "release binaries missing in $BIN"
 
 start_redis redis
 BENCH_REDIS_PORT="$REDIS_PORT"
 BENCH_REDIS_PID="$REDIS_PID"
 log "redis-server $(redis-server --version | awk '{print $3}' | sed 's/v=//') on 127.0.0.1:$BENCH_REDIS_PORT"
 
-GW_PORT="$(free_port)"
-GW="http://127.0.0.1:$GW_PORT"
 # shellcheck disable=SC2086 # GATEWAY_ARGS is a list of flags
-RUST_LOG=warn "$GATEWAY_BIN" --listen "127.0.0.1:$GW_PORT" \
-  --redis-url "redis://127.0.0.1:$BENCH_REDIS_PORT" \
+start_gateway gateway --redis-url "redis://127.0.0.1:$BENCH_REDIS_PORT" \
   --admin-token "$ADMIN_TOKEN" --token-secret "$TOKEN_SECRET" \
-  --redis-pool-size "$REDIS_POOL_SIZE" $GATEWAY_ARGS \
-  </dev/null >"$WORK/gateway.log" 2>&1 &
-GW_PID=$!
-PIDS+=("$GW_PID")
-for i in $(seq 1 100); do
-  curl -sf "$GW/healthz" >/dev/null 2>&1 && break
-  kill -0 "$GW_PID" 2>/dev/null || {
-    cat "$WORK/gateway.log" >&2
-    die "gateway exited"
-  }
-  [[ $i == 100 ]] && die "gateway did not answer on $GW"
-  sleep 0.1
-done
+  --redis-pool-size "$REDIS_POOL_SIZE" $GATEWAY_ARGS
 log "gateway on $GW (pid $GW_PID, --redis-pool-size $REDIS_POOL_SIZE${GATEWAY_ARGS:+ $GATEWAY_ARGS})"
 
 admin() {
@@ -398,6 +276,9 @@ check() {
     FAILED=1
   fi
 }
+# The conditions are single-quoted on purpose: check() evaluates them.
+# shellcheck disable=SC2016,SC2001
+{
 JOIN_REQ="$(j join requests)"
 check "join run: no non-2xx responses ($(j join status_errors)) and no socket errors" \
   '[[ $(j join status_errors) == 0 && $(j join connect_errors) == 0 && $(j join read_errors) == 0 && $(j join timeouts) == 0 ]]'
@@ -410,13 +291,11 @@ check "status after the run still WAITING: \`$(sed 's/"expires_at":"[^"]*",//' <
 check "healthz run: no non-2xx responses or socket errors" \
   '[[ $(j healthz status_errors) == 0 && $(j healthz connect_errors) == 0 && $(j healthz read_errors) == 0 ]]'
 check "fill: all $USERS joins created a place, $(j fill waiting) waiting" '[[ $(j fill created) == "$USERS" ]]'
+}
 
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
-COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-DIRTY=""
-[[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]] && DIRTY=" (working tree has uncommitted changes)"
-CPU_MODEL="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-MEM_TOTAL="$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+CPU_MODEL="$(cpu_model)"
+MEM_TOTAL="$(mem_total)"
 U="$(j fill users)"
 per() { awk -v b="$1" -v u="$U" 'BEGIN { printf "%.1f", b / u }'; }
 
@@ -425,7 +304,7 @@ REPORT="$OUT_DIR/queue-$STAMP.md"
 {
   echo "### Waiting-room benchmark, $STAMP"
   echo
-  echo "- commit \`$COMMIT\`$DIRTY; redis-server $(redis-server --version | awk '{print $3}' | sed 's/v=//'); $(wrk --version 2>&1 | head -n 1 | awk '{print $1, $2}')"
+  echo "- commit \`$(commit_line)\`; redis-server $(redis-server --version | awk '{print $3}' | sed 's/v=//'); $(wrk --version 2>&1 | head -n 1 | awk '{print $1, $2}')"
   echo "- machine: $(nproc) cores ($CPU_MODEL), $MEM_TOTAL RAM; wrk, gateway and redis-server on the same machine, loopback"
   echo "- wrk \`-t$WRK_THREADS -c$WRK_CONNECTIONS -d${DURATION}s --latency\` (closed loop: latencies are at saturation); gateway \`--redis-pool-size $REDIS_POOL_SIZE${GATEWAY_ARGS:+ $GATEWAY_ARGS}\`, \`RUST_LOG=warn\`"
   echo "- event \`$EVENT\`: admit_per_second 0, max_active 1 (nobody admitted); ${WARMUP}s of joins as warm-up; queue depth after the runs: $QUEUE_DEPTH"
@@ -451,7 +330,7 @@ REPORT="$OUT_DIR/queue-$STAMP.md"
   echo
   printf '%s\n' "${CHECKS[@]}"
   echo
-  echo "<!-- bench-summary healthz_rps=$(num "$(j healthz rps)") join_rps=$(num "$(j join rps)") join_p50_ms=$(j join lat_p50_ms) join_p99_ms=$(j join lat_p99_ms) status_rps=$(num "$(j status rps)") status_p50_ms=$(j status lat_p50_ms) status_p99_ms=$(j status lat_p99_ms) healthz_p50_ms=$(j healthz lat_p50_ms) healthz_p99_ms=$(j healthz lat_p99_ms) bytes_per_user=$(j fill bytes_per_user) fill_joins_per_s=$(j fill joins_per_s) -->"
+  echo "<!-- bench-summary healthz_rps=$(num "$(j healthz rps)") join_rps=$(num "$(j join rps)") join_p50_ms=$(j join lat_p50_ms) join_p99_ms=$(j join lat_p99_ms) status_rps=$(num "$(j status rps)") status_p50_ms=$(j status lat_p50_ms) status_p99_ms=$(j status lat_p99_ms) healthz_p50_ms=$(j healthz lat_p50_ms) healthz_p99_ms=$(j healthz lat_p99_ms) bytes_per_user=$(j fill bytes_per_user) fill_joins_per_s=$(j fill joins_per_s) join_cpu_us=$(awk '{ printf "%s/%s/%s", $5, $6, $7 }' "$WORK/join.cpu") healthz_cpu_us=$(awk '{ printf "%s/%s/%s", $5, $6, $7 }' "$WORK/healthz.cpu") status_cpu_us=$(awk '{ printf "%s/%s/%s", $5, $6, $7 }' "$WORK/status.cpu") noisy_runs=${#NOISY[@]} failed=$FAILED -->"
 } >"$REPORT"
 cat "$REPORT"
 log "report written to $REPORT"

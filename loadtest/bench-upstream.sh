@@ -9,41 +9,61 @@
 # `upstream_latency` (loadtest/src/bin/upstream_latency.rs): it gets a real admission token
 # from the gateway, then alternates a direct gRPC Inventory.CheckAvailability to the backends
 # and `GET /api/v1/events/demo/availability` through the gateway, and reports p50/p90/p99/p99.9
-# of both and of the difference. Prints a Markdown fragment and writes it to
-# loadtest/out/upstream-<timestamp>.md.
+# of both and of the difference. Prints a Markdown fragment (ending in an
+# `<!-- upstream-summary k=v ... -->` line for scripts) and writes it to
+# $OUT_DIR/upstream-<timestamp>.md.
 #
-# Environment: REQUESTS (20000 per task), WARMUP (2000 per task), CONCURRENCY (1), SKIP_BUILD=1.
+# Environment: REQUESTS (20000 per task), WARMUP (2000 per task), CONCURRENCY (1), SKIP_BUILD=1,
+# OUT_DIR (loadtest/out).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+BENCH_TAG=bench-upstream
+# shellcheck source=loadtest/lib.sh
+. "$ROOT/loadtest/lib.sh"
+case "${1:-}" in
+  "") ;;
+  -h | --help)
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    exit 0
+    ;;
+  *)
+    echo "unknown argument: $1 (try --help)" >&2
+    exit 2
+    ;;
+esac
 REQUESTS="${REQUESTS:-20000}"
 WARMUP="${WARMUP:-2000}"
 CONCURRENCY="${CONCURRENCY:-1}"
+OUT_DIR="${OUT_DIR:-$ROOT/loadtest/out}"
+need curl awk
 [[ "${SKIP_BUILD:-0}" == 1 ]] || cargo build --release -p gateway -p services -p loadtest >&2
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-BPORT="$(free_port)"
-RUST_LOG=warn target/release/backends --listen "127.0.0.1:$BPORT" --event demo:1000 &
-PIDS+=($!)
-GPORT="$(free_port)"
+bench_init bench-upstream
+start_backends backends --event demo:1000
 # The demo event admits 2 per second: the benchmark's one user is admitted within a second.
-RUST_LOG=warn target/release/gateway --listen "127.0.0.1:$GPORT" \
-  --inventory-url "http://127.0.0.1:$BPORT" &
-PIDS+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$GPORT/healthz" >/dev/null && break; sleep 0.1; done
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$BPORT") 2>/dev/null && break; sleep 0.1; done
+start_gateway gateway --inventory-url "$BE"
 
-mkdir -p loadtest/out
-OUT="loadtest/out/upstream-$(date -u +%Y%m%dT%H%M%SZ).md"
+mkdir -p "$OUT_DIR"
+OUT="$OUT_DIR/upstream-$(date -u +%Y%m%dT%H%M%SZ).md"
+"$BIN/upstream_latency" --gateway "127.0.0.1:$GW_PORT" --backends "$BE" \
+  --event demo --requests "$REQUESTS" --warmup "$WARMUP" --concurrency "$CONCURRENCY" \
+  >"$BENCH_WORK/table.md" || die "upstream_latency failed"
 {
-  echo "- commit \`$(git rev-parse --short HEAD)\`$(git diff --quiet HEAD -- . ':!loadtest/out' || echo ' (uncommitted changes)'); $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+  echo "- commit \`$(commit_line)\`; $(machine_line)"
   echo "- \`loadtest/bench-upstream.sh\` with REQUESTS=$REQUESTS WARMUP=$WARMUP CONCURRENCY=$CONCURRENCY; gateway (in-memory queue store), backends (in memory) and the client share the machine"
   echo
-  target/release/upstream_latency --gateway "127.0.0.1:$GPORT" --backends "http://127.0.0.1:$BPORT" \
-    --event demo --requests "$REQUESTS" --warmup "$WARMUP" --concurrency "$CONCURRENCY"
+  cat "$BENCH_WORK/table.md"
+  echo
+  # The table's rows, by their first cell, as p50/p90/p99/p99.9 in ms.
+  awk -F' *[|] *' '
+    function out(k) { printf " %s_p50_ms=%s %s_p90_ms=%s %s_p99_ms=%s %s_p999_ms=%s", k, $3, k, $4, k, $5, k, $6 }
+    $2 ~ /^direct gRPC/ { out("direct") }
+    $2 ~ /^HTTP through the gateway/ { out("gateway") }
+    $2 ~ /per-pair difference/ { out("added_pair") }
+    $2 ~ /difference of percentiles/ { out("added") }
+    BEGIN { printf "<!-- upstream-summary" }
+    END { print " -->" }' "$BENCH_WORK/table.md"
 } | tee "$OUT"
-echo "[bench-upstream] wrote $OUT" >&2
+log "wrote $OUT"
+[[ -n "$(summary_get "$OUT" upstream-summary added_p99_ms)" ]] || die "no figures in the upstream_latency output"

@@ -1,0 +1,389 @@
+# The report of loadtest/bench.sh: sourced by it at the end, never run alone. Reads the parts'
+# fragments in $SUITE_DIR (each ends in a `<!-- TAG k=v ... -->` summary line), writes the
+# Markdown block into $OUT and exits 1 if anything failed.
+# shellcheck shell=bash
+# shellcheck disable=SC2153 # RUNS, QUICK, ... are set by bench.sh
+
+# ---------------------------------------------------------------------------------------------
+# reading the runs
+
+mapfile -t FAILURES <"$SUITE_DIR/failures"
+mapfile -t BUSY_STARTS <"$SUITE_DIR/busy"
+
+# fragment NAME RUN PREFIX: the Markdown fragment a part wrote (its only PREFIX-*.md file).
+fragment() {
+  local f
+  for f in "$SUITE_DIR/$1-$2/$3"-*.md; do
+    [[ -f $f ]] && {
+      echo "$f"
+      return
+    }
+  done
+  echo /dev/null
+}
+
+# vals PART PREFIX TAG KEY: one value per run, "-" where a run left none.
+vals() {
+  local r v
+  for r in $(seq 1 "$RUNS"); do
+    v="$(summary_get "$(fragment "$1" "$r" "$2")" "$3" "$4")"
+    echo "${v:--}"
+  done
+}
+
+# fmt KIND V: "int" (thousands separators), "ms" (2 decimals), "ms3" (3 decimals), "x" (ratio,
+# 2 decimals), "kib" (2 decimals), "b" (1 decimal); "-" and "n/a" stay as they are.
+fmt() {
+  [[ $2 == - || $2 == n/a || -z $2 ]] && {
+    echo "${2:--}"
+    return
+  }
+  awk -v k="$1" -v v="$2" 'BEGIN {
+    if (k == "int") {
+      s = sprintf("%.0f", v); neg = (s ~ /^-/); if (neg) s = substr(s, 2)
+      out = ""; while (length(s) > 3) { out = "," substr(s, length(s) - 2) out; s = substr(s, 1, length(s) - 3) }
+      printf "%s%s%s", (neg ? "-" : ""), s, out
+    } else if (k == "ms") printf "%.2f", v
+    else if (k == "ms3") printf "%.3f", v
+    else if (k == "x") printf "%.2f", v
+    else if (k == "kib") printf "%.2f", v
+    else printf "%.1f", v
+  }'
+}
+
+# figure LABEL KIND COMMAND VALUES...: a table row with the median in bold and every run.
+figure() {
+  local label="$1" kind="$2" cmd="$3" m v runs=()
+  shift 3
+  m="$(median "$@")"
+  for v in "$@"; do runs+=("$(fmt "$kind" "$v")"); done
+  local joined
+  joined="$(printf '%s · ' "${runs[@]}")"
+  echo "| $label | **$(fmt "$kind" "$m")** | ${joined% · } | $cmd |"
+}
+
+# per_run_ratio A_VALUES B_VALUES: A/B for each run (a, b as newline-separated lists).
+per_run_ratio() {
+  paste -d' ' <(echo "$1") <(echo "$2") | awk '{
+    if ($1 ~ /^[0-9.]+$/ && $2 ~ /^[0-9.]+$/ && $2 > 0) printf "%.4f\n", $1 / $2; else print "-" }'
+}
+
+# per_run_diff A_VALUES B_VALUES: A-B for each run.
+per_run_diff() {
+  paste -d' ' <(echo "$1") <(echo "$2") | awk '{
+    if ($1 ~ /^-?[0-9.]+$/ && $2 ~ /^-?[0-9.]+$/) printf "%.4f\n", $1 - $2; else print "-" }'
+}
+
+# ---------------------------------------------------------------------------------------------
+# the block
+
+# (`wrk --version` exits 1: each of these may fail without ending the report.)
+RUST_V="$({ rustc --version 2>/dev/null || true; } | awk '{print $2}')"
+REDIS_V="$({ redis-server --version || true; } | sed -n 's/.*v=\([^ ]*\).*/\1/p')"
+WRK_V="$({ wrk --version 2>&1 || true; } | awk 'NR == 1 {print $2}')"
+GOOSE_V="$(awk '/^name = "goose"$/ { getline; gsub(/[^0-9.]/, "", $0); print; exit }' "$ROOT/Cargo.lock" 2>/dev/null)"
+KERNEL="$(uname -sr)"
+MINUTES="$(awk -v s="$SUITE_SECONDS" 'BEGIN { printf "%.1f", s / 60 }')"
+REPORT="$SUITE_DIR/report.md"
+PARTS_RUN="${ONLY//,/, }"
+
+Q_CMD="\`env DURATION=$QUEUE_DURATION USERS=$QUEUE_USERS loadtest/bench-queue.sh\`"
+U_WARM=$((UPSTREAM_REQUESTS / 10))
+W_WARM=$((WEBHOOK_REQUESTS / 20))
+
+{
+  echo "<!-- bench:begin -->"
+  echo "<!-- Written by loadtest/bench.sh; do not edit by hand (rerun it). -->"
+  echo
+  echo "## Results of the last $MODE run"
+  echo
+  echo "| | |"
+  echo "|---|---|"
+  echo "| Command | \`loadtest/bench.sh$([[ $QUICK == 1 ]] && echo " --quick")$([[ $ONLY != "queue,upstream,webhooks,ws,goose" ]] && echo " --only $ONLY")\` (parts: $PARTS_RUN; the suite took $MINUTES min after the build) |"
+  echo "| Date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
+  echo "| Commit | \`$COMMIT_LINE\` (\`git rev-parse --short HEAD\` when the run started) |"
+  echo "| Machine | $(nproc) cores (\`nproc\`), $(cpu_model) (\`/proc/cpuinfo\`), $(mem_total) (\`/proc/meminfo\`), $KERNEL |"
+  echo "| Software | rustc $RUST_V, redis-server $REDIS_V, wrk $WRK_V${GOOSE_V:+, goose $GOOSE_V}; release builds (\`$BUILD_CMD\`) |"
+  if [[ $QUICK == 1 ]]; then
+    echo "| **Quick mode** | short runs and small sizes, to exercise every part during development: the figures are not comparable with a full run's (\`loadtest/bench.sh\`) |"
+  fi
+  echo "| Sharing | load generators, gateway, Redis and backends run on the same $(nproc) cores, over loopback |"
+  echo "| Repetitions | $RUNS run(s) of each of queue, upstream, webhooks, ws: the **median** in bold, then every run; ratios are taken within each run, then their median |"
+  if [[ ${#BUSY_STARTS[@]} -gt 0 ]]; then
+    echo "| **Noisy machine** | other processes were busy when these started ($([[ $QUIET_WAIT == 0 ]] && echo "no waiting for quiet in this mode" || echo "after up to ${QUIET_WAIT}s of waiting for quiet")): $(printf '%s; ' "${BUSY_STARTS[@]}" | sed 's/; $//'). Their figures are lower and noisier than on a quiet machine |"
+  else
+    echo "| Noise | every part started on a quiet machine (other processes under $QUIET_BUSY% of a core) |"
+  fi
+  echo
+
+  if want queue; then
+    HZ="$(vals queue queue bench-summary healthz_rps)"
+    JN="$(vals queue queue bench-summary join_rps)"
+    ST="$(vals queue queue bench-summary status_rps)"
+  fi
+  if want upstream; then
+    UD50="$(vals upstream upstream upstream-summary direct_p50_ms)"
+    UD99="$(vals upstream upstream upstream-summary direct_p99_ms)"
+    UG50="$(vals upstream upstream upstream-summary gateway_p50_ms)"
+    UG99="$(vals upstream upstream upstream-summary gateway_p99_ms)"
+  fi
+  echo "### Ratios, each measured within one run"
+  echo
+  echo "| Ratio | Median | Runs | From |"
+  echo "|---|---:|---|---|"
+  if want queue; then
+    mapfile -t R1 < <(per_run_ratio "$JN" "$HZ")
+    mapfile -t R2 < <(per_run_ratio "$ST" "$HZ")
+    figure "joins/s ÷ \`/healthz\` req/s" x "the two wrk runs below, same gateway" "${R1[@]}"
+    figure "status reads/s ÷ \`/healthz\` req/s" x "same" "${R2[@]}"
+  fi
+  if want upstream; then
+    mapfile -t A50 < <(per_run_diff "$UG50" "$UD50")
+    mapfile -t A99 < <(per_run_diff "$UG99" "$UD99")
+    mapfile -t X50 < <(per_run_ratio "$UG50" "$UD50")
+    mapfile -t X99 < <(per_run_ratio "$UG99" "$UD99")
+    figure "gateway added latency over a direct gRPC call, p50 (ms)" ms3 "forwarded-path table below: gateway p50 − direct p50" "${A50[@]}"
+    figure "gateway added latency over a direct gRPC call, p99 (ms)" ms3 "gateway p99 − direct p99" "${A99[@]}"
+    figure "through the gateway ÷ direct gRPC, p50" x "gateway p50 ÷ direct p50" "${X50[@]}"
+    figure "through the gateway ÷ direct gRPC, p99" x "gateway p99 ÷ direct p99" "${X99[@]}"
+  fi
+  echo
+
+  # The issues' targets against this run's medians.
+  # target LABEL MEDIAN OP LIMIT KIND: a row "label | measured | met?" (OP: ge, le, lt).
+  target() {
+    local met
+    if [[ $2 == - || $2 == n/a || -z $2 ]]; then
+      met="not measured"
+    elif awk -v v="$2" -v l="$4" -v op="$3" 'BEGIN { exit !((op == "ge" && v >= l) || (op == "le" && v <= l) || (op == "lt" && v < l)) }'; then
+      met="yes"
+    else
+      met="**no**"
+    fi
+    echo "| $1 | $(fmt "$5" "$2") | $met |"
+  }
+  echo "### Against the targets (medians of this run)"
+  echo
+  echo "| Target | Measured | Met? |"
+  echo "|---|---:|---|"
+  if want queue; then
+    target "≥ 30,000 joins/s on this machine (wrk and Redis on the same box)" "$(median "$JN")" ge 30000 int
+    target "… with join p99 < 25 ms (ms)" "$(median "$(vals queue queue bench-summary join_p99_ms)")" lt 25 ms
+    target "≤ 200 bytes of Redis memory per waiting user (aim: 128) at $(fmt int "$QUEUE_USERS") users" "$(median "$(vals queue queue bench-summary bytes_per_user)")" le 200 b
+  fi
+  if want ws; then
+    target "≤ 16 KiB gateway RSS per WebSocket (at $(fmt int "$WS_CONNECTIONS") connections; the target is at 100,000)" "$(median "$(vals ws ws ws-summary rss_per_conn_kib)")" le 16 kib
+    target "admission → client p99 < 1 s (ms, at $(fmt int "$WS_CONNECTIONS") connections)" "$(median "$(vals ws ws ws-summary p99_ms)")" lt 1000 int
+  fi
+  if want upstream; then
+    target "gateway added latency p99 < 2 ms (ms)" "$(median "${A99[@]}")" lt 2 ms3
+  fi
+  if want webhooks; then
+    target "≥ 10,000 webhooks/s verified and stored" "$(median "$(vals webhooks webhooks webhooks-summary accepted_per_s)")" ge 10000 int
+  fi
+  echo
+
+  if want queue; then
+    mapfile -t a < <(echo "$HZ")
+    echo "### Queue: HTTP throughput (wrk) and Redis memory"
+    echo
+    echo "Each run: $Q_CMD (wrk \`-t1 -c64 --latency\`, closed loop, so latencies are at saturation; event \`bench\` admits nobody, so every join stays WAITING; gateway \`--redis-pool-size 4\`)."
+    echo
+    echo "| Figure | Median | Runs | Produced by |"
+    echo "|---|---:|---|---|"
+    w="wrk -t1 -c64 -d${QUEUE_DURATION}s --latency"
+    figure "\`GET /healthz\` req/s (baseline, no Redis)" int "\`$w -s loadtest/wrk/healthz.lua \$GW\`" "${a[@]}"
+    mapfile -t a < <(vals queue queue bench-summary healthz_p99_ms)
+    figure "\`GET /healthz\` p99 ms" ms "same" "${a[@]}"
+    mapfile -t a < <(echo "$JN")
+    figure "**joins/s** (\`POST /api/v1/queue/join\`, a new session each)" int "\`$w -s loadtest/wrk/join.lua \$GW -- <prefix> bench\`" "${a[@]}"
+    mapfile -t a < <(vals queue queue bench-summary join_p50_ms)
+    figure "joins p50 ms" ms "same" "${a[@]}"
+    mapfile -t a < <(vals queue queue bench-summary join_p99_ms)
+    figure "joins p99 ms" ms "same" "${a[@]}"
+    mapfile -t a < <(echo "$ST")
+    figure "status reads/s (\`GET /api/v1/queue/status\`)" int "\`$w -s loadtest/wrk/status.lua \$GW -- tokens.txt\` (waiting tokens made by joins)" "${a[@]}"
+    mapfile -t a < <(vals queue queue bench-summary status_p50_ms)
+    figure "status p50 ms" ms "same" "${a[@]}"
+    mapfile -t a < <(vals queue queue bench-summary status_p99_ms)
+    figure "status p99 ms" ms "same" "${a[@]}"
+    mapfile -t a < <(vals queue queue bench-summary bytes_per_user)
+    figure "**Redis memory per waiting user**, bytes" b "\`fill --redis-url redis://127.0.0.1:\$PORT --users $QUEUE_USERS\` on a fresh \`redis-server --save \"\" --appendonly no\` (\`used_memory\` growth ÷ users)" "${a[@]}"
+    mapfile -t a < <(vals queue queue bench-summary fill_joins_per_s)
+    figure "joins/s straight through \`RedisStore\` (no HTTP, 256 in flight)" int "same \`fill\` run" "${a[@]}"
+    echo
+    echo "CPU microseconds per request (gateway / redis-server / wrk), each run, from \`/proc/PID/stat\` and wrk's rusage:"
+    echo
+    echo "| Workload | $(seq 1 "$RUNS" | sed 's/^/run /' | paste -sd'|' | sed 's/|/ | /g') |"
+    echo "|---|$(seq 1 "$RUNS" | sed 's/.*/---/' | paste -sd'|')|"
+    for wl in healthz join status; do
+      echo "| $wl | $(vals queue queue bench-summary "${wl}_cpu_us" | sed 's#/# / #g' | paste -sd'|' | sed 's/|/ | /g') |"
+    done
+    echo
+  fi
+
+  if want upstream; then
+    echo "### Forwarded path: the gateway's added latency"
+    echo
+    echo "Each run: \`env REQUESTS=$UPSTREAM_REQUESTS WARMUP=$U_WARM CONCURRENCY=1 loadtest/bench-upstream.sh\`, i.e. \`upstream_latency --gateway \$GW --backends \$BE --event demo --requests $UPSTREAM_REQUESTS --warmup $U_WARM --concurrency 1\`: one client alternates a direct gRPC \`Inventory.CheckAvailability\` and \`GET /api/v1/events/demo/availability\` through the gateway (admission JWT check, HTTP to gRPC)."
+    echo
+    echo "| Figure | Median | Runs | Produced by |"
+    echo "|---|---:|---|---|"
+    for k in direct_p50_ms:"direct gRPC, p50 ms" direct_p99_ms:"direct gRPC, p99 ms" gateway_p50_ms:"through the gateway, p50 ms" gateway_p99_ms:"through the gateway, p99 ms" added_pair_p50_ms:"added per pair (difference of each pair), p50 ms" added_pair_p99_ms:"added per pair, p99 ms"; do
+      mapfile -t a < <(vals upstream upstream upstream-summary "${k%%:*}")
+      figure "${k#*:}" ms3 "same run" "${a[@]}"
+    done
+    echo
+  fi
+
+  if want webhooks; then
+    echo "### Webhook ingestion"
+    echo
+    echo "Each run: \`env REQUESTS=$WEBHOOK_REQUESTS WARMUP=$W_WARM CONCURRENCY=64 loadtest/bench-webhooks.sh\`, i.e. \`webhook_bench --gateway \$GW --secret \$SECRET --requests $WEBHOOK_REQUESTS --warmup $W_WARM --concurrency 64\` against a gateway with \`--webhook-secret\` and no worker, Redis with \`appendonly yes\`, \`appendfsync everysec\`; every webhook has a fresh id, so every one is verified and stored."
+    echo
+    echo "| Figure | Median | Runs | Produced by |"
+    echo "|---|---:|---|---|"
+    mapfile -t a < <(vals webhooks webhooks webhooks-summary accepted_per_s)
+    figure "**webhooks accepted/s** (verified, stored, 200)" int "same run" "${a[@]}"
+    mapfile -t a < <(vals webhooks webhooks webhooks-summary p50_ms)
+    figure "time to 200, p50 ms" ms "same run" "${a[@]}"
+    mapfile -t a < <(vals webhooks webhooks webhooks-summary p99_ms)
+    figure "time to 200, p99 ms" ms "same run" "${a[@]}"
+    echo
+  fi
+
+  if want ws; then
+    echo "### WebSocket fan-out"
+    echo
+    echo "Each run: \`env CONNECTIONS=$WS_CONNECTIONS ROUNDS=$WS_ROUNDS PER_ROUND=100 loadtest/bench-ws.sh\`, i.e. \`ws_fanout --connections $WS_CONNECTIONS --rounds $WS_ROUNDS --per-round 100 --sources 5\`: that many users join and open a position stream; $WS_ROUNDS admissions of 100 users are made through Redis from another process; each client times the admission to the frame that tells it."
+    if [[ $WS_CONNECTIONS != "$WS_ASKED" ]]; then
+      echo "**$WS_CONNECTIONS connections, not the $WS_ASKED asked for:** this machine's hard limit on open files is $WS_FD_HARD (\`ulimit -Hn\`), and the gateway and the client each hold one descriptor per connection."
+    fi
+    echo
+    echo "| Figure | Median | Runs | Produced by |"
+    echo "|---|---:|---|---|"
+    mapfile -t a < <(vals ws ws ws-summary connections)
+    figure "connections open" int "same run" "${a[@]}"
+    mapfile -t a < <(vals ws ws ws-summary rss_per_conn_kib)
+    figure "**gateway RSS per connection**, KiB" kib "\`VmRSS\` growth ÷ connections" "${a[@]}"
+    mapfile -t a < <(vals ws ws ws-summary p50_ms)
+    figure "admission → client, p50 ms" int "same run" "${a[@]}"
+    mapfile -t a < <(vals ws ws ws-summary p99_ms)
+    figure "admission → client, p99 ms" int "same run" "${a[@]}"
+    echo
+  fi
+
+  if want goose; then
+    echo "### Goose scenarios"
+    echo
+    if [[ $GOOSE_STATE != ran ]]; then
+      echo "**Not run:** $GOOSE_WHY."
+    else
+      echo "One stack for all scenarios: redis-server (\`appendonly yes\`, \`appendfsync everysec\`), \`backends --event loadtest:$GOOSE_SEATS --sim-time-scale 0.01\` sending signed payment webhooks to the gateway, and one gateway (\`--reservation-url\`, \`--inventory-url\`, \`--payment-url\` at the backends, \`--webhook-secret\`). Each scenario runs alone, from \`$(realpath --relative-to="$ROOT" "$GOOSE_DIR" 2>/dev/null || echo "$GOOSE_DIR")\`; figures from its request log (\`--request-log S.csv --request-format csv\`, read by \`plot --by-name\`), rates over the whole run including the ramp-up; \"failed\" is what goose counted as failed (webhook_flood's forged and stale webhooks are meant to be refused with 401); invariants from its \`LOADTEST_JSON\` line and exit status."
+      echo
+      for s in $GOOSE_SCENARIOS; do
+        rc="$(cat "$GOOSE_DIR/$s.rc" 2>/dev/null || echo "?")"
+        echo "#### \`$s\`: $([[ $rc == 0 ]] && echo "invariants held" || echo "**FAILED (exit $rc)**")"
+        echo
+        # shellcheck disable=SC2016 # a literal $GW in place of this run's port
+        echo "\`$(sed 's#--host http://127\.0\.0\.1:[0-9]*#--host $GW#' "$GOOSE_DIR/$s.cmd" 2>/dev/null)\`"
+        echo
+        if [[ -s $GOOSE_DIR/$s.table ]]; then
+          grep -v '^PLOT_JSON' "$GOOSE_DIR/$s.table"
+          pj="$(sed -n 's/^PLOT_JSON //p' "$GOOSE_DIR/$s.table")"
+          echo "| **all** | $(fmt int "$(json_num <(echo "$pj") requests)") | $(json_num <(echo "$pj") failed) | **$(fmt int "$(json_num <(echo "$pj") mean_rps)")** | $(fmt ms "$(json_num <(echo "$pj") p50_ms)") | **$(fmt ms "$(json_num <(echo "$pj") p99_ms)")** |"
+          echo
+        else
+          echo "(no request log)"
+          echo
+        fi
+        # GOOSE INVARIANTS: the LOADTEST_JSON line as the scenario printed it.
+        if [[ -s $GOOSE_DIR/$s.json ]] && command -v jq >/dev/null &&
+          jq -e '.invariants | type == "array"' "$GOOSE_DIR/$s.json" >/dev/null 2>&1; then
+          echo "| Invariant (\`LOADTEST_JSON\`) | Held? | Numbers |"
+          echo "|---|---|---|"
+          jq -r '.invariants[] | "| `\(.name)` | \(if .pass then "yes" else "**NO**" end) | `\(.detail | tostring | gsub("\\|"; "/"))` |"' "$GOOSE_DIR/$s.json"
+        elif [[ -s $GOOSE_DIR/$s.json ]]; then
+          echo "Invariants (\`LOADTEST_JSON\`): \`$(cat "$GOOSE_DIR/$s.json")\`"
+        else
+          echo "No \`LOADTEST_JSON\` line."
+        fi
+        echo
+      done
+      if [[ -n $PLOT_SVG ]]; then
+        rel="$(realpath --relative-to="$(dirname "$OUT")" "$PLOT_SVG")"
+        echo "#### The join storm over time"
+        echo
+        echo "![Join storm: requests per second and p50/p99 latency per second]($rel)"
+        echo
+        echo "[\`$rel\`]($rel): requests per second (successful, failed) and the p50/p99 latency of the requests started in each second, drawn by \`target/release/plot --input join_storm.csv --output $rel\` from the join storm's request log. Totals: \`$PLOT_JSON\`."
+        echo
+      fi
+    fi
+  fi
+
+  echo "### Checks"
+  echo
+  if want queue; then
+    for r in $(seq 1 "$RUNS"); do
+      grep -E '^- \[( |x)\]' "$(fragment queue "$r" queue)" 2>/dev/null | sed "s/^- \[\(.\)\] /- [\1] queue run $r: /"
+    done
+  fi
+  if want webhooks; then
+    for r in $(seq 1 "$RUNS"); do
+      f="$(fragment webhooks "$r" webhooks)"
+      st="$(summary_get "$f" webhooks-summary stored)"
+      se="$(summary_get "$f" webhooks-summary sent)"
+      [[ -n $st && $st == "$se" ]] && echo "- [x] webhooks run $r: the inbox holds exactly the $se webhooks sent" ||
+        echo "- [ ] **FAILED:** webhooks run $r: the inbox holds ${st:-?} of ${se:-?} webhooks sent"
+    done
+  fi
+  if want ws; then
+    for r in $(seq 1 "$RUNS"); do
+      f="$(fragment ws "$r" ws)"
+      rc="$(summary_get "$f" ws-summary received)"
+      ex="$(summary_get "$f" ws-summary expected)"
+      [[ -n $rc && $rc == "$ex" ]] && echo "- [x] ws run $r: every client heard of every admission ($rc of $ex updates)" ||
+        echo "- [ ] **FAILED:** ws run $r: ${rc:-?} of ${ex:-?} updates received"
+    done
+  fi
+  if want goose && [[ $GOOSE_STATE == ran ]]; then
+    for s in $GOOSE_SCENARIOS; do
+      rc="$(cat "$GOOSE_DIR/$s.rc" 2>/dev/null || echo "?")"
+      [[ $rc == 0 ]] && echo "- [x] goose $s: its invariants held (exit 0)" || echo "- [ ] **FAILED:** goose $s exited $rc"
+    done
+  fi
+  if [[ ${#FAILURES[@]} -gt 0 ]]; then
+    echo
+    echo "**The suite failed:**"
+    printf -- '- %s\n' "${FAILURES[@]}"
+  fi
+  echo
+  echo "Each part's own report and log: \`loadtest/out/suite-$STAMP/\` (not committed)."
+  echo "<!-- bench:end -->"
+} >"$REPORT"
+
+# Into $OUT: between the markers if it has them, else the whole file.
+if [[ -f $OUT ]] && grep -q '^<!-- bench:begin -->$' "$OUT" && grep -q '^<!-- bench:end -->$' "$OUT"; then
+  awk -v rep="$REPORT" '
+    /^<!-- bench:begin -->$/ { while ((getline l < rep) > 0) print l; skip = 1; next }
+    /^<!-- bench:end -->$/ { skip = 0; next }
+    !skip { print }' "$OUT" >"$OUT.tmp.$$"
+  mv "$OUT.tmp.$$" "$OUT"
+else
+  {
+    echo "# Benchmarks ($MODE run of loadtest/bench.sh)"
+    echo
+    cat "$REPORT"
+  } >"$OUT"
+fi
+log "report written to $OUT_REL (and $REPORT); the suite took $MINUTES min after the build"
+if [[ $GOOSE_STATE != ran ]] && want goose; then
+  log "note: the goose scenarios did not run: $GOOSE_WHY"
+fi
+if [[ ${#FAILURES[@]} -gt 0 ]]; then
+  log "FAILED:"
+  printf '  - %s\n' "${FAILURES[@]}" >&2
+  exit 1
+fi
+exit 0

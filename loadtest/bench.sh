@@ -33,6 +33,8 @@
 #   --out FILE       where the report goes (default docs/benchmarks.md; --quick: see above)
 #   --only LIST      comma-separated parts to run (queue,upstream,webhooks,ws,goose)
 #   --skip-build     do not run cargo (same as SKIP_BUILD=1)
+#   --lint           only check the harness's shell: bash -n on loadtest/*.sh, and shellcheck
+#                    if installed; runs nothing else
 #   --report-from D  run nothing: write the report again from the suite directory D of an earlier
 #                    run (loadtest/out/suite-<time>), with that run's settings (and --out)
 #   -h, --help       this text
@@ -88,6 +90,21 @@ while [[ $# -gt 0 ]]; do
       ;;
     --only=*) ONLY="${1#--only=}" ;;
     --skip-build) SKIP_BUILD=1 ;;
+    --lint)
+      # The harness's shell, checked without running it: bash -n, and shellcheck when installed
+      # (Debian: apt-get install shellcheck).
+      rc=0
+      for f in "$ROOT"/loadtest/*.sh; do
+        bash -n "$f" || rc=1
+      done
+      if command -v shellcheck >/dev/null; then
+        shellcheck -x -P SCRIPTDIR/.. "$ROOT"/loadtest/*.sh || rc=1
+      else
+        log "shellcheck not installed: bash -n only"
+      fi
+      [[ $rc == 0 ]] && log "shell OK: $(cd "$ROOT" && echo loadtest/*.sh)"
+      exit "$rc"
+      ;;
     --report-from)
       [[ $# -ge 2 ]] || {
         echo "--report-from needs a suite directory" >&2

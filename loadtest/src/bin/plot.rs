@@ -74,52 +74,73 @@ struct Second {
     p99_ms: f64,
 }
 
-/// Splits CSV text into rows of fields, RFC 4180: fields with commas, quotes or newlines are
-/// quoted and inner quotes doubled (what goose writes). A trailing newline ends the last row.
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let mut row = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        any = true;
-        if quoted {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
+/// The rows of CSV text, one at a time (a full run's log has hundreds of thousands of rows, so
+/// they are not all held at once), RFC 4180: fields with commas, quotes or newlines are quoted
+/// and inner quotes doubled (what goose writes). A trailing newline ends the last row.
+struct CsvRows<'a> {
+    /// The text not read yet.
+    chars: std::iter::Peekable<std::str::Chars<'a>>,
+}
+
+impl<'a> CsvRows<'a> {
+    /// Rows of `text`.
+    fn new(text: &'a str) -> Self {
+        Self {
+            chars: text.chars().peekable(),
+        }
+    }
+}
+
+impl Iterator for CsvRows<'_> {
+    type Item = Vec<String>;
+
+    fn next(&mut self) -> Option<Vec<String>> {
+        let mut row = Vec::new();
+        let mut field = String::new();
+        let mut quoted = false;
+        let mut any = false;
+        while let Some(c) = self.chars.next() {
+            any = true;
+            if quoted {
+                match c {
+                    '"' if self.chars.peek() == Some(&'"') => {
+                        self.chars.next();
+                        field.push('"');
+                    }
+                    '"' => quoted = false,
+                    _ => field.push(c),
                 }
-                '"' => quoted = false,
+                continue;
+            }
+            match c {
+                '"' => quoted = true,
+                ',' => row.push(std::mem::take(&mut field)),
+                '\r' => {}
+                '\n' => {
+                    row.push(field);
+                    return Some(row);
+                }
                 _ => field.push(c),
             }
-            continue;
         }
-        match c {
-            '"' => quoted = true,
-            ',' => row.push(std::mem::take(&mut field)),
-            '\r' => {}
-            '\n' => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-                any = false;
-            }
-            _ => field.push(c),
-        }
+        any.then(|| {
+            row.push(field);
+            row
+        })
     }
-    if any {
-        row.push(field);
-        rows.push(row);
-    }
-    rows
+}
+
+/// All rows of CSV text (see [`CsvRows`]).
+#[cfg(test)]
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    CsvRows::new(text).collect()
 }
 
 /// The requests of a goose CSV request log (header row first), optionally only those whose
 /// `name` contains `name_filter`.
 fn read_requests(text: &str, name_filter: Option<&str>) -> Result<Vec<Request>> {
-    let rows = parse_csv(text);
-    let Some((header, body)) = rows.split_first() else {
+    let mut rows = CsvRows::new(text);
+    let Some(header) = rows.next() else {
         bail!(
             "the request log is empty (was goose run with --request-log and --request-format csv?)"
         );
@@ -134,8 +155,8 @@ fn read_requests(text: &str, name_filter: Option<&str>) -> Result<Vec<Request>> 
     let success = col("success");
     let status = col("status_code");
     let name = col("name");
-    let mut out = Vec::with_capacity(body.len());
-    for (i, row) in body.iter().enumerate() {
+    let mut out = Vec::new();
+    for (i, row) in rows.enumerate() {
         if row.len() == 1 && row[0].is_empty() {
             continue; // a blank line
         }

@@ -48,7 +48,7 @@
 #                              (goose 0.19 calls --hatch-rate --increase-rate)
 #   GOOSE_RUN_TIME=30 / 8      seconds per scenario       JOIN_STORM_RUN_TIME=60 / 12
 #   GOOSE_SCENARIOS="join_storm waiting_room purchase_journey webhook_flood"
-#   QUIET_WAIT=120 / 0         before each part, wait up to this many seconds for other processes
+#   QUIET_WAIT=60 / 0          before each part, wait up to this many seconds for other processes
 #   QUIET_BUSY=20              to use at most this % of one core (the report flags busy starts;
 #                              with QUIET_WAIT=0 it only takes a half-second reading)
 #   BENCH_KEEP_LOGS=1          keep the goose request logs (CSV) in loadtest/out/suite-<time>/goose
@@ -178,7 +178,7 @@ else
   GOOSE_HATCH_RATE="${GOOSE_HATCH_RATE:-50}"
   GOOSE_RUN_TIME="${GOOSE_RUN_TIME:-30}"
   JOIN_STORM_RUN_TIME="${JOIN_STORM_RUN_TIME:-60}"
-  QUIET_WAIT="${QUIET_WAIT:-120}"
+  QUIET_WAIT="${QUIET_WAIT:-60}"
 fi
 QUIET_BUSY="${QUIET_BUSY:-20}"
 GOOSE_SCENARIOS="${GOOSE_SCENARIOS:-join_storm waiting_room purchase_journey webhook_flood}"

@@ -1,8 +1,10 @@
 //! A Redis Cluster primary killed under load (issue 7): a 3-primary, 3-replica cluster of real
 //! `redis-server`s, the backends on it, three real `gateway` processes, twelve events spread
 //! over the three primaries and a steady join load through every gateway. One primary gets
-//! SIGKILL; Redis promotes its replica, and the killed node is restarted (as an orchestrator
-//! would) once the promotion is seen, so that it rejoins as the new primary's replica.
+//! SIGKILL at the worst moment, its replica 1 s behind (frozen and its link dropped for that
+//! long, as a slow replica or a broken link would be); Redis promotes the replica, and the killed node is restarted
+//! (as an orchestrator would) once the promotion is seen, so that it rejoins as the new
+//! primary's replica.
 //!
 //! With `--redis-wait-replicas 1` the test asserts what a user can rely on: every answer during
 //! the outage is a 2xx or a 503 with `Retry-After` and the JSON error (never a 500, never a
@@ -39,6 +41,8 @@ const PACE: Duration = Duration::from_millis(30);
 const REQUEST_TIMEOUT_MS: u64 = 3000;
 const RECOVERY_LIMIT: Duration = Duration::from_secs(10);
 const RATE_WINDOW: Duration = Duration::from_secs(8);
+/// How far the killed primary's replica is behind at the kill.
+const LAG: Duration = Duration::from_secs(1);
 
 /// One join as the client saw it.
 #[derive(Debug, Clone)]
@@ -186,6 +190,9 @@ async fn scenario(wait_replicas: u32) -> Report {
     let cluster = RedisCluster::start(3, 1).unwrap();
     cluster.wait_for_replicas().unwrap();
     for n in &cluster.nodes {
+        // As in deploy/: the slots of live primaries keep serving while one primary is down
+        // (with the default, `yes`, the whole cluster answers CLUSTERDOWN until the promotion).
+        testkit::raw_command(n.port(), "CONFIG SET cluster-require-full-coverage no").unwrap();
         // A restarted node resyncs at once instead of after the 5 s default delay.
         testkit::raw_command(n.port(), "CONFIG SET repl-diskless-sync-delay 0").unwrap();
     }
@@ -246,9 +253,9 @@ async fn scenario(wait_replicas: u32) -> Report {
     let stop = Arc::new(AtomicBool::new(false));
     let records = Arc::new(Mutex::new(Vec::<Record>::new()));
     let mut tasks = Vec::new();
-    for g in 0..3 {
+    for (g, gateway) in bases.iter().enumerate() {
         for w in 0..WORKERS_PER_GATEWAY {
-            let (http, base, events) = (http.clone(), bases[g].clone(), events.clone());
+            let (http, base, events) = (http.clone(), gateway.clone(), events.clone());
             let (stop, records) = (stop.clone(), records.clone());
             tasks.push(tokio::spawn(async move {
                 let mut n = 0usize;
@@ -309,8 +316,25 @@ async fn scenario(wait_replicas: u32) -> Report {
         .filter(|&i| owners[i] == victim_port)
         .collect();
     let mut cluster = cluster;
+    // The worst moment to lose a primary: its replica has fallen behind (a slow replica, a
+    // broken link). Freezing the replica and dropping its link for LAG makes it miss that much
+    // of the writes.
+    let replica = cluster
+        .topology()
+        .unwrap()
+        .into_iter()
+        .find(|n| n.primary_id.as_deref() == Some(victim_id.as_str()))
+        .map(|n| cluster.index_of(n.port).unwrap())
+        .expect("the victim has a replica");
+    cluster.nodes[replica].signal("STOP").unwrap();
+    // The primary drops the link, so what it writes from now on stays in its own memory (a
+    // frozen replica alone would still get it from its socket buffer once it runs again).
+    let killed = testkit::raw_command(victim_port, "CLIENT KILL TYPE replica").unwrap();
+    assert_eq!(killed.trim(), ":1", "replica link not dropped: {killed}");
+    tokio::time::sleep(LAG).await;
     let kill_at = Instant::now();
     cluster.nodes[victim].stop();
+    cluster.nodes[replica].signal("CONT").unwrap();
     // Wait for a surviving node to report the victim's replica as the slots' primary.
     let survivor = cluster.nodes[(victim + 1) % 3].port();
     let promoted_after = loop {
@@ -333,7 +357,6 @@ async fn scenario(wait_replicas: u32) -> Report {
         cluster
     });
     let cluster = restarted.await.unwrap();
-    let _ = victim_id;
 
     // Recovery per gateway: the first 2xx on a killed primary's event after the kill.
     let recovered = |records: &[Record]| -> Vec<Option<Duration>> {
@@ -490,7 +513,8 @@ fn print(label: &str, r: &Report) {
         .map(|x| x.done - x.sent)
         .max()
         .unwrap_or_default();
-    // Per gateway, the longest time without a 2xx on the other primaries' events after the kill.
+    // Per gateway, the longest time without a 2xx on the other primaries' events after the kill
+    // (an upper bound: a worker waiting on a killed primary's event sends nothing else).
     let stalls: Vec<String> = (0..3)
         .map(|g| {
             let mut t = vec![r.kill_at];
@@ -577,10 +601,25 @@ fn assert_served_properly(r: &Report) {
         let d = d.unwrap_or_else(|| panic!("gateway {g} never served the killed primary's events"));
         assert!(d <= RECOVERY_LIMIT, "gateway {g} served again after {d:?}");
     }
-    // The other primaries' events are not asserted to keep serving: with fred 10 a dead node
-    // stalls every command of a cluster client (its router re-syncs the topology and cannot
-    // connect to the node CLUSTER SLOTS still lists) until the promotion; they answer 503 in
-    // that time. The stall is printed (see docs/operations.md, "Failure guarantees").
+    // The other primaries' events kept serving: most of their joins during the outage
+    // succeeded (each primary has its own connections, so a dead one stalls only its events).
+    let last = r.recovery.iter().flatten().max().copied().unwrap();
+    let others: Vec<&Record> = r
+        .records
+        .iter()
+        .filter(|x| {
+            !r.victim_events.contains(&x.event) && x.sent > r.kill_at && x.sent - r.kill_at <= last
+        })
+        .collect();
+    let ok = others
+        .iter()
+        .filter(|x| (200..300).contains(&x.status))
+        .count();
+    assert!(
+        ok * 10 >= others.len() * 9,
+        "the other primaries' events were disrupted: {ok} of {} joins succeeded",
+        others.len()
+    );
     for (i, rate) in r.rates.iter().enumerate() {
         let want = ADMIT_PER_SECOND as f64;
         assert!(

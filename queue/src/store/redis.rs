@@ -2,6 +2,12 @@
 //! and every gateway replica sharing the Redis sees one queue. Works against a single server
 //! or a Redis Cluster: all keys of one event carry the hash tag `{event_id}`.
 //!
+//! In a cluster, commands do not go through fred's cluster client: its router stops every
+//! command, whatever its slot, while it cannot connect to a node that the topology still lists
+//! (a dead primary, for the seconds until its replica is promoted). The cluster client only
+//! keeps the slot map; each primary gets its own pool of plain connections, so a dead primary
+//! stalls only its own events (see [`RedisStore::client_for`]).
+//!
 //! With [`RedisOptions::wait_replicas`] above 0, the writes a user is told about (join, enter,
 //! the event's configuration) are followed by `WAIT` on the same connection and node, and are
 //! acknowledged only once that many replicas have them (see [`QueueError::NotReplicated`]).
@@ -15,7 +21,10 @@ use fred::prelude::*;
 use fred::types::config::{Options, Server};
 use fred::types::scripts::Script;
 use fred::types::{Builder, ClusterHash, CustomCommand, Value};
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
 /// The key of the set of configured events (outside any event's slot).
 const EVENTS_KEY: &str = "wr:events";
@@ -90,7 +99,11 @@ impl Scripts {
 
 /// Queue state in Redis, shared by every replica.
 pub struct RedisStore {
+    /// A single server: every command. A cluster: the slot map (and the fallback route while
+    /// the map is empty).
     pool: Pool,
+    /// In a cluster, one pool per primary, created on first use.
+    nodes: Option<NodePools>,
     scripts: Scripts,
     wait_replicas: u32,
     wait_timeout: Duration,
@@ -107,6 +120,35 @@ impl std::fmt::Debug for RedisStore {
 /// loading, out of memory or otherwise not serving now, is `Unavailable` (HTTP 503 and a retry);
 /// only answers that retrying cannot change (an error inside a script, a wrong type, a reply
 /// that does not parse: bugs) are `Protocol`.
+/// The per-primary pools of a cluster.
+struct NodePools {
+    /// The cluster URL's settings (credentials, timeouts), to derive each node's from.
+    config: Config,
+    opts: RedisOptions,
+    pools: RwLock<HashMap<Server, Pool>>,
+    /// When the slot map was last refreshed (ms since `epoch`), to refresh at most every 200 ms.
+    last_sync_ms: AtomicU64,
+    epoch: Instant,
+}
+
+/// Builds a pool with the store's timeouts and reconnection policy.
+fn build_pool(config: Config, opts: &RedisOptions) -> Result<Pool> {
+    Builder::from_config(config)
+        .with_performance_config(|p| {
+            p.default_command_timeout = opts.command_timeout;
+        })
+        .with_connection_config(|c| {
+            c.connection_timeout = opts.command_timeout;
+            c.internal_command_timeout = opts.command_timeout;
+            c.max_command_attempts = 3;
+            c.unresponsive.max_timeout = Some(opts.command_timeout * 2);
+            c.unresponsive.interval = Duration::from_millis(200);
+        })
+        .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
+        .build_pool(opts.pool_size.max(1))
+        .map_err(|e| QueueError::InvalidArgument(format!("redis config: {}", e.details())))
+}
+
 fn map_err(e: fred::error::Error) -> QueueError {
     use fred::error::ErrorKind as K;
     let details = e.details();
@@ -170,20 +212,20 @@ impl RedisStore {
     pub async fn connect(opts: &RedisOptions) -> Result<Self> {
         let config = Config::from_url(&opts.url)
             .map_err(|e| QueueError::InvalidArgument(format!("redis url: {}", e.details())))?;
-        let pool = Builder::from_config(config)
-            .with_performance_config(|p| {
-                p.default_command_timeout = opts.command_timeout;
-            })
-            .with_connection_config(|c| {
-                c.connection_timeout = opts.command_timeout;
-                c.internal_command_timeout = opts.command_timeout;
-                c.max_command_attempts = 3;
-                c.unresponsive.max_timeout = Some(opts.command_timeout * 2);
-                c.unresponsive.interval = Duration::from_millis(200);
-            })
-            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
-            .build_pool(opts.pool_size.max(1))
-            .map_err(|e| QueueError::InvalidArgument(format!("redis config: {}", e.details())))?;
+        let clustered = config.server.is_clustered();
+        let nodes = clustered.then(|| NodePools {
+            config: config.clone(),
+            opts: opts.clone(),
+            pools: RwLock::new(HashMap::new()),
+            last_sync_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+        });
+        // The cluster client only keeps the slot map: one connection per primary is enough.
+        let mut main_opts = opts.clone();
+        if clustered {
+            main_opts.pool_size = 1;
+        }
+        let pool = build_pool(config, &main_opts)?;
         pool.connect();
         if tokio::time::timeout(opts.command_timeout, pool.wait_for_connect())
             .await
@@ -193,6 +235,7 @@ impl RedisStore {
         }
         Ok(Self {
             pool,
+            nodes,
             scripts: Scripts::new(),
             wait_replicas: opts.wait_replicas,
             wait_timeout: opts.wait_timeout,
@@ -204,17 +247,90 @@ impl RedisStore {
         self.run_as(script, keys, args).await
     }
 
+    /// A connection for the keys in `slot`: on a single server, the next of the pool; in a
+    /// cluster, the next of the pool of the primary that the slot map says serves it.
+    ///
+    /// Why not fred's cluster client: when a primary dies, its router re-syncs the topology and
+    /// holds every queued command, whatever its slot, until it can connect to every primary that
+    /// CLUSTER SLOTS lists, i.e. until the replica is promoted. Plain per-node clients each
+    /// reconnect on their own, so only the dead primary's events wait (and answer 503). The
+    /// cluster client still follows the topology: its re-sync after a lost connection updates
+    /// the slot map even while one node is unreachable, and [`Self::refresh_slots`] asks it to
+    /// re-sync after a MOVED.
+    fn client_for(&self, slot: u16) -> Result<Client> {
+        let Some(nodes) = &self.nodes else {
+            return Ok(self.pool.next().clone());
+        };
+        let server = self
+            .pool
+            .next()
+            .cached_cluster_state()
+            .and_then(|state| state.get_server(slot).cloned());
+        let Some(server) = server else {
+            return Ok(self.pool.next().clone());
+        };
+        if let Some(pool) = nodes.pools.read().expect("node pools").get(&server) {
+            return Ok(pool.next().clone());
+        }
+        let mut pools = nodes.pools.write().expect("node pools");
+        if let Some(pool) = pools.get(&server) {
+            return Ok(pool.next().clone());
+        }
+        let mut config = nodes.config.clone();
+        config.server = fred::types::config::ServerConfig::Centralized {
+            server: server.clone(),
+        };
+        let pool = build_pool(config, &nodes.opts)?;
+        pool.connect();
+        let client = pool.next().clone();
+        pools.insert(server, pool);
+        Ok(client)
+    }
+
+    /// After an error that says the slot map is stale (MOVED, ASK, CLUSTERDOWN, a redirection
+    /// limit, a lost connection), has the cluster client re-sync it in the background, at most
+    /// every 200 ms.
+    fn refresh_slots(&self, e: &fred::error::Error) {
+        use fred::error::ErrorKind as K;
+        let Some(nodes) = &self.nodes else { return };
+        if !matches!(e.kind(), K::Cluster | K::Routing | K::IO | K::Timeout) {
+            return;
+        }
+        let now = nodes.epoch.elapsed().as_millis() as u64;
+        let last = nodes.last_sync_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < 200
+            || nodes
+                .last_sync_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let client = self.pool.next().clone();
+        tokio::spawn(async move {
+            if let Err(e) = client.sync_cluster().await {
+                tracing::debug!(error = %e, "redis cluster slot map refresh failed");
+            }
+        });
+    }
+
+    /// Maps a fred error, refreshing the slot map when the error calls for it.
+    fn fail(&self, e: fred::error::Error) -> QueueError {
+        self.refresh_slots(&e);
+        map_err(e)
+    }
+
     async fn run_as<R: fred::types::FromValue>(
         &self,
         script: &Script,
         keys: Vec<String>,
         args: Vec<Value>,
     ) -> Result<R> {
-        let client = self.pool.next();
+        let client = self.client_for(fred::util::redis_keyslot(keys[0].as_bytes()))?;
         script
-            .evalsha_with_reload::<R, _, _>(client, keys, args)
+            .evalsha_with_reload::<R, _, _>(&client, keys, args)
             .await
-            .map_err(map_err)
+            .map_err(|e| self.fail(e))
     }
 
     /// Runs `script` and, when `wait_replicas` is set, `WAIT` right behind it: one pipeline on
@@ -229,20 +345,22 @@ impl RedisStore {
         if self.wait_replicas == 0 {
             return self.run(script, keys, args).await;
         }
-        let client = self.pool.next();
+        let slot = fred::util::redis_keyslot(keys[0].as_bytes());
+        let client = self.client_for(slot)?;
         let mut evalsha: Vec<Value> = Vec::with_capacity(2 + keys.len() + args.len());
         evalsha.push(Value::from(script.sha1().clone()));
         evalsha.push(Value::from(keys.len() as i64));
-        let slot = fred::util::redis_keyslot(keys[0].as_bytes());
         evalsha.extend(keys.into_iter().map(Value::from));
         evalsha.extend(args);
         let mut reloaded = false;
         loop {
-            let r = self.durably(client, slot, "EVALSHA", evalsha.clone()).await;
+            let r = self
+                .durably(&client, slot, "EVALSHA", evalsha.clone())
+                .await;
             match r {
                 Err(QueueError::Protocol(m)) if m.contains("NOSCRIPT") && !reloaded => {
                     reloaded = true;
-                    script.load(client).await.map_err(map_err)?;
+                    script.load(&client).await.map_err(|e| self.fail(e))?;
                 }
                 Ok(v) => {
                     return <Vec<i64> as fred::types::FromValue>::from_value(v).map_err(map_err)
@@ -291,7 +409,7 @@ impl RedisStore {
         let _: () = pipeline
             .custom(CustomCommand::new_static(cmd, hash.clone(), false), args)
             .await
-            .map_err(map_err)?;
+            .map_err(|e| self.fail(e))?;
         let _: () = pipeline
             .custom(
                 CustomCommand::new_static("WAIT", hash, false),
@@ -301,12 +419,12 @@ impl RedisStore {
                 ],
             )
             .await
-            .map_err(map_err)?;
+            .map_err(|e| self.fail(e))?;
         let mut replies = pipeline.try_all::<Value>().await.into_iter();
         let (reply, acked) = match (replies.next(), replies.next()) {
             (Some(reply), Some(acked)) => (reply, acked),
             // The pipeline failed as a whole (timed out, connection lost): one error for both.
-            (Some(Err(e)), None) => return Err(map_err(e)),
+            (Some(Err(e)), None) => return Err(self.fail(e)),
             _ => return Err(QueueError::Protocol("short WAIT pipeline reply".into())),
         };
         // NOSCRIPT stays recognisable for the caller's reload (map_err would call it Unavailable).
@@ -314,10 +432,12 @@ impl RedisStore {
             if e.details().starts_with("NOSCRIPT") {
                 QueueError::Protocol(e.to_string())
             } else {
-                map_err(e)
+                self.fail(e)
             }
         })?;
-        let acked: i64 = acked.and_then(|v| v.convert::<i64>()).map_err(map_err)?;
+        let acked: i64 = acked
+            .and_then(|v| v.convert::<i64>())
+            .map_err(|e| self.fail(e))?;
         if acked < i64::from(self.wait_replicas) {
             return Err(QueueError::NotReplicated {
                 wanted: self.wait_replicas,
@@ -366,17 +486,16 @@ impl Store for RedisStore {
         // a set is idempotent, and the admission loop finds the event at its next refresh. A
         // registry entry lost in a failover would stop the event's admissions, so it is waited
         // for like the configuration itself.
+        let slot = fred::util::redis_keyslot(EVENTS_KEY.as_bytes());
+        let client = self.client_for(slot)?;
         if self.wait_replicas == 0 {
-            let _: i64 = self
-                .pool
-                .next()
+            let _: i64 = client
                 .sadd(EVENTS_KEY, event.as_str())
                 .await
-                .map_err(map_err)?;
+                .map_err(|e| self.fail(e))?;
         } else {
-            let slot = fred::util::redis_keyslot(EVENTS_KEY.as_bytes());
             self.durably(
-                self.pool.next(),
+                &client,
                 slot,
                 "SADD",
                 vec![Value::from(EVENTS_KEY), Value::from(event.as_str())],
@@ -450,12 +569,11 @@ impl Store for RedisStore {
     }
 
     async fn events(&self) -> Result<Vec<EventId>> {
-        let ids: Vec<String> = self
-            .pool
-            .next()
+        let client = self.client_for(fred::util::redis_keyslot(EVENTS_KEY.as_bytes()))?;
+        let ids: Vec<String> = client
             .smembers(EVENTS_KEY)
             .await
-            .map_err(map_err)?;
+            .map_err(|e| self.fail(e))?;
         let mut ids: Vec<EventId> = ids.iter().filter_map(|s| EventId::parse(s).ok()).collect();
         ids.sort();
         Ok(ids)
@@ -673,7 +791,35 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        let _: String = self.pool.next().ping(None).await.map_err(map_err)?;
-        Ok(())
+        // A cluster answers while any primary does: the other primaries' events are served
+        // while one primary is down, so the replica stays ready.
+        let state = self.pool.next().cached_cluster_state();
+        let mut first_slots: Vec<u16> = Vec::new();
+        if let (Some(_), Some(state)) = (&self.nodes, &state) {
+            let mut seen = std::collections::HashSet::new();
+            for range in state.slots() {
+                if seen.insert(range.primary.clone()) {
+                    first_slots.push(range.start);
+                }
+            }
+        }
+        if first_slots.is_empty() {
+            let _: String = self.pool.next().ping(None).await.map_err(map_err)?;
+            return Ok(());
+        }
+        let mut pings = tokio::task::JoinSet::new();
+        for slot in first_slots {
+            let client = self.client_for(slot)?;
+            pings.spawn(async move { client.ping::<String>(None).await });
+        }
+        let mut last = None;
+        while let Some(r) = pings.join_next().await {
+            match r {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e)) => last = Some(map_err(e)),
+                Err(e) => last = Some(QueueError::Unavailable(e.to_string())),
+            }
+        }
+        Err(last.unwrap_or_else(|| QueueError::Unavailable("no primary answered".into())))
     }
 }

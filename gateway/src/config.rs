@@ -51,9 +51,9 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_REDIS_POOL_SIZE", default_value_t = 4)]
     pub redis_pool_size: usize,
 
-    /// Replicas that must confirm a join, an enter or an event's configuration (Redis `WAIT`,
-    /// on the same connection and node, right after the write) before the gateway acknowledges
-    /// it; fewer in time gives 503 UNAVAILABLE and the client retries (the same place comes
+    /// Replicas that must confirm a join, an enter, an event's configuration or a stored
+    /// webhook (Redis `WAIT`, on the same connection and node, right after the write) before
+    /// the gateway acknowledges it; fewer in time gives 503 UNAVAILABLE and the client retries (the same place comes
     /// back). 0: acknowledge what the primary has, which a failover can lose.
     #[arg(long, env = "GATEWAY_REDIS_WAIT_REPLICAS", default_value_t = 0)]
     pub redis_wait_replicas: u32,

@@ -135,6 +135,10 @@ impl ApiError {
                 tracing::warn!(%detail, "webhook inbox unavailable");
                 "the webhook inbox is temporarily unavailable; retry shortly".to_owned()
             }
+            Self::Webhook(WebhookError::Inbox(e @ webhooks::InboxError::NotReplicated { .. })) => {
+                tracing::warn!(error = %e, "webhook not confirmed by the replicas in time");
+                "the webhook inbox could not store this durably yet; retry shortly".to_owned()
+            }
             Self::Webhook(WebhookError::Inbox(
                 e @ (webhooks::InboxError::Protocol(_) | webhooks::InboxError::Config(_)),
             )) => {
@@ -199,7 +203,9 @@ fn webhook_status_and_code(e: &WebhookError) -> (StatusCode, &'static str) {
         WebhookError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
         WebhookError::Body => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
         WebhookError::Inbox(i) => match i {
-            I::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+            I::Unavailable(_) | I::NotReplicated { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
+            }
             I::InvalidId | I::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             I::AlreadyResolved => (StatusCode::CONFLICT, "ALREADY_RESOLVED"),
             I::Protocol(_) | I::Config(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),

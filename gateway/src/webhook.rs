@@ -100,6 +100,8 @@ impl Webhooks {
         opts.command_timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
         opts.pool_size = config.redis_pool_size.max(1);
         opts.dedup_ttl = Duration::from_secs(config.webhook_dedup_ttl_seconds.max(1));
+        opts.wait_replicas = config.redis_wait_replicas;
+        opts.wait_timeout = Duration::from_millis(config.redis_wait_timeout_ms.max(1));
         let inbox = Inbox::connect(&opts, Arc::new(webhooks::Metrics::new())).await?;
         let settings = UpstreamSettings {
             max_in_flight: config.upstream_max_in_flight.max(1),

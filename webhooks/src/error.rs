@@ -6,6 +6,16 @@ pub enum InboxError {
     /// Redis is unreachable or slow; the caller should answer 503 (the provider retries).
     #[error("webhook inbox unavailable: {0}")]
     Unavailable(String),
+    /// The webhook was stored on the Redis primary, but fewer replicas than required
+    /// (`--redis-wait-replicas`) confirmed it in time: it could be lost in a failover, so it is
+    /// not acknowledged (503; the provider's retry is deduplicated against it).
+    #[error("webhook confirmed by {acked} of {wanted} required replica(s) in time")]
+    NotReplicated {
+        /// Replicas required.
+        wanted: u32,
+        /// Replicas that confirmed in time.
+        acked: u32,
+    },
     /// Redis answered something unexpected.
     #[error("webhook inbox protocol error: {0}")]
     Protocol(String),

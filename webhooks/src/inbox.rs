@@ -18,14 +18,16 @@
 //! Durability is Redis's: an answer of "new" means the entry is in Redis's memory and, with
 //! `appendonly yes` and `appendfsync always` (or `everysec`, losing at most a second on a power
 //! cut), on disk; with replicas, Redis Cluster failover can lose the last writes that had not
-//! replicated yet.
+//! replicated yet, unless [`InboxOptions::wait_replicas`] is set: then an append is answered
+//! only once that many replicas have it (`WAIT`), and [`InboxError::NotReplicated`] otherwise.
 
 use crate::envelope::{rfc3339_ms, Envelope};
 use crate::error::{map_redis, InboxError, Result};
 use crate::metrics::Metrics;
 use fred::prelude::*;
+use fred::types::config::{Options, Server};
 use fred::types::scripts::Script;
-use fred::types::{Builder, Value};
+use fred::types::{Builder, ClusterHash, CustomCommand, Value};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +58,10 @@ pub struct InboxOptions {
     /// A consumer silent this long with nothing pending is removed from the group (consumer
     /// names are per process, so every restart of a replica would leave one behind).
     pub stale_consumer: Duration,
+    /// Replicas that must have an append (Redis `WAIT`) before it is answered; 0: off.
+    pub wait_replicas: u32,
+    /// How long that `WAIT` waits.
+    pub wait_timeout: Duration,
 }
 
 impl InboxOptions {
@@ -69,6 +75,8 @@ impl InboxOptions {
             dedup_ttl: DEFAULT_DEDUP_TTL,
             group: "forwarders".into(),
             stale_consumer: STALE_CONSUMER,
+            wait_replicas: 0,
+            wait_timeout: Duration::from_millis(100),
         }
     }
 }
@@ -231,6 +239,9 @@ pub struct Inbox {
     stale_consumer_ms: i64,
     appended: Arc<Notify>,
     metrics: Arc<Metrics>,
+    wait_replicas: u32,
+    wait_timeout: Duration,
+    command_timeout: Duration,
 }
 
 impl std::fmt::Debug for Inbox {
@@ -327,6 +338,9 @@ impl Inbox {
             stale_consumer_ms: opts.stale_consumer.as_millis() as i64,
             appended: Arc::new(Notify::new()),
             metrics,
+            wait_replicas: opts.wait_replicas,
+            wait_timeout: opts.wait_timeout,
+            command_timeout: opts.command_timeout,
         };
         if !reachable {
             tracing::warn!("webhook inbox: redis not reachable yet; retrying in the background");
@@ -346,6 +360,85 @@ impl Inbox {
             .evalsha_with_reload::<Value, _, _>(self.pool.next(), keys, args)
             .await
             .map_err(map_redis)
+    }
+
+    /// `EVALSHA` then `WAIT`, pipelined on one connection to the node that serves the keys'
+    /// slot, each tried once: WAIT counts the replicas that have that connection's last write,
+    /// so it must follow the write on the same connection and node (the queue store's
+    /// `durably` explains the cases this rules out).
+    async fn eval_waited(
+        &self,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<Value>,
+    ) -> Result<Value> {
+        let client = self.pool.next();
+        let slot = fred::util::redis_keyslot(keys[0].as_bytes());
+        let node: Option<Server> = if client.is_clustered() {
+            client
+                .cached_cluster_state()
+                .and_then(|state| state.get_server(slot).cloned())
+        } else {
+            None
+        };
+        let opts = Options {
+            cluster_node: node,
+            cluster_hash: Some(ClusterHash::Custom(slot)),
+            max_attempts: Some(1),
+            max_redirections: Some(1),
+            timeout: Some(self.command_timeout + self.wait_timeout),
+            ..Options::default()
+        };
+        let mut evalsha = vec![
+            Value::from(script.sha1().clone()),
+            Value::from(keys.len() as i64),
+        ];
+        evalsha.extend(keys.into_iter().map(Value::from));
+        evalsha.extend(args);
+        for reload in [true, false] {
+            let pipeline = client.pipeline();
+            let pipeline = pipeline.with_options(&opts);
+            let hash = ClusterHash::Custom(slot);
+            let _: () = pipeline
+                .custom(
+                    CustomCommand::new_static("EVALSHA", hash.clone(), false),
+                    evalsha.clone(),
+                )
+                .await
+                .map_err(map_redis)?;
+            let _: () = pipeline
+                .custom(
+                    CustomCommand::new_static("WAIT", hash, false),
+                    vec![
+                        Value::from(i64::from(self.wait_replicas)),
+                        Value::from(self.wait_timeout.as_millis().max(1) as i64),
+                    ],
+                )
+                .await
+                .map_err(map_redis)?;
+            let mut replies = pipeline.try_all::<Value>().await.into_iter();
+            let (reply, acked) = match (replies.next(), replies.next()) {
+                (Some(reply), Some(acked)) => (reply, acked),
+                (Some(Err(e)), None) => return Err(map_redis(e)),
+                _ => return Err(InboxError::Protocol("short WAIT pipeline reply".into())),
+            };
+            let reply = match reply {
+                Err(e) if reload && e.details().starts_with("NOSCRIPT") => {
+                    script.load(client).await.map_err(map_redis)?;
+                    continue;
+                }
+                other => other.map_err(map_redis)?,
+            };
+            let acked: i64 = acked.and_then(|v| v.convert::<i64>()).map_err(map_redis)?;
+            if acked < i64::from(self.wait_replicas) {
+                return Err(InboxError::NotReplicated {
+                    wanted: self.wait_replicas,
+                    acked: u32::try_from(acked.max(0)).unwrap_or(0),
+                });
+            }
+            return Ok(reply);
+        }
+        Err(InboxError::Protocol("NOSCRIPT after SCRIPT LOAD".into()))
     }
 
     /// Creates the consumer group (and stream) if missing.
@@ -377,7 +470,12 @@ impl Inbox {
             args.push(Value::from(v));
         }
         let keys = vec![seen, stream.to_owned()];
-        let r = strings(self.eval(&self.scripts.append, keys, args).await?, "append")?;
+        let reply = if self.wait_replicas == 0 {
+            self.eval(&self.scripts.append, keys, args).await?
+        } else {
+            self.eval_waited(&self.scripts.append, keys, args).await?
+        };
+        let r = strings(reply, "append")?;
         match (r.first().map(String::as_str), r.get(1)) {
             (Some("new"), Some(id)) => Ok(Appended::New(id.clone())),
             (Some("duplicate"), Some(id)) => Ok(Appended::Duplicate(id.clone())),

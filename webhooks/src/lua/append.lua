@@ -11,6 +11,10 @@
 -- deliveries of one id, across any number of gateways, exactly one appends.
 local first = redis.call('GET', KEYS[1])
 if first then
+  -- Rewrite the mark as it is (same value, same TTL) so that this call always replicates
+  -- something: a WAIT after it then also covers the first delivery, whose own WAIT may have
+  -- failed (Redis waits for the offset of this connection's last write only).
+  redis.call('SET', KEYS[1], first, 'KEEPTTL')
   return {'duplicate', first}
 end
 local fields = {}

@@ -100,7 +100,7 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
   echo "| | |"
   echo "|---|---|"
   echo "| Command | \`loadtest/bench.sh$([[ $QUICK == 1 ]] && echo " --quick")$([[ $ONLY != "queue,upstream,webhooks,ws,goose" ]] && echo " --only $ONLY")\` (parts: $PARTS_RUN; the suite took $MINUTES min after the build) |"
-  echo "| Date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
+  echo "| Date | $(sed -E 's/^([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2}).*/\1-\2-\3 \4:\5 UTC/' <<<"$STAMP") (start) |"
   echo "| Commit | \`$COMMIT_LINE\` (\`git rev-parse --short HEAD\` when the run started) |"
   echo "| Machine | $(nproc) cores (\`nproc\`), $(cpu_model) (\`/proc/cpuinfo\`), $(mem_total) (\`/proc/meminfo\`), $KERNEL |"
   echo "| Software | rustc $RUST_V, redis-server $REDIS_V, wrk $WRK_V${GOOSE_V:+, goose $GOOSE_V}; release builds (\`$BUILD_CMD\`) |"
@@ -113,6 +113,14 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
     echo "| **Noisy machine** | other processes were busy when these started ($([[ $QUIET_WAIT == 0 ]] && echo "no waiting for quiet in this mode" || echo "after up to ${QUIET_WAIT}s of waiting for quiet")): $(printf '%s; ' "${BUSY_STARTS[@]}" | sed 's/; $//'). Their figures are lower and noisier than on a quiet machine |"
   else
     echo "| Noise | every part started on a quiet machine (other processes under $QUIET_BUSY% of a core) |"
+  fi
+  if want queue; then
+    # bench-queue.sh repeats a wrk run that other processes disturbed (up to twice) and flags
+    # the ones that stayed disturbed: those runs' lines, as it wrote them.
+    for r in $(seq 1 "$RUNS"); do
+      nl="$(grep -m 1 '^- \*\*noisy run:\*\*' "$(fragment queue "$r" queue)" 2>/dev/null | sed 's/^- \*\*noisy run:\*\* //' || true)"
+      [[ -n $nl ]] && echo "| **Noisy wrk run** | queue run $r: $nl: the figures of a disturbed wrk run are low, and the ratios built on them skewed |"
+    done
   fi
   echo
 

@@ -63,6 +63,29 @@ pub fn raw_command(port: u16, cmd: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// Whether `n` replicas of the primary on `port` acknowledge a write in time: a keyless write
+/// (`FUNCTION FLUSH`, replicated; the tests use no functions) then `WAIT n 200` on one
+/// connection. Right after a full sync a replica can be `online` and still leave WAIT
+/// unanswered for up to a second (its first acknowledgements come from its once-a-second cron).
+fn replicas_acknowledge(port: u16, n: usize) -> bool {
+    let child = Command::new(redis_cli_bin())
+        .args(["-p", &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else { return false };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(format!("FUNCTION FLUSH\nWAIT {n} 200\n").as_bytes());
+    }
+    child.wait_with_output().is_ok_and(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .last()
+            .is_some_and(|l| l.trim().parse::<usize>().is_ok_and(|acked| acked >= n))
+    })
+}
+
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// One `redis-server` process on a free loopback port, with no persistence.
@@ -163,7 +186,13 @@ impl RedisServer {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let info = raw_command(replica.port, "INFO replication").unwrap_or_default();
-            if info.contains("master_link_status:up") {
+            // The primary counts a replica in WAIT only once it is `online`, which after a
+            // diskless sync is at the replica's first acknowledgement (up to a second later).
+            let seen = raw_command(primary.port(), "INFO replication").unwrap_or_default();
+            if info.contains("master_link_status:up")
+                && seen.contains(&format!("port={},state=online", replica.port))
+                && replicas_acknowledge(primary.port(), 1)
+            {
                 return Ok(replica);
             }
             if Instant::now() > deadline {
@@ -390,16 +419,38 @@ impl RedisCluster {
         Err(last.unwrap_or_else(|| anyhow::anyhow!("no running node")))
     }
 
-    /// Waits until every running replica has its link to its primary up (the first sync done):
-    /// `start` returns when the slots are served, possibly before the replicas have synced.
+    /// Waits until every running replica has its link to its primary up (the first sync done)
+    /// and its primary counts it as `online` (what `WAIT` counts): `start` returns when the
+    /// slots are served, possibly before the replicas have synced.
     pub fn wait_for_replicas(&self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let synced = self.nodes.iter().filter(|n| n.pid().is_some()).all(|n| {
-                raw_command(n.port(), "INFO replication")
-                    .is_ok_and(|i| i.contains("role:master") || i.contains("master_link_status:up"))
-            });
-            if synced {
+            let infos: Vec<String> = self
+                .nodes
+                .iter()
+                .filter(|n| n.pid().is_some())
+                .map(|n| raw_command(n.port(), "INFO replication").unwrap_or_default())
+                .collect();
+            let is_replica = |i: &&String| i.contains("role:slave");
+            let replicas = infos.iter().filter(is_replica).count();
+            let linked = infos
+                .iter()
+                .filter(is_replica)
+                .all(|i| i.contains("master_link_status:up"));
+            let online: usize = infos
+                .iter()
+                .filter(|i| i.contains("role:master"))
+                .map(|i| i.matches("state=online").count())
+                .sum();
+            let acknowledged = || {
+                self.nodes
+                    .iter()
+                    .filter(|n| n.pid().is_some())
+                    .zip(&infos)
+                    .filter(|(_, i)| i.contains("role:master") && i.contains("state=online"))
+                    .all(|(n, i)| replicas_acknowledge(n.port(), i.matches("state=online").count()))
+            };
+            if linked && online == replicas && acknowledged() {
                 return Ok(());
             }
             if Instant::now() > deadline {

@@ -239,8 +239,11 @@ pub struct Inbox {
     stale_consumer_ms: i64,
     appended: Arc<Notify>,
     metrics: Arc<Metrics>,
+    /// [`InboxOptions::wait_replicas`].
     wait_replicas: u32,
+    /// [`InboxOptions::wait_timeout`].
     wait_timeout: Duration,
+    /// [`InboxOptions::command_timeout`] (a waited append may take it plus `wait_timeout`).
     command_timeout: Duration,
 }
 

@@ -104,9 +104,13 @@ pub struct RedisStore {
     pool: Pool,
     /// In a cluster, one pool per primary, created on first use.
     nodes: Option<NodePools>,
+    /// The Lua scripts (sent by hash, loaded on NOSCRIPT).
     scripts: Scripts,
+    /// [`RedisOptions::wait_replicas`].
     wait_replicas: u32,
+    /// [`RedisOptions::wait_timeout`].
     wait_timeout: Duration,
+    /// [`RedisOptions::command_timeout`] (a waited write may take it plus `wait_timeout`).
     command_timeout: Duration,
 }
 
@@ -124,10 +128,13 @@ impl std::fmt::Debug for RedisStore {
 struct NodePools {
     /// The cluster URL's settings (credentials, timeouts), to derive each node's from.
     config: Config,
+    /// Timeouts and pool size of each node's pool.
     opts: RedisOptions,
+    /// The pool of each primary met so far (a demoted one is kept, unused, and reconnects).
     pools: RwLock<HashMap<Server, Pool>>,
     /// When the slot map was last refreshed (ms since `epoch`), to refresh at most every 200 ms.
     last_sync_ms: AtomicU64,
+    /// The origin of `last_sync_ms`.
     epoch: Instant,
 }
 

@@ -43,7 +43,8 @@ pub(crate) fn map_redis(e: fred::error::Error) -> InboxError {
         K::IO | K::Timeout | K::Canceled | K::Cluster | K::Routing | K::Backpressure => {
             InboxError::Unavailable(e.to_string())
         }
-        // Servers that will answer later.
+        // Servers that will answer later: failing over, loading, out of memory (a sale's
+        // dead letters can fill a small Redis), unable to persist, or short of replicas.
         _ if [
             "LOADING",
             "CLUSTERDOWN",
@@ -51,6 +52,9 @@ pub(crate) fn map_redis(e: fred::error::Error) -> InboxError {
             "MASTERDOWN",
             "BUSY",
             "READONLY",
+            "OOM",
+            "MISCONF",
+            "NOREPLICAS",
         ]
         .iter()
         .any(|p| e.details().starts_with(p)) =>
@@ -58,5 +62,26 @@ pub(crate) fn map_redis(e: fred::error::Error) -> InboxError {
             InboxError::Unavailable(e.to_string())
         }
         _ => InboxError::Protocol(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fred::error::{Error, ErrorKind};
+
+    #[test]
+    fn retryable_server_replies_are_unavailable_and_bugs_are_not() {
+        for reply in [
+            "OOM command not allowed when used memory > 'maxmemory'.",
+            "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.",
+            "NOREPLICAS Not enough good replicas to write.",
+            "CLUSTERDOWN The cluster is down",
+        ] {
+            let e = map_redis(Error::new(ErrorKind::Unknown, reply));
+            assert!(matches!(e, InboxError::Unavailable(_)), "{reply}: {e:?}");
+        }
+        let e = map_redis(Error::new(ErrorKind::Unknown, "NOGROUP No such key"));
+        assert!(matches!(e, InboxError::Protocol(_)), "{e:?}");
     }
 }

@@ -287,11 +287,11 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
     if [[ $GOOSE_STATE != ran ]]; then
       echo "**Not run:** $GOOSE_WHY."
     else
-      echo "One stack for all scenarios: redis-server (\`appendonly yes\`, \`appendfsync everysec\`), \`backends --event loadtest:$GOOSE_SEATS --sim-time-scale 0.01\` sending signed payment webhooks to the gateway, and one gateway (\`--reservation-url\`, \`--inventory-url\`, \`--payment-url\` at the backends, \`--webhook-secret\`). Each scenario runs alone, from \`$(realpath --relative-to="$ROOT" "$GOOSE_DIR" 2>/dev/null || echo "$GOOSE_DIR")\`; figures from its request log (\`--request-log S.csv --request-format csv\`, read by \`plot --by-name\`), rates over the whole run including the ramp-up; \"failed\" is what goose counted as failed (webhook_flood's forged and stale webhooks are meant to be refused with 401); invariants from its \`LOADTEST_JSON\` line and exit status."
+      echo "One stack for all scenarios: redis-server (\`appendonly yes\`, \`appendfsync everysec\`), \`backends --event loadtest:$GOOSE_SEATS --sim-time-scale 0.01 --hold-seconds 900\` sending signed payment webhooks to the gateway, and one gateway (\`--reservation-url\`, \`--inventory-url\`, \`--payment-url\` at the backends, \`--webhook-secret\`); \`LOADTEST_SETTLE_TIMEOUT_SECS=${GOOSE_SETTLE_TIMEOUT:-60}\` (how long the checks wait for payments to settle and the webhook consumer to drain). Each scenario runs alone, from \`$(realpath --relative-to="$ROOT" "$GOOSE_DIR" 2>/dev/null || echo "$GOOSE_DIR")\`; figures from its request log (\`--request-log S.csv --request-format csv\`, read by \`plot --by-name\`), rates over the whole run including the ramp-up; \"failed\" is what goose counted as failed (webhook_flood's forged and stale webhooks are meant to be refused with 401); invariants from its \`LOADTEST_JSON\` line and exit status."
       echo
       for s in $GOOSE_SCENARIOS; do
         rc="$(cat "$GOOSE_DIR/$s.rc" 2>/dev/null || echo "?")"
-        echo "#### \`$s\`: $([[ $rc == 0 ]] && echo "invariants held" || echo "**FAILED (exit $rc)**")"
+        echo "#### \`$s\`: $([[ $rc == 0 ]] && echo "invariants held" || echo "**FAILED (exit $rc)**") ($(cat "$GOOSE_DIR/$s.seconds" 2>/dev/null || echo "?") s from start to verdict, set-up, ramp-up and settling included)"
         echo
         # shellcheck disable=SC2016 # a literal $GW in place of this run's port
         echo "\`$(sed 's#--host http://127\.0\.0\.1:[0-9]*#--host $GW#' "$GOOSE_DIR/$s.cmd" 2>/dev/null)\`"

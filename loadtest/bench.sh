@@ -47,6 +47,9 @@
 #   GOOSE_USERS=200 / 40       users per goose scenario   GOOSE_HATCH_RATE=50 / 40 started per s
 #                              (goose 0.19 calls --hatch-rate --increase-rate)
 #   GOOSE_RUN_TIME=30 / 8      seconds per scenario       JOIN_STORM_RUN_TIME=60 / 12
+#   GOOSE_SETTLE_TIMEOUT=300 / 60  longest wait after a scenario for payments to settle and the
+#                              webhook consumer to drain (LOADTEST_SETTLE_TIMEOUT_SECS): a full
+#                              webhook_flood leaves a backlog that takes minutes to forward
 #   GOOSE_SCENARIOS="join_storm waiting_room purchase_journey webhook_flood"
 #   QUIET_WAIT=60 / 0          before each part, wait up to this many seconds for other processes
 #   QUIET_BUSY=20              to use at most this % of one core (the report flags busy starts;
@@ -162,6 +165,7 @@ if [[ $QUICK == 1 ]]; then
   GOOSE_USERS="${GOOSE_USERS:-40}"
   GOOSE_HATCH_RATE="${GOOSE_HATCH_RATE:-40}"
   GOOSE_RUN_TIME="${GOOSE_RUN_TIME:-8}"
+  GOOSE_SETTLE_TIMEOUT="${GOOSE_SETTLE_TIMEOUT:-60}"
   JOIN_STORM_RUN_TIME="${JOIN_STORM_RUN_TIME:-12}"
   QUIET_WAIT="${QUIET_WAIT:-0}"
 else
@@ -177,12 +181,13 @@ else
   GOOSE_USERS="${GOOSE_USERS:-200}"
   GOOSE_HATCH_RATE="${GOOSE_HATCH_RATE:-50}"
   GOOSE_RUN_TIME="${GOOSE_RUN_TIME:-30}"
+  GOOSE_SETTLE_TIMEOUT="${GOOSE_SETTLE_TIMEOUT:-300}"
   JOIN_STORM_RUN_TIME="${JOIN_STORM_RUN_TIME:-60}"
   QUIET_WAIT="${QUIET_WAIT:-60}"
 fi
 QUIET_BUSY="${QUIET_BUSY:-20}"
 GOOSE_SCENARIOS="${GOOSE_SCENARIOS:-join_storm waiting_room purchase_journey webhook_flood}"
-for v in RUNS QUEUE_DURATION QUEUE_USERS UPSTREAM_REQUESTS WEBHOOK_REQUESTS WS_CONNECTIONS \
+for v in GOOSE_SETTLE_TIMEOUT RUNS QUEUE_DURATION QUEUE_USERS UPSTREAM_REQUESTS WEBHOOK_REQUESTS WS_CONNECTIONS \
   WS_ROUNDS GOOSE_USERS GOOSE_HATCH_RATE GOOSE_RUN_TIME JOIN_STORM_RUN_TIME QUIET_WAIT QUIET_BUSY; do
   [[ ${!v} =~ ^[0-9]+$ && ${!v} -ge 0 ]] || die "$v must be a whole number"
 done
@@ -347,9 +352,11 @@ run_goose() {
   # The gateway's port is needed by the backends (webhook URL) before it starts.
   local gport
   gport="$(free_port)"
+  # --hold-seconds 900: webhook_flood reports on held reservations, and a full flood's backlog
+  # takes minutes to forward; the default 60 s hold would expire first.
   start_backends goose-backends --redis-url "redis://127.0.0.1:$rport" --event "loadtest:$GOOSE_SEATS" \
     --webhook-url "http://127.0.0.1:$gport/webhooks/payments" --webhook-secret "$GOOSE_WEBHOOK_SECRET" \
-    --sim-time-scale 0.01
+    --sim-time-scale 0.01 --hold-seconds 900
   GW_PORT="$gport"
   GW="http://127.0.0.1:$GW_PORT"
   RUST_LOG="${RUST_LOG:-warn}" "$BIN/gateway" --listen "127.0.0.1:$GW_PORT" \
@@ -369,7 +376,7 @@ run_goose() {
   # left to it: join_storm and waiting_room make a fresh one, purchase_journey and webhook_flood
   # use `loadtest`, seeded in the backends above.
   export LOADTEST_ADMIN_TOKEN="$GOOSE_ADMIN_TOKEN" LOADTEST_WEBHOOK_SECRET="$GOOSE_WEBHOOK_SECRET" \
-    LOADTEST_BACKENDS_URL="$BE"
+    LOADTEST_BACKENDS_URL="$BE" LOADTEST_SETTLE_TIMEOUT_SECS="$GOOSE_SETTLE_TIMEOUT"
   # <<< GOOSE SETTINGS
 
   local s users hatch secs rc
@@ -383,8 +390,10 @@ run_goose() {
     before_part "goose $s"
     log "goose: $s ($users users, $hatch/s, ${secs}s)"
     rc=0
+    local t0=$SECONDS
     (cd "$GOOSE_DIR" && "$BIN/loadtest" "${GOOSE_ARGS[@]}") >"$GOOSE_DIR/$s.out" 2>"$GOOSE_DIR/$s.err" || rc=$?
     echo "$rc" >"$GOOSE_DIR/$s.rc"
+    echo "$((SECONDS - t0))" >"$GOOSE_DIR/$s.seconds"
     grep -h '^LOADTEST_JSON ' "$GOOSE_DIR/$s.out" "$GOOSE_DIR/$s.err" | tail -n 1 | sed 's/^LOADTEST_JSON //' >"$GOOSE_DIR/$s.json" || true
     # The figures per request name, from the request log (kept after the log is deleted).
     if [[ -s $GOOSE_DIR/$s.csv ]]; then
@@ -430,7 +439,7 @@ SUITE_SECONDS=$((SECONDS - SUITE_T0))
 
 declare -p MODE QUICK ONLY OUT RUNS QUEUE_DURATION QUEUE_USERS UPSTREAM_REQUESTS WEBHOOK_REQUESTS \
   WS_CONNECTIONS WS_ASKED WS_FD_HARD WS_ROUNDS GOOSE_USERS GOOSE_HATCH_RATE GOOSE_RUN_TIME \
-  JOIN_STORM_RUN_TIME GOOSE_SCENARIOS GOOSE_SEATS GOOSE_STATE GOOSE_WHY PLOT_SVG PLOT_JSON QUIET_WAIT \
+  JOIN_STORM_RUN_TIME GOOSE_SETTLE_TIMEOUT GOOSE_SCENARIOS GOOSE_SEATS GOOSE_STATE GOOSE_WHY PLOT_SVG PLOT_JSON QUIET_WAIT \
   QUIET_BUSY SUITE_SECONDS STAMP BUILD_CMD COMMIT_LINE | sed 's/^declare -[a-z-]* //' >"$SUITE_DIR/settings.sh"
 # shellcheck source=loadtest/bench-report.sh
 . "$ROOT/loadtest/bench-report.sh"

@@ -322,3 +322,29 @@ async fn webhook_flood_processes_each_webhook_once() {
         assert_eq!(fail, 0, "{name}");
     }
 }
+
+#[test]
+fn the_binary_lists_the_scenarios_and_refuses_an_unclear_choice() {
+    let bin = env!("CARGO_BIN_EXE_loadtest");
+    let out = std::process::Command::new(bin)
+        .arg("--list")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in scenarios::SCENARIOS {
+        assert!(
+            text.contains(&format!(" - {name} ")),
+            "{name} missing from {text}"
+        );
+    }
+    // No scenario chosen: nothing is attacked, exit 2 with the reason, no LOADTEST_JSON.
+    let out = std::process::Command::new(bin)
+        .args(["--host", "http://127.0.0.1:9", "--no-telnet"])
+        .env("LOADTEST_ADMIN_TOKEN", "x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--scenarios"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("LOADTEST_JSON"));
+}

@@ -7,12 +7,35 @@
 //! invariant failed (2 when the harness itself could not run, 3 when only a goose threshold
 //! failed).
 
+use clap::{CommandFactory, FromArgMatches};
 use goose::config::GooseConfiguration;
 use loadtest::scenarios::{self, Settings};
 
+/// Goose's command line, with `--hatch-rate` (goose's and Locust's older name, the one the
+/// issue and many runbooks use) accepted as an alias of `--increase-rate`.
+fn parse_config() -> GooseConfiguration {
+    match parse_config_from(std::env::args_os()) {
+        Ok(config) => config,
+        // Help, version and usage errors: clap prints them and exits (0 for help, 2 otherwise).
+        Err(e) => e.exit(),
+    }
+}
+
+/// [`parse_config`] over the given arguments (the program name first).
+fn parse_config_from<I, T>(args: I) -> Result<GooseConfiguration, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    GooseConfiguration::command()
+        .mut_arg("increase_rate", |a| a.visible_alias("hatch-rate"))
+        .try_get_matches_from(args)
+        .and_then(|m| GooseConfiguration::from_arg_matches(&m))
+}
+
 #[tokio::main]
 async fn main() {
-    let config = GooseConfiguration::parse_args_default_or_exit();
+    let config = parse_config();
     if scenarios::informational(&config) {
         // Goose prints the list (or version) and exits.
         if let Err(e) = scenarios::inform(config).await {
@@ -44,5 +67,19 @@ async fn main() {
             eprintln!("loadtest: {e}");
             std::process::exit(2);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_config_from;
+
+    #[test]
+    fn hatch_rate_is_increase_rate() {
+        let c = parse_config_from(["loadtest", "--hatch-rate", "7", "--users", "3"]).unwrap();
+        assert_eq!(c.increase_rate.as_deref(), Some("7"));
+        let c = parse_config_from(["loadtest", "-r", "9"]).unwrap();
+        assert_eq!(c.increase_rate.as_deref(), Some("9"));
+        assert!(parse_config_from(["loadtest", "--hatch-rat", "7"]).is_err());
     }
 }

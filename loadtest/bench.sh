@@ -45,8 +45,10 @@
 #   UPSTREAM_REQUESTS=20000 / 2000 pairs                  WEBHOOK_REQUESTS=100000 / 10000
 #   WS_CONNECTIONS=100000 / 1000 (capped by the fd limit) WS_ROUNDS=5 / 2
 #   GOOSE_USERS=200 / 40       users per goose scenario   GOOSE_HATCH_RATE=50 / 40 started per s
+#                              (waiting_room needs more users than its 100 admissions/s can
+#                              serve at once, or there is no queue to measure the rate on)
 #                              (goose 0.19 calls --hatch-rate --increase-rate)
-#   GOOSE_RUN_TIME=30 / 8      seconds per scenario       JOIN_STORM_RUN_TIME=60 / 12
+#   GOOSE_RUN_TIME=30 / 6      seconds per scenario       JOIN_STORM_RUN_TIME=60 / 10
 #   GOOSE_SETTLE_TIMEOUT=300 / 60  longest wait after a scenario for payments to settle and the
 #                              webhook consumer to drain (LOADTEST_SETTLE_TIMEOUT_SECS): a full
 #                              webhook_flood leaves a backlog that takes minutes to forward
@@ -164,9 +166,9 @@ if [[ $QUICK == 1 ]]; then
   WS_ROUNDS="${WS_ROUNDS:-2}"
   GOOSE_USERS="${GOOSE_USERS:-40}"
   GOOSE_HATCH_RATE="${GOOSE_HATCH_RATE:-40}"
-  GOOSE_RUN_TIME="${GOOSE_RUN_TIME:-8}"
+  GOOSE_RUN_TIME="${GOOSE_RUN_TIME:-6}"
   GOOSE_SETTLE_TIMEOUT="${GOOSE_SETTLE_TIMEOUT:-60}"
-  JOIN_STORM_RUN_TIME="${JOIN_STORM_RUN_TIME:-12}"
+  JOIN_STORM_RUN_TIME="${JOIN_STORM_RUN_TIME:-10}"
   QUIET_WAIT="${QUIET_WAIT:-0}"
 else
   MODE=full

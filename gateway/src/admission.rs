@@ -57,6 +57,35 @@ async fn events(
     }
 }
 
+/// Whether `info`'s configuration holds admissions on purpose at `now_ms`: STOP_ADMISSIONS, sold
+/// out, a rate of 0, or an `opens_at` still ahead (the pre-queue). Full capacity is not a hold:
+/// it ends by itself, and `waiting_room_max_active` shows it.
+pub fn admissions_held(info: &queue::model::EventInfo, now_ms: u64) -> bool {
+    let not_open = info.config.opens_at.is_some_and(|t| {
+        let opens_ms = t.unix_timestamp_nanos() / 1_000_000;
+        opens_ms > i128::from(now_ms)
+    });
+    info.stopped || info.sold_out || info.config.admit_per_second == 0 || not_open
+}
+
+/// Sets the event's `waiting_room_admissions_held` and `waiting_room_max_active` gauges (once a
+/// second, from the event's stored configuration), so that an alert can tell a stalled admission
+/// loop from an operator's pause. A failed read leaves the last values.
+async fn held(room: &WaitingRoom, metrics: &Metrics, ev: &EventId) {
+    if let Ok(info) = room.info(ev.as_str()).await {
+        let labels = Metrics::event(ev.as_str());
+        let held = admissions_held(&info, room.now_ms());
+        metrics
+            .admissions_held
+            .get_or_create(&labels)
+            .set(i64::from(held));
+        metrics
+            .max_active
+            .get_or_create(&labels)
+            .set(i64::from(info.config.max_active));
+    }
+}
+
 /// Runs admission ticks every `tick` until `shutdown` turns true.
 pub async fn admit_loop(
     room: WaitingRoom,
@@ -67,12 +96,19 @@ pub async fn admit_loop(
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut list, mut at, mut quiet) = (Vec::new(), None, Quiet::default());
+    let mut held_at: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = interval.tick() => {}
             _ = shutdown.changed() => break,
         }
         events(&room, &mut list, &mut at, &mut quiet).await;
+        if held_at.is_none_or(|t| t.elapsed() >= EVENT_REFRESH) {
+            held_at = Some(Instant::now());
+            for ev in &list {
+                held(&room, &metrics, ev).await;
+            }
+        }
         for ev in &list {
             let labels = Metrics::event(ev.as_str());
             match room.admit(ev).await {
@@ -114,5 +150,53 @@ pub async fn sweep_loop(room: WaitingRoom, every: Duration, mut shutdown: watch:
                 Err(e) => quiet.report("sweep", Err(e)),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::admissions_held;
+    use queue::model::{EventConfig, EventInfo, EventStats};
+
+    fn info(rate: u32, opens_at_ms: Option<i64>) -> EventInfo {
+        let config: EventConfig =
+            serde_json::from_value(serde_json::json!({"admit_per_second": rate, "max_active": 5}))
+                .unwrap();
+        EventInfo {
+            config: EventConfig {
+                opens_at: opens_at_ms.map(|ms| {
+                    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                        .unwrap()
+                }),
+                ..config
+            },
+            stopped: false,
+            sold_out: false,
+            measured_rate_milli: -1,
+            stats: EventStats::default(),
+        }
+    }
+
+    #[test]
+    fn only_a_deliberate_hold_counts() {
+        let now = 1_800_000_000_000;
+        assert!(!admissions_held(&info(10, None), now));
+        assert!(!admissions_held(&info(10, Some(now as i64 - 1)), now));
+        assert!(admissions_held(&info(10, Some(now as i64 + 1_000)), now));
+        assert!(admissions_held(&info(0, None), now));
+        assert!(admissions_held(
+            &EventInfo {
+                stopped: true,
+                ..info(10, None)
+            },
+            now
+        ));
+        assert!(admissions_held(
+            &EventInfo {
+                sold_out: true,
+                ..info(10, None)
+            },
+            now
+        ));
     }
 }

@@ -65,6 +65,11 @@ pub struct Metrics {
     pub ready: Family<EventLabels, Gauge>,
     /// Users holding an admission.
     pub active: Family<EventLabels, Gauge>,
+    /// 1 while the event's configuration holds admissions on purpose (STOP_ADMISSIONS, sold
+    /// out, `admit_per_second` 0, `opens_at` ahead), else 0: what tells a stall from a pause.
+    pub admissions_held: Family<EventLabels, Gauge>,
+    /// The event's `max_active`.
+    pub max_active: Family<EventLabels, Gauge>,
     /// Open WebSocket connections in this process.
     pub websockets: Gauge,
     /// WebSockets dropped for being too slow or unresponsive (a counter kept by the hub).
@@ -119,6 +124,18 @@ impl Metrics {
             "Users holding an unexpired admission",
             active.clone(),
         );
+        let admissions_held = Family::default();
+        registry.register(
+            "waiting_room_admissions_held",
+            "1 while the event's configuration holds admissions (stopped, sold out, rate 0, not yet open)",
+            admissions_held.clone(),
+        );
+        let max_active = Family::default();
+        registry.register(
+            "waiting_room_max_active",
+            "The event's max_active (READY + ADMITTED users at most)",
+            max_active.clone(),
+        );
         let websockets = Gauge::default();
         registry.register(
             "gateway_websocket_connections",
@@ -161,6 +178,8 @@ impl Metrics {
             queue_depth,
             ready,
             active,
+            admissions_held,
+            max_active,
             websockets,
             websockets_dropped,
         }

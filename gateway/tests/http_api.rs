@@ -551,3 +551,89 @@ fn the_docs_describe_every_route() {
         );
     }
 }
+
+/// The value of the first `/metrics` sample whose name and labels are exactly `series`.
+async fn metric(base: &str, series: &str) -> Option<String> {
+    let text = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ').map(str::to_owned))
+}
+
+/// Waits (up to 5 s: the gauges follow the configuration once a second) for `series` to read
+/// `want`.
+async fn wait_metric(base: &str, series: &str, want: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = metric(base, series).await;
+        if got.as_deref() == Some(want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{series}: {got:?}, wanted {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn metrics_tell_a_held_event_from_a_stalled_one() {
+    let redis = RedisServer::start().unwrap();
+    let gw = TestGateway::start(&["--redis-url", &redis.url()]).await;
+    let base = gw.url("");
+    put_event(
+        &base,
+        "hold",
+        json!({"admit_per_second": 5, "max_active": 7}),
+    )
+    .await;
+    let held = "waiting_room_admissions_held{event=\"hold\"}";
+    wait_metric(&base, held, "0").await;
+    wait_metric(&base, "waiting_room_max_active{event=\"hold\"}", "7").await;
+
+    let act = |a: &'static str| {
+        client()
+            .post(gw.url("/admin/v1/events/hold/actions"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"action": a}))
+    };
+    assert_eq!(send(act("STOP_ADMISSIONS")).await.status, 200);
+    wait_metric(&base, held, "1").await;
+    assert_eq!(send(act("RESUME_ADMISSIONS")).await.status, 200);
+    wait_metric(&base, held, "0").await;
+
+    // Not open yet (the pre-queue) holds admissions too; a rate of 0 as well.
+    let later = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    put_event(
+        &base,
+        "hold",
+        json!({"admit_per_second": 5, "max_active": 9, "opens_at": later}),
+    )
+    .await;
+    wait_metric(&base, held, "1").await;
+    wait_metric(&base, "waiting_room_max_active{event=\"hold\"}", "9").await;
+    put_event(
+        &base,
+        "hold",
+        json!({"admit_per_second": 0, "max_active": 9}),
+    )
+    .await;
+    wait_metric(&base, held, "1").await;
+    put_event(
+        &base,
+        "hold",
+        json!({"admit_per_second": 3, "max_active": 9}),
+    )
+    .await;
+    wait_metric(&base, held, "0").await;
+    gw.shutdown().await;
+}

@@ -86,6 +86,27 @@ async fn held(room: &WaitingRoom, metrics: &Metrics, ev: &EventId) {
     }
 }
 
+/// Refreshes every event's `waiting_room_admissions_held` and `waiting_room_max_active` once a
+/// second until `shutdown` turns true. Its own task, not part of the admission tick: a read that
+/// waits on a failing Redis primary must not delay the ticks of the other events.
+pub async fn held_loop(
+    room: WaitingRoom,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut interval = tokio::time::interval(EVENT_REFRESH);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut list, mut at, mut quiet) = (Vec::new(), None, Quiet::default());
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        events(&room, &mut list, &mut at, &mut quiet).await;
+        futures::future::join_all(list.iter().map(|ev| held(&room, &metrics, ev))).await;
+    }
+}
+
 /// Runs admission ticks every `tick` until `shutdown` turns true.
 pub async fn admit_loop(
     room: WaitingRoom,
@@ -96,19 +117,12 @@ pub async fn admit_loop(
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut list, mut at, mut quiet) = (Vec::new(), None, Quiet::default());
-    let mut held_at: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = interval.tick() => {}
             _ = shutdown.changed() => break,
         }
         events(&room, &mut list, &mut at, &mut quiet).await;
-        if held_at.is_none_or(|t| t.elapsed() >= EVENT_REFRESH) {
-            held_at = Some(Instant::now());
-            for ev in &list {
-                held(&room, &metrics, ev).await;
-            }
-        }
         for ev in &list {
             let labels = Metrics::event(ev.as_str());
             match room.admit(ev).await {

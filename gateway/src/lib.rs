@@ -183,6 +183,11 @@ impl Gateway {
             self.tick,
             stop_rx.clone(),
         ));
+        let held = tokio::spawn(admission::held_loop(
+            room.clone(),
+            self.state.metrics.clone(),
+            stop_rx.clone(),
+        ));
         let sweep = tokio::spawn(admission::sweep_loop(
             room,
             self.sweep_every,
@@ -230,6 +235,7 @@ impl Gateway {
         let _ = stop_tx.send(true);
         let _ = admit.await;
         let _ = sweep.await;
+        let _ = held.await;
         if let Some(c) = consumer {
             let _ = c.await;
         }

@@ -3,10 +3,10 @@
 //! `admit_per_second: 0`), so nobody leaves the queue and the places handed out must be exactly
 //! the next N positions, in arrival order.
 
-use super::{call, fail, Admin, BoxFuture, Ctx, JoinRecord, LoadTestError};
+use super::{fail, join_as, Admin, BoxFuture, Ctx, JoinRecord, LoadTestError};
 use crate::invariants::{self, Check, TimedJoin};
 use futures::StreamExt;
-use goose::goose::{GooseMethod, GooseUser};
+use goose::goose::GooseUser;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -40,17 +40,9 @@ pub async fn setup(ctx: &Ctx, admin: &Admin) -> Result<Before, LoadTestError> {
 /// One join with a fresh session.
 pub fn join(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
     Box::pin(async move {
-        let body = json!({"event_id": ctx.event, "session_id": ctx.new_session()});
+        let session = ctx.new_session();
         let sent = ctx.started.elapsed();
-        let a = call(
-            user,
-            GooseMethod::Post,
-            "/api/v1/queue/join",
-            "join",
-            |rb| rb.json(&body),
-            &[201],
-        )
-        .await?;
+        let a = join_as(&ctx, user, &session).await?;
         let received = ctx.started.elapsed();
         match a.status {
             201 => {

@@ -457,6 +457,25 @@ impl Answer {
     }
 }
 
+/// `POST /api/v1/queue/join` of `session` to the run's event, recorded as `join`; only 201 (a
+/// new place) counts as a success.
+pub(crate) async fn join_as(
+    ctx: &Ctx,
+    user: &mut GooseUser,
+    session: &str,
+) -> Result<Answer, Box<TransactionError>> {
+    let body = json!({"event_id": ctx.event, "session_id": session});
+    call(
+        user,
+        GooseMethod::Post,
+        "/api/v1/queue/join",
+        "join",
+        |rb| rb.json(&body),
+        &[201],
+    )
+    .await
+}
+
 /// One request through goose (so it is measured and logged), named `name`; statuses in `ok`
 /// count as successes, any other as a failure.
 pub(crate) async fn call(

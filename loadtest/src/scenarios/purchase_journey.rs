@@ -4,7 +4,7 @@
 //! `CANCELLED`), and leave the queue. Afterwards every payment must have settled and no seat
 //! may be sold twice or beyond what was free.
 
-use super::{call, fail, Admin, BoxFuture, Ctx, LoadTestError, Purchase};
+use super::{call, fail, join_as, Admin, BoxFuture, Ctx, LoadTestError, Purchase};
 use crate::invariants::{self, Check, Order};
 use goose::goose::{GooseMethod, GooseUser};
 use proto::reservation::v1 as res;
@@ -63,16 +63,7 @@ pub fn purchase(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
             return Ok(());
         }
         let session = ctx.new_session();
-        let body = json!({"event_id": ctx.event, "session_id": session});
-        let a = call(
-            user,
-            GooseMethod::Post,
-            "/api/v1/queue/join",
-            "join",
-            |rb| rb.json(&body),
-            &[201],
-        )
-        .await?;
+        let a = join_as(&ctx, user, &session).await?;
         let Some(token) = a.body["waiting_token"].as_str().map(str::to_owned) else {
             return Ok(());
         };

@@ -5,7 +5,7 @@
 //! leaving (they go idle and expire later). The positions pushed to each socket must never go
 //! up, and the admission rate over the run must match the configured one.
 
-use super::{call, Admin, BoxFuture, Ctx, LoadTestError};
+use super::{call, join_as, Admin, BoxFuture, Ctx, LoadTestError};
 use crate::invariants::{self, Check, RateSample};
 use futures::StreamExt;
 use goose::goose::{GooseMethod, GooseUser};
@@ -62,16 +62,7 @@ pub fn visit(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
                 Plan::Wait
             }
         };
-        let body = json!({"event_id": ctx.event, "session_id": ctx.new_session()});
-        let a = call(
-            user,
-            GooseMethod::Post,
-            "/api/v1/queue/join",
-            "join",
-            |rb| rb.json(&body),
-            &[201],
-        )
-        .await?;
+        let a = join_as(&ctx, user, &ctx.new_session()).await?;
         let (Some(token), Some(joined_at)) = (
             a.body["waiting_token"].as_str().map(str::to_owned),
             a.body["position"].as_u64(),

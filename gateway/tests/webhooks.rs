@@ -280,7 +280,14 @@ async fn the_simulators_signed_webhook_confirms_a_purchase_and_a_decline_frees_t
 
     // FAIL: the decline arrives the same way; the reservation is CANCELLED, the seat is back.
     let (rid2, _) = buy(&base, &token, "2", 1, "FAIL").await;
-    assert_eq!(remaining(&base, &token).await, 7);
+    // The seat is held until the decline is applied; the simulator declines within a few
+    // milliseconds (time scale 0.001), so on a fast run the decline may already be through.
+    // Either way, 7 or 8 left and never anything else, and CANCELLED below.
+    let held = remaining(&base, &token).await;
+    assert!(
+        held == 7 || held == 8,
+        "{held} seats left after reserving one"
+    );
     wait_reservation(&base, &token, &rid2, "CANCELLED", Duration::from_secs(15)).await;
     assert_eq!(remaining(&base, &token).await, 8);
 

@@ -25,4 +25,5 @@ fi
 # first fetches its validators from apt and PyPI into target/validate-tools (about 20 s once).
 deploy/validate.sh --install
 
-cargo test --workspace --locked "$@"
+# --no-fail-fast: one failing test binary must not hide the results of the others.
+cargo test --workspace --locked --no-fail-fast "$@"

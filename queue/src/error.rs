@@ -2,7 +2,7 @@
 
 /// What went wrong in a waiting-room operation; the gateway maps each variant to one HTTP status
 /// and one gRPC code in a single place.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum QueueError {
     /// The request is malformed or a value is out of range.
     #[error("{0}")]
@@ -45,3 +45,15 @@ pub enum QueueError {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = QueueError> = std::result::Result<T, E>;
+
+impl From<redis_layer::RedisError> for QueueError {
+    fn from(e: redis_layer::RedisError) -> Self {
+        use redis_layer::RedisError as R;
+        match e {
+            R::Unavailable(m) => Self::Unavailable(m),
+            R::NotReplicated { wanted, acked } => Self::NotReplicated { wanted, acked },
+            R::Bug(m) => Self::Protocol(m),
+            R::Config(m) => Self::InvalidArgument(format!("redis {m}")),
+        }
+    }
+}

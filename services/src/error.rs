@@ -44,6 +44,17 @@ pub enum ServiceError {
 /// Shorthand for results of this crate.
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
+impl From<redis_layer::RedisError> for ServiceError {
+    fn from(e: redis_layer::RedisError) -> Self {
+        use redis_layer::RedisError as R;
+        match e {
+            R::Unavailable(_) | R::NotReplicated { .. } => Self::Unavailable(e.to_string()),
+            R::Bug(m) => Self::Internal(m),
+            R::Config(m) => Self::InvalidArgument(format!("redis {m}")),
+        }
+    }
+}
+
 /// The gRPC status of an error, its details carrying the matching `common.v1.Error`
 /// (decode with `proto::error_of`). This is the only place errors become statuses.
 pub fn to_status(e: &ServiceError) -> Status {

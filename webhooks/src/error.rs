@@ -37,51 +37,14 @@ pub enum InboxError {
 /// Result of inbox operations.
 pub type Result<T, E = InboxError> = std::result::Result<T, E>;
 
-pub(crate) fn map_redis(e: fred::error::Error) -> InboxError {
-    use fred::error::ErrorKind as K;
-    match e.kind() {
-        K::IO | K::Timeout | K::Canceled | K::Cluster | K::Routing | K::Backpressure => {
-            InboxError::Unavailable(e.to_string())
+impl From<redis_layer::RedisError> for InboxError {
+    fn from(e: redis_layer::RedisError) -> Self {
+        use redis_layer::RedisError as R;
+        match e {
+            R::Unavailable(m) => Self::Unavailable(m),
+            R::NotReplicated { wanted, acked } => Self::NotReplicated { wanted, acked },
+            R::Bug(m) => Self::Protocol(m),
+            R::Config(m) => Self::Config(format!("redis {m}")),
         }
-        // Servers that will answer later: failing over, loading, out of memory (a sale's
-        // dead letters can fill a small Redis), unable to persist, or short of replicas.
-        _ if [
-            "LOADING",
-            "CLUSTERDOWN",
-            "TRYAGAIN",
-            "MASTERDOWN",
-            "BUSY",
-            "READONLY",
-            "OOM",
-            "MISCONF",
-            "NOREPLICAS",
-        ]
-        .iter()
-        .any(|p| e.details().starts_with(p)) =>
-        {
-            InboxError::Unavailable(e.to_string())
-        }
-        _ => InboxError::Protocol(e.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use fred::error::{Error, ErrorKind};
-
-    #[test]
-    fn retryable_server_replies_are_unavailable_and_bugs_are_not() {
-        for reply in [
-            "OOM command not allowed when used memory > 'maxmemory'.",
-            "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.",
-            "NOREPLICAS Not enough good replicas to write.",
-            "CLUSTERDOWN The cluster is down",
-        ] {
-            let e = map_redis(Error::new(ErrorKind::Unknown, reply));
-            assert!(matches!(e, InboxError::Unavailable(_)), "{reply}: {e:?}");
-        }
-        let e = map_redis(Error::new(ErrorKind::Unknown, "NOGROUP No such key"));
-        assert!(matches!(e, InboxError::Protocol(_)), "{e:?}");
     }
 }

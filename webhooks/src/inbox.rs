@@ -22,12 +22,10 @@
 //! only once that many replicas have it (`WAIT`), and [`InboxError::NotReplicated`] otherwise.
 
 use crate::envelope::{rfc3339_ms, Envelope};
-use crate::error::{map_redis, InboxError, Result};
+use crate::error::{InboxError, Result};
 use crate::metrics::Metrics;
-use fred::prelude::*;
-use fred::types::config::{Options, Server};
-use fred::types::scripts::Script;
-use fred::types::{Builder, ClusterHash, CustomCommand, Value};
+use redis_layer::commands::StreamsInterface;
+use redis_layer::{Redis, RedisOptions, Script, Value};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -180,15 +178,15 @@ struct Scripts {
 impl Scripts {
     fn new() -> Self {
         Self {
-            append: Script::from_lua(include_str!("lua/append.lua")),
-            group: Script::from_lua(include_str!("lua/group.lua")),
-            read: Script::from_lua(include_str!("lua/read.lua")),
-            claim: Script::from_lua(include_str!("lua/claim.lua")),
-            ack: Script::from_lua(include_str!("lua/ack.lua")),
-            fail: Script::from_lua(include_str!("lua/fail.lua")),
-            dlq_read: Script::from_lua(include_str!("lua/dlq_read.lua")),
-            dlq_retry: Script::from_lua(include_str!("lua/dlq_retry.lua")),
-            dlq_resolve: Script::from_lua(include_str!("lua/dlq_resolve.lua")),
+            append: Script::new("", include_str!("lua/append.lua")),
+            group: Script::new("", include_str!("lua/group.lua")),
+            read: Script::new("", include_str!("lua/read.lua")),
+            claim: Script::new("", include_str!("lua/claim.lua")),
+            ack: Script::new("", include_str!("lua/ack.lua")),
+            fail: Script::new("", include_str!("lua/fail.lua")),
+            dlq_read: Script::new("", include_str!("lua/dlq_read.lua")),
+            dlq_retry: Script::new("", include_str!("lua/dlq_retry.lua")),
+            dlq_resolve: Script::new("", include_str!("lua/dlq_resolve.lua")),
         }
     }
 }
@@ -231,7 +229,9 @@ impl Keys {
 /// The durable webhook inbox (cheap to clone: clones share the pool).
 #[derive(Clone)]
 pub struct Inbox {
-    pool: Pool,
+    /// The shared Redis layer's connection (per-primary pools in a cluster, so a dead primary
+    /// elsewhere in the cluster does not stall webhook intake).
+    redis: Arc<Redis>,
     scripts: Arc<Scripts>,
     keys: Arc<Keys>,
     group: Arc<str>,
@@ -239,12 +239,6 @@ pub struct Inbox {
     stale_consumer_ms: i64,
     appended: Arc<Notify>,
     metrics: Arc<Metrics>,
-    /// [`InboxOptions::wait_replicas`].
-    wait_replicas: u32,
-    /// [`InboxOptions::wait_timeout`].
-    wait_timeout: Duration,
-    /// [`InboxOptions::command_timeout`] (a waited append may take it plus `wait_timeout`).
-    command_timeout: Duration,
 }
 
 impl std::fmt::Debug for Inbox {
@@ -314,26 +308,17 @@ impl Inbox {
                 "namespace must be 1 to 64 letters, digits, - or _".into(),
             ));
         }
-        let config = Config::from_url(&opts.url)
-            .map_err(|e| InboxError::Config(format!("redis url: {}", e.details())))?;
-        let pool = Builder::from_config(config)
-            .with_performance_config(|p| p.default_command_timeout = opts.command_timeout)
-            .with_connection_config(|c| {
-                c.connection_timeout = opts.command_timeout;
-                c.internal_command_timeout = opts.command_timeout;
-                c.max_command_attempts = 3;
-                c.unresponsive.max_timeout = Some(opts.command_timeout * 2);
-                c.unresponsive.interval = Duration::from_millis(200);
-            })
-            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
-            .build_pool(opts.pool_size.max(1))
-            .map_err(|e| InboxError::Config(format!("redis config: {}", e.details())))?;
-        pool.connect();
-        let reachable = tokio::time::timeout(opts.command_timeout, pool.wait_for_connect())
-            .await
-            .is_ok();
+        let redis = Redis::connect(&RedisOptions {
+            url: opts.url.clone(),
+            command_timeout: opts.command_timeout,
+            pool_size: opts.pool_size,
+            wait_replicas: opts.wait_replicas,
+            wait_timeout: opts.wait_timeout,
+        })
+        .await?;
+        let reachable = redis.connected_at_start();
         let inbox = Self {
-            pool,
+            redis: Arc::new(redis),
             scripts: Arc::new(Scripts::new()),
             keys: Arc::new(Keys::new(ns)),
             group: opts.group.as_str().into(),
@@ -341,9 +326,6 @@ impl Inbox {
             stale_consumer_ms: opts.stale_consumer.as_millis() as i64,
             appended: Arc::new(Notify::new()),
             metrics,
-            wait_replicas: opts.wait_replicas,
-            wait_timeout: opts.wait_timeout,
-            command_timeout: opts.command_timeout,
         };
         if !reachable {
             tracing::warn!("webhook inbox: redis not reachable yet; retrying in the background");
@@ -359,89 +341,7 @@ impl Inbox {
     }
 
     async fn eval(&self, script: &Script, keys: Vec<String>, args: Vec<Value>) -> Result<Value> {
-        script
-            .evalsha_with_reload::<Value, _, _>(self.pool.next(), keys, args)
-            .await
-            .map_err(map_redis)
-    }
-
-    /// `EVALSHA` then `WAIT`, pipelined on one connection to the node that serves the keys'
-    /// slot, each tried once: WAIT counts the replicas that have that connection's last write,
-    /// so it must follow the write on the same connection and node (the queue store's
-    /// `durably` explains the cases this rules out).
-    async fn eval_waited(
-        &self,
-        script: &Script,
-        keys: Vec<String>,
-        args: Vec<Value>,
-    ) -> Result<Value> {
-        let client = self.pool.next();
-        let slot = fred::util::redis_keyslot(keys[0].as_bytes());
-        let node: Option<Server> = if client.is_clustered() {
-            client
-                .cached_cluster_state()
-                .and_then(|state| state.get_server(slot).cloned())
-        } else {
-            None
-        };
-        let opts = Options {
-            cluster_node: node,
-            cluster_hash: Some(ClusterHash::Custom(slot)),
-            max_attempts: Some(1),
-            max_redirections: Some(1),
-            timeout: Some(self.command_timeout + self.wait_timeout),
-            ..Options::default()
-        };
-        let mut evalsha = vec![
-            Value::from(script.sha1().clone()),
-            Value::from(keys.len() as i64),
-        ];
-        evalsha.extend(keys.into_iter().map(Value::from));
-        evalsha.extend(args);
-        for reload in [true, false] {
-            let pipeline = client.pipeline();
-            let pipeline = pipeline.with_options(&opts);
-            let hash = ClusterHash::Custom(slot);
-            let _: () = pipeline
-                .custom(
-                    CustomCommand::new_static("EVALSHA", hash.clone(), false),
-                    evalsha.clone(),
-                )
-                .await
-                .map_err(map_redis)?;
-            let _: () = pipeline
-                .custom(
-                    CustomCommand::new_static("WAIT", hash, false),
-                    vec![
-                        Value::from(i64::from(self.wait_replicas)),
-                        Value::from(self.wait_timeout.as_millis().max(1) as i64),
-                    ],
-                )
-                .await
-                .map_err(map_redis)?;
-            let mut replies = pipeline.try_all::<Value>().await.into_iter();
-            let (reply, acked) = match (replies.next(), replies.next()) {
-                (Some(reply), Some(acked)) => (reply, acked),
-                (Some(Err(e)), None) => return Err(map_redis(e)),
-                _ => return Err(InboxError::Protocol("short WAIT pipeline reply".into())),
-            };
-            let reply = match reply {
-                Err(e) if reload && e.details().starts_with("NOSCRIPT") => {
-                    script.load(client).await.map_err(map_redis)?;
-                    continue;
-                }
-                other => other.map_err(map_redis)?,
-            };
-            let acked: i64 = acked.and_then(|v| v.convert::<i64>()).map_err(map_redis)?;
-            if acked < i64::from(self.wait_replicas) {
-                return Err(InboxError::NotReplicated {
-                    wanted: self.wait_replicas,
-                    acked: u32::try_from(acked.max(0)).unwrap_or(0),
-                });
-            }
-            return Ok(reply);
-        }
-        Err(InboxError::Protocol("NOSCRIPT after SCRIPT LOAD".into()))
+        Ok(self.redis.eval(script, keys, args).await?)
     }
 
     /// Creates the consumer group (and stream) if missing.
@@ -473,11 +373,12 @@ impl Inbox {
             args.push(Value::from(v));
         }
         let keys = vec![seen, stream.to_owned()];
-        let reply = if self.wait_replicas == 0 {
-            self.eval(&self.scripts.append, keys, args).await?
-        } else {
-            self.eval_waited(&self.scripts.append, keys, args).await?
-        };
+        // With --redis-wait-replicas, answered once the replicas have it (`WAIT` on the node
+        // that took the write; a duplicate rewrites its mark so the WAIT covers the first one).
+        let reply: Value = self
+            .redis
+            .eval_durable(&self.scripts.append, keys, args)
+            .await?;
         let r = strings(reply, "append")?;
         match (r.first().map(String::as_str), r.get(1)) {
             (Some("new"), Some(id)) => Ok(Appended::New(id.clone())),
@@ -799,21 +700,21 @@ impl Inbox {
 
     /// Entries in the inbox stream (not yet forwarded, or waiting for a retry).
     pub async fn backlog(&self) -> Result<u64> {
-        self.pool
-            .next()
+        self.redis
+            .client(&self.keys.inbox)?
             .xlen(&self.keys.inbox)
             .await
-            .map_err(map_redis)
+            .map_err(|e| self.redis.fail(e).into())
     }
 
     /// The names of the consumer group's members (for operations and tests).
     pub async fn consumers(&self) -> Result<Vec<String>> {
         let v: Value = self
-            .pool
-            .next()
+            .redis
+            .client(&self.keys.inbox)?
             .xinfo_consumers(&self.keys.inbox, &*self.group)
             .await
-            .map_err(map_redis)?;
+            .map_err(|e| self.redis.fail(e))?;
         let mut names = Vec::new();
         for c in v.into_array() {
             let f = c.into_array();
@@ -830,11 +731,11 @@ impl Inbox {
 
     /// Entries in the dead-letter stream (resolved ones included).
     pub async fn dead_letters(&self) -> Result<u64> {
-        self.pool
-            .next()
+        self.redis
+            .client(&self.keys.dlq)?
             .xlen(&self.keys.dlq)
             .await
-            .map_err(map_redis)
+            .map_err(|e| self.redis.fail(e).into())
     }
 }
 

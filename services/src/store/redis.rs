@@ -6,11 +6,11 @@ use super::{EventInfo, HoldRequest, IntentRequest, SeatState, Store};
 use crate::error::{Result, ServiceError};
 use crate::model::*;
 use async_trait::async_trait;
-use fred::prelude::*;
-use fred::types::scripts::Script;
-use fred::types::{Builder, Value};
+use redis_layer::commands::{HashesInterface, SetsInterface, SortedSetsInterface};
+use redis_layer::{Redis, Script, Value};
 use std::collections::HashMap;
-use std::time::Duration;
+
+pub use redis_layer::RedisOptions;
 
 /// The set of seeded events (outside any event's slot).
 const EVENTS_KEY: &str = "bk:events";
@@ -19,28 +19,6 @@ const EVENTS_KEY: &str = "bk:events";
 const SEED_BATCH: u64 = 1000;
 
 const LIB: &str = include_str!("lua/lib.lua");
-
-/// Connection settings of the Redis store.
-#[derive(Debug, Clone)]
-pub struct RedisOptions {
-    /// `redis://host:port[/db]`, or `redis-cluster://host:port?node=host:port&...`.
-    pub url: String,
-    /// How long one command may take before the caller gets UNAVAILABLE.
-    pub command_timeout: Duration,
-    /// Connections in the pool.
-    pub pool_size: usize,
-}
-
-impl RedisOptions {
-    /// Options with the documented defaults: 1 s command timeout, a pool of 4.
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            command_timeout: Duration::from_millis(1000),
-            pool_size: 4,
-        }
-    }
-}
 
 struct Scripts {
     seed: Script,
@@ -54,7 +32,7 @@ struct Scripts {
 
 impl Scripts {
     fn new() -> Self {
-        let s = |body: &str| Script::from_lua(format!("{LIB}\n{body}"));
+        let s = |body: &str| Script::new(LIB, body);
         Self {
             seed: s(include_str!("lua/seed.lua")),
             hold: s(include_str!("lua/hold.lua")),
@@ -69,36 +47,14 @@ impl Scripts {
 
 /// Reservations, seats and intents in Redis, shared by every `backends` process.
 pub struct RedisStore {
-    pool: Pool,
+    /// The shared Redis layer's connection (per-primary pools in a cluster).
+    redis: Redis,
     scripts: Scripts,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore").finish_non_exhaustive()
-    }
-}
-
-fn map_err(e: fred::error::Error) -> ServiceError {
-    use fred::error::ErrorKind as K;
-    match e.kind() {
-        K::IO | K::Timeout | K::Canceled | K::Cluster | K::Routing | K::Backpressure => {
-            ServiceError::Unavailable(e.to_string())
-        }
-        _ if [
-            "LOADING",
-            "CLUSTERDOWN",
-            "TRYAGAIN",
-            "MASTERDOWN",
-            "BUSY",
-            "READONLY",
-        ]
-        .iter()
-        .any(|p| e.details().starts_with(p)) =>
-        {
-            ServiceError::Unavailable(e.to_string())
-        }
-        _ => ServiceError::Internal(e.to_string()),
     }
 }
 
@@ -236,29 +192,8 @@ impl RedisStore {
     /// Connects (waiting up to `command_timeout` for the first connection; if Redis is down the
     /// store still starts, reconnects in the background, and answers UNAVAILABLE meanwhile).
     pub async fn connect(opts: &RedisOptions) -> Result<Self> {
-        let config = Config::from_url(&opts.url)
-            .map_err(|e| ServiceError::InvalidArgument(format!("redis url: {}", e.details())))?;
-        let pool = Builder::from_config(config)
-            .with_performance_config(|p| {
-                p.default_command_timeout = opts.command_timeout;
-            })
-            .with_connection_config(|c| {
-                c.connection_timeout = opts.command_timeout;
-                c.internal_command_timeout = opts.command_timeout;
-                c.max_command_attempts = 3;
-            })
-            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
-            .build_pool(opts.pool_size.max(1))
-            .map_err(|e| ServiceError::InvalidArgument(format!("redis config: {}", e.details())))?;
-        pool.connect();
-        if tokio::time::timeout(opts.command_timeout, pool.wait_for_connect())
-            .await
-            .is_err()
-        {
-            tracing::warn!("redis not reachable yet; retrying in the background");
-        }
         Ok(Self {
-            pool,
+            redis: Redis::connect(opts).await?,
             scripts: Scripts::new(),
         })
     }
@@ -275,10 +210,7 @@ impl RedisStore {
         let keys = vec![format!("{p}ev")];
         let mut args = vec![Value::from(p), Value::from(now_ms as i64)];
         args.extend(rest);
-        script
-            .evalsha_with_reload::<Vec<Value>, _, _>(self.pool.next(), keys, args)
-            .await
-            .map_err(map_err)
+        Ok(self.redis.eval(script, keys, args).await?)
     }
 
     async fn reservation_step(
@@ -324,21 +256,22 @@ impl Store for RedisStore {
         }
         // The registry lives in another slot, so it cannot join the script; SADD is idempotent.
         let _: i64 = self
-            .pool
-            .next()
+            .redis
+            .client(EVENTS_KEY)?
             .sadd(EVENTS_KEY, event)
             .await
-            .map_err(map_err)?;
+            .map_err(|e| self.redis.fail(e))?;
         Ok(())
     }
 
     async fn event(&self, event: &str) -> Result<Option<EventInfo>> {
+        let key = format!("{}ev", prefix(event));
         let m: HashMap<String, String> = self
-            .pool
-            .next()
-            .hgetall(format!("{}ev", prefix(event)))
+            .redis
+            .client(&key)?
+            .hgetall(key)
             .await
-            .map_err(map_err)?;
+            .map_err(|e| self.redis.fail(e))?;
         if m.is_empty() {
             return Ok(None);
         }
@@ -363,14 +296,17 @@ impl Store for RedisStore {
             Some((lo, hi)) => (lo as f64, hi as f64),
             None => (0.0, 1e15),
         };
-        let c = self.pool.next();
-        let count: i64 = c.zcount(&key, lo, hi).await.map_err(map_err)?;
+        let c = self.redis.client(&key)?;
+        let count: i64 = c
+            .zcount(&key, lo, hi)
+            .await
+            .map_err(|e| self.redis.fail(e))?;
         let first: Vec<String> = if limit == 0 {
             Vec::new()
         } else {
             c.zrangebyscore(&key, lo, hi, false, Some((0, limit as i64)))
                 .await
-                .map_err(map_err)?
+                .map_err(|e| self.redis.fail(e))?
         };
         Ok((count.max(0) as u64, first))
     }
@@ -382,12 +318,13 @@ impl Store for RedisStore {
         if seats.is_empty() {
             return Ok(Vec::new());
         }
+        let key = format!("{}seat", prefix(event));
         let vals: Vec<Option<String>> = self
-            .pool
-            .next()
-            .hmget(format!("{}seat", prefix(event)), seats.to_vec())
+            .redis
+            .client(&key)?
+            .hmget(key, seats.to_vec())
             .await
-            .map_err(map_err)?;
+            .map_err(|e| self.redis.fail(e))?;
         Ok(vals
             .into_iter()
             .map(|v| {
@@ -423,12 +360,13 @@ impl Store for RedisStore {
 
     async fn reservation(&self, id: &str) -> Result<Option<Reservation>> {
         let event = reservation_event(id)?;
+        let key = format!("{}r:{id}", prefix(&event));
         let m: HashMap<String, String> = self
-            .pool
-            .next()
-            .hgetall(format!("{}r:{id}", prefix(&event)))
+            .redis
+            .client(&key)?
+            .hgetall(key)
             .await
-            .map_err(map_err)?;
+            .map_err(|e| self.redis.fail(e))?;
         if m.is_empty() {
             return Ok(None);
         }
@@ -492,11 +430,11 @@ impl Store for RedisStore {
 
     async fn events(&self) -> Result<Vec<String>> {
         let mut ids: Vec<String> = self
-            .pool
-            .next()
+            .redis
+            .client(EVENTS_KEY)?
             .smembers(EVENTS_KEY)
             .await
-            .map_err(map_err)?;
+            .map_err(|e| self.redis.fail(e))?;
         ids.retain(|e| check_event_id(e).is_ok());
         ids.sort();
         Ok(ids)
@@ -521,12 +459,13 @@ impl Store for RedisStore {
 
     async fn intent(&self, id: &str) -> Result<Option<Intent>> {
         let event = intent_event(id)?;
+        let key = format!("{}pi:{id}", prefix(&event));
         let m: HashMap<String, String> = self
-            .pool
-            .next()
-            .hgetall(format!("{}pi:{id}", prefix(&event)))
+            .redis
+            .client(&key)?
+            .hgetall(key)
             .await
-            .map_err(map_err)?;
+            .map_err(|e| self.redis.fail(e))?;
         if m.is_empty() {
             return Ok(None);
         }
@@ -554,7 +493,6 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        let _: String = self.pool.next().ping(None).await.map_err(map_err)?;
-        Ok(())
+        Ok(self.redis.ping().await?)
     }
 }

@@ -1,0 +1,27 @@
+//! The one Redis layer of the workspace: `queue`, `webhooks` and `services` reach Redis only
+//! through it.
+//!
+//! Layout: [`options`] says where Redis is and how long to wait for it; [`connection`] holds a
+//! pool per server, one per primary in a cluster (so a dead primary stalls only its own keys),
+//! runs [`script`]s by `EVALSHA` with reload on NOSCRIPT, and pins `WAIT` to the node that took
+//! the write; [`error`] is the one table that says whether a Redis failure is worth a retry;
+//! [`clock`] is the injected time every store takes. Keys are the callers' business, with one
+//! rule: every key a script touches carries the same hash tag, so it lives in one slot.
+
+pub mod clock;
+pub mod connection;
+pub mod error;
+pub mod options;
+pub mod script;
+
+pub use connection::{slot_of, Redis};
+pub use error::{classify, RedisError};
+/// The command traits of the clients this layer hands out ([`Redis::client`]), for the plain
+/// commands that need no script (HGETALL, XLEN, SMEMBERS, ...).
+pub use fred::interfaces as commands;
+pub use fred::types::Value;
+pub use options::RedisOptions;
+pub use script::Script;
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = RedisError> = std::result::Result<T, E>;

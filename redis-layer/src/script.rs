@@ -1,0 +1,23 @@
+//! Lua scripts sent by hash (`EVALSHA`) and loaded again when the server lacks them.
+
+/// One Lua script: its text (a shared prelude plus one `.lua` file) and its SHA-1.
+#[derive(Debug, Clone)]
+pub struct Script(pub(crate) fred::types::scripts::Script);
+
+impl Script {
+    /// A script made of `prelude` (shared helpers, may be empty) followed by `body`.
+    pub fn new(prelude: &str, body: &str) -> Self {
+        if prelude.is_empty() {
+            Self(fred::types::scripts::Script::from_lua(body))
+        } else {
+            Self(fred::types::scripts::Script::from_lua(format!(
+                "{prelude}\n{body}"
+            )))
+        }
+    }
+
+    /// The script's SHA-1, as `EVALSHA` takes it.
+    pub fn sha1(&self) -> &str {
+        self.0.sha1()
+    }
+}

@@ -156,6 +156,13 @@ pub struct Config {
     )]
     pub webhook_secret: Vec<String>,
 
+    /// Standard Webhooks Ed25519 public key (`whpk_<base64 of 32 bytes>`) of `POST
+    /// /webhooks/payments`: `v1a` signatures are checked against it, beside the `v1` HMACs of
+    /// `--webhook-secret`. Repeatable (comma-separated in the environment); either flag enables
+    /// the endpoint. Needs `--redis-url`.
+    #[arg(long, env = "GATEWAY_WEBHOOK_PUBLIC_KEY", value_delimiter = ',')]
+    pub webhook_public_key: Vec<String>,
+
     /// Stripe endpoint secret of `POST /webhooks/stripe` (the string as Stripe shows it);
     /// repeatable like `--webhook-secret`. Absent: that endpoint answers 503.
     #[arg(

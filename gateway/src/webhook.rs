@@ -23,7 +23,7 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use webhooks::{
-    Appended, ConsumerConfig, Envelope, Forward, ForwardError, Inbox, InboxOptions, PaymentEvent,
+    Appended, ConsumerConfig, Envelope, Forward, ForwardError, Inbox, InboxOptions, Parsed,
     PaymentEventType, RetryPolicy, Scheme, StandardWebhooks, Stripe,
 };
 
@@ -54,7 +54,8 @@ pub enum WebhookError {
 pub struct Webhooks {
     /// The durable inbox.
     pub inbox: Inbox,
-    /// `--webhook-secret`: Standard Webhooks on `/webhooks/payments`.
+    /// `--webhook-secret` and `--webhook-public-key`: Standard Webhooks on
+    /// `/webhooks/payments`.
     pub standard: Option<StandardWebhooks>,
     /// `--stripe-webhook-secret`: Stripe on `/webhooks/stripe`.
     pub stripe: Option<Stripe>,
@@ -68,25 +69,29 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    /// From the configuration: None when no webhook secret is set. Needs `--redis-url`.
+    /// From the configuration: None when no webhook secret or public key is set. Needs
+    /// `--redis-url`.
     pub async fn from_config(
         config: &Config,
         metrics: Arc<GatewayMetrics>,
     ) -> anyhow::Result<Option<Arc<Self>>> {
-        if config.webhook_secret.is_empty() && config.stripe_webhook_secret.is_empty() {
+        let standard_keys =
+            !config.webhook_secret.is_empty() || !config.webhook_public_key.is_empty();
+        if !standard_keys && config.stripe_webhook_secret.is_empty() {
             return Ok(None);
         }
         let Some(url) = &config.redis_url else {
-            anyhow::bail!("--webhook-secret and --stripe-webhook-secret need --redis-url: webhooks are stored in Redis before they are acknowledged");
+            anyhow::bail!("--webhook-secret, --webhook-public-key and --stripe-webhook-secret need --redis-url: webhooks are stored in Redis before they are acknowledged");
         };
         // Secrets are parsed here and never printed: the errors name the flag, not the value.
-        let standard = if config.webhook_secret.is_empty() {
-            None
-        } else {
+        let standard = if standard_keys {
+            // The message says which kind of key is wrong (whsec_ or whpk_), never its value.
             Some(
-                StandardWebhooks::new(&config.webhook_secret)
-                    .map_err(|e| anyhow::anyhow!("--webhook-secret: {e}"))?,
+                StandardWebhooks::with_keys(&config.webhook_secret, &config.webhook_public_key)
+                    .map_err(|e| anyhow::anyhow!("--webhook-secret / --webhook-public-key: {e}"))?,
             )
+        } else {
+            None
         };
         let stripe = if config.stripe_webhook_secret.is_empty() {
             None
@@ -213,14 +218,28 @@ async fn ingest(wh: &Webhooks, scheme: &dyn Scheme, req: Request) -> Result<Resp
             );
             WebhookError::InvalidSignature(e)
         })?;
-    match PaymentEvent::parse(&body) {
-        Ok(event) => {
+    // Verified: only a body that is not a payment event at all is refused from here on. Fields
+    // we do not know are kept (the envelope stores the body verbatim); a type we do not act on
+    // is acknowledged, so the provider stops retrying it, and counted, not stored.
+    match webhooks::parse_verified(scheme.name(), &body) {
+        Ok(Parsed::Payment(event)) => {
             let env = webhooks::envelope_of(&verified, scheme.name(), Some(&event), &body, now);
             let status = match wh.inbox.append(&env).await.map_err(WebhookError::Inbox)? {
                 Appended::New(_) => "accepted",
                 Appended::Duplicate(_) => "duplicate",
             };
             Ok(Json(json!({"status": status, "webhook_id": verified.id})).into_response())
+        }
+        Ok(Parsed::Ignored(ignored)) => {
+            metrics.ignored(&ignored.event_type, ignored.reason.as_str());
+            tracing::info!(
+                webhook_id = %verified.id,
+                event_type = %ignored.event_type,
+                reason = ignored.reason.as_str(),
+                source = scheme.name(),
+                "verified webhook ignored"
+            );
+            Ok(Json(json!({"status": "ignored", "webhook_id": verified.id})).into_response())
         }
         Err(e) => {
             metrics.rejected("malformed");
@@ -242,8 +261,17 @@ struct WorkerForward {
 #[async_trait::async_trait]
 impl Forward for WorkerForward {
     async fn forward(&self, env: &Envelope) -> Result<(), ForwardError> {
-        let event = PaymentEvent::parse(env.payload.as_bytes())
-            .map_err(|e| ForwardError::Permanent(e.to_string()))?;
+        // The stored body is read as the intake read it (our shape, or a provider's event).
+        let event = match webhooks::parse_verified(&env.source, env.payload.as_bytes()) {
+            Ok(Parsed::Payment(event)) => event,
+            // The intake does not store these; an entry stored by an earlier version (a dead
+            // letter of a then-unknown type, retried by an operator) is acknowledged the same way.
+            Ok(Parsed::Ignored(i)) => {
+                tracing::info!(webhook_id = %env.event_id, event_type = %i.event_type, "stored webhook ignored");
+                return Ok(());
+            }
+            Err(e) => return Err(ForwardError::Permanent(e.to_string())),
+        };
         let result = match event.kind {
             PaymentEventType::Approved => res::PaymentResult::Approved,
             PaymentEventType::Failed => res::PaymentResult::Failed,
@@ -448,6 +476,18 @@ pub fn encode_metrics(m: &webhooks::metrics::Snapshot) -> String {
     );
     for (reason, v) in &m.rejected {
         let _ = writeln!(o, "webhooks_rejected_total{{reason=\"{reason}\"}} {v}");
+    }
+    let _ = write!(
+        o,
+        "# HELP webhooks_ignored Verified webhooks acknowledged but not acted on, by event type and reason\n# TYPE webhooks_ignored counter\n"
+    );
+    // The types are plain labels (letters, digits, `._:-`): the webhooks crate counts any
+    // other as `other`, so nothing here needs escaping.
+    for (kind, reason, v) in &m.ignored {
+        let _ = writeln!(
+            o,
+            "webhooks_ignored_total{{type=\"{kind}\",reason=\"{reason}\"}} {v}"
+        );
     }
     let name = "webhooks_end_to_end_latency_seconds";
     let _ = write!(

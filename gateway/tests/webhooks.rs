@@ -4,6 +4,10 @@
 //! webhooks, and a layer that counts every gRPC call the backends receive.
 
 mod common;
+// Real providers' deliveries (Stripe events, Ed25519 v1a) beside the simulator's, in their own
+// file; the `webhooks/` folder is no test target of its own.
+#[path = "webhooks/providers.rs"]
+mod providers;
 
 use common::backends::*;
 use common::*;
@@ -442,9 +446,50 @@ async fn only_well_signed_fresh_webhooks_are_accepted() {
         r.body
     );
 
-    // Well signed but not a payment event: 400 and a dead letter.
-    let junk = r#"{"type":"payment.refunded","data":{}}"#;
+    // Forward compatibility: a field we do not know (at the top or in `data`) is no reason to
+    // refuse a verified webhook; it is stored with the rest of the body, verbatim.
+    let extended = body.replacen(
+        r#""currency":"USD""#,
+        r#""currency":"USD","note":"gift for Ada""#,
+        1,
+    );
+    let extended = extended.replacen('{', r#"{"api_version":"2027-01-01","#, 1);
+    assert!(extended.contains("note") && extended.contains("api_version"));
+    let r = send(signed(&base, SECRET, "msg_extra", now, &extended, None)).await;
+    assert_eq!(
+        (r.status, &r.body),
+        (
+            200,
+            &json!({"status": "accepted", "webhook_id": "msg_extra"})
+        )
+    );
+    let stored =
+        testkit::raw_command(redis.port(), "XREVRANGE wh:{payments}:inbox + - COUNT 1").unwrap();
+    assert!(
+        stored.contains("msg_extra") && stored.contains(&extended),
+        "{stored}"
+    );
+
+    // A verified event of a type we do not act on is acknowledged (so the provider stops
+    // retrying it), counted, and neither stored nor dead-lettered.
+    let refund = r#"{"type":"payment.refunded","timestamp":"2026-11-24T08:00:00Z","data":{"payment_intent_id":"pi_1_show"}}"#;
+    for _ in 0..2 {
+        let r = send(signed(&base, SECRET, "msg_refund", now, refund, None)).await;
+        assert_eq!(
+            (r.status, &r.body),
+            (
+                200,
+                &json!({"status": "ignored", "webhook_id": "msg_refund"})
+            )
+        );
+    }
+
+    // Well signed but not a payment event (not JSON, or one of our types without its data):
+    // 400 and a dead letter.
+    let junk = r#"{"type":"payment.approved","data":{}}"#;
     let r = send(signed(&base, SECRET, "msg_junk", now, junk, None)).await;
+    assert_eq!((r.status, r.code()), (400, "INVALID_PAYLOAD"), "{}", r.body);
+    let r = send(signed(&base, SECRET, "msg_text", now, "approved!", None)).await;
     assert_eq!((r.status, r.code()), (400, "INVALID_PAYLOAD"), "{}", r.body);
     let dlq = send(
         client()
@@ -454,11 +499,13 @@ async fn only_well_signed_fresh_webhooks_are_accepted() {
     .await;
     assert_eq!(dlq.status, 200, "{}", dlq.body);
     let letters = dlq.body["dead_letters"].as_array().unwrap();
-    assert_eq!(letters.len(), 1);
-    assert_eq!(letters[0]["envelope"]["event_id"], "msg_junk");
-    assert_eq!(letters[0]["envelope"]["payload"], junk);
-    assert_eq!(letters[0]["attempts"], 0);
-    assert_eq!(letters[0]["status"], "active");
+    assert_eq!(letters.len(), 2, "{}", dlq.body);
+    assert_eq!(letters[0]["envelope"]["event_id"], "msg_text");
+    assert_eq!(letters[0]["envelope"]["payload"], "approved!");
+    assert_eq!(letters[1]["envelope"]["event_id"], "msg_junk");
+    assert_eq!(letters[1]["envelope"]["payload"], junk);
+    assert_eq!(letters[1]["attempts"], 0);
+    assert_eq!(letters[1]["status"], "active");
 
     // Stripe's scheme on its own route.
     let stripe = Stripe::new(&[STRIPE_SECRET]).unwrap();
@@ -503,7 +550,15 @@ async fn only_well_signed_fresh_webhooks_are_accepted() {
     );
     assert_eq!(
         metric(&base, "webhooks_rejected_total{reason=\"malformed\"} ").await,
-        1
+        2
+    );
+    assert_eq!(
+        metric(
+            &base,
+            "webhooks_ignored_total{type=\"payment.refunded\",reason=\"unhandled_type\"} "
+        )
+        .await,
+        2
     );
     assert_eq!(metric(&base, "webhooks_duplicates_total ").await, 1);
     gw.shutdown().await;

@@ -12,7 +12,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Envelope {
     /// The provider's message id (the dedup key).
     pub event_id: String,
-    /// The payload's `type` (`payment.approved`, …), or `invalid` for a malformed payload.
+    /// The payment outcome (`payment.approved`, …): the payload's `type`, or the outcome a
+    /// provider's event maps to (a Stripe `payment_intent.succeeded` is `payment.approved`;
+    /// its own type stays in `payload`); `invalid` for a malformed payload.
     pub event_type: String,
     /// The scheme that verified it (`standard-webhooks`, `stripe`).
     pub source: String,
@@ -24,7 +26,8 @@ pub struct Envelope {
     pub received_ms: i64,
     /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
-    /// The body as received (UTF-8; invalid sequences replaced only in malformed dead letters).
+    /// The body as received, fields we do not read included (UTF-8; invalid sequences
+    /// replaced only in malformed dead letters).
     pub payload: String,
 }
 

@@ -1,9 +1,12 @@
 //! Signed payment webhooks, from raw bytes to the receiving service, knowing nothing of HTTP
 //! frameworks:
 //!
-//! - [`scheme`]: signature schemes ([`StandardWebhooks`], [`Stripe`]) behind the small
-//!   [`Scheme`] trait, checked in constant time over the raw body with a 5-minute window;
-//! - [`payload`]: the payment event, parsed only after verification;
+//! - [`scheme`]: signature schemes ([`StandardWebhooks`] with HMAC `v1` and Ed25519 `v1a`,
+//!   [`Stripe`]) behind the small [`Scheme`] trait, checked over the raw body (HMACs in
+//!   constant time) with a 5-minute window;
+//! - [`payload`]: the payment event, parsed only after verification, and [`parse_verified`],
+//!   which tells a payment outcome from an event we acknowledge and ignore;
+//! - [`stripe_event`]: real Stripe events mapped to our payment outcomes;
 //! - [`inbox`]: the durable inbox in Redis (dedup of the webhook id and append to a stream in
 //!   one Lua script), the consumer group's reads and claims, and the dead-letter stream with
 //!   list, get, retry and resolve;
@@ -18,6 +21,7 @@ pub mod inbox;
 pub mod metrics;
 pub mod payload;
 pub mod scheme;
+pub mod stripe_event;
 
 pub use consumer::{
     Clock, Consumer, ConsumerConfig, Forward, ForwardError, ForwardFn, RetryPolicy,
@@ -26,8 +30,10 @@ pub use envelope::{Envelope, SCHEMA_VERSION};
 pub use error::{InboxError, Result};
 pub use inbox::{Appended, DeadLetter, Inbox, InboxOptions, Retried};
 pub use metrics::Metrics;
-pub use payload::{PaymentData, PaymentEvent, PaymentEventType};
-pub use scheme::{Headers, Scheme, StandardWebhooks, Stripe, Verified, VerifyError};
+pub use payload::{
+    parse_verified, IgnoreReason, Ignored, Parsed, PaymentData, PaymentEvent, PaymentEventType,
+};
+pub use scheme::{Ed25519Signer, Headers, Scheme, StandardWebhooks, Stripe, Verified, VerifyError};
 
 /// Builds the envelope of a verified webhook: `payload` is the verified body; `event_type` and
 /// `occurred_at` come from the parsed event when there is one.

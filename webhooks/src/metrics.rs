@@ -1,8 +1,11 @@
 //! Counters of the webhook path, plain atomics so that any exporter (the gateway's /metrics)
-//! can read them: received, rejected by reason, duplicates, forwarded, retried, dead-lettered,
-//! and a histogram of the end-to-end latency (accepted → forwarded).
+//! can read them: received, rejected by reason, ignored by type and reason, duplicates,
+//! forwarded, retried, dead-lettered, and a histogram of the end-to-end latency (accepted →
+//! forwarded).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
 
 /// Upper bounds (seconds) of the end-to-end latency buckets.
 pub const LATENCY_BUCKETS: [f64; 12] = [
@@ -20,6 +23,10 @@ pub const REJECT_REASONS: [&str; 7] = [
     "too_large",
 ];
 
+/// Most distinct event types `ignored` keeps apart; later ones count as `other`. The types
+/// come from verified senders, but Stripe alone has hundreds: this bounds the label set.
+pub const MAX_IGNORED_TYPES: usize = 64;
+
 /// The counters (shared behind an `Arc`).
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -29,6 +36,9 @@ pub struct Metrics {
     forwarded: AtomicU64,
     retried: AtomicU64,
     dead_lettered: AtomicU64,
+    // A mutex, not atomics: the label set is open (bounded by MAX_IGNORED_TYPES) and ignored
+    // events are not on the hot path of payment outcomes.
+    ignored: Mutex<BTreeMap<(String, &'static str), u64>>,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -49,6 +59,8 @@ pub struct Snapshot {
     pub retried: u64,
     /// Entries moved to the dead-letter stream (malformed payloads included).
     pub dead_lettered: u64,
+    /// Verified events acknowledged but not acted on: (event type, reason, count), sorted.
+    pub ignored: Vec<(String, &'static str, u64)>,
     /// Cumulative latency bucket counts, in [`LATENCY_BUCKETS`] order.
     pub latency_buckets: Vec<(f64, u64)>,
     /// Observed latencies.
@@ -73,6 +85,25 @@ impl Metrics {
         if let Some(i) = REJECT_REASONS.iter().position(|r| *r == reason) {
             self.rejected[i].fetch_add(1, Relaxed);
         }
+    }
+
+    /// A verified event of type `kind` acknowledged but not acted on, for `reason`. A type
+    /// that is not a plain label (letters, digits, `._:-`, at most 64) or beyond the first
+    /// [`MAX_IGNORED_TYPES`] counts as `other`.
+    pub fn ignored(&self, kind: &str, reason: &'static str) {
+        let plain = !kind.is_empty()
+            && kind.len() <= 64
+            && kind
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+        let mut map = self.ignored.lock().unwrap_or_else(|p| p.into_inner());
+        let known = map.contains_key(&(kind.to_owned(), reason));
+        let label = if plain && (known || map.len() < MAX_IGNORED_TYPES) {
+            kind
+        } else {
+            "other"
+        };
+        *map.entry((label.to_owned(), reason)).or_default() += 1;
     }
 
     /// A duplicate delivery.
@@ -117,6 +148,13 @@ impl Metrics {
             forwarded: self.forwarded.load(Relaxed),
             retried: self.retried.load(Relaxed),
             dead_lettered: self.dead_lettered.load(Relaxed),
+            ignored: self
+                .ignored
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|((k, r), c)| (k.clone(), *r, *c))
+                .collect(),
             latency_buckets: LATENCY_BUCKETS
                 .iter()
                 .zip(&self.latency_buckets)
@@ -141,6 +179,39 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ignored_types_are_counted_apart_up_to_a_bound() {
+        let m = Metrics::new();
+        m.ignored("charge.succeeded", "unhandled_type");
+        m.ignored("charge.succeeded", "unhandled_type");
+        m.ignored("payment_intent.succeeded", "no_reservation");
+        m.ignored("bad\"label\n", "unhandled_type");
+        let s = m.snapshot();
+        assert_eq!(
+            s.ignored,
+            vec![
+                ("charge.succeeded".to_owned(), "unhandled_type", 2),
+                ("other".to_owned(), "unhandled_type", 1),
+                ("payment_intent.succeeded".to_owned(), "no_reservation", 1),
+            ]
+        );
+        for i in 0..2 * MAX_IGNORED_TYPES {
+            m.ignored(&format!("t{i}"), "unhandled_type");
+        }
+        // The label set stops growing; nothing is lost from the total.
+        let s = m.snapshot();
+        assert_eq!(s.ignored.len(), MAX_IGNORED_TYPES);
+        let total: u64 = s.ignored.iter().map(|(_, _, c)| c).sum();
+        assert_eq!(total, 4 + 2 * MAX_IGNORED_TYPES as u64);
+        // A type seen before the bound keeps its own line.
+        m.ignored("charge.succeeded", "unhandled_type");
+        assert!(m.snapshot().ignored.contains(&(
+            "charge.succeeded".to_owned(),
+            "unhandled_type",
+            3
+        )));
+    }
 
     #[test]
     fn buckets_are_cumulative() {

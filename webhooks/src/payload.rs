@@ -1,5 +1,12 @@
-//! The payment webhook payload, Standard Webhooks' recommended shape, exactly as the payment
-//! simulator sends it. Parsed only after the signature is verified.
+//! The payment webhook payload, Standard Webhooks' recommended shape, as the payment simulator
+//! sends it, and [`parse_verified`], which decides what a verified body asks of us: a payment
+//! outcome to store and forward (our shape, or a Stripe event mapped by [`crate::stripe_event`]),
+//! an event we do not act on (acknowledged and counted, never stored), or a body that is not a
+//! payment event at all. Parsed only after the signature is verified.
+//!
+//! Forward compatibility: fields we do not know are ignored here and kept in the stored
+//! envelope, whose `payload` is the verified body verbatim; an event type we do not know is
+//! [`Parsed::Ignored`], not an error.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +25,9 @@ pub enum PaymentEventType {
 }
 
 impl PaymentEventType {
+    /// Every type, for lookups by wire name.
+    pub const ALL: [Self; 3] = [Self::Approved, Self::Failed, Self::Cancelled];
+
     /// The wire name (`payment.approved`, …).
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -26,11 +36,16 @@ impl PaymentEventType {
             Self::Cancelled => "payment.cancelled",
         }
     }
+
+    /// The type of wire name `name`, if it is one of ours.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
 }
 
-/// `data` of a payment webhook.
+/// `data` of a payment webhook. Fields not listed here are ignored (and kept in the stored
+/// body), so a sender may add some without breaking us.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PaymentData {
     /// The payment intent (`pi_…`).
     pub payment_intent_id: String,
@@ -45,9 +60,8 @@ pub struct PaymentData {
     pub failure_code: Option<String>,
 }
 
-/// A payment webhook: `{"type", "timestamp", "data"}`.
+/// A payment webhook: `{"type", "timestamp", "data"}` (other top-level fields are ignored).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PaymentEvent {
     /// The provider's own event id, when the body carries one (Stripe events do; Standard
     /// Webhooks carry theirs in the `webhook-id` header).
@@ -69,11 +83,17 @@ pub struct PaymentEvent {
 pub struct PayloadError(pub String);
 
 impl PaymentEvent {
-    /// Parses and checks a verified body: known type, RFC 3339 timestamp, non-empty ids and
-    /// currency, a non-negative amount.
+    /// Parses and checks a verified body in our shape: one of our types, RFC 3339 timestamp,
+    /// non-empty ids and currency, a non-negative amount. Unknown fields are ignored.
     pub fn parse(body: &[u8]) -> Result<Self, PayloadError> {
         let e: Self = serde_json::from_slice(body).map_err(|e| PayloadError(e.to_string()))?;
-        let d = &e.data;
+        e.check()?;
+        Ok(e)
+    }
+
+    /// The checks of [`parse`](Self::parse), also applied to events mapped from a provider's.
+    pub(crate) fn check(&self) -> Result<(), PayloadError> {
+        let d = &self.data;
         if d.payment_intent_id.is_empty() || d.reservation_id.is_empty() {
             return Err(PayloadError(
                 "empty payment_intent_id or reservation_id".into(),
@@ -85,7 +105,7 @@ impl PaymentEvent {
         if d.amount_cents < 0 {
             return Err(PayloadError("negative amount_cents".into()));
         }
-        Ok(e)
+        Ok(())
     }
 
     /// `occurred_at` of the envelope: the event's timestamp, RFC 3339.
@@ -94,6 +114,85 @@ impl PaymentEvent {
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
     }
+}
+
+/// Why a verified event is acknowledged but not acted on (the `reason` label of
+/// `webhooks_ignored_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IgnoreReason {
+    /// A type we do not act on (`payment.refunded`, `charge.succeeded`, …).
+    UnhandledType,
+    /// A Stripe event whose object has no `metadata.reservation_id`: a payment of another
+    /// integration on the same Stripe account, not one of our reservations.
+    NoReservation,
+    /// A Checkout Session completed but not paid yet (a delayed payment method): the outcome
+    /// comes later, as `checkout.session.async_payment_succeeded` or `…_failed`.
+    NotSettled,
+}
+
+impl IgnoreReason {
+    /// A short stable label.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::UnhandledType => "unhandled_type",
+            Self::NoReservation => "no_reservation",
+            Self::NotSettled => "not_settled",
+        }
+    }
+}
+
+/// A verified event we acknowledge without storing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    /// The event's `type`, as sent.
+    pub event_type: String,
+    /// Why it is not acted on.
+    pub reason: IgnoreReason,
+}
+
+/// What a verified body asks of us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// A payment outcome: stored and forwarded.
+    Payment(PaymentEvent),
+    /// Acknowledged, counted, not stored.
+    Ignored(Ignored),
+}
+
+/// Decides what the verified `body` that scheme `source` (`standard-webhooks`, `stripe`; see
+/// [`crate::Scheme::name`]) accepted asks of us:
+///
+/// - not JSON, not an object, or no string `type`: [`PayloadError`];
+/// - one of our types (`payment.approved`, …) on any route: our shape, checked as by
+///   [`PaymentEvent::parse`] (a bad one is a [`PayloadError`]);
+/// - on `stripe`, a Stripe event type we map (see [`crate::stripe_event`]): the mapped outcome,
+///   or [`Parsed::Ignored`] when it is not one of our reservations or not settled;
+/// - any other type: [`Parsed::Ignored`] ([`IgnoreReason::UnhandledType`]).
+pub fn parse_verified(source: &str, body: &[u8]) -> Result<Parsed, PayloadError> {
+    // A first pass reads only `type` (serde skips the rest, still checking it is valid JSON);
+    // the typed pass below reads the body again. Bodies are at most 256 KiB and this runs once
+    // per delivery, so two passes cost less than building a `serde_json::Value` tree.
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+    }
+    let head: Head = serde_json::from_slice(body).map_err(|e| PayloadError(e.to_string()))?;
+    let kind = head
+        .kind
+        .ok_or_else(|| PayloadError("missing field `type`".into()))?;
+    if PaymentEventType::from_name(&kind).is_some() {
+        return PaymentEvent::parse(body).map(Parsed::Payment);
+    }
+    if source == "stripe" {
+        if let Some(parsed) = crate::stripe_event::map(&kind, body)? {
+            return Ok(parsed);
+        }
+    }
+    Ok(Parsed::Ignored(Ignored {
+        event_type: kind,
+        reason: IgnoreReason::UnhandledType,
+    }))
 }
 
 #[cfg(test)]
@@ -112,18 +211,73 @@ mod tests {
     }
 
     #[test]
-    fn refuses_what_is_not_exactly_that() {
+    fn fields_we_do_not_know_are_ignored() {
+        let body = br#"{"type":"payment.approved","timestamp":"2026-11-24T08:00:00Z","version":2,"data":{"payment_intent_id":"pi","reservation_id":"r","amount_cents":1,"currency":"USD","note":"gift","card":{"last4":"4242"}}}"#;
+        let e = PaymentEvent::parse(body).unwrap();
+        assert_eq!(e.data.reservation_id, "r");
+        for source in ["standard-webhooks", "stripe"] {
+            assert_eq!(
+                parse_verified(source, body).unwrap(),
+                Parsed::Payment(e.clone())
+            );
+        }
+    }
+
+    #[test]
+    fn types_we_do_not_act_on_are_ignored_not_errors() {
+        let refund = br#"{"type":"payment.refunded","timestamp":"2026-11-24T08:00:00Z","data":{}}"#;
+        let stripe_type =
+            br#"{"id":"evt_1","type":"payment_intent.succeeded","data":{"object":{}}}"#;
+        for (source, body, kind) in [
+            ("standard-webhooks", &refund[..], "payment.refunded"),
+            ("stripe", &refund[..], "payment.refunded"),
+            // Stripe's types mean nothing on the Standard Webhooks route.
+            (
+                "standard-webhooks",
+                &stripe_type[..],
+                "payment_intent.succeeded",
+            ),
+            (
+                "stripe",
+                br#"{"id":"evt_2","type":"charge.succeeded"}"#,
+                "charge.succeeded",
+            ),
+        ] {
+            assert_eq!(
+                parse_verified(source, body).unwrap(),
+                Parsed::Ignored(Ignored {
+                    event_type: kind.into(),
+                    reason: IgnoreReason::UnhandledType
+                }),
+                "{source} {}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_payment_event() {
         for bad in [
             &br#"not json"#[..],
-            br#"{"type":"payment.refunded","timestamp":"2026-11-24T08:00:00Z","data":{"payment_intent_id":"pi","reservation_id":"r","amount_cents":1,"currency":"USD"}}"#,
+            br#"[1,2]"#,
+            br#"{"data":{}}"#,
+            br#"{"type":7}"#,
             br#"{"type":"payment.approved","timestamp":"yesterday","data":{"payment_intent_id":"pi","reservation_id":"r","amount_cents":1,"currency":"USD"}}"#,
             br#"{"type":"payment.approved","timestamp":"2026-11-24T08:00:00Z","data":{"payment_intent_id":"","reservation_id":"r","amount_cents":1,"currency":"USD"}}"#,
             br#"{"type":"payment.approved","timestamp":"2026-11-24T08:00:00Z","data":{"payment_intent_id":"pi","reservation_id":"r","amount_cents":-1,"currency":"USD"}}"#,
             br#"{"type":"payment.approved","timestamp":"2026-11-24T08:00:00Z","data":{"payment_intent_id":"pi","reservation_id":"r","amount_cents":1,"currency":"DOLLARS"}}"#,
             br#"{"type":"payment.approved","timestamp":"2026-11-24T08:00:00Z","data":{"reservation_id":"r","amount_cents":1,"currency":"USD"}}"#,
-            br#"{"type":"payment.approved","timestamp":"2026-11-24T08:00:00Z","data":{"payment_intent_id":"pi","reservation_id":"r","amount_cents":1,"currency":"USD"},"extra":1}"#,
+            br#"{"type":"payment.approved","timestamp":"2026-11-24T08:00:00Z","data":{}}"#,
         ] {
-            assert!(PaymentEvent::parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+            for source in ["standard-webhooks", "stripe"] {
+                assert!(
+                    parse_verified(source, bad).is_err(),
+                    "{source} {}",
+                    String::from_utf8_lossy(bad)
+                );
+            }
         }
+        // Ours but of an unknown type: PaymentEvent::parse itself still refuses it.
+        assert!(PaymentEvent::parse(br#"{"type":"payment.refunded","timestamp":"2026-11-24T08:00:00Z","data":{"payment_intent_id":"pi","reservation_id":"r","amount_cents":1,"currency":"USD"}}"#).is_err());
     }
 }

@@ -5,7 +5,7 @@
 mod standard;
 mod stripe;
 
-pub use standard::StandardWebhooks;
+pub use standard::{Ed25519Signer, StandardWebhooks};
 pub use stripe::Stripe;
 
 use hmac::{Hmac, Mac};
@@ -43,7 +43,7 @@ pub enum VerifyError {
     /// The timestamp is further in the future than the tolerance.
     #[error("timestamp in the future")]
     Future,
-    /// No signature matches any configured secret.
+    /// No signature matches any configured secret or public key.
     #[error("no valid signature")]
     BadSignature,
 }

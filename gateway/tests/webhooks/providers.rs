@@ -1,0 +1,382 @@
+//! Deliveries from real providers, through real gateways (the helpers of `webhooks.rs`): Stripe
+//! events in the shapes of Stripe's API reference mapped through `metadata.reservation_id`,
+//! and Standard Webhooks `v1a` (Ed25519) signatures checked against configured public keys.
+
+use super::*;
+use webhooks::Ed25519Signer;
+
+/// A Stripe event fixture (`webhooks/tests/fixtures/stripe`, in the shapes of Stripe's API
+/// reference) made about one of our payments: its event id, intent, reservation and amount.
+fn stripe_event(name: &str, event_id: &str, intent: &str, rid: &str, amount: i64) -> String {
+    let path = format!(
+        "{}/../webhooks/tests/fixtures/stripe/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["id"] = json!(event_id);
+    let o = &mut v["data"]["object"];
+    o["metadata"]["reservation_id"] = json!(rid);
+    if name.starts_with("payment_intent.") {
+        o["id"] = json!(intent);
+        o["amount"] = json!(amount);
+        if name == "payment_intent.succeeded" {
+            o["amount_received"] = json!(amount);
+        }
+    } else {
+        o["payment_intent"] = json!(intent);
+        o["amount_total"] = json!(amount);
+        o["amount_subtotal"] = json!(amount);
+    }
+    // Pretty-printed, as Stripe sends it: the signature covers these exact bytes.
+    serde_json::to_string_pretty(&v).unwrap()
+}
+
+/// A POST to /webhooks/stripe with `Stripe-Signature: header`.
+async fn post_stripe(base: &str, header: &str, body: &str) -> Resp {
+    send(
+        client()
+            .post(format!("{base}/webhooks/stripe"))
+            .header("content-type", "application/json; charset=utf-8")
+            .header("Stripe-Signature", header)
+            .body(body.to_owned()),
+    )
+    .await
+}
+
+/// The v1 hex of a `t=…,v1=…` header.
+fn v1_of(header: &str) -> &str {
+    header.split_once(",v1=").unwrap().1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn real_stripe_events_settle_our_reservations_through_their_metadata() {
+    let redis = RedisServer::start().unwrap();
+    let backends = Backends::start(None, &[("show", 10)]).await;
+    let new_secret = "whsec_rolled_stripe_secret";
+    let mut flags = backends.flags();
+    flags.extend(strings(&[
+        "--stripe-webhook-secret",
+        new_secret,
+        "--webhook-secret",
+        SECRET,
+    ]));
+    let gw = Gw::on_free_port(&redis, &flags).await;
+    let base = gw.base.clone();
+    let token = admission(&base, "show", "alice").await;
+    let old = Stripe::new(&[STRIPE_SECRET]).unwrap();
+    let new = Stripe::new(&[new_secret]).unwrap();
+    // While an endpoint secret is rolled, Stripe signs with the old and the new one: two v1
+    // entries (and, on test-mode endpoints, a v0 that counts for nothing).
+    let rolled = |body: &str| {
+        let t = now_s();
+        format!(
+            "t={t},v1={},v1={},v0={}",
+            v1_of(&old.sign(t, body.as_bytes())),
+            v1_of(&new.sign(t, body.as_bytes())),
+            "0".repeat(64)
+        )
+    };
+
+    let (r1, pi1) = buy(&base, &token, "1", 1, "APPROVE").await;
+    let (r2, pi2) = buy(&base, &token, "2", 2, "APPROVE").await;
+    let (r3, pi3) = buy(&base, &token, "3", 1, "FAIL").await;
+    let (r4, pi4) = buy(&base, &token, "4", 1, "FAIL").await;
+    let (r5, pi5) = buy(&base, &token, "5", 1, "FAIL").await;
+    let (r6, pi6) = buy(&base, &token, "6", 1, "APPROVE").await;
+    assert_eq!(remaining(&base, &token).await, 3);
+    // The simulator settles in milliseconds (it reports to nobody here): the worker checks
+    // each outcome against it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let succeeded = stripe_event("payment_intent.succeeded", "evt_ok_1", &pi1, &r1, PRICE);
+    let r = post_stripe(&base, &rolled(&succeeded), &succeeded).await;
+    assert_eq!(
+        (r.status, &r.body),
+        (
+            200,
+            &json!({"status": "accepted", "webhook_id": "evt_ok_1"})
+        )
+    );
+    let completed = stripe_event(
+        "checkout.session.completed",
+        "evt_ok_2",
+        &pi2,
+        &r2,
+        2 * PRICE,
+    );
+    let r = post_stripe(&base, &new.sign(now_s(), completed.as_bytes()), &completed).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let failed = stripe_event(
+        "payment_intent.payment_failed",
+        "evt_no_3",
+        &pi3,
+        &r3,
+        PRICE,
+    );
+    let r = post_stripe(&base, &new.sign(now_s(), failed.as_bytes()), &failed).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let canceled = stripe_event("payment_intent.canceled", "evt_no_4", &pi4, &r4, PRICE);
+    let r = post_stripe(&base, &new.sign(now_s(), canceled.as_bytes()), &canceled).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let expired = stripe_event("checkout.session.expired", "evt_no_5", &pi5, &r5, PRICE);
+    let r = post_stripe(&base, &new.sign(now_s(), expired.as_bytes()), &expired).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Our own simulator's shape still works on this route too, with fields we do not know.
+    let ours = approved_body(&pi6, &r6, PRICE)
+        .replacen('{', r#"{"id":"evt_sim_6","livemode":false,"#, 1)
+        .replacen(r#""currency":"USD""#, r#""currency":"USD","note":"x""#, 1);
+    let r = post_stripe(&base, &new.sign(now_s(), ours.as_bytes()), &ours).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    for (rid, want) in [
+        (&r1, "CONFIRMED"),
+        (&r2, "CONFIRMED"),
+        (&r3, "CANCELLED"),
+        (&r4, "CANCELLED"),
+        (&r5, "CANCELLED"),
+        (&r6, "CONFIRMED"),
+    ] {
+        wait_reservation(&base, &token, rid, want, Duration::from_secs(15)).await;
+    }
+    assert_eq!(remaining(&base, &token).await, 6);
+    let r = reservation(&base, &token, &r1).await;
+    assert_eq!(r["payment_intent_id"], json!(pi1));
+
+    // Stripe retries an event (re-signed, same event id): a duplicate, not applied again.
+    let r = post_stripe(&base, &new.sign(now_s(), succeeded.as_bytes()), &succeeded).await;
+    assert_eq!(
+        (r.status, &r.body),
+        (
+            200,
+            &json!({"status": "duplicate", "webhook_id": "evt_ok_1"})
+        )
+    );
+
+    // Verified but not ours: a payment of another integration on the account (no
+    // metadata.reservation_id), and a type we do not act on. Acknowledged, counted, ignored.
+    let mut foreign: Value = serde_json::from_str(&succeeded).unwrap();
+    foreign["id"] = json!("evt_foreign");
+    foreign["data"]["object"]["metadata"] = json!({"order_id": "A-1"});
+    let foreign = foreign.to_string();
+    let mut charge: Value = serde_json::from_str(&succeeded).unwrap();
+    charge["id"] = json!("evt_charge");
+    charge["type"] = json!("charge.succeeded");
+    let charge = charge.to_string();
+    for (body, id) in [(&foreign, "evt_foreign"), (&charge, "evt_charge")] {
+        let r = post_stripe(&base, &new.sign(now_s(), body.as_bytes()), body).await;
+        assert_eq!(
+            (r.status, &r.body),
+            (200, &json!({"status": "ignored", "webhook_id": id}))
+        );
+    }
+    assert_eq!(
+        metric(
+            &base,
+            "webhooks_ignored_total{type=\"payment_intent.succeeded\",reason=\"no_reservation\"} "
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        metric(
+            &base,
+            "webhooks_ignored_total{type=\"charge.succeeded\",reason=\"unhandled_type\"} "
+        )
+        .await,
+        1
+    );
+
+    // Only v1 counts: a correct signature in the v0 slot, or under a secret no longer
+    // configured, is refused.
+    let t = now_s();
+    let v0 = format!("t={t},v0={}", v1_of(&new.sign(t, charge.as_bytes())));
+    let r = post_stripe(&base, &v0, &charge).await;
+    assert_eq!((r.status, r.code()), (401, "INVALID_SIGNATURE"));
+    let v0_beside_bad_v1 = format!("{v0},v1={}", "0".repeat(64));
+    let r = post_stripe(&base, &v0_beside_bad_v1, &charge).await;
+    assert_eq!((r.status, r.code()), (401, "INVALID_SIGNATURE"));
+    let r = post_stripe(&base, &old.sign(t, charge.as_bytes()), &charge).await;
+    assert_eq!((r.status, r.code()), (401, "INVALID_SIGNATURE"));
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(backends.processed(), 6, "each outcome applied once");
+    assert_eq!(metric(&base, "webhooks_forwarded_total ").await, 6);
+    let dlq = send(
+        client()
+            .get(format!("{base}/admin/v1/dlq"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    assert_eq!(dlq.body["dead_letters"], json!([]), "nothing dead-lettered");
+    gw.shutdown().await;
+}
+
+/// A Standard Webhooks POST signed with `signature` (the whole `webhook-signature` value).
+fn with_signature(
+    base: &str,
+    id: &str,
+    ts: i64,
+    body: &str,
+    signature: &str,
+) -> reqwest::RequestBuilder {
+    client()
+        .post(format!("{base}/webhooks/payments"))
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", signature)
+        .body(body.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ed25519_v1a_signatures_verify_against_the_configured_public_keys() {
+    let redis = RedisServer::start().unwrap();
+    let backends = Backends::start(None, &[("show", 10)]).await;
+    let sender = Ed25519Signer::generate();
+    let stranger = Ed25519Signer::generate();
+    // Only a public key: the gateway holds no secret that could forge a webhook.
+    let mut flags = backends.flags();
+    flags.extend(strings(&["--webhook-public-key", &sender.public_key()]));
+    let gw = Gw::on_free_port(&redis, &flags).await;
+    let base = gw.base.clone();
+    let token = admission(&base, "show", "alice").await;
+    let (rid, intent) = buy(&base, &token, "1", 1, "APPROVE").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let body = approved_body(&intent, &rid, PRICE);
+    let now = now_s();
+
+    // Refused: another key's signature, a tampered body, a stale one, an HMAC (no secret is
+    // configured), and a v1a-looking entry that is not a signature.
+    let hmac = StandardWebhooks::new(&[SECRET])
+        .unwrap()
+        .sign("msg_a", now, body.as_bytes());
+    let tampered = body.replace(&PRICE.to_string(), "1");
+    for (id, ts, b, sig) in [
+        (
+            "msg_a",
+            now,
+            &body,
+            stranger.sign("msg_a", now, body.as_bytes()),
+        ),
+        (
+            "msg_a",
+            now,
+            &tampered,
+            sender.sign("msg_a", now, body.as_bytes()),
+        ),
+        (
+            "msg_a",
+            now - 301,
+            &body,
+            sender.sign("msg_a", now - 301, body.as_bytes()),
+        ),
+        ("msg_a", now, &body, hmac),
+        ("msg_a", now, &body, "v1a,bm90IGEgc2lnbmF0dXJl".to_owned()),
+    ] {
+        let r = send(with_signature(&base, id, ts, b, &sig)).await;
+        assert_eq!((r.status, r.code()), (401, "INVALID_SIGNATURE"), "{sig}");
+    }
+    assert_eq!(reservation(&base, &token, &rid).await["status"], "PENDING");
+
+    // Accepted: the sender's v1a, here among entries that match nothing (a sender rotating
+    // keys lists several), then stored, forwarded and applied.
+    let mixed = format!(
+        "v1,Zm9yZ2VkIHNpZ25hdHVyZSBvZiB0aGlydHkgdHdvIGJ5dGVzIQ== {} {}",
+        stranger.sign("msg_a", now, body.as_bytes()),
+        sender.sign("msg_a", now, body.as_bytes())
+    );
+    let r = send(with_signature(&base, "msg_a", now, &body, &mixed)).await;
+    assert_eq!(
+        (r.status, &r.body),
+        (200, &json!({"status": "accepted", "webhook_id": "msg_a"}))
+    );
+    wait_reservation(&base, &token, &rid, "CONFIRMED", Duration::from_secs(15)).await;
+    assert_eq!(
+        metric(&base, "webhooks_rejected_total{reason=\"bad_signature\"} ").await,
+        4
+    );
+    assert_eq!(
+        metric(&base, "webhooks_rejected_total{reason=\"stale\"} ").await,
+        1
+    );
+    gw.shutdown().await;
+
+    // A gateway with only an HMAC secret does not take v1a entries on trust.
+    let hmac_only = Gw::on_free_port(&redis, &strings(&["--webhook-secret", SECRET])).await;
+    let sig = sender.sign("msg_b", now, body.as_bytes());
+    let r = send(with_signature(&hmac_only.base, "msg_b", now, &body, &sig)).await;
+    assert_eq!((r.status, r.code()), (401, "INVALID_SIGNATURE"));
+    hmac_only.shutdown().await;
+
+    // GATEWAY_WEBHOOK_PUBLIC_KEY takes a comma-separated list (a real process, so that the
+    // environment of this test process stays untouched).
+    let url = redis.url();
+    let keys = format!("{},{}", stranger.public_key(), sender.public_key());
+    let p = spawn_gateway_with_env(
+        &["--redis-url", &url],
+        &[("GATEWAY_WEBHOOK_PUBLIC_KEY", &keys)],
+    );
+    for (id, signer) in [("msg_c", &sender), ("msg_d", &stranger)] {
+        let sig = signer.sign(id, now_s(), body.as_bytes());
+        let r = send(with_signature(&p.url(""), id, now_s(), &body, &sig)).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let third = Ed25519Signer::generate();
+    let sig = third.sign("msg_e", now_s(), body.as_bytes());
+    let r = send(with_signature(&p.url(""), "msg_e", now_s(), &body, &sig)).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    drop(p);
+
+    // A key that is not one refuses to start, naming the flag.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--redis-url",
+            &url,
+            "--webhook-public-key",
+            "whpk_AAAA",
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--webhook-public-key") && err.contains("whpk_"),
+        "{err}"
+    );
+}
+
+/// [`GatewayProcess::spawn`] with environment variables.
+fn spawn_gateway_with_env(extra: &[&str], env: &[(&str, &str)]) -> GatewayProcess {
+    use std::process::{Command, Stdio};
+    let port = testkit::free_port().unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args([
+            "--listen",
+            &addr.to_string(),
+            "--admin-token",
+            ADMIN,
+            "--token-secret",
+            common::SECRET,
+            "--signing-key",
+            PEM,
+        ])
+        .args(extra)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn gateway");
+    let p = GatewayProcess { child, addr };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "gateway did not start listening");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    p
+}

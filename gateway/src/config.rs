@@ -79,9 +79,41 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 100_000)]
     pub max_connections: usize,
 
-    /// Time a client has to send a complete request head, in milliseconds.
+    /// Time a client has to send a complete HTTP/1 request head, in milliseconds: it runs from
+    /// the moment the server waits for a head (on a keep-alive connection, from the end of the
+    /// previous response), so it also closes HTTP/1 connections idle for this long. It does not
+    /// cover the protocol detection of a new connection (`--handshake-timeout-ms` does) nor
+    /// HTTP/2.
     #[arg(long, env = "GATEWAY_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
     pub header_read_timeout_ms: u64,
+
+    /// Time a new connection has to deliver its first request (HTTP/1: the complete head;
+    /// HTTP/2: the preface, settings and first request headers), in milliseconds; a socket that
+    /// sends nothing is closed after it and its connection permit freed.
+    #[arg(long, env = "GATEWAY_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub handshake_timeout_ms: u64,
+
+    /// A connection with no request in flight for this long is closed, in milliseconds (HTTP/2:
+    /// GOAWAY; HTTP/1 keep-alive: closed, or earlier by `--header-read-timeout-ms`).
+    #[arg(long, env = "GATEWAY_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Interval of HTTP/2 keep-alive pings, in milliseconds (0: no pings).
+    #[arg(
+        long,
+        env = "GATEWAY_HTTP2_KEEPALIVE_INTERVAL_MS",
+        default_value_t = 20_000
+    )]
+    pub http2_keepalive_interval_ms: u64,
+
+    /// Time an HTTP/2 keep-alive ping has to be acknowledged before the connection is closed,
+    /// in milliseconds.
+    #[arg(
+        long,
+        env = "GATEWAY_HTTP2_KEEPALIVE_TIMEOUT_MS",
+        default_value_t = 20_000
+    )]
+    pub http2_keepalive_timeout_ms: u64,
 
     /// Interval of the admission tick, in milliseconds.
     #[arg(long, env = "GATEWAY_ADMISSION_TICK_MS", default_value_t = 100)]
@@ -102,6 +134,17 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_WS_PING_SECONDS", default_value_t = 20)]
     pub ws_ping_seconds: u64,
 
+    /// Time one WebSocket frame may take to be sent, in milliseconds; a client that does not
+    /// read in time is disconnected and its connection permit freed.
+    #[arg(long, env = "GATEWAY_WS_SEND_TIMEOUT_MS", default_value_t = 10_000)]
+    pub ws_send_timeout_ms: u64,
+
+    /// Most WebSockets open at once for one waiting token (one place in the queue) on this
+    /// replica; the next upgrade gets 429 TOO_MANY_SOCKETS. Counted per replica, not across
+    /// the cluster.
+    #[arg(long, env = "GATEWAY_WS_PER_TOKEN", default_value_t = 4)]
+    pub ws_per_token: usize,
+
     /// Seconds that in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "GATEWAY_DRAIN_GRACE_SECONDS", default_value_t = 30)]
     pub drain_grace_seconds: u64,
@@ -110,15 +153,16 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_GRPC_LISTEN")]
     pub grpc_listen: Option<SocketAddr>,
 
-    /// ReservationService URL (`http://host:port`). Absent: the reservation routes answer 503.
+    /// ReservationService URL (`http://host:port`). Absent: the reservation routes answer 501
+    /// UPSTREAM_NOT_CONFIGURED.
     #[arg(long, env = "GATEWAY_RESERVATION_URL")]
     pub reservation_url: Option<String>,
 
-    /// Inventory URL (`http://host:port`). Absent: the availability route answers 503.
+    /// Inventory URL (`http://host:port`). Absent: the availability route answers 501.
     #[arg(long, env = "GATEWAY_INVENTORY_URL")]
     pub inventory_url: Option<String>,
 
-    /// PaymentService URL (`http://host:port`). Absent: the payment route answers 503.
+    /// PaymentService URL (`http://host:port`). Absent: the payment route answers 501.
     #[arg(long, env = "GATEWAY_PAYMENT_URL")]
     pub payment_url: Option<String>,
 
@@ -147,7 +191,7 @@ pub struct Config {
 
     /// Standard Webhooks secret (`whsec_<base64>`) of `POST /webhooks/payments`. Repeat the flag
     /// (comma-separated in the environment) to accept several during a rotation. Absent (and no
-    /// Stripe secret): the webhook endpoints answer 503. Needs `--redis-url`.
+    /// Stripe secret): the webhook endpoints answer 501. Needs `--redis-url`.
     #[arg(
         long,
         env = "GATEWAY_WEBHOOK_SECRET",
@@ -164,7 +208,7 @@ pub struct Config {
     pub webhook_public_key: Vec<String>,
 
     /// Stripe endpoint secret of `POST /webhooks/stripe` (the string as Stripe shows it);
-    /// repeatable like `--webhook-secret`. Absent: that endpoint answers 503.
+    /// repeatable like `--webhook-secret`. Absent: that endpoint answers 501.
     #[arg(
         long,
         env = "GATEWAY_STRIPE_WEBHOOK_SECRET",
@@ -229,6 +273,11 @@ impl Config {
             max_header_bytes: self.max_header_bytes.max(8192),
             max_connections: self.max_connections.max(1),
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            handshake_timeout: Duration::from_millis(self.handshake_timeout_ms.max(1)),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms.max(1)),
+            http2_keepalive_interval: (self.http2_keepalive_interval_ms > 0)
+                .then(|| Duration::from_millis(self.http2_keepalive_interval_ms)),
+            http2_keepalive_timeout: Duration::from_millis(self.http2_keepalive_timeout_ms.max(1)),
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             drain_grace: Duration::from_secs(self.drain_grace_seconds),
         }
@@ -239,6 +288,8 @@ impl Config {
         ws::HubConfig {
             tick: Duration::from_millis(self.ws_tick_ms.max(10)),
             ping_interval: Duration::from_secs(self.ws_ping_seconds.max(1)),
+            send_timeout: Duration::from_millis(self.ws_send_timeout_ms.max(1)),
+            max_per_token: self.ws_per_token.max(1),
             ..ws::HubConfig::default()
         }
     }
@@ -264,6 +315,14 @@ pub struct Limits {
     pub max_connections: usize,
     /// Time allowed to send a request head.
     pub header_read_timeout: Duration,
+    /// Time a new connection has to deliver its first request.
+    pub handshake_timeout: Duration,
+    /// Time a connection may stay without a request in flight.
+    pub idle_timeout: Duration,
+    /// Interval of HTTP/2 keep-alive pings (None: no pings).
+    pub http2_keepalive_interval: Option<Duration>,
+    /// Time an HTTP/2 ping has to be acknowledged.
+    pub http2_keepalive_timeout: Duration,
     /// Longest time one request may take.
     pub request_timeout: Duration,
     /// Time in-flight requests get after shutdown begins.

@@ -39,6 +39,12 @@ pub enum ApiError {
     /// The connection limit is reached (a WebSocket upgrade cannot get a permit).
     #[error("too many connections; retry shortly")]
     TooManyConnections,
+    /// The client stopped sending its request body before the request timeout.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
+    /// The waiting token already has `--ws-per-token` WebSockets open on this replica.
+    #[error("too many WebSockets for this waiting token; close one first")]
+    TooManySockets,
     /// The admission token is not valid for this request (bad signature, other event).
     #[error("the admission token is not valid for this event")]
     Forbidden,
@@ -81,6 +87,8 @@ impl ApiError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
             Self::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "TIMEOUT"),
             Self::TooManyConnections => (StatusCode::SERVICE_UNAVAILABLE, "TOO_MANY_CONNECTIONS"),
+            Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT"),
+            Self::TooManySockets => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_SOCKETS"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "FORBIDDEN"),
             Self::AdmissionExpired => (StatusCode::FORBIDDEN, "ADMISSION_EXPIRED"),
             Self::IdempotencyRequired => (StatusCode::BAD_REQUEST, "IDEMPOTENCY_REQUIRED"),
@@ -164,7 +172,8 @@ impl ApiError {
             StatusCode::CONFLICT | StatusCode::GONE => C::FailedPrecondition,
             StatusCode::TOO_MANY_REQUESTS => C::ResourceExhausted,
             StatusCode::SERVICE_UNAVAILABLE | StatusCode::BAD_GATEWAY => C::Unavailable,
-            StatusCode::GATEWAY_TIMEOUT => C::DeadlineExceeded,
+            StatusCode::GATEWAY_TIMEOUT | StatusCode::REQUEST_TIMEOUT => C::DeadlineExceeded,
+            StatusCode::NOT_IMPLEMENTED => C::Unimplemented,
             _ => C::Internal,
         };
         let error_code =
@@ -197,7 +206,8 @@ impl ApiError {
 fn webhook_status_and_code(e: &WebhookError) -> (StatusCode, &'static str) {
     use webhooks::InboxError as I;
     match e {
-        WebhookError::Disabled => (StatusCode::SERVICE_UNAVAILABLE, "WEBHOOKS_DISABLED"),
+        // Configuration, not a passing state: retrying does not help, so no 503.
+        WebhookError::Disabled => (StatusCode::NOT_IMPLEMENTED, "WEBHOOKS_DISABLED"),
         WebhookError::InvalidSignature(_) => (StatusCode::UNAUTHORIZED, "INVALID_SIGNATURE"),
         WebhookError::Malformed(_) => (StatusCode::BAD_REQUEST, "INVALID_PAYLOAD"),
         WebhookError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
@@ -219,8 +229,9 @@ fn webhook_status_and_code(e: &WebhookError) -> (StatusCode, &'static str) {
 fn upstream_status_and_code(e: &UpstreamError) -> (StatusCode, &'static str) {
     use tonic::Code as C;
     let status = match e {
+        // Configuration, not a passing state: retrying does not help, so no 503.
         UpstreamError::NotConfigured(_) => {
-            return (StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE")
+            return (StatusCode::NOT_IMPLEMENTED, "UPSTREAM_NOT_CONFIGURED")
         }
         UpstreamError::Overloaded(_) => {
             return (StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_OVERLOADED")
@@ -302,8 +313,8 @@ mod tests {
         for (e, http, name) in [
             (
                 UpstreamError::NotConfigured("payment"),
-                503,
-                "UPSTREAM_UNAVAILABLE",
+                501,
+                "UPSTREAM_NOT_CONFIGURED",
             ),
             (
                 UpstreamError::Overloaded("payment"),
@@ -395,7 +406,7 @@ mod tests {
             assert_eq!(e.public_message(), "invalid webhook signature");
         }
         let cases = [
-            (WebhookError::Disabled, 503, "WEBHOOKS_DISABLED"),
+            (WebhookError::Disabled, 501, "WEBHOOKS_DISABLED"),
             (WebhookError::Malformed("x".into()), 400, "INVALID_PAYLOAD"),
             (WebhookError::TooLarge, 413, "PAYLOAD_TOO_LARGE"),
             (WebhookError::Inbox(I::NotFound), 404, "NOT_FOUND"),

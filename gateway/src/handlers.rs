@@ -136,6 +136,11 @@ pub async fn websocket(
         .get(header::SEC_WEBSOCKET_KEY)
         .ok_or_else(|| ApiError::BadRequest("missing Sec-WebSocket-Key".into()))?;
     let accept = ws::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    // Per place, so that a token cannot hold more than its share of the connection permits.
+    let slot = st
+        .hub
+        .claim(&event, ticket)
+        .ok_or(ApiError::TooManySockets)?;
     let permit = st
         .permits
         .clone()
@@ -152,6 +157,7 @@ pub async fn websocket(
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
         drop(permit);
+        drop(slot);
     });
     Ok(Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)

@@ -253,8 +253,22 @@ async fn edge(
     let start = Instant::now();
     let method = req.method().to_string();
     let route = matched.map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let body_wait = req.extensions().get::<server::BodyWait>().cloned();
+    let http1 = req.version() <= axum::http::Version::HTTP_11;
     let resp = match tokio::time::timeout(st.limits.request_timeout, next.run(req)).await {
         Ok(r) => r,
+        // The handler was waiting for body bytes: the client is late, not the gateway. The
+        // unread rest of the body makes the HTTP/1 connection unusable, so it closes.
+        Err(_) if body_wait.is_some_and(|w| w.waiting()) => {
+            let mut r = ApiError::RequestTimeout.into_response();
+            if http1 {
+                r.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+            }
+            r
+        }
         Err(_) => ApiError::Timeout.into_response(),
     };
     let labels = HttpLabels {

@@ -506,17 +506,19 @@ async fn requests_without_a_valid_admission_never_reach_a_backend() {
 }
 
 #[tokio::test]
-async fn an_unconfigured_or_down_upstream_answers_503_quickly() {
+async fn an_unconfigured_upstream_is_501_and_a_down_one_503_quickly() {
     let redis = RedisServer::start().unwrap();
     let token = mint(Some(PEM), "show", "alice", now_s() + 300);
     let gw = gateway(&redis, &[]).await;
+    // Not configured is permanent: 501 without Retry-After, so clients do not retry.
     let r = send(availability(&gw.url(""), "show", Some(&token))).await;
     assert_eq!(
         (r.status, r.code()),
-        (503, "UPSTREAM_UNAVAILABLE"),
+        (501, "UPSTREAM_NOT_CONFIGURED"),
         "{}",
         r.body
     );
+    assert!(!r.headers.contains_key("retry-after"));
     assert!(r.body["error"]["message"]
         .as_str()
         .unwrap()
@@ -528,7 +530,8 @@ async fn an_unconfigured_or_down_upstream_answers_503_quickly() {
         json!({"event_id": "show", "quantity": 1}),
     ))
     .await;
-    assert_eq!((r.status, r.code()), (503, "UPSTREAM_UNAVAILABLE"));
+    assert_eq!((r.status, r.code()), (501, "UPSTREAM_NOT_CONFIGURED"));
+    assert!(!r.headers.contains_key("retry-after"));
     gw.shutdown().await;
 
     // A closed port: connection refused, well within the deadline; then the circuit opens.

@@ -37,6 +37,11 @@ pub struct HubConfig {
     pub max_client_message: usize,
     /// Read buffer of each socket in bytes (tungstenite's default is 128 KiB; default 4096).
     pub read_buffer: usize,
+    /// Longest time one frame may take to be written (default 10 s); a client that does not
+    /// read for that long is disconnected, so its task and connection permit are freed.
+    pub send_timeout: Duration,
+    /// Most sockets open at once for one place (event and ticket) in this process (default 4).
+    pub max_per_token: usize,
 }
 
 impl Default for HubConfig {
@@ -48,6 +53,8 @@ impl Default for HubConfig {
             outbox: 16,
             max_client_message: 4096,
             read_buffer: 4096,
+            send_timeout: Duration::from_secs(10),
+            max_per_token: 4,
         }
     }
 }
@@ -83,6 +90,8 @@ struct Inner {
     room: WaitingRoom,
     cfg: HubConfig,
     events: Mutex<HashMap<EventId, Arc<Watch>>>,
+    /// Open sockets per place, for `max_per_token`.
+    sockets: Mutex<HashMap<(EventId, u64), usize>>,
     next_id: AtomicU64,
     open: AtomicUsize,
     dropped_slow: AtomicU64,
@@ -93,6 +102,30 @@ struct Inner {
 #[derive(Clone)]
 pub struct Hub {
     inner: Arc<Inner>,
+}
+
+/// One socket's share of its place's allowance ([`HubConfig::max_per_token`]); dropping it
+/// gives the share back.
+pub struct SocketSlot {
+    hub: Hub,
+    key: (EventId, u64),
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut sockets = self
+            .hub
+            .inner
+            .sockets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = sockets.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                sockets.remove(&self.key);
+            }
+        }
+    }
 }
 
 fn timestamp(ms: u64) -> String {
@@ -153,6 +186,7 @@ impl Hub {
                 room,
                 cfg,
                 events: Mutex::new(HashMap::new()),
+                sockets: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
                 open: AtomicUsize::new(0),
                 dropped_slow: AtomicU64::new(0),
@@ -169,6 +203,22 @@ impl Hub {
     /// Connections dropped because they could not keep up or stopped answering pings.
     pub fn dropped_slow(&self) -> u64 {
         self.inner.dropped_slow.load(Ordering::Relaxed)
+    }
+
+    /// Claims one of the `max_per_token` socket slots of the place (`event`, `ticket`); None
+    /// when they are all taken. Hold the slot for as long as the socket is open.
+    pub fn claim(&self, event: &EventId, ticket: u64) -> Option<SocketSlot> {
+        let key = (event.clone(), ticket);
+        let mut sockets = self.inner.sockets.lock().unwrap_or_else(|p| p.into_inner());
+        let n = sockets.entry(key.clone()).or_insert(0);
+        if *n >= self.inner.cfg.max_per_token {
+            return None;
+        }
+        *n += 1;
+        Some(SocketSlot {
+            hub: self.clone(),
+            key,
+        })
     }
 
     /// Closes every connection with 1001 (going away), as a draining replica does so that
@@ -217,14 +267,22 @@ impl Hub {
                     out = rx.recv() => match out {
                         Some(msg) => {
                             let closing = matches!(msg, Message::Close(_));
-                            if ws.send(msg).await.is_err() || closing {
-                                break;
+                            match self.send(&mut ws, msg).await {
+                                Sent::Ok if !closing => {}
+                                Sent::Ok | Sent::Failed => break,
+                                Sent::TimedOut => {
+                                    // Still registered: the watcher has not counted it yet.
+                                    if self.unregister(&event, id) {
+                                        self.inner.dropped_slow.fetch_add(1, Ordering::Relaxed);
+                                    }
+                                    break;
+                                }
                             }
                         }
                         None => {
                             // The watcher let go of us: too slow, or silent too long.
                             let frame = CloseFrame { code: CloseCode::Policy, reason: "too slow or unresponsive".into() };
-                            let _ = ws.close(Some(frame)).await;
+                            self.send(&mut ws, Message::Close(Some(frame))).await;
                             break;
                         }
                     },
@@ -233,14 +291,14 @@ impl Hub {
                         Some(Ok(_)) => last_seen.store(self.elapsed_ms(), Ordering::Relaxed),
                         Some(Err(WsError::Capacity(_))) => {
                             let frame = CloseFrame { code: CloseCode::Size, reason: "client message too large".into() };
-                            let _ = ws.close(Some(frame)).await;
+                            self.send(&mut ws, Message::Close(Some(frame))).await;
                             break;
                         }
                         Some(Err(_)) => break,
                     },
                 }
             }
-            self.unregister(&event, id);
+            let _ = self.unregister(&event, id);
         }
         self.inner.open.fetch_sub(1, Ordering::Relaxed);
     }
@@ -270,12 +328,11 @@ impl Hub {
                     QueueError::EventNotFound(_) => "event not found",
                     _ => "queue unavailable, retry",
                 };
-                let _ = ws
-                    .close(Some(CloseFrame {
-                        code: CloseCode::Again,
-                        reason: reason.into(),
-                    }))
-                    .await;
+                let frame = CloseFrame {
+                    code: CloseCode::Again,
+                    reason: reason.into(),
+                };
+                self.send(ws, Message::Close(Some(frame))).await;
                 return None;
             }
         };
@@ -300,7 +357,7 @@ impl Hub {
         // Flush what `update` queued (the first frame) before anything the watcher adds.
         while let Ok(msg) = rx.try_recv() {
             let closing = matches!(msg, Message::Close(_));
-            if ws.send(msg).await.is_err() || closing {
+            if self.send(ws, msg).await != Sent::Ok || closing {
                 return None;
             }
         }
@@ -325,10 +382,25 @@ impl Hub {
         id
     }
 
-    fn unregister(&self, event: &EventId, id: u64) {
+    /// Removes the connection from its event's watcher; true when it was still there.
+    fn unregister(&self, event: &EventId, id: u64) -> bool {
         let events = self.inner.events.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(w) = events.get(event) {
-            w.lock().remove(&id);
+        events
+            .get(event)
+            .is_some_and(|w| w.lock().remove(&id).is_some())
+    }
+
+    /// Writes one frame within the send timeout. A client that stops reading fills the socket
+    /// buffers, and then a write (a close frame included) would wait forever; the caller drops
+    /// the socket instead, which frees its task and connection permit.
+    async fn send<S>(&self, ws: &mut WebSocketStream<S>, msg: Message) -> Sent
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        match tokio::time::timeout(self.inner.cfg.send_timeout, ws.send(msg)).await {
+            Ok(Ok(())) => Sent::Ok,
+            Ok(Err(_)) => Sent::Failed,
+            Err(_) => Sent::TimedOut,
         }
     }
 
@@ -343,6 +415,14 @@ impl Hub {
             false
         }
     }
+}
+
+/// How a write went.
+#[derive(Debug, PartialEq, Eq)]
+enum Sent {
+    Ok,
+    Failed,
+    TimedOut,
 }
 
 /// Derives positions from the departure log; marks connections pending where it cannot.

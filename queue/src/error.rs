@@ -25,6 +25,10 @@ pub enum QueueError {
     /// The store cannot be reached or did not answer in time; retrying later may succeed.
     #[error("the queue store is unavailable: {0}")]
     Unavailable(String),
+    /// Too many requests are already waiting for this event's next batch (the group commit's
+    /// bound, `--redis-batch-pending`); retrying shortly may succeed.
+    #[error("too many requests are waiting for the queue store; retry shortly")]
+    Overloaded,
     /// A write was applied on the Redis primary, but fewer replicas than required
     /// (`--redis-wait-replicas`) confirmed it within the wait timeout, so it could be lost in a
     /// failover and is not acknowledged. Retrying is safe: join and enter are idempotent.

@@ -11,9 +11,11 @@ use crate::model::{
 };
 use async_trait::async_trait;
 
+mod batched;
 mod memory;
 mod redis;
 
+pub use self::batched::{BatchOptions, Batched};
 pub use self::memory::MemoryStore;
 pub use self::redis::{RedisOptions, RedisStore};
 
@@ -26,6 +28,24 @@ pub const DLOG_MAX: usize = 1024;
 
 /// Most tickets one [`Store::places`] call reads (callers split bigger batches).
 pub const PLACES_BATCH: usize = 4096;
+
+/// One join of a batch ([`Store::join_many`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinRequest {
+    /// Who joins.
+    pub session: SessionKey,
+    /// The secret draw used when the event is not yet open, in `[PRE_SCORE_MIN, -1]`.
+    pub pre_score: i64,
+}
+
+/// One status read of a batch ([`Store::status_many`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRequest {
+    /// Whose place.
+    pub ticket: u64,
+    /// Whether the read keeps a waiting place alive.
+    pub heartbeat: bool,
+}
 
 /// The queue's state operations. Every method takes the caller's clock (`now_ms`) so that time
 /// is injected, and every method on an unknown event fails with `EventNotFound`.
@@ -48,6 +68,35 @@ pub trait Store: Send + Sync + 'static {
         pre_score: i64,
         now_ms: u64,
     ) -> Result<Joined>;
+    /// Joins of one event applied in order, with exactly the answers of as many [`Store::join`]
+    /// calls at `now_ms`; an error is the whole batch's (each join would have had it alone).
+    /// Stores that can do better than one call each (Redis: one script call) override it.
+    async fn join_many(
+        &self,
+        event: &EventId,
+        joins: &[JoinRequest],
+        now_ms: u64,
+    ) -> Result<Vec<Joined>> {
+        let mut out = Vec::with_capacity(joins.len());
+        for j in joins {
+            out.push(self.join(event, j.session, j.pre_score, now_ms).await?);
+        }
+        Ok(out)
+    }
+    /// Status reads of one event applied in order, with exactly the answers of as many
+    /// [`Store::status`] calls at `now_ms`; an error is the whole batch's.
+    async fn status_many(
+        &self,
+        event: &EventId,
+        reads: &[StatusRequest],
+        now_ms: u64,
+    ) -> Result<Vec<Place>> {
+        let mut out = Vec::with_capacity(reads.len());
+        for r in reads {
+            out.push(self.status(event, r.ticket, r.heartbeat, now_ms).await?);
+        }
+        Ok(out)
+    }
     /// Where `ticket` stands; with `heartbeat` the call also keeps a waiting place alive.
     async fn status(
         &self,

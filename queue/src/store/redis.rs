@@ -9,7 +9,7 @@
 //! the event's configuration) are followed by `WAIT` on the same connection and node, and are
 //! acknowledged only once that many replicas have them (see [`QueueError::NotReplicated`]).
 
-use super::Store;
+use super::{JoinRequest, StatusRequest, Store};
 use crate::error::{QueueError, Result};
 use crate::ids::{EventId, SessionKey};
 use crate::model::*;
@@ -265,26 +265,51 @@ impl Store for RedisStore {
         pre_score: i64,
         now_ms: u64,
     ) -> Result<Joined> {
+        let mut joined = self
+            .join_many(event, &[JoinRequest { session, pre_score }], now_ms)
+            .await?;
+        joined
+            .pop()
+            .ok_or_else(|| QueueError::Protocol("empty join reply".into()))
+    }
+
+    async fn join_many(
+        &self,
+        event: &EventId,
+        joins: &[JoinRequest],
+        now_ms: u64,
+    ) -> Result<Vec<Joined>> {
         let (mut keys, p) = base_keys(event);
-        keys.push(session_key(&p, session));
-        let args = Self::args(
-            p,
-            now_ms,
-            [
-                Value::Bytes(session.field.to_vec().into()),
-                Value::from(pre_score.clamp(super::PRE_SCORE_MIN, -1)),
-            ],
-        );
+        keys.extend(joins.iter().map(|j| session_key(&p, j.session)));
+        let mut args = Vec::with_capacity(2 + 2 * joins.len());
+        args.push(Value::from(p));
+        args.push(Value::from(now_ms as i64));
+        for j in joins {
+            args.push(Value::Bytes(j.session.field.to_vec().into()));
+            args.push(Value::from(j.pre_score.clamp(super::PRE_SCORE_MIN, -1)));
+        }
         let r = self.run_durable(&self.scripts.join, keys, args).await?;
         match r.first() {
-            Some(-1) => Err(Self::not_found(event)),
-            Some(-2) => Err(QueueError::EventClosed(event.to_string())),
-            Some(&code) => Ok(Joined {
-                created: code == 1,
-                place: decode_place(&r)?,
-            }),
-            None => Err(QueueError::Protocol("empty join reply".into())),
+            Some(-1) if r.len() == 1 => return Err(Self::not_found(event)),
+            Some(-2) if r.len() == 1 => return Err(QueueError::EventClosed(event.to_string())),
+            _ => {}
         }
+        if r.len() != 4 + 5 * joins.len() {
+            return Err(QueueError::Protocol(format!(
+                "join reply of {} values for {} joins",
+                r.len(),
+                joins.len()
+            )));
+        }
+        r[4..]
+            .chunks_exact(5)
+            .map(|j| {
+                Ok(Joined {
+                    created: j[0] == 1,
+                    place: decode_place(&[0, j[1], j[2], j[3], j[4], r[0], r[1], r[2], r[3]])?,
+                })
+            })
+            .collect()
     }
 
     async fn status(
@@ -294,20 +319,44 @@ impl Store for RedisStore {
         heartbeat: bool,
         now_ms: u64,
     ) -> Result<Place> {
+        let mut places = self
+            .status_many(event, &[StatusRequest { ticket, heartbeat }], now_ms)
+            .await?;
+        places
+            .pop()
+            .ok_or_else(|| QueueError::Protocol("empty status reply".into()))
+    }
+
+    async fn status_many(
+        &self,
+        event: &EventId,
+        reads: &[StatusRequest],
+        now_ms: u64,
+    ) -> Result<Vec<Place>> {
         let (keys, p) = base_keys(event);
-        let args = Self::args(
-            p,
-            now_ms,
-            [
-                Value::from(ticket as i64),
-                Value::from(i64::from(heartbeat)),
-            ],
-        );
+        let mut args = Vec::with_capacity(2 + 2 * reads.len());
+        args.push(Value::from(p));
+        args.push(Value::from(now_ms as i64));
+        for r in reads {
+            args.push(Value::from(r.ticket as i64));
+            args.push(Value::from(i64::from(r.heartbeat)));
+        }
         let r = self.run(&self.scripts.status, keys, args).await?;
-        if r.first() == Some(&-1) {
+        if r.len() == 1 && r[0] == -1 {
             return Err(Self::not_found(event));
         }
-        decode_place(&r)
+        if r.len() != 4 + 3 * reads.len() {
+            return Err(QueueError::Protocol(format!(
+                "status reply of {} values for {} reads",
+                r.len(),
+                reads.len()
+            )));
+        }
+        reads
+            .iter()
+            .zip(r[4..].chunks_exact(3))
+            .map(|(q, p)| decode_place(&[0, q.ticket as i64, p[0], p[1], p[2], r[0], r[1], r[2], r[3]]))
+            .collect()
     }
 
     async fn enter(&self, event: &EventId, ticket: u64, now_ms: u64) -> Result<Entry> {

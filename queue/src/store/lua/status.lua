@@ -1,6 +1,14 @@
--- status: ARGV[3] = ticket, ARGV[4] = 1 to count the call as a heartbeat.
--- Reply: {0 | -1 unknown event, ticket, place...}.
+-- status: a batch of N >= 1 status reads of one event, applied in order exactly as N calls.
+-- ARGV[2+2i-1] = ticket, ARGV[2+2i] = 1 to count the read as a heartbeat (i = 1..N).
+-- Reply: {-1} unknown event | {rate_m, aps, flags, opens, then per read: status, position,
+-- expires_at}. One script call for the group: one round trip however many readers.
 local c = load_cfg()
 if not c then return {-1} end
-local t = tonumber(ARGV[3])
-return reply(c, 0, t, place(c, t, ARGV[4] == '1'))
+local out = {c.rate_m, c.aps, flags(c), c.opens or -1}
+local n = (#ARGV - 2) / 2
+for i = 1, n do
+  local p = place(c, tonumber(ARGV[1 + 2 * i]), ARGV[2 + 2 * i] == '1')
+  local k = #out
+  out[k + 1], out[k + 2], out[k + 3] = p[1], p[2], p[3]
+end
+return out

@@ -1,6 +1,7 @@
 //! One event's state and the steps that mirror the Lua scripts, each on `&mut Ev` under the
 //! event's own lock (see `mod.rs` for the locking).
 
+use super::deadlines::Deadlines;
 use super::rank::{Member, RankTree};
 use crate::error::{QueueError, Result};
 use crate::ids::SessionKey;
@@ -36,8 +37,8 @@ pub(super) struct Ev {
     /// (last heartbeat second, ticket) of every waiting ticket: the sweep reads the idle ones
     /// from the front instead of scanning everyone.
     pub by_heartbeat: BTreeSet<(u64, u64)>,
-    ready: HashMap<u64, u64>,
-    active: HashMap<u64, u64>,
+    ready: Deadlines,
+    active: Deadlines,
     sessions: HashMap<SessionKey, u64>,
     dlog: VecDeque<Departure>,
     pub dseq: u64,
@@ -65,8 +66,8 @@ impl Ev {
             queue: RankTree::new(),
             waiting: HashMap::new(),
             by_heartbeat: BTreeSet::new(),
-            ready: HashMap::new(),
-            active: HashMap::new(),
+            ready: Deadlines::default(),
+            active: Deadlines::default(),
             sessions: HashMap::new(),
             dlog: VecDeque::new(),
             dseq: 0,
@@ -101,8 +102,8 @@ impl Ev {
             measured_rate_milli: self.rate_m,
             stats: EventStats {
                 waiting: self.queue.len() as u64,
-                ready: self.ready.values().filter(|&&d| d > now_ms).count() as u64,
-                active: self.active.values().filter(|&&d| d > now_ms).count() as u64,
+                ready: self.ready.live(now_ms),
+                active: self.active.live(now_ms),
                 joined_total: self.seq,
                 admitted_total: self.admitted,
                 entered_total: self.entered,
@@ -224,9 +225,9 @@ impl Ev {
             }
             return self.place_of(t, Status::Waiting, rank + 1, expires);
         }
-        if let Some(&deadline) = self.ready.get(&t) {
+        if let Some(deadline) = self.ready.get(t) {
             if deadline <= now {
-                self.ready.remove(&t);
+                self.ready.remove(t);
                 self.epoch += 1;
                 return self.place_of(t, Status::Expired, 0, 0);
             }
@@ -235,8 +236,8 @@ impl Ev {
             }
             return self.place_of(t, Status::Ready, 0, deadline);
         }
-        match self.active.get(&t) {
-            Some(&until) if until > now => self.place_of(t, Status::Admitted, 0, until),
+        match self.active.get(t) {
+            Some(until) if until > now => self.place_of(t, Status::Admitted, 0, until),
             _ => self.place_of(t, Status::Expired, 0, 0),
         }
     }
@@ -278,7 +279,7 @@ impl Ev {
 
     /// Mirror of enter.lua.
     pub fn enter(&mut self, ticket: u64, now_ms: u64) -> Entry {
-        if let Some(&until) = self.active.get(&ticket) {
+        if let Some(until) = self.active.get(ticket) {
             if until > now_ms {
                 return Entry::Granted(self.place_of(ticket, Status::Admitted, 0, until));
             }
@@ -288,7 +289,7 @@ impl Ev {
             return Entry::Refused(p);
         }
         let until = now_ms + u64::from(self.cfg.admission_ttl_seconds) * 1000;
-        self.ready.remove(&ticket);
+        self.ready.remove(ticket);
         self.active.insert(ticket, until);
         self.entered += 1;
         self.epoch += 1;
@@ -297,8 +298,8 @@ impl Ev {
 
     /// Mirror of leave.lua.
     pub fn leave(&mut self, ticket: u64, session: SessionKey) -> bool {
-        let ready = self.ready.remove(&ticket).is_some();
-        let active = self.active.remove(&ticket).is_some();
+        let ready = self.ready.remove(ticket).is_some();
+        let active = self.active.remove(ticket).is_some();
         let waiting = match self.rank_of(ticket) {
             Some(rank) => {
                 self.drop_waiting(ticket, rank);
@@ -317,10 +318,8 @@ impl Ev {
     pub fn admit(&mut self, now_ms: u64) -> AdmitReport {
         self.epoch += 1;
         let now = now_ms;
-        let before = self.ready.len();
-        self.ready.retain(|_, d| *d > now);
-        let ready_expired = (before - self.ready.len()) as u64;
-        self.active.retain(|_, d| *d > now);
+        let ready_expired = self.ready.expire(now);
+        self.active.expire(now);
         let aps = i64::from(self.cfg.admit_per_second);
         let dt = now.saturating_sub(self.tb_ts);
         let cap = aps * 1000;

@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+mod deadlines;
 mod event;
 mod rank;
 #[cfg(test)]
@@ -146,8 +147,8 @@ impl Store for MemoryStore {
     }
 
     async fn admit(&self, event: &EventId, now_ms: u64) -> Result<AdmitReport> {
-        // One script in Redis: the whole tick under the lock. Its work is the READY and
-        // ADMITTED sets (bounded by max_active) and O(log n) for each ticket it pops.
+        // One script in Redis: the whole tick under the lock. Its work is O(log n) for each
+        // READY or ADMITTED slot that expired and for each ticket it pops.
         self.with(event, |ev| Ok(ev.admit(now_ms)))
     }
 

@@ -218,9 +218,10 @@ impl Store for MemoryStore {
     /// places.lua is one atomic script; here the tickets are read a chunk per lock hold, and the
     /// answers are kept only if nothing that could move another ticket happened between chunks
     /// (the event's stamp: departures and every non-join change). Joins may interleave freely:
-    /// a join never moves anyone already waiting. Otherwise the batch is read again in one hold
-    /// (at most `PLACES_BATCH` tickets, O(log n) each). Re-reading is safe: at the same `now`
-    /// a place read twice gives the same answer, its heartbeat and lazy expiry being done once.
+    /// a join never moves anyone already waiting. Otherwise the batch is read again, chunked,
+    /// up to `PLACES_TRIES` times, then in one hold (at most `PLACES_BATCH` tickets, O(log n)
+    /// each) so that a busy event cannot starve it. Re-reading is safe: at the same `now` a
+    /// place read twice gives the same answer, its heartbeat and lazy expiry being done once.
     async fn places(
         &self,
         event: &EventId,
@@ -228,24 +229,30 @@ impl Store for MemoryStore {
         heartbeat: bool,
         now_ms: u64,
     ) -> Result<(u64, Vec<Place>)> {
+        const PLACES_TRIES: usize = 3;
         let shared = self.get(event)?;
         let mut out = Vec::with_capacity(tickets.len());
-        let mut stamp = None;
-        for chunk in tickets.chunks(CHUNK) {
-            let mut ev = lock(&shared);
-            if stamp.is_some_and(|s| s != ev.stamp()) {
-                out.clear();
-                out.extend(tickets.iter().map(|&t| ev.place(t, heartbeat, now_ms)));
-                return Ok((ev.dseq, out));
+        'tries: for _ in 0..PLACES_TRIES {
+            out.clear();
+            let mut stamp = None;
+            for chunk in tickets.chunks(CHUNK) {
+                let mut ev = lock(&shared);
+                if stamp.is_some_and(|s| s != ev.stamp()) {
+                    continue 'tries;
+                }
+                out.extend(chunk.iter().map(|&t| ev.place(t, heartbeat, now_ms)));
+                stamp = Some(ev.stamp());
             }
-            out.extend(chunk.iter().map(|&t| ev.place(t, heartbeat, now_ms)));
-            stamp = Some(ev.stamp());
+            let dseq = match stamp {
+                Some((dseq, _)) => dseq,
+                None => lock(&shared).dseq,
+            };
+            return Ok((dseq, out));
         }
-        let dseq = match stamp {
-            Some((dseq, _)) => dseq,
-            None => lock(&shared).dseq,
-        };
-        Ok((dseq, out))
+        let mut ev = lock(&shared);
+        out.clear();
+        out.extend(tickets.iter().map(|&t| ev.place(t, heartbeat, now_ms)));
+        Ok((ev.dseq, out))
     }
 
     async fn ping(&self) -> Result<()> {

@@ -1,0 +1,412 @@
+//! One event's state and the steps that mirror the Lua scripts, each on `&mut Ev` under the
+//! event's own lock (see `mod.rs` for the locking).
+
+use super::deadlines::Deadlines;
+use super::rank::{Member, RankTree};
+use crate::error::{QueueError, Result};
+use crate::ids::SessionKey;
+use crate::model::*;
+use crate::store::DLOG_MAX;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+/// A waiting ticket's score (its place in the queue) and last heartbeat, unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Waiting {
+    pub score: i64,
+    pub last: u64,
+}
+
+#[derive(Debug)]
+pub(super) struct Ev {
+    pub cfg: EventConfig,
+    pub stopped: bool,
+    pub sold: bool,
+    pub rate_m: i64,
+    tokens: i64,
+    tb_ts: u64,
+    admitted: u64,
+    entered: u64,
+    w_start: u64,
+    w_cur: i64,
+    w_prev: i64,
+    seq: u64,
+    /// The waiting queue in Redis's zset order, with O(log n) rank.
+    queue: RankTree,
+    /// Every ticket in `queue`, with its score and last heartbeat.
+    pub waiting: HashMap<u64, Waiting>,
+    /// (last heartbeat second, ticket) of every waiting ticket: the sweep reads the idle ones
+    /// from the front instead of scanning everyone.
+    pub by_heartbeat: BTreeSet<(u64, u64)>,
+    ready: Deadlines,
+    active: Deadlines,
+    sessions: HashMap<SessionKey, u64>,
+    dlog: VecDeque<Departure>,
+    pub dseq: u64,
+    /// Bumped by every change that can alter the place of a ticket other than the one the call
+    /// names, besides departures (counted by `dseq`): flags, configuration, the admission tick,
+    /// READY and ADMITTED changes. A join is not one: it never moves anyone already waiting.
+    epoch: u64,
+}
+
+impl Ev {
+    pub fn new(cfg: EventConfig, now: u64) -> Self {
+        Self {
+            cfg,
+            stopped: false,
+            sold: false,
+            rate_m: -1,
+            tokens: 0,
+            tb_ts: now,
+            admitted: 0,
+            entered: 0,
+            w_start: 0,
+            w_cur: 0,
+            w_prev: -1,
+            seq: 0,
+            queue: RankTree::new(),
+            waiting: HashMap::new(),
+            by_heartbeat: BTreeSet::new(),
+            ready: Deadlines::default(),
+            active: Deadlines::default(),
+            sessions: HashMap::new(),
+            dlog: VecDeque::new(),
+            dseq: 0,
+            epoch: 0,
+        }
+    }
+
+    /// Equal stamps mean every place answer other than lazy heartbeats is unchanged.
+    pub fn stamp(&self) -> (u64, u64) {
+        (self.dseq, self.epoch)
+    }
+
+    pub fn configure(&mut self, cfg: &EventConfig) {
+        self.cfg = cfg.clone();
+        self.epoch += 1;
+    }
+
+    pub fn act(&mut self, action: Action) {
+        match action {
+            Action::StopAdmissions => self.stopped = true,
+            Action::ResumeAdmissions => self.stopped = false,
+            Action::SoldOut => self.sold = true,
+        }
+        self.epoch += 1;
+    }
+
+    pub fn info(&self, now_ms: u64) -> EventInfo {
+        EventInfo {
+            config: self.cfg.clone(),
+            stopped: self.stopped,
+            sold_out: self.sold,
+            measured_rate_milli: self.rate_m,
+            stats: EventStats {
+                waiting: self.queue.len() as u64,
+                ready: self.ready.live(now_ms),
+                active: self.active.live(now_ms),
+                joined_total: self.seq,
+                admitted_total: self.admitted,
+                entered_total: self.entered,
+            },
+        }
+    }
+
+    pub fn pulse(&self, since: u64) -> Pulse {
+        let n = self.dseq.checked_sub(since).map(|n| n as usize);
+        let departures = match n {
+            Some(n) if n <= DLOG_MAX => Some(self.dlog.iter().take(n).rev().copied().collect()),
+            _ => None,
+        };
+        Pulse {
+            seq: self.dseq,
+            departures,
+            stopped: self.stopped,
+            sold_out: self.sold,
+            opens_at_ms: self.cfg.opens_at_ms(),
+            measured_rate_milli: self.rate_m,
+            admit_per_second: self.cfg.admit_per_second,
+            idle_timeout_seconds: self.cfg.idle_timeout_seconds,
+        }
+    }
+
+    fn pre_queue(&self, now: u64) -> bool {
+        self.cfg.opens_at_ms().is_some_and(|o| now < o)
+    }
+
+    fn member(&self, t: u64) -> Option<Member> {
+        self.waiting.get(&t).map(|w| Member {
+            score: w.score,
+            ticket: t,
+        })
+    }
+
+    /// Whether a heartbeat at `last` is too old at `now_s` (the test in lib.lua's `place`).
+    pub fn idle(&self, last: u64, now_s: u64) -> bool {
+        now_s.saturating_sub(last) >= u64::from(self.cfg.idle_timeout_seconds)
+    }
+
+    /// Mirror of `log_departure` in lib.lua.
+    fn log_departure(&mut self, d: Departure) {
+        self.dlog.push_front(d);
+        self.dlog.truncate(DLOG_MAX);
+        self.dseq += 1;
+    }
+
+    fn add_waiting(&mut self, t: u64, score: i64, now_s: u64) {
+        self.queue.insert(Member { score, ticket: t });
+        self.waiting.insert(t, Waiting { score, last: now_s });
+        self.by_heartbeat.insert((now_s, t));
+    }
+
+    fn remove_waiting(&mut self, t: u64) -> Option<Waiting> {
+        let w = self.waiting.remove(&t)?;
+        self.queue.remove(&Member {
+            score: w.score,
+            ticket: t,
+        });
+        self.by_heartbeat.remove(&(w.last, t));
+        Some(w)
+    }
+
+    fn rank(&self, m: &Member) -> u64 {
+        self.queue.rank(m)
+    }
+
+    /// The 0-based rank of `t` when it is waiting.
+    pub fn rank_of(&self, t: u64) -> Option<u64> {
+        self.member(t).map(|m| self.rank(&m))
+    }
+
+    /// Removes a waiting ticket at 0-based `rank` (mirror of `drop_waiting`).
+    pub fn drop_waiting(&mut self, t: u64, rank: u64) {
+        self.remove_waiting(t);
+        self.log_departure(Departure::Rank(rank + 1));
+    }
+
+    pub fn place_of(&self, t: u64, status: Status, position: u64, expires_at_ms: u64) -> Place {
+        Place {
+            ticket: t,
+            status,
+            position,
+            expires_at_ms,
+            measured_rate_milli: self.rate_m,
+            admit_per_second: self.cfg.admit_per_second,
+            stopped: self.stopped,
+            opens_at_ms: self.cfg.opens_at_ms(),
+        }
+    }
+
+    /// Mirror of `place` in lib.lua.
+    pub fn place(&mut self, t: u64, heartbeat: bool, now: u64) -> Place {
+        let now_s = now / 1000;
+        let idle = u64::from(self.cfg.idle_timeout_seconds);
+        if let Some(m) = self.member(t) {
+            let rank = self.rank(&m);
+            let last = self.waiting[&t].last;
+            if self.idle(last, now_s) {
+                self.drop_waiting(t, rank);
+                return self.place_of(t, Status::Expired, 0, 0);
+            }
+            if self.sold {
+                return self.place_of(t, Status::SoldOut, 0, 0);
+            }
+            let mut last = last;
+            if heartbeat && last != now_s {
+                self.by_heartbeat.remove(&(last, t));
+                self.by_heartbeat.insert((now_s, t));
+                if let Some(w) = self.waiting.get_mut(&t) {
+                    w.last = now_s;
+                }
+                last = now_s;
+            }
+            let expires = (last + idle) * 1000;
+            if self.pre_queue(now) {
+                return self.place_of(t, Status::PreQueue, 0, expires);
+            }
+            return self.place_of(t, Status::Waiting, rank + 1, expires);
+        }
+        if let Some(deadline) = self.ready.get(t) {
+            if deadline <= now {
+                self.ready.remove(t);
+                self.epoch += 1;
+                return self.place_of(t, Status::Expired, 0, 0);
+            }
+            if self.sold {
+                return self.place_of(t, Status::SoldOut, 0, 0);
+            }
+            return self.place_of(t, Status::Ready, 0, deadline);
+        }
+        match self.active.get(t) {
+            Some(until) if until > now => self.place_of(t, Status::Admitted, 0, until),
+            _ => self.place_of(t, Status::Expired, 0, 0),
+        }
+    }
+
+    /// Mirror of join.lua (after its checks for an unknown event).
+    pub fn join(
+        &mut self,
+        event: &str,
+        session: SessionKey,
+        pre_score: i64,
+        now_ms: u64,
+    ) -> Result<Joined> {
+        if self.sold {
+            return Err(QueueError::EventClosed(event.to_string()));
+        }
+        if let Some(&old) = self.sessions.get(&session) {
+            let p = self.place(old, true, now_ms);
+            if p.status != Status::Expired {
+                return Ok(Joined {
+                    created: false,
+                    place: p,
+                });
+            }
+        }
+        self.seq += 1;
+        let t = self.seq;
+        let score = if self.pre_queue(now_ms) {
+            pre_score
+        } else {
+            t as i64
+        };
+        self.add_waiting(t, score, now_ms / 1000);
+        self.sessions.insert(session, t);
+        Ok(Joined {
+            created: true,
+            place: self.place(t, false, now_ms),
+        })
+    }
+
+    /// Mirror of enter.lua.
+    pub fn enter(&mut self, ticket: u64, now_ms: u64) -> Entry {
+        if let Some(until) = self.active.get(ticket) {
+            if until > now_ms {
+                return Entry::Granted(self.place_of(ticket, Status::Admitted, 0, until));
+            }
+        }
+        let p = self.place(ticket, true, now_ms);
+        if p.status != Status::Ready {
+            return Entry::Refused(p);
+        }
+        let until = now_ms + u64::from(self.cfg.admission_ttl_seconds) * 1000;
+        self.ready.remove(ticket);
+        self.active.insert(ticket, until);
+        self.entered += 1;
+        self.epoch += 1;
+        Entry::Granted(self.place_of(ticket, Status::Admitted, 0, until))
+    }
+
+    /// Mirror of leave.lua.
+    pub fn leave(&mut self, ticket: u64, session: SessionKey) -> bool {
+        let ready = self.ready.remove(ticket).is_some();
+        let active = self.active.remove(ticket).is_some();
+        let waiting = match self.rank_of(ticket) {
+            Some(rank) => {
+                self.drop_waiting(ticket, rank);
+                true
+            }
+            None => false,
+        };
+        if self.sessions.get(&session) == Some(&ticket) {
+            self.sessions.remove(&session);
+        }
+        self.epoch += 1;
+        waiting || ready || active
+    }
+
+    /// Mirror of admit.lua.
+    pub fn admit(&mut self, now_ms: u64) -> AdmitReport {
+        self.epoch += 1;
+        let now = now_ms;
+        let ready_expired = self.ready.expire(now);
+        self.active.expire(now);
+        let aps = i64::from(self.cfg.admit_per_second);
+        let dt = now.saturating_sub(self.tb_ts);
+        let cap = aps * 1000;
+        if now > self.tb_ts {
+            self.tokens = cap.min(self.tokens + (now - self.tb_ts) as i64 * aps);
+            self.tb_ts = now;
+        }
+        self.tokens = self.tokens.min(cap);
+        let mut n: i64 = 0;
+        let paused = self.stopped || self.sold || aps == 0 || self.pre_queue(now);
+        if !paused {
+            let room =
+                i64::from(self.cfg.max_active) - self.ready.len() as i64 - self.active.len() as i64;
+            let want = (self.tokens / 1000).min(room);
+            let deadline = now + u64::from(self.cfg.ready_timeout_seconds) * 1000;
+            let now_s = now / 1000;
+            let mut gone = 0;
+            while want > n {
+                let Some(first) = self.queue.pop_first() else {
+                    break;
+                };
+                gone += 1;
+                let t = first.ticket;
+                let w = self.waiting.remove(&t);
+                if let Some(w) = w {
+                    self.by_heartbeat.remove(&(w.last, t));
+                }
+                if w.is_some_and(|w| !self.idle(w.last, now_s)) {
+                    self.ready.insert(t, deadline);
+                    n += 1;
+                }
+            }
+            if gone > 0 {
+                self.log_departure(Departure::Head(gone));
+            }
+            self.tokens -= n * 1000;
+            self.admitted += n as u64;
+        }
+        let waiting = self.queue.len() as u64;
+        // Mirror of the sliding-window rate in admit.lua (f64 where Lua divides).
+        const W: u64 = 30_000;
+        if self.w_start == 0 {
+            (self.w_start, self.w_cur, self.w_prev) = (now, 0, -1);
+        }
+        if waiting == 0 && n == 0 {
+            self.w_start += dt;
+        } else {
+            self.w_cur += n;
+        }
+        let mut el = now.saturating_sub(self.w_start);
+        if el >= W {
+            (self.w_prev, self.w_cur, self.w_start, el) = (self.w_cur, 0, now, 0);
+        }
+        if self.w_prev >= 0 {
+            let x = self.w_prev as f64 * (W - el) as f64 + self.w_cur as f64 * W as f64;
+            self.rate_m = (x / 900.0).floor() as i64;
+        } else if el >= 1000 {
+            self.rate_m = (self.w_cur as f64 * 1_000_000.0 / el as f64).floor() as i64;
+        }
+        AdmitReport {
+            admitted: n as u64,
+            ready_expired,
+            waiting,
+            ready: self.ready.len() as u64,
+            active: self.active.len() as u64,
+        }
+    }
+
+    /// Up to `max` waiting tickets whose last heartbeat is at or before second `upto`, after
+    /// `after` in (second, ticket) order: the sweep's candidates, read a chunk at a time.
+    pub fn idle_candidates(
+        &self,
+        upto: u64,
+        after: Option<(u64, u64)>,
+        max: usize,
+        out: &mut Vec<(u64, u64)>,
+    ) {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let lo = match after {
+            Some(k) => Excluded(k),
+            None => Unbounded,
+        };
+        out.extend(
+            self.by_heartbeat
+                .range((lo, Included((upto, u64::MAX))))
+                .take(max)
+                .copied(),
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! The in-memory store: one process, same semantics as the Redis scripts, step for step.
+//!
+//! Each method mirrors its Lua script (same order of checks, same integer arithmetic) because
+//! the property test requires identical answers from both. It scales like Redis does: a rank
+//! is O(log n) (an order-statistic tree over the queue, `rank.rs`), and the idle sweep reads the
+//! idle tickets off an index by last heartbeat, so it costs what expired, not the queue.
+//!
+//! Locking: each event has its own mutex, so events never contend, and the map of events is
+//! locked only to find one. A call that is one Lua script holds its event's lock throughout,
+//! which is what makes it atomic as the script is; each such call does O(log n) work a ticket it
+//! touches. The two calls whose work has no small bound release the lock between chunks:
+//! `sweep` (Redis splits it into budgeted calls too) and `places` (see there for how it stays
+//! one consistent snapshot).
+
+use super::Store;
+use crate::error::{QueueError, Result};
+use crate::ids::{EventId, SessionKey};
+use crate::model::*;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+mod deadlines;
+mod event;
+mod rank;
+#[cfg(test)]
+mod tests;
+
+use self::event::Ev;
+
+/// Tickets handled per lock hold by `places` and `sweep`: short enough that a join or status
+/// call waiting for the event's lock is delayed by tens of microseconds, not by the batch.
+const CHUNK: usize = 256;
+
+type Shared = Arc<Mutex<Ev>>;
+
+/// Queue state in this process's memory (the embedded default).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    events: RwLock<HashMap<EventId, Shared>>,
+}
+
+/// A poisoned lock only means another caller panicked mid-step; the state stays usable.
+fn lock(ev: &Mutex<Ev>) -> MutexGuard<'_, Ev> {
+    ev.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn get(&self, event: &EventId) -> Result<Shared> {
+        let events = self.events.read().unwrap_or_else(|p| p.into_inner());
+        events
+            .get(event)
+            .cloned()
+            .ok_or_else(|| QueueError::EventNotFound(event.to_string()))
+    }
+
+    fn with<T>(&self, event: &EventId, f: impl FnOnce(&mut Ev) -> Result<T>) -> Result<T> {
+        let ev = self.get(event)?;
+        let mut ev = lock(&ev);
+        f(&mut ev)
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn configure(&self, event: &EventId, config: &EventConfig, now_ms: u64) -> Result<bool> {
+        if let Ok(ev) = self.get(event) {
+            lock(&ev).configure(config);
+            return Ok(false);
+        }
+        let mut events = self.events.write().unwrap_or_else(|p| p.into_inner());
+        match events.get(event) {
+            // Created by a concurrent call between the two locks.
+            Some(ev) => {
+                lock(ev).configure(config);
+                Ok(false)
+            }
+            None => {
+                let ev = Ev::new(config.clone(), now_ms);
+                events.insert(event.clone(), Arc::new(Mutex::new(ev)));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn info(&self, event: &EventId, now_ms: u64) -> Result<Option<EventInfo>> {
+        match self.get(event) {
+            Ok(ev) => Ok(Some(lock(&ev).info(now_ms))),
+            Err(QueueError::EventNotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn act(&self, event: &EventId, action: Action) -> Result<()> {
+        self.with(event, |ev| {
+            ev.act(action);
+            Ok(())
+        })
+    }
+
+    async fn events(&self) -> Result<Vec<EventId>> {
+        let events = self.events.read().unwrap_or_else(|p| p.into_inner());
+        let mut ids: Vec<EventId> = events.keys().cloned().collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn join(
+        &self,
+        event: &EventId,
+        session: SessionKey,
+        pre_score: i64,
+        now_ms: u64,
+    ) -> Result<Joined> {
+        self.with(event, |ev| {
+            ev.join(event.as_str(), session, pre_score, now_ms)
+        })
+    }
+
+    async fn status(
+        &self,
+        event: &EventId,
+        ticket: u64,
+        heartbeat: bool,
+        now_ms: u64,
+    ) -> Result<Place> {
+        self.with(event, |ev| Ok(ev.place(ticket, heartbeat, now_ms)))
+    }
+
+    async fn enter(&self, event: &EventId, ticket: u64, now_ms: u64) -> Result<Entry> {
+        self.with(event, |ev| Ok(ev.enter(ticket, now_ms)))
+    }
+
+    async fn leave(
+        &self,
+        event: &EventId,
+        ticket: u64,
+        session: SessionKey,
+        _now_ms: u64,
+    ) -> Result<bool> {
+        self.with(event, |ev| Ok(ev.leave(ticket, session)))
+    }
+
+    async fn admit(&self, event: &EventId, now_ms: u64) -> Result<AdmitReport> {
+        // One script in Redis: the whole tick under the lock. Its work is O(log n) for each
+        // READY or ADMITTED slot that expired and for each ticket it pops.
+        self.with(event, |ev| Ok(ev.admit(now_ms)))
+    }
+
+    /// A whole pass in one call (`done` is always true), in the order sweep.lua's pass takes:
+    /// the idle tickets in increasing ticket order, each logged at its rank when it goes. The
+    /// lock is held for one chunk at a time, so the pass interleaves with other calls the way
+    /// Redis's budgeted calls do; each removal re-checks that its ticket is still idle then,
+    /// exactly as a status call would before expiring it.
+    async fn sweep(&self, event: &EventId, _budget: u32, now_ms: u64) -> Result<SweepReport> {
+        let shared = self.get(event)?;
+        let now_s = now_ms / 1000;
+        // Idle means now_s - last >= idle (saturating), i.e. last <= now_s - idle.
+        let upto = {
+            let ev = lock(&shared);
+            match u64::from(ev.cfg.idle_timeout_seconds) {
+                0 => Some(u64::MAX),
+                idle => now_s.checked_sub(idle),
+            }
+        };
+        let Some(upto) = upto else {
+            return Ok(SweepReport {
+                expired: 0,
+                done: true,
+            });
+        };
+        // Read the candidates off the front of the heartbeat index, a chunk per lock hold.
+        let mut stale: Vec<(u64, u64)> = Vec::new();
+        loop {
+            let before = stale.len();
+            lock(&shared).idle_candidates(upto, stale.last().copied(), CHUNK, &mut stale);
+            if stale.len() - before < CHUNK {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let mut tickets: Vec<u64> = stale.into_iter().map(|(_, t)| t).collect();
+        tickets.sort_unstable();
+        let mut expired = 0;
+        for (i, chunk) in tickets.chunks(CHUNK).enumerate() {
+            if i > 0 {
+                tokio::task::yield_now().await;
+            }
+            let mut ev = lock(&shared);
+            for &t in chunk {
+                let Some(w) = ev.waiting.get(&t).copied() else {
+                    continue; // admitted, left or expired by a status call meanwhile
+                };
+                if !ev.idle(w.last, now_s) {
+                    continue; // heartbeat meanwhile
+                }
+                if let Some(rank) = ev.rank_of(t) {
+                    ev.drop_waiting(t, rank);
+                    expired += 1;
+                }
+            }
+        }
+        Ok(SweepReport {
+            expired,
+            done: true,
+        })
+    }
+
+    async fn pulse(&self, event: &EventId, since: u64) -> Result<Pulse> {
+        self.with(event, |ev| Ok(ev.pulse(since)))
+    }
+
+    /// places.lua is one atomic script; here the tickets are read a chunk per lock hold, and the
+    /// answers are kept only if nothing that could move another ticket happened between chunks
+    /// (the event's stamp: departures and every non-join change). Joins may interleave freely:
+    /// a join never moves anyone already waiting. Otherwise the batch is read again, chunked,
+    /// up to `PLACES_TRIES` times, then in one hold (at most `PLACES_BATCH` tickets, O(log n)
+    /// each) so that a busy event cannot starve it. Re-reading is safe: at the same `now` a
+    /// place read twice gives the same answer, its heartbeat and lazy expiry being done once.
+    async fn places(
+        &self,
+        event: &EventId,
+        tickets: &[u64],
+        heartbeat: bool,
+        now_ms: u64,
+    ) -> Result<(u64, Vec<Place>)> {
+        const PLACES_TRIES: usize = 3;
+        let shared = self.get(event)?;
+        let mut out = Vec::with_capacity(tickets.len());
+        'tries: for _ in 0..PLACES_TRIES {
+            out.clear();
+            let mut stamp = None;
+            for chunk in tickets.chunks(CHUNK) {
+                let mut ev = lock(&shared);
+                if stamp.is_some_and(|s| s != ev.stamp()) {
+                    continue 'tries;
+                }
+                out.extend(chunk.iter().map(|&t| ev.place(t, heartbeat, now_ms)));
+                stamp = Some(ev.stamp());
+            }
+            let dseq = match stamp {
+                Some((dseq, _)) => dseq,
+                None => lock(&shared).dseq,
+            };
+            return Ok((dseq, out));
+        }
+        let mut ev = lock(&shared);
+        out.clear();
+        out.extend(tickets.iter().map(|&t| ev.place(t, heartbeat, now_ms)));
+        Ok((ev.dseq, out))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -77,6 +77,7 @@ impl ApiError {
                 Q::Unavailable(_) | Q::NotReplicated { .. } => {
                     (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
                 }
+                Q::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "OVERLOADED"),
                 Q::Protocol(_) | Q::Key(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
             },
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),

@@ -87,7 +87,10 @@ MINUTES="$(awk -v s="$SUITE_SECONDS" 'BEGIN { printf "%.1f", s / 60 }')"
 REPORT="$SUITE_DIR/report.md"
 PARTS_RUN="${ONLY//,/, }"
 
-Q_CMD="\`env DURATION=$QUEUE_DURATION USERS=$QUEUE_USERS loadtest/bench-queue.sh\`"
+Q_CMD="\`env REPEAT=1 DURATION=$QUEUE_DURATION USERS=$QUEUE_USERS GATEWAYS=${QUEUE_GATEWAYS:-2} loadtest/bench-queue.sh\`"
+# Run 1 of the queue part also prefills the queue and fills memory at the big size (bench.sh).
+Q_PREFILL="${QUEUE_PREFILL:-0}"
+Q_BIG="${QUEUE_USERS_BIG:-}"
 U_WARM=$((UPSTREAM_REQUESTS / 10))
 W_WARM=$((WEBHOOK_REQUESTS / 20))
 
@@ -144,6 +147,17 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
     mapfile -t R2 < <(per_run_ratio "$ST" "$HZ")
     figure "joins/s ÷ \`/healthz\` req/s" x "the two wrk runs below, same gateway" "${R1[@]}"
     figure "status reads/s ÷ \`/healthz\` req/s" x "same" "${R2[@]}"
+    # × bare hyper: each run's ratio to \`hello\` (a bare hyper server) measured beside the gateway.
+    mapfile -t a < <(vals queue queue bench-summary join_x_hello)
+    figure "joins/s ÷ bare hyper req/s" x "\`hello\` (loadtest/src/bin/hello.rs, \`{\"ok\":true}\`) measured by the same wrk settings just before" "${a[@]}"
+    mapfile -t a < <(vals queue queue bench-summary status_x_hello)
+    figure "status reads/s ÷ bare hyper req/s" x "same" "${a[@]}"
+    mapfile -t a < <(vals queue queue bench-summary healthz_x_hello)
+    figure "\`/healthz\` req/s ÷ bare hyper req/s" x "same" "${a[@]}"
+    if [[ $Q_PREFILL != 0 ]]; then
+      mapfile -t a < <(vals queue queue bench-summary prefill_ratio)
+      figure "joins/s with $(fmt int "$Q_PREFILL") waiting ÷ joins/s on an empty queue" x "run 1 only: two join runs on one stack, before and after \`fill --existing-event\`" "${a[@]}"
+    fi
   fi
   if want upstream; then
     mapfile -t A50 < <(per_run_diff "$UG50" "$UD50")
@@ -178,6 +192,12 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
     target "≥ 30,000 joins/s on this machine (wrk and Redis on the same box)" "$(median "$JN")" ge 30000 int
     target "… with join p99 < 25 ms (ms)" "$(median "$(vals queue queue bench-summary join_p99_ms)")" lt 25 ms
     target "≤ 200 bytes of Redis memory per waiting user (aim: 128) at $(fmt int "$QUEUE_USERS") users" "$(median "$(vals queue queue bench-summary bytes_per_user)")" le 200 b
+    if [[ -n $Q_BIG && $Q_BIG != 0 ]]; then
+      target "≤ 200 bytes of Redis memory per waiting user at $(fmt int "$Q_BIG") users" "$(median "$(vals queue queue bench-summary big_bytes_per_user)")" le 200 b
+    fi
+    if [[ $Q_PREFILL != 0 ]]; then
+      target "joins/s with $(fmt int "$Q_PREFILL") already waiting within 10 % of an empty queue (ratio)" "$(median "$(vals queue queue bench-summary prefill_ratio)")" ge 0.9 x
+    fi
   fi
   if want ws; then
     target "≤ 16 KiB gateway RSS per WebSocket (at $(fmt int "$WS_CONNECTIONS") connections; the target is at 100,000)" "$(median "$(vals ws ws ws-summary rss_per_conn_kib)")" le 16 kib
@@ -192,7 +212,6 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
   echo
 
   if want queue; then
-    mapfile -t a < <(echo "$HZ")
     echo "### Queue: HTTP throughput (wrk) and Redis memory"
     echo
     echo "Each run: $Q_CMD (wrk \`-t1 -c64 --latency\`, closed loop, so latencies are at saturation; event \`bench\` admits nobody, so every join stays WAITING; gateway \`--redis-pool-size 4\`)."
@@ -200,6 +219,9 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
     echo "| Figure | Median | Runs | Produced by |"
     echo "|---|---:|---|---|"
     w="wrk -t1 -c64 -d${QUEUE_DURATION}s --latency"
+    mapfile -t a < <(vals queue queue bench-summary hello_rps)
+    figure "bare hyper req/s (\`hello\`: the limit of one HTTP answer here)" int "\`$w -s loadtest/wrk/healthz.lua \$HELLO\` (\`target/release/hello 127.0.0.1:0\`)" "${a[@]}"
+    mapfile -t a < <(echo "$HZ")
     figure "\`GET /healthz\` req/s (baseline, no Redis)" int "\`$w -s loadtest/wrk/healthz.lua \$GW\`" "${a[@]}"
     mapfile -t a < <(vals queue queue bench-summary healthz_p99_ms)
     figure "\`GET /healthz\` p99 ms" ms "same" "${a[@]}"
@@ -215,16 +237,40 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
     figure "status p50 ms" ms "same" "${a[@]}"
     mapfile -t a < <(vals queue queue bench-summary status_p99_ms)
     figure "status p99 ms" ms "same" "${a[@]}"
+    mapfile -t a < <(vals queue queue bench-summary redis_us_join)
+    figure "**Redis CPU per join**, µs" b "redis-server's utime+stime growth over the join run ÷ its requests" "${a[@]}"
+    mapfile -t a < <(vals queue queue bench-summary redis_us_status)
+    figure "Redis CPU per status read, µs" b "same, status run" "${a[@]}"
+    mapfile -t a < <(vals queue queue bench-summary gw_us_join)
+    figure "gateway CPU per join, µs" b "same, the gateway's" "${a[@]}"
+    mapfile -t a < <(vals queue queue bench-summary gw_us_status)
+    figure "gateway CPU per status read, µs" b "same" "${a[@]}"
+    mapfile -t a < <(vals queue queue bench-summary multi_join_rps)
+    figure "joins/s through ${QUEUE_GATEWAYS:-2} gateways on one Redis (summed)" int "one wrk (\`$w\`, join.lua) per gateway, all on event \`bench\` at once" "${a[@]}"
+    mapfile -t a < <(vals queue queue bench-summary multi_redis_us)
+    figure "… Redis CPU per join, µs" b "same run" "${a[@]}"
+    mapfile -t a < <(vals queue queue bench-summary redis_core_joins_per_s)
+    figure "**joins/s one Redis core takes for one event** (derived)" int "1e6 ÷ the Redis µs per join above: assumes Redis has a core to itself, spends all of it on that event's join script and the cost per join stays as measured (this machine's cores saturate on gateways and wrk first)" "${a[@]}"
+    if [[ $Q_PREFILL != 0 ]]; then
+      mapfile -t a < <(vals queue queue bench-summary prefill_empty_rps)
+      figure "joins/s, fresh stack, (nearly) empty queue" int "run 1: \`$w -s loadtest/wrk/join.lua\`" "${a[@]}"
+      mapfile -t a < <(vals queue queue bench-summary prefill_full_rps)
+      figure "**joins/s with $(fmt int "$Q_PREFILL") already waiting**" int "same stack after \`fill --existing-event --event bench --users $Q_PREFILL\`" "${a[@]}"
+    fi
     mapfile -t a < <(vals queue queue bench-summary bytes_per_user)
     figure "**Redis memory per waiting user**, bytes" b "\`fill --redis-url redis://127.0.0.1:\$PORT --users $QUEUE_USERS\` on a fresh \`redis-server --save \"\" --appendonly no\` (\`used_memory\` growth ÷ users)" "${a[@]}"
     mapfile -t a < <(vals queue queue bench-summary fill_joins_per_s)
     figure "joins/s straight through \`RedisStore\` (no HTTP, 256 in flight)" int "same \`fill\` run" "${a[@]}"
+    if [[ -n $Q_BIG && $Q_BIG != 0 ]]; then
+      mapfile -t a < <(vals queue queue bench-summary big_bytes_per_user)
+      figure "**Redis memory per waiting user at $(fmt int "$Q_BIG") users**, bytes" b "run 1: \`fill --users $Q_BIG\` on a fresh redis-server" "${a[@]}"
+    fi
     echo
     echo "CPU microseconds per request (gateway / redis-server / wrk), each run, from \`/proc/PID/stat\` and wrk's rusage:"
     echo
     echo "| Workload | $(seq 1 "$RUNS" | sed 's/^/run /' | paste -sd'|' | sed 's/|/ | /g') |"
     echo "|---|$(seq 1 "$RUNS" | sed 's/.*/---/' | paste -sd'|')|"
-    for wl in healthz join status; do
+    for wl in hello healthz join status; do
       echo "| $wl | $(vals queue queue bench-summary "${wl}_cpu_us" | sed 's#/# / #g' | paste -sd'|' | sed 's/|/ | /g') |"
     done
     echo

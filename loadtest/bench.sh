@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The benchmark suite in one command: everything on 127.0.0.1, every figure from this run.
 #
-#   loadtest/bench.sh              # full suite (~15 min after the build), writes docs/benchmarks.md
+#   loadtest/bench.sh              # full suite (~25 min after the build; an estimate), writes docs/benchmarks.md
 #   loadtest/bench.sh --quick      # under 2 min after the build, writes loadtest/out/benchmarks-quick.md
 #   loadtest/bench.sh --only queue,goose --out /tmp/b.md
 #
 # Parts, in this order (each starts its own redis-server / backends / gateway on free loopback
 # ports and stops them when done):
-#   queue     loadtest/bench-queue.sh: wrk on GET /healthz (the baseline), POST /api/v1/queue/join
-#             and GET /api/v1/queue/status, CPU per request, Redis memory per waiting user (fill)
+#   queue     loadtest/bench-queue.sh (REPEAT=1 per run): wrk on a bare hyper server (`hello`, the
+#             limit of one HTTP answer), GET /healthz, POST /api/v1/queue/join and GET
+#             /api/v1/queue/status, CPU per request (Redis µs per join), joins through
+#             QUEUE_GATEWAYS gateways on one Redis, Redis memory per waiting user (fill); run 1
+#             also joins with QUEUE_PREFILL users waiting and fills memory at QUEUE_USERS_BIG
 #   upstream  loadtest/bench-upstream.sh: the gateway's added latency over a direct gRPC call
 #   webhooks  loadtest/bench-webhooks.sh: signed webhooks verified and stored per second
 #   ws        loadtest/bench-ws.sh: WebSocket fan-out (RSS per connection, admission -> client)
@@ -42,6 +45,8 @@
 # Environment (all optional; "full / quick" defaults):
 #   RUNS=3 / 1                 repetitions of queue, upstream, webhooks and ws
 #   QUEUE_DURATION=10 / 3      seconds per wrk run        QUEUE_USERS=1000000 / 20000  (fill)
+#   QUEUE_GATEWAYS=2 / 2       gateways on one Redis      QUEUE_PREFILL=5000000 / 0 (run 1 only)
+#   QUEUE_USERS_BIG=10000000 / ""  second memory fill, run 1 only ("" or 0: none)
 #   UPSTREAM_REQUESTS=20000 / 2000 pairs                  WEBHOOK_REQUESTS=100000 / 10000
 #   WS_CONNECTIONS=100000 / 1000 (capped by the fd limit) WS_ROUNDS=5 / 2
 #   GOOSE_USERS=200 / 40       users per goose scenario   GOOSE_HATCH_RATE=50 / 40 started per s
@@ -160,6 +165,8 @@ if [[ $QUICK == 1 ]]; then
   RUNS="${RUNS:-1}"
   QUEUE_DURATION="${QUEUE_DURATION:-3}"
   QUEUE_USERS="${QUEUE_USERS:-20000}"
+  QUEUE_PREFILL="${QUEUE_PREFILL:-0}"
+  QUEUE_USERS_BIG="${QUEUE_USERS_BIG:-}"
   UPSTREAM_REQUESTS="${UPSTREAM_REQUESTS:-2000}"
   WEBHOOK_REQUESTS="${WEBHOOK_REQUESTS:-10000}"
   WS_CONNECTIONS="${WS_CONNECTIONS:-1000}"
@@ -176,6 +183,8 @@ else
   RUNS="${RUNS:-3}"
   QUEUE_DURATION="${QUEUE_DURATION:-10}"
   QUEUE_USERS="${QUEUE_USERS:-1000000}"
+  QUEUE_PREFILL="${QUEUE_PREFILL:-5000000}"
+  QUEUE_USERS_BIG="${QUEUE_USERS_BIG-10000000}"
   UPSTREAM_REQUESTS="${UPSTREAM_REQUESTS:-20000}"
   WEBHOOK_REQUESTS="${WEBHOOK_REQUESTS:-100000}"
   WS_CONNECTIONS="${WS_CONNECTIONS:-100000}"
@@ -188,8 +197,10 @@ else
   QUIET_WAIT="${QUIET_WAIT:-60}"
 fi
 QUIET_BUSY="${QUIET_BUSY:-20}"
+QUEUE_GATEWAYS="${QUEUE_GATEWAYS:-2}"
+[[ $QUEUE_USERS_BIG == 0 ]] && QUEUE_USERS_BIG=""
 GOOSE_SCENARIOS="${GOOSE_SCENARIOS:-join_storm waiting_room purchase_journey webhook_flood}"
-for v in GOOSE_SETTLE_TIMEOUT RUNS QUEUE_DURATION QUEUE_USERS UPSTREAM_REQUESTS WEBHOOK_REQUESTS WS_CONNECTIONS \
+for v in GOOSE_SETTLE_TIMEOUT RUNS QUEUE_DURATION QUEUE_USERS QUEUE_GATEWAYS QUEUE_PREFILL UPSTREAM_REQUESTS WEBHOOK_REQUESTS WS_CONNECTIONS \
   WS_ROUNDS GOOSE_USERS GOOSE_HATCH_RATE GOOSE_RUN_TIME JOIN_STORM_RUN_TIME QUIET_WAIT QUIET_BUSY; do
   [[ ${!v} =~ ^[0-9]+$ && ${!v} -ge 0 ]] || die "$v must be a whole number"
 done
@@ -214,7 +225,7 @@ if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   log "building ($BUILD_CMD)"
   $BUILD_CMD >&2 || die "build failed"
 fi
-for b in gateway backends fill ws_fanout upstream_latency webhook_bench plot; do
+for b in gateway backends fill hello ws_fanout upstream_latency webhook_bench plot; do
   [[ -x $BIN/$b ]] || die "$BIN/$b missing (run without --skip-build)"
 done
 SUITE_T0=$SECONDS
@@ -271,11 +282,19 @@ run_part() {
 # ---------------------------------------------------------------------------------------------
 # the parts
 
-QUEUE_ENV=(DURATION="$QUEUE_DURATION" USERS="$QUEUE_USERS" QUIET_WAIT="$QUIET_WAIT" QUIET_BUSY="$QUIET_BUSY")
+# REPEAT=1: the suite's RUNS are the repetitions. The prefilled join run and the big memory fill
+# take minutes each, so only run 1 does them.
+QUEUE_ENV=(REPEAT=1 DURATION="$QUEUE_DURATION" USERS="$QUEUE_USERS" GATEWAYS="$QUEUE_GATEWAYS"
+  QUIET_WAIT="$QUIET_WAIT" QUIET_BUSY="$QUIET_BUSY")
 [[ $QUICK == 1 ]] && QUEUE_ENV+=(WARMUP=1 NOISE_RETRIES=0 STATUS_TOKENS=500)
 if want queue; then
   for r in $(seq 1 "$RUNS"); do
     PART_ENV=("${QUEUE_ENV[@]}")
+    if [[ $r == 1 ]]; then
+      PART_ENV+=(PREFILL="$QUEUE_PREFILL" USERS_BIG="$QUEUE_USERS_BIG")
+    else
+      PART_ENV+=(PREFILL=0 USERS_BIG=)
+    fi
     run_part queue "$r" loadtest/bench-queue.sh || fail "queue run $r: loadtest/bench-queue.sh exited non-zero (a check failed; see its report)"
   done
 fi
@@ -439,7 +458,7 @@ SUITE_SECONDS=$((SECONDS - SUITE_T0))
 # ---------------------------------------------------------------------------------------------
 # the report (its inputs saved first, for --report-from)
 
-declare -p MODE QUICK ONLY OUT RUNS QUEUE_DURATION QUEUE_USERS UPSTREAM_REQUESTS WEBHOOK_REQUESTS \
+declare -p MODE QUICK ONLY OUT RUNS QUEUE_DURATION QUEUE_USERS QUEUE_GATEWAYS QUEUE_PREFILL QUEUE_USERS_BIG UPSTREAM_REQUESTS WEBHOOK_REQUESTS \
   WS_CONNECTIONS WS_ASKED WS_FD_HARD WS_ROUNDS GOOSE_USERS GOOSE_HATCH_RATE GOOSE_RUN_TIME \
   JOIN_STORM_RUN_TIME GOOSE_SETTLE_TIMEOUT GOOSE_SCENARIOS GOOSE_SEATS GOOSE_STATE GOOSE_WHY PLOT_SVG PLOT_JSON QUIET_WAIT \
   QUIET_BUSY SUITE_SECONDS STAMP BUILD_CMD COMMIT_LINE | sed 's/^declare -[a-z-]* //' >"$SUITE_DIR/settings.sh"

@@ -9,6 +9,10 @@
 //! growth of `used_memory` from before the event is configured to after the last join, divided
 //! by the number of users. The event admits nobody (`admit_per_second` 0), so every user stays
 //! WAITING. The last line of output is `FILL_JSON {...}` for scripts.
+//!
+//! With `--existing-event` it joins into an event that is already configured (say, one a running
+//! gateway serves) and leaves its configuration alone: `bench-queue.sh` uses it to put millions
+//! of users in front of the gateway's own event before measuring joins again.
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -43,6 +47,9 @@ struct Args {
     /// Event id to fill.
     #[arg(long, default_value = "fill")]
     event: String,
+    /// Join into an event that already exists, without configuring it (fails if it does not).
+    #[arg(long)]
+    existing_event: bool,
     /// FLUSHALL before measuring (destroys everything in that Redis).
     #[arg(long)]
     flush: bool,
@@ -119,9 +126,15 @@ async fn main() -> Result<()> {
     opts.pool_size = args.pool_size.max(1);
     opts.command_timeout = Duration::from_secs(10);
     let store = RedisStore::connect(&opts).await?;
-    store
-        .configure(&event, &EventConfig::new(0, 0), now_ms())
-        .await?;
+    if args.existing_event {
+        if store.info(&event, now_ms()).await?.is_none() {
+            bail!("event {:?} does not exist (--existing-event)", args.event);
+        }
+    } else {
+        store
+            .configure(&event, &EventConfig::new(0, 0), now_ms())
+            .await?;
+    }
 
     let created = AtomicU64::new(0);
     let done = AtomicU64::new(0);

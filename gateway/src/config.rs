@@ -62,6 +62,20 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_REDIS_WAIT_TIMEOUT_MS", default_value_t = 100)]
     pub redis_wait_timeout_ms: u64,
 
+    /// Most joins (or status reads) of one event sent to Redis as one script call (group
+    /// commit); 1 sends each on its own.
+    #[arg(long, env = "GATEWAY_REDIS_BATCH_MAX", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub redis_batch_max: u32,
+
+    /// Joins (or status reads) of one event that may wait for the next batch; more get 503
+    /// OVERLOADED with Retry-After.
+    #[arg(long, env = "GATEWAY_REDIS_BATCH_PENDING", default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..))]
+    pub redis_batch_pending: u32,
+
+    /// Batches of one event and operation in flight at once.
+    #[arg(long, env = "GATEWAY_REDIS_BATCH_IN_FLIGHT", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub redis_batch_in_flight: u32,
+
     /// Longest time one request may take, in milliseconds (then 503 TIMEOUT).
     #[arg(long, env = "GATEWAY_REQUEST_TIMEOUT_MS", default_value_t = 5000)]
     pub request_timeout_ms: u64,

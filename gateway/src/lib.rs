@@ -30,7 +30,7 @@ use metrics::{HttpLabels, Metrics};
 use queue::clock::{Clock, SystemClock};
 use queue::model::EventConfig;
 use queue::room::WaitingRoom;
-use queue::store::{MemoryStore, RedisOptions, RedisStore, Store};
+use queue::store::{BatchOptions, Batched, MemoryStore, RedisOptions, RedisStore, Store};
 use queue::token::{AdmissionSigner, WaitingTokens};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -91,7 +91,17 @@ impl Gateway {
                 opts.pool_size = config.redis_pool_size;
                 opts.wait_replicas = config.redis_wait_replicas;
                 opts.wait_timeout = Duration::from_millis(config.redis_wait_timeout_ms.max(1));
-                Arc::new(RedisStore::connect(&opts).await?)
+                let redis: Arc<dyn Store> = Arc::new(RedisStore::connect(&opts).await?);
+                // Joins and status reads of one event are group-committed: one script call and
+                // one round trip per batch instead of per request.
+                Arc::new(Batched::new(
+                    redis,
+                    BatchOptions {
+                        max_batch: config.redis_batch_max as usize,
+                        max_pending: config.redis_batch_pending as usize,
+                        max_in_flight: config.redis_batch_in_flight as usize,
+                    },
+                ))
             }
             None => {
                 let store = MemoryStore::new();

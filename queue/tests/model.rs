@@ -1,12 +1,14 @@
 //! Property test: random sequences of join / leave / heartbeat / enter / admit / expire / admin
-//! actions, driven through a real redis-server and the in-memory store with the same clock and
-//! the same inputs, must get identical answers at every step.
+//! actions, batched joins and batched status reads, driven through a real redis-server and the
+//! in-memory store with the same clock and the same inputs, must get identical answers at every
+//! step. A third run on Redis makes every batch as single calls, one by one: a batch (one script
+//! call for N requests) must answer exactly as those N calls do.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use queue::ids::{EventId, SessionKey};
 use queue::model::{Action, EventConfig};
-use queue::store::{MemoryStore, RedisOptions, RedisStore, Store};
+use queue::store::{JoinRequest, MemoryStore, RedisOptions, RedisStore, StatusRequest, Store};
 use std::sync::atomic::{AtomicU32, Ordering};
 use testkit::RedisServer;
 
@@ -15,7 +17,9 @@ const T0: u64 = 1_800_000_000_000;
 #[derive(Debug, Clone)]
 enum Op {
     Join { s: u8, pre: i64 },
+    JoinMany { joins: Vec<(u8, i64)> },
     Status { s: u8, heartbeat: bool },
+    StatusMany { reads: Vec<(u8, bool)> },
     Enter { s: u8 },
     Leave { s: u8 },
     Admit,
@@ -30,7 +34,9 @@ fn op() -> impl Strategy<Value = Op> {
     let s = 0u8..6;
     prop_oneof![
         4 => (s.clone(), -3i64..=-1).prop_map(|(s, pre)| Op::Join { s, pre }),
+        2 => prop::collection::vec((s.clone(), -3i64..=-1), 1..8).prop_map(|joins| Op::JoinMany { joins }),
         3 => (s.clone(), any::<bool>()).prop_map(|(s, heartbeat)| Op::Status { s, heartbeat }),
+        2 => prop::collection::vec((s.clone(), any::<bool>()), 1..8).prop_map(|reads| Op::StatusMany { reads }),
         2 => s.clone().prop_map(|s| Op::Enter { s }),
         1 => s.prop_map(|s| Op::Leave { s }),
         3 => Just(Op::Admit),
@@ -75,87 +81,120 @@ fn norm<T: std::fmt::Debug>(r: queue::error::Result<T>) -> String {
 
 static EVENT: AtomicU32 = AtomicU32::new(0);
 
+fn sess(s: u8) -> SessionKey {
+    SessionKey::of(&format!("session-{s}"))
+}
+
+/// Applies `op` to `store` and returns its answer, normalised; `batched` false makes each batch
+/// as single calls, one by one. Joins record their tickets in `tickets`.
+async fn apply(
+    store: &dyn Store,
+    ev: &EventId,
+    op: &Op,
+    tickets: &mut [u64; 6],
+    now: u64,
+    batched: bool,
+) -> String {
+    match op {
+        Op::Join { s, pre } => {
+            let r = store.join(ev, sess(*s), *pre, now).await;
+            if let Ok(j) = &r {
+                tickets[*s as usize] = j.place.ticket;
+            }
+            norm(r)
+        }
+        Op::JoinMany { joins } => {
+            let reqs: Vec<JoinRequest> = joins
+                .iter()
+                .map(|(s, pre)| JoinRequest {
+                    session: sess(*s),
+                    pre_score: *pre,
+                })
+                .collect();
+            let r = if batched {
+                store.join_many(ev, &reqs, now).await
+            } else {
+                let mut out = Vec::new();
+                for q in &reqs {
+                    out.push(store.join(ev, q.session, q.pre_score, now).await);
+                }
+                out.into_iter().collect()
+            };
+            if let Ok(js) = &r {
+                for ((s, _), j) in joins.iter().zip(js) {
+                    tickets[*s as usize] = j.place.ticket;
+                }
+            }
+            norm(r)
+        }
+        Op::Status { s, heartbeat } => norm(
+            store
+                .status(ev, tickets[*s as usize], *heartbeat, now)
+                .await,
+        ),
+        Op::StatusMany { reads } => {
+            let reqs: Vec<StatusRequest> = reads
+                .iter()
+                .map(|(s, heartbeat)| StatusRequest {
+                    ticket: tickets[*s as usize],
+                    heartbeat: *heartbeat,
+                })
+                .collect();
+            if batched {
+                norm(store.status_many(ev, &reqs, now).await)
+            } else {
+                let mut out = Vec::new();
+                for q in &reqs {
+                    out.push(store.status(ev, q.ticket, q.heartbeat, now).await);
+                }
+                norm(out.into_iter().collect::<queue::error::Result<Vec<_>>>())
+            }
+        }
+        Op::Enter { s } => norm(store.enter(ev, tickets[*s as usize], now).await),
+        Op::Leave { s } => norm(store.leave(ev, tickets[*s as usize], sess(*s), now).await),
+        Op::Admit => norm(store.admit(ev, now).await),
+        Op::Sweep { budget } => {
+            // A full pass: the chunking differs between stores, the outcome may not.
+            let mut expired = 0;
+            loop {
+                match store.sweep(ev, *budget, now).await {
+                    Ok(r) => {
+                        expired += r.expired;
+                        if r.done {
+                            break norm(Ok(expired));
+                        }
+                    }
+                    Err(e) => break norm::<u64>(Err(e)),
+                }
+            }
+        }
+        Op::Advance { .. } => String::new(),
+        Op::Act(action) => norm(store.act(ev, *action).await),
+        Op::Pulse { since } => norm(store.pulse(ev, *since).await),
+        Op::Places { heartbeat } => norm(store.places(ev, tickets, *heartbeat, now).await),
+    }
+}
+
 async fn run_case(redis: &RedisStore, cfg: EventConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mem = MemoryStore::new();
     let ev = EventId::parse(&format!("p{}", EVENT.fetch_add(1, Ordering::SeqCst))).unwrap();
+    // The same steps on another event of the same Redis, every batch made as single calls.
+    let one = EventId::parse(&format!("p{}", EVENT.fetch_add(1, Ordering::SeqCst))).unwrap();
     let mut now = T0;
-    prop_assert_eq!(
-        norm(mem.configure(&ev, &cfg, now).await),
-        norm(redis.configure(&ev, &cfg, now).await)
-    );
-    let mut tickets = [0u64; 6];
+    let created = norm(redis.configure(&ev, &cfg, now).await);
+    prop_assert_eq!(norm(mem.configure(&ev, &cfg, now).await), created.clone());
+    prop_assert_eq!(norm(redis.configure(&one, &cfg, now).await), created);
+    let (mut t_mem, mut t_red, mut t_one) = ([0u64; 6], [0u64; 6], [0u64; 6]);
     for (i, op) in ops.iter().enumerate() {
-        let sess = |s: u8| SessionKey::of(&format!("session-{s}"));
-        let (a, b) = match op {
-            Op::Join { s, pre } => {
-                let (a, b) = (
-                    mem.join(&ev, sess(*s), *pre, now).await,
-                    redis.join(&ev, sess(*s), *pre, now).await,
-                );
-                if let Ok(j) = &a {
-                    tickets[*s as usize] = j.place.ticket;
-                }
-                (norm(a), norm(b))
-            }
-            Op::Status { s, heartbeat } => {
-                let t = tickets[*s as usize];
-                (
-                    norm(mem.status(&ev, t, *heartbeat, now).await),
-                    norm(redis.status(&ev, t, *heartbeat, now).await),
-                )
-            }
-            Op::Enter { s } => {
-                let t = tickets[*s as usize];
-                (
-                    norm(mem.enter(&ev, t, now).await),
-                    norm(redis.enter(&ev, t, now).await),
-                )
-            }
-            Op::Leave { s } => {
-                let t = tickets[*s as usize];
-                (
-                    norm(mem.leave(&ev, t, sess(*s), now).await),
-                    norm(redis.leave(&ev, t, sess(*s), now).await),
-                )
-            }
-            Op::Admit => (
-                norm(mem.admit(&ev, now).await),
-                norm(redis.admit(&ev, now).await),
-            ),
-            Op::Sweep { budget } => {
-                // A full pass on each side: the chunking differs, the outcome may not.
-                let mut red = 0;
-                loop {
-                    let r = redis
-                        .sweep(&ev, *budget, now)
-                        .await
-                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
-                    red += r.expired;
-                    if r.done {
-                        break;
-                    }
-                }
-                let m = mem.sweep(&ev, *budget, now).await.map(|r| r.expired);
-                (norm(m), norm(Ok(red)))
-            }
-            Op::Advance { ms } => {
-                now += ms;
-                continue;
-            }
-            Op::Act(action) => (
-                norm(mem.act(&ev, *action).await),
-                norm(redis.act(&ev, *action).await),
-            ),
-            Op::Pulse { since } => (
-                norm(mem.pulse(&ev, *since).await),
-                norm(redis.pulse(&ev, *since).await),
-            ),
-            Op::Places { heartbeat } => (
-                norm(mem.places(&ev, &tickets, *heartbeat, now).await),
-                norm(redis.places(&ev, &tickets, *heartbeat, now).await),
-            ),
-        };
-        prop_assert_eq!(a, b, "step {} {:?} at +{} ms", i, op, now - T0);
+        if let Op::Advance { ms } = op {
+            now += ms;
+            continue;
+        }
+        let a = apply(&mem, &ev, op, &mut t_mem, now, true).await;
+        let b = apply(redis, &ev, op, &mut t_red, now, true).await;
+        let c = apply(redis, &one, op, &mut t_one, now, false).await;
+        prop_assert_eq!(&a, &b, "step {} {:?} at +{} ms", i, op, now - T0);
+        prop_assert_eq!(&b, &c, "step {} {:?} one by one at +{} ms", i, op, now - T0);
     }
     prop_assert_eq!(
         norm(mem.info(&ev, now).await),

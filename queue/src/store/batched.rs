@@ -139,7 +139,8 @@ impl<Req: Send + 'static, Resp: Send + 'static> Lane<Req, Resp> {
                     }
                 }
                 Ok(answers) => {
-                    let e = QueueError::Protocol(format!("{} answers for {n} requests", answers.len()));
+                    let e =
+                        QueueError::Protocol(format!("{} answers for {n} requests", answers.len()));
                     for tx in senders {
                         let _ = tx.send(Err(e.clone()));
                     }

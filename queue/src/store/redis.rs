@@ -355,7 +355,9 @@ impl Store for RedisStore {
         reads
             .iter()
             .zip(r[4..].chunks_exact(3))
-            .map(|(q, p)| decode_place(&[0, q.ticket as i64, p[0], p[1], p[2], r[0], r[1], r[2], r[3]]))
+            .map(|(q, p)| {
+                decode_place(&[0, q.ticket as i64, p[0], p[1], p[2], r[0], r[1], r[2], r[3]])
+            })
             .collect()
     }
 

@@ -107,6 +107,11 @@ impl Webhooks {
         opts.dedup_ttl = Duration::from_secs(config.webhook_dedup_ttl_seconds.max(1));
         opts.wait_replicas = config.redis_wait_replicas;
         opts.wait_timeout = Duration::from_millis(config.redis_wait_timeout_ms.max(1));
+        opts.batch = redis_layer::GroupOptions {
+            max_batch: config.redis_batch_max as usize,
+            max_pending: config.redis_batch_pending as usize,
+            max_in_flight: config.redis_batch_in_flight as usize,
+        };
         let inbox = Inbox::connect(&opts, Arc::new(webhooks::Metrics::new())).await?;
         let settings = UpstreamSettings {
             max_in_flight: config.upstream_max_in_flight.max(1),

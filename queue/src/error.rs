@@ -61,3 +61,9 @@ impl From<redis_layer::RedisError> for QueueError {
         }
     }
 }
+
+impl From<redis_layer::Full> for QueueError {
+    fn from(_: redis_layer::Full) -> Self {
+        Self::Overloaded
+    }
+}

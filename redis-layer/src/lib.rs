@@ -4,13 +4,14 @@
 //! Layout: [`options`] says where Redis is and how long to wait for it; [`connection`] holds a
 //! pool per server, one per primary in a cluster (so a dead primary stalls only its own keys),
 //! runs [`script`]s by `EVALSHA` with reload on NOSCRIPT, and pins `WAIT` to the node that took
-//! the write; [`error`] is the one table that says whether a Redis failure is worth a retry;
+//! the write; [`group`] group-commits requests of one key into one script call; [`error`] is the one table that says whether a Redis failure is worth a retry;
 //! [`clock`] is the injected time every store takes. Keys are the callers' business, with one
 //! rule: every key a script touches carries the same hash tag, so it lives in one slot.
 
 pub mod clock;
 pub mod connection;
 pub mod error;
+pub mod group;
 pub mod options;
 pub mod script;
 
@@ -20,6 +21,7 @@ pub use error::{classify, RedisError};
 /// commands that need no script (HGETALL, XLEN, SMEMBERS, ...).
 pub use fred::interfaces as commands;
 pub use fred::types::Value;
+pub use group::{Full, Group, GroupOptions};
 pub use options::RedisOptions;
 pub use script::Script;
 

@@ -1,7 +1,7 @@
 //! Errors of the inbox, the consumer and the dead-letter operations.
 
 /// A failure of the webhook inbox.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum InboxError {
     /// Redis is unreachable or slow; the caller should answer 503 (the provider retries).
     #[error("webhook inbox unavailable: {0}")]
@@ -46,5 +46,13 @@ impl From<redis_layer::RedisError> for InboxError {
             R::Bug(m) => Self::Protocol(m),
             R::Config(m) => Self::Config(format!("redis {m}")),
         }
+    }
+}
+
+impl From<redis_layer::Full> for InboxError {
+    /// Too many webhooks already wait for the next batch: answered 503 (the provider retries),
+    /// nothing was stored.
+    fn from(_: redis_layer::Full) -> Self {
+        Self::Unavailable("too many webhooks waiting to be stored".into())
     }
 }

@@ -25,7 +25,7 @@ use crate::envelope::{rfc3339_ms, Envelope};
 use crate::error::{InboxError, Result};
 use crate::metrics::Metrics;
 use redis_layer::commands::StreamsInterface;
-use redis_layer::{Redis, RedisOptions, Script, Value};
+use redis_layer::{Group, GroupOptions, Redis, RedisOptions, Script, Value};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +56,9 @@ pub struct InboxOptions {
     /// A consumer silent this long with nothing pending is removed from the group (consumer
     /// names are per process, so every restart of a replica would leave one behind).
     pub stale_consumer: Duration,
+    /// The group commit of appends: deliveries arriving together are stored by one script call
+    /// (and one `WAIT`).
+    pub batch: GroupOptions,
     /// Replicas that must have an append (Redis `WAIT`) before it is answered; 0: off.
     pub wait_replicas: u32,
     /// How long that `WAIT` waits.
@@ -75,6 +78,7 @@ impl InboxOptions {
             stale_consumer: STALE_CONSUMER,
             wait_replicas: 0,
             wait_timeout: Duration::from_millis(100),
+            batch: GroupOptions::default(),
         }
     }
 }
@@ -239,6 +243,15 @@ pub struct Inbox {
     stale_consumer_ms: i64,
     appended: Arc<Notify>,
     metrics: Arc<Metrics>,
+    /// Appends waiting to be stored together (one lane: the inbox's one hash tag).
+    appends: Arc<Group<(), Append, Appended, InboxError>>,
+}
+
+/// One append of a batch: the dedup key, the stream, and the entry's fields.
+struct Append {
+    seen: String,
+    stream: String,
+    fields: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for Inbox {
@@ -326,6 +339,7 @@ impl Inbox {
             stale_consumer_ms: opts.stale_consumer.as_millis() as i64,
             appended: Arc::new(Notify::new()),
             metrics,
+            appends: Arc::new(Group::new(opts.batch)),
         };
         if !reachable {
             tracing::warn!("webhook inbox: redis not reachable yet; retrying in the background");
@@ -355,24 +369,19 @@ impl Inbox {
         .map(|_| ())
     }
 
-    async fn append_to(
-        &self,
-        seen: String,
-        stream: &str,
-        env: &Envelope,
-        extra: &[(&str, String)],
-    ) -> Result<Appended> {
+    /// Dedups and appends a batch in one script call; the answers in order.
+    async fn append_many(&self, batch: Vec<Append>) -> Result<Vec<Appended>> {
+        let mut keys = Vec::with_capacity(2 * batch.len());
         let mut args = vec![Value::from(self.dedup_ttl_secs)];
-        for (k, v) in env.to_fields().into_iter().chain(
-            extra
-                .iter()
-                .map(|(k, v)| (*k, v.clone()))
-                .collect::<Vec<_>>(),
-        ) {
-            args.push(Value::from(k));
-            args.push(Value::from(v));
+        for a in &batch {
+            keys.push(a.seen.clone());
+            keys.push(a.stream.clone());
+            args.push(Value::from(2 * a.fields.len() as i64));
+            for (k, v) in &a.fields {
+                args.push(Value::from(k.as_str()));
+                args.push(Value::from(v.as_str()));
+            }
         }
-        let keys = vec![seen, stream.to_owned()];
         // With --redis-wait-replicas, answered once the replicas have it (`WAIT` on the node
         // that took the write; a duplicate rewrites its mark so the WAIT covers the first one).
         let reply: Value = self
@@ -380,11 +389,54 @@ impl Inbox {
             .eval_durable(&self.scripts.append, keys, args)
             .await?;
         let r = strings(reply, "append")?;
-        match (r.first().map(String::as_str), r.get(1)) {
-            (Some("new"), Some(id)) => Ok(Appended::New(id.clone())),
-            (Some("duplicate"), Some(id)) => Ok(Appended::Duplicate(id.clone())),
-            _ => Err(proto_err("append")),
+        if r.len() != 2 * batch.len() {
+            return Err(proto_err("append"));
         }
+        r.chunks_exact(2)
+            .map(|p| match p[0].as_str() {
+                "new" => Ok(Appended::New(p[1].clone())),
+                "duplicate" => Ok(Appended::Duplicate(p[1].clone())),
+                _ => Err(proto_err("append")),
+            })
+            .collect()
+    }
+
+    async fn append_to(
+        &self,
+        seen: String,
+        stream: &str,
+        env: &Envelope,
+        extra: &[(&str, String)],
+    ) -> Result<Appended> {
+        let fields = env
+            .to_fields()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .chain(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())))
+            .collect();
+        let one = Append {
+            seen,
+            stream: stream.to_owned(),
+            fields,
+        };
+        if stream != self.keys.inbox {
+            let mut r = self.append_many(vec![one]).await?;
+            return r.pop().ok_or_else(|| proto_err("append"));
+        }
+        // Deliveries to the inbox are group-committed: one script call per burst.
+        let inbox = self.clone();
+        self.appends
+            .submit(
+                &(),
+                one,
+                0,
+                move |batch, _| {
+                    let inbox = inbox.clone();
+                    async move { inbox.append_many(batch).await }
+                },
+                |_, _| proto_err("append"),
+            )
+            .await
     }
 
     /// Stores a verified envelope unless its `event_id` was stored before (atomically), and

@@ -1,201 +1,28 @@
-//! Group commit: joins (and status reads) of one event that arrive close together go to the
-//! store as one call ([`Store::join_many`], [`Store::status_many`]), so a burst of N requests
-//! costs one Redis round trip, one script call and one `WAIT` instead of N.
-//!
-//! How a batch forms (no timer): each event has a lane per operation. A request joins the
-//! lane's pending list; if fewer than `max_in_flight` batches of that lane are running, it also
-//! starts a drain task. A drain task takes up to `max_batch` pending requests, runs them as one
-//! call, answers each, and repeats until nothing is pending. While a batch is in flight the next
-//! arrivals gather behind it, so batches grow with the load and a lone request is sent at once:
-//! a request waits at most for the batch ahead of it (itself bounded by the Redis command
-//! timeout) plus its own. The drain runs in its own task, not in a requester's future, because
-//! a client that hangs up drops its future, and a batch half sent would strand the others.
-//!
-//! Bounded memory: a lane holds at most `max_pending` requests; the next one is refused with
-//! [`QueueError::Overloaded`] (HTTP 503 + `Retry-After`). A failed batch gives each of its
-//! requests the error it would have had alone (the store's error is the whole call's: every
-//! request of one event fails the same way for an unknown event, a closed event, Redis
-//! unavailable, or a `WAIT` that fell short).
+//! Group commit of the queue: joins (and status reads) of one event that arrive close
+//! together go to the store as one call ([`Store::join_many`], [`Store::status_many`]), so a
+//! burst of N requests costs one Redis round trip, one script call and one `WAIT` instead of N.
+//! How batches form, their bounds, and what a failed batch answers: [`redis_layer::group`].
+//! A full lane answers [`QueueError::Overloaded`] (HTTP 503 + `Retry-After`).
 
 use super::{JoinRequest, StatusRequest, Store};
 use crate::error::{QueueError, Result};
 use crate::ids::{EventId, SessionKey};
 use crate::model::*;
 use async_trait::async_trait;
-use std::collections::{HashMap, VecDeque};
-use std::future::Future;
-use std::sync::{Arc, Mutex};
-use tokio::sync::oneshot;
+use redis_layer::Group;
+use std::sync::Arc;
 
-/// Bounds of the group commit, per event and operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchOptions {
-    /// Most requests in one store call.
-    pub max_batch: usize,
-    /// Most requests waiting for a batch; more are refused with [`QueueError::Overloaded`].
-    pub max_pending: usize,
-    /// Batches of one event and operation in flight at once (on different connections).
-    pub max_in_flight: usize,
-}
-
-impl Default for BatchOptions {
-    /// 256 per batch, 8,192 pending, 2 in flight: the defaults measured in docs/benchmarks.md.
-    fn default() -> Self {
-        Self {
-            max_batch: 256,
-            max_pending: 8192,
-            max_in_flight: 2,
-        }
-    }
-}
-
-/// A request waiting for its batch, and where its answer goes.
-type Waiter<Req, Resp> = (Req, u64, oneshot::Sender<Result<Resp>>);
-
-/// The requests of one event and operation waiting for a batch.
-struct Lane<Req, Resp> {
-    state: Mutex<LaneState<Req, Resp>>,
-}
-
-struct LaneState<Req, Resp> {
-    pending: VecDeque<Waiter<Req, Resp>>,
-    in_flight: usize,
-}
-
-impl<Req: Send + 'static, Resp: Send + 'static> Lane<Req, Resp> {
-    fn new() -> Self {
-        Self {
-            state: Mutex::new(LaneState {
-                pending: VecDeque::new(),
-                in_flight: 0,
-            }),
-        }
-    }
-
-    /// Queues `req` and waits for its answer; starts a drain task when the lane has room for
-    /// another batch in flight.
-    async fn submit<F, Fut>(
-        self: &Arc<Self>,
-        opts: BatchOptions,
-        req: Req,
-        now_ms: u64,
-        run: F,
-    ) -> Result<Resp>
-    where
-        F: Fn(Vec<Req>, u64) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Vec<Resp>>> + Send,
-    {
-        let (tx, rx) = oneshot::channel();
-        let start = {
-            let mut st = self.state.lock().expect("lane");
-            if st.pending.len() >= opts.max_pending {
-                return Err(QueueError::Overloaded);
-            }
-            st.pending.push_back((req, now_ms, tx));
-            let start = st.in_flight < opts.max_in_flight.max(1);
-            if start {
-                st.in_flight += 1;
-            }
-            start
-        };
-        if start {
-            let lane = self.clone();
-            tokio::spawn(async move { lane.drain(opts.max_batch.max(1), run).await });
-        }
-        rx.await
-            .unwrap_or_else(|_| Err(QueueError::Unavailable("batch abandoned".into())))
-    }
-
-    /// Runs batches until nothing is pending.
-    async fn drain<F, Fut>(&self, max_batch: usize, run: F)
-    where
-        F: Fn(Vec<Req>, u64) -> Fut + Send + Sync,
-        Fut: Future<Output = Result<Vec<Resp>>> + Send,
-    {
-        loop {
-            let batch: Vec<Waiter<Req, Resp>> = {
-                let mut st = self.state.lock().expect("lane");
-                if st.pending.is_empty() {
-                    st.in_flight -= 1;
-                    return;
-                }
-                let n = st.pending.len().min(max_batch);
-                st.pending.drain(..n).collect()
-            };
-            // The batch runs at its newest request's clock: time never runs backwards for the
-            // store, and every request of the batch is answered as of the same instant.
-            let now_ms = batch.iter().map(|w| w.1).max().unwrap_or(0);
-            let mut senders = Vec::with_capacity(batch.len());
-            let mut reqs = Vec::with_capacity(batch.len());
-            for (req, _, tx) in batch {
-                reqs.push(req);
-                senders.push(tx);
-            }
-            let n = senders.len();
-            match run(reqs, now_ms).await {
-                Ok(answers) if answers.len() == n => {
-                    for (tx, a) in senders.into_iter().zip(answers) {
-                        let _ = tx.send(Ok(a));
-                    }
-                }
-                Ok(answers) => {
-                    let e =
-                        QueueError::Protocol(format!("{} answers for {n} requests", answers.len()));
-                    for tx in senders {
-                        let _ = tx.send(Err(e.clone()));
-                    }
-                }
-                Err(e) => {
-                    for tx in senders {
-                        let _ = tx.send(Err(e.clone()));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Whether nothing is pending or running (the lane can be forgotten).
-    fn idle(&self) -> bool {
-        let st = self.state.lock().expect("lane");
-        st.pending.is_empty() && st.in_flight == 0
-    }
-}
-
-/// The lanes of one operation, by event.
-struct Lanes<Req, Resp> {
-    map: Mutex<HashMap<EventId, Arc<Lane<Req, Resp>>>>,
-}
-
-impl<Req: Send + 'static, Resp: Send + 'static> Lanes<Req, Resp> {
-    fn new() -> Self {
-        Self {
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn get(&self, event: &EventId) -> Arc<Lane<Req, Resp>> {
-        let mut map = self.map.lock().expect("lanes");
-        if let Some(lane) = map.get(event) {
-            return lane.clone();
-        }
-        // Lanes of unknown events must not pile up (any client can name an event id): before
-        // adding one, forget the idle ones once the map has grown past what real sales use.
-        if map.len() >= 1024 {
-            map.retain(|_, lane| !lane.idle());
-        }
-        let lane = Arc::new(Lane::new());
-        map.insert(event.clone(), lane.clone());
-        lane
-    }
-}
+/// Bounds of the group commit, per event and operation (`max_batch`, `max_pending`,
+/// `max_in_flight`; defaults 256, 8,192 and 2).
+pub use redis_layer::GroupOptions as BatchOptions;
 
 /// A store whose joins and status reads are group-committed (see the module docs); every other
 /// operation goes straight through.
 pub struct Batched {
     inner: Arc<dyn Store>,
     opts: BatchOptions,
-    joins: Lanes<JoinRequest, Joined>,
-    reads: Lanes<StatusRequest, Place>,
+    joins: Group<EventId, JoinRequest, Joined, QueueError>,
+    reads: Group<EventId, StatusRequest, Place, QueueError>,
 }
 
 impl std::fmt::Debug for Batched {
@@ -212,10 +39,15 @@ impl Batched {
         Self {
             inner,
             opts,
-            joins: Lanes::new(),
-            reads: Lanes::new(),
+            joins: Group::new(opts),
+            reads: Group::new(opts),
         }
     }
+}
+
+/// A store call that answered a different number of requests than it was given: a bug.
+fn short(got: usize, want: usize) -> QueueError {
+    QueueError::Protocol(format!("{got} answers for {want} requests"))
 }
 
 #[async_trait]
@@ -246,9 +78,8 @@ impl Store for Batched {
         let inner = self.inner.clone();
         let ev = event.clone();
         self.joins
-            .get(event)
             .submit(
-                self.opts,
+                event,
                 JoinRequest { session, pre_score },
                 now_ms,
                 move |reqs, now| {
@@ -256,6 +87,7 @@ impl Store for Batched {
                     let ev = ev.clone();
                     async move { inner.join_many(&ev, &reqs, now).await }
                 },
+                short,
             )
             .await
     }
@@ -279,9 +111,8 @@ impl Store for Batched {
         let inner = self.inner.clone();
         let ev = event.clone();
         self.reads
-            .get(event)
             .submit(
-                self.opts,
+                event,
                 StatusRequest { ticket, heartbeat },
                 now_ms,
                 move |reqs, now| {
@@ -289,6 +120,7 @@ impl Store for Batched {
                     let ev = ev.clone();
                     async move { inner.status_many(&ev, &reqs, now).await }
                 },
+                short,
             )
             .await
     }

@@ -28,20 +28,30 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
-    /// HMAC key of waiting tokens (at least 16 bytes); the same on every replica. Absent: an
-    /// ephemeral key, so tokens die with the process.
-    #[arg(long, env = "GATEWAY_TOKEN_SECRET", hide_env_values = true)]
-    pub token_secret: Option<String>,
+    /// HMAC key of waiting tokens (at least 16 bytes); the same on every replica. Repeat the
+    /// flag (comma-separated in the environment, so a secret cannot contain a comma) to rotate:
+    /// the first issues new tokens, every one verifies. Absent: an ephemeral key, so tokens die
+    /// with the process.
+    #[arg(
+        long,
+        env = "GATEWAY_TOKEN_SECRET",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub token_secret: Vec<String>,
 
     /// Ed25519 private key of admission tokens, PKCS#8 PEM: the PEM text itself or a path to a
-    /// file holding it. Absent: an ephemeral key.
+    /// file holding it. Repeat the flag (comma-separated in the environment; a PEM has no
+    /// comma, a path must not have one either) to rotate: the first signs, every one verifies
+    /// and is published in the JWKS. Absent: an ephemeral key.
     #[arg(
         long,
         env = "GATEWAY_SIGNING_KEY",
         hide_env_values = true,
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        value_delimiter = ','
     )]
-    pub signing_key: Option<String>,
+    pub signing_key: Vec<String>,
 
     /// Redis command timeout in milliseconds; past it a request gets 503 UNAVAILABLE.
     #[arg(long, env = "GATEWAY_REDIS_TIMEOUT_MS", default_value_t = 1000)]
@@ -308,13 +318,21 @@ impl Config {
         }
     }
 
-    /// The signing key's PEM text: the value itself, or the file it names.
-    pub fn signing_key_pem(&self) -> std::io::Result<Option<String>> {
-        match &self.signing_key {
-            None => Ok(None),
-            Some(v) if v.trim_start().starts_with("-----BEGIN") => Ok(Some(v.clone())),
-            Some(path) => std::fs::read_to_string(PathBuf::from(path)).map(Some),
-        }
+    /// The signing keys' PEM texts, in order: each value itself, or the file it names.
+    pub fn signing_key_pems(&self) -> anyhow::Result<Vec<String>> {
+        self.signing_key
+            .iter()
+            .enumerate()
+            .map(|(n, v)| {
+                if v.trim_start().starts_with("-----BEGIN") {
+                    Ok(v.clone())
+                } else {
+                    std::fs::read_to_string(PathBuf::from(v)).map_err(|e| {
+                        anyhow::anyhow!("reading --signing-key #{} from the file {v:?}: {e}", n + 1)
+                    })
+                }
+            })
+            .collect()
     }
 }
 

@@ -116,20 +116,34 @@ impl Gateway {
                 Arc::new(store)
             }
         };
-        let waiting = match &config.token_secret {
-            Some(s) => WaitingTokens::from_secret(s.as_bytes())?,
-            None => {
-                tracing::warn!("no --token-secret: waiting tokens use an ephemeral key and die with this process");
-                WaitingTokens::ephemeral()
-            }
+        let waiting = if config.token_secret.is_empty() {
+            tracing::warn!(
+                "no --token-secret: waiting tokens use an ephemeral key and die with this process"
+            );
+            WaitingTokens::ephemeral()
+        } else {
+            WaitingTokens::from_secrets(&config.token_secret).map_err(|e| {
+                anyhow::anyhow!(
+                    "--token-secret: {e} (values are split on commas: a secret cannot contain one)"
+                )
+            })?
+        }
+        .with_clock(clock.clone());
+        let pems = config.signing_key_pems()?;
+        let signer = if pems.is_empty() {
+            tracing::warn!(
+                "no --signing-key: admission tokens use an ephemeral key and die with this process"
+            );
+            AdmissionSigner::ephemeral()
+        } else {
+            AdmissionSigner::from_pems(&pems)?
         };
-        let signer = match config.signing_key_pem()? {
-            Some(pem) => AdmissionSigner::from_pem(&pem)?,
-            None => {
-                tracing::warn!("no --signing-key: admission tokens use an ephemeral key and die with this process");
-                AdmissionSigner::ephemeral()
-            }
-        };
+        // Key ids, not keys: they are public (in every token) and tell a rotation's steps apart.
+        tracing::info!(
+            waiting_token_kids = ?waiting.key_ids(),
+            signing_kids = ?signer.kids(),
+            "keys loaded (the first of each issues, all verify)"
+        );
         if config.admin_token.is_none() {
             tracing::warn!("no --admin-token: the admin API is disabled");
         }

@@ -65,9 +65,10 @@ struct Record {
     ticket: Option<u64>,
 }
 
-/// The ticket inside a waiting token (`base64url(claims).mac`).
+/// The ticket inside a waiting token (`kid.base64url(claims).mac`; the claims are the part
+/// before the MAC in the older `base64url(claims).mac` too).
 fn ticket_of(token: &str) -> Option<u64> {
-    let claims = token.split('.').next()?;
+    let claims = token.rsplit('.').nth(1)?;
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(claims)
         .ok()?;

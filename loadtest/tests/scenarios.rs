@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 const ADMIN: &str = "loadtest-admin-token";
-const TOKEN_SECRET: &str = "loadtest token secret, 32 bytes!";
+const TOKEN_SECRET: &str = "loadtest token secret; 32 bytes!";
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// A fixed Ed25519 key (PKCS#8 PEM).
 const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKca9U8Xj2DwNeABg6oDfidSMKbZVnlmV+qOwRIb3Trx\n-----END PRIVATE KEY-----\n";

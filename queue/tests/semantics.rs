@@ -24,7 +24,10 @@ impl Ctx {
     /// `stores` share one backend (several replicas' connections, or one memory store).
     fn new(stores: Vec<Arc<dyn Store>>) -> Self {
         let clock = ManualClock::new(T0);
-        let tokens = WaitingTokens::from_secret(b"suite secret 0123456789").unwrap();
+        // Tokens carry their issue time: stamped by the same (manual) clock as the rooms'.
+        let tokens = WaitingTokens::from_secret(b"suite secret 0123456789")
+            .unwrap()
+            .with_clock(Arc::new(clock.clone()));
         let signer = AdmissionSigner::ephemeral();
         let rooms = stores
             .into_iter()

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 pub const ADMIN: &str = "test-admin-token";
-pub const SECRET: &str = "test token secret, 32 bytes long!";
+/// (No comma: `--token-secret` values are split on commas.)
+pub const SECRET: &str = "test token secret; 32 bytes long!";
 /// A fixed Ed25519 key (PKCS#8 PEM) so that replicas and restarts share it.
 pub const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKca9U8Xj2DwNeABg6oDfidSMKbZVnlmV+qOwRIb3Trx\n-----END PRIVATE KEY-----\n";
 

@@ -1,0 +1,19 @@
+//! Tokens: HMAC-signed waiting tokens that carry a place, and EdDSA JWT admissions that any
+//! origin can verify offline against the JWKS.
+//!
+//! Both kinds take several keys so that keys rotate without invalidating what is outstanding:
+//! the first key signs, every key verifies, and each token names its key by a short id so that
+//! verification costs one check, not one per configured key.
+
+mod admission;
+mod waiting;
+
+pub use admission::{AdmissionClaims, AdmissionSigner};
+pub use waiting::{VerifiedWaiting, WaitingClaims, WaitingTokens};
+
+/// Longest waiting token accepted for verification (longer input is rejected unread).
+pub const MAX_WAITING_TOKEN_LEN: usize = 1024;
+/// Shortest accepted `--token-secret`, in bytes.
+pub const MIN_SECRET_LEN: usize = 16;
+/// The `iss` claim of admission tokens.
+pub const ISSUER: &str = "admission-gateway";

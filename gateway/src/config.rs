@@ -259,7 +259,7 @@ pub struct Config {
     /// the next stored webhook starts; a slow one holds back only itself). Also the forwards'
     /// concurrency limit towards the worker (window × consumers), instead of
     /// `--upstream-max-in-flight`.
-    #[arg(long, env = "GATEWAY_WEBHOOK_FORWARD_WINDOW", default_value_t = 128,
+    #[arg(long, env = "GATEWAY_WEBHOOK_FORWARD_WINDOW", default_value_t = 256,
           value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub webhook_forward_window: u64,
 

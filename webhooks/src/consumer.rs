@@ -112,7 +112,7 @@ pub struct ConsumerConfig {
 }
 
 /// Default of [`ConsumerConfig::window`].
-pub const DEFAULT_WINDOW: usize = 128;
+pub const DEFAULT_WINDOW: usize = 256;
 
 /// Most entry ids one acknowledgement call carries.
 const MAX_ACK_BATCH: usize = 512;
@@ -306,7 +306,22 @@ impl Consumer {
                                         continue;
                                     }
                                     busy += 1;
-                                    steps.push(Box::pin(self.handle(entry)));
+                                    // Its own task: the forwards' work (encoding, the gRPC
+                                    // call, the failure script) spreads over the runtime's
+                                    // threads instead of sharing this one.
+                                    let id = entry.id.clone();
+                                    let task = tokio::spawn(handle(
+                                        self.inbox.clone(),
+                                        self.forward.clone(),
+                                        self.config.retry,
+                                        self.clock.clone(),
+                                        entry,
+                                    ));
+                                    steps.push(Box::pin(async move {
+                                        // A forward that panicked: the entry stays pending and
+                                        // is taken over after the claim idle.
+                                        task.await.unwrap_or(Done::Settled { id })
+                                    }));
                                 }
                             }
                             Err(e) => {
@@ -355,59 +370,64 @@ impl Consumer {
             }
         }
     }
+}
 
-    /// Forwards one entry; on failure records it (a retry, or a dead letter).
-    async fn handle(&self, entry: Entry) -> Done {
-        let metrics = self.inbox.metrics();
-        let outcome = match &entry.envelope {
-            Some(env) => self.forward.forward(env).await,
-            None => Err(ForwardError::Permanent("corrupt inbox entry".into())),
-        };
-        let now = self.clock.now_ms();
-        let e = match outcome {
-            Ok(()) => {
-                let latency_ms = entry
-                    .envelope
-                    .as_ref()
-                    .map_or(0, |e| now.saturating_sub(e.received_ms));
-                return Done::Forwarded {
-                    id: entry.id,
-                    latency_ms,
-                };
-            }
-            Err(e) => e,
-        };
-        let permanent = matches!(e, ForwardError::Permanent(_));
-        let attempt = entry.attempts + 1;
-        let delay = self.config.retry.delay(attempt);
-        let recorded = self
-            .inbox
-            .fail(
-                &entry.id,
-                now,
-                self.config.retry.max_attempts,
-                delay,
-                &e.to_string(),
-                permanent,
-            )
-            .await;
-        match recorded {
-            Ok(Failed::Retry(_)) => {
-                metrics.retried();
-                tracing::debug!(entry = %entry.id, attempt, error = %e, "webhook forward failed; will retry");
-            }
-            Ok(Failed::Dead(dlq)) => {
-                metrics.dead_lettered();
-                tracing::warn!(entry = %entry.id, dead_letter = %dlq, attempt, error = %e, "webhook dead-lettered");
-            }
-            Ok(Failed::Gone) => {}
-            Err(err) => {
-                // The failure was not recorded; the entry stays pending and is claimed later.
-                tracing::warn!(error = %err, entry = %entry.id, "webhook consumer: recording a failure failed");
-            }
+/// Forwards one entry; on failure records it (a retry, or a dead letter).
+async fn handle(
+    inbox: Inbox,
+    forward: Arc<dyn Forward>,
+    retry: RetryPolicy,
+    clock: Arc<dyn Clock>,
+    entry: Entry,
+) -> Done {
+    let metrics = inbox.metrics();
+    let outcome = match &entry.envelope {
+        Some(env) => forward.forward(env).await,
+        None => Err(ForwardError::Permanent("corrupt inbox entry".into())),
+    };
+    let now = clock.now_ms();
+    let e = match outcome {
+        Ok(()) => {
+            let latency_ms = entry
+                .envelope
+                .as_ref()
+                .map_or(0, |e| now.saturating_sub(e.received_ms));
+            return Done::Forwarded {
+                id: entry.id,
+                latency_ms,
+            };
         }
-        Done::Settled { id: entry.id }
+        Err(e) => e,
+    };
+    let permanent = matches!(e, ForwardError::Permanent(_));
+    let attempt = entry.attempts + 1;
+    let delay = retry.delay(attempt);
+    let recorded = inbox
+        .fail(
+            &entry.id,
+            now,
+            retry.max_attempts,
+            delay,
+            &e.to_string(),
+            permanent,
+        )
+        .await;
+    match recorded {
+        Ok(Failed::Retry(_)) => {
+            metrics.retried();
+            tracing::debug!(entry = %entry.id, attempt, error = %e, "webhook forward failed; will retry");
+        }
+        Ok(Failed::Dead(dlq)) => {
+            metrics.dead_lettered();
+            tracing::warn!(entry = %entry.id, dead_letter = %dlq, attempt, error = %e, "webhook dead-lettered");
+        }
+        Ok(Failed::Gone) => {}
+        Err(err) => {
+            // The failure was not recorded; the entry stays pending and is claimed later.
+            tracing::warn!(error = %err, entry = %entry.id, "webhook consumer: recording a failure failed");
+        }
     }
+    Done::Settled { id: entry.id }
 }
 
 #[cfg(test)]

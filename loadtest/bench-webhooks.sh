@@ -14,8 +14,22 @@
 # fragment (ending in a `<!-- webhooks-summary k=v ... -->` line for scripts) and writes it to
 # $OUT_DIR/webhooks-<timestamp>.md.
 #
+# Then, unless FORWARD=0, forwarding into the reference WorkerService (the release `backends`,
+# in memory, with INTENTS pending payments that every webhook above reports on, so each is
+# applied or answered ALREADY_PROCESSED, never refused):
+# - drain: the ingest gateway had no worker, so the inbox holds the REQUESTS + WARMUP webhooks;
+#   a second gateway with the worker starts, and `webhook_bench --drain-watch` times the inbox
+#   from its first decrease to empty (drained/s);
+# - flood: FLOOD_REQUESTS more webhooks sent to that gateway at full speed while it forwards:
+#   accepted/s, forwarded/s (first POST to last forward) and the received-to-applied latency
+#   p50/p99 (the gateway's webhooks_end_to_end_latency_seconds: from the envelope's received
+#   time to the worker's answer, interpolated within the histogram's buckets).
+# The forwarding gateway runs with WINDOW (--webhook-forward-window, default: the gateway's)
+# and CONSUMERS (--webhook-consumers, default: the gateway's).
+#
 # Environment: REQUESTS (100000), WARMUP (5000), CONCURRENCY (64), APPENDFSYNC (everysec),
-# SKIP_BUILD=1, OUT_DIR (loadtest/out).
+# FORWARD (1), INTENTS (1000), FLOOD_REQUESTS (50000), WINDOW, CONSUMERS, SKIP_BUILD=1,
+# OUT_DIR (loadtest/out).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -40,19 +54,44 @@ APPENDFSYNC="${APPENDFSYNC:-everysec}"
 OUT_DIR="${OUT_DIR:-$ROOT/loadtest/out}"
 SECRET="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 need redis-server redis-cli curl awk
-[[ "${SKIP_BUILD:-0}" == 1 ]] || cargo build --release -p gateway -p loadtest >&2
+FORWARD="${FORWARD:-1}"
+INTENTS="${INTENTS:-1000}"
+FLOOD_REQUESTS="${FLOOD_REQUESTS:-50000}"
+[[ "${SKIP_BUILD:-0}" == 1 ]] || cargo build --release -p gateway -p loadtest -p services >&2
 
 bench_init bench-webhooks
 start_redis redis --appendonly yes --appendfsync "$APPENDFSYNC"
+TARGETS=()
+if [[ $FORWARD == 1 ]]; then
+  start_backends backends --event "bench:$INTENTS" --hold-seconds 86400
+  TARGETS=(--backends "$BE" --intents "$INTENTS" --event bench)
+fi
 start_gateway gateway --redis-url "redis://127.0.0.1:$REDIS_PORT" --webhook-secret "$SECRET"
 
 mkdir -p "$OUT_DIR"
 OUT="$OUT_DIR/webhooks-$(date -u +%Y%m%dT%H%M%SZ).md"
 "$BIN/webhook_bench" --gateway "127.0.0.1:$GW_PORT" --secret "$SECRET" \
-  --requests "$REQUESTS" --warmup "$WARMUP" --concurrency "$CONCURRENCY" \
+  --requests "$REQUESTS" --warmup "$WARMUP" --concurrency "$CONCURRENCY" "${TARGETS[@]}" \
   >"$BENCH_WORK/table.md" || die "webhook_bench failed"
 STORED="$(redis-cli -p "$REDIS_PORT" xlen 'wh:{payments}:inbox')"
 SENT=$((REQUESTS + WARMUP))
+FWD_FLAGS=()
+[[ -n ${WINDOW:-} ]] && FWD_FLAGS+=(--webhook-forward-window "$WINDOW")
+[[ -n ${CONSUMERS:-} ]] && FWD_FLAGS+=(--webhook-consumers "$CONSUMERS")
+if [[ $FORWARD == 1 && $STORED == "$SENT" ]]; then
+  stop_pid "$GW_PID"
+  "$BIN/webhook_bench" --secret "$SECRET" --drain-watch "redis://127.0.0.1:$REDIS_PORT" \
+    >"$BENCH_WORK/drain.md" &
+  WATCH=$!
+  sleep 0.5
+  start_gateway forwarder --redis-url "redis://127.0.0.1:$REDIS_PORT" --webhook-secret "$SECRET" \
+    --payment-result-url "$BE" "${FWD_FLAGS[@]}"
+  wait "$WATCH" || die "drain-watch failed"
+  "$BIN/webhook_bench" --gateway "127.0.0.1:$GW_PORT" --secret "$SECRET" \
+    --requests "$FLOOD_REQUESTS" --warmup 0 --concurrency "$CONCURRENCY" "${TARGETS[@]}" \
+    --forwarded >"$BENCH_WORK/flood.md" || die "webhook_bench --forwarded failed"
+  DEAD="$(redis-cli -p "$REDIS_PORT" xlen 'wh:{payments}:dlq')"
+fi
 {
   echo "- commit \`$(commit_line)\`; $(machine_line)"
   echo "- \`loadtest/bench-webhooks.sh\` with REQUESTS=$REQUESTS WARMUP=$WARMUP CONCURRENCY=$CONCURRENCY; redis-server $(redis-server --version | awk '{print $3}') with appendonly yes, appendfsync $APPENDFSYNC; gateway, Redis and the client share the machine"
@@ -61,6 +100,18 @@ SENT=$((REQUESTS + WARMUP))
   echo
   echo "- inbox entries after the run: $STORED (sent: $SENT)"
   echo
+  if [[ -s $BENCH_WORK/drain.md ]]; then
+    echo "Drain of that backlog into the reference WorkerService (\`backends\`, in memory; $INTENTS pending payments; forwarding flags: ${FWD_FLAGS[*]:-defaults}):"
+    echo
+    cat "$BENCH_WORK/drain.md"
+    echo
+    echo "Intake while forwarding ($FLOOD_REQUESTS webhooks, $CONCURRENCY clients; latency at the gateway when the worker answered):"
+    echo
+    sed -n '/^$/,$p' "$BENCH_WORK/flood.md" | sed '1d'
+    echo
+    echo "- dead letters: $DEAD"
+    echo
+  fi
   # The table's one data row: measured | concurrency | accepted/s | p50 | p90 | p99 | p99.9.
   awk -F' *[|] *' -v stored="$STORED" -v sent="$SENT" '
     $2 ~ /^[0-9]+$/ { printf "<!-- webhooks-summary accepted_per_s=%s p50_ms=%s p90_ms=%s p99_ms=%s p999_ms=%s stored=%s sent=%s -->\n", $4, $5, $6, $7, $8, stored, sent }' \

@@ -279,6 +279,20 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_WEBHOOK_DEDUP_TTL_SECONDS", default_value_t = 7 * 24 * 3600)]
     pub webhook_dedup_ttl_seconds: u64,
 
+    /// Most webhook forwards in flight per consumer: a sliding window (when one forward ends,
+    /// the next stored webhook starts; a slow one holds back only itself). Also the forwards'
+    /// concurrency limit towards the worker (window × consumers), instead of
+    /// `--upstream-max-in-flight`.
+    #[arg(long, env = "GATEWAY_WEBHOOK_FORWARD_WINDOW", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub webhook_forward_window: u64,
+
+    /// Webhook consumers per replica, each a member of the consumer group with its own window
+    /// (named `<name>`, `<name>-1`, `<name>-2`, ...).
+    #[arg(long, env = "GATEWAY_WEBHOOK_CONSUMERS", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub webhook_consumers: u64,
+
     /// This replica's consumer name in the webhook consumer group. Absent: random per process
     /// (a restarted replica's old pending entries are then taken over after the claim idle).
     #[arg(long, env = "GATEWAY_WEBHOOK_CONSUMER_NAME")]

@@ -251,9 +251,16 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the store answers.
+/// `GET /readyz`: the store answers, and so does the webhook inbox's Redis node when webhooks
+/// are configured (a replica that cannot store webhooks would refuse every delivery).
 pub async fn readyz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     st.room.store().ping().await?;
+    if let Some(w) = &st.webhooks {
+        w.inbox
+            .ping()
+            .await
+            .map_err(crate::webhook::WebhookError::Inbox)?;
+    }
     Ok(Json(json!({"status": "ready"})))
 }
 

@@ -217,14 +217,18 @@ impl Gateway {
             self.sweep_every,
             stop_rx.clone(),
         ));
-        // The webhook consumer: forwards stored webhooks until shutdown (then the entries it had
-        // not finished stay pending and another replica, or this one restarted, takes them over).
-        let consumer = self
+        // The webhook consumers: forward stored webhooks until shutdown, then let the forwards
+        // in flight finish (what they had not acknowledged stays pending and another replica,
+        // or this one restarted, takes it over).
+        let consumers: Vec<_> = self
             .state
             .webhooks
             .as_ref()
-            .and_then(|w| w.consumer())
-            .map(|c| tokio::spawn(c.run(stop_rx)));
+            .map(|w| w.consumers())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| tokio::spawn(c.run(stop_rx.clone())))
+            .collect();
         let app = self.router();
         let limits = self.state.limits.clone();
         // One shutdown future, two servers: HTTP awaits it and tells gRPC through a watch.
@@ -260,7 +264,7 @@ impl Gateway {
         let _ = admit.await;
         let _ = sweep.await;
         let _ = held.await;
-        if let Some(c) = consumer {
+        for c in consumers {
             let _ = c.await;
         }
         Ok(())

@@ -62,8 +62,8 @@ pub struct Webhooks {
     /// WorkerService (`--payment-result-url`, else `--reservation-url`); None: stored, not
     /// forwarded.
     pub worker: Option<Upstream>,
-    /// The consumer's settings (its name unique to this process).
-    pub consumer: ConsumerConfig,
+    /// The consumers' settings (`--webhook-consumers` of them; names unique to this process).
+    pub consumers: Vec<ConsumerConfig>,
     /// Largest webhook body.
     pub max_body_bytes: usize,
 }
@@ -113,8 +113,12 @@ impl Webhooks {
             max_in_flight: config.redis_batch_in_flight as usize,
         };
         let inbox = Inbox::connect(&opts, Arc::new(webhooks::Metrics::new())).await?;
+        let window = config.webhook_forward_window.clamp(1, 4096) as usize;
+        let consumers = config.webhook_consumers.clamp(1, 64) as usize;
         let settings = UpstreamSettings {
-            max_in_flight: config.upstream_max_in_flight.max(1),
+            // The consumers' windows bound the forwards already; a smaller limit here would
+            // only turn forwards the window allows into "overloaded" failures and retries.
+            max_in_flight: window * consumers,
             breaker_failures: config.breaker_failures.max(1),
             breaker_open: Duration::from_millis(config.breaker_open_ms),
             metrics: Some(metrics),
@@ -139,7 +143,8 @@ impl Webhooks {
             .webhook_consumer_name
             .clone()
             .unwrap_or_else(|| format!("gw-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
-        let mut consumer = ConsumerConfig::new(name);
+        let mut consumer = ConsumerConfig::new(name.clone());
+        consumer.window = window;
         consumer.claim_idle = Duration::from_millis(config.webhook_claim_idle_ms.max(1));
         consumer.claim_every =
             (consumer.claim_idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
@@ -148,24 +153,35 @@ impl Webhooks {
             base_delay: Duration::from_millis(config.webhook_backoff_ms.max(1)),
             max_delay: Duration::from_millis(config.webhook_backoff_max_ms.max(1)),
         };
+        let consumers = (0..consumers)
+            .map(|i| {
+                let mut c = consumer.clone();
+                if i > 0 {
+                    c.name = format!("{name}-{i}");
+                }
+                c
+            })
+            .collect();
         Ok(Some(Arc::new(Self {
             inbox,
             standard,
             stripe,
             worker,
-            consumer,
+            consumers,
             max_body_bytes: config.webhook_max_body_bytes,
         })))
     }
 
-    /// The consumer loop, when there is an upstream to forward to.
-    pub fn consumer(&self) -> Option<webhooks::Consumer> {
-        let worker = self.worker.clone()?;
-        Some(webhooks::Consumer::new(
-            self.inbox.clone(),
-            Arc::new(WorkerForward { worker }),
-            self.consumer.clone(),
-        ))
+    /// The consumer loops (none when there is no upstream to forward to).
+    pub fn consumers(&self) -> Vec<webhooks::Consumer> {
+        let Some(worker) = self.worker.clone() else {
+            return Vec::new();
+        };
+        let forward: Arc<dyn Forward> = Arc::new(WorkerForward { worker });
+        self.consumers
+            .iter()
+            .map(|c| webhooks::Consumer::new(self.inbox.clone(), forward.clone(), c.clone()))
+            .collect()
     }
 }
 

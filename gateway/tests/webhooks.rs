@@ -8,6 +8,9 @@ mod common;
 // file; the `webhooks/` folder is no test target of its own.
 #[path = "webhooks/providers.rs"]
 mod providers;
+// The forwarding window, batched acknowledgements and readiness of the inbox.
+#[path = "webhooks/forwarding.rs"]
+mod forwarding;
 
 use common::backends::*;
 use common::*;
@@ -36,8 +39,12 @@ impl Gw {
         redis: &RedisServer,
         extra: &[String],
     ) -> Self {
+        Self::start_at(listener, &redis.url(), extra).await
+    }
+
+    /// Like [`Gw::start`], with any `--redis-url` (a cluster's).
+    async fn start_at(listener: tokio::net::TcpListener, url: &str, extra: &[String]) -> Self {
         use clap::Parser;
-        let url = redis.url();
         let mut args: Vec<&str> = vec![
             "gateway",
             "--admin-token",
@@ -47,7 +54,7 @@ impl Gw {
             "--signing-key",
             PEM,
             "--redis-url",
-            &url,
+            url,
             "--admission-tick-ms",
             "20",
         ];

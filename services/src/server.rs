@@ -21,6 +21,15 @@ pub async fn serve(
     expiry_every: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    // Outcomes a previous process kept but did not report (it stopped or crashed first).
+    {
+        let b = backends.clone();
+        tokio::spawn(async move {
+            if let Err(e) = b.resume_outcomes().await {
+                tracing::warn!(error = %e, "resuming kept payment outcomes failed");
+            }
+        });
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sweeper = {
         let b = backends.clone();

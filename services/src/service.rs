@@ -4,7 +4,7 @@
 use crate::clock::Clock;
 use crate::error::{Result, ServiceError};
 use crate::model::*;
-use crate::store::{HoldRequest, IntentRequest, SeatState, Store};
+use crate::store::{HoldRequest, IntentRequest, PendingOutcome, SeatState, Store};
 use crate::webhook::WebhookSender;
 use proto::common::v1::{Money, Seat, SeatStatus};
 use proto::payment::v1 as pay;
@@ -52,6 +52,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     settings: Settings,
     webhooks: Option<WebhookSender>,
+    /// Intents whose outcome has a timer in this process (so a resume does not add another).
+    timers: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// The backing services' core; clones share it. Implements the tonic server traits of
@@ -193,6 +195,7 @@ impl Backends {
             clock,
             settings,
             webhooks,
+            timers: Default::default(),
         }))
     }
 
@@ -450,7 +453,11 @@ impl Backends {
         let (intent, replayed) = self.0.store.create_intent(&ir, self.now()).await?;
         if !replayed {
             tracing::info!(payment_intent_id = %intent.id, ?scenario, "payment intent created");
-            self.simulate(intent.clone());
+        }
+        // Answered only once its outcome is kept: a replay (the client retrying after an error
+        // here) keeps the one kept before, or decides it now if there was none.
+        if intent.status == IntentStatus::Pending {
+            self.simulate(&intent, replayed).await?;
         }
         Ok(pay::CreatePaymentIntentResponse {
             payment_intent_id: intent.id.clone(),
@@ -473,8 +480,10 @@ impl Backends {
         }
     }
 
-    /// Decides the intent's outcome after the scenario's delay, records it and reports it.
-    fn simulate(&self, intent: Intent) {
+    /// Decides the intent's outcome and when it is due, and keeps it in the store (so that a
+    /// restart loses nothing: see [`Backends::resume_outcomes`]); a timer then records and
+    /// reports it. With `keep_existing`, an outcome kept before stays as it was.
+    async fn simulate(&self, intent: &Intent, keep_existing: bool) -> Result<()> {
         let (lo, hi, approve) = {
             let mut rng = rand::thread_rng();
             match intent.scenario {
@@ -486,35 +495,100 @@ impl Backends {
                     5_000,
                     rng.gen_range(0..100) < self.0.settings.random_approve_percent,
                 ),
-                Scenario::Timeout => return,
+                Scenario::Timeout => return Ok(()),
             }
         };
         let ms =
             rand::thread_rng().gen_range(lo..=hi) as f64 * self.0.settings.sim_time_scale.max(0.0);
-        let this = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(ms as u64)).await;
-            let (status, code) = if approve {
-                (IntentStatus::Approved, None)
-            } else {
-                (IntentStatus::Failed, Some("card_declined"))
-            };
-            match this
-                .0
-                .store
-                .settle_intent(&intent.id, status, code, this.now())
-                .await
-            {
-                Ok((i, true)) => this.report(i).await,
-                Ok((_, false)) => {}
-                Err(e) => {
-                    tracing::warn!(payment_intent_id = %intent.id, error = %e, "recording the outcome failed")
-                }
-            }
-        });
+        let outcome = PendingOutcome {
+            intent_id: intent.id.clone(),
+            due_ms: self.now() + ms as u64,
+            approve,
+            webhook_id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
+        };
+        if self.0.store.outcome_put(&outcome, keep_existing).await? {
+            self.schedule(outcome);
+        }
+        Ok(())
     }
 
-    async fn report(&self, intent: Intent) {
+    /// Schedules every kept outcome of every event (those of a process that stopped before
+    /// reporting them: due ones at once, the others when due); how many. Run at start.
+    pub async fn resume_outcomes(&self) -> Result<usize> {
+        const PAGE: usize = 1000;
+        let mut n = 0;
+        for ev in self.0.store.events().await? {
+            let mut offset = 0;
+            loop {
+                let page = self.0.store.outcomes(&ev, u64::MAX, offset, PAGE).await?;
+                offset += page.len();
+                let last = page.len() < PAGE;
+                for o in page {
+                    n += usize::from(self.schedule(o));
+                }
+                if last {
+                    break;
+                }
+            }
+        }
+        if n > 0 {
+            tracing::info!(count = n, "payment outcomes not yet reported resumed");
+        }
+        Ok(n)
+    }
+
+    /// Starts the timer of a kept outcome, unless one runs in this process; whether it did.
+    fn schedule(&self, outcome: PendingOutcome) -> bool {
+        let mut timers = self.0.timers.lock().unwrap_or_else(|e| e.into_inner());
+        if !timers.insert(outcome.intent_id.clone()) {
+            return false;
+        }
+        drop(timers);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let wait = outcome.due_ms.saturating_sub(this.now());
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            this.settle_and_report(&outcome).await;
+            this.0
+                .timers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&outcome.intent_id);
+        });
+        true
+    }
+
+    /// Records a due outcome and reports it; forgets it once reported (or given up). An outcome
+    /// that was recorded before a restart but not reported is reported now (same webhook id).
+    async fn settle_and_report(&self, o: &PendingOutcome) {
+        let (status, code) = if o.approve {
+            (IntentStatus::Approved, None)
+        } else {
+            (IntentStatus::Failed, Some("card_declined"))
+        };
+        let store = &self.0.store;
+        match store
+            .settle_intent(&o.intent_id, status, code, self.now())
+            .await
+        {
+            Ok((i, changed)) if changed || i.status == status => {
+                self.report(i, &o.webhook_id).await
+            }
+            // Settled otherwise meanwhile (a ProcessPaymentResult): nothing of ours to report.
+            Ok(_) => {}
+            Err(ServiceError::IntentNotFound(_)) => {}
+            Err(e) => {
+                // Kept: the next start of a process on this store resumes it.
+                tracing::warn!(payment_intent_id = %o.intent_id, error = %e, "recording the outcome failed");
+                return;
+            }
+        }
+        if let Err(e) = store.outcome_done(&o.intent_id).await {
+            tracing::warn!(payment_intent_id = %o.intent_id, error = %e, "forgetting a reported outcome failed; it may be reported again");
+        }
+    }
+
+    async fn report(&self, intent: Intent, id: &str) {
         let Some(sender) = &self.0.webhooks else {
             tracing::info!(payment_intent_id = %intent.id, status = ?intent.status, "outcome recorded (no --webhook-url)");
             return;
@@ -523,8 +597,7 @@ impl Backends {
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
         let body = webhook_payload(&intent, &now).to_string();
-        let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-        match sender.deliver(&id, body.as_bytes()).await {
+        match sender.deliver(id, body.as_bytes()).await {
             Ok(attempts) => {
                 tracing::info!(payment_intent_id = %intent.id, webhook_id = %id, attempts, "webhook delivered")
             }

@@ -194,3 +194,116 @@ fn refuses_a_webhook_url_without_a_secret_and_bad_events() -> Result<()> {
     }
     Ok(())
 }
+
+/// Signed webhooks a receiver got: (webhook-id, body).
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// A webhook receiver on a free port that answers 200 and records every delivery.
+async fn receiver() -> Result<(String, Received)> {
+    use axum::http::HeaderMap;
+    let got: Received = Default::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                let id = headers
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let body = serde_json::from_slice(&body).unwrap_or_default();
+                seen.lock().unwrap().push((id, body));
+                "ok"
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", l.local_addr()?);
+    tokio::spawn(async move { axum::serve(l, app).await });
+    Ok((url, got))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_outcome_not_yet_reported_is_reported_after_a_restart() -> Result<()> {
+    use proto::payment::v1::payment_service_client::PaymentServiceClient;
+    use proto::payment::v1::{CreatePaymentIntentRequest, PaymentScenario};
+    let redis = testkit::RedisServer::start()?;
+    let (hook, got) = receiver().await?;
+    let port = testkit::free_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    let args = [
+        "--listen",
+        &listen,
+        "--redis-url",
+        &redis.url(),
+        "--event",
+        "gala:10",
+        "--webhook-url",
+        &hook,
+        "--webhook-secret",
+        common_secret(),
+        // APPROVE reports after 2 to 5 s: the process is killed well before.
+        "--sim-time-scale",
+        "1.0",
+    ];
+    let first = start(&args)?;
+    connect(port).await?;
+    let url = format!("http://127.0.0.1:{port}");
+    let r = ReservationServiceClient::connect(url.clone())
+        .await?
+        .create_reservation(CreateReservationRequest {
+            event_id: "gala".into(),
+            quantity: 1,
+            user_id: "u".into(),
+            idempotency_key: "k".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let intent = PaymentServiceClient::connect(url.clone())
+        .await?
+        .create_payment_intent(CreatePaymentIntentRequest {
+            reservation_id: r.reservation_id.clone(),
+            user_id: "u".into(),
+            scenario: PaymentScenario::Approve as i32,
+            idempotency_key: "pay".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .payment_intent_id;
+    // SIGKILL before the outcome is due: it lived only in that process's memory before.
+    drop(first);
+    assert!(got.lock().unwrap().is_empty());
+
+    let _second = start(&args)?;
+    connect(port).await?;
+    let kept = |cmd: &str| -> Result<String> { testkit::raw_command(redis.port(), cmd) };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !got
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(_, b)| b["data"]["payment_intent_id"] == intent.as_str())
+        || kept("ZCARD bk:{gala}:outcomes")?.trim() != ":0"
+    {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "no webhook after the restart: {:?}",
+            got.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].1["type"], "payment.approved");
+    assert_eq!(
+        got[0].1["data"]["reservation_id"],
+        r.reservation_id.as_str()
+    );
+    assert!(got[0].0.starts_with("msg_"), "{got:?}");
+    assert_eq!(kept("HLEN bk:{gala}:outcome")?.trim(), ":0");
+    Ok(())
+}

@@ -3,6 +3,8 @@
 //! with exponential backoff and full jitter, takes over entries a crashed consumer left
 //! pending, and dead-letters an entry after its last attempt.
 //!
+//! Forwards run in a sliding window (see [`Consumer::run`]) and acknowledgements are batched.
+//!
 //! Delivery is at least once: an entry is acknowledged only after the forward succeeded, so a
 //! crash between the two forwards it again. The receiver must be idempotent (the backends'
 //! ProcessPaymentResult is: a repeated result answers ALREADY_PROCESSED and changes nothing).
@@ -10,7 +12,9 @@
 use crate::inbox::{Entry, Failed, Inbox};
 use crate::Envelope;
 use async_trait::async_trait;
+use futures::stream::{FuturesUnordered, StreamExt};
 use rand::Rng;
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,8 +97,9 @@ pub struct ConsumerConfig {
     /// This consumer's name in the group: unique per replica (a crashed replica's name is
     /// never reused by another live one, or the two would share pending entries).
     pub name: String,
-    /// Entries per poll, forwarded concurrently (default 64).
-    pub batch: usize,
+    /// Most forwards in flight at once (default [`DEFAULT_WINDOW`]). A sliding window: as soon
+    /// as one forward finishes, the next entry starts; a slow forward holds back only itself.
+    pub window: usize,
     /// Poll interval when idle (default 100 ms; a local append wakes it at once).
     pub poll_interval: Duration,
     /// An entry pending this long with another consumer is taken over (default 30 s); keep it
@@ -106,12 +111,18 @@ pub struct ConsumerConfig {
     pub retry: RetryPolicy,
 }
 
+/// Default of [`ConsumerConfig::window`].
+pub const DEFAULT_WINDOW: usize = 256;
+
+/// Most entry ids one acknowledgement call carries.
+const MAX_ACK_BATCH: usize = 512;
+
 impl ConsumerConfig {
     /// Defaults with this consumer name.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            batch: 64,
+            window: DEFAULT_WINDOW,
             poll_interval: Duration::from_millis(100),
             claim_idle: Duration::from_secs(30),
             claim_every: Duration::from_secs(5),
@@ -144,8 +155,29 @@ pub struct Consumer {
     forward: Arc<dyn Forward>,
     config: ConsumerConfig,
     clock: Arc<dyn Clock>,
-    cursor: String,
 }
+
+/// What one of the consumer's concurrent steps finished with.
+enum Done {
+    /// A read (`claim: false`) or a takeover scan gave these entries; `asked` is the room it
+    /// had reserved in the window.
+    Read {
+        claim: bool,
+        asked: usize,
+        result: crate::Result<(Option<String>, Vec<Entry>)>,
+    },
+    /// An entry was forwarded; it waits for the next acknowledgement call.
+    Forwarded { id: String, latency_ms: i64 },
+    /// An entry's failure was recorded (or could not be: it stays pending and is claimed later).
+    Settled { id: String },
+    /// An acknowledgement call for these entries (and their latencies) ended.
+    Acked {
+        batch: Vec<(String, i64)>,
+        result: crate::Result<u64>,
+    },
+}
+
+type Step<'a> = std::pin::Pin<Box<dyn Future<Output = Done> + Send + 'a>>;
 
 impl Consumer {
     /// A consumer of `inbox` forwarding through `forward`.
@@ -155,7 +187,6 @@ impl Consumer {
             forward,
             config,
             clock: Arc::new(SystemClock),
-            cursor: "0-0".into(),
         }
     }
 
@@ -165,133 +196,238 @@ impl Consumer {
         self
     }
 
-    /// Runs until `stop` turns true (or its sender is dropped). Redis errors are logged and
-    /// retried at the poll interval; they never end the loop.
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+    /// Runs until `stop` turns true (or its sender is dropped), then lets the forwards in flight
+    /// finish (each is bounded by the forward's own deadline) and acknowledges them. Redis
+    /// errors are logged and retried at the poll interval; they never end the loop.
+    ///
+    /// Why this shape: a batch barrier (read N, forward all, wait for the slowest, ack each)
+    /// caps throughput at N per slowest call. Here everything is one set of concurrent steps
+    /// on this task: up to `window` forwards, at most one read (sized to the free room of the
+    /// window, so entries never wait in memory unforwarded, and only once a quarter of the
+    /// window is free, so a busy consumer does not read one entry at a time), at most one
+    /// takeover scan and at most one acknowledgement call. Acknowledgements are group-committed:
+    /// while one call is in flight, the forwards finishing meanwhile collect for the next, so
+    /// under load one call acknowledges many entries and when idle each goes out at once.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let this = &self;
+        let window = self.config.window.max(1);
+        let refill = (window / 4).max(1);
+        let mut steps: FuturesUnordered<Step<'_>> = FuturesUnordered::new();
+        // Entries this consumer holds (forwarding, recording a failure, or waiting for their
+        // acknowledgement): a takeover scan that hands one back to us again is not forwarded
+        // twice at once.
+        let mut held: HashSet<String> = HashSet::new();
+        let mut to_ack: Vec<(String, i64)> = Vec::new();
+        // Window slots taken: forwards in flight plus the room a read or scan in flight asked for.
+        let mut busy = 0usize;
+        let (mut reading, mut claiming, mut acking) = (false, false, false);
+        let mut cursor = "0-0".to_owned();
+        // After a read found nothing: wait for this instant or a local append before reading.
+        let mut idle_until: Option<tokio::time::Instant> = None;
         let mut next_claim = tokio::time::Instant::now();
+        let mut stopping = *stop.borrow();
         loop {
-            if *stop.borrow() {
+            let now = tokio::time::Instant::now();
+            if !acking && !to_ack.is_empty() {
+                acking = true;
+                let n = to_ack.len().min(MAX_ACK_BATCH);
+                let batch: Vec<(String, i64)> = to_ack.drain(..n).collect();
+                steps.push(Box::pin(async move {
+                    let ids: Vec<&str> = batch.iter().map(|(id, _)| id.as_str()).collect();
+                    let result = this.inbox.ack_many(&ids).await;
+                    Done::Acked { batch, result }
+                }));
+            }
+            if !stopping {
+                let room = window - busy;
+                if !reading && idle_until.is_none() && room >= refill.min(window) {
+                    reading = true;
+                    busy += room;
+                    steps.push(Box::pin(async move {
+                        let result = this
+                            .inbox
+                            .read(&this.config.name, this.clock.now_ms(), room)
+                            .await
+                            .map(|e| (None, e));
+                        Done::Read {
+                            claim: false,
+                            asked: room,
+                            result,
+                        }
+                    }));
+                }
+                let room = window - busy;
+                if !claiming && room > 0 && now >= next_claim {
+                    claiming = true;
+                    next_claim = now + self.config.claim_every;
+                    busy += room;
+                    let from = cursor.clone();
+                    steps.push(Box::pin(async move {
+                        let result = this
+                            .inbox
+                            .claim(&this.config.name, this.config.claim_idle, &from, room)
+                            .await
+                            .map(|(next, e)| (Some(next), e));
+                        Done::Read {
+                            claim: true,
+                            asked: room,
+                            result,
+                        }
+                    }));
+                }
+            }
+            if stopping && steps.is_empty() && to_ack.is_empty() {
                 break;
             }
-            let mut worked = match self.poll().await {
-                Ok(n) => n > 0,
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook consumer: poll failed");
-                    false
+            let can_claim = !stopping && !claiming && busy < window;
+            let idle = !stopping && idle_until.is_some();
+            let wake = idle_until.unwrap_or(now);
+            tokio::select! {
+                Some(done) = steps.next(), if !steps.is_empty() => match done {
+                    Done::Read { claim, asked, result } => {
+                        if claim {
+                            claiming = false;
+                        } else {
+                            reading = false;
+                        }
+                        busy -= asked;
+                        match result {
+                            Ok((next, entries)) => {
+                                if let Some(next) = next {
+                                    cursor = next;
+                                    if !entries.is_empty() {
+                                        tracing::info!(count = entries.len(), "webhook consumer: took over abandoned entries");
+                                    }
+                                } else if entries.is_empty() {
+                                    idle_until = Some(tokio::time::Instant::now() + self.config.poll_interval);
+                                }
+                                for entry in entries {
+                                    if !held.insert(entry.id.clone()) {
+                                        continue;
+                                    }
+                                    busy += 1;
+                                    // Its own task: the forwards' work (encoding, the gRPC
+                                    // call, the failure script) spreads over the runtime's
+                                    // threads instead of sharing this one.
+                                    let id = entry.id.clone();
+                                    let task = tokio::spawn(handle(
+                                        self.inbox.clone(),
+                                        self.forward.clone(),
+                                        self.config.retry,
+                                        self.clock.clone(),
+                                        entry,
+                                    ));
+                                    steps.push(Box::pin(async move {
+                                        // A forward that panicked: the entry stays pending and
+                                        // is taken over after the claim idle.
+                                        task.await.unwrap_or(Done::Settled { id })
+                                    }));
+                                }
+                            }
+                            Err(e) => {
+                                let what = if claim { "claim" } else { "poll" };
+                                tracing::warn!(error = %e, "webhook consumer: {what} failed");
+                                if !claim {
+                                    idle_until = Some(tokio::time::Instant::now() + self.config.poll_interval);
+                                }
+                            }
+                        }
+                    }
+                    Done::Forwarded { id, latency_ms } => {
+                        busy -= 1;
+                        to_ack.push((id, latency_ms));
+                    }
+                    Done::Settled { id } => {
+                        busy -= 1;
+                        held.remove(&id);
+                    }
+                    Done::Acked { batch, result } => {
+                        acking = false;
+                        let metrics = self.inbox.metrics();
+                        match result {
+                            Ok(_) => {
+                                for (_, latency) in &batch {
+                                    metrics.forwarded(*latency);
+                                }
+                            }
+                            // Not acknowledged: they will be claimed and forwarded again
+                            // (harmless, the receiver is idempotent).
+                            Err(e) => tracing::warn!(error = %e, count = batch.len(), "webhook consumer: ack failed"),
+                        }
+                        for (id, _) in &batch {
+                            held.remove(id);
+                        }
+                    }
+                },
+                _ = tokio::time::sleep_until(wake), if idle => idle_until = None,
+                _ = self.inbox.appended(), if idle => idle_until = None,
+                _ = tokio::time::sleep_until(next_claim), if can_claim => {}
+                r = stop.changed(), if !stopping => {
+                    if r.is_err() || *stop.borrow() {
+                        stopping = true;
+                    }
                 }
+            }
+        }
+    }
+}
+
+/// Forwards one entry; on failure records it (a retry, or a dead letter).
+async fn handle(
+    inbox: Inbox,
+    forward: Arc<dyn Forward>,
+    retry: RetryPolicy,
+    clock: Arc<dyn Clock>,
+    entry: Entry,
+) -> Done {
+    let metrics = inbox.metrics();
+    let outcome = match &entry.envelope {
+        Some(env) => forward.forward(env).await,
+        None => Err(ForwardError::Permanent("corrupt inbox entry".into())),
+    };
+    let now = clock.now_ms();
+    let e = match outcome {
+        Ok(()) => {
+            let latency_ms = entry
+                .envelope
+                .as_ref()
+                .map_or(0, |e| now.saturating_sub(e.received_ms));
+            return Done::Forwarded {
+                id: entry.id,
+                latency_ms,
             };
-            if tokio::time::Instant::now() >= next_claim {
-                next_claim = tokio::time::Instant::now() + self.config.claim_every;
-                match self.claim().await {
-                    Ok(n) => worked |= n > 0,
-                    Err(e) => tracing::warn!(error = %e, "webhook consumer: claim failed"),
-                }
-            }
-            if !worked {
-                tokio::select! {
-                    _ = tokio::time::sleep(self.config.poll_interval) => {}
-                    _ = self.inbox.appended() => {}
-                    r = stop.changed() => if r.is_err() { break },
-                }
-            }
+        }
+        Err(e) => e,
+    };
+    let permanent = matches!(e, ForwardError::Permanent(_));
+    let attempt = entry.attempts + 1;
+    let delay = retry.delay(attempt);
+    let recorded = inbox
+        .fail(
+            &entry.id,
+            now,
+            retry.max_attempts,
+            delay,
+            &e.to_string(),
+            permanent,
+        )
+        .await;
+    match recorded {
+        Ok(Failed::Retry(_)) => {
+            metrics.retried();
+            tracing::debug!(entry = %entry.id, attempt, error = %e, "webhook forward failed; will retry");
+        }
+        Ok(Failed::Dead(dlq)) => {
+            metrics.dead_lettered();
+            tracing::warn!(entry = %entry.id, dead_letter = %dlq, attempt, error = %e, "webhook dead-lettered");
+        }
+        Ok(Failed::Gone) => {}
+        Err(err) => {
+            // The failure was not recorded; the entry stays pending and is claimed later.
+            tracing::warn!(error = %err, entry = %entry.id, "webhook consumer: recording a failure failed");
         }
     }
-
-    /// Reads one batch (due retries, then new entries) and handles it; the number handled.
-    pub async fn poll(&mut self) -> crate::Result<usize> {
-        let entries = self
-            .inbox
-            .read(&self.config.name, self.clock.now_ms(), self.config.batch)
-            .await?;
-        let n = entries.len();
-        self.handle_all(entries).await;
-        Ok(n)
-    }
-
-    /// Takes over one batch of entries abandoned by other consumers and handles it; the number
-    /// handled.
-    pub async fn claim(&mut self) -> crate::Result<usize> {
-        let (next, entries) = self
-            .inbox
-            .claim(
-                &self.config.name,
-                self.config.claim_idle,
-                &self.cursor,
-                self.config.batch,
-            )
-            .await?;
-        self.cursor = next;
-        let n = entries.len();
-        if n > 0 {
-            tracing::info!(count = n, "webhook consumer: took over abandoned entries");
-        }
-        self.handle_all(entries).await;
-        Ok(n)
-    }
-
-    async fn handle_all(&self, entries: Vec<Entry>) {
-        futures::future::join_all(entries.into_iter().map(|e| self.handle(e))).await;
-    }
-
-    async fn handle(&self, entry: Entry) {
-        let metrics = self.inbox.metrics();
-        let outcome = match &entry.envelope {
-            Some(env) => self.forward.forward(env).await,
-            None => Err(ForwardError::Permanent("corrupt inbox entry".into())),
-        };
-        let now = self.clock.now_ms();
-        let result = match outcome {
-            Ok(()) => {
-                let latency = entry
-                    .envelope
-                    .as_ref()
-                    .map_or(0, |e| now.saturating_sub(e.received_ms));
-                match self.inbox.ack(&entry.id).await {
-                    Ok(_) => {
-                        metrics.forwarded(latency);
-                        return;
-                    }
-                    Err(e) => {
-                        // Not acknowledged: it will be claimed and forwarded again (harmless,
-                        // the receiver is idempotent).
-                        tracing::warn!(error = %e, entry = %entry.id, "webhook consumer: ack failed");
-                        return;
-                    }
-                }
-            }
-            Err(e) => {
-                let permanent = matches!(e, ForwardError::Permanent(_));
-                let attempt = entry.attempts + 1;
-                let delay = self.config.retry.delay(attempt);
-                self.inbox
-                    .fail(
-                        &entry.id,
-                        now,
-                        self.config.retry.max_attempts,
-                        delay,
-                        &e.to_string(),
-                        permanent,
-                    )
-                    .await
-                    .map(|f| (f, e, attempt))
-            }
-        };
-        match result {
-            Ok((Failed::Retry(_), e, attempt)) => {
-                metrics.retried();
-                tracing::debug!(entry = %entry.id, attempt, error = %e, "webhook forward failed; will retry");
-            }
-            Ok((Failed::Dead(dlq), e, attempt)) => {
-                metrics.dead_lettered();
-                tracing::warn!(entry = %entry.id, dead_letter = %dlq, attempt, error = %e, "webhook dead-lettered");
-            }
-            Ok((Failed::Gone, ..)) => {}
-            Err(e) => {
-                // The failure was not recorded; the entry stays pending and is claimed later.
-                tracing::warn!(error = %e, entry = %entry.id, "webhook consumer: recording a failure failed");
-            }
-        }
-    }
+    Done::Settled { id: entry.id }
 }
 
 #[cfg(test)]

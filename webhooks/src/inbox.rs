@@ -35,6 +35,10 @@ use tokio::sync::Notify;
 /// (Standard Webhooks senders and Stripe retry for up to about 3 days).
 pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// Most entry ids per acknowledgement script call (ack.lua unpacks them onto Lua's stack,
+/// which holds about 8,000 values).
+pub const ACK_CHUNK: usize = 1000;
+
 /// Default of [`InboxOptions::stale_consumer`]: one hour.
 pub const STALE_CONSUMER: Duration = Duration::from_secs(3600);
 
@@ -556,18 +560,33 @@ impl Inbox {
 
     /// Acknowledges a forwarded entry (and deletes it). False if it was already acknowledged.
     pub async fn ack(&self, id: &str) -> Result<bool> {
-        let v = self
-            .eval(
-                &self.scripts.ack,
-                vec![
-                    self.keys.inbox.clone(),
-                    self.keys.retry.clone(),
-                    self.keys.attempts.clone(),
-                ],
-                vec![Value::from(&*self.group), Value::from(id)],
-            )
-            .await?;
-        Ok(v.as_i64() == Some(1))
+        Ok(self.ack_many(&[id]).await? == 1)
+    }
+
+    /// Acknowledges (and deletes) forwarded entries, [`ACK_CHUNK`] per script call; how many
+    /// were acknowledged now (entries another consumer had already acknowledged are not
+    /// counted). Not atomic across chunks: on an error, the chunks before it stay acknowledged
+    /// and the rest stay pending (to be forwarded again, which the receiver tolerates).
+    pub async fn ack_many<S: AsRef<str>>(&self, ids: &[S]) -> Result<u64> {
+        let mut acked = 0;
+        for chunk in ids.chunks(ACK_CHUNK) {
+            let mut args = Vec::with_capacity(chunk.len() + 1);
+            args.push(Value::from(&*self.group));
+            args.extend(chunk.iter().map(|id| Value::from(id.as_ref())));
+            let v = self
+                .eval(
+                    &self.scripts.ack,
+                    vec![
+                        self.keys.inbox.clone(),
+                        self.keys.retry.clone(),
+                        self.keys.attempts.clone(),
+                    ],
+                    args,
+                )
+                .await?;
+            acked += v.as_i64().unwrap_or(0).max(0) as u64;
+        }
+        Ok(acked)
     }
 
     /// Records a failed attempt: schedules the next one `delay` from `now_ms`, or, when this
@@ -748,6 +767,19 @@ impl Inbox {
             Some("missing") => Err(InboxError::NotFound),
             _ => Err(proto_err("dlq resolve")),
         }
+    }
+
+    /// Checks that the node serving the inbox's slot answers (`PING` there): in a cluster the
+    /// other primaries may answer while this one is down, and then no webhook can be stored.
+    pub async fn ping(&self) -> Result<()> {
+        use redis_layer::commands::ClientLike;
+        let _: Value = self
+            .redis
+            .client(&self.keys.inbox)?
+            .ping(None)
+            .await
+            .map_err(|e| self.redis.fail(e))?;
+        Ok(())
     }
 
     /// Entries in the inbox stream (not yet forwarded, or waiting for a retry).

@@ -380,3 +380,101 @@ async fn the_consumer_recovers_when_redis_comes_back_empty() -> Result<()> {
     task.await?;
     Ok(())
 }
+
+/// `INFO commandstats`: how many times `cmd` (lower case) ran, inside scripts included.
+fn calls_of(port: u16, cmd: &str) -> u64 {
+    let info = testkit::raw_command(port, "INFO commandstats").unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{cmd}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+fn int_reply(port: u16, cmd: &str) -> i64 {
+    let r = testkit::raw_command(port, cmd).unwrap();
+    r.trim().trim_start_matches(':').parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_ack_call_acknowledges_many_entries_and_forgets_their_retries() -> Result<()> {
+    let redis = RedisServer::start()?;
+    let ib = inbox(&redis.url(), "acks").await?;
+    for i in 0..5 {
+        ib.append(&envelope(&format!("msg_{i}"))).await?;
+    }
+    let entries = ib.read("c", now_ms(), 10).await?;
+    assert_eq!(entries.len(), 5);
+    // One of them failed once: it waits in the retry schedule with an attempt counted.
+    ib.fail(
+        &entries[0].id,
+        now_ms(),
+        8,
+        Duration::from_secs(60),
+        "x",
+        false,
+    )
+    .await?;
+    assert_eq!(int_reply(redis.port(), "ZCARD wh:{acks}:retry"), 1);
+    let before = calls_of(redis.port(), "xack");
+    let mut ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+    ids.push("1-0"); // never existed: not counted
+    assert_eq!(ib.ack_many(&ids).await?, 5);
+    assert_eq!(
+        calls_of(redis.port(), "xack") - before,
+        1,
+        "one XACK for all"
+    );
+    assert_eq!(ib.backlog().await?, 0);
+    assert_eq!(int_reply(redis.port(), "ZCARD wh:{acks}:retry"), 0);
+    assert_eq!(int_reply(redis.port(), "HLEN wh:{acks}:attempts"), 0);
+    let pending = testkit::raw_command(redis.port(), "XPENDING wh:{acks}:inbox forwarders")?;
+    assert!(pending.starts_with("*4\r\n:0\r\n"), "{pending}");
+    // Acknowledging again changes nothing.
+    assert_eq!(ib.ack_many(&ids).await?, 0);
+    assert!(ib.ack(&entries[1].id).await.map(|n| !n)?);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_that_finish_together_are_acknowledged_together() -> Result<()> {
+    const N: usize = 64;
+    let redis = RedisServer::start()?;
+    let ib = inbox(&redis.url(), "burst").await?;
+    for i in 0..N {
+        ib.append(&envelope(&format!("msg_{i}"))).await?;
+    }
+    // Every forward waits until all N are in flight (so the window holds them all at once),
+    // then they all finish together.
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let (all_in, _) = watch::channel(false);
+    let all_in = Arc::new(all_in);
+    let (a, w) = (arrived.clone(), all_in.clone());
+    let fwd = Arc::new(ForwardFn(move |_e: Envelope| {
+        let (a, w) = (a.clone(), w.clone());
+        async move {
+            let mut rx = w.subscribe();
+            if a.fetch_add(1, Ordering::SeqCst) + 1 == N {
+                w.send_replace(true);
+            }
+            let _ = rx.wait_for(|v| *v).await;
+            Ok(())
+        }
+    }));
+    let mut cfg = fast("c", 3);
+    cfg.window = N;
+    let before = calls_of(redis.port(), "xack");
+    let (stop, task) = spawn(Consumer::new(ib.clone(), fwd, cfg));
+    eventually("the inbox to drain", || async {
+        Ok(ib.backlog().await? == 0)
+    })
+    .await?;
+    assert_eq!(arrived.load(Ordering::SeqCst), N);
+    assert_eq!(ib.metrics().snapshot().forwarded, N as u64);
+    // Per-entry acknowledgements would take N calls; batched, a few (how few depends on how
+    // the forwards' tasks are spread over the threads, so the bound leaves room).
+    let acks = calls_of(redis.port(), "xack") - before;
+    assert!(acks <= (N / 4) as u64, "{acks} XACK calls for {N} entries");
+    stop.send(true)?;
+    task.await?;
+    Ok(())
+}

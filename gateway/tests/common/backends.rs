@@ -16,14 +16,81 @@ pub const PRICE: i64 = 2500;
 /// The gRPC path of WorkerService.ProcessPaymentResult.
 pub const PROCESS: &str = "/reservation.v1.WorkerService/ProcessPaymentResult";
 
-/// The backends in this process on a free port: every gRPC call is recorded, and while `down`
-/// is set the WorkerService answers UNAVAILABLE (as a backend that is down does).
+/// The backends in this process on a free port: every gRPC call is recorded, while `down`
+/// is set the WorkerService answers UNAVAILABLE (as a backend that is down does), and
+/// ProcessPaymentResult for the reservation in `hold` waits until it is released.
 pub struct Backends {
     pub addr: SocketAddr,
     pub calls: Arc<Mutex<Vec<String>>>,
     /// While set, the WorkerService answers UNAVAILABLE.
     pub down: Arc<AtomicBool>,
+    /// A reservation whose payment results are held back.
+    pub hold: Arc<Hold>,
     stop: Option<oneshot::Sender<()>>,
+}
+
+/// Holds back ProcessPaymentResult for one reservation (a slow call) until released.
+#[derive(Default)]
+pub struct Hold {
+    reservation: Mutex<Option<String>>,
+    released: tokio::sync::watch::Sender<bool>,
+    /// Calls for that reservation waiting now.
+    pub waiting: std::sync::atomic::AtomicUsize,
+}
+
+impl Hold {
+    /// Holds the results of `reservation_id` from now on.
+    pub fn hold(&self, reservation_id: &str) {
+        *self.reservation.lock().unwrap() = Some(reservation_id.to_owned());
+        self.released.send_replace(false);
+    }
+
+    /// Lets the held calls (and later ones) through.
+    pub fn release(&self) {
+        self.released.send_replace(true);
+    }
+
+    async fn pass(&self, reservation_id: &str) {
+        if self.reservation.lock().unwrap().as_deref() != Some(reservation_id) {
+            return;
+        }
+        let mut rx = self.released.subscribe();
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _ = rx.wait_for(|r| *r).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The real WorkerService with the test's switches in front.
+#[derive(Clone)]
+struct Worker {
+    inner: services::Backends,
+    down: Arc<AtomicBool>,
+    hold: Arc<Hold>,
+}
+
+#[tonic::async_trait]
+impl res::worker_service_server::WorkerService for Worker {
+    async fn process_reservation_expiry(
+        &self,
+        request: tonic::Request<res::ProcessExpiryRequest>,
+    ) -> Result<tonic::Response<res::ProcessExpiryResponse>, tonic::Status> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(tonic::Status::unavailable("down for the test"));
+        }
+        self.inner.process_reservation_expiry(request).await
+    }
+
+    async fn process_payment_result(
+        &self,
+        request: tonic::Request<res::ProcessPaymentRequest>,
+    ) -> Result<tonic::Response<res::ProcessPaymentResponse>, tonic::Status> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(tonic::Status::unavailable("down for the test"));
+        }
+        self.hold.pass(&request.get_ref().reservation_id).await;
+        self.inner.process_payment_result(request).await
+    }
 }
 
 impl Backends {
@@ -59,18 +126,16 @@ impl Backends {
             req
         });
         let down = Arc::new(AtomicBool::new(false));
-        let is_down = down.clone();
+        let hold = Arc::new(Hold::default());
         let (stop, stopped) = oneshot::channel::<()>();
         use proto::payment::v1::payment_service_server::PaymentServiceServer;
         use res::inventory_server::InventoryServer;
         use res::reservation_service_server::ReservationServiceServer;
         use res::worker_service_server::WorkerServiceServer;
-        let worker = WorkerServiceServer::with_interceptor(backends.clone(), move |req| {
-            if is_down.load(Ordering::SeqCst) {
-                Err(tonic::Status::unavailable("down for the test"))
-            } else {
-                Ok(req)
-            }
+        let worker = WorkerServiceServer::new(Worker {
+            inner: backends.clone(),
+            down: down.clone(),
+            hold: hold.clone(),
         });
         tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
@@ -91,6 +156,7 @@ impl Backends {
             addr,
             calls,
             down,
+            hold,
             stop: Some(stop),
         }
     }

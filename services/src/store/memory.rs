@@ -1,6 +1,6 @@
 //! The in-memory store: one mutex over everything, so every step is atomic like the Lua scripts.
 
-use super::{EventInfo, HoldRequest, IntentRequest, SeatState, Store};
+use super::{EventInfo, HoldRequest, IntentRequest, PendingOutcome, SeatState, Store};
 use crate::error::{Result, ServiceError};
 use crate::model::*;
 use async_trait::async_trait;
@@ -27,6 +27,8 @@ struct Inner {
     intents: HashMap<String, Intent>,
     /// Intent idempotency slot → (intent id, fingerprint, forgotten at).
     intent_idem: HashMap<String, (String, String, u64)>,
+    /// Outcomes not yet reported, by intent.
+    outcomes: HashMap<String, PendingOutcome>,
 }
 
 /// State in this process's memory (lost on exit).
@@ -420,6 +422,41 @@ impl Store for MemoryStore {
         i.status = status;
         i.failure_code = failure_code.map(str::to_owned);
         Ok((i.clone(), true))
+    }
+
+    async fn outcome_put(&self, outcome: &PendingOutcome, keep_existing: bool) -> Result<bool> {
+        let mut g = self.lock();
+        if keep_existing && g.outcomes.contains_key(&outcome.intent_id) {
+            return Ok(false);
+        }
+        g.outcomes
+            .insert(outcome.intent_id.clone(), outcome.clone());
+        Ok(true)
+    }
+
+    async fn outcomes(
+        &self,
+        event: &str,
+        due_by_ms: u64,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<PendingOutcome>> {
+        let g = self.lock();
+        let mut due: Vec<PendingOutcome> = g
+            .outcomes
+            .values()
+            .filter(|o| {
+                o.due_ms <= due_by_ms && intent_event(&o.intent_id).ok().as_deref() == Some(event)
+            })
+            .cloned()
+            .collect();
+        due.sort_by(|a, b| (a.due_ms, &a.intent_id).cmp(&(b.due_ms, &b.intent_id)));
+        Ok(due.into_iter().skip(offset).take(limit).collect())
+    }
+
+    async fn outcome_done(&self, intent_id: &str) -> Result<()> {
+        self.lock().outcomes.remove(intent_id);
+        Ok(())
     }
 
     async fn ping(&self) -> Result<()> {

@@ -74,6 +74,21 @@ pub struct IntentRequest {
     pub idem_ms: u64,
 }
 
+/// A simulated payment outcome decided but not yet reported: kept in the store until its
+/// webhook is delivered (or given up), so that a restarted process settles and reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingOutcome {
+    /// The intent it settles.
+    pub intent_id: String,
+    /// When it is due (Unix ms).
+    pub due_ms: u64,
+    /// Approved (else failed with `card_declined`).
+    pub approve: bool,
+    /// The id of its webhook: the same on every delivery, resends included, so the receiver
+    /// deduplicates them.
+    pub webhook_id: String,
+}
+
 /// The services' state operations. Time is injected (`now_ms`); ids are validated by callers.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -135,6 +150,19 @@ pub trait Store: Send + Sync + 'static {
         failure_code: Option<&str>,
         now_ms: u64,
     ) -> Result<(Intent, bool)>;
+    /// Keeps `outcome` until [`Store::outcome_done`], replacing one kept for the same intent
+    /// unless `keep_existing`; whether it was stored now.
+    async fn outcome_put(&self, outcome: &PendingOutcome, keep_existing: bool) -> Result<bool>;
+    /// The event's kept outcomes due by `due_by_ms`, earliest first: `limit` from `offset`.
+    async fn outcomes(
+        &self,
+        event: &str,
+        due_by_ms: u64,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<PendingOutcome>>;
+    /// Forgets a kept outcome.
+    async fn outcome_done(&self, intent_id: &str) -> Result<()>;
     /// Checks that the store answers.
     async fn ping(&self) -> Result<()>;
 }

@@ -2,7 +2,7 @@
 //! is atomic and conditional. Works against a single server or a Redis Cluster: every key of an
 //! event carries the hash tag `{event_id}` (reservation and intent ids embed their event).
 
-use super::{EventInfo, HoldRequest, IntentRequest, SeatState, Store};
+use super::{EventInfo, HoldRequest, IntentRequest, PendingOutcome, SeatState, Store};
 use crate::error::{Result, ServiceError};
 use crate::model::*;
 use async_trait::async_trait;
@@ -28,6 +28,9 @@ struct Scripts {
     expire: Script,
     intent: Script,
     settle: Script,
+    outcome_put: Script,
+    outcome_list: Script,
+    outcome_done: Script,
 }
 
 impl Scripts {
@@ -41,6 +44,9 @@ impl Scripts {
             expire: s(include_str!("lua/expire.lua")),
             intent: s(include_str!("lua/intent.lua")),
             settle: s(include_str!("lua/settle.lua")),
+            outcome_put: Script::new("", include_str!("lua/outcome_put.lua")),
+            outcome_list: Script::new("", include_str!("lua/outcome_list.lua")),
+            outcome_done: Script::new("", include_str!("lua/outcome_done.lua")),
         }
     }
 }
@@ -60,6 +66,12 @@ impl std::fmt::Debug for RedisStore {
 
 fn prefix(event: &str) -> String {
     format!("bk:{{{event}}}:")
+}
+
+/// The keys of an event's outcomes not yet reported: due set and outcome hash.
+fn outcome_keys(event: &str) -> Vec<String> {
+    let p = prefix(event);
+    vec![format!("{p}outcomes"), format!("{p}outcome")]
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -490,6 +502,81 @@ impl Store for RedisStore {
             Ok((m, changed)) => Ok((decode_intent(&m)?, changed)),
             Err(_) => Err(ServiceError::IntentNotFound(id.to_owned())),
         }
+    }
+
+    async fn outcome_put(&self, outcome: &PendingOutcome, keep_existing: bool) -> Result<bool> {
+        let value = format!("{}|{}", u8::from(outcome.approve), outcome.webhook_id);
+        let r: Value = self
+            .redis
+            .eval(
+                &self.scripts.outcome_put,
+                outcome_keys(&intent_event(&outcome.intent_id)?),
+                vec![
+                    Value::from(outcome.intent_id.as_str()),
+                    Value::from(outcome.due_ms as i64),
+                    Value::from(value),
+                    Value::from(if keep_existing { "1" } else { "0" }),
+                ],
+            )
+            .await?;
+        Ok(int(&r) == Some(1))
+    }
+
+    async fn outcomes(
+        &self,
+        event: &str,
+        due_by_ms: u64,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<PendingOutcome>> {
+        let r: Value = self
+            .redis
+            .eval(
+                &self.scripts.outcome_list,
+                outcome_keys(event),
+                vec![
+                    Value::from(due_by_ms.min(i64::MAX as u64) as i64),
+                    Value::from(offset as i64),
+                    Value::from(limit.max(1) as i64),
+                ],
+            )
+            .await?;
+        let mut out = Vec::new();
+        for row in r.into_array() {
+            let row = row.into_array();
+            let (Some(id), Some(due), Some(v)) = (
+                row.first().and_then(text),
+                row.get(1)
+                    .and_then(text)
+                    .and_then(|d| d.parse::<f64>().ok()),
+                row.get(2).and_then(text),
+            ) else {
+                return Err(protocol("outcomes", &row));
+            };
+            let Some((approve, webhook_id)) = v.split_once('|') else {
+                // Half-written or foreign: not ours to report.
+                continue;
+            };
+            out.push(PendingOutcome {
+                intent_id: id,
+                due_ms: due as u64,
+                approve: approve == "1",
+                webhook_id: webhook_id.to_owned(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn outcome_done(&self, intent_id: &str) -> Result<()> {
+        let _: Value = self
+            .redis
+            .eval(
+                &self.scripts.outcome_done,
+                outcome_keys(&intent_event(intent_id)?),
+                vec![Value::from(intent_id)],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn ping(&self) -> Result<()> {

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use queue::model::{Action, EventConfig, EventInfo};
 use queue::room::PlaceView;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -21,14 +21,37 @@ fn rfc3339(t: Option<OffsetDateTime>) -> Value {
         .map_or(Value::Null, Value::String)
 }
 
-fn place_json(p: &PlaceView) -> Value {
-    json!({
-        "status": p.status.as_str(),
-        "position": p.position,
-        "eta_seconds": p.eta_seconds,
-        "admission_ready": p.admission_ready,
-        "expires_at": rfc3339(p.expires_at),
-    })
+/// The body of a status reply. A typed struct, not `json!`: it is serialised straight into the
+/// response bytes, without building a map of owned keys per request (the hot path).
+#[derive(Serialize)]
+struct PlaceReply {
+    admission_ready: bool,
+    eta_seconds: i64,
+    expires_at: Option<String>,
+    position: u64,
+    status: &'static str,
+}
+
+impl PlaceReply {
+    fn of(p: &PlaceView) -> Self {
+        Self {
+            admission_ready: p.admission_ready,
+            eta_seconds: p.eta_seconds,
+            expires_at: p.expires_at.and_then(|t| t.format(&Rfc3339).ok()),
+            position: p.position,
+            status: p.status.as_str(),
+        }
+    }
+}
+
+/// The body of a join reply (typed for the same reason as [`PlaceReply`]).
+#[derive(Serialize)]
+struct JoinReply {
+    eta_seconds: i64,
+    expires_at: Option<String>,
+    position: u64,
+    status: &'static str,
+    waiting_token: String,
 }
 
 /// Body of `POST /api/v1/queue/join` (unknown fields such as the seed's `metadata` are ignored).
@@ -59,13 +82,13 @@ pub async fn join(
         StatusCode::OK
     };
     let p = &joined.place;
-    let body = json!({
-        "waiting_token": joined.waiting_token,
-        "position": p.position,
-        "eta_seconds": p.eta_seconds,
-        "status": p.status.as_str(),
-        "expires_at": rfc3339(p.expires_at),
-    });
+    let body = JoinReply {
+        eta_seconds: p.eta_seconds,
+        expires_at: p.expires_at.and_then(|t| t.format(&Rfc3339).ok()),
+        position: p.position,
+        status: p.status.as_str(),
+        waiting_token: joined.waiting_token,
+    };
     Ok((code, Json(body)).into_response())
 }
 
@@ -73,8 +96,8 @@ pub async fn join(
 pub async fn status(
     State(st): State<AppState>,
     Bearer(token): Bearer,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(place_json(&st.room.status(&token).await?)))
+) -> Result<Response, ApiError> {
+    Ok(Json(PlaceReply::of(&st.room.status(&token).await?)).into_response())
 }
 
 /// `POST /api/v1/queue/enter`: the admission grant once READY.

@@ -279,8 +279,8 @@ async fn edge(
     next: Next,
 ) -> Response {
     let start = Instant::now();
-    let method = req.method().to_string();
-    let route = matched.map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = metrics::method_label(req.method());
+    let route = matched.map_or("unmatched", |m| metrics::route_label(m.as_str()));
     let body_wait = req.extensions().get::<server::BodyWait>().cloned();
     let http1 = req.version() <= axum::http::Version::HTTP_11;
     let resp = match tokio::time::timeout(st.limits.request_timeout, next.run(req)).await {

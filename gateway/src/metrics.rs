@@ -7,15 +7,54 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-/// Labels of HTTP request metrics (route is the matched pattern, never the raw path).
+/// Labels of HTTP request metrics (route is the matched pattern, never the raw path). Static
+/// strings, so that recording a request allocates nothing ([`method_label`], [`route_label`]).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
     /// HTTP method.
-    pub method: String,
+    pub method: &'static str,
     /// Route pattern, e.g. `/admin/v1/events/{event_id}`.
-    pub route: String,
+    pub route: &'static str,
     /// Response status code.
     pub status: u16,
+}
+
+/// The label of a method: the standard ones by name, any other as `OTHER` (a client can send
+/// any token as a method; the label set must stay bounded).
+pub fn method_label(m: &http::Method) -> &'static str {
+    use http::Method as M;
+    match *m {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::DELETE => "DELETE",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        M::PATCH => "PATCH",
+        M::CONNECT => "CONNECT",
+        M::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
+
+/// The label of a matched route pattern, interned: each pattern of the router is leaked once
+/// (a fixed, small set: patterns, never raw paths), so later requests look it up without
+/// allocating.
+pub fn route_label(pattern: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{OnceLock, RwLock};
+    static ROUTES: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
+    let routes = ROUTES.get_or_init(Default::default);
+    if let Some(r) = routes.read().expect("routes").get(pattern) {
+        return r;
+    }
+    let mut w = routes.write().expect("routes");
+    if let Some(r) = w.get(pattern) {
+        return r;
+    }
+    let leaked: &'static str = Box::leak(pattern.to_owned().into_boxed_str());
+    w.insert(leaked);
+    leaked
 }
 
 /// Labels of per-event metrics (events exist only once an admin configured them, so the label

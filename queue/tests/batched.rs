@@ -16,14 +16,8 @@ use tokio::sync::Semaphore;
 
 const T0: u64 = 1_800_000_000_000;
 
-/// `cmdstat_evalsha`'s call count from INFO commandstats.
 fn evalsha_calls(port: u16) -> u64 {
-    let info = testkit::raw_command(port, "INFO commandstats").unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    testkit::script_calls(port).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

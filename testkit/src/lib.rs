@@ -88,6 +88,18 @@ fn replicas_acknowledge(port: u16, n: usize) -> bool {
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
+/// How many times `EVALSHA` ran on the server on `port` (`INFO commandstats`), to count the
+/// script calls a batch made.
+pub fn script_calls(port: u16) -> Result<u64> {
+    let info = raw_command(port, "INFO commandstats")?;
+    Ok(info
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
+}
+
 /// One `redis-server` process on a free loopback port, with no persistence.
 pub struct RedisServer {
     child: Option<Child>,

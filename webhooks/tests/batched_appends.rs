@@ -20,12 +20,7 @@ fn envelope(id: &str) -> Envelope {
 }
 
 fn evalsha_calls(port: u16) -> u64 {
-    let info = testkit::raw_command(port, "INFO commandstats").unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    testkit::script_calls(port).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

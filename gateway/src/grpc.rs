@@ -39,15 +39,15 @@ fn timestamp(t: Option<OffsetDateTime>) -> Option<proto::prost_types::Timestamp>
     })
 }
 
-/// The gRPC enum has no pre-queue state: a pre-queued place is WAITING with position 0, as
-/// over HTTP where its position also reads 0 until the queue opens.
+/// The gRPC status of a place: the same states as the HTTP API's `status`.
 fn queue_status(s: Status) -> gw::QueueStatus {
     match s {
-        Status::PreQueue | Status::Waiting => gw::QueueStatus::Waiting,
+        Status::PreQueue => gw::QueueStatus::PreQueue,
+        Status::Waiting => gw::QueueStatus::Waiting,
         Status::Ready => gw::QueueStatus::Ready,
         Status::Admitted => gw::QueueStatus::Admitted,
         Status::Expired => gw::QueueStatus::Expired,
-        Status::SoldOut => gw::QueueStatus::Closed,
+        Status::SoldOut => gw::QueueStatus::SoldOut,
     }
 }
 

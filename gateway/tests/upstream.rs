@@ -872,6 +872,59 @@ async fn two_thousand_buyers_for_a_hundred_seats_get_exactly_a_hundred_holds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grpc_status_names_the_pre_queue_and_sold_out_as_http_does() {
+    let redis = RedisServer::start().unwrap();
+    let flags: Vec<String> = ["--grpc-listen", "127.0.0.1:0"].map(String::from).to_vec();
+    let gw = gateway(&redis, &flags).await;
+    let base = gw.url("");
+    let r = put_event(
+        &base,
+        "later",
+        json!({"admit_per_second": 0, "max_active": 10, "opens_at": "2099-01-01T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let mut q = QueueServiceClient::connect(format!("http://{}", gw.grpc.unwrap()))
+        .await
+        .unwrap();
+    let joined = q
+        .join_queue(gw::JoinQueueRequest {
+            event_id: "later".into(),
+            session_id: "early-bird".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(joined.status, gw::QueueStatus::PreQueue as i32);
+    assert_eq!(
+        status(&base, &joined.waiting_token).await.body["status"],
+        "PRE_QUEUE"
+    );
+    let sold = client()
+        .post(gw.url("/admin/v1/events/later/actions"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"action": "SOLD_OUT"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sold.status(), 200);
+    let st = q
+        .get_queue_status(gw::GetQueueStatusRequest {
+            waiting_token: joined.waiting_token.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(st.status, gw::QueueStatus::SoldOut as i32);
+    assert_eq!(
+        status(&base, &joined.waiting_token).await.body["status"],
+        "SOLD_OUT"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_queue_service_over_grpc() {
     let backends = Backends::start(None, &[("show", 10)]).await;
     let redis = RedisServer::start().unwrap();

@@ -278,13 +278,19 @@ pub async fn healthz() -> Json<Value> {
 /// are configured (a replica that cannot store webhooks would refuse every delivery).
 pub async fn readyz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     st.room.store().ping().await?;
-    if let Some(w) = &st.webhooks {
-        w.inbox
-            .ping()
-            .await
-            .map_err(crate::webhook::WebhookError::Inbox)?;
-    }
-    Ok(Json(json!({"status": "ready"})))
+    let Some(w) = &st.webhooks else {
+        return Ok(Json(json!({"status": "ready"})));
+    };
+    let inbox = |e| crate::webhook::WebhookError::Inbox(e);
+    w.inbox.ping().await.map_err(inbox)?;
+    // Reported, never a reason to be unready: a backlog drains, and pulling replicas out of the
+    // load balancer because of it would only stop intake.
+    let backlog = w.inbox.backlog().await.map_err(inbox)?;
+    let dead_letters = w.inbox.dead_letters().await.map_err(inbox)?;
+    Ok(Json(json!({
+        "status": "ready",
+        "webhooks": {"backlog": backlog, "dead_letters": dead_letters},
+    })))
 }
 
 /// `GET /metrics`: Prometheus text exposition.

@@ -141,6 +141,39 @@ impl QueueService for QueueGrpc {
     }
 }
 
+/// Keeps the gRPC health status of the server (`""`) and of QueueService equal to readiness
+/// (the store answers a PING), checked once a second, and NOT_SERVING once draining starts.
+async fn follow_readiness(
+    state: AppState,
+    health: tonic_health::server::HealthReporter,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    use tonic::server::NamedService;
+    use tonic_health::ServingStatus;
+    let names = ["", <QueueServiceServer<QueueGrpc> as NamedService>::NAME];
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let status = if *stopped.borrow() {
+            ServingStatus::NotServing
+        } else if state.room.store().ping().await.is_ok() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        for name in names {
+            health.set_service_status(name, status).await;
+        }
+        if status == ServingStatus::NotServing && *stopped.borrow() {
+            return;
+        }
+        tokio::select! {
+            _ = tick.tick() => {}
+            // The server is gone (it failed before draining): nothing left to report for.
+            r = stopped.changed() => if r.is_err() { return },
+        }
+    }
+}
+
 /// Serves QueueService on `listener` until `shutdown` resolves, then gives in-flight calls
 /// `drain_grace`. Calls past `request_timeout` end with CANCELLED, as HTTP requests end with
 /// 503.
@@ -151,8 +184,23 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     let limits = state.limits.clone();
     let (tx, mut rx) = tokio::sync::watch::channel(false);
+    // The standard gRPC surface: grpc.health.v1 (what Kubernetes gRPC probes and load balancers
+    // ask), following readiness, and server reflection (what grpcurl and grpcui ask).
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        // Only what this server serves (the descriptor set holds every service of proto/).
+        .with_service_name(<QueueServiceServer<QueueGrpc> as tonic::server::NamedService>::NAME)
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1.ServerReflection")
+        .build_v1()
+        .expect("the compiled descriptor set is valid");
+    let follow = tokio::spawn(follow_readiness(state.clone(), health, tx.subscribe()));
     let server = tonic::transport::Server::builder()
         .timeout(limits.request_timeout)
+        .add_service(health_service)
+        .add_service(reflection)
         .add_service(QueueServiceServer::new(QueueGrpc::new(state)))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
@@ -166,6 +214,7 @@ pub async fn serve(
         () = shutdown => {}
     }
     let _ = tx.send(true);
+    let _ = follow.await;
     // Long-lived client connections must not hold the process past the grace period.
     match tokio::time::timeout(limits.drain_grace + Duration::from_millis(100), server).await {
         Ok(r) => r,

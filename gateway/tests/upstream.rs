@@ -872,6 +872,82 @@ async fn two_thousand_buyers_for_a_hundred_seats_get_exactly_a_hundred_holds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grpc_health_follows_the_store_and_reflection_lists_the_services() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+    let mut redis = RedisServer::start().unwrap();
+    let flags: Vec<String> = ["--grpc-listen", "127.0.0.1:0", "--redis-timeout-ms", "300"]
+        .map(String::from)
+        .to_vec();
+    let gw = gateway(&redis, &flags).await;
+    let url = format!("http://{}", gw.grpc.unwrap());
+    let channel = tonic::transport::Channel::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel.clone());
+    let check = |service: &str| HealthCheckRequest {
+        service: service.into(),
+    };
+    let status_of = async |h: &mut HealthClient<_>, s: &str| {
+        h.check(check(s)).await.map(|r| r.into_inner().status)
+    };
+    // The first status is set right after the server starts (a store PING).
+    for s in ["", "gateway.v1.QueueService"] {
+        until("SERVING", async || {
+            status_of(&mut health, s).await.ok() == Some(ServingStatus::Serving as i32)
+        })
+        .await;
+    }
+    // Redis dies: the health status follows readiness within a few seconds.
+    redis.stop();
+    until("NOT_SERVING", async || {
+        status_of(&mut health, "gateway.v1.QueueService").await.ok()
+            == Some(ServingStatus::NotServing as i32)
+    })
+    .await;
+    redis.restart().unwrap();
+    until("SERVING again", async || {
+        status_of(&mut health, "").await.ok() == Some(ServingStatus::Serving as i32)
+    })
+    .await;
+
+    let mut reflection = ServerReflectionClient::new(channel);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies = reflection
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = replies.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = first.message_response else {
+        panic!("not a service list: {first:?}");
+    };
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "gateway.v1.QueueService",
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection"
+        ],
+        "what this server serves, nothing else"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn grpc_status_names_the_pre_queue_and_sold_out_as_http_does() {
     let redis = RedisServer::start().unwrap();
     let flags: Vec<String> = ["--grpc-listen", "127.0.0.1:0"].map(String::from).to_vec();

@@ -18,6 +18,9 @@ pub use prost_types;
 pub use tonic;
 
 /// Package `common.v1`.
+/// The encoded `FileDescriptorSet` of every `.proto` here, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
+
 pub mod common {
     /// Shared types: errors, money, seats, and the AdminService.
     #[allow(missing_docs)]

@@ -92,6 +92,45 @@ fn code_of(e: &tonic::Status) -> Option<ErrorCode> {
     proto::error_of(e).and_then(|e| ErrorCode::try_from(e.code).ok())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_health_follows_the_store() -> Result<()> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::HealthCheckRequest;
+    let mut h = Harness::start(Kind::Redis, Options::default()).await?;
+    let mut health = h.health();
+    let status = async |health: &mut tonic_health::pb::health_client::HealthClient<_>, s: &str| {
+        health
+            .check(HealthCheckRequest { service: s.into() })
+            .await
+            .map(|r| r.into_inner().status)
+            .ok()
+    };
+    // The first status is set right after the server starts (a store PING).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    for s in [
+        "",
+        "reservation.v1.ReservationService",
+        "payment.v1.PaymentService",
+    ] {
+        while status(&mut health, s).await != Some(ServingStatus::Serving as i32) {
+            ensure!(std::time::Instant::now() < deadline, "{s} never SERVING");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    h.redis_server().context("redis")?.stop();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while status(&mut health, "reservation.v1.Inventory").await
+        != Some(ServingStatus::NotServing as i32)
+    {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "still SERVING with Redis down"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
 both_stores!(approved_payment_confirms_via_signed_webhook);
 async fn approved_payment_confirms_via_signed_webhook(kind: Kind) -> Result<()> {
     // The receiver refuses the first delivery: the simulator must retry with the same id.

@@ -225,3 +225,12 @@ pub async fn wait_status(base: &str, token: &str, want: &str, within: Duration) 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Polls `f` every 20 ms until it holds; fails the test after 20 s.
+pub async fn until(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

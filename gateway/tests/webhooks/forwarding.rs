@@ -59,14 +59,6 @@ async fn status_at_backends(backends: &Backends, rid: &str, user: &str) -> i32 {
         .status
 }
 
-async fn until(what: &str, mut f: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_forward_holds_back_only_its_own_webhook() {
     const OTHERS: usize = 12;

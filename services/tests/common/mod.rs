@@ -147,6 +147,10 @@ impl Harness {
         })
     }
 
+    pub fn health(&self) -> tonic_health::pb::health_client::HealthClient<Channel> {
+        tonic_health::pb::health_client::HealthClient::new(self.channel.clone())
+    }
+
     pub fn reservations(&self) -> ReservationServiceClient<Channel> {
         ReservationServiceClient::new(self.channel.clone())
     }

@@ -26,8 +26,8 @@ use std::sync::{Arc, Mutex};
 /// Shards of the bucket table: requests of different clients rarely contend on one lock.
 const SHARDS: usize = 16;
 
-/// Most client addresses tracked per limiter (all shards together): about 48 bytes each with
-/// the map's overhead, so at most ~12 MiB per limiter.
+/// Most client addresses tracked per limiter (all shards together): 32 bytes a bucket, up to
+/// about twice that with the hash map's slack, so at most ~20 MiB per limiter.
 pub const MAX_KEYS: usize = 1 << 18;
 
 /// One token, in bucket units: a bucket of N per minute gains N units per millisecond, so the

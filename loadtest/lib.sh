@@ -14,6 +14,10 @@ BENCH_TAG="${BENCH_TAG:-bench}"
 ROOT="${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET_DIR/release"
+# Every load generator runs on this one host: the gateway's per-address rate limits would cut
+# it to 600 joins a minute, so the benchmarks turn them off unless the caller sets them.
+export GATEWAY_JOIN_RATE_PER_IP="${GATEWAY_JOIN_RATE_PER_IP:-0}"
+export GATEWAY_STATUS_RATE_PER_IP="${GATEWAY_STATUS_RATE_PER_IP:-0}"
 
 log() { echo "[$BENCH_TAG] $*" >&2; }
 die() {

@@ -169,6 +169,24 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_WS_PER_TOKEN", default_value_t = 4)]
     pub ws_per_token: usize,
 
+    /// Joins (`POST /api/v1/queue/join`) per minute per client address, bursts of up to as many;
+    /// over it: 429 RATE_LIMITED with Retry-After. 0: off. Counted per replica. The default is
+    /// high because a carrier-grade NAT puts many users behind one IPv4 address (IPv6 clients
+    /// are keyed by their /64).
+    #[arg(long, env = "GATEWAY_JOIN_RATE_PER_IP", default_value_t = 600)]
+    pub join_rate_per_ip: u32,
+
+    /// Status reads (`GET /api/v1/queue/status`) and WebSocket upgrades (`GET
+    /// /api/v1/queue/ws`) per minute per client address, bursts of up to as many; 0: off.
+    #[arg(long, env = "GATEWAY_STATUS_RATE_PER_IP", default_value_t = 6000)]
+    pub status_rate_per_ip: u32,
+
+    /// Proxy address range (CIDR, e.g. `10.0.0.0/8`) whose `X-Forwarded-For` / `Forwarded`
+    /// headers name the client for the rate limits; repeatable (comma-separated in the
+    /// environment). Absent: the socket peer is the client and those headers are ignored.
+    #[arg(long, env = "GATEWAY_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
+
     /// Seconds that in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "GATEWAY_DRAIN_GRACE_SECONDS", default_value_t = 30)]
     pub drain_grace_seconds: u64,

@@ -45,6 +45,13 @@ pub enum ApiError {
     /// The waiting token already has `--ws-per-token` WebSockets open on this replica.
     #[error("too many WebSockets for this waiting token; close one first")]
     TooManySockets,
+    /// This client address is over its per-minute limit for this route (`--join-rate-per-ip`,
+    /// `--status-rate-per-ip`); a token is back in `retry_after_secs`.
+    #[error("too many requests from this address; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Whole seconds (at least 1) until the next request can pass: the Retry-After value.
+        retry_after_secs: u64,
+    },
     /// The admission token is not valid for this request (bad signature, other event).
     #[error("the admission token is not valid for this event")]
     Forbidden,
@@ -90,6 +97,7 @@ impl ApiError {
             Self::TooManyConnections => (StatusCode::SERVICE_UNAVAILABLE, "TOO_MANY_CONNECTIONS"),
             Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT"),
             Self::TooManySockets => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_SOCKETS"),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "FORBIDDEN"),
             Self::AdmissionExpired => (StatusCode::FORBIDDEN, "ADMISSION_EXPIRED"),
             Self::IdempotencyRequired => (StatusCode::BAD_REQUEST, "IDEMPOTENCY_REQUIRED"),
@@ -270,7 +278,15 @@ impl IntoResponse for ApiError {
         let message = self.public_message();
         let body = serde_json::json!({"error": {"code": code, "message": message}});
         let mut resp = (status, axum::Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+        if let Self::RateLimited { retry_after_secs } = self {
+            // The limiter knows when the next token comes: that, not a generic second.
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs.max(1)),
+            );
+        } else if status == StatusCode::SERVICE_UNAVAILABLE
+            || status == StatusCode::TOO_MANY_REQUESTS
+        {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

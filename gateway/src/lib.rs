@@ -14,6 +14,7 @@ pub mod forward;
 pub mod grpc;
 pub mod handlers;
 pub mod metrics;
+pub mod ratelimit;
 pub mod server;
 pub mod upstream;
 pub mod webhook;
@@ -65,6 +66,8 @@ pub struct AppState {
     pub upstreams: Arc<upstream::Upstreams>,
     /// Payment webhooks (None without a webhook secret).
     pub webhooks: Option<Arc<webhook::Webhooks>>,
+    /// Per-client rate limits of joins and status reads.
+    pub rate_limits: Arc<ratelimit::RateLimits>,
 }
 
 /// A built gateway: state plus what the background loops need.
@@ -147,6 +150,12 @@ impl Gateway {
         if config.admin_token.is_none() {
             tracing::warn!("no --admin-token: the admin API is disabled");
         }
+        let rate_limits = Arc::new(ratelimit::RateLimits::new(
+            config.join_rate_per_ip,
+            config.status_rate_per_ip,
+            config.trusted_proxy.clone(),
+            clock.clone(),
+        ));
         let room = WaitingRoom::new(store, clock, waiting, signer);
         let limits = config.limits();
         let metrics = Arc::new(Metrics::new());
@@ -166,6 +175,7 @@ impl Gateway {
             permits: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
             upstreams,
             webhooks,
+            rate_limits,
             room,
             metrics,
             admin_token_hash: config
@@ -353,12 +363,25 @@ pub fn router(state: AppState) -> Router {
             .as_ref()
             .map_or(256 * 1024, |w| w.max_body_bytes),
     );
+    // Per-route, inside `edge`: a 429 is timed and counted like any other answer.
+    let rl = state.rate_limits.clone();
+    let join_limit = middleware::from_fn_with_state(rl.clone(), ratelimit::limit_join);
+    let status_limit = middleware::from_fn_with_state(rl, ratelimit::limit_status);
     Router::new()
-        .route("/api/v1/queue/join", post(handlers::join))
-        .route("/api/v1/queue/status", get(handlers::status))
+        .route(
+            "/api/v1/queue/join",
+            post(handlers::join).route_layer(join_limit),
+        )
+        .route(
+            "/api/v1/queue/status",
+            get(handlers::status).route_layer(status_limit.clone()),
+        )
         .route("/api/v1/queue/enter", post(handlers::enter))
         .route("/api/v1/queue", delete(handlers::leave))
-        .route("/api/v1/queue/ws", get(handlers::websocket))
+        .route(
+            "/api/v1/queue/ws",
+            get(handlers::websocket).route_layer(status_limit),
+        )
         .route(
             "/api/v1/events/{event_id}/availability",
             get(forward::availability),

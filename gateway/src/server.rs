@@ -52,7 +52,7 @@ pub async fn serve(
     };
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -75,6 +75,7 @@ pub async fn serve(
         let service = ConnService {
             app: app.clone(),
             activity: activity.clone(),
+            peer,
         };
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -236,6 +237,8 @@ impl Drop for InFlight {
 struct ConnService {
     app: Router,
     activity: Arc<Activity>,
+    /// The socket peer, given to every request as `ConnectInfo` (the rate limits key on it).
+    peer: std::net::SocketAddr,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
@@ -248,6 +251,9 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         let (mut parts, body) = req.into_parts();
         let wait = BodyWait::default();
         parts.extensions.insert(wait.clone());
+        parts
+            .extensions
+            .insert(axum::extract::ConnectInfo(self.peer));
         let req = Request::from_parts(parts, Body::new(WatchedBody { inner: body, wait }));
         let app = self.app.clone();
         Box::pin(async move {

@@ -106,6 +106,11 @@ impl Stack {
             "50",
             "--ws-tick-ms",
             "100",
+            // Every simulated user comes from 127.0.0.1: no per-address limits.
+            "--join-rate-per-ip",
+            "0",
+            "--status-rate-per-ip",
+            "0",
             // A debug build on a busy machine: no 504 for a slow upstream call.
             "--inventory-timeout-ms",
             "3000",

@@ -1,0 +1,459 @@
+//! Per-client token buckets on the edge: joins and status reads (WebSocket upgrades included)
+//! each get N requests per minute per client address, with bursts of up to N.
+//!
+//! The client address is the socket peer, or, when the peer is a trusted proxy
+//! (`--trusted-proxy`), the right-most address of `X-Forwarded-For` (else `Forwarded: for=`)
+//! that is not itself a trusted proxy. IPv6 clients are keyed by their /64: one subscriber line
+//! usually gets a whole /64, so keying by /128 would let one client rotate addresses freely.
+//!
+//! Buckets live in memory, per replica (see docs/operations.md, "Abuse and identity"). They
+//! are refilled lazily from the injected clock, so tests move time instead of sleeping. This is
+//! written by hand rather than with `governor` because the bucket is a few lines of integer
+//! math and we need our own bound on the table and the Retry-After value from the same state.
+
+use crate::error::ApiError;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
+use queue::clock::Clock;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+/// Shards of the bucket table: requests of different clients rarely contend on one lock.
+const SHARDS: usize = 16;
+
+/// Most client addresses tracked per limiter (all shards together): 32 bytes a bucket, up to
+/// about twice that with the hash map's slack, so at most ~20 MiB per limiter.
+pub const MAX_KEYS: usize = 1 << 18;
+
+/// One token, in bucket units: a bucket of N per minute gains N units per millisecond, so the
+/// math is exact in integers.
+const TOKEN: u64 = 60_000;
+
+/// The key of a client: an IPv4 address, or the /64 prefix of an IPv6 one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IpKey {
+    /// An IPv4 address (IPv4-mapped IPv6 addresses included).
+    V4(u32),
+    /// The upper 64 bits of an IPv6 address.
+    V6(u64),
+}
+
+impl From<IpAddr> for IpKey {
+    fn from(ip: IpAddr) -> Self {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => Self::V4(u32::from(v4)),
+            IpAddr::V6(v6) => Self::V6((u128::from(v6) >> 64) as u64),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    /// Tokens left, in [`TOKEN`] units.
+    level: u64,
+    /// When `level` was last brought up to date, in Unix ms.
+    at_ms: u64,
+}
+
+/// A token bucket per client address: `per_minute` requests per minute, bursts of up to
+/// `per_minute`.
+pub struct RateLimiter {
+    per_minute: u64,
+    clock: Arc<dyn Clock>,
+    hasher: RandomState,
+    shards: Vec<Mutex<HashMap<IpKey, Bucket>>>,
+    max_per_shard: usize,
+}
+
+impl RateLimiter {
+    /// A limiter of `per_minute` (at least 1) requests per minute per client, tracking at most
+    /// [`MAX_KEYS`] clients.
+    pub fn new(per_minute: u32, clock: Arc<dyn Clock>) -> Self {
+        Self::with_capacity(per_minute, clock, MAX_KEYS)
+    }
+
+    /// As [`new`](Self::new), tracking at most `max_keys` clients (rounded to the shards).
+    pub fn with_capacity(per_minute: u32, clock: Arc<dyn Clock>, max_keys: usize) -> Self {
+        Self {
+            per_minute: u64::from(per_minute.max(1)),
+            clock,
+            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            max_per_shard: (max_keys / SHARDS).max(8),
+        }
+    }
+
+    fn capacity(&self) -> u64 {
+        self.per_minute * TOKEN
+    }
+
+    /// The bucket's level at `now_ms`.
+    fn refilled(&self, b: &Bucket, now_ms: u64) -> u64 {
+        let gained = now_ms
+            .saturating_sub(b.at_ms)
+            .saturating_mul(self.per_minute);
+        b.level.saturating_add(gained).min(self.capacity())
+    }
+
+    /// Takes one token for `key`; `Err(seconds)` when none is left, with the whole seconds
+    /// (at least 1) until one is.
+    pub fn check(&self, key: IpKey) -> Result<(), u64> {
+        let now = self.clock.now_ms();
+        let shard = &self.shards[self.hasher.hash_one(key) as usize % SHARDS];
+        // A poisoned lock only means another request panicked mid-update; the map is still a
+        // valid map of buckets.
+        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if !map.contains_key(&key) && map.len() >= self.max_per_shard {
+            self.evict(&mut map, now);
+        }
+        let cap = self.capacity();
+        let b = map.entry(key).or_insert(Bucket {
+            level: cap,
+            at_ms: now,
+        });
+        b.level = self.refilled(b, now);
+        // A clock that steps back must not refill twice: keep the latest time seen.
+        b.at_ms = b.at_ms.max(now);
+        if b.level >= TOKEN {
+            b.level -= TOKEN;
+            Ok(())
+        } else {
+            let missing_ms = (TOKEN - b.level).div_ceil(self.per_minute);
+            Err(missing_ms.div_ceil(1000).max(1))
+        }
+    }
+
+    /// Makes room in a full shard: drops every bucket that has refilled completely (it is the
+    /// same as no bucket). If that frees less than an eighth of the shard, arbitrary buckets go
+    /// too, down to seven eighths, so the next sweep is that many inserts away (amortised O(1)
+    /// per insert). Those clients start over with a full bucket: under a flood of distinct
+    /// addresses the limit weakens for some of them rather than memory growing without bound.
+    fn evict(&self, map: &mut HashMap<IpKey, Bucket>, now: u64) {
+        let cap = self.capacity();
+        map.retain(|_, b| self.refilled(b, now) < cap);
+        let target = self.max_per_shard - self.max_per_shard / 8;
+        if map.len() > target {
+            let excess = map.len() - target;
+            let victims: Vec<IpKey> = map.keys().take(excess).copied().collect();
+            for k in victims {
+                map.remove(&k);
+            }
+        }
+    }
+
+    /// Client addresses tracked now (all shards).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+
+    /// Whether no client is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The edge's limiters and the proxies whose forwarding headers are believed.
+pub struct RateLimits {
+    /// `POST /api/v1/queue/join` (None: off).
+    pub join: Option<RateLimiter>,
+    /// `GET /api/v1/queue/status` and the WebSocket upgrade (None: off).
+    pub status: Option<RateLimiter>,
+    /// `--trusted-proxy` ranges.
+    pub trusted: Vec<IpNet>,
+}
+
+impl RateLimits {
+    /// Limiters of `join` and `status` requests per minute per client (0: off).
+    pub fn new(join: u32, status: u32, trusted: Vec<IpNet>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            join: (join > 0).then(|| RateLimiter::new(join, clock.clone())),
+            status: (status > 0).then(|| RateLimiter::new(status, clock)),
+            trusted,
+        }
+    }
+
+    fn check(&self, limiter: Option<&RateLimiter>, req: &Request) -> Result<(), ApiError> {
+        let Some(limiter) = limiter else {
+            return Ok(());
+        };
+        // The server loop always sets the peer; a router driven without it (in-process use)
+        // has no client to key on, so it is not limited.
+        let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() else {
+            return Ok(());
+        };
+        let ip = client_ip(peer.ip(), req.headers(), &self.trusted);
+        limiter
+            .check(IpKey::from(ip))
+            .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })
+    }
+}
+
+/// Middleware of the join route.
+pub async fn limit_join(State(rl): State<Arc<RateLimits>>, req: Request, next: Next) -> Response {
+    match rl.check(rl.join.as_ref(), &req) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Middleware of the status route and the WebSocket upgrade.
+pub async fn limit_status(State(rl): State<Arc<RateLimits>>, req: Request, next: Next) -> Response {
+    match rl.check(rl.status.as_ref(), &req) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn trusted_by(ip: IpAddr, trusted: &[IpNet]) -> bool {
+    let ip = ip.to_canonical();
+    trusted.iter().any(|n| n.contains(&ip))
+}
+
+/// The client's address: `peer`, unless `peer` is in `trusted`; then the right-most address
+/// of `X-Forwarded-For` (all its lines, in order), or of `Forwarded: for=` when there is no
+/// `X-Forwarded-For`, that is not in `trusted` (every hop trusted: the left-most). A header
+/// that does not parse where it is needed counts as absent: the peer is the client.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    if !trusted_by(peer, trusted) {
+        return peer;
+    }
+    let hops: Option<Vec<IpAddr>> = if headers.contains_key("x-forwarded-for") {
+        hops(headers, "x-forwarded-for", parse_xff_item)
+    } else if headers.contains_key("forwarded") {
+        hops(headers, "forwarded", parse_forwarded_element)
+    } else {
+        None
+    };
+    hops.and_then(|h| pick(&h, trusted)).unwrap_or(peer)
+}
+
+/// Hops of one header from left to right, read from the right: an item that does not parse
+/// ends the list there (what is left of it cannot be trusted to be in order either).
+fn hops(headers: &HeaderMap, name: &str, parse: fn(&str) -> Option<IpAddr>) -> Option<Vec<IpAddr>> {
+    let mut items = Vec::new();
+    for v in headers.get_all(name) {
+        let v = v.to_str().ok()?;
+        items.extend(v.split(',').map(str::trim));
+    }
+    let mut out: Vec<IpAddr> = Vec::new();
+    for item in items.iter().rev() {
+        match parse(item) {
+            Some(ip) => out.push(ip),
+            None => break,
+        }
+    }
+    out.reverse();
+    (!out.is_empty()).then_some(out)
+}
+
+fn pick(hops: &[IpAddr], trusted: &[IpNet]) -> Option<IpAddr> {
+    hops.iter()
+        .rev()
+        .find(|ip| !trusted_by(**ip, trusted))
+        .or(hops.first())
+        .copied()
+}
+
+/// One `X-Forwarded-For` item: an address, optionally with a port (`1.2.3.4:80`, `[::1]:80`).
+fn parse_xff_item(s: &str) -> Option<IpAddr> {
+    parse_node(s.trim_matches('"'))
+}
+
+/// One `Forwarded` element (`for=...;proto=...`, RFC 7239): its `for` address.
+fn parse_forwarded_element(s: &str) -> Option<IpAddr> {
+    s.split(';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("for")
+            .then(|| parse_node(v.trim().trim_matches('"')))
+            .flatten()
+    })
+}
+
+/// A node: `1.2.3.4`, `1.2.3.4:80`, `::1`, `[::1]` or `[::1]:80`. Obfuscated identifiers
+/// (`unknown`, `_hidden`) are not addresses.
+fn parse_node(s: &str) -> Option<IpAddr> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        let (ip, _port) = rest.split_once(']')?;
+        return ip.parse().ok();
+    }
+    s.parse::<SocketAddr>().ok().map(|a| a.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use queue::clock::ManualClock;
+
+    fn limiter(n: u32) -> (RateLimiter, ManualClock) {
+        let clock = ManualClock::new(1_000_000);
+        (RateLimiter::new(n, Arc::new(clock.clone())), clock)
+    }
+
+    fn key(s: &str) -> IpKey {
+        IpKey::from(s.parse::<IpAddr>().unwrap())
+    }
+
+    #[test]
+    fn a_bucket_allows_n_then_says_when_the_next_token_comes() {
+        let (l, clock) = limiter(3);
+        let k = key("192.0.2.1");
+        for _ in 0..3 {
+            assert_eq!(l.check(k), Ok(()));
+        }
+        // 3 per minute: one token per 20 s.
+        assert_eq!(l.check(k), Err(20));
+        clock.advance_ms(19_001);
+        assert_eq!(l.check(k), Err(1));
+        clock.advance_ms(999);
+        assert_eq!(l.check(k), Ok(()));
+        assert_eq!(l.check(k), Err(20));
+        // A long pause refills to the burst, not beyond.
+        clock.advance_ms(10 * 60_000);
+        for _ in 0..3 {
+            assert_eq!(l.check(k), Ok(()));
+        }
+        assert!(l.check(k).is_err());
+        // Another client has its own bucket.
+        assert_eq!(l.check(key("192.0.2.2")), Ok(()));
+    }
+
+    #[test]
+    fn retry_after_is_at_least_one_second() {
+        let (l, _clock) = limiter(6000);
+        let k = key("192.0.2.1");
+        for _ in 0..6000 {
+            assert_eq!(l.check(k), Ok(()));
+        }
+        // A token every 10 ms: still "1", never "0".
+        assert_eq!(l.check(k), Err(1));
+    }
+
+    #[test]
+    fn a_clock_stepping_back_does_not_refill() {
+        let (l, clock) = limiter(1);
+        let k = key("192.0.2.1");
+        assert_eq!(l.check(k), Ok(()));
+        clock.set_ms(0);
+        assert_eq!(l.check(k), Err(60));
+        clock.set_ms(1_000_000 + 30_000);
+        assert_eq!(l.check(k), Err(30));
+    }
+
+    #[test]
+    fn ipv6_clients_share_their_64_and_mapped_ipv4_is_ipv4() {
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
+        let (l, _clock) = limiter(1);
+        assert_eq!(l.check(key("2001:db8::1")), Ok(()));
+        assert!(l.check(key("2001:db8::2")).is_err());
+    }
+
+    #[test]
+    fn the_table_stays_bounded_and_keeps_active_buckets_when_it_can() {
+        let clock = ManualClock::new(0);
+        let l = RateLimiter::with_capacity(2, Arc::new(clock.clone()), 16 * 64);
+        for i in 0..10_000u32 {
+            let _ = l.check(IpKey::V4(i));
+        }
+        assert!(l.len() <= 16 * 64, "{} keys", l.len());
+        // Buckets that refilled completely are dropped first.
+        clock.advance_ms(60_000);
+        let k = IpKey::V4(1 << 31);
+        assert_eq!(l.check(k), Ok(()));
+        assert_eq!(l.check(k), Ok(()));
+        assert!(l.check(k).is_err());
+        assert!(l.len() <= 16 * 64);
+    }
+
+    fn nets(s: &[&str]) -> Vec<IpNet> {
+        s.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarding_headers_count_only_from_trusted_peers() {
+        let t = nets(&["10.0.0.0/8"]);
+        let h = headers(&[("x-forwarded-for", "203.0.113.9")]);
+        assert_eq!(client_ip(ip("198.51.100.1"), &h, &t), ip("198.51.100.1"));
+        assert_eq!(client_ip(ip("10.1.2.3"), &h, &t), ip("203.0.113.9"));
+        assert_eq!(client_ip(ip("10.1.2.3"), &h, &[]), ip("10.1.2.3"));
+        // No header: the proxy itself.
+        assert_eq!(
+            client_ip(ip("10.1.2.3"), &HeaderMap::new(), &t),
+            ip("10.1.2.3")
+        );
+    }
+
+    #[test]
+    fn x_forwarded_for_is_read_from_the_right_past_trusted_hops() {
+        let t = nets(&["10.0.0.0/8", "fd00::/8"]);
+        let peer = ip("10.0.0.1");
+        // A client-forged left part does not matter: the right-most untrusted hop is the client.
+        let h = headers(&[("x-forwarded-for", "1.1.1.1, 203.0.113.9, 10.0.0.2")]);
+        assert_eq!(client_ip(peer, &h, &t), ip("203.0.113.9"));
+        // Several header lines are one list, in order.
+        let h = headers(&[
+            ("x-forwarded-for", "1.1.1.1"),
+            ("x-forwarded-for", "203.0.113.9:4711, [fd00::1]:80"),
+        ]);
+        assert_eq!(client_ip(peer, &h, &t), ip("203.0.113.9"));
+        // Every hop trusted: the left-most.
+        let h = headers(&[("x-forwarded-for", "10.9.9.9, 10.0.0.2")]);
+        assert_eq!(client_ip(peer, &h, &t), ip("10.9.9.9"));
+        // Garbage ends the list: only what is right of it counts.
+        let h = headers(&[("x-forwarded-for", "1.1.1.1, nonsense, 203.0.113.9")]);
+        assert_eq!(client_ip(peer, &h, &t), ip("203.0.113.9"));
+        let h = headers(&[("x-forwarded-for", "nonsense")]);
+        assert_eq!(client_ip(peer, &h, &t), peer);
+        // IPv6 clients.
+        let h = headers(&[("x-forwarded-for", "2001:db8::7")]);
+        assert_eq!(client_ip(peer, &h, &t), ip("2001:db8::7"));
+    }
+
+    #[test]
+    fn forwarded_for_is_used_without_x_forwarded_for() {
+        let t = nets(&["10.0.0.0/8"]);
+        let peer = ip("10.0.0.1");
+        let h = headers(&[(
+            "forwarded",
+            "for=1.1.1.1, for=\"[2001:db8::7]:4711\";proto=https, For=10.0.0.2;by=10.0.0.1",
+        )]);
+        assert_eq!(client_ip(peer, &h, &t), ip("2001:db8::7"));
+        let h = headers(&[("forwarded", "proto=https;for=203.0.113.9:80")]);
+        assert_eq!(client_ip(peer, &h, &t), ip("203.0.113.9"));
+        // An obfuscated node is not an address: the peer.
+        let h = headers(&[("forwarded", "for=_hidden")]);
+        assert_eq!(client_ip(peer, &h, &t), peer);
+        // X-Forwarded-For wins when both are present.
+        let h = headers(&[
+            ("forwarded", "for=1.1.1.1"),
+            ("x-forwarded-for", "203.0.113.9"),
+        ]);
+        assert_eq!(client_ip(peer, &h, &t), ip("203.0.113.9"));
+    }
+}

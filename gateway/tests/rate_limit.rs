@@ -1,0 +1,186 @@
+//! Per-client rate limits of a real gateway on port 0 (in-memory store, the `demo` event),
+//! with a manual clock so that refills are moved, not waited for. Clients on other addresses
+//! bind 127.0.0.2 (all of 127.0.0.0/8 is loopback on Linux).
+
+mod common;
+
+use clap::Parser;
+use common::{send, Resp, ADMIN, PEM, SECRET};
+use gateway::{Config, Gateway, DEMO_EVENT};
+use queue::clock::ManualClock;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+struct Gw {
+    addr: SocketAddr,
+    clock: ManualClock,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Gw {
+    async fn start(extra: &[&str]) -> Self {
+        let mut args = vec![
+            "gateway",
+            "--admin-token",
+            ADMIN,
+            "--token-secret",
+            SECRET,
+            "--signing-key",
+            PEM,
+        ];
+        args.extend_from_slice(extra);
+        let config = Config::parse_from(args);
+        let clock = ManualClock::at_system_now();
+        let gw = Gateway::build_with_clock(&config, Arc::new(clock.clone()))
+            .await
+            .expect("gateway builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            gw.serve(listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        Self {
+            addr,
+            clock,
+            _stop: tx,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+/// A client whose connections come from `local` (a loopback address).
+fn client_from(local: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .local_address(local.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn join_as(gw: &Gw, c: &reqwest::Client, session: &str, xff: Option<&str>) -> Resp {
+    let mut req = c
+        .post(gw.url("/api/v1/queue/join"))
+        .json(&serde_json::json!({"event_id": DEMO_EVENT, "session_id": session}));
+    if let Some(x) = xff {
+        req = req.header("x-forwarded-for", x);
+    }
+    send(req).await
+}
+
+async fn status_as(gw: &Gw, c: &reqwest::Client, token: &str) -> Resp {
+    send(c.get(gw.url("/api/v1/queue/status")).bearer_auth(token)).await
+}
+
+fn assert_limited(r: &Resp, retry_after: &str) {
+    assert_eq!(r.status, 429, "{:?}", r.body);
+    assert_eq!(r.code(), "RATE_LIMITED");
+    assert!(!r.body["error"]["message"].as_str().unwrap().is_empty());
+    assert_eq!(
+        r.headers.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some(retry_after)
+    );
+}
+
+#[tokio::test]
+async fn the_join_after_n_in_a_minute_is_refused_until_a_token_is_back() {
+    let gw = Gw::start(&["--join-rate-per-ip", "3"]).await;
+    let a = client_from("127.0.0.1");
+    for i in 0..3 {
+        assert_eq!(join_as(&gw, &a, &format!("a{i}"), None).await.status, 201);
+    }
+    // 3 per minute: one token every 20 s.
+    assert_limited(&join_as(&gw, &a, "a3", None).await, "20");
+    // Another address has its own bucket.
+    let b = client_from("127.0.0.2");
+    assert_eq!(join_as(&gw, &b, "b0", None).await.status, 201);
+    // A refused join did not take a token; 15 s later one is 5 s away.
+    gw.clock.advance_ms(15_000);
+    assert_limited(&join_as(&gw, &a, "a3", None).await, "5");
+    gw.clock.advance_ms(5_000);
+    assert_eq!(join_as(&gw, &a, "a3", None).await.status, 201);
+    assert_limited(&join_as(&gw, &a, "a4", None).await, "20");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
+    let gw = Gw::start(&["--join-rate-per-ip", "1", "--trusted-proxy", "127.0.0.0/8"]).await;
+    let proxy = client_from("127.0.0.1");
+    let r = join_as(&gw, &proxy, "x1", Some("203.0.113.1")).await;
+    assert_eq!(r.status, 201);
+    let r = join_as(&gw, &proxy, "x2", Some("198.51.100.7, 203.0.113.2")).await;
+    assert_eq!(
+        r.status, 201,
+        "another forwarded address has its own bucket"
+    );
+    let r = join_as(&gw, &proxy, "x3", Some("203.0.113.1")).await;
+    assert_limited(&r, "60");
+    // A forged left part does not change the client the proxy appended.
+    let r = join_as(&gw, &proxy, "x4", Some("192.0.2.99, 203.0.113.1")).await;
+    assert_limited(&r, "60");
+    // Without the header the proxy itself is the client.
+    assert_eq!(join_as(&gw, &proxy, "x5", None).await.status, 201);
+}
+
+#[tokio::test]
+async fn without_a_trusted_proxy_a_forged_x_forwarded_for_does_not_escape() {
+    let gw = Gw::start(&["--join-rate-per-ip", "1"]).await;
+    let c = client_from("127.0.0.1");
+    assert_eq!(join_as(&gw, &c, "f0", None).await.status, 201);
+    let r = join_as(&gw, &c, "f1", Some("203.0.113.50")).await;
+    assert_limited(&r, "60");
+    let r = send(
+        c.post(gw.url("/api/v1/queue/join"))
+            .header("forwarded", "for=203.0.113.51")
+            .json(&serde_json::json!({"event_id": DEMO_EVENT, "session_id": "f2"})),
+    )
+    .await;
+    assert_limited(&r, "60");
+}
+
+#[tokio::test]
+async fn zero_turns_the_limits_off() {
+    let gw = Gw::start(&["--join-rate-per-ip", "0", "--status-rate-per-ip", "0"]).await;
+    let c = client_from("127.0.0.1");
+    let mut token = String::new();
+    for i in 0..5 {
+        let r = join_as(&gw, &c, &format!("z{i}"), None).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        token = r.body["waiting_token"].as_str().unwrap().to_owned();
+    }
+    for _ in 0..5 {
+        assert_eq!(status_as(&gw, &c, &token).await.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn status_reads_and_websocket_upgrades_share_their_own_limit() {
+    let gw = Gw::start(&["--join-rate-per-ip", "1", "--status-rate-per-ip", "3"]).await;
+    let c = client_from("127.0.0.1");
+    let r = join_as(&gw, &c, "s0", None).await;
+    assert_eq!(r.status, 201);
+    let token = r.body["waiting_token"].as_str().unwrap().to_owned();
+    // The join bucket is empty; the status bucket is not.
+    assert_limited(&join_as(&gw, &c, "s1", None).await, "60");
+    assert_eq!(status_as(&gw, &c, &token).await.status, 200);
+    assert_eq!(status_as(&gw, &c, &token).await.status, 200);
+    // A WebSocket GET (here without a token: 401) takes from the same bucket...
+    let ws = send(c.get(gw.url("/api/v1/queue/ws"))).await;
+    assert_eq!(ws.status, 401);
+    // ...so the bucket is now empty, for both.
+    assert_limited(&status_as(&gw, &c, &token).await, "20");
+    let ws = send(c.get(gw.url("/api/v1/queue/ws"))).await;
+    assert_limited(&ws, "20");
+    // Other routes are not limited.
+    let r = send(c.get(gw.url("/healthz"))).await;
+    assert_eq!(r.status, 200);
+}

@@ -99,6 +99,8 @@ fn spawn_gateway(
         .args(["--drain-grace-seconds", "10"])
         .env("GATEWAY_TOKEN_SECRET", secrets.join(","))
         .env("GATEWAY_SIGNING_KEY", keys.join(","))
+        .env("GATEWAY_JOIN_RATE_PER_IP", "0")
+        .env("GATEWAY_STATUS_RATE_PER_IP", "0")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

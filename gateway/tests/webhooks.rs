@@ -57,6 +57,11 @@ impl Gw {
             url,
             "--admission-tick-ms",
             "20",
+            // Every client here is 127.0.0.1: no per-address limits.
+            "--join-rate-per-ip",
+            "0",
+            "--status-rate-per-ip",
+            "0",
         ];
         args.extend(extra.iter().map(String::as_str));
         let config = gateway::Config::parse_from(args);

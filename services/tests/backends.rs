@@ -1039,10 +1039,25 @@ async fn redis_down_is_unavailable_and_recovers() -> Result<()> {
             }
         }
     }
-    h.backends.seed("show", 10, 2500, "USD").await?;
-    h.reservations()
-        .create_reservation(reserve("show", 1, "kim", "k2"))
-        .await?;
+    // Each pooled connection reconnects on its own: until all have, a call may still time out.
+    while let Err(e) = h.backends.seed("show", 10, 2500, "USD").await {
+        ensure!(tokio::time::Instant::now() < deadline, "no recovery: {e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    loop {
+        match h
+            .reservations()
+            .create_reservation(reserve("show", 1, "kim", "k2"))
+            .await
+        {
+            Ok(_) => break,
+            Err(e) if e.code() == Code::Unavailable => {
+                ensure!(tokio::time::Instant::now() < deadline, "no recovery: {e:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     h.stop().await
 }
 

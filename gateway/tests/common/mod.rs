@@ -39,6 +39,14 @@ impl TestGateway {
             "--signing-key",
             PEM,
         ];
+        // Every client of these tests is 127.0.0.1: the per-address limits are off unless a
+        // test sets them (tests/rate_limit.rs tests them).
+        if !extra.contains(&"--join-rate-per-ip") {
+            args.extend_from_slice(&["--join-rate-per-ip", "0"]);
+        }
+        if !extra.contains(&"--status-rate-per-ip") {
+            args.extend_from_slice(&["--status-rate-per-ip", "0"]);
+        }
         args.extend_from_slice(extra);
         let config = Config::parse_from(args);
         let gw = Gateway::build(&config).await.expect("gateway builds");
@@ -98,6 +106,9 @@ impl GatewayProcess {
                 PEM,
             ])
             .args(extra)
+            // Every client here is 127.0.0.1: no per-address limits (flags still override).
+            .env("GATEWAY_JOIN_RATE_PER_IP", "0")
+            .env("GATEWAY_STATUS_RATE_PER_IP", "0")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

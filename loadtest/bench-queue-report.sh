@@ -192,10 +192,10 @@ REPORT="$OUT_DIR/queue-$STAMP.md"
   if [[ $PREFILL -gt 0 ]]; then
     echo "- **joins with $(printf "%'d" "$P_WAITING" 2>/dev/null || echo "$P_WAITING") already waiting: $P_FULL joins/s = $P_RATIO × the $P_EMPTY joins/s of the same stack's (nearly) empty queue** measured just before the fill (target: within 10 %, i.e. ≥ 0.90); Redis µs per join $P_REUS → $P_RFUS. Filled by \`fill --existing-event --event $EVENT --users $PREFILL\` (RedisStore, 256 in flight) at $(j prefill-fill joins_per_s) joins/s; the gateway's idle sweep (it walks the whole queue) counts when it falls inside the run"
   fi
-  echo "- memory (\`fill --users $U\` into a fresh redis-server, no gateway): **$(j fill bytes_per_user) bytes of \`used_memory\` per waiting user** ($(j fill used_before) -> $(j fill used_after) bytes); MEMORY USAGE: queue zset $(per "$(j fill q_bytes)") B, session buckets $(per "$(j fill s_bytes)") B, heartbeat buckets $(per "$(j fill h_bytes)") B per user"
+  echo "- memory (\`fill --users $U\` into a fresh redis-server, no gateway): **$(j fill bytes_per_user) bytes of \`used_memory\` per waiting user** ($(j fill used_before) -> $(j fill used_after) bytes); MEMORY USAGE: queue zset $(per "$(j fill q_bytes)") B, ready/admitted session index $(per "$(j fill s_bytes)") B, heartbeat buckets $(per "$(j fill h_bytes)") B per user"
   if [[ $USERS_BIG -gt 0 ]]; then
     U="$(j fill-big users)"
-    echo "- memory at $(printf "%'d" "$U" 2>/dev/null || echo "$U") users (\`fill --users $U\`, fresh redis-server): **$B_BPU bytes of \`used_memory\` per waiting user** ($(j fill-big used_before) -> $(j fill-big used_after) bytes); MEMORY USAGE: queue zset $(per "$(j fill-big q_bytes)") B, session buckets $(per "$(j fill-big s_bytes)") B, heartbeat buckets $(per "$(j fill-big h_bytes)") B per user"
+    echo "- memory at $(printf "%'d" "$U" 2>/dev/null || echo "$U") users (\`fill --users $U\`, fresh redis-server): **$B_BPU bytes of \`used_memory\` per waiting user** ($(j fill-big used_before) -> $(j fill-big used_after) bytes); MEMORY USAGE: queue zset $(per "$(j fill-big q_bytes)") B, ready/admitted session index $(per "$(j fill-big s_bytes)") B, heartbeat buckets $(per "$(j fill-big h_bytes)") B per user"
     U="$(j fill users)"
   fi
   echo "- store-level joins (\`fill\`, RedisStore direct, 256 in flight, pool 4, no HTTP): $(j fill joins_per_s) joins/s"

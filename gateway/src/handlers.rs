@@ -139,7 +139,7 @@ pub async fn websocket(
         .token
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::Unauthenticated)?;
-    let (event, ticket) = st.room.ticket_of(&token)?;
+    let (event, ticket, session) = st.room.holder_of(&token)?;
     let h = req.headers();
     let has = |name: header::HeaderName, want: &str| {
         h.get_all(name)
@@ -174,7 +174,7 @@ pub async fn websocket(
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                hub.serve(hyper_util::rt::TokioIo::new(upgraded), event, ticket)
+                hub.serve(hyper_util::rt::TokioIo::new(upgraded), event, ticket, session)
                     .await
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),

@@ -155,7 +155,7 @@ impl WaitingRoom {
         let place = self
             .inner
             .store
-            .status(&event, claims.ticket, true, now)
+            .status(&event, claims.ticket, session_of(&claims), true, now)
             .await?;
         Ok(self.view(&place, now))
     }
@@ -166,11 +166,24 @@ impl WaitingRoom {
         Ok((event, claims.ticket))
     }
 
+    /// The event, ticket and session a genuine waiting token names: what the store's calls
+    /// about that place take.
+    pub fn holder_of(&self, token: &str) -> Result<(EventId, u64, SessionKey)> {
+        let (claims, event) = self.claims(token)?;
+        Ok((event, claims.ticket, session_of(&claims)))
+    }
+
     /// Turns a READY place into an admission JWT; the same grant on every call.
     pub async fn enter(&self, token: &str) -> Result<Grant> {
         let (claims, event) = self.claims(token)?;
         let now = self.inner.clock.now_ms();
-        let place = match self.inner.store.enter(&event, claims.ticket, now).await? {
+        let session = session_of(&claims);
+        let place = match self
+            .inner
+            .store
+            .enter(&event, claims.ticket, session, now)
+            .await?
+        {
             Entry::Granted(p) => p,
             Entry::Refused(p) => {
                 return Err(match p.status {
@@ -214,7 +227,7 @@ impl WaitingRoom {
             .leave(
                 &event,
                 claims.ticket,
-                SessionKey::of(&claims.session_id),
+                session_of(&claims),
                 now,
             )
             .await?;
@@ -255,10 +268,10 @@ impl WaitingRoom {
             .await
     }
 
-    /// A full idle sweep of `event` in steps of `budget` buckets; returns users expired.
+    /// A full idle sweep of `event` in steps of `budget` x 64 places; returns users expired.
     pub async fn sweep(&self, event: &EventId, budget: u32) -> Result<u64> {
         let mut expired = 0;
-        // Bounded: each step advances at least one bucket, and a pass ends at the newest ticket.
+        // Bounded: each step reads at least 64 places, and a pass ends at the end of the queue.
         for _ in 0..1_000_000 {
             let r = self
                 .inner
@@ -272,4 +285,9 @@ impl WaitingRoom {
         }
         Ok(expired)
     }
+}
+
+/// The session a waiting token's ticket was given to, as the store files it.
+fn session_of(claims: &WaitingClaims) -> SessionKey {
+    SessionKey::of(&claims.session_id)
 }

@@ -56,13 +56,15 @@ async fn concurrent_joins_share_script_calls_and_get_every_place_once() {
             } else {
                 None
             };
-            (first, again)
+            (s, first, again)
         }));
     }
     let mut tickets = HashSet::new();
     let mut positions = HashSet::new();
+    let mut holders = HashMap::new();
     for t in tasks {
-        let (first, again) = t.await.unwrap();
+        let (session, first, again) = t.await.unwrap();
+        holders.insert(first.place.ticket, session);
         assert!(first.created);
         assert_eq!(first.place.status, Status::Waiting);
         // Nobody is admitted or leaves: the place is the ticket, as one join at a time gives.
@@ -86,12 +88,19 @@ async fn concurrent_joins_share_script_calls_and_get_every_place_once() {
         .iter()
         .map(|&ticket| StatusRequest {
             ticket,
+            session: holders
+                .get(&ticket)
+                .copied()
+                .unwrap_or_else(|| SessionKey::of("nobody")),
             heartbeat: true,
         })
         .collect();
     let many = store.status_many(&ev, &reads, T0 + 500).await.unwrap();
     for (r, p) in reads.iter().zip(&many) {
-        let one = redis.status(&ev, r.ticket, true, T0 + 500).await.unwrap();
+        let one = redis
+            .status(&ev, r.ticket, r.session, true, T0 + 500)
+            .await
+            .unwrap();
         assert_eq!(&one, p);
     }
     assert_eq!(many[3].position, 2000);
@@ -130,11 +139,18 @@ impl Store for Gated {
         self.gate.acquire().await.unwrap().forget();
         self.inner.join_many(e, j, now).await
     }
-    async fn status(&self, e: &EventId, t: u64, hb: bool, now: u64) -> Result<Place> {
-        self.inner.status(e, t, hb, now).await
+    async fn status(
+        &self,
+        e: &EventId,
+        t: u64,
+        s: SessionKey,
+        hb: bool,
+        now: u64,
+    ) -> Result<Place> {
+        self.inner.status(e, t, s, hb, now).await
     }
-    async fn enter(&self, e: &EventId, t: u64, now: u64) -> Result<Entry> {
-        self.inner.enter(e, t, now).await
+    async fn enter(&self, e: &EventId, t: u64, s: SessionKey, now: u64) -> Result<Entry> {
+        self.inner.enter(e, t, s, now).await
     }
     async fn leave(&self, e: &EventId, t: u64, s: SessionKey, now: u64) -> Result<bool> {
         self.inner.leave(e, t, s, now).await
@@ -151,7 +167,7 @@ impl Store for Gated {
     async fn places(
         &self,
         e: &EventId,
-        t: &[u64],
+        t: &[(u64, SessionKey)],
         hb: bool,
         now: u64,
     ) -> Result<(u64, Vec<Place>)> {

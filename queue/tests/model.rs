@@ -129,7 +129,7 @@ async fn apply(
         }
         Op::Status { s, heartbeat } => norm(
             store
-                .status(ev, tickets[*s as usize], *heartbeat, now)
+                .status(ev, tickets[*s as usize], sess(*s), *heartbeat, now)
                 .await,
         ),
         Op::StatusMany { reads } => {
@@ -137,6 +137,7 @@ async fn apply(
                 .iter()
                 .map(|(s, heartbeat)| StatusRequest {
                     ticket: tickets[*s as usize],
+                    session: sess(*s),
                     heartbeat: *heartbeat,
                 })
                 .collect();
@@ -145,12 +146,12 @@ async fn apply(
             } else {
                 let mut out = Vec::new();
                 for q in &reqs {
-                    out.push(store.status(ev, q.ticket, q.heartbeat, now).await);
+                    out.push(store.status(ev, q.ticket, q.session, q.heartbeat, now).await);
                 }
                 norm(out.into_iter().collect::<queue::error::Result<Vec<_>>>())
             }
         }
-        Op::Enter { s } => norm(store.enter(ev, tickets[*s as usize], now).await),
+        Op::Enter { s } => norm(store.enter(ev, tickets[*s as usize], sess(*s), now).await),
         Op::Leave { s } => norm(store.leave(ev, tickets[*s as usize], sess(*s), now).await),
         Op::Admit => norm(store.admit(ev, now).await),
         Op::Sweep { budget } => {
@@ -171,7 +172,12 @@ async fn apply(
         Op::Advance { .. } => String::new(),
         Op::Act(action) => norm(store.act(ev, *action).await),
         Op::Pulse { since } => norm(store.pulse(ev, *since).await),
-        Op::Places { heartbeat } => norm(store.places(ev, tickets, *heartbeat, now).await),
+        Op::Places { heartbeat } => {
+            let held: Vec<(u64, SessionKey)> = (0..tickets.len())
+                .map(|s| (tickets[s], sess(s as u8)))
+                .collect();
+            norm(store.places(ev, &held, *heartbeat, now).await)
+        }
     }
 }
 

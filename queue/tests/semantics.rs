@@ -2,6 +2,7 @@
 //! and a real 3-primary Redis Cluster. Time is a manual clock, so TTLs and rates are exact.
 
 use queue::clock::{Clock, ManualClock};
+use queue::ids::SessionKey;
 use queue::model::{Action, EventConfig, Status};
 use queue::room::WaitingRoom;
 use queue::store::{MemoryStore, RedisOptions, RedisStore, Store};
@@ -454,9 +455,12 @@ async fn departures_derive_positions(c: &Ctx) {
             }
         }
         pulse = next;
-        let ids: Vec<u64> = toks
+        let ids: Vec<(u64, SessionKey)> = toks
             .iter()
-            .map(|t| c.room().ticket_of(t).unwrap().1)
+            .map(|t| {
+                let (_, ticket, session) = c.room().holder_of(t).unwrap();
+                (ticket, session)
+            })
             .collect();
         let actual = store
             .places(&id, &ids, false, c.clock.now_ms())

@@ -2,7 +2,7 @@
 
 use crate::messages;
 use futures::{SinkExt, StreamExt};
-use queue::ids::EventId;
+use queue::ids::{EventId, SessionKey};
 use queue::model::{eta_seconds, Departure, Place, Pulse, Status};
 use queue::room::WaitingRoom;
 use queue::store::PLACES_BATCH;
@@ -62,6 +62,7 @@ impl Default for HubConfig {
 /// One local connection as its event's watcher sees it.
 struct Conn {
     ticket: u64,
+    session: SessionKey,
     /// Departure-log sequence at which `position` is exact.
     base: u64,
     status: Status,
@@ -253,14 +254,14 @@ impl Hub {
 
     /// Serves one upgraded connection for the place (`event`, `ticket`) until it closes. The
     /// first frame goes out at once; then the event's watcher feeds the outbox.
-    pub async fn serve<S>(&self, io: S, event: EventId, ticket: u64)
+    pub async fn serve<S>(&self, io: S, event: EventId, ticket: u64, session: SessionKey)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let mut ws =
             WebSocketStream::from_raw_socket(io, Role::Server, Some(self.socket_config())).await;
         self.inner.open.fetch_add(1, Ordering::Relaxed);
-        let registered = self.first_frame(&mut ws, &event, ticket).await;
+        let registered = self.first_frame(&mut ws, &event, ticket, session).await;
         if let Some((id, mut rx, last_seen)) = registered {
             loop {
                 tokio::select! {
@@ -310,6 +311,7 @@ impl Hub {
         ws: &mut WebSocketStream<S>,
         event: &EventId,
         ticket: u64,
+        session: SessionKey,
     ) -> Option<(u64, mpsc::Receiver<Message>, Arc<AtomicU64>)>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -319,7 +321,7 @@ impl Hub {
             .inner
             .room
             .store()
-            .places(event, &[ticket], true, now)
+            .places(event, &[(ticket, session)], true, now)
             .await
         {
             Ok((seq, places)) => (seq, places.into_iter().next()?),
@@ -340,6 +342,7 @@ impl Hub {
         let last_seen = Arc::new(AtomicU64::new(self.elapsed_ms()));
         let mut conn = Conn {
             ticket,
+            session,
             base: seq,
             status: Status::Expired,
             position: u64::MAX,
@@ -571,14 +574,14 @@ async fn watch_loop(hub: Hub, event: EventId, watch: Arc<Watch>) {
         seq = Some(pulse.seq);
 
         // Re-read what cannot be derived, in pipelined batches.
-        let pending: Vec<(u64, u64)> = watch
+        let pending: Vec<(u64, (u64, SessionKey))> = watch
             .lock()
             .iter()
             .filter(|(_, c)| c.pending)
-            .map(|(&id, c)| (id, c.ticket))
+            .map(|(&id, c)| (id, (c.ticket, c.session)))
             .collect();
         for chunk in pending.chunks(PLACES_BATCH) {
-            let tickets: Vec<u64> = chunk.iter().map(|&(_, t)| t).collect();
+            let tickets: Vec<(u64, SessionKey)> = chunk.iter().map(|&(_, t)| t).collect();
             match store.places(&event, &tickets, heartbeat, now).await {
                 Ok((at, places)) => {
                     let mut conns = watch.lock();

@@ -18,7 +18,7 @@ use ws::{Hub, HubConfig};
 /// Generous: the send timeout below is 300 ms.
 const BOUND: Duration = Duration::from_secs(10);
 
-async fn hub_with_a_place() -> (Hub, queue::ids::EventId, u64) {
+async fn hub_with_a_place() -> (Hub, queue::ids::EventId, u64, queue::ids::SessionKey) {
     let store = MemoryStore::new();
     let event = queue::ids::EventId::parse("slow").unwrap();
     let clock = Arc::new(SystemClock);
@@ -37,7 +37,7 @@ async fn hub_with_a_place() -> (Hub, queue::ids::EventId, u64) {
         AdmissionSigner::ephemeral(),
     );
     let joined = room.join("slow", "reader", None).await.unwrap();
-    let (event, ticket) = room.ticket_of(&joined.waiting_token).unwrap();
+    let (event, ticket, session) = room.holder_of(&joined.waiting_token).unwrap();
     let hub = Hub::new(
         room,
         HubConfig {
@@ -47,17 +47,17 @@ async fn hub_with_a_place() -> (Hub, queue::ids::EventId, u64) {
             ..HubConfig::default()
         },
     );
-    (hub, event, ticket)
+    (hub, event, ticket, session)
 }
 
 #[tokio::test]
 async fn a_client_that_never_reads_is_let_go_after_the_send_timeout() {
-    let (hub, event, ticket) = hub_with_a_place().await;
+    let (hub, event, ticket, session) = hub_with_a_place().await;
     let (_client, server) = tokio::io::duplex(16);
     // The first frame (~130 bytes) cannot be written: nobody reads the 16-byte pipe.
     let serving = tokio::spawn({
         let hub = hub.clone();
-        async move { hub.serve(server, event, ticket).await }
+        async move { hub.serve(server, event, ticket, session).await }
     });
     tokio::time::timeout(BOUND, serving)
         .await
@@ -68,11 +68,11 @@ async fn a_client_that_never_reads_is_let_go_after_the_send_timeout() {
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
-    let (hub, event, ticket) = hub_with_a_place().await;
+    let (hub, event, ticket, session) = hub_with_a_place().await;
     let (client, server) = tokio::io::duplex(16);
     let serving = tokio::spawn({
         let hub = hub.clone();
-        async move { hub.serve(server, event, ticket).await }
+        async move { hub.serve(server, event, ticket, session).await }
     });
     let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
     let first = tokio::time::timeout(BOUND, client.next()).await.unwrap();

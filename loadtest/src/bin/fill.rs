@@ -212,14 +212,11 @@ async fn main() -> Result<()> {
     if !args.no_breakdown {
         let p = format!("wr:{{{}}}:", event.as_str());
         let (q, _) = sum_usage(&client, vec![format!("{p}q")], 1).await?;
-        let (s, s_keys) = sum_usage(
-            &client,
-            (0..=0xffffu32).map(|b| format!("{p}s:{b:04x}")).collect(),
-            256,
-        )
-        .await?;
+        // The session index of READY and ADMITTED places (empty after a fill: nobody admitted).
+        let (s, s_keys) = sum_usage(&client, vec![format!("{p}tk")], 1).await?;
         let seq: Option<u64> = client.get(format!("{p}seq")).await?;
-        let last_bucket = seq.unwrap_or(0) / 128;
+        // Heartbeat buckets of 64 tickets (BUCKET in queue/src/store/lua/lib.lua).
+        let last_bucket = seq.unwrap_or(0) / 64;
         let (h, h_keys) = sum_usage(
             &client,
             (0..=last_bucket).map(|b| format!("{p}h:{b}")).collect(),
@@ -230,7 +227,7 @@ async fn main() -> Result<()> {
         println!("  MEMORY USAGE breakdown (per waiting user):");
         println!("    q  (zset, 1 key)        {:>7.1} B", q as f64 / u);
         println!(
-            "    s:* (session hashes, {s_keys} keys) {:>7.1} B",
+            "    tk (READY/ADMITTED sessions, {s_keys} keys) {:>7.1} B",
             s as f64 / u
         );
         println!(

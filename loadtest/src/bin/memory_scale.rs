@@ -71,7 +71,7 @@ async fn measure(size: u64, args: &Args) -> anyhow::Result<Row> {
     // The first 1% joined 100 s before the rest, so one sweep below expires exactly them.
     let early = size / 100;
     let started = Instant::now();
-    for (i, s) in sessions.into_iter().enumerate() {
+    for (i, &s) in sessions.iter().enumerate() {
         let now = if (i as u64) < early { T0 } else { T0 + 100_000 };
         store.join(&ev, s, -1, now).await?;
     }
@@ -84,7 +84,9 @@ async fn measure(size: u64, args: &Args) -> anyhow::Result<Row> {
     for _ in 0..args.reads {
         let t = rng.gen_range(1..=size);
         let at = Instant::now();
-        let p = store.status(&ev, t, false, now).await?;
+        let p = store
+            .status(&ev, t, sessions[t as usize - 1], false, now)
+            .await?;
         lat.push(at.elapsed());
         std::hint::black_box(p);
     }
@@ -93,7 +95,10 @@ async fn measure(size: u64, args: &Args) -> anyhow::Result<Row> {
 
     let mut batch_lat = Vec::with_capacity(args.batches);
     for _ in 0..args.batches {
-        let tickets: Vec<u64> = (0..PLACES_BATCH).map(|_| rng.gen_range(1..=size)).collect();
+        let tickets: Vec<(u64, SessionKey)> = (0..PLACES_BATCH)
+            .map(|_| rng.gen_range(1..=size))
+            .map(|t| (t, sessions[t as usize - 1]))
+            .collect();
         let at = Instant::now();
         let r = store.places(&ev, &tickets, false, now).await?;
         batch_lat.push(at.elapsed());

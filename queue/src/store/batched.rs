@@ -105,6 +105,7 @@ impl Store for Batched {
         &self,
         event: &EventId,
         ticket: u64,
+        session: SessionKey,
         heartbeat: bool,
         now_ms: u64,
     ) -> Result<Place> {
@@ -113,7 +114,11 @@ impl Store for Batched {
         self.reads
             .submit(
                 event,
-                StatusRequest { ticket, heartbeat },
+                StatusRequest {
+                    ticket,
+                    session,
+                    heartbeat,
+                },
                 now_ms,
                 move |reqs, now| {
                     let inner = inner.clone();
@@ -134,8 +139,14 @@ impl Store for Batched {
         self.inner.status_many(event, reads, now_ms).await
     }
 
-    async fn enter(&self, event: &EventId, ticket: u64, now_ms: u64) -> Result<Entry> {
-        self.inner.enter(event, ticket, now_ms).await
+    async fn enter(
+        &self,
+        event: &EventId,
+        ticket: u64,
+        session: SessionKey,
+        now_ms: u64,
+    ) -> Result<Entry> {
+        self.inner.enter(event, ticket, session, now_ms).await
     }
 
     async fn leave(
@@ -163,7 +174,7 @@ impl Store for Batched {
     async fn places(
         &self,
         event: &EventId,
-        tickets: &[u64],
+        tickets: &[(u64, SessionKey)],
         heartbeat: bool,
         now_ms: u64,
     ) -> Result<(u64, Vec<Place>)> {

@@ -19,9 +19,14 @@ pub use self::batched::{BatchOptions, Batched};
 pub use self::memory::MemoryStore;
 pub use self::redis::{RedisOptions, RedisStore};
 
-/// Lowest score a pre-queue draw may take: the draw is in `[-2^52, -1]`, below every ticket and
-/// exactly representable in the store's double-precision scores.
-pub const PRE_SCORE_MIN: i64 = -(1 << 52);
+/// Lowest score a pre-queue draw may take: the draw is in `[-2^23, -1]`, below every ticket.
+/// Redis keeps `draw * 2^30 + ticket` as the score, exact in a double (see lib.lua); equal
+/// draws (about one pair in 8 million draws) keep arrival order.
+pub const PRE_SCORE_MIN: i64 = -(1 << 23);
+
+/// Tickets an event hands out at most (2^30 - 1, about 1.07 billion places); past it joins are
+/// refused as if the event were closed.
+pub const MAX_TICKETS: u64 = (1 << 30) - 1;
 
 /// Entries kept in an event's departure log (`DLOG_MAX` in lib.lua).
 pub const DLOG_MAX: usize = 1024;
@@ -43,6 +48,8 @@ pub struct JoinRequest {
 pub struct StatusRequest {
     /// Whose place.
     pub ticket: u64,
+    /// The session the ticket was given to.
+    pub session: SessionKey,
     /// Whether the read keeps a waiting place alive.
     pub heartbeat: bool,
 }
@@ -93,20 +100,31 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Place>> {
         let mut out = Vec::with_capacity(reads.len());
         for r in reads {
-            out.push(self.status(event, r.ticket, r.heartbeat, now_ms).await?);
+            out.push(
+                self.status(event, r.ticket, r.session, r.heartbeat, now_ms)
+                    .await?,
+            );
         }
         Ok(out)
     }
-    /// Where `ticket` stands; with `heartbeat` the call also keeps a waiting place alive.
+    /// Where `ticket` (given to `session`) stands; with `heartbeat` the call also keeps a
+    /// waiting place alive.
     async fn status(
         &self,
         event: &EventId,
         ticket: u64,
+        session: SessionKey,
         heartbeat: bool,
         now_ms: u64,
     ) -> Result<Place>;
     /// Turns a READY place into an admission (idempotent).
-    async fn enter(&self, event: &EventId, ticket: u64, now_ms: u64) -> Result<Entry>;
+    async fn enter(
+        &self,
+        event: &EventId,
+        ticket: u64,
+        session: SessionKey,
+        now_ms: u64,
+    ) -> Result<Entry>;
     /// Gives up the place (waiting, ready or admitted); true when something was held.
     async fn leave(
         &self,
@@ -118,17 +136,18 @@ pub trait Store: Send + Sync + 'static {
     /// One admission tick: expire stale READY slots and admissions, then admit within rate and
     /// capacity.
     async fn admit(&self, event: &EventId, now_ms: u64) -> Result<AdmitReport>;
-    /// One bounded step of the idle sweep (scans at most `budget` buckets of 128 tickets).
+    /// One bounded step of the idle sweep (reads at most `budget` x 64 waiting places).
     async fn sweep(&self, event: &EventId, budget: u32, now_ms: u64) -> Result<SweepReport>;
     /// The event's flags and the departures since log sequence `since`.
     async fn pulse(&self, event: &EventId, since: u64) -> Result<Pulse>;
-    /// Where each of `tickets` (at most [`PLACES_BATCH`]) stands, in order, and the departure
+    /// Where each of `tickets` (ticket and session, at most [`PLACES_BATCH`]) stands, in order,
+    /// and the departure
     /// log sequence at which those positions are exact; with `heartbeat` every waiting one is
     /// kept alive, as a status call would.
     async fn places(
         &self,
         event: &EventId,
-        tickets: &[u64],
+        tickets: &[(u64, SessionKey)],
         heartbeat: bool,
         now_ms: u64,
     ) -> Result<(u64, Vec<Place>)>;

@@ -81,8 +81,8 @@ fn base_keys(event: &EventId) -> (Vec<String>, String) {
     (keys, p)
 }
 
-fn session_key(prefix: &str, s: SessionKey) -> String {
-    format!("{prefix}s:{:04x}", s.bucket)
+fn member(s: SessionKey) -> Value {
+    Value::Bytes(s.bytes().to_vec().into())
 }
 
 fn u(v: i64) -> u64 {
@@ -279,13 +279,12 @@ impl Store for RedisStore {
         joins: &[JoinRequest],
         now_ms: u64,
     ) -> Result<Vec<Joined>> {
-        let (mut keys, p) = base_keys(event);
-        keys.extend(joins.iter().map(|j| session_key(&p, j.session)));
+        let (keys, p) = base_keys(event);
         let mut args = Vec::with_capacity(2 + 2 * joins.len());
         args.push(Value::from(p));
         args.push(Value::from(now_ms as i64));
         for j in joins {
-            args.push(Value::Bytes(j.session.field.to_vec().into()));
+            args.push(member(j.session));
             args.push(Value::from(j.pre_score.clamp(super::PRE_SCORE_MIN, -1)));
         }
         let r = self.run_durable(&self.scripts.join, keys, args).await?;
@@ -316,12 +315,16 @@ impl Store for RedisStore {
         &self,
         event: &EventId,
         ticket: u64,
+        session: SessionKey,
         heartbeat: bool,
         now_ms: u64,
     ) -> Result<Place> {
-        let mut places = self
-            .status_many(event, &[StatusRequest { ticket, heartbeat }], now_ms)
-            .await?;
+        let req = StatusRequest {
+            ticket,
+            session,
+            heartbeat,
+        };
+        let mut places = self.status_many(event, &[req], now_ms).await?;
         places
             .pop()
             .ok_or_else(|| QueueError::Protocol("empty status reply".into()))
@@ -334,11 +337,12 @@ impl Store for RedisStore {
         now_ms: u64,
     ) -> Result<Vec<Place>> {
         let (keys, p) = base_keys(event);
-        let mut args = Vec::with_capacity(2 + 2 * reads.len());
+        let mut args = Vec::with_capacity(2 + 3 * reads.len());
         args.push(Value::from(p));
         args.push(Value::from(now_ms as i64));
         for r in reads {
             args.push(Value::from(r.ticket as i64));
+            args.push(member(r.session));
             args.push(Value::from(i64::from(r.heartbeat)));
         }
         let r = self.run(&self.scripts.status, keys, args).await?;
@@ -361,15 +365,16 @@ impl Store for RedisStore {
             .collect()
     }
 
-    async fn enter(&self, event: &EventId, ticket: u64, now_ms: u64) -> Result<Entry> {
+    async fn enter(
+        &self,
+        event: &EventId,
+        ticket: u64,
+        session: SessionKey,
+        now_ms: u64,
+    ) -> Result<Entry> {
         let (keys, p) = base_keys(event);
-        let r = self
-            .run_durable(
-                &self.scripts.enter,
-                keys,
-                Self::args(p, now_ms, [Value::from(ticket as i64)]),
-            )
-            .await?;
+        let args = Self::args(p, now_ms, [Value::from(ticket as i64), member(session)]);
+        let r = self.run_durable(&self.scripts.enter, keys, args).await?;
         match r.first() {
             Some(-1) => Err(Self::not_found(event)),
             Some(1) => Ok(Entry::Granted(decode_place(&r)?)),
@@ -385,16 +390,8 @@ impl Store for RedisStore {
         session: SessionKey,
         now_ms: u64,
     ) -> Result<bool> {
-        let (mut keys, p) = base_keys(event);
-        keys.push(session_key(&p, session));
-        let args = Self::args(
-            p,
-            now_ms,
-            [
-                Value::from(ticket as i64),
-                Value::Bytes(session.field.to_vec().into()),
-            ],
-        );
+        let (keys, p) = base_keys(event);
+        let args = Self::args(p, now_ms, [Value::from(ticket as i64), member(session)]);
         let r = self.run(&self.scripts.leave, keys, args).await?;
         match r.first() {
             Some(-1) => Err(Self::not_found(event)),
@@ -477,7 +474,7 @@ impl Store for RedisStore {
     async fn places(
         &self,
         event: &EventId,
-        tickets: &[u64],
+        tickets: &[(u64, SessionKey)],
         heartbeat: bool,
         now_ms: u64,
     ) -> Result<(u64, Vec<Place>)> {
@@ -485,8 +482,11 @@ impl Store for RedisStore {
         let args = Self::args(
             p,
             now_ms,
-            std::iter::once(Value::from(i64::from(heartbeat)))
-                .chain(tickets.iter().map(|&t| Value::from(t as i64))),
+            std::iter::once(Value::from(i64::from(heartbeat))).chain(
+                tickets
+                    .iter()
+                    .flat_map(|&(t, s)| [Value::from(t as i64), member(s)]),
+            ),
         );
         let r = self.run(&self.scripts.places, keys, args).await?;
         if r.first() == Some(&-1) {
@@ -502,7 +502,7 @@ impl Store for RedisStore {
         let places = tickets
             .iter()
             .enumerate()
-            .map(|(i, &t)| {
+            .map(|(i, &(t, _))| {
                 let at = 6 + 3 * i;
                 decode_place(&[
                     0,

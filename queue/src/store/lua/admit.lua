@@ -7,8 +7,18 @@
 -- refill twice: time only moves the bucket forward (tb_ts = max(tb_ts, NOW)).
 local c = load_cfg()
 if not c then return {-1} end
-local ready_expired = redis.call('ZREMRANGEBYSCORE', R, '-inf', NOW)
-redis.call('ZREMRANGEBYSCORE', A, '-inf', NOW)
+-- Lapsed READY slots and admissions end, with their session entries (at most max_active of
+-- them, bounded work).
+local function expire(set)
+  local gone = redis.call('ZRANGEBYSCORE', set, '-inf', NOW)
+  for i = 1, #gone do
+    redis.call('ZREM', set, gone[i])
+    redis.call('HDEL', TK, gone[i])
+  end
+  return #gone
+end
+local ready_expired = expire(R)
+expire(A)
 local st = redis.call('HMGET', EV, 'tokens', 'tb_ts', 'admitted', 'w_start', 'w_cur', 'w_prev')
 local tokens, tb_ts = tonumber(st[1]) or 0, tonumber(st[2]) or NOW
 local admitted_total = tonumber(st[3]) or 0
@@ -34,12 +44,13 @@ if not paused then
     if #popped == 0 then break end
     gone = gone + #popped / 2
     for i = 1, #popped, 2 do
-      local t = tonumber(popped[i])
+      local d, t = popped[i], tonumber(popped[i + 1]) % TBITS
       local hk, hf = hb_key(t), t % BUCKET
       local last = tonumber(redis.call('HGET', hk, hf))
       redis.call('HDEL', hk, hf)
       if last and NOW_S - last < c.idle then
-        redis.call('ZADD', R, deadline, t)
+        redis.call('ZADD', R, deadline, d)
+        redis.call('HSET', TK, d, t)
         n = n + 1
       end
     end

@@ -6,19 +6,31 @@
 -- ARGV[2] is the caller's clock in milliseconds: one injected clock for the in-memory store and
 -- Redis alike is what lets tests move time and lets the property test compare the two.
 --
--- Memory layout per waiting user (the target is <= 200 bytes, see docs/benchmarks.md):
---   q       zset  member = ticket, score = ticket (or a secret negative draw in the pre-queue)
---   s:XXXX  hash  65,536 buckets of the 8-byte session digest: field = digest[2..8], value = ticket
---   h:N     hash  heartbeat buckets of 128 tickets: field = ticket % 128, value = unix seconds
--- Small hashes stay listpack-encoded (a few bytes an entry) where one big hash would not.
+-- Memory layout (docs/operations.md, "Sizing"): one sorted-set entry and one small heartbeat
+-- field per waiting user, about 113 + 9 bytes at 10,000,000 waiting.
+--   q    zset  member = the session's 8-byte digest; score = its ticket, or in the pre-queue
+--              draw * TBITS + ticket with a secret draw < 0, so every draw sorts below every
+--              ticket and the ticket can be read back from any score (score % TBITS)
+--   h:N  hash  heartbeat buckets of BUCKET tickets: field = ticket % BUCKET, value = unix seconds
+--   tk   hash  session digest -> ticket of each READY or ADMITTED place only (bounded by
+--              max_active): a session is in at most one of q, r and a, and has a tk entry
+--              exactly while it is in r or a
+-- The session is the queue's member, so "one place per session" needs no index beside the
+-- queue, and a place that goes (admitted, left, expired) takes its session entry with it. The
+-- only small hashes are the heartbeat buckets, of 64 entries: half of the lowest
+-- hash-max-listpack-entries seen in deployments (128, Redis's default), so they stay listpack
+-- encoded whatever the queue's size and the layout does not depend on that setting.
 local EV, SEQ, Q, R, A = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local P = ARGV[1]
+local TK = P .. 'tk'
 local NOW = tonumber(ARGV[2])
 local NOW_S = math.floor(NOW / 1000)
 
 -- Status codes, mirrored by queue::model::Status.
 local PRE_QUEUE, WAITING, READY, ADMITTED, EXPIRED, SOLD_OUT = 0, 1, 2, 3, 4, 5
-local BUCKET = 128
+local BUCKET = 64
+-- Tickets live below 2^30 so that draw * TBITS + ticket stays an exact double (|draw| <= 2^23).
+local TBITS = 1073741824
 
 local function hb_key(t)
   return P .. 'h:' .. math.floor(t / BUCKET)
@@ -52,22 +64,32 @@ local function log_departure(entry)
   redis.call('HINCRBY', EV, 'dseq', 1)
 end
 
--- Removes a waiting ticket whose 0-based rank is known, and its heartbeat.
-local function drop_waiting(t, rank)
-  redis.call('ZREM', Q, t)
+-- Removes session d's waiting ticket t, whose 0-based rank is known, and its heartbeat.
+local function drop_waiting(d, t, rank)
+  redis.call('ZREM', Q, d)
   redis.call('HDEL', hb_key(t), t % BUCKET)
   log_departure('r' .. (rank + 1))
 end
 
--- Where ticket t stands now: {status, position, expires_at_ms}. Expiry is applied lazily here so
--- an answer never depends on whether the background sweep has run yet.
-local function place(c, t, heartbeat)
-  local rank = redis.call('ZRANK', Q, t)
-  if rank then
+-- Ends session d's READY or ADMITTED place (keeps the invariant: tk only beside r or a).
+local function drop_slot(d)
+  redis.call('ZREM', R, d)
+  redis.call('ZREM', A, d)
+  redis.call('HDEL', TK, d)
+end
+
+-- Where ticket t of session d stands now: {status, position, expires_at_ms}. `score` is d's
+-- score in the queue when the caller has read it already. Expiry is applied lazily here so an
+-- answer never depends on whether the background sweep has run yet. A ticket that is not the
+-- session's current one (it expired and the session joined again) reads as EXPIRED.
+local function place(c, t, d, heartbeat, score)
+  score = score or redis.call('ZSCORE', Q, d)
+  if score and tonumber(score) % TBITS == t then
+    local rank = redis.call('ZRANK', Q, d)
     local hk, hf = hb_key(t), t % BUCKET
     local last = tonumber(redis.call('HGET', hk, hf))
     if (not last) or NOW_S - last >= c.idle then
-      drop_waiting(t, rank)
+      drop_waiting(d, t, rank)
       return {EXPIRED, 0, 0}
     end
     if c.sold then
@@ -83,10 +105,13 @@ local function place(c, t, heartbeat)
     end
     return {WAITING, rank + 1, expires}
   end
-  local deadline = tonumber(redis.call('ZSCORE', R, t))
+  if score or tonumber(redis.call('HGET', TK, d)) ~= t then
+    return {EXPIRED, 0, 0}
+  end
+  local deadline = tonumber(redis.call('ZSCORE', R, d))
   if deadline then
     if deadline <= NOW then
-      redis.call('ZREM', R, t)
+      drop_slot(d)
       return {EXPIRED, 0, 0}
     end
     if c.sold then
@@ -94,10 +119,11 @@ local function place(c, t, heartbeat)
     end
     return {READY, 0, deadline}
   end
-  local valid_until = tonumber(redis.call('ZSCORE', A, t))
+  local valid_until = tonumber(redis.call('ZSCORE', A, d))
   if valid_until and valid_until > NOW then
     return {ADMITTED, 0, valid_until}
   end
+  -- A lapsed admission stays until the next admission tick (or a new join of the session).
   return {EXPIRED, 0, 0}
 end
 

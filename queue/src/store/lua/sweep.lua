@@ -1,46 +1,49 @@
--- sweep: ARGV[3] = how many heartbeat buckets to scan. Removes waiting users idle for
--- idle_timeout_seconds. Reply: {expired, 1 when the pass reached the newest ticket | 0} or {-1}.
+-- sweep: ARGV[3] = budget: at most budget * BUCKET waiting places are read per call. Removes
+-- waiting users idle for idle_timeout_seconds. Reply: {expired, 1 when the pass reached the end
+-- of the queue | 0} or {-1}.
 --
--- 'sweep_floor' is the oldest bucket that can still hold anyone (buckets below it are empty and,
--- being below the ticket counter, stay empty); 'sweep_pos' is where the last call stopped, so
--- successive calls walk the whole queue in bounded steps.
+-- A pass walks the queue in its order, a slice per call; 'sweep_pos' is the score where the
+-- last call stopped (kept as Redis's own string of it, so it is exact), and successive calls
+-- walk the whole queue in bounded steps. Consecutive places mostly share a heartbeat bucket,
+-- so each bucket is read once per slice.
 local c = load_cfg()
 if not c then return {-1} end
-local st = redis.call('HMGET', EV, 'sweep_floor', 'sweep_pos')
-local floor, pos = tonumber(st[1]) or 0, tonumber(st[2]) or 0
-local last = math.floor((tonumber(redis.call('GET', SEQ)) or 0) / BUCKET)
-if pos < floor then pos = floor end
-local budget, expired, done = tonumber(ARGV[3]), 0, 0
-while budget > 0 do
-  local key = P .. 'h:' .. pos
-  local h = redis.call('HGETALL', key)
-  -- Oldest ticket first, so the departure log reads the same as the in-memory store's.
-  local stale = {}
-  for i = 1, #h, 2 do
-    if NOW_S - tonumber(h[i + 1]) >= c.idle then
-      stale[#stale + 1] = tonumber(h[i])
+local pos = redis.call('HGET', EV, 'sweep_pos')
+local lo = '-inf'
+if pos then lo = '(' .. pos end
+local want = tonumber(ARGV[3]) * BUCKET
+local slice = redis.call('ZRANGEBYSCORE', Q, lo, '+inf', 'WITHSCORES', 'LIMIT', 0, want)
+local stale = {}
+local bucket_key, beats = nil, nil
+for i = 1, #slice, 2 do
+  local score = tonumber(slice[i + 1])
+  local t = score % TBITS
+  local hk = hb_key(t)
+  local last = nil
+  if score < 0 then
+    -- The pre-queue is in draw order, where neighbours rarely share a bucket.
+    last = tonumber(redis.call('HGET', hk, t % BUCKET))
+  else
+    if hk ~= bucket_key then
+      bucket_key, beats = hk, {}
+      local h = redis.call('HGETALL', hk)
+      for j = 1, #h, 2 do beats[tonumber(h[j])] = tonumber(h[j + 1]) end
     end
+    last = beats[t % BUCKET]
   end
-  table.sort(stale)
-  for _, slot in ipairs(stale) do
-    local t = pos * BUCKET + slot
-    local rank = redis.call('ZRANK', Q, t)
-    if rank then
-      drop_waiting(t, rank)
-    else
-      redis.call('HDEL', key, slot)
-    end
-    expired = expired + 1
+  if (not last) or NOW_S - last >= c.idle then
+    stale[#stale + 1] = {slice[i], t}
   end
-  if pos == floor and pos < last and redis.call('HLEN', key) == 0 then
-    floor = pos + 1
-  end
-  budget = budget - 1
-  if pos >= last then
-    pos, done = floor, 1
-    break
-  end
-  pos = pos + 1
 end
-redis.call('HSET', EV, 'sweep_floor', floor, 'sweep_pos', pos)
-return {expired, done}
+-- In queue order, so the departure log reads the same as the in-memory store's.
+for _, s in ipairs(stale) do
+  drop_waiting(s[1], s[2], redis.call('ZRANK', Q, s[1]))
+end
+local done = 0
+if #slice < 2 * want then
+  done = 1
+  redis.call('HDEL', EV, 'sweep_pos')
+else
+  redis.call('HSET', EV, 'sweep_pos', slice[#slice])
+end
+return {#stale, done}

@@ -6,7 +6,7 @@ use super::rank::{Member, RankTree};
 use crate::error::{QueueError, Result};
 use crate::ids::SessionKey;
 use crate::model::*;
-use crate::store::DLOG_MAX;
+use crate::store::{DLOG_MAX, MAX_TICKETS};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 /// A waiting ticket's score (its place in the queue) and last heartbeat, unix seconds.
@@ -261,6 +261,13 @@ impl Ev {
                     place: p,
                 });
             }
+            // A lapsed READY slot or admission ends here (as in join.lua).
+            if self.ready.remove(old).is_some() | self.active.remove(old).is_some() {
+                self.epoch += 1;
+            }
+        }
+        if self.seq >= MAX_TICKETS {
+            return Err(QueueError::EventClosed(event.to_string()));
         }
         self.seq += 1;
         let t = self.seq;

@@ -126,13 +126,22 @@ impl Store for MemoryStore {
         &self,
         event: &EventId,
         ticket: u64,
+        _session: SessionKey,
         heartbeat: bool,
         now_ms: u64,
     ) -> Result<Place> {
+        // Tickets are unique within an event and a ticket is only ever its session's, so the
+        // ticket alone names the place here (Redis files places by session, see lib.lua).
         self.with(event, |ev| Ok(ev.place(ticket, heartbeat, now_ms)))
     }
 
-    async fn enter(&self, event: &EventId, ticket: u64, now_ms: u64) -> Result<Entry> {
+    async fn enter(
+        &self,
+        event: &EventId,
+        ticket: u64,
+        _session: SessionKey,
+        now_ms: u64,
+    ) -> Result<Entry> {
         self.with(event, |ev| Ok(ev.enter(ticket, now_ms)))
     }
 
@@ -153,7 +162,7 @@ impl Store for MemoryStore {
     }
 
     /// A whole pass in one call (`done` is always true), in the order sweep.lua's pass takes:
-    /// the idle tickets in increasing ticket order, each logged at its rank when it goes. The
+    /// the idle tickets in queue order, each logged at its rank when it goes. The
     /// lock is held for one chunk at a time, so the pass interleaves with other calls the way
     /// Redis's budgeted calls do; each removal re-checks that its ticket is still idle then,
     /// exactly as a status call would before expiring it.
@@ -184,8 +193,21 @@ impl Store for MemoryStore {
             }
             tokio::task::yield_now().await;
         }
-        let mut tickets: Vec<u64> = stale.into_iter().map(|(_, t)| t).collect();
-        tickets.sort_unstable();
+        // In queue order (score, then ticket), a chunk of lookups per lock hold.
+        let mut order: Vec<(i64, u64)> = Vec::with_capacity(stale.len());
+        for (i, chunk) in stale.chunks(CHUNK).enumerate() {
+            if i > 0 {
+                tokio::task::yield_now().await;
+            }
+            let ev = lock(&shared);
+            order.extend(
+                chunk
+                    .iter()
+                    .filter_map(|&(_, t)| ev.waiting.get(&t).map(|w| (w.score, t))),
+            );
+        }
+        order.sort_unstable();
+        let tickets: Vec<u64> = order.into_iter().map(|(_, t)| t).collect();
         let mut expired = 0;
         for (i, chunk) in tickets.chunks(CHUNK).enumerate() {
             if i > 0 {
@@ -225,7 +247,7 @@ impl Store for MemoryStore {
     async fn places(
         &self,
         event: &EventId,
-        tickets: &[u64],
+        tickets: &[(u64, SessionKey)],
         heartbeat: bool,
         now_ms: u64,
     ) -> Result<(u64, Vec<Place>)> {
@@ -240,7 +262,7 @@ impl Store for MemoryStore {
                 if stamp.is_some_and(|s| s != ev.stamp()) {
                     continue 'tries;
                 }
-                out.extend(chunk.iter().map(|&t| ev.place(t, heartbeat, now_ms)));
+                out.extend(chunk.iter().map(|&(t, _)| ev.place(t, heartbeat, now_ms)));
                 stamp = Some(ev.stamp());
             }
             let dseq = match stamp {
@@ -251,7 +273,7 @@ impl Store for MemoryStore {
         }
         let mut ev = lock(&shared);
         out.clear();
-        out.extend(tickets.iter().map(|&t| ev.place(t, heartbeat, now_ms)));
+        out.extend(tickets.iter().map(|&(t, _)| ev.place(t, heartbeat, now_ms)));
         Ok((ev.dseq, out))
     }
 

@@ -8,13 +8,13 @@
 //! treap with subtree sizes is ~150 lines, every operation is expected O(log n) whatever the
 //! insertion order (random priorities keep it balanced though tickets arrive in increasing
 //! order), and its nodes live in one `Vec` (u32 links, a free list): 32 bytes a member and no
-//! allocation per join. The property test below holds it to a sorted set of Redis's keys.
+//! allocation per join. The property test below holds it to a sorted set.
 
 use std::cmp::Ordering;
 
-/// A zset member as Redis orders it: by score, then by the member's bytes, the decimal ticket
-/// ("10" sorts before "9"). Scores tie only between pre-queue draws; a ticket's own score is
-/// the ticket, and both fit a double exactly, so comparing i64s is comparing Redis's scores.
+/// A place in queue order, as Redis's scores order it: by score (the ticket, or the pre-queue
+/// draw), then by ticket. Redis keeps `draw * 2^30 + ticket` for a pre-queue place (lib.lua), so
+/// equal draws keep arrival order there too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct Member {
     pub score: i64,
@@ -25,26 +25,13 @@ impl Ord for Member {
     fn cmp(&self, other: &Self) -> Ordering {
         self.score
             .cmp(&other.score)
-            .then_with(|| decimal_cmp(self.ticket, other.ticket))
+            .then_with(|| self.ticket.cmp(&other.ticket))
     }
 }
 
 impl PartialOrd for Member {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
-    }
-}
-
-/// Compares `a` and `b` as their decimal strings compare bytewise, without formatting them.
-fn decimal_cmp(a: u64, b: u64) -> Ordering {
-    let digits = |x: u64| x.checked_ilog10().unwrap_or(0) + 1;
-    let (da, db) = (digits(a), digits(b));
-    match da.cmp(&db) {
-        Ordering::Equal => a.cmp(&b),
-        // The shorter string against the longer one's prefix of the same length; equal means
-        // a proper prefix, which sorts first.
-        Ordering::Less => a.cmp(&(b / 10u64.pow(db - da))).then(Ordering::Less),
-        Ordering::Greater => (a / 10u64.pow(da - db)).cmp(&b).then(Ordering::Greater),
     }
 }
 
@@ -312,31 +299,16 @@ mod tests {
         Member { score, ticket }
     }
 
-    /// Redis's order, written the obvious way.
-    fn naive_key(x: &Member) -> (i64, String) {
-        (x.score, x.ticket.to_string())
+    /// Queue order, written the obvious way.
+    fn naive_key(x: &Member) -> (i64, u64) {
+        (x.score, x.ticket)
     }
 
     #[test]
-    fn ties_sort_by_decimal_bytes_like_redis() {
-        let mut v = vec![
-            m(-1, 9),
-            m(-1, 10),
-            m(-1, 100),
-            m(-1, 1),
-            m(-2, 99),
-            m(-1, 0),
-            m(-1, 19),
-            m(-1, u64::MAX),
-            m(-1, 18_446_744_073_709_551),
-            m(5, 5),
-        ];
+    fn equal_draws_keep_arrival_order() {
+        let mut v = vec![m(-1, 9), m(-1, 10), m(-2, 99), m(-1, 1), m(5, 5)];
         v.sort();
-        let mut naive = v.clone();
-        naive.sort_by_key(naive_key);
-        assert_eq!(v, naive);
-        assert_eq!(v[0], m(-2, 99));
-        assert_eq!(v[1], m(-1, 0));
+        assert_eq!(v, vec![m(-2, 99), m(-1, 1), m(-1, 9), m(-1, 10), m(5, 5)]);
     }
 
     #[derive(Debug, Clone)]
@@ -348,7 +320,7 @@ mod tests {
     }
 
     fn op() -> impl Strategy<Value = Op> {
-        // Few distinct scores so that ties (ordered by the decimal ticket) are common.
+        // Few distinct scores so that ties (ordered by ticket) are common.
         prop_oneof![
             4 => (-4i64..4, 0u64..200).prop_map(|(s, t)| Op::Insert(s, t)),
             2 => any::<usize>().prop_map(Op::Remove),
@@ -359,14 +331,14 @@ mod tests {
 
     proptest! {
         #[test]
-        fn matches_a_sorted_set_of_redis_keys(ops in prop::collection::vec(op(), 1..400)) {
+        fn matches_a_sorted_set(ops in prop::collection::vec(op(), 1..400)) {
             let mut tree = RankTree::new();
-            let mut naive: BTreeSet<(i64, String)> = BTreeSet::new();
-            let back = |k: &(i64, String)| m(k.0, k.1.parse().unwrap());
+            let mut naive: BTreeSet<(i64, u64)> = BTreeSet::new();
+            let back = |k: &(i64, u64)| m(k.0, k.1);
             for op in ops {
                 match op {
                     Op::Insert(s, t) => {
-                        prop_assert_eq!(tree.insert(m(s, t)), naive.insert((s, t.to_string())));
+                        prop_assert_eq!(tree.insert(m(s, t)), naive.insert((s, t)));
                     }
                     Op::Remove(i) => {
                         // Mostly present members, sometimes an absent one.

@@ -29,6 +29,11 @@ fn session(i: u64) -> SessionKey {
     SessionKey::of(&format!("session-{i}"))
 }
 
+/// The session that got ticket `t` when sessions 0, 1, ... joined in order.
+fn held(t: u64) -> SessionKey {
+    session(t.wrapping_sub(1))
+}
+
 /// What the sweep could change about the waiting users, read from the inside.
 fn waiting_state(store: &MemoryStore, ev: &EventId) -> (Vec<(u64, event::Waiting)>, usize, u64) {
     let shared = store.get(ev).unwrap();
@@ -52,12 +57,12 @@ fn a_sweep_with_nothing_idle_leaves_every_place_as_it_was() {
         }
         // Half of them heartbeat 30 s later; at +59 s nobody has been idle for 60 s.
         for t in (1..=1000).step_by(2) {
-            store.status(&ev, t, true, T0 + 30_000).await.unwrap();
+            store.status(&ev, t, held(t), true, T0 + 30_000).await.unwrap();
         }
         let now = T0 + 59_999;
         let before = waiting_state(&store, &ev);
         let (seq, places) = store
-            .places(&ev, &(1..=1000).collect::<Vec<_>>(), false, now)
+            .places(&ev, &(1..=1000).map(|t| (t, held(t))).collect::<Vec<_>>(), false, now)
             .await
             .unwrap();
         let report = store.sweep(&ev, 1, now).await.unwrap();
@@ -70,7 +75,7 @@ fn a_sweep_with_nothing_idle_leaves_every_place_as_it_was() {
         let pulse = store.pulse(&ev, seq).await.unwrap();
         assert_eq!(pulse.seq, seq, "no departure logged");
         let again = store
-            .places(&ev, &(1..=1000).collect::<Vec<_>>(), false, now)
+            .places(&ev, &(1..=1000).map(|t| (t, held(t))).collect::<Vec<_>>(), false, now)
             .await
             .unwrap();
         assert_eq!(again, (seq, places), "every position and expiry as before");
@@ -91,7 +96,7 @@ fn a_sweep_expires_the_idle_in_ticket_order_and_leaves_the_rest() {
         // Every third user heartbeats at +40 s; the others last showed at T0..T0+3 s.
         let live: Vec<u64> = (1..=n).filter(|t| t % 3 == 0).collect();
         for &t in &live {
-            store.status(&ev, t, true, T0 + 40_000).await.unwrap();
+            store.status(&ev, t, held(t), true, T0 + 40_000).await.unwrap();
         }
         let live_before: Vec<_> = waiting_state(&store, &ev)
             .0
@@ -115,7 +120,7 @@ fn a_sweep_expires_the_idle_in_ticket_order_and_leaves_the_rest() {
         let pulse = store.pulse(&ev, seq).await.unwrap();
         assert_eq!(pulse.departures, Some(want));
         for (i, &t) in live.iter().enumerate() {
-            let p = store.status(&ev, t, false, T0 + 64_000).await.unwrap();
+            let p = store.status(&ev, t, held(t), false, T0 + 64_000).await.unwrap();
             assert_eq!((p.status, p.position), (Status::Waiting, i as u64 + 1));
         }
     });
@@ -131,11 +136,13 @@ fn chunked_places_answer_like_one_status_call_each() {
             store.join(&ev, session(i), -1, T0).await.unwrap();
         }
         // Out of order, with duplicates and unknown tickets, over several chunks.
-        let tickets: Vec<u64> = (0..3 * CHUNK as u64 + 7).map(|i| i * 37 % 1200).collect();
+        let tickets: Vec<(u64, SessionKey)> = (0..3 * CHUNK as u64 + 7)
+            .map(|i| (i * 37 % 1200, held(i * 37 % 1200)))
+            .collect();
         let (seq, places) = store.places(&ev, &tickets, false, T0).await.unwrap();
         let mut want = Vec::new();
-        for &t in &tickets {
-            want.push(store.status(&ev, t, false, T0).await.unwrap());
+        for &(t, s) in &tickets {
+            want.push(store.status(&ev, t, s, false, T0).await.unwrap());
         }
         assert_eq!(places, want);
         assert_eq!(seq, store.pulse(&ev, 0).await.unwrap().seq);
@@ -172,7 +179,7 @@ fn places_stay_one_snapshot_while_others_leave_between_chunks() {
             })
         })
     };
-    let tickets: Vec<u64> = (1..=n).collect();
+    let tickets: Vec<(u64, SessionKey)> = (1..=n).map(|t| (t, held(t))).collect();
     rt().block_on(async {
         for _ in 0..100 {
             let (seq, places) = store.places(&ev, &tickets, false, T0).await.unwrap();

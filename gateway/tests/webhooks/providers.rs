@@ -337,6 +337,7 @@ async fn ed25519_v1a_signatures_verify_against_the_configured_public_keys() {
             "--webhook-public-key",
             "whpk_AAAA",
         ])
+        .env("GATEWAY_METRICS_LISTEN", "")
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
@@ -365,6 +366,7 @@ fn spawn_gateway_with_env(extra: &[&str], env: &[(&str, &str)]) -> GatewayProces
             PEM,
         ])
         .args(extra)
+        .env("GATEWAY_METRICS_LISTEN", "")
         .envs(env.iter().copied())
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())

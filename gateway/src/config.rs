@@ -170,7 +170,8 @@ pub struct Config {
     pub ws_per_token: usize,
 
     /// Joins (`POST /api/v1/queue/join`) per minute per client address, bursts of up to as many;
-    /// over it: 429 RATE_LIMITED with Retry-After. 0: off. Counted per replica. The default is
+    /// over it: 429 RATE_LIMITED with Retry-After. 0: off. Over all replicas with
+    /// `--rate-sync-ms` and `--redis-url`, else per replica. The default is
     /// high because a carrier-grade NAT puts many users behind one IPv4 address (IPv6 clients
     /// are keyed by their /64).
     #[arg(long, env = "GATEWAY_JOIN_RATE_PER_IP", default_value_t = 600)]

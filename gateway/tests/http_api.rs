@@ -537,6 +537,7 @@ fn the_docs_describe_every_route() {
         ("get", "/admin/v1/dlq/{id}"),
         ("post", "/admin/v1/dlq/{id}/retry"),
         ("post", "/admin/v1/dlq/{id}/resolve"),
+        ("get", "/admin/v1/audit"),
     ];
     for (method, path) in routes {
         let block = openapi

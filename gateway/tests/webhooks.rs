@@ -588,7 +588,7 @@ async fn only_well_signed_fresh_webhooks_are_accepted() {
     );
     assert_eq!(
         metric(
-            &base,
+            &gw.metrics,
             "webhooks_ignored_total{type=\"payment.refunded\",reason=\"unhandled_type\"} "
         )
         .await,
@@ -729,8 +729,8 @@ async fn a_thousand_concurrent_deliveries_across_two_replicas_apply_once() {
     wait_reservation(&a.base, &token, &rid, "CONFIRMED", Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(backends.processed(), 1, "applied once");
-    let dups = metric(&a.base, "webhooks_duplicates_total ").await
-        + metric(&b.base, "webhooks_duplicates_total ").await;
+    let dups = metric(&a.metrics, "webhooks_duplicates_total ").await
+        + metric(&b.metrics, "webhooks_duplicates_total ").await;
     assert_eq!(dups, 999);
     a.shutdown().await;
     b.shutdown().await;

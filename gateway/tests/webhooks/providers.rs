@@ -292,7 +292,11 @@ async fn ed25519_v1a_signatures_verify_against_the_configured_public_keys() {
     );
     wait_reservation(&base, &token, &rid, "CONFIRMED", Duration::from_secs(15)).await;
     assert_eq!(
-        metric(&gw.metrics, "webhooks_rejected_total{reason=\"bad_signature\"} ").await,
+        metric(
+            &gw.metrics,
+            "webhooks_rejected_total{reason=\"bad_signature\"} "
+        )
+        .await,
         4
     );
     assert_eq!(

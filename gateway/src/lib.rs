@@ -209,11 +209,12 @@ impl Gateway {
             None => None,
         };
         let metrics_listener = match config.metrics_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("binding --metrics-listen {addr}: {e}"))?,
-            ),
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "binding --metrics-listen {addr}: {e} (another gateway on this host? \
+                             give each its own port, or an empty value for no metrics listener)"
+                )
+            })?),
             None => None,
         };
         let state = AppState {
@@ -283,14 +284,15 @@ impl Gateway {
             self.sweep_every,
             stop_rx.clone(),
         ));
-        // The webhook consumers: forward stored webhooks until shutdown, then let the forwards
-        // in flight finish (what they had not acknowledged stays pending and another replica,
-        // or this one restarted, takes it over).
+        // The cross-replica rate-limit sync, when on.
         let rate_sync = self
             .state
             .rate_sync
             .clone()
             .map(|s| tokio::spawn(s.run(stop_rx.clone())));
+        // The webhook consumers: forward stored webhooks until shutdown, then let the forwards
+        // in flight finish (what they had not acknowledged stays pending and another replica,
+        // or this one restarted, takes it over).
         let consumers: Vec<_> = self
             .state
             .webhooks

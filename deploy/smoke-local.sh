@@ -2,7 +2,7 @@
 # The compose topology without Docker, on loopback: redis-server (AOF everysec), `backends`, two
 # gateways with the secrets of compose.env, and nginx with deploy/nginx/nginx.conf (addresses
 # rewritten to loopback ports). Checks: event PUT through the load balancer, join, status on
-# both gateways, /metrics hidden by nginx, a WebSocket upgrade through nginx, a purchase whose
+# both gateways, /metrics hidden by nginx and on the gateways' own metrics listener only, a WebSocket upgrade through nginx, a purchase whose
 # payment webhook comes back through nginx and confirms the reservation, then SIGTERM to one
 # gateway: its WebSockets close with 1001, a reconnect through nginx resumes, joins keep working.
 #
@@ -17,7 +17,7 @@ NGINX_BIN="${NGINX_BIN:-$(command -v nginx || true)}"
 for b in gateway backends; do [ -x "$root/target/release/$b" ] || { echo "no target/release/$b"; exit 2; }; done
 w="$(mktemp -d)"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-R=$(port); B=$(port); G1=$(port); G2=$(port); LB=$(port)
+R=$(port); B=$(port); G1=$(port); G2=$(port); LB=$(port); M1=$(port); M2=$(port)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -37,9 +37,9 @@ sleep 0.5
 BACKENDS_LISTEN="127.0.0.1:$B" BACKENDS_REDIS_URL="redis://127.0.0.1:$R" BACKENDS_EVENT=demo:1000 BACKENDS_SIM_TIME_SCALE=0.01 \
   BACKENDS_WEBHOOK_URL="http://127.0.0.1:$LB/webhooks/payments" "$w/backends" >"$w/backends.log" 2>&1 &
 pids+=($!)
-GATEWAY_LISTEN="127.0.0.1:$G1" GATEWAY_WEBHOOK_CONSUMER_NAME=gateway-1 "$w/gateway" >"$w/g1.log" 2>&1 &
+GATEWAY_LISTEN="127.0.0.1:$G1" GATEWAY_METRICS_LISTEN="127.0.0.1:$M1" GATEWAY_WEBHOOK_CONSUMER_NAME=gateway-1 "$w/gateway" >"$w/g1.log" 2>&1 &
 g1=$!; pids+=($g1)
-GATEWAY_LISTEN="127.0.0.1:$G2" GATEWAY_WEBHOOK_CONSUMER_NAME=gateway-2 "$w/gateway" >"$w/g2.log" 2>&1 &
+GATEWAY_LISTEN="127.0.0.1:$G2" GATEWAY_METRICS_LISTEN="127.0.0.1:$M2" GATEWAY_WEBHOOK_CONSUMER_NAME=gateway-2 "$w/gateway" >"$w/g2.log" 2>&1 &
 pids+=($!)
 mkdir -p "$w/ngx/logs" "$w/ngx/conf" "$w/ngx/tmp"
 sed -e "s/gateway-1:8080/127.0.0.1:$G1/; s/gateway-2:8080/127.0.0.1:$G2/; s/listen 8080/listen 127.0.0.1:$LB/" \
@@ -52,9 +52,9 @@ for _ in $(seq 50); do
   curl -sf "127.0.0.1:$G1/readyz" >/dev/null && curl -sf "127.0.0.1:$G2/readyz" >/dev/null && break; sleep 0.2
 done
 
-python3 - "$LB" "$G1" "$G2" "$g1" "$GATEWAY_ADMIN_TOKEN" <<'PY'
+python3 - "$LB" "$G1" "$G2" "$g1" "$GATEWAY_ADMIN_TOKEN" "$M1" <<'PY'
 import base64, json, os, signal, socket, struct, sys, time, urllib.parse, urllib.request
-lb, g1p, g2p, g1pid, admin = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+lb, g1p, g2p, g1pid, admin, m1p = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
 LB = f"http://127.0.0.1:{lb}"
 def call(method, url, body=None, token=None, headers=None):
     h = {"content-type": "application/json", **(headers or {})}
@@ -97,6 +97,10 @@ for p in (g1p, g2p):
     check(st == 200, f"the token is valid on the gateway at :{p} (shared secrets)")
 st, _ = call("GET", f"{LB}/metrics")
 check(st == 404, "/metrics is not served through nginx")
+st, _ = call("GET", f"http://127.0.0.1:{g1p}/metrics")
+check(st == 404, "/metrics is not served on the gateway's public port")
+m = urllib.request.urlopen(f"http://127.0.0.1:{m1p}/metrics", timeout=5).read().decode()
+check("# TYPE waiting_room_joins counter" in m, "/metrics is served on --metrics-listen")
 s, line, rest = ws(tok)
 op, payload, _ = frame(s, rest, 5)
 check("101" in line and op == 1, f"WebSocket upgrade through nginx: {line}, first frame {payload[:60]!r}")

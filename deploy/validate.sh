@@ -158,6 +158,25 @@ for path in sys.argv[1:]:
             err(f"gateway terminationGracePeriodSeconds {grace} <= preStop {sleep} + drain {drain}")
         else:
             print(f"ok: {path.split('/')[-1]}: gateway grace {grace}s > preStop {sleep}s + drain {drain}s")
+# /metrics is on its own port: the gateway's container port `metrics` must be where
+# GATEWAY_METRICS_LISTEN listens, and the gateway-metrics Service must target it.
+alld = [d for path in sys.argv[1:] for d in yaml.safe_load_all(open(path)) if d]
+gw = [d for d in alld if d["kind"] == "Deployment" and d["metadata"]["name"] == "gateway"]
+cm = [d for d in alld if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "gateway-config"]
+svc = [d for d in alld if d["kind"] == "Service" and d["metadata"]["name"] == "gateway-metrics"]
+if gw and cm and svc:
+    ports = {p.get("name"): p["containerPort"] for p in gw[0]["spec"]["template"]["spec"]["containers"][0].get("ports", [])}
+    listen = cm[0].get("data", {}).get("GATEWAY_METRICS_LISTEN", "")
+    if "metrics" not in ports:
+        err("gateway container has no port named metrics")
+    elif listen != f"0.0.0.0:{ports['metrics']}":
+        err(f"GATEWAY_METRICS_LISTEN {listen!r} is not 0.0.0.0:{ports['metrics']} (the container port metrics)")
+    elif not any(p.get("targetPort") == "metrics" for p in svc[0]["spec"]["ports"]):
+        err("Service gateway-metrics does not target the container port metrics")
+    elif svc[0]["metadata"].get("annotations", {}).get("prometheus.io/port") != str(ports["metrics"]):
+        err("Service gateway-metrics: prometheus.io/port is not the metrics port")
+    else:
+        print(f"ok: /metrics on the container port metrics ({ports['metrics']}), scraped through gateway-metrics")
 print("ok: manifest cross-checks" if ok else "manifest cross-checks failed")
 sys.exit(0 if ok else 1)
 PY
@@ -178,7 +197,15 @@ for k in ("GATEWAY_REDIS_URL", "GATEWAY_SIGNING_KEY", "GATEWAY_RESERVATION_URL")
 redis_cmd = " ".join(s["redis"]["command"])
 assert "--appendonly yes" in redis_cmd and "--appendfsync everysec" in redis_cmd, redis_cmd
 assert s["backends"]["environment"]["BACKENDS_WEBHOOK_URL"].startswith("http://lb:")
-print("ok: compose.yaml services and shared settings")
+# Prometheus scrapes each gateway's metrics listener, not its public port.
+import pathlib
+listen = g1["environment"]["GATEWAY_METRICS_LISTEN"]
+assert listen.startswith("0.0.0.0:"), f"GATEWAY_METRICS_LISTEN {listen}"
+port = listen.rsplit(":", 1)[1]
+prom = yaml.safe_load(open(pathlib.Path(sys.argv[1]).parent / "prometheus" / "prometheus.yml"))
+targets = [t for j in prom["scrape_configs"] for sc in j.get("static_configs", []) for t in sc["targets"]]
+assert sorted(targets) == [f"gateway-1:{port}", f"gateway-2:{port}"], targets
+print("ok: compose.yaml services and shared settings; Prometheus scrapes the metrics port")
 PY
 
 step "Prometheus"

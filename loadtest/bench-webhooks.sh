@@ -87,8 +87,8 @@ if [[ $FORWARD == 1 && $STORED == "$SENT" ]]; then
   start_gateway forwarder --redis-url "redis://127.0.0.1:$REDIS_PORT" --webhook-secret "$SECRET" \
     --payment-result-url "$BE" "${FWD_FLAGS[@]}"
   wait "$WATCH" || die "drain-watch failed"
-  "$BIN/webhook_bench" --gateway "127.0.0.1:$GW_PORT" --secret "$SECRET" \
-    --requests "$FLOOD_REQUESTS" --warmup 0 --concurrency "$CONCURRENCY" "${TARGETS[@]}" \
+  "$BIN/webhook_bench" --gateway "127.0.0.1:$GW_PORT" --metrics "127.0.0.1:$GW_METRICS_PORT" \
+    --secret "$SECRET" --requests "$FLOOD_REQUESTS" --warmup 0 --concurrency "$CONCURRENCY" "${TARGETS[@]}" \
     --forwarded >"$BENCH_WORK/flood.md" || die "webhook_bench --forwarded failed"
   DEAD="$(redis-cli -p "$REDIS_PORT" xlen 'wh:{payments}:dlq')"
 fi

@@ -380,7 +380,10 @@ run_goose() {
     --sim-time-scale 0.01 --hold-seconds 900
   GW_PORT="$gport"
   GW="http://127.0.0.1:$GW_PORT"
+  GW_METRICS_PORT="$(free_port)"
+  GW_METRICS="http://127.0.0.1:$GW_METRICS_PORT"
   RUST_LOG="${RUST_LOG:-warn}" "$BIN/gateway" --listen "127.0.0.1:$GW_PORT" \
+    --metrics-listen "127.0.0.1:$GW_METRICS_PORT" \
     --redis-url "redis://127.0.0.1:$rport" --admin-token "$GOOSE_ADMIN_TOKEN" \
     --token-secret "$GOOSE_TOKEN_SECRET" --webhook-secret "$GOOSE_WEBHOOK_SECRET" \
     --reservation-url "$BE" --inventory-url "$BE" --payment-url "$BE" \
@@ -397,6 +400,7 @@ run_goose() {
   # left to it: join_storm and waiting_room make a fresh one, purchase_journey and webhook_flood
   # use `loadtest`, seeded in the backends above.
   export LOADTEST_ADMIN_TOKEN="$GOOSE_ADMIN_TOKEN" LOADTEST_WEBHOOK_SECRET="$GOOSE_WEBHOOK_SECRET" \
+    LOADTEST_METRICS_URL="$GW_METRICS" \
     LOADTEST_BACKENDS_URL="$BE" LOADTEST_SETTLE_TIMEOUT_SECS="$GOOSE_SETTLE_TIMEOUT"
   # <<< GOOSE SETTINGS
 

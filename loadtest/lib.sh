@@ -122,7 +122,8 @@ start_redis() {
 }
 
 # start_gateway NAME [GATEWAY FLAGS...]: starts the release gateway (RUST_LOG=warn unless set) on
-# a free port with the given flags, waits for /healthz; sets GW_PORT, GW (base URL) and GW_PID.
+# a free port with the given flags, its /metrics on another, waits for /healthz; sets GW_PORT,
+# GW (base URL), GW_METRICS (the metrics listener's base URL) and GW_PID.
 # Its output goes to $BENCH_WORK/NAME.log.
 start_gateway() {
   local name="$1" i
@@ -130,7 +131,10 @@ start_gateway() {
   for _ in 1 2 3; do
     GW_PORT="$(free_port)"
     GW="http://127.0.0.1:$GW_PORT"
-    RUST_LOG="${RUST_LOG:-warn}" "$BIN/gateway" --listen "127.0.0.1:$GW_PORT" "$@" \
+    GW_METRICS_PORT="$(free_port)"
+    GW_METRICS="http://127.0.0.1:$GW_METRICS_PORT"
+    RUST_LOG="${RUST_LOG:-warn}" "$BIN/gateway" --listen "127.0.0.1:$GW_PORT" \
+      --metrics-listen "127.0.0.1:$GW_METRICS_PORT" "$@" \
       </dev/null >"$BENCH_WORK/$name.log" 2>&1 &
     GW_PID=$!
     PIDS+=("$GW_PID")

@@ -170,7 +170,8 @@ pub struct Config {
     pub ws_per_token: usize,
 
     /// Joins (`POST /api/v1/queue/join`) per minute per client address, bursts of up to as many;
-    /// over it: 429 RATE_LIMITED with Retry-After. 0: off. Counted per replica. The default is
+    /// over it: 429 RATE_LIMITED with Retry-After. 0: off. Over all replicas with
+    /// `--rate-sync-ms` and `--redis-url`, else per replica. The default is
     /// high because a carrier-grade NAT puts many users behind one IPv4 address (IPv6 clients
     /// are keyed by their /64).
     #[arg(long, env = "GATEWAY_JOIN_RATE_PER_IP", default_value_t = 600)]
@@ -194,6 +195,27 @@ pub struct Config {
     /// Address of the gRPC `gateway.v1.QueueService` (e.g. `127.0.0.1:9091`). Absent: no gRPC.
     #[arg(long, env = "GATEWAY_GRPC_LISTEN")]
     pub grpc_listen: Option<SocketAddr>,
+
+    /// Address of the Prometheus `/metrics` listener, apart from the public port (which no
+    /// longer serves `/metrics`). Empty: no metrics listener. In a container, `0.0.0.0:9464`.
+    // `std::option::Option`, spelled out, so that clap parses the whole value with
+    // `parse_metrics_listen` (an empty value is None) instead of making the flag optional.
+    #[arg(long, env = "GATEWAY_METRICS_LISTEN", default_value = "127.0.0.1:9464",
+          value_parser = parse_metrics_listen)]
+    pub metrics_listen: std::option::Option<SocketAddr>,
+
+    /// Entries kept in the admin audit trail (the Redis stream `wr:audit`, trimmed with
+    /// `XADD MAXLEN ~`, so it may hold up to about 100 more; in memory exactly this many).
+    #[arg(long, env = "GATEWAY_AUDIT_MAX_ENTRIES", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub audit_max_entries: u64,
+
+    /// How often each replica sends the per-address counts its rate limiters consumed to Redis
+    /// and charges its buckets with what the other replicas consumed, in milliseconds, so that
+    /// `--join-rate-per-ip` and `--status-rate-per-ip` hold across replicas (docs/operations.md,
+    /// "Abuse and identity"). 0: per replica only. Needs `--redis-url`.
+    #[arg(long, env = "GATEWAY_RATE_SYNC_MS", default_value_t = 250)]
+    pub rate_sync_ms: u64,
 
     /// ReservationService URL (`http://host:port`). Absent: the reservation routes answer 501
     /// UPSTREAM_NOT_CONFIGURED.
@@ -366,6 +388,17 @@ impl Config {
             })
             .collect()
     }
+}
+
+/// `--metrics-listen`: an address, or nothing (empty or `off`) for no metrics listener.
+fn parse_metrics_listen(s: &str) -> Result<Option<SocketAddr>, String> {
+    let s = s.trim();
+    if s.is_empty() || s.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|e| format!("{e} (an address such as 127.0.0.1:9464, or empty for none)"))
 }
 
 /// The HTTP server's limits, each with the default documented on [`Config`].

@@ -1,6 +1,7 @@
 //! The HTTP handlers: the queue API, the admin API and the operational endpoints. Each one
 //! parses, calls the waiting room, and shapes the JSON; errors go through [`ApiError`].
 
+use crate::audit::AuditContext;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Bearer};
 use crate::metrics::Metrics;
@@ -225,19 +226,45 @@ fn event_json(id: &str, e: &EventInfo) -> Value {
     })
 }
 
+/// What the audit trail keeps of an event: its configuration and the operator's flags (no
+/// counters: they change on their own).
+pub fn event_audit_state(e: &EventInfo) -> Value {
+    let mut v = serde_json::to_value(&e.config).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("admissions_stopped".into(), Value::Bool(e.stopped));
+        m.insert("sold_out".into(), Value::Bool(e.sold_out));
+    }
+    v
+}
+
+/// The event's audit state now, `null` when it does not exist.
+async fn audit_state(st: &AppState, id: &str) -> Result<Value, ApiError> {
+    match st.room.info(id).await {
+        Ok(info) => Ok(event_audit_state(&info)),
+        Err(queue::QueueError::EventNotFound(_)) => Ok(Value::Null),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `PUT /admin/v1/events/{event_id}`: 201 created, 200 updated.
 pub async fn put_event(
     State(st): State<AppState>,
+    who: AuditContext,
     Path(id): Path<String>,
     ApiJson(config): ApiJson<EventConfig>,
 ) -> Result<Response, ApiError> {
+    let before = audit_state(&st, &id).await?;
     let created = st.room.configure(&id, &config).await?;
     let info = st.room.info(&id).await?;
-    let code = if created {
-        StatusCode::CREATED
+    let (code, action) = if created {
+        (StatusCode::CREATED, "event.create")
     } else {
-        StatusCode::OK
+        (StatusCode::OK, "event.update")
     };
+    let after = event_audit_state(&info);
+    st.audit
+        .record(who.entry(action, Some(&id), before, after))
+        .await;
     Ok((code, Json(event_json(&id, &info))).into_response())
 }
 
@@ -260,12 +287,22 @@ pub struct ActionBody {
 /// `POST /admin/v1/events/{event_id}/actions`.
 pub async fn post_action(
     State(st): State<AppState>,
+    who: AuditContext,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ActionBody>,
 ) -> Result<Json<Value>, ApiError> {
+    let before = audit_state(&st, &id).await?;
     st.room.act(&id, body.action).await?;
-    tracing::info!(event = %id, action = ?body.action, "admin action");
     let info = st.room.info(&id).await?;
+    // `event.stop_admissions`, `event.resume_admissions`, `event.sold_out`.
+    let name = serde_json::to_value(body.action)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default();
+    let after = event_audit_state(&info);
+    st.audit
+        .record(who.entry(&format!("event.{name}"), Some(&id), before, after))
+        .await;
     Ok(Json(event_json(&id, &info)))
 }
 
@@ -300,6 +337,20 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
         .websockets_dropped
         .inner()
         .store(st.hub.dropped_slow(), std::sync::atomic::Ordering::Relaxed);
+    st.metrics.audit_write_failures.inner().store(
+        st.audit.write_failures(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    if let Some(s) = &st.rate_sync {
+        st.metrics
+            .rate_syncs
+            .inner()
+            .store(s.syncs(), std::sync::atomic::Ordering::Relaxed);
+        st.metrics
+            .rate_sync_failures
+            .inner()
+            .store(s.failures(), std::sync::atomic::Ordering::Relaxed);
+    }
     for u in st.upstreams.all() {
         st.metrics
             .upstream_circuit_open

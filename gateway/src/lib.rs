@@ -1,12 +1,14 @@
-//! The hyper edge of the admission gateway: the queue API, the admin API, JWKS, health and
-//! metrics over HTTP, the forwarded API to the backing services (gRPC upstreams), the gRPC
+//! The hyper edge of the admission gateway: the queue API, the admin API (with its audit trail),
+//! JWKS and health over HTTP, metrics on their own listener, the forwarded API to the backing services (gRPC upstreams), the gRPC
 //! QueueService, plus the background admission loops.
 //!
 //! [`Gateway::build`] turns a [`Config`] into a running set of parts; [`Gateway::serve`] serves
 //! them on an already-bound listener until a shutdown future resolves, so tests bind port 0
-//! and the binary only wires. Redis is reached only through the `queue` crate.
+//! and the binary only wires. Redis is reached through the `queue` and `webhooks` crates, and
+//! for the audit trail and the rate-limit sync through `redis-layer` directly.
 
 pub mod admission;
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -15,6 +17,7 @@ pub mod grpc;
 pub mod handlers;
 pub mod metrics;
 pub mod ratelimit;
+pub mod ratesync;
 pub mod server;
 pub mod upstream;
 pub mod webhook;
@@ -68,6 +71,10 @@ pub struct AppState {
     pub webhooks: Option<Arc<webhook::Webhooks>>,
     /// Per-client rate limits of joins and status reads.
     pub rate_limits: Arc<ratelimit::RateLimits>,
+    /// The admin audit trail: every admin change goes through [`audit::Audit::record`].
+    pub audit: Arc<audit::Audit>,
+    /// The cross-replica sync of the rate limits (None: off, or no Redis).
+    pub rate_sync: Option<Arc<ratesync::RateSync>>,
 }
 
 /// A built gateway: state plus what the background loops need.
@@ -77,6 +84,7 @@ pub struct Gateway {
     tick: Duration,
     sweep_every: Duration,
     grpc: Option<TcpListener>,
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Gateway {
@@ -156,6 +164,36 @@ impl Gateway {
             config.trusted_proxy.clone(),
             clock.clone(),
         ));
+        // The audit trail and the rate-limit sync share one small connection of their own.
+        let ops_redis = match &config.redis_url {
+            Some(url) => {
+                let mut opts = RedisOptions::new(url.clone());
+                opts.command_timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
+                opts.pool_size = 1;
+                opts.wait_replicas = config.redis_wait_replicas;
+                opts.wait_timeout = Duration::from_millis(config.redis_wait_timeout_ms.max(1));
+                Some(Arc::new(redis_layer::Redis::connect(&opts).await?))
+            }
+            None => None,
+        };
+        let audit = Arc::new(match &ops_redis {
+            Some(r) => audit::Audit::redis(r.clone(), config.audit_max_entries, clock.clone()),
+            None => audit::Audit::memory(config.audit_max_entries, clock.clone()),
+        });
+        let rate_sync = match &ops_redis {
+            Some(r)
+                if config.rate_sync_ms > 0
+                    && (rate_limits.join.is_some() || rate_limits.status.is_some()) =>
+            {
+                Some(Arc::new(ratesync::RateSync::new(
+                    r.clone(),
+                    rate_limits.clone(),
+                    clock.clone(),
+                    Duration::from_millis(config.rate_sync_ms),
+                )))
+            }
+            _ => None,
+        };
         let room = WaitingRoom::new(store, clock, waiting, signer);
         let limits = config.limits();
         let metrics = Arc::new(Metrics::new());
@@ -170,12 +208,23 @@ impl Gateway {
             ),
             None => None,
         };
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "binding --metrics-listen {addr}: {e} (another gateway on this host? \
+                             give each its own port, or an empty value for no metrics listener)"
+                )
+            })?),
+            None => None,
+        };
         let state = AppState {
             hub: ws::Hub::new(room.clone(), config.hub()),
             permits: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
             upstreams,
             webhooks,
             rate_limits,
+            audit,
+            rate_sync,
             room,
             metrics,
             admin_token_hash: config
@@ -189,7 +238,15 @@ impl Gateway {
             tick: Duration::from_millis(config.admission_tick_ms.max(1)),
             sweep_every: Duration::from_millis(config.sweep_interval_ms.max(1)),
             grpc,
+            metrics_listener,
         })
+    }
+
+    /// The address of the `/metrics` listener, when `--metrics-listen` is set.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The address of the gRPC QueueService listener, when `--grpc-listen` is set.
@@ -227,6 +284,12 @@ impl Gateway {
             self.sweep_every,
             stop_rx.clone(),
         ));
+        // The cross-replica rate-limit sync, when on.
+        let rate_sync = self
+            .state
+            .rate_sync
+            .clone()
+            .map(|s| tokio::spawn(s.run(stop_rx.clone())));
         // The webhook consumers: forward stored webhooks until shutdown, then let the forwards
         // in flight finish (what they had not acknowledged stays pending and another replica,
         // or this one restarted, takes it over).
@@ -241,8 +304,11 @@ impl Gateway {
             .collect();
         let app = self.router();
         let limits = self.state.limits.clone();
-        // One shutdown future, two servers: HTTP awaits it and tells gRPC through a watch.
-        let (grpc_stop, mut grpc_stopped) = watch::channel(false);
+        // One shutdown future, three servers: HTTP awaits it and tells gRPC and the metrics
+        // listener through a watch.
+        let (grpc_stop, grpc_stopped) = watch::channel(false);
+        let mut metrics_stopped = grpc_stopped.clone();
+        let mut grpc_stopped = grpc_stopped;
         let http = server::serve(
             listener,
             app,
@@ -253,8 +319,10 @@ impl Gateway {
                 let _ = grpc_stop.send(true);
             },
         );
+        let grpc_listener = self.grpc.take();
+        let metrics_listener = self.metrics_listener.take();
         let grpc = async {
-            match self.grpc.take() {
+            match grpc_listener {
                 Some(l) => {
                     tracing::info!(addr = ?l.local_addr().ok(), "gRPC QueueService listening");
                     grpc::serve(self.state.clone(), l, async move {
@@ -265,20 +333,64 @@ impl Gateway {
                 None => Ok(()),
             }
         };
-        let (http, grpc) = tokio::join!(http, grpc);
+        let metrics = async {
+            match metrics_listener {
+                Some(l) => {
+                    tracing::info!(addr = ?l.local_addr().ok(), "metrics listening");
+                    // Scrapers only: a few connections, the public port's timeouts.
+                    server::serve(
+                        l,
+                        metrics_router(self.state.clone()),
+                        limits_for_metrics(&self.state.limits),
+                        Arc::new(tokio::sync::Semaphore::new(METRICS_CONNECTIONS)),
+                        async move {
+                            let _ = metrics_stopped.wait_for(|s| *s).await;
+                        },
+                    )
+                    .await
+                }
+                None => Ok(()),
+            }
+        };
+        let (http, grpc, metrics) = tokio::join!(http, grpc, metrics);
         http?;
         grpc?;
+        metrics?;
         // WebSockets outlive the HTTP drain: close them so clients reconnect to another replica.
         self.state.hub.close_all();
         let _ = stop_tx.send(true);
         let _ = admit.await;
         let _ = sweep.await;
         let _ = held.await;
+        if let Some(s) = rate_sync {
+            let _ = s.await;
+        }
         for c in consumers {
             let _ = c.await;
         }
         Ok(())
     }
+}
+
+/// Connections the metrics listener holds at once.
+const METRICS_CONNECTIONS: usize = 64;
+
+/// The metrics listener's limits: the public port's, with a short drain (a scrape is quick).
+fn limits_for_metrics(l: &Limits) -> Limits {
+    Limits {
+        max_connections: METRICS_CONNECTIONS,
+        drain_grace: l.drain_grace.min(Duration::from_secs(1)),
+        ..l.clone()
+    }
+}
+
+/// The routes of `--metrics-listen`: `/metrics` (everything else 404).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(handlers::metrics))
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .with_state(state)
 }
 
 /// Latency metrics and the request timeout, around every routed request.
@@ -353,6 +465,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/v1/dlq/{id}", get(webhook::dlq_get))
         .route("/admin/v1/dlq/{id}/retry", post(webhook::dlq_retry))
         .route("/admin/v1/dlq/{id}/resolve", post(webhook::dlq_resolve))
+        .route("/admin/v1/audit", get(audit::list))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     let limits = state.limits.clone();
     // Webhook bodies get their own limit (256 KiB by default), not the global 16 KiB: this
@@ -402,7 +515,6 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(handlers::index))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
-        .route("/metrics", get(handlers::metrics))
         .merge(admin)
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)

@@ -1,4 +1,4 @@
-//! Prometheus metrics of the gateway, served as text on `/metrics`.
+//! Prometheus metrics of the gateway, served as text on `/metrics` of `--metrics-listen`.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -119,6 +119,12 @@ pub struct Metrics {
     pub upstream_latency: Family<UpstreamName, Histogram, fn() -> Histogram>,
     /// 1 while an upstream's circuit is open (set when `/metrics` is read).
     pub upstream_circuit_open: Family<UpstreamName, Gauge>,
+    /// Admin changes not stored in the audit trail (set when `/metrics` is read).
+    pub audit_write_failures: Counter<u64, std::sync::atomic::AtomicU64>,
+    /// Rate-limit syncs completed (set when `/metrics` is read).
+    pub rate_syncs: Counter<u64, std::sync::atomic::AtomicU64>,
+    /// Rate-limit syncs that failed (set when `/metrics` is read).
+    pub rate_sync_failures: Counter<u64, std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -206,8 +212,29 @@ impl Metrics {
             "1 while the upstream's circuit breaker is open",
             upstream_circuit_open.clone(),
         );
+        let audit_write_failures = Counter::default();
+        registry.register(
+            "gateway_audit_write_failures",
+            "Admin changes that could not be stored in the audit trail (they were logged)",
+            audit_write_failures.clone(),
+        );
+        let rate_syncs = Counter::default();
+        registry.register(
+            "gateway_rate_limit_syncs",
+            "Cross-replica rate-limit syncs completed (--rate-sync-ms)",
+            rate_syncs.clone(),
+        );
+        let rate_sync_failures = Counter::default();
+        registry.register(
+            "gateway_rate_limit_sync_failures",
+            "Cross-replica rate-limit syncs that failed (limits were per replica meanwhile)",
+            rate_sync_failures.clone(),
+        );
         Self {
             registry,
+            audit_write_failures,
+            rate_syncs,
+            rate_sync_failures,
             upstream_calls,
             upstream_latency,
             upstream_circuit_open,

@@ -6,7 +6,10 @@
 //! that is not itself a trusted proxy. IPv6 clients are keyed by their /64: one subscriber line
 //! usually gets a whole /64, so keying by /128 would let one client rotate addresses freely.
 //!
-//! Buckets live in memory, per replica (see docs/operations.md, "Abuse and identity"). They
+//! Buckets live in memory, per replica; with `--rate-sync-ms` each replica also sends what it
+//! consumed per address to Redis every few hundred milliseconds and charges its buckets with
+//! what the other replicas consumed ([`crate::ratesync`], docs/operations.md, "Abuse and
+//! identity"), so no request waits on Redis. They
 //! are refilled lazily from the injected clock, so tests move time instead of sleeping. This is
 //! written by hand rather than with `governor` because the bucket is a few lines of integer
 //! math and we need our own bound on the table and the Retry-After value from the same state.
@@ -21,18 +24,20 @@ use queue::clock::Clock;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Shards of the bucket table: requests of different clients rarely contend on one lock.
 const SHARDS: usize = 16;
 
-/// Most client addresses tracked per limiter (all shards together): 32 bytes a bucket, up to
-/// about twice that with the hash map's slack, so at most ~20 MiB per limiter.
+/// Most client addresses tracked per limiter (all shards together): 48 bytes a bucket (key
+/// included), up to about twice that with the hash map's slack, so at most ~25 MiB per
+/// limiter.
 pub const MAX_KEYS: usize = 1 << 18;
 
 /// One token, in bucket units: a bucket of N per minute gains N units per millisecond, so the
 /// math is exact in integers.
-const TOKEN: u64 = 60_000;
+const TOKEN: i64 = 60_000;
 
 /// The key of a client: an IPv4 address, or the /64 prefix of an IPv6 one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,10 +59,48 @@ impl From<IpAddr> for IpKey {
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
-    /// Tokens left, in [`TOKEN`] units.
-    level: u64,
+    /// Tokens left, in [`TOKEN`] units; below zero while the address owes what other replicas
+    /// let through (at most one burst: see [`RateLimiter::apply_global`]).
+    level: i64,
     /// When `level` was last brought up to date, in Unix ms.
     at_ms: u64,
+    /// Tokens taken here since the last [`RateLimiter::take_pending`] (the cross-replica sync).
+    pending: u32,
+    /// The sync window of `seen_total`.
+    seen_window: u32,
+    /// The address's consumption over every replica in `seen_window`, as last reported.
+    seen_total: u32,
+}
+
+impl Bucket {
+    fn full(cap: i64, now_ms: u64) -> Self {
+        Self {
+            level: cap,
+            at_ms: now_ms,
+            pending: 0,
+            seen_window: 0,
+            seen_total: 0,
+        }
+    }
+}
+
+/// One shard of the bucket table.
+#[derive(Default)]
+struct Shard {
+    map: HashMap<IpKey, Bucket>,
+    /// Keys whose `pending` went above 0 since the last sync (each once).
+    dirty: Vec<IpKey>,
+}
+
+/// The consumption of one address over every replica, as the sync reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlobalCount {
+    /// The address.
+    pub key: IpKey,
+    /// What this replica sent in this sync.
+    pub sent: u32,
+    /// The total over every replica in the window, this sync's `sent` included.
+    pub total: u32,
 }
 
 /// A token bucket per client address: `per_minute` requests per minute, bursts of up to
@@ -66,7 +109,10 @@ pub struct RateLimiter {
     per_minute: u64,
     clock: Arc<dyn Clock>,
     hasher: RandomState,
-    shards: Vec<Mutex<HashMap<IpKey, Bucket>>>,
+    shards: Vec<Mutex<Shard>>,
+    /// Whether consumption is counted for the cross-replica sync (only while one runs: nothing
+    /// else empties the counts).
+    tracking: AtomicBool,
     max_per_shard: usize,
 }
 
@@ -83,20 +129,23 @@ impl RateLimiter {
             per_minute: u64::from(per_minute.max(1)),
             clock,
             hasher: RandomState::new(),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            tracking: AtomicBool::new(false),
             max_per_shard: (max_keys / SHARDS).max(8),
         }
     }
 
-    fn capacity(&self) -> u64 {
-        self.per_minute * TOKEN
+    fn capacity(&self) -> i64 {
+        // per_minute fits a u32, so this fits easily.
+        self.per_minute as i64 * TOKEN
     }
 
     /// The bucket's level at `now_ms`.
-    fn refilled(&self, b: &Bucket, now_ms: u64) -> u64 {
+    fn refilled(&self, b: &Bucket, now_ms: u64) -> i64 {
         let gained = now_ms
             .saturating_sub(b.at_ms)
             .saturating_mul(self.per_minute);
+        let gained = i64::try_from(gained).unwrap_or(i64::MAX);
         b.level.saturating_add(gained).min(self.capacity())
     }
 
@@ -104,38 +153,118 @@ impl RateLimiter {
     /// (at least 1) until one is.
     pub fn check(&self, key: IpKey) -> Result<(), u64> {
         let now = self.clock.now_ms();
-        let shard = &self.shards[self.hasher.hash_one(key) as usize % SHARDS];
-        // A poisoned lock only means another request panicked mid-update; the map is still a
-        // valid map of buckets.
-        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
-        if !map.contains_key(&key) && map.len() >= self.max_per_shard {
-            self.evict(&mut map, now);
-        }
-        let cap = self.capacity();
-        let b = map.entry(key).or_insert(Bucket {
-            level: cap,
-            at_ms: now,
-        });
-        b.level = self.refilled(b, now);
-        // A clock that steps back must not refill twice: keep the latest time seen.
-        b.at_ms = b.at_ms.max(now);
+        let mut shard = self.shard(key);
+        let b = self.bucket(&mut shard.map, key, now);
         if b.level >= TOKEN {
             b.level -= TOKEN;
+            if self.tracking.load(Ordering::Relaxed) {
+                b.pending = b.pending.saturating_add(1);
+                if b.pending == 1 {
+                    shard.dirty.push(key);
+                }
+            }
             Ok(())
         } else {
-            let missing_ms = (TOKEN - b.level).div_ceil(self.per_minute);
+            let missing_ms = (TOKEN - b.level).unsigned_abs().div_ceil(self.per_minute);
             Err(missing_ms.div_ceil(1000).max(1))
         }
     }
 
+    // A poisoned lock only means another request panicked mid-update; the map is still a
+    // valid map of buckets.
+    fn shard(&self, key: IpKey) -> std::sync::MutexGuard<'_, Shard> {
+        let shard = &self.shards[self.hasher.hash_one(key) as usize % SHARDS];
+        shard.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `key`'s bucket brought up to `now` (a full one when it had none).
+    fn bucket<'a>(
+        &self,
+        map: &'a mut HashMap<IpKey, Bucket>,
+        key: IpKey,
+        now: u64,
+    ) -> &'a mut Bucket {
+        if !map.contains_key(&key) && map.len() >= self.max_per_shard {
+            self.evict(map, now);
+        }
+        let b = map.entry(key).or_insert(Bucket::full(self.capacity(), now));
+        b.level = self.refilled(b, now);
+        // A clock that steps back must not refill twice: keep the latest time seen.
+        b.at_ms = b.at_ms.max(now);
+        b
+    }
+
+    /// Starts counting consumption per address for [`take_pending`](Self::take_pending).
+    pub fn track_pending(&self) {
+        self.tracking.store(true, Ordering::Relaxed);
+    }
+
+    /// Takes what this replica consumed per address since the last call, to send to the
+    /// other replicas (each address once, with its count).
+    pub fn take_pending(&self) -> Vec<(IpKey, u32)> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let Shard { map, dirty } = &mut *shard;
+            for key in dirty.drain(..) {
+                if let Some(b) = map.get_mut(&key) {
+                    if b.pending > 0 {
+                        out.push((key, std::mem::take(&mut b.pending)));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Gives back counts that [`take_pending`](Self::take_pending) took but could not send,
+    /// for the next sync.
+    pub fn restore_pending(&self, counts: &[(IpKey, u32)]) {
+        let now = self.clock.now_ms();
+        for &(key, n) in counts {
+            let mut shard = self.shard(key);
+            let b = self.bucket(&mut shard.map, key, now);
+            let was = b.pending;
+            b.pending = b.pending.saturating_add(n);
+            if was == 0 && n > 0 {
+                shard.dirty.push(key);
+            }
+        }
+    }
+
+    /// Charges each address's bucket with what the other replicas consumed since the last
+    /// report of `window`: its `total` less what was seen before and what this replica sent.
+    /// The bucket may go below empty, so that tokens the other replicas let through before
+    /// they knew are paid back from later refills (otherwise R replicas would each keep
+    /// refilling and let R times the rate through); the debt is capped at one burst.
+    pub fn apply_global(&self, window: u32, counts: &[GlobalCount]) {
+        let now = self.clock.now_ms();
+        for c in counts {
+            let mut shard = self.shard(c.key);
+            let b = self.bucket(&mut shard.map, c.key, now);
+            let seen = if b.seen_window == window {
+                b.seen_total
+            } else {
+                0
+            };
+            let others = c.total.saturating_sub(seen).saturating_sub(c.sent);
+            b.seen_window = window;
+            b.seen_total = seen.max(c.total);
+            b.level = b
+                .level
+                .saturating_sub(i64::from(others) * TOKEN)
+                .max(-self.capacity());
+        }
+    }
+
     /// Makes room in a full shard: drops every bucket that has refilled completely (it is the
-    /// same as no bucket). If that frees less than an eighth of the shard, arbitrary buckets go
+    /// same as no bucket) and has nothing left to sync. If that frees less than an eighth of the shard, arbitrary buckets go
     /// too, down to seven eighths, so the next sweep is that many inserts away (amortised O(1)
     /// per insert). Those clients start over with a full bucket: under a flood of distinct
     /// addresses the limit weakens for some of them rather than memory growing without bound.
     fn evict(&self, map: &mut HashMap<IpKey, Bucket>, now: u64) {
         let cap = self.capacity();
-        map.retain(|_, b| self.refilled(b, now) < cap);
+        map.retain(|_, b| b.pending > 0 || self.refilled(b, now) < cap);
         let target = self.max_per_shard - self.max_per_shard / 8;
         if map.len() > target {
             let excess = map.len() - target;
@@ -150,7 +279,7 @@ impl RateLimiter {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).map.len())
             .sum()
     }
 
@@ -377,6 +506,120 @@ mod tests {
         assert_eq!(l.check(k), Ok(()));
         assert!(l.check(k).is_err());
         assert!(l.len() <= 16 * 64);
+    }
+
+    /// Two replicas' limiters and a stand-in for the sync script: a total per address.
+    fn sync(l: &RateLimiter, window: u32, totals: &mut HashMap<IpKey, u32>) {
+        let counts: Vec<GlobalCount> = l
+            .take_pending()
+            .into_iter()
+            .map(|(key, sent)| {
+                let t = totals.entry(key).or_default();
+                *t += sent;
+                GlobalCount {
+                    key,
+                    sent,
+                    total: *t,
+                }
+            })
+            .collect();
+        l.apply_global(window, &counts);
+    }
+
+    #[test]
+    fn replicas_that_exchange_counts_share_one_bucket() {
+        let clock = ManualClock::new(1_000_000);
+        let a = RateLimiter::new(10, Arc::new(clock.clone()));
+        let b = RateLimiter::new(10, Arc::new(clock.clone()));
+        a.track_pending();
+        b.track_pending();
+        let k = key("192.0.2.1");
+        let mut totals = HashMap::new();
+        let mut ok = 0;
+        for i in 0..40 {
+            let l = if i % 2 == 0 { &a } else { &b };
+            ok += usize::from(l.check(k).is_ok());
+            sync(l, 7, &mut totals);
+        }
+        // Each replica is charged for the other's joins at its own next sync: N + 1, not 2N.
+        assert_eq!(ok, 11);
+        // Then N per minute over both, not N per replica: a token (6 s) at a time, the debt of
+        // what one let through before the other knew is paid from the next refill.
+        for round in 0..6 {
+            clock.advance_ms(6_000);
+            let mut ok = 0;
+            for i in 0..4 {
+                let l = if i % 2 == 0 { &a } else { &b };
+                ok += usize::from(l.check(k).is_ok());
+                sync(l, 7, &mut totals);
+            }
+            assert_eq!(ok, 1, "round {round}");
+        }
+        // Nothing is left pending, and without tracking nothing is counted.
+        assert!(a.take_pending().is_empty());
+        let c = RateLimiter::new(10, Arc::new(clock));
+        assert_eq!(c.check(k), Ok(()));
+        assert!(c.take_pending().is_empty());
+    }
+
+    #[test]
+    fn counts_not_sent_are_sent_next_time_and_a_new_window_starts_from_zero() {
+        let clock = ManualClock::new(1_000_000);
+        let a = RateLimiter::new(100, Arc::new(clock.clone()));
+        a.track_pending();
+        let k = key("192.0.2.1");
+        for _ in 0..3 {
+            a.check(k).unwrap();
+        }
+        let p = a.take_pending();
+        assert_eq!(p, [(k, 3)]);
+        a.restore_pending(&p);
+        a.check(k).unwrap();
+        assert_eq!(a.take_pending(), [(k, 4)]);
+        // 4 sent, the window's total 10: 6 were the others'.
+        a.apply_global(
+            1,
+            &[GlobalCount {
+                key: k,
+                sent: 4,
+                total: 10,
+            }],
+        );
+        a.check(k).unwrap();
+        // Same window: only what was added since (12 - 10 - 1 = 1) is charged.
+        a.apply_global(
+            1,
+            &[GlobalCount {
+                key: k,
+                sent: 1,
+                total: 12,
+            }],
+        );
+        // A new window's total counts from zero: 3 - 1 = 2 more.
+        a.apply_global(
+            2,
+            &[GlobalCount {
+                key: k,
+                sent: 1,
+                total: 3,
+            }],
+        );
+        // 100 - 4 - 6 - 1 - 1 - 2 = 86 left.
+        for _ in 0..86 {
+            assert_eq!(a.check(k), Ok(()));
+        }
+        assert_eq!(a.check(k), Err(1));
+        // The others' excess is owed, up to one burst: 100 owed is 101 tokens away at 100 a
+        // minute.
+        a.apply_global(
+            2,
+            &[GlobalCount {
+                key: k,
+                sent: 0,
+                total: 1_000,
+            }],
+        );
+        assert_eq!(a.check(k), Err(61));
     }
 
     fn nets(s: &[&str]) -> Vec<IpNet> {

@@ -6,6 +6,7 @@
 //! API (deadline, concurrency limit, circuit breaker). Also: the dead-letter admin handlers and
 //! the webhook metrics as OpenMetrics text.
 
+use crate::audit::AuditContext;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -404,12 +405,20 @@ pub async fn dlq_get(
 /// `POST /admin/v1/dlq/{id}/retry`: 202 when enqueued now, 200 when an earlier retry had.
 pub async fn dlq_retry(
     State(st): State<AppState>,
+    who: AuditContext,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let before = dlq_audit_state(&st, &id).await;
     let r = inbox(&st)?
         .dlq_retry(&id)
         .await
         .map_err(WebhookError::Inbox)?;
+    if r.enqueued {
+        let after = dlq_audit_state(&st, &id).await;
+        st.audit
+            .record(who.entry("dlq.retry", None, before, after))
+            .await;
+    }
     let code = if r.enqueued {
         StatusCode::ACCEPTED
     } else {
@@ -435,6 +444,7 @@ pub struct ResolveBody {
 /// `POST /admin/v1/dlq/{id}/resolve`.
 pub async fn dlq_resolve(
     State(st): State<AppState>,
+    who: AuditContext,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ResolveBody>,
 ) -> Result<Json<webhooks::DeadLetter>, ApiError> {
@@ -449,11 +459,36 @@ pub async fn dlq_resolve(
             "note must be at most 2000 characters".into(),
         ));
     }
+    let before = dlq_audit_state(&st, &id).await;
     let dl = inbox(&st)?
         .dlq_resolve(&id, by, body.note.as_deref())
         .await
         .map_err(WebhookError::Inbox)?;
+    st.audit
+        .record(who.entry("dlq.resolve", None, before, dead_letter_audit(&dl)))
+        .await;
     Ok(Json(dl))
+}
+
+/// What the audit trail keeps of a dead letter: everything but the webhook's payload (the
+/// envelope, which can be large and is the provider's data), plus its id.
+fn dead_letter_audit(dl: &webhooks::DeadLetter) -> serde_json::Value {
+    let mut v = serde_json::to_value(dl).unwrap_or(serde_json::Value::Null);
+    if let serde_json::Value::Object(m) = &mut v {
+        m.remove("envelope");
+    }
+    v
+}
+
+/// A dead letter's audit state now (`null` when it cannot be read: the change still goes on).
+async fn dlq_audit_state(st: &AppState, id: &str) -> serde_json::Value {
+    match inbox(st) {
+        Ok(inbox) => match inbox.dlq_get(id).await {
+            Ok(dl) => dead_letter_audit(&dl),
+            Err(_) => serde_json::Value::Null,
+        },
+        Err(_) => serde_json::Value::Null,
+    }
 }
 
 /// The webhook metrics as OpenMetrics text (appended to `/metrics` before its `# EOF`).

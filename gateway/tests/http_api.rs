@@ -132,7 +132,7 @@ async fn the_queue_flow_over_http() {
     let gone = enter(&base, &tb).await;
     assert_eq!((gone.status, gone.code()), (410, "TOKEN_EXPIRED"));
 
-    let m = send(client().get(gw.url("/metrics"))).await;
+    let m = send(client().get(gw.metrics_url("/metrics"))).await;
     let text = m.body.as_str().unwrap_or_default().to_owned();
     assert!(
         text.contains("waiting_room_joins_total{event=\"flow\"} 2"),
@@ -537,6 +537,7 @@ fn the_docs_describe_every_route() {
         ("get", "/admin/v1/dlq/{id}"),
         ("post", "/admin/v1/dlq/{id}/retry"),
         ("post", "/admin/v1/dlq/{id}/resolve"),
+        ("get", "/admin/v1/audit"),
     ];
     for (method, path) in routes {
         let block = openapi
@@ -591,6 +592,7 @@ async fn metrics_tell_a_held_event_from_a_stalled_one() {
     let redis = RedisServer::start().unwrap();
     let gw = TestGateway::start(&["--redis-url", &redis.url()]).await;
     let base = gw.url("");
+    let mbase = gw.metrics_url("");
     put_event(
         &base,
         "hold",
@@ -598,8 +600,8 @@ async fn metrics_tell_a_held_event_from_a_stalled_one() {
     )
     .await;
     let held = "waiting_room_admissions_held{event=\"hold\"}";
-    wait_metric(&base, held, "0").await;
-    wait_metric(&base, "waiting_room_max_active{event=\"hold\"}", "7").await;
+    wait_metric(&mbase, held, "0").await;
+    wait_metric(&mbase, "waiting_room_max_active{event=\"hold\"}", "7").await;
 
     let act = |a: &'static str| {
         client()
@@ -608,9 +610,9 @@ async fn metrics_tell_a_held_event_from_a_stalled_one() {
             .json(&json!({"action": a}))
     };
     assert_eq!(send(act("STOP_ADMISSIONS")).await.status, 200);
-    wait_metric(&base, held, "1").await;
+    wait_metric(&mbase, held, "1").await;
     assert_eq!(send(act("RESUME_ADMISSIONS")).await.status, 200);
-    wait_metric(&base, held, "0").await;
+    wait_metric(&mbase, held, "0").await;
 
     // Not open yet (the pre-queue) holds admissions too; a rate of 0 as well.
     let later = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
@@ -622,21 +624,21 @@ async fn metrics_tell_a_held_event_from_a_stalled_one() {
         json!({"admit_per_second": 5, "max_active": 9, "opens_at": later}),
     )
     .await;
-    wait_metric(&base, held, "1").await;
-    wait_metric(&base, "waiting_room_max_active{event=\"hold\"}", "9").await;
+    wait_metric(&mbase, held, "1").await;
+    wait_metric(&mbase, "waiting_room_max_active{event=\"hold\"}", "9").await;
     put_event(
         &base,
         "hold",
         json!({"admit_per_second": 0, "max_active": 9}),
     )
     .await;
-    wait_metric(&base, held, "1").await;
+    wait_metric(&mbase, held, "1").await;
     put_event(
         &base,
         "hold",
         json!({"admit_per_second": 3, "max_active": 9}),
     )
     .await;
-    wait_metric(&base, held, "0").await;
+    wait_metric(&mbase, held, "0").await;
     gw.shutdown().await;
 }

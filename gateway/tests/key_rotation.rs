@@ -100,6 +100,7 @@ fn spawn_gateway(
         .env("GATEWAY_TOKEN_SECRET", secrets.join(","))
         .env("GATEWAY_SIGNING_KEY", keys.join(","))
         .env("GATEWAY_JOIN_RATE_PER_IP", "0")
+        .env("GATEWAY_METRICS_LISTEN", "")
         .env("GATEWAY_STATUS_RATE_PER_IP", "0")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -606,7 +607,7 @@ fn key_flags_repeat_and_split_on_commas() {
 async fn a_bad_key_in_the_list_stops_the_start_and_is_named() {
     use clap::Parser;
     let build = |args: &[&str]| {
-        let mut all = vec!["gateway"];
+        let mut all = vec!["gateway", "--metrics-listen", ""];
         all.extend_from_slice(args);
         let c = gateway::Config::parse_from(all);
         async move {

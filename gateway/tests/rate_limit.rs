@@ -1,11 +1,13 @@
-//! Per-client rate limits of a real gateway on port 0 (in-memory store, the `demo` event),
-//! with a manual clock so that refills are moved, not waited for. Clients on other addresses
+//! Per-client rate limits of a real gateway on port 0 (in-memory store, the `demo` event; two
+//! replicas on one real Redis for the shared limit), with a manual clock so that refills are
+//! moved, not waited for. Clients on other addresses
 //! bind 127.0.0.2 (all of 127.0.0.0/8 is loopback on Linux).
 
 mod common;
 
 use clap::Parser;
 use common::{send, Resp, ADMIN, PEM, SECRET};
+use gateway::ratesync::RateSync;
 use gateway::{Config, Gateway, DEMO_EVENT};
 use queue::clock::ManualClock;
 use std::net::{IpAddr, SocketAddr};
@@ -16,11 +18,17 @@ use tokio::sync::oneshot;
 struct Gw {
     addr: SocketAddr,
     clock: ManualClock,
+    /// The cross-replica sync, when started with `--redis-url`.
+    sync: Option<Arc<RateSync>>,
     _stop: oneshot::Sender<()>,
 }
 
 impl Gw {
     async fn start(extra: &[&str]) -> Self {
+        Self::start_with_clock(extra, ManualClock::at_system_now()).await
+    }
+
+    async fn start_with_clock(extra: &[&str], clock: ManualClock) -> Self {
         let mut args = vec![
             "gateway",
             "--admin-token",
@@ -29,13 +37,15 @@ impl Gw {
             SECRET,
             "--signing-key",
             PEM,
+            "--metrics-listen",
+            "",
         ];
         args.extend_from_slice(extra);
         let config = Config::parse_from(args);
-        let clock = ManualClock::at_system_now();
         let gw = Gateway::build_with_clock(&config, Arc::new(clock.clone()))
             .await
             .expect("gateway builds");
+        let sync = gw.state.rate_sync.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -49,6 +59,7 @@ impl Gw {
         Self {
             addr,
             clock,
+            sync,
             _stop: tx,
         }
     }
@@ -183,4 +194,77 @@ async fn status_reads_and_websocket_upgrades_share_their_own_limit() {
     // Other routes are not limited.
     let r = send(c.get(gw.url("/healthz"))).await;
     assert_eq!(r.status, 200);
+}
+
+/// Joins from one address alternating between two replicas on one Redis, each join followed by
+/// a sync of the replica that took it; returns how many were let through of `tries`.
+async fn alternate_joins(a: &Gw, b: &Gw, tries: usize) -> (usize, Vec<u16>) {
+    let c = client_from("127.0.0.1");
+    let mut accepted = 0;
+    let mut statuses = Vec::new();
+    for i in 0..tries {
+        let gw = if i % 2 == 0 { a } else { b };
+        let synced = gw.sync.as_ref().map(|s| s.syncs());
+        let r = send(
+            c.post(gw.url("/api/v1/queue/join"))
+                .json(&serde_json::json!({"event_id": "shared", "session_id": format!("s{i}")})),
+        )
+        .await;
+        match r.status {
+            201 => accepted += 1,
+            429 => assert_eq!(r.code(), "RATE_LIMITED"),
+            s => panic!("join answered {s}: {:?}", r.body),
+        }
+        statuses.push(r.status);
+        // Two completed syncs: one that began after the join, so it carried the join's count.
+        if let (Some(s), Some(before)) = (&gw.sync, synced) {
+            common::until("a rate-limit sync", async || s.syncs() >= before + 2).await;
+        }
+    }
+    (accepted, statuses)
+}
+
+async fn two_replicas(flags: &[&str]) -> (testkit::RedisServer, Gw, Gw) {
+    let redis = testkit::RedisServer::start().unwrap();
+    let url = redis.url();
+    let clock = ManualClock::at_system_now();
+    let mut args = vec!["--redis-url", url.as_str(), "--status-rate-per-ip", "0"];
+    args.extend_from_slice(flags);
+    let a = Gw::start_with_clock(&args, clock.clone()).await;
+    let b = Gw::start_with_clock(&args, clock).await;
+    let r = send(
+        reqwest::Client::new()
+            .put(a.url("/admin/v1/events/shared"))
+            .bearer_auth(ADMIN)
+            .json(&serde_json::json!({"admit_per_second": 0, "max_active": 1})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    (redis, a, b)
+}
+
+#[tokio::test]
+async fn the_per_address_limit_holds_across_replicas() {
+    // The clock stands still: no token comes back during the test, so what is let through is
+    // the burst, 10, over both replicas together.
+    let (_redis, a, b) = two_replicas(&["--join-rate-per-ip", "10", "--rate-sync-ms", "10"]).await;
+    assert!(a.sync.is_some() && b.sync.is_some());
+    let (accepted, statuses) = alternate_joins(&a, &b, 30).await;
+    // Each replica learns of the other's joins at its own next sync, so one join more than
+    // the limit can get through (N + replicas - 1), never 2N.
+    assert!(
+        (10..=11).contains(&accepted),
+        "{accepted} let through: {statuses:?}"
+    );
+    // Once refused, refused on both replicas.
+    let first = statuses.iter().position(|s| *s == 429).unwrap();
+    assert!(statuses[first..].iter().all(|s| *s == 429), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn without_the_sync_each_replica_has_its_own_bucket() {
+    let (_redis, a, b) = two_replicas(&["--join-rate-per-ip", "10", "--rate-sync-ms", "0"]).await;
+    assert!(a.sync.is_none());
+    let (accepted, _) = alternate_joins(&a, &b, 30).await;
+    assert_eq!(accepted, 20);
 }

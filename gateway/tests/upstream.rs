@@ -694,7 +694,7 @@ async fn a_slow_upstream_gives_504_at_the_deadline_and_the_circuit_opens() {
         );
     }
     assert_eq!(inv.calls.load(Ordering::SeqCst), 3);
-    let m = send(client().get(gw.url("/metrics"))).await.body;
+    let m = send(client().get(gw.metrics_url("/metrics"))).await.body;
     let m = m.as_str().unwrap();
     for line in [
         r#"gateway_upstream_calls_total{upstream="inventory",outcome="timeout"} 3"#,

@@ -29,6 +29,8 @@ const STRIPE_SECRET: &str = "whsec_stripe_test_secret";
 /// backends' simulator before it starts).
 struct Gw {
     base: String,
+    /// The `/metrics` listener's base URL.
+    metrics: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -62,6 +64,8 @@ impl Gw {
             "0",
             "--status-rate-per-ip",
             "0",
+            "--metrics-listen",
+            "127.0.0.1:0",
         ];
         args.extend(extra.iter().map(String::as_str));
         let config = gateway::Config::parse_from(args);
@@ -69,6 +73,7 @@ impl Gw {
             .await
             .expect("gateway builds");
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let metrics = format!("http://{}", gw.metrics_addr().expect("metrics listener"));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             gw.serve(listener, async {
@@ -79,6 +84,7 @@ impl Gw {
         });
         Self {
             base,
+            metrics,
             stop: Some(tx),
             task: Some(task),
         }
@@ -308,9 +314,9 @@ async fn the_simulators_signed_webhook_confirms_a_purchase_and_a_decline_frees_t
     assert_eq!(remaining(&base, &token).await, 8);
 
     assert_eq!(backends.processed(), 2, "each outcome was applied once");
-    assert_eq!(metric(&base, "webhooks_forwarded_total ").await, 2);
-    assert_eq!(metric(&base, "webhooks_received_total ").await, 2);
-    assert!(metric(&base, "webhooks_end_to_end_latency_seconds_count ").await >= 2);
+    assert_eq!(metric(&gw.metrics, "webhooks_forwarded_total ").await, 2);
+    assert_eq!(metric(&gw.metrics, "webhooks_received_total ").await, 2);
+    assert!(metric(&gw.metrics, "webhooks_end_to_end_latency_seconds_count ").await >= 2);
     gw.shutdown().await;
 }
 
@@ -541,38 +547,54 @@ async fn only_well_signed_fresh_webhooks_are_accepted() {
     assert_eq!((bad.status, bad.code()), (401, "INVALID_SIGNATURE"));
 
     assert_eq!(
-        metric(&base, "webhooks_rejected_total{reason=\"stale\"} ").await,
+        metric(&gw.metrics, "webhooks_rejected_total{reason=\"stale\"} ").await,
         2
     );
     assert_eq!(
-        metric(&base, "webhooks_rejected_total{reason=\"future\"} ").await,
+        metric(&gw.metrics, "webhooks_rejected_total{reason=\"future\"} ").await,
         1
     );
     assert_eq!(
-        metric(&base, "webhooks_rejected_total{reason=\"missing_header\"} ").await,
+        metric(
+            &gw.metrics,
+            "webhooks_rejected_total{reason=\"missing_header\"} "
+        )
+        .await,
         3
     );
     assert_eq!(
-        metric(&base, "webhooks_rejected_total{reason=\"bad_signature\"} ").await,
+        metric(
+            &gw.metrics,
+            "webhooks_rejected_total{reason=\"bad_signature\"} "
+        )
+        .await,
         4
     );
     assert_eq!(
-        metric(&base, "webhooks_rejected_total{reason=\"too_large\"} ").await,
+        metric(
+            &gw.metrics,
+            "webhooks_rejected_total{reason=\"too_large\"} "
+        )
+        .await,
         1
     );
     assert_eq!(
-        metric(&base, "webhooks_rejected_total{reason=\"malformed\"} ").await,
+        metric(
+            &gw.metrics,
+            "webhooks_rejected_total{reason=\"malformed\"} "
+        )
+        .await,
         2
     );
     assert_eq!(
         metric(
-            &base,
+            &gw.metrics,
             "webhooks_ignored_total{type=\"payment.refunded\",reason=\"unhandled_type\"} "
         )
         .await,
         2
     );
-    assert_eq!(metric(&base, "webhooks_duplicates_total ").await, 1);
+    assert_eq!(metric(&gw.metrics, "webhooks_duplicates_total ").await, 1);
     gw.shutdown().await;
 
     // A gateway without webhook secrets has no webhook door.
@@ -707,8 +729,8 @@ async fn a_thousand_concurrent_deliveries_across_two_replicas_apply_once() {
     wait_reservation(&a.base, &token, &rid, "CONFIRMED", Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(backends.processed(), 1, "applied once");
-    let dups = metric(&a.base, "webhooks_duplicates_total ").await
-        + metric(&b.base, "webhooks_duplicates_total ").await;
+    let dups = metric(&a.metrics, "webhooks_duplicates_total ").await
+        + metric(&b.metrics, "webhooks_duplicates_total ").await;
     assert_eq!(dups, 999);
     a.shutdown().await;
     b.shutdown().await;
@@ -764,8 +786,11 @@ async fn a_down_backend_makes_webhooks_retry_then_dead_letter_and_an_admin_retry
         3,
         "three attempts reached the (down) worker"
     );
-    assert_eq!(metric(&base, "webhooks_retried_total ").await, 2);
-    assert_eq!(metric(&base, "webhooks_dead_lettered_total ").await, 1);
+    assert_eq!(metric(&gw.metrics, "webhooks_retried_total ").await, 2);
+    assert_eq!(
+        metric(&gw.metrics, "webhooks_dead_lettered_total ").await,
+        1
+    );
     assert_eq!(reservation(&base, &token, &rid).await["status"], "PENDING");
     let id = letter["id"].as_str().unwrap().to_owned();
     let one = send(admin(client().get(format!("{base}/admin/v1/dlq/{id}")))).await;

@@ -353,7 +353,7 @@ async fn a_peer_that_stops_answering_pings_is_dropped() {
     // client may not get to read the 1008 close frame: its late pong can meet a closed socket,
     // and the reset discards what was queued. So the server's side is what is checked.)
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let metrics = send(client().get(gw.url("/metrics"))).await.body;
+    let metrics = send(client().get(gw.metrics_url("/metrics"))).await.body;
     let text = metrics.as_str().unwrap_or_default().to_owned();
     assert!(text.contains("gateway_websocket_dropped_total 1"), "{text}");
     assert!(text.contains("gateway_websocket_connections 0"), "{text}");

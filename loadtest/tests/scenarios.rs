@@ -23,6 +23,8 @@ static ONE_ATTACK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 struct Stack {
     _redis: testkit::RedisServer,
     gateway: String,
+    /// The gateway's `/metrics` listener.
+    metrics: String,
     backends: String,
     stops: Vec<oneshot::Sender<()>>,
 }
@@ -111,6 +113,8 @@ impl Stack {
             "0",
             "--status-rate-per-ip",
             "0",
+            "--metrics-listen",
+            "127.0.0.1:0",
             // A debug build on a busy machine: no 504 for a slow upstream call.
             "--inventory-timeout-ms",
             "3000",
@@ -120,6 +124,7 @@ impl Stack {
         let gw = gateway::Gateway::build(&config)
             .await
             .expect("gateway builds");
+        let metrics = format!("http://{}", gw.metrics_addr().expect("metrics listener"));
         let (gw_stop, gw_stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
             gw.serve(listener, async {
@@ -131,6 +136,7 @@ impl Stack {
         Self {
             _redis: redis,
             gateway: format!("http://{gw_addr}"),
+            metrics,
             backends: be_url,
             stops: vec![gw_stop, be_stop],
         }
@@ -140,6 +146,7 @@ impl Stack {
     fn settings(&self) -> Settings {
         Settings {
             admin_token: Some(ADMIN.into()),
+            metrics_url: self.metrics.clone(),
             backends_url: self.backends.clone(),
             webhook_secret: WEBHOOK_SECRET.into(),
             poll_interval: Duration::from_millis(100),

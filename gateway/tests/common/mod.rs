@@ -23,6 +23,8 @@ pub struct TestGateway {
     pub addr: SocketAddr,
     /// The gRPC QueueService address, when started with `--grpc-listen`.
     pub grpc: Option<SocketAddr>,
+    /// The `/metrics` listener (`--metrics-listen`, 127.0.0.1:0 unless a test says otherwise).
+    pub metrics: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -47,10 +49,14 @@ impl TestGateway {
         if !extra.contains(&"--status-rate-per-ip") {
             args.extend_from_slice(&["--status-rate-per-ip", "0"]);
         }
+        if !extra.contains(&"--metrics-listen") {
+            args.extend_from_slice(&["--metrics-listen", "127.0.0.1:0"]);
+        }
         args.extend_from_slice(extra);
         let config = Config::parse_from(args);
         let gw = Gateway::build(&config).await.expect("gateway builds");
         let grpc = gw.grpc_addr();
+        let metrics = gw.metrics_addr();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -64,6 +70,7 @@ impl TestGateway {
         Self {
             addr,
             grpc,
+            metrics,
             stop: Some(tx),
             task: Some(task),
         }
@@ -71,6 +78,12 @@ impl TestGateway {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// `path` on the metrics listener.
+    pub fn metrics_url(&self, path: &str) -> String {
+        let addr = self.metrics.expect("started with a metrics listener");
+        format!("http://{addr}{path}")
     }
 
     /// Stops accepting and drains.
@@ -108,6 +121,8 @@ impl GatewayProcess {
             .args(extra)
             // Every client here is 127.0.0.1: no per-address limits (flags still override).
             .env("GATEWAY_JOIN_RATE_PER_IP", "0")
+            // Several processes at once: no fixed metrics port (flags still override).
+            .env("GATEWAY_METRICS_LISTEN", "")
             .env("GATEWAY_STATUS_RATE_PER_IP", "0")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())

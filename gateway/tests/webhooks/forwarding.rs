@@ -120,7 +120,7 @@ async fn a_slow_forward_holds_back_only_its_own_webhook() {
     }
     // Every other webhook is applied and acknowledged while the slow one is still in flight.
     until("the other webhooks to be acknowledged", async || {
-        metric(&base, "webhooks_forwarded_total ").await == OTHERS as u64
+        metric(&gw.metrics, "webhooks_forwarded_total ").await == OTHERS as u64
             && inbox.backlog().await.unwrap() == 1
     })
     .await;
@@ -139,7 +139,7 @@ async fn a_slow_forward_holds_back_only_its_own_webhook() {
     // The slow call ends: its webhook is applied and acknowledged too, each exactly once.
     backends.hold.release();
     until("the slow webhook to be acknowledged", async || {
-        metric(&base, "webhooks_forwarded_total ").await == OTHERS as u64 + 1
+        metric(&gw.metrics, "webhooks_forwarded_total ").await == OTHERS as u64 + 1
             && inbox.backlog().await.unwrap() == 0
     })
     .await;
@@ -148,7 +148,7 @@ async fn a_slow_forward_holds_back_only_its_own_webhook() {
         res::ReservationStatus::Cancelled as i32
     );
     assert_eq!(backends.processed(), OTHERS + 1);
-    assert_eq!(metric(&base, "webhooks_retried_total ").await, 0);
+    assert_eq!(metric(&gw.metrics, "webhooks_retried_total ").await, 0);
     gw.shutdown().await;
 }
 

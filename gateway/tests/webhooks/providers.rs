@@ -171,7 +171,7 @@ async fn real_stripe_events_settle_our_reservations_through_their_metadata() {
     }
     assert_eq!(
         metric(
-            &base,
+            &gw.metrics,
             "webhooks_ignored_total{type=\"payment_intent.succeeded\",reason=\"no_reservation\"} "
         )
         .await,
@@ -179,7 +179,7 @@ async fn real_stripe_events_settle_our_reservations_through_their_metadata() {
     );
     assert_eq!(
         metric(
-            &base,
+            &gw.metrics,
             "webhooks_ignored_total{type=\"charge.succeeded\",reason=\"unhandled_type\"} "
         )
         .await,
@@ -200,7 +200,7 @@ async fn real_stripe_events_settle_our_reservations_through_their_metadata() {
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(backends.processed(), 6, "each outcome applied once");
-    assert_eq!(metric(&base, "webhooks_forwarded_total ").await, 6);
+    assert_eq!(metric(&gw.metrics, "webhooks_forwarded_total ").await, 6);
     let dlq = send(
         client()
             .get(format!("{base}/admin/v1/dlq"))
@@ -292,11 +292,15 @@ async fn ed25519_v1a_signatures_verify_against_the_configured_public_keys() {
     );
     wait_reservation(&base, &token, &rid, "CONFIRMED", Duration::from_secs(15)).await;
     assert_eq!(
-        metric(&base, "webhooks_rejected_total{reason=\"bad_signature\"} ").await,
+        metric(
+            &gw.metrics,
+            "webhooks_rejected_total{reason=\"bad_signature\"} "
+        )
+        .await,
         4
     );
     assert_eq!(
-        metric(&base, "webhooks_rejected_total{reason=\"stale\"} ").await,
+        metric(&gw.metrics, "webhooks_rejected_total{reason=\"stale\"} ").await,
         1
     );
     gw.shutdown().await;
@@ -337,6 +341,7 @@ async fn ed25519_v1a_signatures_verify_against_the_configured_public_keys() {
             "--webhook-public-key",
             "whpk_AAAA",
         ])
+        .env("GATEWAY_METRICS_LISTEN", "")
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
@@ -365,6 +370,7 @@ fn spawn_gateway_with_env(extra: &[&str], env: &[(&str, &str)]) -> GatewayProces
             PEM,
         ])
         .args(extra)
+        .env("GATEWAY_METRICS_LISTEN", "")
         .envs(env.iter().copied())
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())

@@ -30,6 +30,9 @@ struct Args {
     /// Gateway HTTP address (host:port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     gateway: String,
+    /// Gateway metrics address (host:port, its `--metrics-listen`), read with `--forwarded`.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    metrics: String,
     /// The gateway's `--webhook-secret`.
     #[arg(long)]
     secret: String,
@@ -241,9 +244,9 @@ fn quantile_ms(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f64 {
     lo * 1000.0
 }
 
-async fn metrics_text(http: &reqwest::Client, gateway: &str) -> Result<String> {
+async fn metrics_text(http: &reqwest::Client, metrics: &str) -> Result<String> {
     Ok(http
-        .get(format!("http://{gateway}/metrics"))
+        .get(format!("http://{metrics}/metrics"))
         .send()
         .await?
         .text()
@@ -307,7 +310,7 @@ async fn main() -> Result<()> {
     let next = Arc::new(AtomicUsize::new(0));
     let probe = reqwest::Client::new();
     let before = if a.forwarded {
-        Some(metrics_text(&probe, &a.gateway).await?)
+        Some(metrics_text(&probe, &a.metrics).await?)
     } else {
         None
     };
@@ -354,7 +357,7 @@ async fn main() -> Result<()> {
         let f0 = metric(&before, "webhooks_forwarded_total ");
         let deadline = Instant::now() + Duration::from_secs(600);
         let after = loop {
-            let m = metrics_text(&probe, &a.gateway).await?;
+            let m = metrics_text(&probe, &a.metrics).await?;
             if metric(&m, "webhooks_forwarded_total ") - f0 >= total as f64 {
                 break m;
             }

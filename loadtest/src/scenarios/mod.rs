@@ -120,8 +120,11 @@ pub struct Settings {
     pub setup: bool,
     /// `LOADTEST_ADMIN_TOKEN` (none; required): the gateway's admin token.
     pub admin_token: Option<String>,
-    /// `LOADTEST_ADMIN_URL` (`--host`): where the admin API and `/metrics` are.
+    /// `LOADTEST_ADMIN_URL` (`--host`): where the admin API is.
     pub admin_url: Option<String>,
+    /// `LOADTEST_METRICS_URL` (`http://127.0.0.1:9464`, the gateway's `--metrics-listen`
+    /// default): where `/metrics` is.
+    pub metrics_url: String,
     /// `LOADTEST_ADMIT_PER_SECOND` (100): the event's admission rate (waiting_room,
     /// purchase_journey; join_storm pauses admissions).
     pub admit_per_second: u32,
@@ -171,6 +174,7 @@ impl Default for Settings {
             setup: true,
             admin_token: None,
             admin_url: None,
+            metrics_url: "http://127.0.0.1:9464".into(),
             admit_per_second: 100,
             max_active: 1_000_000,
             backends_url: "http://127.0.0.1:9090".into(),
@@ -247,6 +251,7 @@ impl Settings {
             setup,
             admin_token: get("LOADTEST_ADMIN_TOKEN"),
             admin_url: get("LOADTEST_ADMIN_URL"),
+            metrics_url: get("LOADTEST_METRICS_URL").unwrap_or(d.metrics_url),
             admit_per_second: num(&get, "LOADTEST_ADMIT_PER_SECOND", d.admit_per_second)?,
             max_active: num(&get, "LOADTEST_MAX_ACTIVE", d.max_active)?,
             backends_url: get("LOADTEST_BACKENDS_URL").unwrap_or(d.backends_url),
@@ -529,6 +534,8 @@ pub struct Admin {
     http: reqwest::Client,
     base: String,
     token: String,
+    /// Where `/metrics` is (the gateway's `--metrics-listen`, not its public port).
+    metrics_base: String,
 }
 
 impl Admin {
@@ -540,7 +547,14 @@ impl Admin {
                 .build()?,
             base: base.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
+            metrics_base: "http://127.0.0.1:9464".into(),
         })
+    }
+
+    /// The same, reading `/metrics` at `base` (the gateway's `--metrics-listen`).
+    pub fn with_metrics(mut self, base: &str) -> Self {
+        self.metrics_base = base.trim_end_matches('/').to_owned();
+        self
     }
 
     async fn json(&self, req: reqwest::RequestBuilder) -> Result<Value, LoadTestError> {
@@ -586,7 +600,7 @@ impl Admin {
     pub async fn metrics(&self) -> Result<String, LoadTestError> {
         let r = self
             .http
-            .get(format!("{}/metrics", self.base))
+            .get(format!("{}/metrics", self.metrics_base))
             .send()
             .await?;
         Ok(r.error_for_status()?.text().await?)
@@ -817,7 +831,8 @@ pub async fn run(
         value: String::new(),
         reason: "required: the gateway's --admin-token".into(),
     })?;
-    let admin = Admin::new(settings.admin_url.as_deref().unwrap_or(&host), &token)?;
+    let admin = Admin::new(settings.admin_url.as_deref().unwrap_or(&host), &token)?
+        .with_metrics(&settings.metrics_url);
     let mut ctx = Ctx::new(kind, settings, event, host);
     let before = match kind {
         Kind::JoinStorm => Prepared::Join(join_storm::setup(&ctx, &admin).await?),

@@ -1,10 +1,14 @@
 //! The background loops every replica runs: the admission tick and the idle sweep. Both act
 //! through the shared store, so any number of replicas admit at the configured rate, not a
-//! multiple of it.
+//! multiple of it. Both pause while MAINTENANCE_MODE is in force, when [`keep_places_loop`]
+//! keeps every waiting place's heartbeat fresh instead, so nobody is expired for not polling
+//! a queue API that answers 503.
 
 use crate::metrics::Metrics;
+use crate::system::SystemModes;
 use queue::ids::EventId;
 use queue::room::WaitingRoom;
+use queue::store::PLACES_BATCH;
 use queue::QueueError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,6 +116,7 @@ pub async fn admit_loop(
     room: WaitingRoom,
     metrics: Arc<Metrics>,
     tick: Duration,
+    system: Arc<SystemModes>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut interval = tokio::time::interval(tick);
@@ -121,6 +126,10 @@ pub async fn admit_loop(
         tokio::select! {
             _ = interval.tick() => {}
             _ = shutdown.changed() => break,
+        }
+        // Nobody can enter during maintenance: a READY slot granted now would lapse unused.
+        if system.maintenance() {
+            continue;
         }
         events(&room, &mut list, &mut at, &mut quiet).await;
         for ev in &list {
@@ -143,7 +152,12 @@ pub async fn admit_loop(
 }
 
 /// Sweeps idle users out of every event every `every` until `shutdown` turns true.
-pub async fn sweep_loop(room: WaitingRoom, every: Duration, mut shutdown: watch::Receiver<bool>) {
+pub async fn sweep_loop(
+    room: WaitingRoom,
+    every: Duration,
+    system: Arc<SystemModes>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut list, mut at, mut quiet) = (Vec::new(), None, Quiet::default());
@@ -151,6 +165,10 @@ pub async fn sweep_loop(room: WaitingRoom, every: Duration, mut shutdown: watch:
         tokio::select! {
             _ = interval.tick() => {}
             _ = shutdown.changed() => break,
+        }
+        // Waiting users cannot poll during maintenance: nobody is idle by their own doing.
+        if system.maintenance() {
+            continue;
         }
         events(&room, &mut list, &mut at, &mut quiet).await;
         for ev in &list {
@@ -163,6 +181,88 @@ pub async fn sweep_loop(room: WaitingRoom, every: Duration, mut shutdown: watch:
                 }
                 Err(e) => quiet.report("sweep", Err(e)),
             }
+        }
+    }
+}
+
+/// How often [`keep_places_loop`] looks whether an event is due.
+const KEEP_TICK: Duration = Duration::from_secs(1);
+
+/// While MAINTENANCE_MODE is in force, keeps every waiting (and pre-queue) place of every
+/// event alive: a third of the event's idle timeout apart, one replica (the one that takes the
+/// turn in Redis) reads every ticket the event ever issued in batches of [`PLACES_BATCH`] as a
+/// heartbeat, the read the WebSocket fan-out already makes for its connections. When the mode
+/// ends, every place that was waiting when it began is still there with a fresh heartbeat.
+/// READY slots are not extended: one granted just before maintenance lapses after its
+/// `ready_timeout_seconds` like any unclaimed slot (see the report of issue 16).
+pub async fn keep_places_loop(
+    room: WaitingRoom,
+    system: Arc<SystemModes>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut interval = tokio::time::interval(KEEP_TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut list, mut at, mut quiet) = (Vec::new(), None, Quiet::default());
+    // When each event was last kept, by the room's clock (the clock the idle timeout runs on).
+    let mut last: std::collections::HashMap<EventId, u64> = Default::default();
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        if !system.maintenance() {
+            last.clear();
+            continue;
+        }
+        events(&room, &mut list, &mut at, &mut quiet).await;
+        for ev in &list {
+            let Ok(info) = room.info(ev.as_str()).await else {
+                continue;
+            };
+            let every_ms = u64::from(info.config.idle_timeout_seconds.max(3)) * 1000 / 3;
+            let now = room.now_ms();
+            if last
+                .get(ev)
+                .is_some_and(|t| now.saturating_sub(*t) < every_ms)
+            {
+                continue;
+            }
+            last.insert(ev.clone(), now);
+            // One replica per period does the pass: the turn is named after the period.
+            let turn = format!("keep:{ev}:{}", now / every_ms);
+            if !system
+                .take_turn(&turn, Duration::from_millis(every_ms))
+                .await
+            {
+                continue;
+            }
+            let issued = info.stats.joined_total;
+            let mut kept = 0u64;
+            let mut first = 1u64;
+            while first <= issued {
+                let end = issued.min(first + PLACES_BATCH as u64 - 1);
+                let tickets: Vec<u64> = (first..=end).collect();
+                match room.store().places(ev, &tickets, true, room.now_ms()).await {
+                    Ok((_, places)) => {
+                        kept += places
+                            .iter()
+                            .filter(|p| {
+                                matches!(
+                                    p.status,
+                                    queue::model::Status::Waiting | queue::model::Status::PreQueue
+                                )
+                            })
+                            .count() as u64;
+                        quiet.report("maintenance heartbeat", Ok(()));
+                    }
+                    Err(e) => {
+                        quiet.report("maintenance heartbeat", Err(e));
+                        break;
+                    }
+                }
+                first = end + 1;
+            }
+            tracing::debug!(event = %ev, kept, "maintenance: waiting places kept alive");
         }
     }
 }

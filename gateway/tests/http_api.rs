@@ -405,7 +405,7 @@ async fn actions_over_http() {
         client()
             .post(gw.url("/admin/v1/events/acts/actions"))
             .bearer_auth(ADMIN)
-            .json(&json!({"action": a}))
+            .json(&json!({"action": a, "confirm": true}))
     };
     let r = send(act("STOP_ADMISSIONS")).await;
     assert_eq!(
@@ -605,7 +605,7 @@ async fn metrics_tell_a_held_event_from_a_stalled_one() {
         client()
             .post(gw.url("/admin/v1/events/hold/actions"))
             .bearer_auth(ADMIN)
-            .json(&json!({"action": a}))
+            .json(&json!({"action": a, "confirm": true}))
     };
     assert_eq!(send(act("STOP_ADMISSIONS")).await.status, 200);
     wait_metric(&base, held, "1").await;

@@ -82,7 +82,7 @@ impl AdminService for AdminGrpc {
         request: Request<common::SystemHealthRequest>,
     ) -> Result<Response<common::SystemHealthResponse>, tonic::Status> {
         let include = request.into_inner().include_dependencies;
-        let r = admin::system_health(&self.state).await;
+        let r = crate::admin_health::system_health(&self.state).await;
         Ok(Response::new(common::SystemHealthResponse {
             overall_status: r.overall.proto() as i32,
             services: r

@@ -440,6 +440,42 @@ mod tests {
     }
 
     #[test]
+    fn the_grpc_column_keeps_the_upstream_client_codes_and_names_the_admin_ones() {
+        let s = upstream(tonic::Status::already_exists("key reused")).to_grpc_status();
+        assert_eq!(
+            s.code(),
+            C::AlreadyExists,
+            "HTTP says 409, gRPC keeps the code"
+        );
+        let s = upstream(tonic::Status::internal("x")).to_grpc_status();
+        assert_eq!(
+            s.code(),
+            C::Unavailable,
+            "a 5xx is the gateway's report (502)"
+        );
+        let s = ApiError::Upstream(UpstreamError::CircuitOpen("inventory")).to_grpc_status();
+        assert_eq!(s.code(), C::Unavailable);
+        assert_eq!(
+            proto::error_of(&s).unwrap().details[0].reason,
+            "CIRCUIT_OPEN"
+        );
+        let m = ApiError::Maintenance;
+        assert_eq!(
+            m.status_and_code(),
+            (StatusCode::SERVICE_UNAVAILABLE, "MAINTENANCE")
+        );
+        assert_eq!(m.to_grpc_status().code(), C::Unavailable);
+        let r = ApiError::Maintenance.into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], MAINTENANCE_RETRY_AFTER);
+        let c = ApiError::ConfirmationRequired;
+        assert_eq!(
+            c.status_and_code(),
+            (StatusCode::BAD_REQUEST, "CONFIRMATION_REQUIRED")
+        );
+        assert_eq!(c.to_grpc_status().code(), C::InvalidArgument);
+    }
+
+    #[test]
     fn webhook_failures_map_to_one_generic_401_and_hide_inbox_details() {
         use webhooks::{InboxError as I, VerifyError as V};
         for v in [

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod admin_grpc;
+pub mod admin_health;
 pub mod admission;
 pub mod bff;
 pub mod config;

@@ -537,6 +537,8 @@ fn the_docs_describe_every_route() {
         ("get", "/admin/v1/dlq/{id}"),
         ("post", "/admin/v1/dlq/{id}/retry"),
         ("post", "/admin/v1/dlq/{id}/resolve"),
+        ("post", "/admin/v1/actions"),
+        ("get", "/admin/v1/health"),
     ];
     for (method, path) in routes {
         let block = openapi

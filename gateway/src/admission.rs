@@ -1,8 +1,11 @@
 //! The background loops every replica runs: the admission tick and the idle sweep. Both act
 //! through the shared store, so any number of replicas admit at the configured rate, not a
-//! multiple of it.
+//! multiple of it. Both pause while MAINTENANCE_MODE is in force; when it ends, the store is
+//! told how long the queue stood still ([`queue::store::Store::resume`], in `admin.rs`), so
+//! nobody is expired for not polling a queue API that answered 503.
 
 use crate::metrics::Metrics;
+use crate::system::SystemModes;
 use queue::ids::EventId;
 use queue::room::WaitingRoom;
 use queue::QueueError;
@@ -112,6 +115,7 @@ pub async fn admit_loop(
     room: WaitingRoom,
     metrics: Arc<Metrics>,
     tick: Duration,
+    system: Arc<SystemModes>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut interval = tokio::time::interval(tick);
@@ -121,6 +125,10 @@ pub async fn admit_loop(
         tokio::select! {
             _ = interval.tick() => {}
             _ = shutdown.changed() => break,
+        }
+        // Nobody can enter during maintenance: a READY slot granted now would lapse unused.
+        if system.maintenance() {
+            continue;
         }
         events(&room, &mut list, &mut at, &mut quiet).await;
         for ev in &list {
@@ -143,7 +151,12 @@ pub async fn admit_loop(
 }
 
 /// Sweeps idle users out of every event every `every` until `shutdown` turns true.
-pub async fn sweep_loop(room: WaitingRoom, every: Duration, mut shutdown: watch::Receiver<bool>) {
+pub async fn sweep_loop(
+    room: WaitingRoom,
+    every: Duration,
+    system: Arc<SystemModes>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut list, mut at, mut quiet) = (Vec::new(), None, Quiet::default());
@@ -151,6 +164,10 @@ pub async fn sweep_loop(room: WaitingRoom, every: Duration, mut shutdown: watch:
         tokio::select! {
             _ = interval.tick() => {}
             _ = shutdown.changed() => break,
+        }
+        // Waiting users cannot poll during maintenance: nobody is idle by their own doing.
+        if system.maintenance() {
+            continue;
         }
         events(&room, &mut list, &mut at, &mut quiet).await;
         for ev in &list {

@@ -67,6 +67,13 @@ pub enum ApiError {
     /// A payment webhook was refused, or the webhook inbox or dead-letter queue failed.
     #[error(transparent)]
     Webhook(#[from] WebhookError),
+    // --- System-wide modes and emergency actions (AdminService). ---
+    /// MAINTENANCE_MODE is in force: the queue API and pages are closed until it ends.
+    #[error("the waiting room is down for maintenance; your place is kept, retry later")]
+    Maintenance,
+    /// An emergency action came without `"confirm": true` (the gRPC confirmation flag).
+    #[error("this emergency action needs \"confirm\": true")]
+    ConfirmationRequired,
 }
 
 impl ApiError {
@@ -103,6 +110,33 @@ impl ApiError {
             Self::IdempotencyRequired => (StatusCode::BAD_REQUEST, "IDEMPOTENCY_REQUIRED"),
             Self::Upstream(e) => upstream_status_and_code(e),
             Self::Webhook(e) => webhook_status_and_code(e),
+            Self::Maintenance => (StatusCode::SERVICE_UNAVAILABLE, "MAINTENANCE"),
+            Self::ConfirmationRequired => (StatusCode::BAD_REQUEST, "CONFIRMATION_REQUIRED"),
+        }
+    }
+
+    /// The gRPC column of the table: the code a gRPC caller gets. An upstream's client-class
+    /// answer keeps its own code (ALREADY_EXISTS stays ALREADY_EXISTS where HTTP says 409);
+    /// everything else follows the HTTP status.
+    pub fn grpc_code(&self) -> tonic::Code {
+        use tonic::Code as C;
+        if let Self::Upstream(UpstreamError::Status { status, .. }) = self {
+            let (http, _) = self.status_and_code();
+            if http.is_client_error() {
+                return status.code();
+            }
+        }
+        match self.status_and_code().0 {
+            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => C::InvalidArgument,
+            StatusCode::UNAUTHORIZED => C::Unauthenticated,
+            StatusCode::FORBIDDEN => C::PermissionDenied,
+            StatusCode::NOT_FOUND => C::NotFound,
+            StatusCode::CONFLICT | StatusCode::GONE => C::FailedPrecondition,
+            StatusCode::TOO_MANY_REQUESTS => C::ResourceExhausted,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::BAD_GATEWAY => C::Unavailable,
+            StatusCode::GATEWAY_TIMEOUT | StatusCode::REQUEST_TIMEOUT => C::DeadlineExceeded,
+            StatusCode::NOT_IMPLEMENTED => C::Unimplemented,
+            _ => C::Internal,
         }
     }
 
@@ -172,25 +206,15 @@ impl ApiError {
     pub fn to_grpc_status(&self) -> tonic::Status {
         use proto::common::v1::{Error, ErrorCode, ErrorDetail};
         use tonic::Code as C;
-        let (status, code) = self.status_and_code();
-        let grpc = match status {
-            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => C::InvalidArgument,
-            StatusCode::UNAUTHORIZED => C::Unauthenticated,
-            StatusCode::FORBIDDEN => C::PermissionDenied,
-            StatusCode::NOT_FOUND => C::NotFound,
-            StatusCode::CONFLICT | StatusCode::GONE => C::FailedPrecondition,
-            StatusCode::TOO_MANY_REQUESTS => C::ResourceExhausted,
-            StatusCode::SERVICE_UNAVAILABLE | StatusCode::BAD_GATEWAY => C::Unavailable,
-            StatusCode::GATEWAY_TIMEOUT | StatusCode::REQUEST_TIMEOUT => C::DeadlineExceeded,
-            StatusCode::NOT_IMPLEMENTED => C::Unimplemented,
-            _ => C::Internal,
-        };
+        let (_, code) = self.status_and_code();
+        let grpc = self.grpc_code();
         let error_code =
             ErrorCode::from_str_name(&format!("ERROR_CODE_{code}")).unwrap_or(match grpc {
                 C::InvalidArgument => ErrorCode::InvalidArgument,
                 C::Unauthenticated => ErrorCode::Unauthenticated,
                 C::PermissionDenied => ErrorCode::Forbidden,
                 C::NotFound => ErrorCode::NotFound,
+                C::AlreadyExists => ErrorCode::AlreadyExists,
                 C::FailedPrecondition => ErrorCode::FailedPrecondition,
                 C::Unavailable | C::ResourceExhausted => ErrorCode::Unavailable,
                 C::DeadlineExceeded => ErrorCode::Timeout,
@@ -272,13 +296,23 @@ fn upstream_status_and_code(e: &UpstreamError) -> (StatusCode, &'static str) {
     (http, detailed.unwrap_or(fallback))
 }
 
+/// Retry-After (seconds) of answers during MAINTENANCE_MODE.
+pub const MAINTENANCE_RETRY_AFTER: &str = "30";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let message = self.public_message();
         let body = serde_json::json!({"error": {"code": code, "message": message}});
         let mut resp = (status, axum::Json(body)).into_response();
-        if let Self::RateLimited { retry_after_secs } = self {
+        if matches!(self, Self::Maintenance) {
+            // Maintenance lasts minutes, not a second: a client polling every second only
+            // adds load. Places are kept whatever the client does meanwhile.
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(MAINTENANCE_RETRY_AFTER),
+            );
+        } else if let Self::RateLimited { retry_after_secs } = self {
             // The limiter knows when the next token comes: that, not a generic second.
             resp.headers_mut().insert(
                 header::RETRY_AFTER,
@@ -403,6 +437,42 @@ mod tests {
             proto::error_of(&s).unwrap().code,
             ErrorCode::UpstreamTimeout as i32
         );
+    }
+
+    #[test]
+    fn the_grpc_column_keeps_the_upstream_client_codes_and_names_the_admin_ones() {
+        let s = upstream(tonic::Status::already_exists("key reused")).to_grpc_status();
+        assert_eq!(
+            s.code(),
+            C::AlreadyExists,
+            "HTTP says 409, gRPC keeps the code"
+        );
+        let s = upstream(tonic::Status::internal("x")).to_grpc_status();
+        assert_eq!(
+            s.code(),
+            C::Unavailable,
+            "a 5xx is the gateway's report (502)"
+        );
+        let s = ApiError::Upstream(UpstreamError::CircuitOpen("inventory")).to_grpc_status();
+        assert_eq!(s.code(), C::Unavailable);
+        assert_eq!(
+            proto::error_of(&s).unwrap().details[0].reason,
+            "CIRCUIT_OPEN"
+        );
+        let m = ApiError::Maintenance;
+        assert_eq!(
+            m.status_and_code(),
+            (StatusCode::SERVICE_UNAVAILABLE, "MAINTENANCE")
+        );
+        assert_eq!(m.to_grpc_status().code(), C::Unavailable);
+        let r = ApiError::Maintenance.into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], MAINTENANCE_RETRY_AFTER);
+        let c = ApiError::ConfirmationRequired;
+        assert_eq!(
+            c.status_and_code(),
+            (StatusCode::BAD_REQUEST, "CONFIRMATION_REQUIRED")
+        );
+        assert_eq!(c.to_grpc_status().code(), C::InvalidArgument);
     }
 
     #[test]

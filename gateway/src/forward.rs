@@ -24,21 +24,34 @@ use time::OffsetDateTime;
 /// Longest accepted `Idempotency-Key` (the backends' limit).
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
-/// The bearer of `headers`, verified as an admission to `event_id`: missing is 401; a bad
-/// signature, another event or an expired token is 403.
+/// `token` verified as an admission to `event_id`: missing is 401; a bad signature, another
+/// event or an expired token is 403. Shared by HTTP (the bearer) and gRPC (the request's
+/// `reservation_token`).
+pub(crate) fn admitted_token(
+    st: &AppState,
+    token: Option<&str>,
+    event_id: &str,
+) -> Result<AdmissionClaims, ApiError> {
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthenticated)?;
+    st.room
+        .signer()
+        .verify(token, event_id)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::AdmissionExpired,
+            _ => ApiError::Forbidden,
+        })
+}
+
+/// The bearer of `headers`, verified as an admission to `event_id` (see [`admitted_token`]).
 fn admitted(
     st: &AppState,
     headers: &HeaderMap,
     event_id: &str,
 ) -> Result<AdmissionClaims, ApiError> {
-    let token = bearer(headers.get(header::AUTHORIZATION)).ok_or(ApiError::Unauthenticated)?;
-    st.room
-        .signer()
-        .verify(&token, event_id)
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::AdmissionExpired,
-            _ => ApiError::Forbidden,
-        })
+    let token = bearer(headers.get(header::AUTHORIZATION));
+    admitted_token(st, token.as_deref(), event_id)
 }
 
 /// 401 before anything else when there is no bearer at all (so an anonymous caller learns
@@ -49,15 +62,18 @@ fn require_bearer(headers: &HeaderMap) -> Result<(), ApiError> {
         .ok_or(ApiError::Unauthenticated)
 }
 
-/// The `Idempotency-Key` header: required, 1 to 128 visible ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
+/// An idempotency key: required, 1 to 128 visible ASCII characters (surrounding blanks
+/// trimmed).
+fn checked_idempotency_key(key: Option<&str>) -> Result<String, ApiError> {
+    key.map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
         .map(str::to_owned)
         .ok_or(ApiError::IdempotencyRequired)
+}
+
+/// The `Idempotency-Key` header (see [`checked_idempotency_key`]).
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    checked_idempotency_key(headers.get("idempotency-key").and_then(|v| v.to_str().ok()))
 }
 
 fn upstream<'a>(u: &'a Option<Upstream>, name: &'static str) -> Result<&'a Upstream, ApiError> {
@@ -171,8 +187,79 @@ pub struct ReserveBody {
     seat_ids: Vec<String>,
 }
 
-/// `POST /api/v1/reservations` → ReservationService.CreateReservation: 201 with a new hold,
-/// 200 when the same `Idempotency-Key` already made it (`replayed: true`).
+/// A CreateReservation as either edge received it (HTTP `POST /api/v1/reservations`, gRPC
+/// `gateway.v1.GatewayService/CreateReservation`).
+#[derive(Debug, Clone, Default)]
+pub struct ReserveInput {
+    /// The admission (reservation) token; None or empty is 401 UNAUTHENTICATED.
+    pub token: Option<String>,
+    /// The event the token must admit to.
+    pub event_id: String,
+    /// Seats wanted (may be 0 when `seat_ids` names them).
+    pub quantity: i32,
+    /// Specific seats, or none.
+    pub seat_ids: Vec<String>,
+    /// The idempotency key (required, 1 to 128 visible characters).
+    pub idempotency_key: Option<String>,
+    /// When set, must be the token's subject (else 403 FORBIDDEN): gRPC's `user_id`.
+    pub user_id: Option<String>,
+    /// Correlation id passed on to the backend.
+    pub request_id: String,
+}
+
+/// Where the buyer pays for a reservation: the backend's `payment_url` when it gives one,
+/// else the gateway's own payment-intent endpoint (`POST` it with the `reservation_id`).
+pub const PAYMENT_PATH: &str = "/api/v1/payments/intents";
+
+/// The orchestration of CreateReservation, one function for HTTP and gRPC: the admission
+/// token is verified against the event (signature, expiry, audience) before anything else,
+/// then the idempotency key, then exactly one ReservationService.CreateReservation call through
+/// the upstream's deadline, concurrency limit and circuit breaker. The backend checks the
+/// seats' availability and takes the 60-second hold in one atomic step (a separate
+/// CheckAvailability first would be a second call and still racy), and the answer gets its
+/// `payment_url`.
+pub async fn reserve(
+    st: &AppState,
+    input: ReserveInput,
+) -> Result<(res::CreateReservationResponse, AdmissionClaims), ApiError> {
+    let claims = admitted_token(st, input.token.as_deref(), &input.event_id)?;
+    if input
+        .user_id
+        .as_deref()
+        .is_some_and(|u| !u.is_empty() && u != claims.sub)
+    {
+        return Err(ApiError::Forbidden);
+    }
+    let key = checked_idempotency_key(input.idempotency_key.as_deref())?;
+    let reservations = upstream(&st.upstreams.reservation, "reservation")?;
+    let req = res::CreateReservationRequest {
+        event_id: input.event_id,
+        seat_ids: input.seat_ids,
+        quantity: input.quantity,
+        user_id: claims.sub.clone(),
+        // The token was checked here; the backends have no use for it and should not see it.
+        reservation_token: String::new(),
+        idempotency_key: key,
+        metadata: Some(res::ReservationMetadata {
+            request_id: input.request_id.clone(),
+            ..Default::default()
+        }),
+    };
+    let mut r = reservations
+        .call(req, &input.request_id, |ch, r| async move {
+            proto::ReservationClient::new(ch)
+                .create_reservation(r)
+                .await
+        })
+        .await?;
+    if r.payment_url.is_empty() {
+        r.payment_url = PAYMENT_PATH.to_owned();
+    }
+    Ok((r, claims))
+}
+
+/// `POST /api/v1/reservations` → [`reserve`]: 201 with a new hold, 200 when the same
+/// `Idempotency-Key` already made it (`replayed: true`).
 pub async fn create_reservation(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -180,29 +267,19 @@ pub async fn create_reservation(
 ) -> Result<Response, ApiError> {
     require_bearer(&headers)?;
     let ApiJson(body) = body?;
-    let claims = admitted(&st, &headers, &body.event_id)?;
-    let key = idempotency_key(&headers)?;
-    let reservations = upstream(&st.upstreams.reservation, "reservation")?;
-    let req = res::CreateReservationRequest {
+    let input = ReserveInput {
+        token: bearer(headers.get(header::AUTHORIZATION)),
         event_id: body.event_id,
-        seat_ids: body.seat_ids,
         quantity: body.quantity,
-        user_id: claims.sub,
-        // The token was checked here; the backends have no use for it and should not see it.
-        reservation_token: String::new(),
-        idempotency_key: key,
-        metadata: Some(res::ReservationMetadata {
-            request_id: request_id(&headers),
-            ..Default::default()
-        }),
+        seat_ids: body.seat_ids,
+        idempotency_key: headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        user_id: None,
+        request_id: request_id(&headers),
     };
-    let r = reservations
-        .call(req, &request_id(&headers), |ch, r| async move {
-            proto::ReservationClient::new(ch)
-                .create_reservation(r)
-                .await
-        })
-        .await?;
+    let (r, _) = reserve(&st, input).await?;
     let code = if r.replayed {
         StatusCode::OK
     } else {
@@ -214,6 +291,7 @@ pub async fn create_reservation(
         "hold_expires_at": ts(r.hold_expires_at.as_ref()),
         "reserved_seats": r.reserved_seats.iter().map(seat).collect::<Vec<_>>(),
         "total_amount": money(r.total_amount.as_ref()),
+        "payment_url": r.payment_url,
         "replayed": r.replayed,
     });
     Ok((code, Json(body)).into_response())

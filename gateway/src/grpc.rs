@@ -1,11 +1,16 @@
-//! `gateway.v1.QueueService` over gRPC (`--grpc-listen`), for server-side clients: the same
-//! waiting-room operations as the HTTP API, on the same [`queue::room::WaitingRoom`], with
-//! errors mapped by [`ApiError::to_grpc_status`].
+//! The gateway's gRPC server (`--grpc-listen`): `gateway.v1.QueueService` here, for
+//! server-side clients (the same waiting-room operations as the HTTP API, on the same
+//! [`queue::room::WaitingRoom`], with errors mapped by [`ApiError::to_grpc_status`]), beside
+//! `gateway.v1.GatewayService` ([`crate::bff`]), health and reflection.
 
+use crate::admin_grpc::AdminGrpc;
+use crate::bff::GatewayGrpc;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::AppState;
+use proto::common::v1::admin_service_server::AdminServiceServer;
 use proto::gateway::v1 as gw;
+use proto::gateway::v1::gateway_service_server::GatewayServiceServer;
 use proto::gateway::v1::queue_service_server::{QueueService, QueueServiceServer};
 use queue::model::Status;
 use queue::room::PlaceView;
@@ -30,6 +35,16 @@ impl QueueGrpc {
 
 fn err(e: impl Into<ApiError>) -> tonic::Status {
     e.into().to_grpc_status()
+}
+
+impl QueueGrpc {
+    /// UNAVAILABLE (`MAINTENANCE`) while MAINTENANCE_MODE is in force, as the HTTP queue API.
+    fn open(&self) -> Result<(), tonic::Status> {
+        if self.state.system.maintenance() {
+            return Err(err(ApiError::Maintenance));
+        }
+        Ok(())
+    }
 }
 
 fn timestamp(t: Option<OffsetDateTime>) -> Option<proto::prost_types::Timestamp> {
@@ -65,6 +80,7 @@ impl QueueService for QueueGrpc {
         &self,
         request: Request<gw::JoinQueueRequest>,
     ) -> Result<Response<gw::JoinQueueResponse>, tonic::Status> {
+        self.open()?;
         let r = request.into_inner();
         let user = (!r.user_id.is_empty()).then_some(r.user_id.as_str());
         let joined = self
@@ -95,6 +111,7 @@ impl QueueService for QueueGrpc {
         &self,
         request: Request<gw::GetQueueStatusRequest>,
     ) -> Result<Response<gw::GetQueueStatusResponse>, tonic::Status> {
+        self.open()?;
         let token = request.into_inner().waiting_token;
         let p = self.state.room.status(&token).await.map_err(err)?;
         Ok(Response::new(gw::GetQueueStatusResponse {
@@ -111,6 +128,7 @@ impl QueueService for QueueGrpc {
         &self,
         request: Request<gw::RequestAdmissionRequest>,
     ) -> Result<Response<gw::RequestAdmissionResponse>, tonic::Status> {
+        self.open()?;
         let r = request.into_inner();
         let (event, _) = self.state.room.ticket_of(&r.waiting_token).map_err(err)?;
         if !r.event_id.is_empty() && r.event_id != event.as_str() {
@@ -132,6 +150,7 @@ impl QueueService for QueueGrpc {
         &self,
         request: Request<gw::LeaveQueueRequest>,
     ) -> Result<Response<gw::LeaveQueueResponse>, tonic::Status> {
+        self.open()?;
         let token = request.into_inner().waiting_token;
         self.state.room.leave(&token).await.map_err(err)?;
         Ok(Response::new(gw::LeaveQueueResponse {
@@ -150,7 +169,12 @@ async fn follow_readiness(
 ) {
     use tonic::server::NamedService;
     use tonic_health::ServingStatus;
-    let names = ["", <QueueServiceServer<QueueGrpc> as NamedService>::NAME];
+    let names = [
+        "",
+        <QueueServiceServer<QueueGrpc> as NamedService>::NAME,
+        <GatewayServiceServer<GatewayGrpc> as NamedService>::NAME,
+        <AdminServiceServer<AdminGrpc> as NamedService>::NAME,
+    ];
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let status = if *stopped.borrow() {
@@ -192,6 +216,8 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         // Only what this server serves (the descriptor set holds every service of proto/).
         .with_service_name(<QueueServiceServer<QueueGrpc> as tonic::server::NamedService>::NAME)
+        .with_service_name(<GatewayServiceServer<GatewayGrpc> as tonic::server::NamedService>::NAME)
+        .with_service_name(<AdminServiceServer<AdminGrpc> as tonic::server::NamedService>::NAME)
         .with_service_name("grpc.health.v1.Health")
         .with_service_name("grpc.reflection.v1.ServerReflection")
         .build_v1()
@@ -201,7 +227,9 @@ pub async fn serve(
         .timeout(limits.request_timeout)
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(QueueServiceServer::new(QueueGrpc::new(state)))
+        .add_service(QueueServiceServer::new(QueueGrpc::new(state.clone())))
+        .add_service(GatewayServiceServer::new(GatewayGrpc::new(state.clone())))
+        .add_service(crate::admin_grpc::server(state))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             async move {

@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use queue::model::{Action, EventConfig, EventInfo};
+use queue::model::{EventConfig, EventInfo};
 use queue::room::PlaceView;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -201,7 +201,7 @@ pub async fn jwks(State(st): State<AppState>) -> Response {
         .into_response()
 }
 
-fn event_json(id: &str, e: &EventInfo) -> Value {
+pub(crate) fn event_json(id: &str, e: &EventInfo) -> Value {
     let c = &e.config;
     json!({
         "event_id": id,
@@ -274,35 +274,6 @@ pub async fn get_event(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let info = st.room.info(&id).await?;
-    Ok(Json(event_json(&id, &info)))
-}
-
-/// Body of `POST /admin/v1/events/{event_id}/actions`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ActionBody {
-    action: Action,
-}
-
-/// `POST /admin/v1/events/{event_id}/actions`.
-pub async fn post_action(
-    State(st): State<AppState>,
-    who: AuditContext,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<ActionBody>,
-) -> Result<Json<Value>, ApiError> {
-    let before = audit_state(&st, &id).await?;
-    st.room.act(&id, body.action).await?;
-    let info = st.room.info(&id).await?;
-    // `event.stop_admissions`, `event.resume_admissions`, `event.sold_out`.
-    let name = serde_json::to_value(body.action)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_ascii_lowercase))
-        .unwrap_or_default();
-    let after = event_audit_state(&info);
-    st.audit
-        .record(who.entry(&format!("event.{name}"), Some(&id), before, after))
-        .await;
     Ok(Json(event_json(&id, &info)))
 }
 
@@ -405,6 +376,20 @@ fn message_page(status: StatusCode, title: &str, text: &str) -> Response {
             "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title><body style=\"font: 17px/1.5 system-ui, sans-serif; max-width: 34rem; margin: 2rem auto; padding: 0 1rem\"><h1>{title}</h1><p>{text}</p></body></html>"
         ),
     )
+}
+
+/// The page of `/` and `/e/{event_id}` during MAINTENANCE_MODE: 503 with Retry-After; the
+/// page reloads itself after that long.
+pub fn maintenance_page() -> Response {
+    let secs = crate::error::MAINTENANCE_RETRY_AFTER;
+    let mut r = message_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Down for maintenance",
+        &format!("The waiting room is down for maintenance. Your place in the queue is kept: leave this page open, it reloads itself every {secs} seconds.<script>setTimeout(function () {{ location.reload(); }}, {secs}000);</script>"),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static(secs));
+    r
 }
 
 /// `GET /e/{event_id}`: the waiting-room page (self-contained HTML, CSS and JS).

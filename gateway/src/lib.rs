@@ -7,8 +7,12 @@
 //! and the binary only wires. Redis is reached through the `queue` and `webhooks` crates, and
 //! for the audit trail and the rate-limit sync through `redis-layer` directly.
 
+pub mod admin;
+pub mod admin_grpc;
+pub mod admin_health;
 pub mod admission;
 pub mod audit;
+pub mod bff;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -19,6 +23,7 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod ratesync;
 pub mod server;
+pub mod system;
 pub mod upstream;
 pub mod webhook;
 
@@ -75,6 +80,8 @@ pub struct AppState {
     pub audit: Arc<audit::Audit>,
     /// The cross-replica sync of the rate limits (None: off, or no Redis).
     pub rate_sync: Option<Arc<ratesync::RateSync>>,
+    /// The system-wide modes (MAINTENANCE_MODE, CIRCUIT_BREAKER) that every replica follows.
+    pub system: Arc<system::SystemModes>,
 }
 
 /// A built gateway: state plus what the background loops need.
@@ -194,11 +201,26 @@ impl Gateway {
             }
             _ => None,
         };
-        let room = WaitingRoom::new(store, clock, waiting, signer);
+        let room = WaitingRoom::new(store, clock.clone(), waiting, signer);
         let limits = config.limits();
         let metrics = Arc::new(Metrics::new());
         let upstreams = Arc::new(upstream::Upstreams::from_config(config, metrics.clone())?);
         let webhooks = webhook::Webhooks::from_config(config, metrics.clone()).await?;
+        let system_redis = config.redis_url.as_ref().map(|url| {
+            let mut opts = RedisOptions::new(url.clone());
+            opts.command_timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
+            opts.wait_replicas = config.redis_wait_replicas;
+            opts.wait_timeout = Duration::from_millis(config.redis_wait_timeout_ms.max(1));
+            opts
+        });
+        let system = Arc::new(
+            system::SystemModes::connect(
+                system_redis,
+                upstreams.forced_open.clone(),
+                clock.clone(),
+            )
+            .await?,
+        );
         // Bound here, not in serve, so that `--grpc-listen 127.0.0.1:0` has a known port.
         let grpc = match config.grpc_listen {
             Some(addr) => Some(
@@ -225,6 +247,7 @@ impl Gateway {
             rate_limits,
             audit,
             rate_sync,
+            system,
             room,
             metrics,
             admin_token_hash: config
@@ -268,10 +291,18 @@ impl Gateway {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let room = self.state.room.clone();
+        let system = self.state.system.clone();
         let admit = tokio::spawn(admission::admit_loop(
             room.clone(),
             self.state.metrics.clone(),
             self.tick,
+            system.clone(),
+            stop_rx.clone(),
+        ));
+        let follow = tokio::spawn(system.clone().follow(stop_rx.clone()));
+        let announce = tokio::spawn(announce_modes(
+            self.state.hub.clone(),
+            system.clone(),
             stop_rx.clone(),
         ));
         let held = tokio::spawn(admission::held_loop(
@@ -282,6 +313,7 @@ impl Gateway {
         let sweep = tokio::spawn(admission::sweep_loop(
             room,
             self.sweep_every,
+            system,
             stop_rx.clone(),
         ));
         // The cross-replica rate-limit sync, when on.
@@ -365,6 +397,8 @@ impl Gateway {
         if let Some(s) = rate_sync {
             let _ = s.await;
         }
+        let _ = follow.await;
+        let _ = announce.await;
         for c in consumers {
             let _ = c.await;
         }
@@ -433,17 +467,65 @@ async fn edge(
     resp
 }
 
-/// Admin endpoints need their own bearer token, compared in constant time.
-async fn require_admin(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let given = extract::bearer(req.headers().get(axum::http::header::AUTHORIZATION));
-    let ok = match (st.admin_token_hash, given) {
+/// Tells this replica's WebSocket clients when MAINTENANCE_MODE begins and ends (every
+/// replica follows the shared mode, so every client hears it).
+async fn announce_modes(
+    hub: ws::Hub,
+    system: Arc<system::SystemModes>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut changes = system.subscribe();
+    let mut maintenance = system.maintenance();
+    loop {
+        tokio::select! {
+            r = changes.changed() => if r.is_err() { return },
+            _ = stop.changed() => return,
+        }
+        let now = changes.borrow_and_update().maintenance();
+        if now != maintenance {
+            maintenance = now;
+            let retry: u64 = error::MAINTENANCE_RETRY_AFTER.parse().unwrap_or(30);
+            hub.broadcast(if now {
+                ws::messages::maintenance(retry)
+            } else {
+                ws::messages::maintenance_ended()
+            });
+        }
+    }
+}
+
+/// Whether `given` is the admin token (compared in constant time, as SHA-256 digests); false
+/// when the admin API is disabled (no `--admin-token`).
+pub fn admin_token_ok(st: &AppState, given: Option<&str>) -> bool {
+    match (st.admin_token_hash, given) {
         (Some(want), Some(given)) => {
             let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
             bool::from(want.ct_eq(&given))
         }
         _ => false,
-    };
-    if ok {
+    }
+}
+
+/// While MAINTENANCE_MODE is in force, the queue API (`/api/v1/queue...`) answers 503
+/// `MAINTENANCE` with Retry-After, and the pages (`/`, `/e/...`) a maintenance page.
+async fn maintenance_gate(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    if !st.system.maintenance() {
+        return next.run(req).await;
+    }
+    let path = req.uri().path();
+    if path.starts_with("/api/v1/queue") {
+        ApiError::Maintenance.into_response()
+    } else if path == "/" || path.starts_with("/e/") {
+        handlers::maintenance_page()
+    } else {
+        next.run(req).await
+    }
+}
+
+/// Admin endpoints need their own bearer token, compared in constant time.
+async fn require_admin(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let given = extract::bearer(req.headers().get(axum::http::header::AUTHORIZATION));
+    if admin_token_ok(&st, given.as_deref()) {
         next.run(req).await
     } else {
         ApiError::Unauthorized.into_response()
@@ -459,8 +541,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/admin/v1/events/{event_id}/actions",
-            post(handlers::post_action),
+            post(admin::post_event_action),
         )
+        .route("/admin/v1/actions", post(admin::post_system_action))
+        .route("/admin/v1/health", get(admin::get_health))
         .route("/admin/v1/dlq", get(webhook::dlq_list))
         .route("/admin/v1/dlq/{id}", get(webhook::dlq_get))
         .route("/admin/v1/dlq/{id}/retry", post(webhook::dlq_retry))
@@ -518,6 +602,10 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            maintenance_gate,
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), edge))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(

@@ -9,6 +9,7 @@
 
 use crate::config::Config;
 use crate::metrics::{Metrics, UpstreamLabels, UpstreamName};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -55,6 +56,10 @@ pub struct UpstreamSettings {
 /// The three upstreams; each is None when its URL is not configured.
 #[derive(Clone, Default)]
 pub struct Upstreams {
+    /// The CIRCUIT_BREAKER emergency switch of all three: while set, every call is refused
+    /// as if its circuit were open (503 `CIRCUIT_OPEN`), without being made. Set and cleared
+    /// by [`crate::system::SystemModes`], which every replica follows.
+    pub forced_open: Arc<AtomicBool>,
     /// ReservationService.
     pub reservation: Option<Upstream>,
     /// Inventory.
@@ -78,12 +83,17 @@ impl Upstreams {
         };
         let default = Duration::from_millis(config.upstream_timeout_ms.max(1));
         let inventory = Duration::from_millis(config.inventory_timeout_ms.max(1));
+        let forced_open = Arc::new(AtomicBool::new(false));
         let make = |name, url: &Option<String>, deadline| {
             url.as_deref()
-                .map(|u| Upstream::new(name, u, deadline, &settings))
+                .map(|u| {
+                    Upstream::new(name, u, deadline, &settings)
+                        .map(|up| up.with_switch(forced_open.clone()))
+                })
                 .transpose()
         };
         Ok(Self {
+            forced_open: forced_open.clone(),
             reservation: make("reservation", &config.reservation_url, default)?,
             inventory: make("inventory", &config.inventory_url, inventory)?,
             payment: make("payment", &config.payment_url, default)?,
@@ -107,6 +117,8 @@ pub struct Upstream {
     permits: Arc<Semaphore>,
     breaker: Arc<Breaker>,
     metrics: Option<Arc<Metrics>>,
+    /// While set, calls are refused as by an open circuit (the CIRCUIT_BREAKER action).
+    forced_open: Arc<AtomicBool>,
 }
 
 impl Upstream {
@@ -130,7 +142,29 @@ impl Upstream {
                 settings.breaker_open,
             )),
             metrics: settings.metrics.clone(),
+            forced_open: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The same upstream refusing every call while `switch` is set.
+    pub fn with_switch(mut self, switch: Arc<AtomicBool>) -> Self {
+        self.forced_open = switch;
+        self
+    }
+
+    /// The channel, for calls outside the forwarded API's breaker (the admin's
+    /// CANCEL_RESERVATIONS, health probes); the caller sets its own deadline.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// The breaker's state as the health report names it: `CLOSED`, `OPEN`, `HALF_OPEN`, or
+    /// `FORCED_OPEN` while the CIRCUIT_BREAKER emergency action holds it open.
+    pub fn breaker_state(&self) -> &'static str {
+        if self.forced_open.load(Ordering::Relaxed) {
+            return "FORCED_OPEN";
+        }
+        self.breaker.state_name()
     }
 
     /// The upstream's name (`reservation`, `inventory`, `payment`).
@@ -145,7 +179,7 @@ impl Upstream {
 
     /// Whether the circuit is open now (calls are refused without being made).
     pub fn circuit_open(&self) -> bool {
-        self.breaker.is_open()
+        self.forced_open.load(Ordering::Relaxed) || self.breaker.is_open()
     }
 
     /// Makes one call: `f` gets a clone of the channel and the request (its `grpc-timeout`
@@ -167,6 +201,10 @@ impl Upstream {
             self.count("overloaded");
             return Err(UpstreamError::Overloaded(self.name));
         };
+        if self.forced_open.load(Ordering::Relaxed) {
+            self.count("circuit_open");
+            return Err(UpstreamError::CircuitOpen(self.name));
+        }
         let Some(attempt) = self.breaker.admit() else {
             self.count("circuit_open");
             return Err(UpstreamError::CircuitOpen(self.name));
@@ -282,6 +320,16 @@ impl Breaker {
             State::Closed { .. } => false,
             State::Open { until } => Instant::now() < until,
             State::HalfOpen => true,
+        }
+    }
+
+    /// `CLOSED`, `OPEN` (refusing calls now) or `HALF_OPEN` (a probe is in flight, or the
+    /// open period is over and the next call probes).
+    pub fn state_name(&self) -> &'static str {
+        match *self.lock() {
+            State::Closed { .. } => "CLOSED",
+            State::Open { until } if Instant::now() < until => "OPEN",
+            State::Open { .. } | State::HalfOpen => "HALF_OPEN",
         }
     }
 

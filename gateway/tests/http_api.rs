@@ -405,7 +405,7 @@ async fn actions_over_http() {
         client()
             .post(gw.url("/admin/v1/events/acts/actions"))
             .bearer_auth(ADMIN)
-            .json(&json!({"action": a}))
+            .json(&json!({"action": a, "confirm": true}))
     };
     let r = send(act("STOP_ADMISSIONS")).await;
     assert_eq!(
@@ -538,6 +538,8 @@ fn the_docs_describe_every_route() {
         ("post", "/admin/v1/dlq/{id}/retry"),
         ("post", "/admin/v1/dlq/{id}/resolve"),
         ("get", "/admin/v1/audit"),
+        ("post", "/admin/v1/actions"),
+        ("get", "/admin/v1/health"),
     ];
     for (method, path) in routes {
         let block = openapi
@@ -607,7 +609,7 @@ async fn metrics_tell_a_held_event_from_a_stalled_one() {
         client()
             .post(gw.url("/admin/v1/events/hold/actions"))
             .bearer_auth(ADMIN)
-            .json(&json!({"action": a}))
+            .json(&json!({"action": a, "confirm": true}))
     };
     assert_eq!(send(act("STOP_ADMISSIONS")).await.status, 200);
     wait_metric(&mbase, held, "1").await;

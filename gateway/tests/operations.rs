@@ -86,7 +86,7 @@ async fn an_event_update_is_in_the_trail_with_before_after_peer_and_request_id()
         client()
             .post(gw.url("/admin/v1/events/sale/actions"))
             .bearer_auth(ADMIN)
-            .json(&json!({"action": "STOP_ADMISSIONS"})),
+            .json(&json!({"action": "STOP_ADMISSIONS", "confirm": true})),
     )
     .await;
     assert_eq!(r.status, 200);

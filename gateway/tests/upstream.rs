@@ -938,6 +938,8 @@ async fn grpc_health_follows_the_store_and_reflection_lists_the_services() {
     assert_eq!(
         names,
         [
+            "common.v1.AdminService",
+            "gateway.v1.GatewayService",
             "gateway.v1.QueueService",
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection"

@@ -315,7 +315,7 @@ async fn system_updates_reach_waiting_clients() {
         client()
             .post(gw.url("/admin/v1/events/sys/actions"))
             .bearer_auth(ADMIN)
-            .json(&json!({"action": a}))
+            .json(&json!({"action": a, "confirm": true}))
     };
     let r = send(act("STOP_ADMISSIONS")).await;
     assert_eq!(r.status, 200, "{}", r.body);

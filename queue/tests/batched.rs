@@ -164,6 +164,9 @@ impl Store for Gated {
     async fn pulse(&self, e: &EventId, since: u64) -> Result<Pulse> {
         self.inner.pulse(e, since).await
     }
+    async fn resume(&self, e: &EventId, from: u64, until: u64) -> Result<bool> {
+        self.inner.resume(e, from, until).await
+    }
     async fn places(
         &self,
         e: &EventId,

@@ -28,6 +28,8 @@ enum Op {
     Act(Action),
     Pulse { since: u64 },
     Places { heartbeat: bool },
+    /// The queue stood still for the last `ms` (the end of MAINTENANCE_MODE).
+    Resume { ms: u64 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -46,6 +48,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(Op::Act),
         1 => (0u64..12).prop_map(|since| Op::Pulse { since }),
         1 => any::<bool>().prop_map(|heartbeat| Op::Places { heartbeat }),
+        1 => (0u64..20_000).prop_map(|ms| Op::Resume { ms }),
     ]
 }
 
@@ -172,6 +175,7 @@ async fn apply(
         Op::Advance { .. } => String::new(),
         Op::Act(action) => norm(store.act(ev, *action).await),
         Op::Pulse { since } => norm(store.pulse(ev, *since).await),
+        Op::Resume { ms } => norm(store.resume(ev, now.saturating_sub(*ms), now).await),
         Op::Places { heartbeat } => {
             let held: Vec<(u64, SessionKey)> = (0..tickets.len())
                 .map(|s| (tickets[s], sess(s as u8)))

@@ -388,6 +388,74 @@ impl Redis {
     }
 }
 
+/// One primary's answer to [`Redis::ping_primaries`].
+#[derive(Debug, Clone)]
+pub struct PrimaryPing {
+    /// `host:port` of the primary (for a single server, the server).
+    pub node: String,
+    /// How long its PING took, or why it did not answer within the command timeout.
+    pub result: std::result::Result<Duration, RedisError>,
+}
+
+impl Redis {
+    /// PINGs every primary at once (each within the command timeout): a single server is one
+    /// primary; a cluster's come from the slot map (a cluster without one yet answers as one
+    /// entry named `cluster`). For health reports that name each primary, where
+    /// [`Redis::ping`] answers whether any serves.
+    pub async fn ping_primaries(&self) -> Vec<PrimaryPing> {
+        let mut targets: Vec<(String, u16)> = Vec::new();
+        if self.nodes.is_some() {
+            if let Some(state) = self.pool.next().cached_cluster_state() {
+                let mut seen = std::collections::HashSet::new();
+                for range in state.slots() {
+                    if seen.insert(range.primary.clone()) {
+                        targets.push((range.primary.to_string(), range.start));
+                    }
+                }
+            }
+        }
+        let timeout = self.command_timeout;
+        let timed = move |client: Client| async move {
+            let started = Instant::now();
+            match tokio::time::timeout(timeout, client.ping::<String>(None)).await {
+                Ok(Ok(_)) => Ok(started.elapsed()),
+                Ok(Err(e)) => Err(classify(e)),
+                Err(_) => Err(RedisError::Unavailable("PING timed out".into())),
+            }
+        };
+        if targets.is_empty() {
+            let client = self.pool.next().clone();
+            let node = match &client.client_config().server {
+                fred::types::config::ServerConfig::Centralized { server } => server.to_string(),
+                _ => "cluster".to_owned(),
+            };
+            return vec![PrimaryPing {
+                node,
+                result: timed(client).await,
+            }];
+        }
+        let mut pings = tokio::task::JoinSet::new();
+        for (i, (node, slot)) in targets.into_iter().enumerate() {
+            let client = self.client_for_slot(slot);
+            pings.spawn(async move {
+                let result = match client {
+                    Ok(c) => timed(c).await,
+                    Err(e) => Err(e),
+                };
+                (i, PrimaryPing { node, result })
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(r) = pings.join_next().await {
+            if let Ok(p) = r {
+                out.push(p);
+            }
+        }
+        out.sort_by_key(|(i, _)| *i);
+        out.into_iter().map(|(_, p)| p).collect()
+    }
+}
+
 /// Why a waited write did not give a reply.
 enum Waited {
     /// The script is not loaded on that node (the caller loads it and retries once).

@@ -15,12 +15,12 @@ pub mod group;
 pub mod options;
 pub mod script;
 
-pub use connection::{slot_of, Redis};
+pub use connection::{slot_of, PrimaryPing, Redis};
 pub use error::{classify, RedisError};
 /// The command traits of the clients this layer hands out ([`Redis::client`]), for the plain
 /// commands that need no script (HGETALL, XLEN, SMEMBERS, ...).
 pub use fred::interfaces as commands;
-pub use fred::types::Value;
+pub use fred::types::{Expiration, SetOptions, Value};
 pub use group::{Full, Group, GroupOptions};
 pub use options::RedisOptions;
 pub use script::Script;

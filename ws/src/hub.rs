@@ -236,6 +236,17 @@ impl Hub {
         }
     }
 
+    /// Offers `msg` to every connection of this process (a system-wide announcement such as
+    /// MAINTENANCE); a connection whose outbox is full misses it.
+    pub fn broadcast(&self, msg: Message) {
+        let events = self.inner.events.lock().unwrap_or_else(|p| p.into_inner());
+        for watch in events.values() {
+            for c in watch.lock().values() {
+                offer(c, msg.clone());
+            }
+        }
+    }
+
     fn elapsed_ms(&self) -> u64 {
         self.inner.started.elapsed().as_millis() as u64
     }

@@ -43,3 +43,16 @@ pub fn paused() -> Message {
 pub fn resumed() -> Message {
     Message::text(r#"{"type":"ADMISSIONS_RESUMED"}"#)
 }
+
+/// `{"type":"MAINTENANCE","retry_after_seconds"}`: the waiting room is down for maintenance
+/// (the queue API answers 503 meanwhile). The place is kept and the socket stays open.
+pub fn maintenance(retry_after_seconds: u64) -> Message {
+    Message::text(format!(
+        r#"{{"type":"MAINTENANCE","retry_after_seconds":{retry_after_seconds}}}"#
+    ))
+}
+
+/// `{"type":"MAINTENANCE_ENDED"}`: the queue API answers again.
+pub fn maintenance_ended() -> Message {
+    Message::text(r#"{"type":"MAINTENANCE_ENDED"}"#)
+}

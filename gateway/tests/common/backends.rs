@@ -128,6 +128,7 @@ impl Backends {
         let down = Arc::new(AtomicBool::new(false));
         let hold = Arc::new(Hold::default());
         let (stop, stopped) = oneshot::channel::<()>();
+        use proto::common::v1::admin_service_server::AdminServiceServer;
         use proto::payment::v1::payment_service_server::PaymentServiceServer;
         use res::inventory_server::InventoryServer;
         use res::reservation_service_server::ReservationServiceServer;
@@ -141,6 +142,7 @@ impl Backends {
             let _ = tonic::transport::Server::builder()
                 .layer(count)
                 .add_service(ReservationServiceServer::new(backends.clone()))
+                .add_service(AdminServiceServer::new(backends.clone()))
                 .add_service(InventoryServer::new(backends.clone()))
                 .add_service(PaymentServiceServer::new(backends))
                 .add_service(worker)

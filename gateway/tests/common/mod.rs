@@ -32,6 +32,14 @@ pub struct TestGateway {
 impl TestGateway {
     /// Starts a gateway with the given extra flags (`--redis-url` etc.).
     pub async fn start(extra: &[&str]) -> Self {
+        Self::start_with_clock(extra, std::sync::Arc::new(queue::clock::SystemClock)).await
+    }
+
+    /// As [`Self::start`], on `clock` (a `ManualClock` moves the queue's time).
+    pub async fn start_with_clock(
+        extra: &[&str],
+        clock: std::sync::Arc<dyn queue::clock::Clock>,
+    ) -> Self {
         let mut args = vec![
             "gateway",
             "--admin-token",
@@ -54,7 +62,9 @@ impl TestGateway {
         }
         args.extend_from_slice(extra);
         let config = Config::parse_from(args);
-        let gw = Gateway::build(&config).await.expect("gateway builds");
+        let gw = Gateway::build_with_clock(&config, clock)
+            .await
+            .expect("gateway builds");
         let grpc = gw.grpc_addr();
         let metrics = gw.metrics_addr();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

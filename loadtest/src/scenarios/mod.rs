@@ -591,7 +591,7 @@ impl Admin {
         self.json(
             self.http
                 .post(format!("{}/admin/v1/events/{event}/actions", self.base))
-                .json(&json!({ "action": action })),
+                .json(&json!({ "action": action, "confirm": true })),
         )
         .await
     }

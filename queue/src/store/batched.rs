@@ -171,6 +171,10 @@ impl Store for Batched {
         self.inner.pulse(event, since).await
     }
 
+    async fn resume(&self, event: &EventId, from_ms: u64, until_ms: u64) -> Result<bool> {
+        self.inner.resume(event, from_ms, until_ms).await
+    }
+
     async fn places(
         &self,
         event: &EventId,

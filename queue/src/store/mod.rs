@@ -151,6 +151,10 @@ pub trait Store: Send + Sync + 'static {
         heartbeat: bool,
         now_ms: u64,
     ) -> Result<(u64, Vec<Place>)>;
+    /// Records that the event's queue stood still from `from_ms` to `until_ms` (MAINTENANCE_MODE:
+    /// nobody could poll or be admitted): nobody's idle timeout counts that time, and every
+    /// READY deadline moves on by it. Idempotent per `from_ms`; true when applied.
+    async fn resume(&self, event: &EventId, from_ms: u64, until_ms: u64) -> Result<bool>;
     /// Checks that the store answers.
     async fn ping(&self) -> Result<()>;
 }

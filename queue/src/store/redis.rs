@@ -36,6 +36,7 @@ struct Scripts {
     action: Script,
     pulse: Script,
     places: Script,
+    resume: Script,
 }
 
 impl Scripts {
@@ -53,6 +54,7 @@ impl Scripts {
             action: s(include_str!("lua/action.lua")),
             pulse: s(include_str!("lua/departures.lua")),
             places: s(include_str!("lua/places.lua")),
+            resume: s(include_str!("lua/resume.lua")),
         }
     }
 }
@@ -518,6 +520,21 @@ impl Store for RedisStore {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok((u(r[5]), places))
+    }
+
+    async fn resume(&self, event: &EventId, from_ms: u64, until_ms: u64) -> Result<bool> {
+        let (keys, p) = base_keys(event);
+        let args = Self::args(
+            p,
+            until_ms,
+            [Value::from(from_ms as i64), Value::from(until_ms as i64)],
+        );
+        let r = self.run_durable(&self.scripts.resume, keys, args).await?;
+        match r.first() {
+            Some(-1) => Err(Self::not_found(event)),
+            Some(&v) => Ok(v == 1),
+            None => Err(QueueError::Protocol("empty resume reply".into())),
+        }
     }
 
     async fn ping(&self) -> Result<()> {

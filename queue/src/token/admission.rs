@@ -150,6 +150,24 @@ impl AdmissionSigner {
         jsonwebtoken::decode::<AdmissionClaims>(token, &key.decoding, &v).map(|d| d.claims)
     }
 
+    /// As [`Self::verify`], for any event: the claims name the event (`aud`) the token admits
+    /// to. For callers that learn the event from the token (gRPC `ValidateToken`).
+    pub fn verify_any_event(
+        &self,
+        token: &str,
+    ) -> std::result::Result<AdmissionClaims, jsonwebtoken::errors::Error> {
+        let header = jsonwebtoken::decode_header(token)?;
+        let key = header
+            .kid
+            .and_then(|kid| self.keys.iter().find(|k| k.kid == kid))
+            .ok_or(ErrorKind::InvalidSignature)?;
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.validate_aud = false;
+        v.set_issuer(&[ISSUER]);
+        v.leeway = 0;
+        jsonwebtoken::decode::<AdmissionClaims>(token, &key.decoding, &v).map(|d| d.claims)
+    }
+
     /// The JSON Web Key Set that origins verify admission tokens with: every configured key,
     /// the signing one first.
     pub fn jwks(&self) -> serde_json::Value {

@@ -48,7 +48,7 @@ if not paused then
       local hk, hf = hb_key(t), t % BUCKET
       local last = tonumber(redis.call('HGET', hk, hf))
       redis.call('HDEL', hk, hf)
-      if last and NOW_S - last < c.idle then
+      if last and NOW_S - beat(c, last) < c.idle then
         redis.call('ZADD', R, deadline, d)
         redis.call('HSET', TK, d, t)
         n = n + 1

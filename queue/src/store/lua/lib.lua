@@ -38,15 +38,27 @@ end
 
 -- The event's configuration and flags, or nil when the event does not exist.
 local function load_cfg()
-  local v = redis.call('HMGET', EV, 'aps', 'max', 'attl', 'idle', 'rto', 'opens', 'stopped', 'sold', 'rate_m')
+  local v = redis.call('HMGET', EV, 'aps', 'max', 'attl', 'idle', 'rto', 'opens', 'stopped', 'sold',
+    'rate_m', 'p_end', 'p_len')
   if not v[1] then
     return nil
   end
   return {
     aps = tonumber(v[1]), max = tonumber(v[2]), attl = tonumber(v[3]), idle = tonumber(v[4]),
     rto = tonumber(v[5]), opens = tonumber(v[6]), stopped = v[7] == '1', sold = v[8] == '1',
-    rate_m = tonumber(v[9]) or -1,
+    rate_m = tonumber(v[9]) or -1, p_end = tonumber(v[10]) or 0, p_len = tonumber(v[11]) or 0,
   }
+end
+
+-- A heartbeat as the idle timeout counts it. Time the queue stood still (maintenance, see
+-- resume.lua) is not held against anyone: a heartbeat from before the pause ended counts as
+-- that much later, at most as the pause's end. Recorded once per event (p_end, p_len), so no
+-- place is rewritten when a pause ends.
+local function beat(c, last)
+  if last < c.p_end then
+    return math.min(last + c.p_len, c.p_end)
+  end
+  return last
 end
 
 local function pre_queue(c)
@@ -88,6 +100,7 @@ local function place(c, t, d, heartbeat, score)
     local rank = redis.call('ZRANK', Q, d)
     local hk, hf = hb_key(t), t % BUCKET
     local last = tonumber(redis.call('HGET', hk, hf))
+    if last then last = beat(c, last) end
     if (not last) or NOW_S - last >= c.idle then
       drop_waiting(d, t, rank)
       return {EXPIRED, 0, 0}

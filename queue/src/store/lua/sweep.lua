@@ -31,7 +31,7 @@ for i = 1, #slice, 2 do
     end
     last = beats[t % BUCKET]
   end
-  if (not last) or NOW_S - last >= c.idle then
+  if (not last) or NOW_S - beat(c, last) >= c.idle then
     stale[#stale + 1] = {slice[i], t}
   end
 end

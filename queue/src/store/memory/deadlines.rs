@@ -47,6 +47,15 @@ impl Deadlines {
         n
     }
 
+    /// Moves every deadline on by `by` ms.
+    pub fn shift(&mut self, by: u64) {
+        let all: Vec<(u64, u64)> = std::mem::take(&mut self.by_time).into_iter().collect();
+        for (d, t) in all {
+            self.by_ticket.insert(t, d + by);
+            self.by_time.insert((d + by, t));
+        }
+    }
+
     /// How many deadlines are after `now` (ZCOUNT (now +inf).
     pub fn live(&self, now: u64) -> u64 {
         let gone = self.by_time.range(..=(now, u64::MAX)).count();

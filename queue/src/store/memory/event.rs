@@ -46,6 +46,11 @@ pub(super) struct Ev {
     /// names, besides departures (counted by `dseq`): flags, configuration, the admission tick,
     /// READY and ADMITTED changes. A join is not one: it never moves anyone already waiting.
     epoch: u64,
+    /// The last pause recorded by `resume` (its begin, Unix ms), its end (Unix s) and the
+    /// seconds of every pause added up (resume.lua's p_from, p_end, p_len).
+    p_from: Option<u64>,
+    p_end: u64,
+    p_len: u64,
 }
 
 impl Ev {
@@ -72,6 +77,9 @@ impl Ev {
             dlog: VecDeque::new(),
             dseq: 0,
             epoch: 0,
+            p_from: None,
+            p_end: 0,
+            p_len: 0,
         }
     }
 
@@ -140,9 +148,31 @@ impl Ev {
         })
     }
 
+    /// Mirror of `beat` in lib.lua: a heartbeat as the idle timeout counts it.
+    fn beat(&self, last: u64) -> u64 {
+        if last < self.p_end {
+            (last + self.p_len).min(self.p_end)
+        } else {
+            last
+        }
+    }
+
     /// Whether a heartbeat at `last` is too old at `now_s` (the test in lib.lua's `place`).
     pub fn idle(&self, last: u64, now_s: u64) -> bool {
-        now_s.saturating_sub(last) >= u64::from(self.cfg.idle_timeout_seconds)
+        now_s.saturating_sub(self.beat(last)) >= u64::from(self.cfg.idle_timeout_seconds)
+    }
+
+    /// Mirror of resume.lua.
+    pub fn resume(&mut self, from_ms: u64, until_ms: u64) -> bool {
+        if self.p_from == Some(from_ms) || until_ms <= from_ms {
+            return false;
+        }
+        self.p_from = Some(from_ms);
+        self.p_end = until_ms / 1000;
+        self.p_len += until_ms / 1000 - from_ms / 1000;
+        self.ready.shift(until_ms - from_ms);
+        self.epoch += 1;
+        true
     }
 
     /// Mirror of `log_departure` in lib.lua.
@@ -210,9 +240,10 @@ impl Ev {
             if self.sold {
                 return self.place_of(t, Status::SoldOut, 0, 0);
             }
-            let mut last = last;
+            let raw = last;
+            let mut last = self.beat(raw);
             if heartbeat && last != now_s {
-                self.by_heartbeat.remove(&(last, t));
+                self.by_heartbeat.remove(&(raw, t));
                 self.by_heartbeat.insert((now_s, t));
                 if let Some(w) = self.waiting.get_mut(&t) {
                     w.last = now_s;

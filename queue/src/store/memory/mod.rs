@@ -277,6 +277,10 @@ impl Store for MemoryStore {
         Ok((ev.dseq, out))
     }
 
+    async fn resume(&self, event: &EventId, from_ms: u64, until_ms: u64) -> Result<bool> {
+        self.with(event, |ev| Ok(ev.resume(from_ms, until_ms)))
+    }
+
     async fn ping(&self) -> Result<()> {
         Ok(())
     }

@@ -172,7 +172,8 @@ pub struct ReserveBody {
 }
 
 /// `POST /api/v1/reservations` → ReservationService.CreateReservation: 201 with a new hold,
-/// 200 when the same `Idempotency-Key` already made it (`replayed: true`).
+/// 200 when the same `Idempotency-Key` already made it (`replayed: true`). Only while the
+/// admission stands in the queue's store (403 ADMISSION_ENDED after a leave or its expiry).
 pub async fn create_reservation(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -183,6 +184,9 @@ pub async fn create_reservation(
     let claims = admitted(&st, &headers, &body.event_id)?;
     let key = idempotency_key(&headers)?;
     let reservations = upstream(&st.upstreams.reservation, "reservation")?;
+    // A left or expired admission holds nothing: one store read, before any upstream call.
+    st.room.admission_stands(&claims).await?;
+    let admission_id = claims.admission_id();
     let req = res::CreateReservationRequest {
         event_id: body.event_id,
         seat_ids: body.seat_ids,
@@ -191,6 +195,8 @@ pub async fn create_reservation(
         // The token was checked here; the backends have no use for it and should not see it.
         reservation_token: String::new(),
         idempotency_key: key,
+        // The backends count active holds per admission (--holds-per-admission).
+        admission_id,
         metadata: Some(res::ReservationMetadata {
             request_id: request_id(&headers),
             ..Default::default()

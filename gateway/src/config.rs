@@ -53,6 +53,20 @@ pub struct Config {
     )]
     pub signing_key: Vec<String>,
 
+    /// HS256 key shared with the origin, which signs user assertions with it (at least 32
+    /// bytes: the key is the value's bytes as given). A join's `user_assertion` that verifies
+    /// under it names the admission's user (`sub`); without this flag a join that carries one
+    /// is refused (400 ASSERTIONS_DISABLED), and `sub` is always the session. Repeat the flag
+    /// (comma-separated in the environment, so a key cannot contain a comma) to rotate: an
+    /// assertion verifies under any of them. Absent: no user assertions.
+    #[arg(
+        long,
+        env = "GATEWAY_USER_ASSERTION_KEY",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub user_assertion_key: Vec<String>,
+
     /// Redis command timeout in milliseconds; past it a request gets 503 UNAVAILABLE.
     #[arg(long, env = "GATEWAY_REDIS_TIMEOUT_MS", default_value_t = 1000)]
     pub redis_timeout_ms: u64,

@@ -88,6 +88,9 @@ impl ApiError {
                 Q::InvalidToken => (StatusCode::UNAUTHORIZED, "INVALID_TOKEN"),
                 Q::NotReady => (StatusCode::CONFLICT, "NOT_READY"),
                 Q::TokenExpired => (StatusCode::GONE, "TOKEN_EXPIRED"),
+                Q::InvalidAssertion(_) => (StatusCode::FORBIDDEN, "INVALID_ASSERTION"),
+                Q::AssertionsDisabled => (StatusCode::BAD_REQUEST, "ASSERTIONS_DISABLED"),
+                Q::AdmissionEnded => (StatusCode::FORBIDDEN, "ADMISSION_ENDED"),
                 Q::Unavailable(_) | Q::NotReplicated { .. } => {
                     (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
                 }
@@ -394,6 +397,8 @@ mod tests {
         assert_eq!((s.as_u16(), c), (409, "INVENTORY_CONFLICT"));
         let (s, c) = with(C::AlreadyExists, ErrorCode::IdempotencyConflict);
         assert_eq!((s.as_u16(), c), (409, "IDEMPOTENCY_CONFLICT"));
+        let (s, c) = with(C::FailedPrecondition, ErrorCode::HoldLimit);
+        assert_eq!((s.as_u16(), c), (409, "HOLD_LIMIT"));
         // A 5xx keeps the gateway's own code: the backend's UNAVAILABLE is about its store.
         let (s, c) = with(C::Unavailable, ErrorCode::Unavailable);
         assert_eq!((s.as_u16(), c), (503, "UPSTREAM_UNAVAILABLE"));
@@ -417,6 +422,18 @@ mod tests {
         assert_eq!(e.details[0].reason, "NOT_READY");
         let s = ApiError::Queue(QueueError::InvalidToken).to_grpc_status();
         assert_eq!(s.code(), C::Unauthenticated);
+        let s = ApiError::Queue(QueueError::InvalidAssertion("it has expired")).to_grpc_status();
+        assert_eq!(s.code(), C::PermissionDenied);
+        assert_eq!(
+            proto::error_of(&s).unwrap().details[0].reason,
+            "INVALID_ASSERTION"
+        );
+        let s = ApiError::Queue(QueueError::AssertionsDisabled).to_grpc_status();
+        assert_eq!(s.code(), C::InvalidArgument);
+        assert_eq!(
+            proto::error_of(&s).unwrap().details[0].reason,
+            "ASSERTIONS_DISABLED"
+        );
         let s = ApiError::Queue(QueueError::EventNotFound("x".into())).to_grpc_status();
         assert_eq!(s.code(), C::NotFound);
         let s = ApiError::Queue(QueueError::Unavailable("redis".into())).to_grpc_status();

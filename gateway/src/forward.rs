@@ -232,6 +232,8 @@ pub async fn reserve(
     }
     let key = checked_idempotency_key(input.idempotency_key.as_deref())?;
     let reservations = upstream(&st.upstreams.reservation, "reservation")?;
+    // A left or expired admission holds nothing: one store read, before any upstream call.
+    st.room.admission_stands(&claims).await?;
     let req = res::CreateReservationRequest {
         event_id: input.event_id,
         seat_ids: input.seat_ids,
@@ -240,6 +242,8 @@ pub async fn reserve(
         // The token was checked here; the backends have no use for it and should not see it.
         reservation_token: String::new(),
         idempotency_key: key,
+        // The backends count active holds per admission (--holds-per-admission).
+        admission_id: claims.admission_id(),
         metadata: Some(res::ReservationMetadata {
             request_id: input.request_id.clone(),
             ..Default::default()
@@ -259,7 +263,8 @@ pub async fn reserve(
 }
 
 /// `POST /api/v1/reservations` → [`reserve`]: 201 with a new hold, 200 when the same
-/// `Idempotency-Key` already made it (`replayed: true`).
+/// `Idempotency-Key` already made it (`replayed: true`). Only while the admission stands in the
+/// queue's store (403 ADMISSION_ENDED after a leave or its expiry).
 pub async fn create_reservation(
     State(st): State<AppState>,
     headers: HeaderMap,

@@ -82,11 +82,12 @@ impl QueueService for QueueGrpc {
     ) -> Result<Response<gw::JoinQueueResponse>, tonic::Status> {
         self.open()?;
         let r = request.into_inner();
-        let user = (!r.user_id.is_empty()).then_some(r.user_id.as_str());
+        // `user_id` is not trusted (as over HTTP): only a verified assertion names a user.
+        let assertion = (!r.user_assertion.is_empty()).then_some(r.user_assertion.as_str());
         let joined = self
             .state
             .room
-            .join(&r.event_id, &r.session_id, user)
+            .join(&r.event_id, &r.session_id, assertion)
             .await
             .map_err(err)?;
         if joined.created {

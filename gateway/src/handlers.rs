@@ -55,13 +55,25 @@ struct JoinReply {
     waiting_token: String,
 }
 
-/// Body of `POST /api/v1/queue/join` (unknown fields such as the seed's `metadata` are ignored).
-#[derive(Debug, Deserialize)]
+/// Body of `POST /api/v1/queue/join` (unknown fields such as the seed's `metadata` are ignored,
+/// and so is `user_id`: a client's word is not an identity, only a verified `user_assertion`).
+#[derive(Deserialize)]
 pub struct JoinBody {
     event_id: String,
     session_id: String,
     #[serde(default)]
-    user_id: Option<String>,
+    user_assertion: Option<String>,
+}
+
+impl std::fmt::Debug for JoinBody {
+    /// Without the assertion: it is a credential and never reaches logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinBody")
+            .field("event_id", &self.event_id)
+            .field("session_id", &self.session_id)
+            .field("user_assertion", &self.user_assertion.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 /// `POST /api/v1/queue/join`: 201 with a new place, 200 with the standing one.
@@ -71,7 +83,11 @@ pub async fn join(
 ) -> Result<Response, ApiError> {
     let joined = st
         .room
-        .join(&body.event_id, &body.session_id, body.user_id.as_deref())
+        .join(
+            &body.event_id,
+            &body.session_id,
+            body.user_assertion.as_deref(),
+        )
         .await?;
     let code = if joined.created {
         st.metrics

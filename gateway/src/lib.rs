@@ -40,7 +40,7 @@ use queue::clock::{Clock, SystemClock};
 use queue::model::EventConfig;
 use queue::room::WaitingRoom;
 use queue::store::{BatchOptions, Batched, MemoryStore, RedisOptions, RedisStore, Store};
-use queue::token::{AdmissionSigner, WaitingTokens};
+use queue::token::{AdmissionSigner, UserAssertions, WaitingTokens};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -201,7 +201,20 @@ impl Gateway {
             }
             _ => None,
         };
-        let room = WaitingRoom::new(store, clock.clone(), waiting, signer);
+        let mut room = WaitingRoom::new(store, clock.clone(), waiting, signer);
+        if !config.user_assertion_key.is_empty() {
+            let assertions = UserAssertions::from_keys(&config.user_assertion_key).map_err(|e| {
+                anyhow::anyhow!(
+                    "--user-assertion-key: {e} (values are split on commas: a key cannot contain one)"
+                )
+            })?;
+            // A count, never the keys.
+            tracing::info!(
+                keys = assertions.key_count(),
+                "user assertions verified (HS256)"
+            );
+            room = room.with_user_assertions(assertions);
+        }
         let limits = config.limits();
         let metrics = Arc::new(Metrics::new());
         let upstreams = Arc::new(upstream::Upstreams::from_config(config, metrics.clone())?);

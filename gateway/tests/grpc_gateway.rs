@@ -68,6 +68,8 @@ fn mint(pem: Option<&str>, event: &str, sub: &str, exp: u64) -> String {
             sub: sub.into(),
             exp,
             jti: "test".into(),
+            tkt: None,
+            sk: None,
         })
         .unwrap()
 }
@@ -206,9 +208,17 @@ async fn create_reservation_holds_seats_and_maps_errors_to_grpc_codes() {
     assert_eq!(http.status, 200, "{}", http.body);
     assert_eq!(http.body["status"], "PENDING");
 
-    // Four seats when three are left: the backend's answer keeps its code.
+    // A second hold of the same admission: the backends allow one (--holds-per-admission).
     let s = c
-        .create_reservation(reservation(&token, "gala", 4, "k-2"))
+        .create_reservation(reservation(&token, "gala", 1, "k-2"))
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), tonic::Code::FailedPrecondition, "{s:?}");
+    assert_eq!(reason(&s), "HOLD_LIMIT");
+    // Four seats when three are left (another buyer): the backend's answer keeps its code.
+    let other = admission(&base, "gala", "sess-other").await;
+    let s = c
+        .create_reservation(reservation(&other, "gala", 4, "k-3"))
         .await
         .unwrap_err();
     assert_eq!(s.code(), tonic::Code::FailedPrecondition, "{s:?}");
@@ -260,10 +270,10 @@ async fn create_reservation_holds_seats_and_maps_errors_to_grpc_codes() {
     assert_eq!(s.code(), tonic::Code::PermissionDenied);
     assert_eq!(backends.calls(), calls, "no refused call reached a backend");
 
-    // The token as bearer metadata works as well as the field.
+    // The token as bearer metadata works as well as the field (the other buyer's first hold).
     let mut req = tonic::Request::new(reservation("", "gala", 1, "k-4"));
     req.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        .insert("authorization", format!("Bearer {other}").parse().unwrap());
     let r = c.create_reservation(req).await.unwrap().into_inner();
     assert_eq!(r.reserved_seats.len(), 1);
     gw.shutdown().await;

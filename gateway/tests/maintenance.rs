@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use futures::StreamExt;
 use proto::gateway::v1 as gw;
-use queue::clock::{Clock, ManualClock};
+use queue::clock::ManualClock;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

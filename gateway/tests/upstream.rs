@@ -72,6 +72,8 @@ fn mint(pem: Option<&str>, event: &str, sub: &str, exp: u64) -> String {
             sub: sub.into(),
             exp,
             jti: "test".into(),
+            tkt: None,
+            sk: None,
         })
         .unwrap()
 }
@@ -240,9 +242,24 @@ async fn a_sale_end_to_end() {
         "{}",
         big.body
     );
-    let gone = send(reserve(
+    // One active hold per admission (the backends' default): alice holds k1 already.
+    let second = send(reserve(
         &base,
         Some(&token),
+        Some("k3"),
+        json!({"event_id": "show", "seat_ids": ["A-3"]}),
+    ))
+    .await;
+    assert_eq!(
+        (second.status, second.code()),
+        (409, "HOLD_LIMIT"),
+        "{}",
+        second.body
+    );
+    let bob = admission(&base, "show", "bob").await;
+    let gone = send(reserve(
+        &base,
+        Some(&bob),
         Some("k3"),
         json!({"event_id": "show", "seat_ids": ["A-1"]}),
     ))
@@ -274,7 +291,6 @@ async fn a_sale_end_to_end() {
     assert_eq!((bad.status, bad.code()), (400, "INVALID_ARGUMENT"));
 
     // Another admitted user of the same event cannot see or pay for it.
-    let bob = admission(&base, "show", "bob").await;
     let peek = send(get_reservation(&base, &rid, &bob)).await;
     assert_eq!(
         (peek.status, peek.code()),

@@ -22,6 +22,15 @@ pub enum QueueError {
     /// The place is gone: left, idle too long, READY too long, or the admission ran out.
     #[error("the place is gone: the token has expired")]
     TokenExpired,
+    /// A join's `user_assertion` failed verification (the reason names the check, never a key).
+    #[error("the user assertion is invalid: {0}")]
+    InvalidAssertion(&'static str),
+    /// A join carried a `user_assertion`, but no `--user-assertion-key` is configured.
+    #[error("this gateway verifies no user assertions (no --user-assertion-key is configured); join without user_assertion")]
+    AssertionsDisabled,
+    /// The admission was given up (leave) or ran out in the store: it no longer creates holds.
+    #[error("the admission has ended (left or expired); queue again")]
+    AdmissionEnded,
     /// The store cannot be reached or did not answer in time; retrying later may succeed.
     #[error("the queue store is unavailable: {0}")]
     Unavailable(String),

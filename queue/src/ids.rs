@@ -70,7 +70,27 @@ pub struct SessionKey([u8; 8]);
 impl SessionKey {
     /// The session key of `session_id` within one event.
     pub fn of(session_id: &str) -> Self {
-        let d = Sha256::digest(session_id.as_bytes());
+        Self::of_digest(&Sha256::digest(session_id.as_bytes()))
+    }
+
+    /// Where the place of `session_id` is filed: [`SessionKey::of`] the session alone, or, for
+    /// a join vouched for by a verified user assertion, of the pair (session, user). So a
+    /// re-join of a session under another identity is another place and never re-labels the
+    /// ticket that stands. The pair's encoding starts with a byte that no UTF-8 string does
+    /// and length-prefixes the session, so it never equals a lone session id nor another pair.
+    pub fn of_place(session_id: &str, user: Option<&str>) -> Self {
+        let Some(user) = user else {
+            return Self::of(session_id);
+        };
+        let mut h = Sha256::new();
+        h.update([0xff]);
+        h.update((session_id.len() as u64).to_be_bytes());
+        h.update(session_id.as_bytes());
+        h.update(user.as_bytes());
+        Self::of_digest(&h.finalize())
+    }
+
+    fn of_digest(d: &[u8]) -> Self {
         let mut k = [0u8; 8];
         k.copy_from_slice(&d[..8]);
         Self(k)
@@ -79,6 +99,23 @@ impl SessionKey {
     /// The key's 8 bytes.
     pub fn bytes(&self) -> [u8; 8] {
         self.0
+    }
+
+    /// The key as 16 lowercase hex digits (as a token carries it).
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Parses [`SessionKey::to_hex`]'s form.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        if s.len() != 16 || !s.is_ascii() {
+            return None;
+        }
+        let mut k = [0u8; 8];
+        for (i, b) in k.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(Self(k))
     }
 }
 
@@ -108,5 +145,19 @@ mod tests {
     fn session_keys_differ_per_session() {
         assert_ne!(SessionKey::of("a"), SessionKey::of("b"));
         assert_eq!(SessionKey::of("a"), SessionKey::of("a"));
+    }
+
+    #[test]
+    fn a_vouched_place_is_filed_apart_from_the_session_and_from_other_users() {
+        assert_eq!(SessionKey::of_place("s", None), SessionKey::of("s"));
+        let alice = SessionKey::of_place("s", Some("alice"));
+        assert_eq!(alice, SessionKey::of_place("s", Some("alice")));
+        assert_ne!(alice, SessionKey::of("s"));
+        assert_ne!(alice, SessionKey::of_place("s", Some("bob")));
+        // The boundary between session and user is part of the key.
+        assert_ne!(
+            SessionKey::of_place("ab", Some("c")),
+            SessionKey::of_place("a", Some("bc"))
+        );
     }
 }

@@ -3,10 +3,12 @@
 
 use crate::clock::Clock;
 use crate::error::{QueueError, Result};
-use crate::ids::{check_session_id, check_user_id, EventId, SessionKey};
+use crate::ids::{check_session_id, EventId, SessionKey};
 use crate::model::*;
 use crate::store::{Store, PRE_SCORE_MIN};
-use crate::token::{AdmissionClaims, AdmissionSigner, WaitingClaims, WaitingTokens, ISSUER};
+use crate::token::{
+    AdmissionClaims, AdmissionSigner, UserAssertions, WaitingClaims, WaitingTokens, ISSUER,
+};
 use rand::Rng;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -55,11 +57,14 @@ pub struct WaitingRoom {
     inner: Arc<Parts>,
 }
 
+#[derive(Clone)]
 struct Parts {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     waiting: WaitingTokens,
     signer: AdmissionSigner,
+    /// Verifies joins' user assertions; None: joins with one are refused.
+    assertions: Option<UserAssertions>,
 }
 
 fn at(ms: u64) -> Option<OffsetDateTime> {
@@ -83,8 +88,15 @@ impl WaitingRoom {
                 clock,
                 waiting,
                 signer,
+                assertions: None,
             }),
         }
+    }
+
+    /// The same room, verifying joins' user assertions with `assertions`.
+    pub fn with_user_assertions(mut self, assertions: UserAssertions) -> Self {
+        Arc::make_mut(&mut self.inner).assertions = Some(assertions);
+        self
     }
 
     /// The store (for readiness checks and the admission loop).
@@ -112,28 +124,47 @@ impl WaitingRoom {
         }
     }
 
-    /// Joins (or re-joins) `session_id` to the event's queue.
+    /// Joins (or re-joins) `session_id` to the event's queue. With a `user_assertion` (a JWT
+    /// the origin signed, see [`UserAssertions`]) that verifies, the place is the pair (session,
+    /// verified user)'s and its admission's `sub` is that user; without one, the session's, and
+    /// `sub` is the session id. An empty assertion counts as none. A re-join under another
+    /// identity is another place ([`SessionKey::of_place`]): the identity bound to a ticket
+    /// never changes.
     pub async fn join(
         &self,
         event_id: &str,
         session_id: &str,
-        user_id: Option<&str>,
+        user_assertion: Option<&str>,
     ) -> Result<JoinView> {
         let event = EventId::parse(event_id)?;
         check_session_id(session_id)?;
-        check_user_id(user_id)?;
         let now = self.inner.clock.now_ms();
+        let user = match user_assertion.filter(|a| !a.is_empty()) {
+            None => None,
+            Some(a) => Some(
+                self.inner
+                    .assertions
+                    .as_ref()
+                    .ok_or(QueueError::AssertionsDisabled)?
+                    .verify(a, event.as_str(), session_id, now)?,
+            ),
+        };
         let pre_score = rand::thread_rng().gen_range(PRE_SCORE_MIN..=-1);
         let joined = self
             .inner
             .store
-            .join(&event, SessionKey::of(session_id), pre_score, now)
+            .join(
+                &event,
+                SessionKey::of_place(session_id, user.as_deref()),
+                pre_score,
+                now,
+            )
             .await?;
         let claims = WaitingClaims {
             event_id: event.to_string(),
             ticket: joined.place.ticket,
             session_id: session_id.to_owned(),
-            user_id: user_id.map(str::to_owned),
+            user_id: user,
         };
         Ok(JoinView {
             waiting_token: self.inner.waiting.issue(&claims),
@@ -209,6 +240,8 @@ impl WaitingRoom {
                 .unwrap_or_else(|| claims.session_id.clone()),
             exp,
             jti,
+            tkt: Some(claims.ticket),
+            sk: Some(session.to_hex()),
         })?;
         Ok(Grant {
             reservation_token: token,
@@ -232,6 +265,36 @@ impl WaitingRoom {
             )
             .await?;
         Ok(())
+    }
+
+    /// Whether the admission `claims` (already verified) still stands in the store: its ticket
+    /// is ADMITTED and unexpired. A left (`leave`) or expired admission is
+    /// [`QueueError::AdmissionEnded`]. A token without a ticket claim (from a gateway before
+    /// the claims existed) cannot be checked and passes: it ends at its `exp`.
+    pub async fn admission_stands(&self, claims: &AdmissionClaims) -> Result<()> {
+        let (Some(ticket), Some(session)) = (
+            claims.tkt,
+            claims.sk.as_deref().and_then(SessionKey::from_hex),
+        ) else {
+            return Ok(());
+        };
+        let event = EventId::parse(&claims.aud).map_err(|_| QueueError::AdmissionEnded)?;
+        let now = self.inner.clock.now_ms();
+        let place = match self
+            .inner
+            .store
+            .status(&event, ticket, session, false, now)
+            .await
+        {
+            Ok(p) => p,
+            Err(QueueError::EventNotFound(_)) => return Err(QueueError::AdmissionEnded),
+            Err(e) => return Err(e),
+        };
+        if place.status == Status::Admitted && place.expires_at_ms > now {
+            Ok(())
+        } else {
+            Err(QueueError::AdmissionEnded)
+        }
     }
 
     /// Creates or updates an event; true when created.
@@ -289,5 +352,5 @@ impl WaitingRoom {
 
 /// The session a waiting token's ticket was given to, as the store files it.
 fn session_of(claims: &WaitingClaims) -> SessionKey {
-    SessionKey::of(&claims.session_id)
+    SessionKey::of_place(&claims.session_id, claims.user_id.as_deref())
 }

@@ -33,6 +33,9 @@ pub enum ServiceError {
     /// The resource's state does not allow the operation (e.g. confirming a cancelled one).
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The admission already has this many active holds (`--holds-per-admission`).
+    #[error("this admission already has {0} active hold(s): pay for it, or let it be released or expire, before holding again")]
+    HoldLimit(u32),
     /// The store cannot be reached or did not answer in time.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
@@ -76,6 +79,7 @@ pub fn to_status(e: &ServiceError) -> Status {
         ServiceError::FailedPrecondition(_) => {
             (Code::FailedPrecondition, ErrorCode::FailedPrecondition)
         }
+        ServiceError::HoldLimit(_) => (Code::FailedPrecondition, ErrorCode::HoldLimit),
         ServiceError::Unavailable(_) => (Code::Unavailable, ErrorCode::Unavailable),
         ServiceError::Internal(_) => (Code::Internal, ErrorCode::Internal),
     };

@@ -35,6 +35,16 @@ pub fn check_user_id(s: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks an optional admission id (at most 128 bytes; empty: none).
+pub fn check_admission_id(s: &str) -> Result<()> {
+    if s.len() > MAX_CLIENT_ID_BYTES {
+        return Err(ServiceError::InvalidArgument(format!(
+            "admission_id must be at most {MAX_CLIENT_ID_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a required idempotency key (1 to 128 bytes).
 pub fn check_idempotency_key(s: &str) -> Result<()> {
     if s.is_empty() || s.len() > MAX_CLIENT_ID_BYTES {

@@ -4,7 +4,7 @@
 use crate::clock::Clock;
 use crate::error::{Result, ServiceError};
 use crate::model::*;
-use crate::store::{HoldRequest, IntentRequest, PendingOutcome, SeatState, Store};
+use crate::store::{AdmissionLimit, HoldRequest, IntentRequest, PendingOutcome, SeatState, Store};
 use crate::webhook::WebhookSender;
 use proto::common::v1::{Money, Seat, SeatStatus};
 use proto::payment::v1 as pay;
@@ -33,6 +33,9 @@ pub struct Settings {
     pub sim_time_scale: f64,
     /// Chance in percent that RANDOM approves.
     pub random_approve_percent: u32,
+    /// Most active (PENDING, unexpired) holds per admission, counted for requests that name
+    /// their `admission_id` (the gateway always does); 0: no limit.
+    pub holds_per_admission: u32,
 }
 
 impl Default for Settings {
@@ -43,6 +46,7 @@ impl Default for Settings {
             max_seats_per_reservation: 10,
             sim_time_scale: 1.0,
             random_approve_percent: 70,
+            holds_per_admission: 1,
         }
     }
 }
@@ -267,6 +271,7 @@ impl Backends {
         check_event_id(&req.event_id)?;
         check_user_id(&req.user_id)?;
         check_idempotency_key(&req.idempotency_key)?;
+        check_admission_id(&req.admission_id)?;
         let max = self.0.settings.max_seats_per_reservation;
         let mut seats = Vec::with_capacity(req.seat_ids.len());
         for s in &req.seat_ids {
@@ -307,6 +312,11 @@ impl Backends {
             seats,
             hold_ms: self.0.settings.hold.as_millis() as u64,
             idem_ms: self.0.settings.idempotency_window.as_millis() as u64,
+            admission: (!req.admission_id.is_empty() && self.0.settings.holds_per_admission > 0)
+                .then(|| AdmissionLimit {
+                    slot: digest(&[&req.admission_id]),
+                    limit: self.0.settings.holds_per_admission,
+                }),
         };
         let now = self.now();
         let (r, replayed) = self.0.store.hold(&hold, now).await?;

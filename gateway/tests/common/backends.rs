@@ -94,12 +94,24 @@ impl res::worker_service_server::WorkerService for Worker {
 }
 
 impl Backends {
-    /// Starts them with the payment simulator posting to `webhook_url`, seeding `events`.
+    /// Starts them with the payment simulator posting to `webhook_url`, seeding `events`, with
+    /// the default limit of one active hold per admission.
     pub async fn start(webhook_url: Option<String>, events: &[(&str, u64)]) -> Self {
+        Self::start_with_hold_limit(webhook_url, events, 1).await
+    }
+
+    /// As [`Backends::start`], with `holds_per_admission` active holds per admission (0: no
+    /// limit), for tests that make several holds under one admission on purpose.
+    pub async fn start_with_hold_limit(
+        webhook_url: Option<String>,
+        events: &[(&str, u64)],
+        holds_per_admission: u32,
+    ) -> Self {
         let store = Arc::new(services::MemoryStore::new());
         let settings = services::Settings {
             // Simulated payments settle in 2–5 ms instead of 2–5 s.
             sim_time_scale: 0.001,
+            holds_per_admission,
             ..services::Settings::default()
         };
         let webhooks = webhook_url.map(|url| {

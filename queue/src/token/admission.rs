@@ -20,12 +20,34 @@ pub struct AdmissionClaims {
     pub iss: String,
     /// The event id the admission is for.
     pub aud: String,
-    /// The user id, or the session id when the join named no user.
+    /// The user id of a verified user assertion, or the session id when the join had none.
     pub sub: String,
     /// Expiry, Unix seconds.
     pub exp: u64,
     /// Unique id of the grant (stable across repeated `enter` calls).
     pub jti: String,
+    /// The ticket the admission was granted to (a private claim: the gateway checks with the
+    /// store that the admission still stands before it forwards a hold). Absent in tokens of
+    /// gateways from before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tkt: Option<u64>,
+    /// The place's session key in hex (a private claim beside `tkt`: the store files a place by
+    /// its session, see `SessionKey`). Absent in older tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sk: Option<String>,
+}
+
+impl AdmissionClaims {
+    /// The admission's id as the backends count holds by it: the event, ticket and end of the
+    /// admission, which are the same whichever replica signed the token (the `jti` is derived
+    /// under the issuing replica's secret, so two replicas mid-rotation give one admission two
+    /// `jti`s). A token without a ticket claim falls back to its `jti`.
+    pub fn admission_id(&self) -> String {
+        match self.tkt {
+            Some(t) => format!("{}/{t}/{}", self.aud, self.exp),
+            None => self.jti.clone(),
+        }
+    }
 }
 
 /// One public key of the JWKS.
@@ -195,6 +217,8 @@ mod tests {
             sub: "s1".into(),
             exp: 4_000_000_000,
             jti: "j".into(),
+            tkt: Some(7),
+            sk: None,
         }
     }
 
@@ -285,6 +309,24 @@ mod tests {
         let foreign_kid = jsonwebtoken::encode(&h, &admission(), &raw).unwrap();
         assert!(s.verify(&foreign_kid, "demo").is_err());
         assert!(s.verify("not a jwt", "demo").is_err());
+    }
+
+    #[test]
+    fn the_admission_id_is_the_same_under_any_secret_and_old_tokens_keep_their_jti() {
+        let a = admission();
+        let mut other_replica = a.clone();
+        other_replica.jti = "derived under another secret".into();
+        assert_eq!(a.admission_id(), other_replica.admission_id());
+        let mut later = a.clone();
+        later.exp += 300;
+        assert_ne!(a.admission_id(), later.admission_id());
+        // A token from before the ticket claim: it verifies, and its jti is its id.
+        let s = AdmissionSigner::ephemeral();
+        let old = AdmissionClaims { tkt: None, ..a };
+        let tok = s.sign(&old).unwrap();
+        let back = s.verify(&tok, "demo").unwrap();
+        assert_eq!(back.tkt, None);
+        assert_eq!(back.admission_id(), "j");
     }
 
     #[test]

@@ -4,11 +4,16 @@
 //! Both kinds take several keys so that keys rotate without invalidating what is outstanding:
 //! the first key signs, every key verifies, and each token names its key by a short id so that
 //! verification costs one check, not one per configured key.
+//!
+//! User assertions ([`UserAssertions`]) go the other way: the origin signs them, the gateway
+//! verifies them, and only a verified one names the user of an admission.
 
 mod admission;
+mod assertion;
 mod waiting;
 
 pub use admission::{AdmissionClaims, AdmissionSigner};
+pub use assertion::{UserAssertions, MAX_ASSERTION_LEN, MIN_ASSERTION_KEY_LEN};
 pub use waiting::{VerifiedWaiting, WaitingClaims, WaitingTokens};
 
 /// Longest waiting token accepted for verification (longer input is rejected unread).

@@ -28,8 +28,9 @@ pub struct WaitingClaims {
     /// Session id the place belongs to.
     #[serde(rename = "s")]
     pub session_id: String,
-    /// User id, when the join named one.
-    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    /// The user of a verified user assertion, when the join carried one. Serialised as `a`:
+    /// tokens of gateways before assertions carried an unverified `u`, which is ignored.
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
 }
 
@@ -54,7 +55,7 @@ struct BodyOut<'a> {
     e: &'a str,
     t: u64,
     s: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "a", skip_serializing_if = "Option::is_none")]
     u: Option<&'a str>,
     i: u64,
 }
@@ -65,7 +66,8 @@ struct BodyIn {
     e: String,
     t: u64,
     s: String,
-    #[serde(default)]
+    /// The verified user (`a`); an old token's unverified `u` is not read.
+    #[serde(default, rename = "a")]
     u: Option<String>,
     #[serde(default)]
     i: Option<u64>,
@@ -394,6 +396,21 @@ mod tests {
         assert_eq!((v.claims, v.issued_at, v.current), (c.clone(), None, false));
         assert_eq!(tokens(&[OLD]).verify(&legacy).unwrap(), c);
         assert!(tokens(&[NEW]).verify(&legacy).is_err());
+    }
+
+    #[test]
+    fn an_unverified_user_of_an_older_gateway_is_not_read() {
+        // Before user assertions, `u` held whatever user_id the client sent.
+        let t = tokens(&[OLD]);
+        let key = &t.keys[0];
+        let body = B64.encode(br#"{"e":"demo","t":7,"s":"s1","u":"mallory","i":1}"#);
+        let sig = B64.encode(key.sign_v2(&body).finalize().into_bytes());
+        let token = format!("{}.{body}.{sig}", key.kid);
+        assert_eq!(t.verify(&token).unwrap(), claims());
+        // A verified user travels as `a`.
+        let mut c = claims();
+        c.user_id = Some("alice".into());
+        assert_eq!(t.verify(&t.issue(&c)).unwrap(), c);
     }
 
     #[test]

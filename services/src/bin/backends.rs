@@ -46,6 +46,11 @@ struct Args {
     /// Most seats per reservation.
     #[arg(long, env = "BACKENDS_MAX_SEATS_PER_RESERVATION", default_value_t = 10)]
     max_seats_per_reservation: u32,
+    /// Most active holds (PENDING, unexpired) per admission, counted by the `admission_id`
+    /// the gateway sends with each hold; a further hold is refused (FAILED_PRECONDITION,
+    /// HOLD_LIMIT) until one is paid, released or expired. 0: no limit.
+    #[arg(long, env = "BACKENDS_HOLDS_PER_ADMISSION", default_value_t = 1)]
+    holds_per_admission: u32,
     /// Interval of the sweep that expires unpaid holds.
     #[arg(long, env = "BACKENDS_EXPIRY_INTERVAL_MS", default_value_t = 1000)]
     expiry_interval_ms: u64,
@@ -156,6 +161,7 @@ async fn main() -> Result<()> {
         hold: Duration::from_secs(args.hold_seconds),
         idempotency_window: Duration::from_secs(args.idempotency_window_seconds),
         max_seats_per_reservation: args.max_seats_per_reservation.max(1),
+        holds_per_admission: args.holds_per_admission,
         sim_time_scale: args.sim_time_scale,
         ..Settings::default()
     };

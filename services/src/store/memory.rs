@@ -29,6 +29,8 @@ struct Inner {
     intent_idem: HashMap<String, (String, String, u64)>,
     /// Outcomes not yet reported, by intent.
     outcomes: HashMap<String, PendingOutcome>,
+    /// Admission slot (per event) → the reservations made under it (pruned on each hold).
+    admissions: HashMap<String, Vec<String>>,
 }
 
 /// State in this process's memory (lost on exit).
@@ -153,6 +155,23 @@ impl Store for MemoryStore {
                 }
             }
         }
+        // As hold.lua: only PENDING holds before their deadline count against the admission.
+        let admission_key = req
+            .admission
+            .as_ref()
+            .map(|a| (format!("{}:{}", req.event_id, a.slot), a.limit));
+        if let Some((key, limit)) = &admission_key {
+            let reservations = &g.reservations;
+            let held = g.admissions.entry(key.clone()).or_default();
+            held.retain(|rid| {
+                reservations
+                    .get(rid)
+                    .is_some_and(|r| r.status == ResStatus::Pending && r.hold_expires_ms > now_ms)
+            });
+            if held.len() >= *limit as usize {
+                return Err(ServiceError::HoldLimit(*limit));
+            }
+        }
         let Some(ev) = g.events.get_mut(&req.event_id) else {
             return Err(ServiceError::EventNotFound(req.event_id.clone()));
         };
@@ -210,6 +229,9 @@ impl Store for MemoryStore {
             confirmed_ms: None,
         };
         g.reservations.insert(r.id.clone(), r.clone());
+        if let Some((key, _)) = admission_key {
+            g.admissions.entry(key).or_default().push(r.id.clone());
+        }
         g.idem.insert(
             idem_key,
             (r.id.clone(), req.fingerprint.clone(), now_ms + req.idem_ms),

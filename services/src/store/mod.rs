@@ -55,6 +55,17 @@ pub struct HoldRequest {
     pub hold_ms: u64,
     /// How long the idempotency key is remembered.
     pub idem_ms: u64,
+    /// The admission the hold is made under and its limit; None: not counted.
+    pub admission: Option<AdmissionLimit>,
+}
+
+/// How many active holds one admission may have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdmissionLimit {
+    /// Digest of the admission id: the counting slot.
+    pub slot: String,
+    /// Most active (PENDING and unexpired) holds; at least 1.
+    pub limit: u32,
 }
 
 /// A request to create a payment intent, validated by the caller.
@@ -107,7 +118,9 @@ pub trait Store: Send + Sync + 'static {
     /// The state of each seat, None for a seat that does not exist.
     async fn seat_states(&self, event: &str, seats: &[String]) -> Result<Vec<Option<SeatState>>>;
     /// Holds seats atomically (all or none) and creates a PENDING reservation; a key seen within
-    /// its window returns that reservation instead (true = replayed).
+    /// its window returns that reservation instead (true = replayed). With an admission, a hold
+    /// is refused (`HoldLimit`) while that admission already has `limit` holds PENDING and
+    /// unexpired (a replay is answered first: it creates nothing).
     async fn hold(&self, req: &HoldRequest, now_ms: u64) -> Result<(Reservation, bool)>;
     /// One reservation, or None.
     async fn reservation(&self, id: &str) -> Result<Option<Reservation>>;

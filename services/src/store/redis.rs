@@ -196,6 +196,7 @@ fn script_error(code: i64, rest: Vec<String>, id: &str, event: &str) -> ServiceE
             }
         }
         -7 => ServiceError::FailedPrecondition("the hold has not expired yet".into()),
+        -8 => ServiceError::HoldLimit(rest.first().and_then(|s| s.parse().ok()).unwrap_or(0)),
         c => ServiceError::Internal(format!("script answered {c}")),
     }
 }
@@ -359,6 +360,8 @@ impl Store for RedisStore {
             Value::from(i64::from(req.quantity)),
             Value::from(req.hold_ms as i64),
             Value::from(req.idem_ms.max(1) as i64),
+            Value::from(req.admission.as_ref().map_or("", |a| a.slot.as_str())),
+            Value::from(req.admission.as_ref().map_or(0, |a| i64::from(a.limit))),
         ];
         args.extend(req.seats.iter().map(|s| Value::from(s.as_str())));
         let r = self

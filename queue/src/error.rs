@@ -22,6 +22,13 @@ pub enum QueueError {
     /// The place is gone: left, idle too long, READY too long, or the admission ran out.
     #[error("the place is gone: the token has expired")]
     TokenExpired,
+    /// The event asks for a proof of work (`join_challenge`) and the join carried none.
+    #[error("this event requires a solved join challenge (GET /api/v1/queue/challenge)")]
+    ChallengeRequired,
+    /// The join's challenge solution is not valid: forged, for another event, expired, already
+    /// used, or the nonce does not give enough leading zero bits. Get a new challenge.
+    #[error("the join challenge failed: {0}; get a new challenge")]
+    ChallengeFailed(&'static str),
     /// The store cannot be reached or did not answer in time; retrying later may succeed.
     #[error("the queue store is unavailable: {0}")]
     Unavailable(String),

@@ -67,6 +67,13 @@ impl QueueService for QueueGrpc {
     ) -> Result<Response<gw::JoinQueueResponse>, tonic::Status> {
         let r = request.into_inner();
         let user = (!r.user_id.is_empty()).then_some(r.user_id.as_str());
+        // JoinQueueRequest has no field for a solution: an event with `join_challenge` is
+        // joined over HTTP (where the page solves it), never around it.
+        self.state
+            .challenges
+            .check(&r.event_id, None)
+            .await
+            .map_err(err)?;
         let joined = self
             .state
             .room

@@ -68,6 +68,8 @@ pub struct AppState {
     pub webhooks: Option<Arc<webhook::Webhooks>>,
     /// Per-client rate limits of joins and status reads.
     pub rate_limits: Arc<ratelimit::RateLimits>,
+    /// Join challenges (proof of work) of the events that ask for one.
+    pub challenges: Arc<queue::challenge::Challenges>,
 }
 
 /// A built gateway: state plus what the background loops need.
@@ -156,6 +158,12 @@ impl Gateway {
             config.trusted_proxy.clone(),
             clock.clone(),
         ));
+        let challenges = Arc::new(queue::challenge::Challenges::new(
+            store.clone(),
+            clock.clone(),
+            &waiting,
+            config.join_challenge_ttl_seconds,
+        ));
         let room = WaitingRoom::new(store, clock, waiting, signer);
         let limits = config.limits();
         let metrics = Arc::new(Metrics::new());
@@ -176,6 +184,7 @@ impl Gateway {
             upstreams,
             webhooks,
             rate_limits,
+            challenges,
             room,
             metrics,
             admin_token_hash: config
@@ -375,6 +384,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/queue/status",
             get(handlers::status).route_layer(status_limit.clone()),
+        )
+        .route(
+            "/api/v1/queue/challenge",
+            get(handlers::challenge).route_layer(status_limit.clone()),
         )
         .route("/api/v1/queue/enter", post(handlers::enter))
         .route("/api/v1/queue", delete(handlers::leave))

@@ -202,6 +202,11 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_TRUSTED_PROXY", value_delimiter = ',')]
     pub trusted_proxy: Vec<ipnet::IpNet>,
 
+    /// Lifetime of a join challenge (`GET /api/v1/queue/challenge`) in seconds, 1 to 3600:
+    /// the time a client has to solve it and join. Events without `join_challenge` ignore it.
+    #[arg(long, env = "GATEWAY_JOIN_CHALLENGE_TTL_SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub join_challenge_ttl_seconds: u64,
+
     /// Seconds that in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "GATEWAY_DRAIN_GRACE_SECONDS", default_value_t = 30)]
     pub drain_grace_seconds: u64,

@@ -95,6 +95,8 @@ impl ApiError {
                     (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
                 }
                 Q::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "OVERLOADED"),
+                Q::ChallengeRequired => (StatusCode::FORBIDDEN, "CHALLENGE_REQUIRED"),
+                Q::ChallengeFailed(_) => (StatusCode::FORBIDDEN, "CHALLENGE_FAILED"),
                 Q::Protocol(_) | Q::Key(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
             },
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),

@@ -84,6 +84,13 @@ impl QueueService for QueueGrpc {
         let r = request.into_inner();
         // `user_id` is not trusted (as over HTTP): only a verified assertion names a user.
         let assertion = (!r.user_assertion.is_empty()).then_some(r.user_assertion.as_str());
+        // JoinQueueRequest has no field for a solution: an event with `join_challenge` is
+        // joined over HTTP (where the page solves it), never around it.
+        self.state
+            .challenges
+            .check(&r.event_id, None)
+            .await
+            .map_err(err)?;
         let joined = self
             .state
             .room

@@ -63,6 +63,9 @@ pub struct JoinBody {
     session_id: String,
     #[serde(default)]
     user_assertion: Option<String>,
+    /// The solved join challenge, for an event with `join_challenge`.
+    #[serde(default)]
+    challenge: Option<ChallengeAnswer>,
 }
 
 impl std::fmt::Debug for JoinBody {
@@ -72,8 +75,53 @@ impl std::fmt::Debug for JoinBody {
             .field("event_id", &self.event_id)
             .field("session_id", &self.session_id)
             .field("user_assertion", &self.user_assertion.as_ref().map(|_| "…"))
+            .field("challenge", &self.challenge.is_some())
             .finish()
     }
+}
+
+/// `challenge` of a join: the challenge as issued and the nonce found for it.
+#[derive(Debug, Deserialize)]
+pub struct ChallengeAnswer {
+    token: String,
+    nonce: String,
+}
+
+/// Query of `GET /api/v1/queue/challenge`.
+#[derive(Debug, Deserialize)]
+pub struct ChallengeQuery {
+    event_id: String,
+}
+
+/// The body of a challenge reply when one is required.
+#[derive(Serialize)]
+struct ChallengeReply {
+    required: bool,
+    token: String,
+    difficulty_bits: u32,
+    expires_at: Value,
+}
+
+/// `GET /api/v1/queue/challenge?event_id=`: a new single-use proof-of-work challenge, or
+/// `{"required": false}` for an event that asks for none.
+pub async fn challenge(
+    State(st): State<AppState>,
+    Query(q): Query<ChallengeQuery>,
+) -> Result<Response, ApiError> {
+    let body = match st.challenges.issue(&q.event_id).await? {
+        Some(c) => serde_json::to_value(ChallengeReply {
+            required: true,
+            token: c.challenge,
+            difficulty_bits: c.difficulty_bits,
+            expires_at: rfc3339(
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(c.expires_at_ms) * 1_000_000)
+                    .ok(),
+            ),
+        })
+        .unwrap_or_default(),
+        None => json!({"required": false}),
+    };
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
 
 /// `POST /api/v1/queue/join`: 201 with a new place, 200 with the standing one.
@@ -81,6 +129,11 @@ pub async fn join(
     State(st): State<AppState>,
     ApiJson(body): ApiJson<JoinBody>,
 ) -> Result<Response, ApiError> {
+    let solution = body.challenge.as_ref().map(|c| queue::challenge::Solution {
+        challenge: &c.token,
+        nonce: &c.nonce,
+    });
+    st.challenges.check(&body.event_id, solution).await?;
     let joined = st
         .room
         .join(
@@ -228,6 +281,7 @@ pub(crate) fn event_json(id: &str, e: &EventInfo) -> Value {
         "ready_timeout_seconds": c.ready_timeout_seconds,
         "opens_at": rfc3339(c.opens_at),
         "target_url": c.target_url,
+        "join_challenge": c.join_challenge,
         "admissions_stopped": e.stopped,
         "sold_out": e.sold_out,
         "measured_admit_per_second": (e.measured_rate_milli >= 0).then(|| e.measured_rate_milli as f64 / 1000.0),
@@ -271,6 +325,7 @@ pub async fn put_event(
 ) -> Result<Response, ApiError> {
     let before = audit_state(&st, &id).await?;
     let created = st.room.configure(&id, &config).await?;
+    st.challenges.forget(&id);
     let info = st.room.info(&id).await?;
     let (code, action) = if created {
         (StatusCode::CREATED, "event.create")
@@ -377,7 +432,7 @@ fn html(status: StatusCode, body: String) -> Response {
             (header::REFERRER_POLICY, "no-referrer"),
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+                "default-src 'none'; script-src 'unsafe-inline'; worker-src blob:; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
             ),
         ],
         body,
@@ -412,7 +467,11 @@ pub fn maintenance_page() -> Response {
 pub async fn room_page(State(st): State<AppState>, Path(id): Path<String>) -> Response {
     match st.room.info(&id).await {
         Ok(info) => {
-            let config = json!({"event_id": id, "target_url": info.config.target_url});
+            let config = json!({
+                "event_id": id,
+                "target_url": info.config.target_url,
+                "challenge_bits": info.config.challenge_bits(),
+            });
             // Inside <script>, "<" must not open a tag: JSON allows the escape.
             let config = config.to_string().replace('<', "\\u003c");
             html(StatusCode::OK, ROOM_PAGE.replace("__CONFIG__", &config))

@@ -82,6 +82,8 @@ pub struct AppState {
     pub rate_sync: Option<Arc<ratesync::RateSync>>,
     /// The system-wide modes (MAINTENANCE_MODE, CIRCUIT_BREAKER) that every replica follows.
     pub system: Arc<system::SystemModes>,
+    /// Join challenges (proof of work) of the events that ask for one.
+    pub challenges: Arc<queue::challenge::Challenges>,
 }
 
 /// A built gateway: state plus what the background loops need.
@@ -201,6 +203,12 @@ impl Gateway {
             }
             _ => None,
         };
+        let challenges = Arc::new(queue::challenge::Challenges::new(
+            store.clone(),
+            clock.clone(),
+            &waiting,
+            config.join_challenge_ttl_seconds,
+        ));
         let mut room = WaitingRoom::new(store, clock.clone(), waiting, signer);
         if !config.user_assertion_key.is_empty() {
             let assertions = UserAssertions::from_keys(&config.user_assertion_key).map_err(|e| {
@@ -261,6 +269,7 @@ impl Gateway {
             audit,
             rate_sync,
             system,
+            challenges,
             room,
             metrics,
             admin_token_hash: config
@@ -585,6 +594,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/queue/status",
             get(handlers::status).route_layer(status_limit.clone()),
+        )
+        .route(
+            "/api/v1/queue/challenge",
+            get(handlers::challenge).route_layer(status_limit.clone()),
         )
         .route("/api/v1/queue/enter", post(handlers::enter))
         .route("/api/v1/queue", delete(handlers::leave))

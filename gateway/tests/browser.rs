@@ -350,3 +350,131 @@ async fn with_websockets_blocked_the_page_falls_back_to_polling() {
     let _ = std::fs::remove_dir_all(&profile);
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_page_solves_a_16_bit_join_challenge_in_a_worker_and_joins() {
+    let redis = RedisServer::start().unwrap();
+    let gw = TestGateway::start(&["--redis-url", &redis.url(), "--ws-tick-ms", "100"]).await;
+    let base = gw.url("");
+    let r = put_event(
+        &base,
+        "powpage",
+        json!({"admit_per_second": 0, "max_active": 100, "join_challenge": {"difficulty_bits": 16}}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // Without a solution nobody gets in: the page's place can only come from solving.
+    assert_eq!(
+        join(&base, "powpage", "script").await.code(),
+        "CHALLENGE_REQUIRED"
+    );
+
+    let (_driver, browser, profile) = start_browser("pow").await;
+    browser.goto(&gw.url("/e/powpage")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = browser
+            .find(Locator::Id("position"))
+            .await
+            .unwrap()
+            .attr("data-position")
+            .await
+            .unwrap();
+        if p.as_deref() == Some("1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never joined (position {p:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let info = send(
+        client()
+            .get(gw.url("/admin/v1/events/powpage"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    assert_eq!(info.body["stats"]["joined_total"], 1, "{}", info.body);
+    let lead = browser.find(Locator::Id("lead")).await.unwrap();
+    let solve_ms = lead.attr("data-solve-ms").await.unwrap();
+    assert!(solve_ms.is_some(), "the page solved a challenge");
+    // ... in a Web Worker (the page's own fallback would say "page"), which the page's CSP
+    // allows (blob: workers only).
+    assert_eq!(
+        lead.attr("data-solved-in").await.unwrap().as_deref(),
+        Some("worker")
+    );
+    let csp = client()
+        .get(gw.url("/e/powpage"))
+        .send()
+        .await
+        .unwrap()
+        .headers()
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("worker-src blob:"), "{csp}");
+    browser.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&profile);
+    gw.shutdown().await;
+}
+
+/// Benchmark, not a test: the median time the page's Web Worker takes to solve challenges of
+/// 12, 16 and 20 bits in headless Chromium (docs/operations.md, "Abuse and identity"). Run with
+/// `cargo test --release -p gateway --test browser -- --ignored --nocapture solve_time`.
+#[tokio::test]
+#[ignore]
+async fn solve_time_per_difficulty_in_chromium() {
+    let redis = RedisServer::start().unwrap();
+    let gw = TestGateway::start(&["--redis-url", &redis.url()]).await;
+    let base = gw.url("");
+    let (_driver, browser, profile) = start_browser("pow-bench").await;
+    const RUNS: usize = 21;
+    for bits in [12u32, 16, 20] {
+        let event = format!("bench{bits}");
+        put_event(
+            &base,
+            &event,
+            json!({"admit_per_second": 0, "max_active": 100, "join_challenge": {"difficulty_bits": bits}}),
+        )
+        .await;
+        // The page of an event whose setting asks for solving: its worker is what is timed.
+        browser.goto(&gw.url(&format!("/e/{event}"))).await.unwrap();
+        let mut ms = Vec::new();
+        let mut hashes = Vec::new();
+        for _ in 0..RUNS {
+            let c =
+                send(client().get(gw.url(&format!("/api/v1/queue/challenge?event_id={event}"))))
+                    .await;
+            let token = c.body["token"].as_str().unwrap().to_owned();
+            let r = browser
+                .execute_async(
+                    "const [token, bits, done] = arguments; const t = performance.now();
+                     window.waitingRoom.solveChallenge(token, bits).then(n => done([n, performance.now() - t]));",
+                    vec![json!(token), json!(bits)],
+                )
+                .await
+                .unwrap();
+            let nonce = r[0].as_str().unwrap().to_owned();
+            assert!(
+                queue::challenge::solves(&token, &nonce, bits),
+                "a real solution"
+            );
+            hashes.push(nonce.parse::<u64>().unwrap() + 1);
+            ms.push(r[1].as_f64().unwrap());
+        }
+        ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        hashes.sort_unstable();
+        let rate: f64 = hashes.iter().sum::<u64>() as f64 / ms.iter().sum::<f64>() / 1000.0;
+        println!(
+            "chromium worker, {bits} bits: median {:.0} ms over {RUNS} runs (min {:.0}, max {:.0}), median {} hashes, {rate:.2} M hashes/s",
+            ms[RUNS / 2], ms[0], ms[RUNS - 1], hashes[RUNS / 2]
+        );
+    }
+    browser.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&profile);
+    gw.shutdown().await;
+}

@@ -517,6 +517,7 @@ fn the_docs_describe_every_route() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/api.md")).unwrap();
     let routes = [
         ("post", "/api/v1/queue/join"),
+        ("get", "/api/v1/queue/challenge"),
         ("get", "/api/v1/queue/status"),
         ("post", "/api/v1/queue/enter"),
         ("delete", "/api/v1/queue"),

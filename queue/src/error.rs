@@ -31,6 +31,13 @@ pub enum QueueError {
     /// The admission was given up (leave) or ran out in the store: it no longer creates holds.
     #[error("the admission has ended (left or expired); queue again")]
     AdmissionEnded,
+    /// The event asks for a proof of work (`join_challenge`) and the join carried none.
+    #[error("this event requires a solved join challenge (GET /api/v1/queue/challenge)")]
+    ChallengeRequired,
+    /// The join's challenge solution is not valid: forged, for another event, expired, already
+    /// used, or the nonce does not give enough leading zero bits. Get a new challenge.
+    #[error("the join challenge failed: {0}; get a new challenge")]
+    ChallengeFailed(&'static str),
     /// The store cannot be reached or did not answer in time; retrying later may succeed.
     #[error("the queue store is unavailable: {0}")]
     Unavailable(String),

@@ -8,6 +8,7 @@
 //! ([`store::MemoryStore`], the embedded default). [`room::WaitingRoom`] ties store, clock and
 //! tokens into the operations that the HTTP and gRPC edges expose. Nothing here knows HTTP.
 
+pub mod challenge;
 pub mod clock;
 pub mod error;
 pub mod ids;

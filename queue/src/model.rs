@@ -35,7 +35,23 @@ pub struct EventConfig {
     /// a query parameter); an absolute http(s) URL.
     #[serde(default)]
     pub target_url: Option<String>,
+    /// Proof of work asked of every join (`GET /api/v1/queue/challenge`); None or 0 bits: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_challenge: Option<JoinChallenge>,
 }
+
+/// An event's proof-of-work setting: each join must carry a nonce such that
+/// SHA-256(challenge ":" nonce) starts with `difficulty_bits` zero bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinChallenge {
+    /// Leading zero bits required, 0 (off) to [`MAX_DIFFICULTY_BITS`].
+    pub difficulty_bits: u32,
+}
+
+/// Largest accepted `join_challenge.difficulty_bits` (about 4 billion hashes on average: far
+/// beyond what a phone solves in a reasonable time; see docs/operations.md for measured times).
+pub const MAX_DIFFICULTY_BITS: u32 = 32;
 
 fn default_admission_ttl() -> u32 {
     DEFAULT_ADMISSION_TTL_SECONDS
@@ -65,7 +81,13 @@ impl EventConfig {
             ready_timeout_seconds: DEFAULT_READY_TIMEOUT_SECONDS,
             opens_at: None,
             target_url: None,
+            join_challenge: None,
         }
+    }
+
+    /// The proof of work's difficulty in bits; 0 when the event asks for none.
+    pub fn challenge_bits(&self) -> u32 {
+        self.join_challenge.map_or(0, |c| c.difficulty_bits)
     }
 
     /// Checks every value's range; the error names the offending field.
@@ -95,6 +117,11 @@ impl EventConfig {
                     "target_url must be an absolute http(s) URL of at most {MAX_URL_BYTES} bytes without spaces"
                 ));
             }
+        }
+        if self.challenge_bits() > MAX_DIFFICULTY_BITS {
+            return bad(format!(
+                "join_challenge.difficulty_bits must be between 0 and {MAX_DIFFICULTY_BITS}"
+            ));
         }
         if let Some(t) = self.opens_at {
             if t.unix_timestamp() < 0 || t.year() > 9999 {

@@ -179,6 +179,9 @@ impl Store for Gated {
     async fn ping(&self) -> Result<()> {
         Ok(())
     }
+    async fn claim_once(&self, e: &EventId, id: &str, until: u64, now: u64) -> Result<bool> {
+        self.inner.claim_once(e, id, until, now).await
+    }
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use queue::ids::{EventId, SessionKey};
-use queue::model::{Action, EventConfig};
+use queue::model::{Action, EventConfig, JoinChallenge};
 use queue::store::{JoinRequest, MemoryStore, RedisOptions, RedisStore, StatusRequest, Store};
 use std::sync::atomic::{AtomicU32, Ordering};
 use testkit::RedisServer;
@@ -71,6 +71,10 @@ fn config() -> impl Strategy<Value = EventConfig> {
                 time::OffsetDateTime::from_unix_timestamp((T0 / 1000) as i64 + s).unwrap()
             }),
             target_url: (max % 2 == 0).then(|| "https://shop.example/buy?x=1".to_owned()),
+            // 0 bits included: both stores must report it as no challenge.
+            join_challenge: (aps != 1).then_some(JoinChallenge {
+                difficulty_bits: idle % 3,
+            }),
         })
 }
 

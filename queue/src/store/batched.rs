@@ -188,4 +188,14 @@ impl Store for Batched {
     async fn ping(&self) -> Result<()> {
         self.inner.ping().await
     }
+
+    async fn claim_once(
+        &self,
+        event: &EventId,
+        id: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<bool> {
+        self.inner.claim_once(event, id, until_ms, now_ms).await
+    }
 }

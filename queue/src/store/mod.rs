@@ -157,4 +157,34 @@ pub trait Store: Send + Sync + 'static {
     async fn resume(&self, event: &EventId, from_ms: u64, until_ms: u64) -> Result<bool>;
     /// Checks that the store answers.
     async fn ping(&self) -> Result<()>;
+    /// Records `id` (at most [`CLAIM_ID_MAX`] characters of `[A-Za-z0-9_-]`) as used within
+    /// `event` until `until_ms`; true for the first claim, false when it was already claimed
+    /// and has not lapsed. What makes a join challenge single-use across replicas. The one
+    /// method that does not look the event up (its caller has).
+    async fn claim_once(
+        &self,
+        event: &EventId,
+        id: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<bool>;
+}
+
+/// Longest id [`Store::claim_once`] takes.
+pub const CLAIM_ID_MAX: usize = 64;
+
+/// Checks an id for [`Store::claim_once`] (it becomes part of a Redis key).
+pub(crate) fn check_claim_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= CLAIM_ID_MAX
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::error::QueueError::InvalidArgument(format!(
+            "a claim id must match [A-Za-z0-9_-]{{1,{CLAIM_ID_MAX}}}"
+        )))
+    }
 }

@@ -166,6 +166,7 @@ impl Store for RedisStore {
                 Value::from(config.ready_timeout_seconds as i64),
                 Value::from(opens),
                 Value::from(config.target_url.clone().unwrap_or_default()),
+                Value::from(i64::from(config.challenge_bits())),
             ],
         );
         let r = self
@@ -214,6 +215,11 @@ impl Store for RedisStore {
                 ready_timeout_seconds: secs(r[5]),
                 opens_at,
                 target_url,
+                join_challenge: raw
+                    .get(16)
+                    .and_then(|b| b.parse().ok())
+                    .filter(|&b| b > 0)
+                    .map(|difficulty_bits| JoinChallenge { difficulty_bits }),
             },
             stopped: r[7] & 1 != 0,
             sold_out: r[7] & 2 != 0,
@@ -539,5 +545,36 @@ impl Store for RedisStore {
 
     async fn ping(&self) -> Result<()> {
         Ok(self.redis.ping().await?)
+    }
+
+    /// `SET wr:{event}:claim:<id> 1 NX PX <until - now>`: one command, atomic on its own, in
+    /// the event's slot; the key lapses with what it guards. Waited for like a join when
+    /// `--redis-wait-replicas` is set, so a failover cannot forget a claim and let it be
+    /// claimed twice.
+    async fn claim_once(
+        &self,
+        event: &EventId,
+        id: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<bool> {
+        super::check_claim_id(id)?;
+        let key = format!("wr:{{{}}}:claim:{id}", event.as_str());
+        let ttl = until_ms.saturating_sub(now_ms).max(1);
+        let reply = self
+            .redis
+            .durably(
+                slot_of(&key),
+                "SET",
+                vec![
+                    Value::from(key),
+                    Value::from("1"),
+                    Value::from("NX"),
+                    Value::from("PX"),
+                    Value::from(ttl as i64),
+                ],
+            )
+            .await?;
+        Ok(!matches!(reply, Value::Null))
     }
 }

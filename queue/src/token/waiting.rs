@@ -258,6 +258,19 @@ impl WaitingTokens {
         })
     }
 
+    /// One key per secret, the issuing one first: HMAC-SHA256(secret, `label`), so that another
+    /// signer (join challenges) rotates with `--token-secret` without ever sharing its key.
+    pub fn derive_keys(&self, label: &[u8]) -> Vec<[u8; 32]> {
+        self.keys
+            .iter()
+            .map(|k| {
+                let mut mac = k.mac.clone();
+                mac.update(label);
+                mac.finalize().into_bytes().into()
+            })
+            .collect()
+    }
+
     /// A deterministic, unguessable id derived from `parts` (used for JWT `jti`), under the
     /// issuing secret: replicas that issue under different secrets (during a rotation) derive
     /// different ids for the same parts.

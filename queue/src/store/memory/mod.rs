@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+mod claims;
 mod deadlines;
 mod event;
 mod rank;
@@ -38,6 +39,7 @@ type Shared = Arc<Mutex<Ev>>;
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     events: RwLock<HashMap<EventId, Shared>>,
+    claims: Mutex<claims::Claims>,
 }
 
 /// A poisoned lock only means another caller panicked mid-step; the state stays usable.
@@ -69,6 +71,17 @@ impl MemoryStore {
 #[async_trait]
 impl Store for MemoryStore {
     async fn configure(&self, event: &EventId, config: &EventConfig, now_ms: u64) -> Result<bool> {
+        // Stored as Redis stores it: a 0-bit challenge is no challenge.
+        let normal;
+        let config = if config.join_challenge.is_some() && config.challenge_bits() == 0 {
+            normal = EventConfig {
+                join_challenge: None,
+                ..config.clone()
+            };
+            &normal
+        } else {
+            config
+        };
         if let Ok(ev) = self.get(event) {
             lock(&ev).configure(config);
             return Ok(false);
@@ -283,5 +296,17 @@ impl Store for MemoryStore {
 
     async fn ping(&self) -> Result<()> {
         Ok(())
+    }
+
+    async fn claim_once(
+        &self,
+        event: &EventId,
+        id: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<bool> {
+        super::check_claim_id(id)?;
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        claims.claim(event, id, until_ms, now_ms)
     }
 }

@@ -22,6 +22,7 @@ fn config(idle: u32) -> EventConfig {
         ready_timeout_seconds: 30,
         opens_at: None,
         target_url: None,
+        join_challenge: None,
     }
 }
 

@@ -203,6 +203,9 @@ pub struct Place {
     pub stopped: bool,
     /// `opens_at` in Unix ms.
     pub opens_at_ms: Option<u64>,
+    /// The event's epoch: its creation time (Unix ms), different for every incarnation of an
+    /// event id; waiting tokens carry it. 0 for an event created before epochs existed.
+    pub epoch: u64,
 }
 
 impl Place {
@@ -399,6 +402,7 @@ mod tests {
             admit_per_second: aps,
             stopped: false,
             opens_at_ms: None,
+            epoch: 0,
         }
     }
 

@@ -165,6 +165,7 @@ impl WaitingRoom {
             ticket: joined.place.ticket,
             session_id: session_id.to_owned(),
             user_id: user,
+            epoch: Some(joined.place.epoch),
         };
         Ok(JoinView {
             waiting_token: self.inner.waiting.issue(&claims),
@@ -188,6 +189,7 @@ impl WaitingRoom {
             .store
             .status(&event, claims.ticket, session_of(&claims), true, now)
             .await?;
+        same_epoch(&claims, &place)?;
         Ok(self.view(&place, now))
     }
 
@@ -215,8 +217,12 @@ impl WaitingRoom {
             .enter(&event, claims.ticket, session, now)
             .await?
         {
-            Entry::Granted(p) => p,
+            Entry::Granted(p) => {
+                same_epoch(&claims, &p)?;
+                p
+            }
             Entry::Refused(p) => {
+                same_epoch(&claims, &p)?;
                 return Err(match p.status {
                     Status::Waiting | Status::PreQueue => QueueError::NotReady,
                     Status::SoldOut => QueueError::EventClosed(event.to_string()),
@@ -347,6 +353,16 @@ impl WaitingRoom {
             }
         }
         Ok(expired)
+    }
+}
+
+/// A token of an earlier incarnation of the event (its data lost and the event created again)
+/// names a ticket of the old queue: `InvalidToken`, whatever the new queue holds under it.
+/// Tokens from before epochs carry none and pass.
+fn same_epoch(claims: &WaitingClaims, place: &Place) -> Result<()> {
+    match claims.epoch {
+        Some(e) if e != place.epoch => Err(QueueError::InvalidToken),
+        _ => Ok(()),
     }
 }
 

@@ -91,9 +91,9 @@ fn u(v: i64) -> u64 {
     v.max(0) as u64
 }
 
-/// Decodes `{code, ticket, status, position, expires_at, rate_m, aps, flags, opens}`.
+/// Decodes `{code, ticket, status, position, expires_at, rate_m, aps, flags, opens, epoch}`.
 fn decode_place(r: &[i64]) -> Result<Place> {
-    if r.len() < 9 {
+    if r.len() < 10 {
         return Err(QueueError::Protocol(format!("short place reply {r:?}")));
     }
     let status =
@@ -107,6 +107,7 @@ fn decode_place(r: &[i64]) -> Result<Place> {
         admit_per_second: u32::try_from(r[6]).unwrap_or(0),
         stopped: r[7] & 1 != 0,
         opens_at_ms: (r[8] >= 0).then(|| r[8] as u64),
+        epoch: u(r[9]),
     })
 }
 
@@ -301,19 +302,19 @@ impl Store for RedisStore {
             Some(-2) if r.len() == 1 => return Err(QueueError::EventClosed(event.to_string())),
             _ => {}
         }
-        if r.len() != 4 + 5 * joins.len() {
+        if r.len() != 5 + 5 * joins.len() {
             return Err(QueueError::Protocol(format!(
                 "join reply of {} values for {} joins",
                 r.len(),
                 joins.len()
             )));
         }
-        r[4..]
+        r[5..]
             .chunks_exact(5)
             .map(|j| {
                 Ok(Joined {
                     created: j[0] == 1,
-                    place: decode_place(&[0, j[1], j[2], j[3], j[4], r[0], r[1], r[2], r[3]])?,
+                    place: decode_place(&[0, j[1], j[2], j[3], j[4], r[0], r[1], r[2], r[3], r[4]])?,
                 })
             })
             .collect()
@@ -357,7 +358,7 @@ impl Store for RedisStore {
         if r.len() == 1 && r[0] == -1 {
             return Err(Self::not_found(event));
         }
-        if r.len() != 4 + 3 * reads.len() {
+        if r.len() != 5 + 3 * reads.len() {
             return Err(QueueError::Protocol(format!(
                 "status reply of {} values for {} reads",
                 r.len(),
@@ -366,9 +367,20 @@ impl Store for RedisStore {
         }
         reads
             .iter()
-            .zip(r[4..].chunks_exact(3))
+            .zip(r[5..].chunks_exact(3))
             .map(|(q, p)| {
-                decode_place(&[0, q.ticket as i64, p[0], p[1], p[2], r[0], r[1], r[2], r[3]])
+                decode_place(&[
+                    0,
+                    q.ticket as i64,
+                    p[0],
+                    p[1],
+                    p[2],
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                ])
             })
             .collect()
     }
@@ -500,7 +512,7 @@ impl Store for RedisStore {
         if r.first() == Some(&-1) {
             return Err(Self::not_found(event));
         }
-        if r.len() != 6 + 3 * tickets.len() {
+        if r.len() != 7 + 3 * tickets.len() {
             return Err(QueueError::Protocol(format!(
                 "places reply of {} values for {} tickets",
                 r.len(),
@@ -511,7 +523,7 @@ impl Store for RedisStore {
             .iter()
             .enumerate()
             .map(|(i, &(t, _))| {
-                let at = 6 + 3 * i;
+                let at = 7 + 3 * i;
                 decode_place(&[
                     0,
                     t as i64,
@@ -522,6 +534,7 @@ impl Store for RedisStore {
                     r[2],
                     r[3],
                     r[4],
+                    r[6],
                 ])
             })
             .collect::<Result<Vec<_>>>()?;

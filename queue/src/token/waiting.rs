@@ -32,6 +32,10 @@ pub struct WaitingClaims {
     /// tokens of gateways before assertions carried an unverified `u`, which is ignored.
     #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// The event's epoch when the token was issued ([`crate::model::Place::epoch`]): a token of
+    /// an earlier incarnation of the event is refused. None in tokens from before epochs.
+    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }
 
 /// A genuine waiting token, as verification sees it.
@@ -57,6 +61,8 @@ struct BodyOut<'a> {
     s: &'a str,
     #[serde(rename = "a", skip_serializing_if = "Option::is_none")]
     u: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p: Option<u64>,
     i: u64,
 }
 
@@ -69,6 +75,8 @@ struct BodyIn {
     /// The verified user (`a`); an old token's unverified `u` is not read.
     #[serde(default, rename = "a")]
     u: Option<String>,
+    #[serde(default)]
+    p: Option<u64>,
     #[serde(default)]
     i: Option<u64>,
 }
@@ -188,6 +196,7 @@ impl WaitingTokens {
             t: claims.ticket,
             s: &claims.session_id,
             u: claims.user_id.as_deref(),
+            p: claims.epoch,
             i: self.clock.now_ms() / 1000,
         };
         let body = B64.encode(serde_json::to_vec(&body).unwrap_or_default());
@@ -251,6 +260,7 @@ impl WaitingTokens {
                 ticket: b.t,
                 session_id: b.s,
                 user_id: b.u,
+                epoch: b.p,
             },
             issued_at: b.i,
             kid: self.keys[index].kid.clone(),
@@ -299,6 +309,7 @@ mod tests {
             ticket: 7,
             session_id: "s1".into(),
             user_id: None,
+            epoch: Some(1_800_000_000_000),
         }
     }
 
@@ -419,7 +430,12 @@ mod tests {
         let body = B64.encode(br#"{"e":"demo","t":7,"s":"s1","u":"mallory","i":1}"#);
         let sig = B64.encode(key.sign_v2(&body).finalize().into_bytes());
         let token = format!("{}.{body}.{sig}", key.kid);
-        assert_eq!(t.verify(&token).unwrap(), claims());
+        // (Nor had such tokens an epoch.)
+        let want = WaitingClaims {
+            epoch: None,
+            ..claims()
+        };
+        assert_eq!(t.verify(&token).unwrap(), want);
         // A verified user travels as `a`.
         let mut c = claims();
         c.user_id = Some("alice".into());

@@ -1,12 +1,15 @@
 -- configure: ARGV[3..9] = aps, max, attl, idle, rto, opens ('' for none), target url ('' for none). Creates or updates
 -- the event; flags, counters and the token bucket survive an update. Reply: {1 created | 0}.
 -- ARGV[10] = join challenge difficulty bits (0: none).
+-- A new event's epoch is its creation time (ms): waiting tokens carry it, so tokens of an
+-- earlier incarnation of the event (deleted with its data, created again) are refused.
 local created = redis.call('EXISTS', EV) == 0
 redis.call('HSET', EV, 'aps', ARGV[3], 'max', ARGV[4], 'attl', ARGV[5], 'idle', ARGV[6],
   'rto', ARGV[7], 'opens', ARGV[8], 'url', ARGV[9])
 redis.call('HSET', EV, 'pow', ARGV[10] or '0')
 if created then
-  redis.call('HSET', EV, 'stopped', 0, 'sold', 0, 'tokens', 0, 'tb_ts', NOW, 'rate_m', -1)
+  redis.call('HSET', EV, 'stopped', 0, 'sold', 0, 'tokens', 0, 'tb_ts', NOW, 'rate_m', -1,
+    'epoch', NOW)
   return {1}
 end
 return {0}

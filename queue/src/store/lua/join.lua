@@ -1,6 +1,6 @@
 -- join: a batch of N >= 1 joins of one event, applied in order exactly as N calls would be.
 -- ARGV[2+2i-1], ARGV[2+2i] = the session digest of join i and its pre-queue draw (i = 1..N).
--- Reply: {-1} unknown event | {-2} closed or out of tickets | {rate_m, aps, flags, opens, then
+-- Reply: {-1} unknown event | {-2} closed or out of tickets | {rate_m, aps, flags, opens, epoch, then
 -- per join: code (1 new, 0 existing), ticket, status, position, expires_at}.
 -- A batch is one script call, so the whole group costs one round trip and one WAIT (the group
 -- commit of joins); a session whose ticket still stands gets it back (a refresh never takes a
@@ -13,7 +13,7 @@ local n = (#ARGV - 2) / 2
 -- Checked once for the batch, so that a batch is refused whole rather than half applied.
 if (tonumber(redis.call('GET', SEQ)) or 0) + n >= TBITS then return {-2} end
 local pre = pre_queue(c)
-local out = {c.rate_m, c.aps, flags(c), c.opens or -1}
+local out = {c.rate_m, c.aps, flags(c), c.opens or -1, c.epoch}
 local expires = (NOW_S + c.idle) * 1000
 local qlen = nil
 local wrote = false

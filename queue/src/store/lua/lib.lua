@@ -39,7 +39,7 @@ end
 -- The event's configuration and flags, or nil when the event does not exist.
 local function load_cfg()
   local v = redis.call('HMGET', EV, 'aps', 'max', 'attl', 'idle', 'rto', 'opens', 'stopped', 'sold',
-    'rate_m', 'p_end', 'p_len')
+    'rate_m', 'p_end', 'p_len', 'epoch')
   if not v[1] then
     return nil
   end
@@ -47,6 +47,7 @@ local function load_cfg()
     aps = tonumber(v[1]), max = tonumber(v[2]), attl = tonumber(v[3]), idle = tonumber(v[4]),
     rto = tonumber(v[5]), opens = tonumber(v[6]), stopped = v[7] == '1', sold = v[8] == '1',
     rate_m = tonumber(v[9]) or -1, p_end = tonumber(v[10]) or 0, p_len = tonumber(v[11]) or 0,
+    epoch = tonumber(v[12]) or 0,
   }
 end
 
@@ -149,5 +150,5 @@ local function flags(c)
 end
 
 local function reply(c, code, t, p)
-  return {code, t, p[1], p[2], p[3], c.rate_m, c.aps, flags(c), c.opens or -1}
+  return {code, t, p[1], p[2], p[3], c.rate_m, c.aps, flags(c), c.opens or -1, c.epoch}
 end

@@ -51,6 +51,8 @@ pub(super) struct Ev {
     p_from: Option<u64>,
     p_end: u64,
     p_len: u64,
+    /// Creation time (ms): the event's epoch (configure.lua's `epoch`).
+    created_ms: u64,
 }
 
 impl Ev {
@@ -80,6 +82,7 @@ impl Ev {
             p_from: None,
             p_end: 0,
             p_len: 0,
+            created_ms: now,
         }
     }
 
@@ -223,6 +226,7 @@ impl Ev {
             admit_per_second: self.cfg.admit_per_second,
             stopped: self.stopped,
             opens_at_ms: self.cfg.opens_at_ms(),
+            epoch: self.created_ms,
         }
     }
 

@@ -72,6 +72,12 @@ impl Subscription {
         let mut messages = client.message_rx();
         let mut reconnects = client.reconnect_rx();
         client.connect();
+        // Subscribed before returning when Redis answers in time (else in the background).
+        let subscribed = tokio::time::timeout(opts.command_timeout, async {
+            client.wait_for_connect().await.is_ok() && client.psubscribe(pattern).await.is_ok()
+        })
+        .await
+        .unwrap_or(false);
         let task = {
             let client = client.clone();
             let tx = tx.clone();
@@ -88,7 +94,9 @@ impl Subscription {
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 };
-                subscribe(client.clone(), pattern.clone()).await;
+                if !subscribed {
+                    subscribe(client.clone(), pattern.clone()).await;
+                }
                 loop {
                     tokio::select! {
                         m = messages.recv() => match m {
@@ -115,7 +123,6 @@ impl Subscription {
                 }
             })
         };
-        let _ = tokio::time::timeout(opts.command_timeout, client.wait_for_connect()).await;
         Ok(Self { client, tx, task })
     }
 

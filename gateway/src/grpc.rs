@@ -182,6 +182,9 @@ async fn follow_readiness(
         <QueueServiceServer<QueueGrpc> as NamedService>::NAME,
         <GatewayServiceServer<GatewayGrpc> as NamedService>::NAME,
         <AdminServiceServer<AdminGrpc> as NamedService>::NAME,
+        <proto::gateway::v1::web_socket_service_server::WebSocketServiceServer<
+            crate::resv_grpc::StreamsGrpc,
+        > as NamedService>::NAME,
     ];
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {

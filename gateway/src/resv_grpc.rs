@@ -1,6 +1,9 @@
 //! `gateway.v1.WebSocketService` on `--grpc-listen`: `StreamReservationUpdates`, the gRPC form
-//! of the reservation WebSocket ([`crate::resv`]): the same source, the same messages.
+//! of the reservation WebSocket ([`crate::resv`]): the same source, the same messages; and
+//! `StreamQueueUpdates`, a place's queue updates from the same per-event watcher as the queue
+//! WebSocket ([`ws::Hub::listen`]): no per-stream Redis polling.
 
+use crate::error::ApiError;
 use crate::resv::{self, Event};
 use crate::AppState;
 use proto::gateway::v1 as gw;
@@ -81,10 +84,100 @@ pub fn to_proto(ev: Event) -> gw::ReservationUpdateEvent {
 }
 
 type Updates = Pin<Box<dyn Stream<Item = Result<gw::ReservationUpdateEvent, Status>> + Send>>;
+type QueueUpdates = Pin<Box<dyn Stream<Item = Result<gw::QueueUpdateEvent, Status>> + Send>>;
+
+fn queue_status(s: &str) -> gw::QueueStatus {
+    gw::QueueStatus::from_str_name(&format!("QUEUE_STATUS_{s}")).unwrap_or_default()
+}
+
+/// A frame of the queue watcher (the WebSocket's JSON text) as a `QueueUpdateEvent`; None for
+/// what a stream does not carry (pings, close frames).
+pub fn queue_frame(msg: &ws::tungstenite::Message) -> Option<gw::QueueUpdateEvent> {
+    let ws::tungstenite::Message::Text(t) = msg else {
+        return None;
+    };
+    let v: serde_json::Value = serde_json::from_str(t.as_str()).ok()?;
+    let kind = v["type"].as_str()?;
+    let int = |k: &str| v[k].as_i64().unwrap_or(0).clamp(0, i64::from(i32::MAX)) as i32;
+    let system = |t: gw::EventType| {
+        (
+            t,
+            None,
+            Some(gw::SystemUpdate {
+                kind: kind.to_owned(),
+                retry_after_seconds: int("retry_after_seconds"),
+            }),
+        )
+    };
+    let (t, queue_update, system_update) = match kind {
+        "POSITION_CHANGED" => (
+            gw::EventType::QueueEventTypePositionChanged,
+            Some(gw::QueueUpdate {
+                status: queue_status(v["status"].as_str().unwrap_or("WAITING")) as i32,
+                position: int("position"),
+                eta_seconds: int("eta_seconds"),
+            }),
+            None,
+        ),
+        "ADMISSION_READY" => (
+            gw::EventType::QueueEventTypeAdmissionReady,
+            Some(gw::QueueUpdate {
+                status: gw::QueueStatus::Ready as i32,
+                ..Default::default()
+            }),
+            None,
+        ),
+        "TOKEN_EXPIRED" => (
+            gw::EventType::QueueEventTypeTokenExpired,
+            Some(gw::QueueUpdate {
+                status: gw::QueueStatus::Expired as i32,
+                ..Default::default()
+            }),
+            None,
+        ),
+        "EVENT_SOLD_OUT" => system(gw::EventType::SystemEventTypeEventSoldOut),
+        "ADMISSIONS_PAUSED" => system(gw::EventType::SystemEventTypeAdmissionsPaused),
+        "ADMISSIONS_RESUMED" => system(gw::EventType::SystemEventTypeAdmissionsResumed),
+        "MAINTENANCE" => system(gw::EventType::SystemEventTypeMaintenance),
+        "MAINTENANCE_ENDED" => system(gw::EventType::SystemEventTypeMaintenanceEnded),
+        _ => return None,
+    };
+    Some(gw::QueueUpdateEvent {
+        r#type: t as i32,
+        queue_update,
+        system_update,
+        timestamp: Some(now()),
+        correlation_id: String::new(),
+    })
+}
 
 #[tonic::async_trait]
 impl WebSocketService for StreamsGrpc {
     type StreamReservationUpdatesStream = Updates;
+    type StreamQueueUpdatesStream = QueueUpdates;
+
+    async fn stream_queue_updates(
+        &self,
+        request: Request<gw::StreamQueueRequest>,
+    ) -> Result<Response<Self::StreamQueueUpdatesStream>, Status> {
+        let req = request.into_inner();
+        if req.waiting_token.is_empty() {
+            return Err(ApiError::Unauthenticated.to_grpc_status());
+        }
+        let (event, ticket, session) = self
+            .state
+            .room
+            .holder_of(&req.waiting_token)
+            .map_err(|e| ApiError::from(e).to_grpc_status())?;
+        if !req.event_id.is_empty() && req.event_id != event.as_str() {
+            return Err(ApiError::Forbidden.to_grpc_status());
+        }
+        let rx = self.state.hub.listen(event, ticket, session).await;
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
+            .take_while(|m| !matches!(m, ws::tungstenite::Message::Close(_)))
+            .filter_map(|m| queue_frame(&m).map(Ok));
+        Ok(Response::new(Box::pin(stream)))
+    }
 
     async fn stream_reservation_updates(
         &self,

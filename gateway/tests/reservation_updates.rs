@@ -1,7 +1,8 @@
 //! Live reservation updates end to end, with real parts only: two gateways on one
 //! redis-server, the real backends (from the `services` crate) on a `RedisStore` over that same
-//! Redis, served over gRPC on loopback; real WebSockets and a real gRPC stream. A payment
-//! outcome applied through the backends reaches the streams held on the other replica.
+//! Redis, served over gRPC on loopback; real WebSockets and a real gRPC stream. A purchase
+//! confirmed by the simulator's signed webhook applied on replica A reaches the streams held on
+//! replica B.
 
 mod common;
 
@@ -10,7 +11,6 @@ use common::*;
 use futures::StreamExt;
 use proto::gateway::v1 as gw;
 use proto::gateway::v1::web_socket_service_client::WebSocketServiceClient;
-use proto::payment::v1 as pay;
 use proto::reservation::v1 as res;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -25,6 +25,18 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// A gateway over `redis` and the backends, with gRPC, warning 58 s before a hold runs out (the
 /// backends hold for 60 s: the warning comes about 2 s after the hold is made).
 async fn gateway(redis: &RedisServer, backends: &Backends) -> TestGateway {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    gateway_on(l, redis, backends, false).await
+}
+
+/// As [`gateway`], on `listener`; with `webhooks`, it takes (and alone applies) the
+/// simulator's signed payment webhooks.
+async fn gateway_on(
+    listener: tokio::net::TcpListener,
+    redis: &RedisServer,
+    backends: &Backends,
+    webhooks: bool,
+) -> TestGateway {
     let url = redis.url();
     let mut args: Vec<String> = vec![
         "--redis-url".into(),
@@ -36,9 +48,12 @@ async fn gateway(redis: &RedisServer, backends: &Backends) -> TestGateway {
         "--hold-warning-seconds".into(),
         "58".into(),
     ];
+    if webhooks {
+        args.extend(["--webhook-secret".into(), WEBHOOK_SECRET.into()]);
+    }
     args.extend(backends.flags());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    TestGateway::start(&args).await
+    TestGateway::start_on(listener, &args).await
 }
 
 /// Joins, waits for READY, enters: the reservation token of a real admission.
@@ -118,53 +133,32 @@ async fn until_type(ws: &mut Ws, want: &str) -> (Vec<Value>, Value) {
     }
 }
 
-/// Pays `id` through the backends' simulator and applies the approved outcome through the
-/// WorkerService (what a replica's webhook consumer does): the order id.
-async fn pay_and_apply(backends: &Backends, id: &str) -> String {
-    let ch = backends.channel().await;
-    let mut payments = pay::payment_service_client::PaymentServiceClient::new(ch.clone());
-    let pi = payments
-        .create_payment_intent(pay::CreatePaymentIntentRequest {
-            reservation_id: id.into(),
-            scenario: pay::PaymentScenario::Approve as i32,
-            idempotency_key: format!("pay-{id}"),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    until("the payment is approved", async || {
-        payments
-            .get_payment_status(pay::GetPaymentStatusRequest {
-                payment_intent_id: pi.payment_intent_id.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status()
-            == pay::PaymentStatus::Approved
-    })
+/// Pays `id` through replica `base` (POST /api/v1/payments/intents, APPROVE): the simulator
+/// approves and POSTs its signed webhook to that replica, whose consumer applies it through
+/// WorkerService.ProcessPaymentResult.
+async fn pay(base: &str, token: &str, id: &str) {
+    let r = send(
+        client()
+            .post(format!("{base}/api/v1/payments/intents"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", format!("pay-{id}"))
+            .json(&json!({"reservation_id": id, "scenario": "APPROVE"})),
+    )
     .await;
-    let done = res::worker_service_client::WorkerServiceClient::new(ch)
-        .process_payment_result(res::ProcessPaymentRequest {
-            payment_intent_id: pi.payment_intent_id.clone(),
-            reservation_id: id.into(),
-            result: res::PaymentResult::Approved as i32,
-            webhook_id: format!("msg_{id}"),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(done.reservation_status(), res::ReservationStatus::Confirmed);
-    done.order_id
+    assert_eq!(r.status, 201, "{}", r.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_confirmation_reaches_the_websocket_and_grpc_stream_on_another_replica() {
     let redis = RedisServer::start().unwrap();
-    let backends = Backends::start_on_redis(&redis.url(), &[("show", 10)]).await;
-    let a = gateway(&redis, &backends).await;
+    // Replica A takes the simulator's webhooks.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!(
+        "http://{}/webhooks/payments",
+        listener.local_addr().unwrap()
+    );
+    let backends = Backends::start_on_redis(&redis.url(), Some(hook), &[("show", 10)]).await;
+    let a = gateway_on(listener, &redis, &backends, true).await;
     let b = gateway(&redis, &backends).await;
     let token = admission(&a.url(""), "show", "alice").await;
     let id = reserve(&a.url(""), &token, "k1").await;
@@ -208,11 +202,20 @@ async fn a_confirmation_reaches_the_websocket_and_grpc_stream_on_another_replica
     let clients = testkit::raw_command(redis.port(), "CLIENT LIST").unwrap();
     assert_eq!(clients.matches(" psub=1 ").count(), 2, "{clients}");
 
-    // The outcome is applied through the backends (not through B).
-    let order = pay_and_apply(&backends, &id).await;
+    // Paid through replica A: the webhook is received and applied by A (B has no webhook
+    // consumer).
+    pay(&a.url(""), &token, &id).await;
     let (_, status) = until_type(&mut ws, "RESERVATION_STATUS").await;
     assert_eq!(status["status"], "CONFIRMED", "{status}");
-    assert_eq!(status["order_id"], order.as_str());
+    let order = status["order_id"].as_str().unwrap().to_owned();
+    assert!(order.starts_with("ord_"), "{status}");
+    let got = send(
+        client()
+            .get(format!("{}/api/v1/reservations/{id}", a.url("")))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(got.body["order_id"], order.as_str(), "the stored order");
     let paid = next_json(&mut ws).await;
     assert_eq!(paid["type"], "PAYMENT_CONFIRMED", "{paid}");
     assert_eq!(paid["order_id"], order.as_str());
@@ -247,7 +250,7 @@ async fn a_confirmation_reaches_the_websocket_and_grpc_stream_on_another_replica
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn streams_need_the_reservations_own_admission() {
     let redis = RedisServer::start().unwrap();
-    let backends = Backends::start_on_redis(&redis.url(), &[("show", 10)]).await;
+    let backends = Backends::start_on_redis(&redis.url(), None, &[("show", 10)]).await;
     let a = gateway(&redis, &backends).await;
     let base = a.url("");
     let token = admission(&base, "show", "alice").await;

@@ -111,16 +111,20 @@ impl Backends {
         Self::start_on(store, webhook_url, events, holds_per_admission).await
     }
 
-    /// As [`Backends::start`] without webhooks, on a `RedisStore` over `redis_url` (shared with
-    /// the gateways: the reservation updates they subscribe to are published there).
-    pub async fn start_on_redis(redis_url: &str, events: &[(&str, u64)]) -> Self {
+    /// As [`Backends::start`], on a `RedisStore` over `redis_url` (shared with the gateways:
+    /// the reservation updates they subscribe to are published there).
+    pub async fn start_on_redis(
+        redis_url: &str,
+        webhook_url: Option<String>,
+        events: &[(&str, u64)],
+    ) -> Self {
         let store = services::RedisStore::connect(&services::RedisOptions {
             command_timeout: Duration::from_secs(5),
             ..services::RedisOptions::new(redis_url)
         })
         .await
         .unwrap();
-        Self::start_on(Arc::new(store), None, events, 1).await
+        Self::start_on(Arc::new(store), webhook_url, events, 1).await
     }
 
     async fn start_on(

@@ -173,9 +173,20 @@ impl WebSocketService for StreamsGrpc {
             return Err(ApiError::Forbidden.to_grpc_status());
         }
         let rx = self.state.hub.listen(event, ticket, session).await;
+        // A close ends the stream; one that says "retry" (the place could not be read) ends it
+        // with UNAVAILABLE, as the WebSocket's close code 1013 does.
+        use ws::tungstenite::protocol::frame::coding::CloseCode;
+        use ws::tungstenite::Message;
         let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
-            .take_while(|m| !matches!(m, ws::tungstenite::Message::Close(_)))
-            .filter_map(|m| queue_frame(&m).map(Ok));
+            .take_while(|m| match m {
+                Message::Close(Some(f)) => f.code == CloseCode::Again,
+                Message::Close(None) => false,
+                _ => true,
+            })
+            .filter_map(|m| match m {
+                Message::Close(Some(f)) => Some(Err(Status::unavailable(f.reason.to_string()))),
+                m => queue_frame(&m).map(Ok),
+            });
         Ok(Response::new(Box::pin(stream)))
     }
 

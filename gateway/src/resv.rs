@@ -111,6 +111,18 @@ impl ResvUpdates {
 async fn dispatch(mut rx: broadcast::Receiver<redis_layer::Published>, registry: Registry) {
     loop {
         match rx.recv().await {
+            Ok(m) if m.is_resubscribed() => {
+                // Updates may have been lost: every watcher re-reads its reservation.
+                let reg = registry.lock().unwrap_or_else(|e| e.into_inner());
+                for (id, tx) in reg.iter() {
+                    let _ = tx.send(Update {
+                        reservation_id: id.clone(),
+                        status: String::new(),
+                        order_id: None,
+                        hold_expires_at: None,
+                    });
+                }
+            }
             Ok(m) => {
                 let Ok(u) = serde_json::from_str::<Update>(&m.payload) else {
                     tracing::debug!(channel = %m.channel, "unreadable reservation update");
@@ -252,6 +264,46 @@ pub struct Opened {
     watch: Watch,
     warnings: Vec<u64>,
     now_ms: u64,
+    /// Reads the state again (after a resubscription); None in unit tests.
+    reread: Option<Reread>,
+}
+
+type Reread = Box<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<State>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The reservation as GetReservation answers it, for `user`.
+async fn read_state(
+    st: &AppState,
+    reservation_id: &str,
+    user: &str,
+    request_id: &str,
+) -> Result<State, ApiError> {
+    let reservations = st.upstreams.reservation.as_ref().ok_or(ApiError::Upstream(
+        crate::upstream::UpstreamError::NotConfigured("reservation"),
+    ))?;
+    let req = res::GetReservationRequest {
+        reservation_id: reservation_id.to_owned(),
+        user_id: user.to_owned(),
+    };
+    let answer = reservations
+        .call(req, request_id, |ch, r| async move {
+            proto::ReservationClient::new(ch).get_reservation(r).await
+        })
+        .await?;
+    let r = answer.reservation.unwrap_or_default();
+    let status = res::ReservationStatus::try_from(r.status).unwrap_or_default();
+    Ok(State {
+        reservation_id: reservation_id.to_owned(),
+        status: status
+            .as_str_name()
+            .trim_start_matches("RESERVATION_STATUS_")
+            .to_owned(),
+        order_id: (!r.order_id.is_empty()).then_some(r.order_id),
+        hold_expires_ms: ts_ms(r.hold_expires_at.as_ref()),
+    })
 }
 
 /// Checks `token` as an admission to the reservation's event, registers for its updates, then
@@ -267,36 +319,27 @@ pub async fn open(
     }
     let event = event_of(reservation_id, "r_").ok_or(ApiError::NotFound)?;
     let claims = admitted_token(st, token, event)?;
-    let reservations = st.upstreams.reservation.as_ref().ok_or(ApiError::Upstream(
-        crate::upstream::UpstreamError::NotConfigured("reservation"),
-    ))?;
+    if st.upstreams.reservation.is_none() {
+        return Err(ApiError::Upstream(
+            crate::upstream::UpstreamError::NotConfigured("reservation"),
+        ));
+    }
     // Registered first: a change published while the state is read is not lost.
     let watch = st.resv.watch(reservation_id);
-    let req = res::GetReservationRequest {
-        reservation_id: reservation_id.to_owned(),
-        user_id: claims.sub,
-    };
-    let answer = reservations
-        .call(req, request_id, |ch, r| async move {
-            proto::ReservationClient::new(ch).get_reservation(r).await
+    let state = read_state(st, reservation_id, &claims.sub, request_id).await?;
+    let reread: Reread = {
+        let (st, id, user) = (st.clone(), reservation_id.to_owned(), claims.sub);
+        Box::new(move || {
+            let (st, id, user) = (st.clone(), id.clone(), user.clone());
+            Box::pin(async move { read_state(&st, &id, &user, "").await.ok() })
         })
-        .await?;
-    let r = answer.reservation.unwrap_or_default();
-    let status = res::ReservationStatus::try_from(r.status).unwrap_or_default();
-    let state = State {
-        reservation_id: reservation_id.to_owned(),
-        status: status
-            .as_str_name()
-            .trim_start_matches("RESERVATION_STATUS_")
-            .to_owned(),
-        order_id: (!r.order_id.is_empty()).then_some(r.order_id),
-        hold_expires_ms: ts_ms(r.hold_expires_at.as_ref()),
     };
     Ok(Opened {
         state,
         watch,
         warnings: st.resv.warnings.clone(),
         now_ms: st.room.now_ms(),
+        reread: Some(reread),
     })
 }
 
@@ -308,6 +351,7 @@ pub async fn run(opened: Opened, tx: mpsc::Sender<Event>) {
         mut watch,
         warnings,
         now_ms,
+        reread,
     } = opened;
     if tx.send(Event::Status(state.clone())).await.is_err() || state.is_final() {
         return;
@@ -343,7 +387,18 @@ pub async fn run(opened: Opened, tx: mpsc::Sender<Event>) {
         tokio::select! {
             () = tx.closed() => return,
             u = watch.rx.recv() => match u {
-                Ok(u) => {
+                Ok(mut u) => {
+                    if u.status.is_empty() {
+                        // A resubscription: what changed meanwhile is read, not heard.
+                        let Some(now) = (match &reread {
+                            Some(r) => r().await,
+                            None => None,
+                        }) else {
+                            continue;
+                        };
+                        u.status = now.status;
+                        u.order_id = now.order_id;
+                    }
                     if u.status == state.status {
                         continue;
                     }
@@ -419,6 +474,7 @@ mod tests {
             watch: resv.watch("r_x"),
             warnings: warnings.to_vec(),
             now_ms,
+            reread: None,
         }
     }
 
@@ -459,6 +515,42 @@ mod tests {
         ));
         assert_eq!(rx.recv().await, None);
         assert_eq!(resv.watched(), 0, "the registry forgets it");
+    }
+
+    #[tokio::test]
+    async fn a_resubscription_rereads_what_was_missed() {
+        let resv = ResvUpdates::connect(None, &[]).await.unwrap();
+        let mut o = opened(&[], 60_000, &resv);
+        // What GetReservation answers after the outage: confirmed meanwhile.
+        o.reread = Some(Box::new(|| {
+            Box::pin(async {
+                Some(State {
+                    reservation_id: "r_x".into(),
+                    status: "CONFIRMED".into(),
+                    order_id: Some("ord_9".into()),
+                    hold_expires_ms: None,
+                })
+            })
+        }));
+        let mut rx = spawn(o);
+        assert!(matches!(rx.recv().await, Some(Event::Status(s)) if s.status == "PENDING"));
+        // The dispatcher's mark of a resubscription, as it hands it to every watcher.
+        let tx = resv.registry.lock().unwrap().get("r_x").cloned().unwrap();
+        tx.send(Update {
+            reservation_id: "r_x".into(),
+            status: String::new(),
+            order_id: None,
+            hold_expires_at: None,
+        })
+        .unwrap();
+        assert!(
+            matches!(rx.recv().await, Some(Event::Status(s)) if s.status == "CONFIRMED" && s.order_id.as_deref() == Some("ord_9"))
+        );
+        assert!(matches!(
+            rx.recv().await,
+            Some(Event::PaymentConfirmed { order_id, .. }) if order_id == "ord_9"
+        ));
+        assert_eq!(rx.recv().await, None);
     }
 
     #[tokio::test]

@@ -202,6 +202,16 @@ async fn a_confirmation_reaches_the_websocket_and_grpc_stream_on_another_replica
     let clients = testkit::raw_command(redis.port(), "CLIENT LIST").unwrap();
     assert_eq!(clients.matches(" psub=1 ").count(), 2, "{clients}");
 
+    // The replicas' subscriber connections are cut: each reconnects and subscribes again
+    // (and its streams re-read their reservation, since updates may have been missed).
+    let killed = testkit::raw_command(redis.port(), "CLIENT KILL TYPE pubsub").unwrap();
+    assert_eq!(killed, ":2\r\n", "one subscriber connection per replica");
+    until("both replicas subscribe again", async || {
+        let clients = testkit::raw_command(redis.port(), "CLIENT LIST").unwrap();
+        clients.matches(" psub=1 ").count() == 2
+    })
+    .await;
+
     // Paid through replica A: the webhook is received and applied by A (B has no webhook
     // consumer).
     pay(&a.url(""), &token, &id).await;

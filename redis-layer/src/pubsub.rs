@@ -30,13 +30,28 @@ impl Redis {
     }
 }
 
-/// One message heard by a [`Subscription`].
+/// One message heard by a [`Subscription`], or the mark of a resubscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
-    /// The channel it was published on.
+    /// The channel it was published on; empty for [`Published::is_resubscribed`].
     pub channel: String,
     /// Its payload, as text.
     pub payload: String,
+}
+
+impl Published {
+    fn resubscribed() -> Self {
+        Self {
+            channel: String::new(),
+            payload: String::new(),
+        }
+    }
+
+    /// Whether this marks a resubscription after a lost connection: messages published in
+    /// between were not heard, so listeners re-read what they follow.
+    pub fn is_resubscribed(&self) -> bool {
+        self.channel.is_empty()
+    }
 }
 
 /// A connection subscribed to a channel pattern (PSUBSCRIBE), resubscribing after every
@@ -116,6 +131,8 @@ impl Subscription {
                         r = reconnects.recv() => match r {
                             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
                                 subscribe(client.clone(), pattern.clone()).await;
+                                // Messages published while disconnected are lost: say so.
+                                let _ = tx.send(Published::resubscribed());
                             }
                             Err(broadcast::error::RecvError::Closed) => return,
                         },

@@ -36,6 +36,9 @@ async fn next_about(
         let m = tokio::time::timeout_at(deadline, rx.recv())
             .await
             .context("no update in time")??;
+        if m.is_resubscribed() {
+            continue;
+        }
         let u: ReservationUpdate = serde_json::from_str(&m.payload)?;
         if u.reservation_id == id {
             return Ok((m.channel, u));

@@ -183,6 +183,18 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_WS_PER_TOKEN", default_value_t = 4)]
     pub ws_per_token: usize,
 
+    /// When reservation streams (`/api/v1/reservations/{id}/ws`, gRPC
+    /// `StreamReservationUpdates`) warn that a pending hold is about to run out: seconds before
+    /// `hold_expires_at`, comma-separated. Each point sends one `HOLD_EXPIRING`; `0` sends
+    /// none.
+    #[arg(
+        long,
+        env = "GATEWAY_HOLD_WARNING_SECONDS",
+        value_delimiter = ',',
+        default_value = "30,10"
+    )]
+    pub hold_warning_seconds: Vec<u64>,
+
     /// Joins (`POST /api/v1/queue/join`) per minute per client address, bursts of up to as many;
     /// over it: 429 RATE_LIMITED with Retry-After. 0: off. Over all replicas with
     /// `--rate-sync-ms` and `--redis-url`, else per replica. The default is

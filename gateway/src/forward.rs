@@ -82,7 +82,7 @@ fn upstream<'a>(u: &'a Option<Upstream>, name: &'static str) -> Result<&'a Upstr
 }
 
 /// The event an id of the backends embeds: `<prefix><32 hex>_<event_id>`.
-fn event_of<'a>(id: &'a str, prefix: &str) -> Option<&'a str> {
+pub(crate) fn event_of<'a>(id: &'a str, prefix: &str) -> Option<&'a str> {
     let rest = id.strip_prefix(prefix)?;
     let hex = rest.get(..32)?;
     let event = rest.get(32..)?.strip_prefix('_')?;

@@ -182,6 +182,9 @@ async fn follow_readiness(
         <QueueServiceServer<QueueGrpc> as NamedService>::NAME,
         <GatewayServiceServer<GatewayGrpc> as NamedService>::NAME,
         <AdminServiceServer<AdminGrpc> as NamedService>::NAME,
+        <proto::gateway::v1::web_socket_service_server::WebSocketServiceServer<
+            crate::resv_grpc::StreamsGrpc,
+        > as NamedService>::NAME,
     ];
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -226,6 +229,11 @@ pub async fn serve(
         .with_service_name(<QueueServiceServer<QueueGrpc> as tonic::server::NamedService>::NAME)
         .with_service_name(<GatewayServiceServer<GatewayGrpc> as tonic::server::NamedService>::NAME)
         .with_service_name(<AdminServiceServer<AdminGrpc> as tonic::server::NamedService>::NAME)
+        .with_service_name(
+            <proto::gateway::v1::web_socket_service_server::WebSocketServiceServer<
+                crate::resv_grpc::StreamsGrpc,
+            > as tonic::server::NamedService>::NAME,
+        )
         .with_service_name("grpc.health.v1.Health")
         .with_service_name("grpc.reflection.v1.ServerReflection")
         .build_v1()
@@ -237,6 +245,7 @@ pub async fn serve(
         .add_service(reflection)
         .add_service(QueueServiceServer::new(QueueGrpc::new(state.clone())))
         .add_service(GatewayServiceServer::new(GatewayGrpc::new(state.clone())))
+        .add_service(crate::resv_grpc::server(state.clone()))
         .add_service(crate::admin_grpc::server(state))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),

@@ -22,6 +22,9 @@ pub mod handlers;
 pub mod metrics;
 pub mod ratelimit;
 pub mod ratesync;
+pub mod resv;
+pub mod resv_grpc;
+pub mod resv_ws;
 pub mod server;
 pub mod system;
 pub mod upstream;
@@ -84,6 +87,8 @@ pub struct AppState {
     pub system: Arc<system::SystemModes>,
     /// Join challenges (proof of work) of the events that ask for one.
     pub challenges: Arc<queue::challenge::Challenges>,
+    /// Live reservation updates: the replica's one subscription and its watchers.
+    pub resv: Arc<resv::ResvUpdates>,
 }
 
 /// A built gateway: state plus what the background loops need.
@@ -242,6 +247,15 @@ impl Gateway {
             )
             .await?,
         );
+        // One subscription to every event's reservation updates, shared by all streams.
+        let resv_redis = config.redis_url.as_ref().map(|url| {
+            let mut opts = RedisOptions::new(url.clone());
+            opts.command_timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
+            opts
+        });
+        let resv = Arc::new(
+            resv::ResvUpdates::connect(resv_redis.as_ref(), &config.hold_warning_seconds).await?,
+        );
         // Bound here, not in serve, so that `--grpc-listen 127.0.0.1:0` has a known port.
         let grpc = match config.grpc_listen {
             Some(addr) => Some(
@@ -270,6 +284,7 @@ impl Gateway {
             rate_sync,
             system,
             challenges,
+            resv,
             room,
             metrics,
             admin_token_hash: config
@@ -610,6 +625,10 @@ pub fn router(state: AppState) -> Router {
             get(forward::availability),
         )
         .route("/api/v1/reservations", post(forward::create_reservation))
+        .route(
+            "/api/v1/reservations/{reservation_id}/ws",
+            get(resv_ws::websocket),
+        )
         .route(
             "/api/v1/reservations/{reservation_id}",
             get(forward::get_reservation),

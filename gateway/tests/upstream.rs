@@ -957,6 +957,7 @@ async fn grpc_health_follows_the_store_and_reflection_lists_the_services() {
             "common.v1.AdminService",
             "gateway.v1.GatewayService",
             "gateway.v1.QueueService",
+            "gateway.v1.WebSocketService",
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection"
         ],

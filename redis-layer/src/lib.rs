@@ -13,6 +13,7 @@ pub mod connection;
 pub mod error;
 pub mod group;
 pub mod options;
+pub mod pubsub;
 pub mod script;
 
 pub use connection::{slot_of, PrimaryPing, Redis};
@@ -23,6 +24,7 @@ pub use fred::interfaces as commands;
 pub use fred::types::{Expiration, SetOptions, Value};
 pub use group::{Full, Group, GroupOptions};
 pub use options::RedisOptions;
+pub use pubsub::{Published, Subscription};
 pub use script::Script;
 
 /// Shorthand for results of this crate.

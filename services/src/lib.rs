@@ -11,6 +11,7 @@ pub mod model;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod updates;
 pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -18,4 +19,5 @@ pub use error::{to_status, Result, ServiceError};
 pub use server::serve;
 pub use service::{Backends, Settings};
 pub use store::{MemoryStore, RedisOptions, RedisStore, Store};
+pub use updates::ReservationUpdate;
 pub use webhook::{WebhookConfig, WebhookSecret, WebhookSender};

@@ -381,6 +381,66 @@ impl Hub {
         Some((self.register(event, conn), rx, last_seen))
     }
 
+    /// Registers a listener that is not a WebSocket (a gRPC stream) for the place (`event`,
+    /// `ticket`) with the same watcher: the frames a socket would get (pings included, which
+    /// the listener skips) go to the returned receiver, the place as it stands first. A
+    /// listener is never dropped for silence, only when its receiver is gone or full; after a
+    /// final frame (TOKEN_EXPIRED, EVENT_SOLD_OUT, or a Close when the place cannot be read)
+    /// the sender is dropped, ending the stream.
+    pub async fn listen(
+        &self,
+        event: EventId,
+        ticket: u64,
+        session: SessionKey,
+    ) -> mpsc::Receiver<Message> {
+        let (tx, rx) = mpsc::channel(self.inner.cfg.outbox.max(4));
+        let now = self.inner.room.now_ms();
+        let read = self
+            .inner
+            .room
+            .store()
+            .places(&event, &[(ticket, session)], true, now)
+            .await;
+        let (seq, place) = match read {
+            Ok((seq, places)) => match places.into_iter().next() {
+                Some(p) => (seq, p),
+                None => return rx,
+            },
+            Err(e) => {
+                let reason = match e {
+                    QueueError::EventNotFound(_) => "event not found",
+                    _ => "queue unavailable, retry",
+                };
+                let _ = tx.try_send(Message::Close(Some(CloseFrame {
+                    code: CloseCode::Again,
+                    reason: reason.into(),
+                })));
+                return rx;
+            }
+        };
+        let mut conn = Conn {
+            ticket,
+            session,
+            base: seq,
+            status: Status::Expired,
+            position: u64::MAX,
+            pending: false,
+            paused: false,
+            tx,
+            // Never silent: a stream has no pings to answer (HTTP/2 keeps it alive).
+            last_seen: Arc::new(AtomicU64::new(u64::MAX)),
+        };
+        let alive = update(&mut conn, &place, now, &timestamp(now));
+        if alive && place.stopped && matches!(place.status, Status::Waiting | Status::PreQueue) {
+            conn.paused = true;
+            offer(&conn, messages::paused());
+        }
+        if alive {
+            self.register(&event, conn);
+        }
+        rx
+    }
+
     fn register(&self, event: &EventId, conn: Conn) -> u64 {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut events = self.inner.events.lock().unwrap_or_else(|p| p.into_inner());
@@ -534,6 +594,7 @@ async fn watch_loop(hub: Hub, event: EventId, watch: Arc<Watch>) {
         {
             let mut conns = watch.lock();
             let mut dead = Vec::new();
+            let mut gone = Vec::new();
             for id in apply_departures(&mut conns, seq, &pulse) {
                 if let Some(c) = conns.get(&id) {
                     if !offer(
@@ -569,6 +630,11 @@ async fn watch_loop(hub: Hub, event: EventId, watch: Arc<Watch>) {
                         dead.push(id);
                     }
                 }
+                // A listener that went away (a gRPC stream's receiver dropped) just leaves.
+                if c.tx.is_closed() {
+                    gone.push(id);
+                    continue;
+                }
                 // Silent for two ping intervals, or too slow to take a ping: let it go.
                 let silent =
                     now_mono.saturating_sub(c.last_seen.load(Ordering::Relaxed)) > silent_for;
@@ -580,6 +646,9 @@ async fn watch_loop(hub: Hub, event: EventId, watch: Arc<Watch>) {
                 if conns.remove(&id).is_some() {
                     hub.inner.dropped_slow.fetch_add(1, Ordering::Relaxed);
                 }
+            }
+            for id in gone {
+                conns.remove(&id);
             }
         }
         seq = Some(pulse.seq);

@@ -108,6 +108,31 @@ impl Backends {
         holds_per_admission: u32,
     ) -> Self {
         let store = Arc::new(services::MemoryStore::new());
+        Self::start_on(store, webhook_url, events, holds_per_admission).await
+    }
+
+    /// As [`Backends::start`], on a `RedisStore` over `redis_url` (shared with the gateways:
+    /// the reservation updates they subscribe to are published there).
+    pub async fn start_on_redis(
+        redis_url: &str,
+        webhook_url: Option<String>,
+        events: &[(&str, u64)],
+    ) -> Self {
+        let store = services::RedisStore::connect(&services::RedisOptions {
+            command_timeout: Duration::from_secs(5),
+            ..services::RedisOptions::new(redis_url)
+        })
+        .await
+        .unwrap();
+        Self::start_on(Arc::new(store), webhook_url, events, 1).await
+    }
+
+    async fn start_on(
+        store: Arc<dyn services::Store>,
+        webhook_url: Option<String>,
+        events: &[(&str, u64)],
+        holds_per_admission: u32,
+    ) -> Self {
         let settings = services::Settings {
             // Simulated payments settle in 2–5 ms instead of 2–5 s.
             sim_time_scale: 0.001,

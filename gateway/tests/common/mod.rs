@@ -35,10 +35,29 @@ impl TestGateway {
         Self::start_with_clock(extra, std::sync::Arc::new(queue::clock::SystemClock)).await
     }
 
+    /// As [`Self::start`], serving HTTP on `listener` (bound beforehand, so that its address
+    /// can be given to what must call it, such as the payment simulator's webhook URL).
+    pub async fn start_on(listener: tokio::net::TcpListener, extra: &[&str]) -> Self {
+        Self::start_with(
+            extra,
+            std::sync::Arc::new(queue::clock::SystemClock),
+            Some(listener),
+        )
+        .await
+    }
+
     /// As [`Self::start`], on `clock` (a `ManualClock` moves the queue's time).
     pub async fn start_with_clock(
         extra: &[&str],
         clock: std::sync::Arc<dyn queue::clock::Clock>,
+    ) -> Self {
+        Self::start_with(extra, clock, None).await
+    }
+
+    async fn start_with(
+        extra: &[&str],
+        clock: std::sync::Arc<dyn queue::clock::Clock>,
+        listener: Option<tokio::net::TcpListener>,
     ) -> Self {
         let mut args = vec![
             "gateway",
@@ -67,7 +86,10 @@ impl TestGateway {
             .expect("gateway builds");
         let grpc = gw.grpc_addr();
         let metrics = gw.metrics_addr();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = match listener {
+            Some(l) => l,
+            None => tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        };
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

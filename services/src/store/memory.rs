@@ -3,9 +3,11 @@
 use super::{EventInfo, HoldRequest, IntentRequest, PendingOutcome, SeatState, Store};
 use crate::error::{Result, ServiceError};
 use crate::model::*;
+use crate::updates::ReservationUpdate;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
+use tokio::sync::broadcast;
 
 #[derive(Debug)]
 struct Event {
@@ -34,15 +36,39 @@ struct Inner {
 }
 
 /// State in this process's memory (lost on exit).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// Reservation updates, to in-process receivers.
+    updates: broadcast::Sender<ReservationUpdate>,
 }
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            updates: broadcast::channel(UPDATES_BUFFERED).0,
+        }
+    }
+}
+
+/// Updates buffered per receiver of [`MemoryStore::subscribe`].
+const UPDATES_BUFFERED: usize = 1024;
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A receiver of every reservation update from now on (the in-process counterpart of the
+    /// Redis store's channel).
+    pub fn subscribe(&self) -> broadcast::Receiver<ReservationUpdate> {
+        self.updates.subscribe()
+    }
+
+    fn announce(&self, u: ReservationUpdate) {
+        let _ = self.updates.send(u);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -267,6 +293,11 @@ impl Store for MemoryStore {
         }
         if r.hold_expires_ms <= now_ms {
             g.release(id, ResStatus::Expired);
+            self.announce(ReservationUpdate::status_of(
+                id,
+                &r.event_id,
+                ResStatus::Expired,
+            ));
             return Err(ServiceError::ReservationExpired(id.to_owned()));
         }
         let ev = g
@@ -295,7 +326,9 @@ impl Store for MemoryStore {
         stored.order_id = Some(order_id.to_owned());
         stored.payment_intent_id = Some(intent_id.to_owned());
         stored.confirmed_ms = Some(now_ms);
-        Ok((stored.clone(), true))
+        let stored = stored.clone();
+        self.announce(ReservationUpdate::of(&stored));
+        Ok((stored, true))
     }
 
     async fn release(
@@ -331,6 +364,7 @@ impl Store for MemoryStore {
             .get(id)
             .cloned()
             .ok_or_else(|| ServiceError::ReservationNotFound(id.to_owned()))?;
+        self.announce(ReservationUpdate::of(&r));
         Ok((r, true))
     }
 
@@ -348,6 +382,7 @@ impl Store for MemoryStore {
         };
         for id in &due {
             g.release(id, ResStatus::Expired);
+            self.announce(ReservationUpdate::status_of(id, event, ResStatus::Expired));
         }
         // Forget idempotency keys past their window.
         g.idem.retain(|_, (_, _, until)| *until > now_ms);
@@ -368,6 +403,11 @@ impl Store for MemoryStore {
         };
         for id in &ids {
             g.release(id, ResStatus::Cancelled);
+            self.announce(ReservationUpdate::status_of(
+                id,
+                event,
+                ResStatus::Cancelled,
+            ));
         }
         Ok(ids)
     }

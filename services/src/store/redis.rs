@@ -5,6 +5,7 @@
 use super::{EventInfo, HoldRequest, IntentRequest, PendingOutcome, SeatState, Store};
 use crate::error::{Result, ServiceError};
 use crate::model::*;
+use crate::updates::{channel, ReservationUpdate};
 use async_trait::async_trait;
 use redis_layer::commands::{HashesInterface, SetsInterface, SortedSetsInterface};
 use redis_layer::{Redis, Script, Value};
@@ -242,6 +243,42 @@ impl RedisStore {
             Err((code, rest)) => Err(script_error(code, rest, id, &event)),
         }
     }
+
+    /// Publishes `u` on its event's channel, after the change is applied. A failure is logged:
+    /// the change stands, and a listener that missed it reads the state when it reconnects.
+    async fn announce(&self, u: &ReservationUpdate) {
+        if let Err(e) = self
+            .redis
+            .publish(&channel(&u.event_id), &u.to_json())
+            .await
+        {
+            tracing::warn!(reservation_id = %u.reservation_id, error = %e, "reservation update not published");
+        }
+    }
+
+    /// Announces a step's change, if it made one.
+    async fn announced(&self, r: Result<(Reservation, bool)>) -> Result<(Reservation, bool)> {
+        match &r {
+            Ok((res, true)) => self.announce(&ReservationUpdate::of(res)).await,
+            // A commit that found the hold run out expired it.
+            Err(ServiceError::ReservationExpired(id)) => {
+                if let Ok(ev) = reservation_event(id) {
+                    let u = ReservationUpdate::status_of(id, &ev, ResStatus::Expired);
+                    self.announce(&u).await;
+                }
+            }
+            _ => {}
+        }
+        r
+    }
+
+    /// Announces each of a batch of holds released to `to`.
+    async fn announce_all(&self, event: &str, ids: &[String], to: ResStatus) {
+        for id in ids {
+            self.announce(&ReservationUpdate::status_of(id, event, to))
+                .await;
+        }
+    }
 }
 
 #[async_trait]
@@ -395,13 +432,15 @@ impl Store for RedisStore {
         order_id: &str,
         now_ms: u64,
     ) -> Result<(Reservation, bool)> {
-        self.reservation_step(
-            &self.scripts.commit,
-            id,
-            now_ms,
-            vec![Value::from(intent_id), Value::from(order_id)],
-        )
-        .await
+        let r = self
+            .reservation_step(
+                &self.scripts.commit,
+                id,
+                now_ms,
+                vec![Value::from(intent_id), Value::from(order_id)],
+            )
+            .await;
+        self.announced(r).await
     }
 
     async fn release(
@@ -411,16 +450,18 @@ impl Store for RedisStore {
         only_if_due: bool,
         now_ms: u64,
     ) -> Result<(Reservation, bool)> {
-        self.reservation_step(
-            &self.scripts.release,
-            id,
-            now_ms,
-            vec![
-                Value::from(to as i64),
-                Value::from(if only_if_due { "1" } else { "0" }),
-            ],
-        )
-        .await
+        let r = self
+            .reservation_step(
+                &self.scripts.release,
+                id,
+                now_ms,
+                vec![
+                    Value::from(to as i64),
+                    Value::from(if only_if_due { "1" } else { "0" }),
+                ],
+            )
+            .await;
+        self.announced(r).await
     }
 
     async fn expire_due(&self, event: &str, now_ms: u64, limit: usize) -> Result<Vec<String>> {
@@ -430,7 +471,9 @@ impl Store for RedisStore {
             Value::from(ResStatus::Expired as i64),
         ];
         let r = self.run(&self.scripts.expire, event, now_ms, args).await?;
-        Ok(r.iter().filter_map(text).collect())
+        let ids: Vec<String> = r.iter().filter_map(text).collect();
+        self.announce_all(event, &ids, ResStatus::Expired).await;
+        Ok(ids)
     }
 
     async fn cancel_holds(&self, event: &str, now_ms: u64, limit: usize) -> Result<Vec<String>> {
@@ -440,7 +483,9 @@ impl Store for RedisStore {
             Value::from(ResStatus::Cancelled as i64),
         ];
         let r = self.run(&self.scripts.expire, event, now_ms, args).await?;
-        Ok(r.iter().filter_map(text).collect())
+        let ids: Vec<String> = r.iter().filter_map(text).collect();
+        self.announce_all(event, &ids, ResStatus::Cancelled).await;
+        Ok(ids)
     }
 
     async fn events(&self) -> Result<Vec<String>> {

@@ -1,0 +1,232 @@
+//! `gateway.v1.WebSocketService` on `--grpc-listen`: `StreamReservationUpdates`, the gRPC form
+//! of the reservation WebSocket ([`crate::resv`]): the same source, the same messages; and
+//! `StreamQueueUpdates`, a place's queue updates from the same per-event watcher as the queue
+//! WebSocket ([`ws::Hub::listen`]): no per-stream Redis polling.
+
+use crate::error::ApiError;
+use crate::resv::{self, Event};
+use crate::AppState;
+use proto::gateway::v1 as gw;
+use proto::gateway::v1::web_socket_service_server::{WebSocketService, WebSocketServiceServer};
+use proto::reservation::v1::ReservationStatus;
+use std::pin::Pin;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+/// The WebSocketService over the gateway's state.
+#[derive(Clone)]
+pub struct StreamsGrpc {
+    state: AppState,
+}
+
+/// The service, ready to add to the gRPC server.
+pub fn server(state: AppState) -> WebSocketServiceServer<StreamsGrpc> {
+    WebSocketServiceServer::new(StreamsGrpc { state })
+}
+
+fn ts_ms(ms: i64) -> proto::prost_types::Timestamp {
+    proto::prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+fn now() -> proto::prost_types::Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    ts_ms(ms)
+}
+
+fn status_of(s: &str) -> ReservationStatus {
+    ReservationStatus::from_str_name(&format!("RESERVATION_STATUS_{s}")).unwrap_or_default()
+}
+
+/// The protobuf form of a stream event.
+pub fn to_proto(ev: Event) -> gw::ReservationUpdateEvent {
+    let timestamp = Some(now());
+    match ev {
+        Event::Status(s) => gw::ReservationUpdateEvent {
+            r#type: gw::ReservationEventType::Status as i32,
+            status: status_of(&s.status) as i32,
+            hold_expires_at: s.hold_expires_ms.map(ts_ms),
+            order_id: s.order_id.unwrap_or_default(),
+            reservation_id: s.reservation_id,
+            timestamp,
+            ..Default::default()
+        },
+        Event::HoldExpiring {
+            reservation_id,
+            seconds_left,
+            hold_expires_ms,
+        } => gw::ReservationUpdateEvent {
+            r#type: gw::ReservationEventType::HoldExpiring as i32,
+            reservation_id,
+            status: ReservationStatus::Pending as i32,
+            seconds_left: i32::try_from(seconds_left).unwrap_or(i32::MAX),
+            hold_expires_at: Some(ts_ms(hold_expires_ms)),
+            timestamp,
+            ..Default::default()
+        },
+        Event::PaymentConfirmed {
+            reservation_id,
+            order_id,
+        } => gw::ReservationUpdateEvent {
+            r#type: gw::ReservationEventType::PaymentConfirmed as i32,
+            reservation_id,
+            status: ReservationStatus::Confirmed as i32,
+            order_id,
+            timestamp,
+            ..Default::default()
+        },
+    }
+}
+
+type Updates = Pin<Box<dyn Stream<Item = Result<gw::ReservationUpdateEvent, Status>> + Send>>;
+type QueueUpdates = Pin<Box<dyn Stream<Item = Result<gw::QueueUpdateEvent, Status>> + Send>>;
+
+fn queue_status(s: &str) -> gw::QueueStatus {
+    gw::QueueStatus::from_str_name(&format!("QUEUE_STATUS_{s}")).unwrap_or_default()
+}
+
+/// A frame of the queue watcher (the WebSocket's JSON text) as a `QueueUpdateEvent`; None for
+/// what a stream does not carry (pings, close frames).
+pub fn queue_frame(msg: &ws::tungstenite::Message) -> Option<gw::QueueUpdateEvent> {
+    let ws::tungstenite::Message::Text(t) = msg else {
+        return None;
+    };
+    let v: serde_json::Value = serde_json::from_str(t.as_str()).ok()?;
+    let kind = v["type"].as_str()?;
+    let int = |k: &str| v[k].as_i64().unwrap_or(0).clamp(0, i64::from(i32::MAX)) as i32;
+    let system = |t: gw::EventType| {
+        (
+            t,
+            None,
+            Some(gw::SystemUpdate {
+                kind: kind.to_owned(),
+                retry_after_seconds: int("retry_after_seconds"),
+            }),
+        )
+    };
+    let (t, queue_update, system_update) = match kind {
+        "POSITION_CHANGED" => (
+            gw::EventType::QueueEventTypePositionChanged,
+            Some(gw::QueueUpdate {
+                status: queue_status(v["status"].as_str().unwrap_or("WAITING")) as i32,
+                position: int("position"),
+                eta_seconds: int("eta_seconds"),
+            }),
+            None,
+        ),
+        "ADMISSION_READY" => (
+            gw::EventType::QueueEventTypeAdmissionReady,
+            Some(gw::QueueUpdate {
+                status: gw::QueueStatus::Ready as i32,
+                ..Default::default()
+            }),
+            None,
+        ),
+        "TOKEN_EXPIRED" => (
+            gw::EventType::QueueEventTypeTokenExpired,
+            Some(gw::QueueUpdate {
+                status: gw::QueueStatus::Expired as i32,
+                ..Default::default()
+            }),
+            None,
+        ),
+        "EVENT_SOLD_OUT" => system(gw::EventType::SystemEventTypeEventSoldOut),
+        "ADMISSIONS_PAUSED" => system(gw::EventType::SystemEventTypeAdmissionsPaused),
+        "ADMISSIONS_RESUMED" => system(gw::EventType::SystemEventTypeAdmissionsResumed),
+        "MAINTENANCE" => system(gw::EventType::SystemEventTypeMaintenance),
+        "MAINTENANCE_ENDED" => system(gw::EventType::SystemEventTypeMaintenanceEnded),
+        _ => return None,
+    };
+    Some(gw::QueueUpdateEvent {
+        r#type: t as i32,
+        queue_update,
+        system_update,
+        timestamp: Some(now()),
+        correlation_id: String::new(),
+    })
+}
+
+#[tonic::async_trait]
+impl WebSocketService for StreamsGrpc {
+    type StreamReservationUpdatesStream = Updates;
+    type StreamQueueUpdatesStream = QueueUpdates;
+
+    async fn stream_queue_updates(
+        &self,
+        request: Request<gw::StreamQueueRequest>,
+    ) -> Result<Response<Self::StreamQueueUpdatesStream>, Status> {
+        let req = request.into_inner();
+        if req.waiting_token.is_empty() {
+            return Err(ApiError::Unauthenticated.to_grpc_status());
+        }
+        let (event, ticket, session) = self
+            .state
+            .room
+            .holder_of(&req.waiting_token)
+            .map_err(|e| ApiError::from(e).to_grpc_status())?;
+        if !req.event_id.is_empty() && req.event_id != event.as_str() {
+            return Err(ApiError::Forbidden.to_grpc_status());
+        }
+        let rx = self.state.hub.listen(event, ticket, session).await;
+        // A close ends the stream; one that says "retry" (the place could not be read) ends it
+        // with UNAVAILABLE, as the WebSocket's close code 1013 does.
+        use ws::tungstenite::protocol::frame::coding::CloseCode;
+        use ws::tungstenite::Message;
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
+            .take_while(|m| match m {
+                Message::Close(Some(f)) => f.code == CloseCode::Again,
+                Message::Close(None) => false,
+                _ => true,
+            })
+            .filter_map(|m| match m {
+                Message::Close(Some(f)) => Some(Err(Status::unavailable(f.reason.to_string()))),
+                m => queue_frame(&m).map(Ok),
+            });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn stream_reservation_updates(
+        &self,
+        request: Request<gw::StreamReservationRequest>,
+    ) -> Result<Response<Self::StreamReservationUpdatesStream>, Status> {
+        // The token in the request, or as `authorization: Bearer` metadata.
+        let meta = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, t) = v.split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| t.trim().to_owned())
+            });
+        let request_id = request
+            .metadata()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let req = request.into_inner();
+        let token = Some(req.reservation_token)
+            .filter(|t| !t.is_empty())
+            .or(meta);
+        let opened = resv::open(
+            &self.state,
+            &req.reservation_id,
+            token.as_deref(),
+            &request_id,
+        )
+        .await
+        .map_err(|e| e.to_grpc_status())?;
+        let rx = resv::spawn(opened);
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map(|ev| Ok(to_proto(ev)));
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+use tokio_stream::StreamExt as _;

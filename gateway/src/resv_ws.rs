@@ -1,0 +1,134 @@
+//! `GET /api/v1/reservations/{reservation_id}/ws`: a reservation's live updates as a WebSocket
+//! of JSON text frames ([`crate::resv`]). The reservation (admission) token comes as a bearer
+//! or as `?token=` (browsers cannot set headers on a WebSocket). Failures before the upgrade
+//! are ordinary JSON errors (401, 403, 404, 503...).
+
+use crate::error::ApiError;
+use crate::extract::bearer;
+use crate::resv;
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// How long one frame may take to be sent before the client is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Query of the reservation WebSocket.
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+/// The `Sec-WebSocket-Accept` of a valid version-13 upgrade request, else 400.
+fn accept_key(h: &axum::http::HeaderMap) -> Result<String, ApiError> {
+    let has = |name: header::HeaderName, want: &str| {
+        h.get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case(want)))
+    };
+    if !has(header::UPGRADE, "websocket")
+        || !has(header::CONNECTION, "upgrade")
+        || !has(header::SEC_WEBSOCKET_VERSION, "13")
+    {
+        return Err(ApiError::BadRequest(
+            "expected a WebSocket upgrade (version 13)".into(),
+        ));
+    }
+    let key = h
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or_else(|| ApiError::BadRequest("missing Sec-WebSocket-Key".into()))?;
+    Ok(ws::tungstenite::handshake::derive_accept_key(
+        key.as_bytes(),
+    ))
+}
+
+/// Checks the token, reads the reservation, then upgrades and streams its updates.
+pub async fn websocket(
+    State(st): State<AppState>,
+    Path(reservation_id): Path<String>,
+    Query(q): Query<TokenQuery>,
+    mut req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let token = bearer(req.headers().get(header::AUTHORIZATION))
+        .or(q.token)
+        .filter(|t| !t.is_empty());
+    let accept = accept_key(req.headers())?;
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let permit = st
+        .permits
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::TooManyConnections)?;
+    let opened = resv::open(&st, &reservation_id, token.as_deref(), &request_id).await?;
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let io = hyper_util::rt::TokioIo::new(upgraded);
+                let socket = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+                serve(socket, opened).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+        }
+        drop(permit);
+    });
+    Ok(Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::UPGRADE, "websocket")
+        .header(header::CONNECTION, "upgrade")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(axum::body::Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+}
+
+/// Sends the stream's events as text frames until it ends (a final status: a normal close) or
+/// the client leaves.
+async fn serve<S>(socket: WebSocketStream<S>, opened: resv::Opened)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (mut sink, mut stream) = socket.split();
+    let mut events = resv::spawn(opened);
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some(ev) => {
+                    let sent = tokio::time::timeout(
+                        SEND_TIMEOUT,
+                        sink.send(Message::text(ev.to_json())),
+                    )
+                    .await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        return;
+                    }
+                }
+                None => {
+                    let close = Message::Close(Some(CloseFrame {
+                        code: 1000.into(),
+                        reason: "final status".into(),
+                    }));
+                    let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(close)).await;
+                    return;
+                }
+            },
+            m = stream.next() => match m {
+                // Pings are answered by the protocol layer; anything else is ignored.
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

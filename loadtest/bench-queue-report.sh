@@ -121,6 +121,10 @@ check() {
       '[[ $(j prefill-fill created) == "$PREFILL" && $(j prefill-fill waiting) -ge $PREFILL ]]'
     check "prefill: both join runs without non-2xx responses or socket errors" 'clean prefill-empty && clean prefill-full'
   fi
+  if [[ $LIMITER -gt 0 ]]; then
+    check "limiter: the three join runs without non-2xx responses or socket errors (the limit refused nothing)" \
+      'clean limiter-off && clean limiter-on && clean limiter-sync'
+  fi
   check "fill: all $USERS joins created a place, $(j fill waiting) waiting" '[[ $(j fill created) == "$USERS" ]]'
   if [[ $USERS_BIG -gt 0 ]]; then
     check "fill: all $USERS_BIG joins created a place, $(j fill-big waiting) waiting" '[[ $(j fill-big created) == "$USERS_BIG" ]]'
@@ -150,6 +154,13 @@ if [[ $PREFILL -gt 0 ]]; then
   P_WAITING="$(cat "$WORK/prefill.depth1")"
   P_REUS="$(awk '{ print $6 }' "$WORK/prefill-empty.cpu")"
   P_RFUS="$(awk '{ print $6 }' "$WORK/prefill-full.cpu")"
+fi
+L_OFF=n/a L_ON=n/a L_SYNC=n/a L_GOFF=n/a L_GON=n/a L_GSYNC=n/a L_ROFF=n/a L_RON=n/a L_RSYNC=n/a
+if [[ $LIMITER -gt 0 ]]; then
+  L_OFF="$(num "$(j limiter-off rps)")" L_ON="$(num "$(j limiter-on rps)")" L_SYNC="$(num "$(j limiter-sync rps)")"
+  read -r _ _ _ _ L_GOFF L_ROFF _ <"$WORK/limiter-off.cpu"
+  read -r _ _ _ _ L_GON L_RON _ <"$WORK/limiter-on.cpu"
+  read -r _ _ _ _ L_GSYNC L_RSYNC _ <"$WORK/limiter-sync.cpu"
 fi
 B_BPU=n/a B_JPS=n/a
 if [[ $USERS_BIG -gt 0 ]]; then
@@ -181,6 +192,11 @@ REPORT="$OUT_DIR/queue-$STAMP.md"
     row1 "join, fresh stack, (nearly) empty queue ($(cat "$WORK/prefill.depth0") waiting before the fill)" prefill-empty
     row1 "join, same stack, **$(printf "%'d" "$P_WAITING" 2>/dev/null || echo "$P_WAITING") already waiting**" prefill-full
   fi
+  if [[ $LIMITER -gt 0 ]]; then
+    row1 "join, fresh stack, per-address limit **off**" limiter-off
+    row1 "join, fresh stack, per-address limit **on** (1e9 a minute: all counted, none refused)" limiter-on
+    row1 "join, fresh stack, limit on **and shared across replicas** (\`--rate-sync-ms 250\`)" limiter-sync
+  fi
   echo
   echo "Server = the gateway (all $GATEWAYS gateways together in the several-gateways row), or \`hello\` in its row. CPU: server and redis-server from /proc/PID/stat (utime+stime growth over the run), wrk from this shell's child rusage; µs per request = that growth ÷ the requests wrk completed; other = the rest of the machine's busy time in /proc/stat (other processes, interrupts). 100% = one core; the machine has $(nproc). Rows with one run have no per-repetition values; their ratios are to the medians above."
   echo
@@ -191,6 +207,9 @@ REPORT="$OUT_DIR/queue-$STAMP.md"
   fi
   if [[ $PREFILL -gt 0 ]]; then
     echo "- **joins with $(printf "%'d" "$P_WAITING" 2>/dev/null || echo "$P_WAITING") already waiting: $P_FULL joins/s = $P_RATIO × the $P_EMPTY joins/s of the same stack's (nearly) empty queue** measured just before the fill (target: within 10 %, i.e. ≥ 0.90); Redis µs per join $P_REUS → $P_RFUS. Filled by \`fill --existing-event --event $EVENT --users $PREFILL\` (RedisStore, 256 in flight) at $(j prefill-fill joins_per_s) joins/s; the gateway's idle sweep (it walks the whole queue) counts when it falls inside the run"
+  fi
+  if [[ $LIMITER -gt 0 ]]; then
+    echo "- **the per-address join limit**: $L_OFF joins/s off, $L_ON on, $L_SYNC on and shared; gateway CPU per join $L_GOFF → $L_GON → $L_GSYNC µs, Redis $L_ROFF → $L_RON → $L_RSYNC µs (three fresh stacks one after the other, one run each: differences within a few µs are this machine's noise)"
   fi
   echo "- memory (\`fill --users $U\` into a fresh redis-server, no gateway): **$(j fill bytes_per_user) bytes of \`used_memory\` per waiting user** ($(j fill used_before) -> $(j fill used_after) bytes); MEMORY USAGE: queue zset $(per "$(j fill q_bytes)") B, ready/admitted session index $(per "$(j fill s_bytes)") B, heartbeat buckets $(per "$(j fill h_bytes)") B per user"
   if [[ $USERS_BIG -gt 0 ]]; then
@@ -206,7 +225,7 @@ REPORT="$OUT_DIR/queue-$STAMP.md"
   echo
   printf '%s\n' "${CHECKS[@]}"
   echo
-  echo "<!-- bench-summary repeat=$REPEAT hello_rps=$(num "$(med_j hello rps)") hello_p50_ms=$(med_j hello lat_p50_ms) hello_p99_ms=$(med_j hello lat_p99_ms) healthz_rps=$(num "$(med_j healthz rps)") join_rps=$(num "$(med_j join rps)") join_p50_ms=$(med_j join lat_p50_ms) join_p99_ms=$(med_j join lat_p99_ms) status_rps=$(num "$(med_j status rps)") status_p50_ms=$(med_j status lat_p50_ms) status_p99_ms=$(med_j status lat_p99_ms) healthz_p50_ms=$(med_j healthz lat_p50_ms) healthz_p99_ms=$(med_j healthz lat_p99_ms) join_x_hello=$(dec "$(med_ratio join hello)" 4) status_x_hello=$(dec "$(med_ratio status hello)" 4) healthz_x_hello=$(dec "$(med_ratio healthz hello)" 4) join_x_healthz=$(dec "$(med_ratio join healthz)" 4) status_x_healthz=$(dec "$(med_ratio status healthz)" 4) redis_us_join=$(med_cpu join 6) redis_us_status=$(med_cpu status 6) gw_us_join=$(med_cpu join 5) gw_us_status=$(med_cpu status 5) bytes_per_user=$(j fill bytes_per_user) fill_joins_per_s=$(j fill joins_per_s) hello_cpu_us=$(cpu_us hello) join_cpu_us=$(cpu_us join) healthz_cpu_us=$(cpu_us healthz) status_cpu_us=$(cpu_us status) multi_gateways=$GATEWAYS multi_join_rps=$M_RPS multi_p99_ms=$M_P99 multi_redis_us=$M_RUS multi_gw_us=$M_GUS multi_redis_pct=$M_RPCT redis_core_joins_per_s=$CORE_JPS prefill_users=$PREFILL prefill_waiting=$P_WAITING prefill_empty_rps=$P_EMPTY prefill_full_rps=$P_FULL prefill_ratio=$P_RATIO prefill_redis_us_empty=$P_REUS prefill_redis_us_full=$P_RFUS big_users=$USERS_BIG big_bytes_per_user=$B_BPU big_fill_joins_per_s=$B_JPS noisy_runs=${#NOISY[@]} failed=$FAILED -->"
+  echo "<!-- bench-summary repeat=$REPEAT hello_rps=$(num "$(med_j hello rps)") hello_p50_ms=$(med_j hello lat_p50_ms) hello_p99_ms=$(med_j hello lat_p99_ms) healthz_rps=$(num "$(med_j healthz rps)") join_rps=$(num "$(med_j join rps)") join_p50_ms=$(med_j join lat_p50_ms) join_p99_ms=$(med_j join lat_p99_ms) status_rps=$(num "$(med_j status rps)") status_p50_ms=$(med_j status lat_p50_ms) status_p99_ms=$(med_j status lat_p99_ms) healthz_p50_ms=$(med_j healthz lat_p50_ms) healthz_p99_ms=$(med_j healthz lat_p99_ms) join_x_hello=$(dec "$(med_ratio join hello)" 4) status_x_hello=$(dec "$(med_ratio status hello)" 4) healthz_x_hello=$(dec "$(med_ratio healthz hello)" 4) join_x_healthz=$(dec "$(med_ratio join healthz)" 4) status_x_healthz=$(dec "$(med_ratio status healthz)" 4) redis_us_join=$(med_cpu join 6) redis_us_status=$(med_cpu status 6) gw_us_join=$(med_cpu join 5) gw_us_status=$(med_cpu status 5) bytes_per_user=$(j fill bytes_per_user) fill_joins_per_s=$(j fill joins_per_s) hello_cpu_us=$(cpu_us hello) join_cpu_us=$(cpu_us join) healthz_cpu_us=$(cpu_us healthz) status_cpu_us=$(cpu_us status) multi_gateways=$GATEWAYS multi_join_rps=$M_RPS multi_p99_ms=$M_P99 multi_redis_us=$M_RUS multi_gw_us=$M_GUS multi_redis_pct=$M_RPCT redis_core_joins_per_s=$CORE_JPS prefill_users=$PREFILL prefill_waiting=$P_WAITING prefill_empty_rps=$P_EMPTY prefill_full_rps=$P_FULL prefill_ratio=$P_RATIO prefill_redis_us_empty=$P_REUS prefill_redis_us_full=$P_RFUS limiter_off_rps=$L_OFF limiter_on_rps=$L_ON limiter_sync_rps=$L_SYNC limiter_gw_us=$L_GOFF/$L_GON/$L_GSYNC limiter_redis_us=$L_ROFF/$L_RON/$L_RSYNC big_users=$USERS_BIG big_bytes_per_user=$B_BPU big_fill_joins_per_s=$B_JPS noisy_runs=${#NOISY[@]} failed=$FAILED -->"
 } >"$REPORT"
 cat "$REPORT"
 log "report written to $REPORT"

@@ -26,6 +26,9 @@
 #   4. if PREFILL > 0: a fresh redis-server and gateway, event "bench", warm-up, a join run on the
 #      (nearly) empty queue, then `fill --existing-event` puts PREFILL users in the event's queue
 #      straight through queue::store::RedisStore, then the same join run again
+#   4b. if LIMITER > 0: the same join run on three fresh stacks: the per-address join limit off,
+#      on (at 1e9 a minute, so every join is counted and none refused) and on with the
+#      cross-replica sync (--rate-sync-ms 250): what the limit costs per join
 #   5. memory: `fill --users USERS` into a fresh redis-server, no gateway (used_memory growth /
 #      USERS), and the same at USERS_BIG users if set
 #   6. prints a Markdown fragment to stdout and writes it to OUT_DIR/queue-<timestamp>.md
@@ -72,6 +75,7 @@
 #   USERS_BIG=10000000 / unset   a second memory fill at this many users (empty or 0: none)
 #   PREFILL=5000000 / 0  users put in the queue before the second join run of step 4 (0: no step 4)
 #   GATEWAYS=2           gateways (and wrk processes) in step 3 (0: no step 3)
+#   LIMITER=1 / 0        step 4b: what the per-address join limit costs per join (0: no step 4b)
 #   WRK_THREADS=1        wrk threads (wrk, gateway and redis-server share the machine's cores)
 #   WRK_CONNECTIONS=64   wrk connections (per wrk process)
 #   WARMUP=2             seconds of untimed joins before the measured runs of each stack
@@ -112,12 +116,14 @@ if [[ $QUICK == 1 ]]; then
   USERS="${USERS:-100000}"
   USERS_BIG="${USERS_BIG:-}"
   PREFILL="${PREFILL:-0}"
+  LIMITER="${LIMITER:-0}"
 else
   REPEAT="${REPEAT:-3}"
   DURATION="${DURATION:-10}"
   USERS="${USERS:-1000000}"
   USERS_BIG="${USERS_BIG-10000000}"
   PREFILL="${PREFILL:-5000000}"
+  LIMITER="${LIMITER:-1}"
 fi
 [[ -z $USERS_BIG ]] && USERS_BIG=0
 GATEWAYS="${GATEWAYS:-2}"
@@ -462,6 +468,28 @@ if [[ $PREFILL -gt 0 ]]; then
   queue_depth >"$WORK/prefill.depth1"
   run_wrk prefill-full "$DURATION" "$GW" "$GW_PID" loadtest/wrk/join.lua "%unique%" "$EVENT"
   stop_stack
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 4b. the per-address join limit's cost: the same join run on three fresh stacks, the limit off,
+# on (so high that every join is counted and none refused, all of wrk's joins coming from one
+# address), and on with the cross-replica sync (--rate-sync-ms 250)
+
+if [[ $LIMITER -gt 0 ]]; then
+  for v in off on sync; do
+    case $v in
+      off) lim=0 sync=0 ;;
+      on) lim=1000000000 sync=0 ;;
+      sync) lim=1000000000 sync=250 ;;
+    esac
+    GATEWAY_JOIN_RATE_PER_IP=$lim GATEWAY_RATE_SYNC_MS=$sync start_stack "limiter-$v"
+    if [[ $WARMUP -gt 0 ]]; then
+      run_wrk "warmup.limiter-$v" "$WARMUP" "$GW" "$GW_PID" loadtest/wrk/join.lua "%unique%" "$EVENT"
+    fi
+    log "h. joins with the per-address limit $v for ${DURATION}s"
+    run_wrk "limiter-$v" "$DURATION" "$GW" "$GW_PID" loadtest/wrk/join.lua "%unique%" "$EVENT"
+    stop_stack
+  done
 fi
 
 # ---------------------------------------------------------------------------------------------

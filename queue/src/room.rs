@@ -227,7 +227,7 @@ impl WaitingRoom {
                     Status::Waiting | Status::PreQueue => QueueError::NotReady,
                     Status::SoldOut => QueueError::EventClosed(event.to_string()),
                     _ => QueueError::TokenExpired,
-                })
+                });
             }
         };
         let until_ms = place.expires_at_ms;
@@ -263,12 +263,7 @@ impl WaitingRoom {
         let now = self.inner.clock.now_ms();
         self.inner
             .store
-            .leave(
-                &event,
-                claims.ticket,
-                session_of(&claims),
-                now,
-            )
+            .leave(&event, claims.ticket, session_of(&claims), now)
             .await?;
         Ok(())
     }

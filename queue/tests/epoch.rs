@@ -40,7 +40,10 @@ async fn old_tokens_are_refused(r: &WaitingRoom, clock: &ManualClock, lose: impl
     r.join("sale", "bob", None).await.unwrap();
     let new = r.join("sale", "alice", None).await.unwrap().waiting_token;
 
-    assert!(matches!(r.status(&old).await, Err(QueueError::InvalidToken)));
+    assert!(matches!(
+        r.status(&old).await,
+        Err(QueueError::InvalidToken)
+    ));
     assert!(matches!(r.enter(&old).await, Err(QueueError::InvalidToken)));
     let p = r.status(&new).await.unwrap();
     assert_eq!((p.status, p.position), (Status::Waiting, 2));
@@ -67,7 +70,11 @@ async fn the_embedded_store_refuses_them_too() {
     let first = room(Arc::new(MemoryStore::new()), &clock);
     let cfg = EventConfig::new(0, 10);
     first.configure("sale", &cfg).await.unwrap();
-    let old = first.join("sale", "alice", None).await.unwrap().waiting_token;
+    let old = first
+        .join("sale", "alice", None)
+        .await
+        .unwrap()
+        .waiting_token;
     // A restarted process: a new, empty store under the same secret.
     clock.advance_ms(5_000);
     let second = room(Arc::new(MemoryStore::new()), &clock);

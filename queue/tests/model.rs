@@ -16,20 +16,44 @@ const T0: u64 = 1_800_000_000_000;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Join { s: u8, pre: i64 },
-    JoinMany { joins: Vec<(u8, i64)> },
-    Status { s: u8, heartbeat: bool },
-    StatusMany { reads: Vec<(u8, bool)> },
-    Enter { s: u8 },
-    Leave { s: u8 },
+    Join {
+        s: u8,
+        pre: i64,
+    },
+    JoinMany {
+        joins: Vec<(u8, i64)>,
+    },
+    Status {
+        s: u8,
+        heartbeat: bool,
+    },
+    StatusMany {
+        reads: Vec<(u8, bool)>,
+    },
+    Enter {
+        s: u8,
+    },
+    Leave {
+        s: u8,
+    },
     Admit,
-    Sweep { budget: u32 },
-    Advance { ms: u64 },
+    Sweep {
+        budget: u32,
+    },
+    Advance {
+        ms: u64,
+    },
     Act(Action),
-    Pulse { since: u64 },
-    Places { heartbeat: bool },
+    Pulse {
+        since: u64,
+    },
+    Places {
+        heartbeat: bool,
+    },
     /// The queue stood still for the last `ms` (the end of MAINTENANCE_MODE).
-    Resume { ms: u64 },
+    Resume {
+        ms: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -153,7 +177,11 @@ async fn apply(
             } else {
                 let mut out = Vec::new();
                 for q in &reqs {
-                    out.push(store.status(ev, q.ticket, q.session, q.heartbeat, now).await);
+                    out.push(
+                        store
+                            .status(ev, q.ticket, q.session, q.heartbeat, now)
+                            .await,
+                    );
                 }
                 norm(out.into_iter().collect::<queue::error::Result<Vec<_>>>())
             }

@@ -92,10 +92,15 @@ async fn wait_on_a_primary_with_one_replica() {
     let admitting = EventConfig::new(10, 1000);
     durable.configure(&ev, &admitting, NOW).await.unwrap();
     durable.admit(&ev, NOW + 1000).await.unwrap();
-    assert!(durable.enter(&ev, a.place.ticket, session("a"), NOW + 1000).await.is_ok());
+    assert!(durable
+        .enter(&ev, a.place.ticket, session("a"), NOW + 1000)
+        .await
+        .is_ok());
     replica.signal("STOP").unwrap();
     assert!(matches!(
-        durable.enter(&ev, a.place.ticket, session("a"), NOW + 1000).await,
+        durable
+            .enter(&ev, a.place.ticket, session("a"), NOW + 1000)
+            .await,
         Err(QueueError::NotReplicated { .. })
     ));
     // Reads are not waited for.

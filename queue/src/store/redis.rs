@@ -314,7 +314,9 @@ impl Store for RedisStore {
             .map(|j| {
                 Ok(Joined {
                     created: j[0] == 1,
-                    place: decode_place(&[0, j[1], j[2], j[3], j[4], r[0], r[1], r[2], r[3], r[4]])?,
+                    place: decode_place(&[
+                        0, j[1], j[2], j[3], j[4], r[0], r[1], r[2], r[3], r[4],
+                    ])?,
                 })
             })
             .collect()

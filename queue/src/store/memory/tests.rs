@@ -58,12 +58,20 @@ fn a_sweep_with_nothing_idle_leaves_every_place_as_it_was() {
         }
         // Half of them heartbeat 30 s later; at +59 s nobody has been idle for 60 s.
         for t in (1..=1000).step_by(2) {
-            store.status(&ev, t, held(t), true, T0 + 30_000).await.unwrap();
+            store
+                .status(&ev, t, held(t), true, T0 + 30_000)
+                .await
+                .unwrap();
         }
         let now = T0 + 59_999;
         let before = waiting_state(&store, &ev);
         let (seq, places) = store
-            .places(&ev, &(1..=1000).map(|t| (t, held(t))).collect::<Vec<_>>(), false, now)
+            .places(
+                &ev,
+                &(1..=1000).map(|t| (t, held(t))).collect::<Vec<_>>(),
+                false,
+                now,
+            )
             .await
             .unwrap();
         let report = store.sweep(&ev, 1, now).await.unwrap();
@@ -76,7 +84,12 @@ fn a_sweep_with_nothing_idle_leaves_every_place_as_it_was() {
         let pulse = store.pulse(&ev, seq).await.unwrap();
         assert_eq!(pulse.seq, seq, "no departure logged");
         let again = store
-            .places(&ev, &(1..=1000).map(|t| (t, held(t))).collect::<Vec<_>>(), false, now)
+            .places(
+                &ev,
+                &(1..=1000).map(|t| (t, held(t))).collect::<Vec<_>>(),
+                false,
+                now,
+            )
             .await
             .unwrap();
         assert_eq!(again, (seq, places), "every position and expiry as before");
@@ -97,7 +110,10 @@ fn a_sweep_expires_the_idle_in_ticket_order_and_leaves_the_rest() {
         // Every third user heartbeats at +40 s; the others last showed at T0..T0+3 s.
         let live: Vec<u64> = (1..=n).filter(|t| t % 3 == 0).collect();
         for &t in &live {
-            store.status(&ev, t, held(t), true, T0 + 40_000).await.unwrap();
+            store
+                .status(&ev, t, held(t), true, T0 + 40_000)
+                .await
+                .unwrap();
         }
         let live_before: Vec<_> = waiting_state(&store, &ev)
             .0
@@ -121,7 +137,10 @@ fn a_sweep_expires_the_idle_in_ticket_order_and_leaves_the_rest() {
         let pulse = store.pulse(&ev, seq).await.unwrap();
         assert_eq!(pulse.departures, Some(want));
         for (i, &t) in live.iter().enumerate() {
-            let p = store.status(&ev, t, held(t), false, T0 + 64_000).await.unwrap();
+            let p = store
+                .status(&ev, t, held(t), false, T0 + 64_000)
+                .await
+                .unwrap();
             assert_eq!((p.status, p.position), (Status::Waiting, i as u64 + 1));
         }
     });

@@ -244,8 +244,13 @@ pub async fn websocket(
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                hub.serve(hyper_util::rt::TokioIo::new(upgraded), event, ticket, session)
-                    .await
+                hub.serve(
+                    hyper_util::rt::TokioIo::new(upgraded),
+                    event,
+                    ticket,
+                    session,
+                )
+                .await
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }

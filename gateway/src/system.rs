@@ -145,7 +145,11 @@ impl SystemModes {
         if let Some(redis) = &self.redis {
             let slot = redis_layer::slot_of(KEY);
             let args = if on {
-                vec![KEY.into(), mode.field().into(), (self.clock.now_ms() as i64).into()]
+                vec![
+                    KEY.into(),
+                    mode.field().into(),
+                    (self.clock.now_ms() as i64).into(),
+                ]
             } else {
                 vec![KEY.into(), mode.field().into()]
             };
@@ -158,7 +162,11 @@ impl SystemModes {
             Mode::Maintenance => &mut m.maintenance_since_ms,
             Mode::CircuitBreaker => &mut m.circuit_breaker_since_ms,
         };
-        *field = if on { field.or(Some(self.clock.now_ms())) } else { None };
+        *field = if on {
+            field.or(Some(self.clock.now_ms()))
+        } else {
+            None
+        };
         self.apply(m);
         Ok(m)
     }

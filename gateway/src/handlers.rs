@@ -199,18 +199,9 @@ pub struct WsQuery {
     token: Option<String>,
 }
 
-/// `GET /api/v1/queue/ws?token=`: checks the token, then upgrades to the position stream.
-pub async fn websocket(
-    State(st): State<AppState>,
-    Query(q): Query<WsQuery>,
-    mut req: axum::extract::Request,
-) -> Result<Response, ApiError> {
-    let token = q
-        .token
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthenticated)?;
-    let (event, ticket, session) = st.room.holder_of(&token)?;
-    let h = req.headers();
+/// The `Sec-WebSocket-Accept` of a valid version-13 upgrade request, else 400: the handshake
+/// check of every WebSocket route (the queue's and the reservations').
+pub(crate) fn websocket_accept_key(h: &axum::http::HeaderMap) -> Result<String, ApiError> {
     let has = |name: header::HeaderName, want: &str| {
         h.get_all(name)
             .iter()
@@ -228,7 +219,23 @@ pub async fn websocket(
     let key = h
         .get(header::SEC_WEBSOCKET_KEY)
         .ok_or_else(|| ApiError::BadRequest("missing Sec-WebSocket-Key".into()))?;
-    let accept = ws::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    Ok(ws::tungstenite::handshake::derive_accept_key(
+        key.as_bytes(),
+    ))
+}
+
+/// `GET /api/v1/queue/ws?token=`: checks the token, then upgrades to the position stream.
+pub async fn websocket(
+    State(st): State<AppState>,
+    Query(q): Query<WsQuery>,
+    mut req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let token = q
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthenticated)?;
+    let (event, ticket, session) = st.room.holder_of(&token)?;
+    let accept = websocket_accept_key(req.headers())?;
     // Per place, so that a token cannot hold more than its share of the connection permits.
     let slot = st
         .hub

@@ -26,30 +26,6 @@ pub struct TokenQuery {
     token: Option<String>,
 }
 
-/// The `Sec-WebSocket-Accept` of a valid version-13 upgrade request, else 400.
-fn accept_key(h: &axum::http::HeaderMap) -> Result<String, ApiError> {
-    let has = |name: header::HeaderName, want: &str| {
-        h.get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case(want)))
-    };
-    if !has(header::UPGRADE, "websocket")
-        || !has(header::CONNECTION, "upgrade")
-        || !has(header::SEC_WEBSOCKET_VERSION, "13")
-    {
-        return Err(ApiError::BadRequest(
-            "expected a WebSocket upgrade (version 13)".into(),
-        ));
-    }
-    let key = h
-        .get(header::SEC_WEBSOCKET_KEY)
-        .ok_or_else(|| ApiError::BadRequest("missing Sec-WebSocket-Key".into()))?;
-    Ok(ws::tungstenite::handshake::derive_accept_key(
-        key.as_bytes(),
-    ))
-}
-
 /// Checks the token, reads the reservation, then upgrades and streams its updates.
 pub async fn websocket(
     State(st): State<AppState>,
@@ -60,7 +36,7 @@ pub async fn websocket(
     let token = bearer(req.headers().get(header::AUTHORIZATION))
         .or(q.token)
         .filter(|t| !t.is_empty());
-    let accept = accept_key(req.headers())?;
+    let accept = crate::handlers::websocket_accept_key(req.headers())?;
     let request_id = req
         .headers()
         .get("x-request-id")

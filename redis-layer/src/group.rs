@@ -127,8 +127,11 @@ impl<Req: Send + 'static, Resp: Send + 'static, E: Clone + Send + 'static> Lane<
 /// The lanes of one operation, by key.
 pub struct Group<K, Req, Resp, E> {
     opts: GroupOptions,
-    lanes: Mutex<HashMap<K, Arc<Lane<Req, Resp, E>>>>,
+    lanes: Mutex<Lanes<K, Req, Resp, E>>,
 }
+
+/// One lane per key (per event): batches never mix keys.
+type Lanes<K, Req, Resp, E> = HashMap<K, Arc<Lane<Req, Resp, E>>>;
 
 impl<K, Req, Resp, E> std::fmt::Debug for Group<K, Req, Resp, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -302,7 +302,7 @@ fn panel(
     h: f64,
     y_label: &str,
     seconds: usize,
-    series: &[Series],
+    series: &[Series<'_>],
 ) {
     let max = series
         .iter()

@@ -263,4 +263,22 @@ mod tests {
         let nan = |k: &str| (k == "LOADTEST_MAX_ACTIVE").then(|| "lots".to_string());
         assert!(Settings::from_lookup(nan).is_err());
     }
+
+    #[test]
+    fn a_refused_value_names_its_variable() {
+        let bad = |k: &str| (k == "LOADTEST_STALE_SHARE").then(|| "1.5".to_string());
+        assert_eq!(
+            Settings::from_lookup(bad).unwrap_err().to_string(),
+            "LOADTEST_STALE_SHARE=\"1.5\": must be between 0 and 1"
+        );
+        let setup = |k: &str| (k == "LOADTEST_SETUP").then(|| "maybe".to_string());
+        assert_eq!(
+            Settings::from_lookup(setup).unwrap_err().to_string(),
+            "LOADTEST_SETUP=\"maybe\": 1 or 0"
+        );
+        let poll = |k: &str| (k == "LOADTEST_POLL_MS").then(|| " 5 ".to_string());
+        let s = Settings::from_lookup(poll).unwrap();
+        assert_eq!(s.poll_interval, Duration::from_millis(10));
+        assert_eq!(s.webhook_secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    }
 }

@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+mod requests;
+
+pub use requests::*;
+
 use anyhow::{Context, Result};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};

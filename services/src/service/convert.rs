@@ -97,3 +97,32 @@ pub(super) fn check_matches(r: &Reservation, event_id: &str, seat_ids: &[String]
     }
     Ok(())
 }
+
+/// The seats a release freed: the reservation's, when it changed it.
+pub(super) fn released_seats(r: &Reservation, changed: bool) -> Vec<Seat> {
+    if changed {
+        seats_of(r, SeatStatus::Available)
+    } else {
+        Vec::new()
+    }
+}
+
+/// SUCCESS when the call changed something, ALREADY_PROCESSED when it repeated one that did.
+pub(super) fn processing(changed: bool) -> i32 {
+    let status = if changed {
+        res::ProcessingStatus::Success
+    } else {
+        res::ProcessingStatus::AlreadyProcessed
+    };
+    status as i32
+}
+
+/// A payment intent id named by a request: present and of a well-formed id.
+pub(super) fn check_intent_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(ServiceError::InvalidArgument(
+            "payment_intent_id is required".into(),
+        ));
+    }
+    intent_event(id).map(|_| ())
+}

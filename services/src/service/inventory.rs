@@ -1,6 +1,6 @@
 //! Inventory: availability, and committing or releasing a hold.
 
-use super::convert::{check_matches, seat, seats_of};
+use super::convert::{check_matches, released_seats, seat, seats_of};
 use super::{answer, Backends, MAX_LISTED_SEATS};
 use crate::error::{Result, ServiceError};
 use crate::model::*;
@@ -133,17 +133,9 @@ impl res::inventory_server::Inventory for Backends {
         let out = async {
             let r = self.load(&req.reservation_id, "").await?;
             check_matches(&r, &req.event_id, &req.seat_ids)?;
-            let (r, changed) = self
-                .0
-                .store
-                .release(&r.id, ResStatus::Cancelled, false, self.now())
-                .await?;
+            let (r, changed) = self.release(&r.id, ResStatus::Cancelled, false).await?;
             Ok(res::ReleaseHoldResponse {
-                released_seats: if changed {
-                    seats_of(&r, SeatStatus::Available)
-                } else {
-                    Vec::new()
-                },
+                released_seats: released_seats(&r, changed),
                 status: r.status as i32,
                 error: None,
             })

@@ -129,6 +129,17 @@ impl Backends {
         }
     }
 
+    /// Releases a reservation's seats now, as `to` (with `only_if_due`, only a hold that ran
+    /// out); whether it changed.
+    async fn release(
+        &self,
+        id: &str,
+        to: ResStatus,
+        only_if_due: bool,
+    ) -> Result<(Reservation, bool)> {
+        self.0.store.release(id, to, only_if_due, self.now()).await
+    }
+
     /// Confirms a reservation paid by an approved intent (idempotent).
     async fn confirm(&self, id: &str, intent_id: &str) -> Result<(Reservation, bool)> {
         let (r, changed) = self

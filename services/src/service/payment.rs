@@ -1,6 +1,6 @@
 //! PaymentService: payment intents, settled by the [simulator](super::simulator).
 
-use super::convert::{money, ts};
+use super::convert::{check_intent_id, money, ts};
 use super::{answer, Backends};
 use crate::error::{Result, ServiceError};
 use crate::model::*;
@@ -82,12 +82,7 @@ impl pay::payment_service_server::PaymentService for Backends {
     ) -> std::result::Result<Response<pay::GetPaymentStatusResponse>, Status> {
         let req = request.into_inner();
         let out = async {
-            if req.payment_intent_id.is_empty() {
-                return Err(ServiceError::InvalidArgument(
-                    "payment_intent_id is required".into(),
-                ));
-            }
-            intent_event(&req.payment_intent_id)?;
+            check_intent_id(&req.payment_intent_id)?;
             let i = self
                 .0
                 .store

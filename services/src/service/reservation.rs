@@ -1,6 +1,6 @@
 //! ReservationService: hold seats, read, confirm and cancel a reservation.
 
-use super::convert::{money, reservation_msg, seat_status_of, seats_of, ts};
+use super::convert::{money, released_seats, reservation_msg, seat_status_of, seats_of, ts};
 use super::{answer, Backends};
 use crate::error::{Result, ServiceError};
 use crate::model::*;
@@ -145,18 +145,10 @@ impl res::reservation_service_server::ReservationService for Backends {
         let req = request.into_inner();
         let out = async {
             let r = self.load(&req.reservation_id, &req.user_id).await?;
-            let (r, changed) = self
-                .0
-                .store
-                .release(&r.id, ResStatus::Cancelled, false, self.now())
-                .await?;
+            let (r, changed) = self.release(&r.id, ResStatus::Cancelled, false).await?;
             Ok(res::CancelReservationResponse {
                 status: r.status as i32,
-                released_seats: if changed {
-                    seats_of(&r, SeatStatus::Available)
-                } else {
-                    Vec::new()
-                },
+                released_seats: released_seats(&r, changed),
                 error: None,
             })
         }

@@ -1,10 +1,12 @@
 //! WorkerService: expire a reservation, apply a payment result.
 
-use super::convert::{check_matches, check_reservation_id, seat_status_of, seats_of, ts};
+use super::convert::{
+    check_intent_id, check_matches, check_reservation_id, processing, released_seats,
+    seat_status_of, seats_of, ts,
+};
 use super::{answer, Backends};
 use crate::error::{Result, ServiceError};
 use crate::model::*;
-use proto::common::v1::SeatStatus;
 use proto::reservation::v1 as res;
 use tonic::{Request, Response, Status};
 
@@ -14,12 +16,7 @@ impl Backends {
         req: res::ProcessPaymentRequest,
     ) -> Result<res::ProcessPaymentResponse> {
         check_reservation_id(&req.reservation_id)?;
-        if req.payment_intent_id.is_empty() {
-            return Err(ServiceError::InvalidArgument(
-                "payment_intent_id is required".into(),
-            ));
-        }
-        intent_event(&req.payment_intent_id)?;
+        check_intent_id(&req.payment_intent_id)?;
         let result = res::PaymentResult::try_from(req.result)
             .ok()
             .filter(|r| *r != res::PaymentResult::Unspecified)
@@ -71,9 +68,7 @@ impl Backends {
                     .await?;
             }
             let (r, changed) = self
-                .0
-                .store
-                .release(&req.reservation_id, ResStatus::Cancelled, false, self.now())
+                .release(&req.reservation_id, ResStatus::Cancelled, false)
                 .await?;
             if changed {
                 tracing::info!(reservation_id = %r.id, "payment failed; reservation cancelled");
@@ -82,11 +77,7 @@ impl Backends {
         };
         let st = r.status_at(self.now());
         Ok(res::ProcessPaymentResponse {
-            status: if changed {
-                res::ProcessingStatus::Success
-            } else {
-                res::ProcessingStatus::AlreadyProcessed
-            } as i32,
+            status: processing(changed),
             reservation_status: st as i32,
             order_id: r.order_id.clone().unwrap_or_default(),
             processed_at: Some(ts(self.now())),
@@ -106,22 +97,10 @@ impl res::worker_service_server::WorkerService for Backends {
         let out = async {
             let r = self.load(&req.reservation_id, "").await?;
             check_matches(&r, &req.event_id, &req.seat_ids)?;
-            let (r, changed) = self
-                .0
-                .store
-                .release(&r.id, ResStatus::Expired, true, self.now())
-                .await?;
+            let (r, changed) = self.release(&r.id, ResStatus::Expired, true).await?;
             Ok(res::ProcessExpiryResponse {
-                status: if changed {
-                    res::ProcessingStatus::Success
-                } else {
-                    res::ProcessingStatus::AlreadyProcessed
-                } as i32,
-                released_seats: if changed {
-                    seats_of(&r, SeatStatus::Available)
-                } else {
-                    Vec::new()
-                },
+                status: processing(changed),
+                released_seats: released_seats(&r, changed),
                 processed_at: Some(ts(self.now())),
                 next_action: "completed".into(),
                 error: None,

@@ -18,7 +18,7 @@
 #   goose     redis-server + backends + gateway started here, then the goose scenarios of the
 #             `loadtest` binary (join_storm, waiting_room, purchase_journey, webhook_flood), each
 #             with its invariants (LOADTEST_JSON); the join storm's request log becomes the plot
-#             (loadtest/src/bin/plot.rs, an SVG next to the report: <report dir>/bench/)
+#             (loadtest/src/bin/plot/, an SVG next to the report: <report dir>/bench/)
 # queue, upstream, webhooks and ws are repeated RUNS times and reported as medians (with every
 # run's value); the ratios (joins/s / healthz/s, status/s / healthz/s, gateway / direct gRPC)
 # are computed within each run, then their median is taken.

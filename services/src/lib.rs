@@ -8,16 +8,16 @@
 pub mod clock;
 pub mod error;
 pub mod model;
+pub mod payment_webhooks;
 pub mod server;
 pub mod service;
 pub mod store;
 pub mod updates;
-pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{to_status, Result, ServiceError};
+pub use payment_webhooks::{WebhookConfig, WebhookSecret, WebhookSender};
 pub use server::serve;
 pub use service::{Backends, Settings};
 pub use store::{MemoryStore, RedisOptions, RedisStore, Store};
 pub use updates::ReservationUpdate;
-pub use webhook::{WebhookConfig, WebhookSecret, WebhookSender};

@@ -5,11 +5,11 @@
 mod common;
 
 use anyhow::{ensure, Context, Result};
-use common::{Harness, Kind, Options, Receiver};
-use proto::common::v1::ErrorCode;
-use proto::payment::v1::{
-    CreatePaymentIntentRequest, GetPaymentStatusRequest, PaymentScenario, PaymentStatus,
+use common::{
+    approved, code_of, free_seats, intent, reserve, status_of, Harness, Kind, Options, Receiver,
 };
+use proto::common::v1::ErrorCode;
+use proto::payment::v1::{GetPaymentStatusRequest, PaymentScenario, PaymentStatus};
 use proto::reservation::v1::{
     CheckAvailabilityRequest, CreateReservationRequest, CreateReservationResponse,
     GetReservationRequest, PaymentResult, ProcessPaymentRequest, ProcessingStatus,
@@ -17,54 +17,6 @@ use proto::reservation::v1::{
 };
 use std::time::Duration;
 use tonic::Code;
-
-fn reserve(event: &str, qty: i32, user: &str, key: &str) -> CreateReservationRequest {
-    CreateReservationRequest {
-        event_id: event.into(),
-        quantity: qty,
-        user_id: user.into(),
-        idempotency_key: key.into(),
-        ..Default::default()
-    }
-}
-
-fn intent(
-    reservation_id: &str,
-    scenario: PaymentScenario,
-    key: &str,
-) -> CreatePaymentIntentRequest {
-    CreatePaymentIntentRequest {
-        reservation_id: reservation_id.into(),
-        scenario: scenario as i32,
-        idempotency_key: key.into(),
-        ..Default::default()
-    }
-}
-
-async fn free_seats(h: &Harness, event: &str) -> Result<i32> {
-    Ok(h.inventory()
-        .check_availability(CheckAvailabilityRequest {
-            event_id: event.into(),
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .remaining_in_section)
-}
-
-async fn status_of(h: &Harness, id: &str) -> Result<ReservationStatus> {
-    let r = h
-        .reservations()
-        .get_reservation(GetReservationRequest {
-            reservation_id: id.into(),
-            user_id: String::new(),
-        })
-        .await?
-        .into_inner()
-        .reservation
-        .context("no reservation")?;
-    Ok(r.status())
-}
 
 /// The ProcessPaymentResult request the gateway would make from a verified webhook.
 fn from_webhook(w: &common::Received) -> Result<ProcessPaymentRequest> {
@@ -86,10 +38,6 @@ fn from_webhook(w: &common::Received) -> Result<ProcessPaymentRequest> {
         webhook_id: w.id.clone(),
         ..Default::default()
     })
-}
-
-fn code_of(e: &tonic::Status) -> Option<ErrorCode> {
-    proto::error_of(e).and_then(|e| ErrorCode::try_from(e.code).ok())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -373,23 +321,7 @@ async fn unpaid_hold_expires_and_frees_its_seats(kind: Kind) -> Result<()> {
         .create_payment_intent(intent(&r2.reservation_id, PaymentScenario::Approve, "p"))
         .await?
         .into_inner();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while h
-        .payments()
-        .get_payment_status(GetPaymentStatusRequest {
-            payment_intent_id: pi.payment_intent_id.clone(),
-        })
-        .await?
-        .into_inner()
-        .status()
-        != PaymentStatus::Approved
-    {
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "payment not approved"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    approved(&h, &pi.payment_intent_id, Duration::from_secs(5)).await?;
     h.clock.advance_ms(60_000);
     let e = h
         .worker()
@@ -1103,23 +1035,7 @@ async fn admin_health_and_emergency_cancel(kind: Kind) -> Result<()> {
         .create_payment_intent(intent(&paid.reservation_id, PaymentScenario::Approve, "p"))
         .await?
         .into_inner();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while h
-        .payments()
-        .get_payment_status(GetPaymentStatusRequest {
-            payment_intent_id: pi.payment_intent_id.clone(),
-        })
-        .await?
-        .into_inner()
-        .status()
-        != PaymentStatus::Approved
-    {
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "payment not approved"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    approved(&h, &pi.payment_intent_id, Duration::from_secs(5)).await?;
     h.worker()
         .process_payment_result(ProcessPaymentRequest {
             payment_intent_id: pi.payment_intent_id,

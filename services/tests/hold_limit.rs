@@ -6,11 +6,9 @@
 mod common;
 
 use anyhow::{ensure, Result};
-use common::{Harness, Kind, Options};
+use common::{approved, code_of, Harness, Kind, Options};
 use proto::common::v1::ErrorCode;
-use proto::payment::v1::{
-    CreatePaymentIntentRequest, GetPaymentStatusRequest, PaymentScenario, PaymentStatus,
-};
+use proto::payment::v1::{CreatePaymentIntentRequest, PaymentScenario};
 use proto::reservation::v1::{
     CancelReservationRequest, CreateReservationRequest, PaymentResult, ProcessPaymentRequest,
     ReservationStatus,
@@ -21,12 +19,8 @@ use tonic::Code;
 
 fn reserve(user: &str, key: &str, admission: &str) -> CreateReservationRequest {
     CreateReservationRequest {
-        event_id: "show".into(),
-        quantity: 1,
-        user_id: user.into(),
-        idempotency_key: key.into(),
         admission_id: admission.into(),
-        ..Default::default()
+        ..common::reserve("show", 1, user, key)
     }
 }
 
@@ -52,8 +46,7 @@ async fn held(h: &Harness, req: CreateReservationRequest) -> Result<String> {
 async fn refused(h: &Harness, req: CreateReservationRequest) -> Result<()> {
     let e = h.reservations().create_reservation(req).await.unwrap_err();
     ensure!(e.code() == Code::FailedPrecondition, "{e:?}");
-    let code = proto::error_of(&e).and_then(|d| ErrorCode::try_from(d.code).ok());
-    ensure!(code == Some(ErrorCode::HoldLimit), "{e:?}");
+    ensure!(code_of(&e) == Some(ErrorCode::HoldLimit), "{e:?}");
     Ok(())
 }
 
@@ -105,23 +98,7 @@ async fn one_active_hold_per_admission(kind: Kind) -> Result<()> {
         })
         .await?
         .into_inner();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while h
-        .payments()
-        .get_payment_status(GetPaymentStatusRequest {
-            payment_intent_id: pi.payment_intent_id.clone(),
-        })
-        .await?
-        .into_inner()
-        .status()
-        != PaymentStatus::Approved
-    {
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "payment not approved"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    approved(&h, &pi.payment_intent_id, Duration::from_secs(5)).await?;
     let done = h
         .worker()
         .process_payment_result(ProcessPaymentRequest {

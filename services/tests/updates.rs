@@ -4,27 +4,14 @@
 
 mod common;
 
-use anyhow::{ensure, Context, Result};
-use common::{Harness, Kind, Options};
-use proto::payment::v1::PaymentStatus;
-use proto::payment::v1::{CreatePaymentIntentRequest, GetPaymentStatusRequest, PaymentScenario};
-use proto::reservation::v1::{
-    CancelReservationRequest, CreateReservationRequest, PaymentResult, ProcessPaymentRequest,
-};
+use anyhow::{Context, Result};
+use common::{approved, reserve, Harness, Kind, Options};
+use proto::payment::v1::{CreatePaymentIntentRequest, PaymentScenario};
+use proto::reservation::v1::{CancelReservationRequest, PaymentResult, ProcessPaymentRequest};
 use services::updates::{channel, ReservationUpdate, CHANNEL_PATTERN};
 use services::MemoryStore;
 use std::time::Duration;
 use tokio::sync::broadcast;
-
-fn reserve(event: &str, qty: i32, user: &str, key: &str) -> CreateReservationRequest {
-    CreateReservationRequest {
-        event_id: event.into(),
-        quantity: qty,
-        user_id: user.into(),
-        idempotency_key: key.into(),
-        ..Default::default()
-    }
-}
 
 /// The next update about `id` (others are skipped), waiting at most 10 s.
 async fn next_about(
@@ -75,23 +62,7 @@ async fn status_changes_are_published_on_the_event_channel() -> Result<()> {
         })
         .await?
         .into_inner();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while h
-        .payments()
-        .get_payment_status(GetPaymentStatusRequest {
-            payment_intent_id: pi.payment_intent_id.clone(),
-        })
-        .await?
-        .into_inner()
-        .status()
-        != PaymentStatus::Approved
-    {
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "payment not approved"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    approved(&h, &pi.payment_intent_id, Duration::from_secs(10)).await?;
     let done = h
         .worker()
         .process_payment_result(ProcessPaymentRequest {

@@ -33,7 +33,7 @@ pub async fn setup(
 ) -> Result<(Vec<WebhookTarget>, WebhookCounters), LoadTestError> {
     StandardWebhooks::new(&[ctx.settings.webhook_secret.as_str()]).map_err(|e| {
         LoadTestError::Setting {
-            name: "LOADTEST_WEBHOOK_SECRET",
+            name: "LOADTEST_WEBHOOK_SECRET".into(),
             value: "(hidden)".into(),
             reason: e.to_string(),
         }

@@ -63,7 +63,7 @@ struct Args {
     /// Delivery attempts per webhook.
     #[arg(long, env = "BACKENDS_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
     webhook_max_attempts: u32,
-    /// First retry backoff (doubles per attempt, with jitter, up to 30 s).
+    /// Cap of the first retry's wait (doubles per attempt up to 30 s; the wait is random below it).
     #[arg(long, env = "BACKENDS_WEBHOOK_BACKOFF_MS", default_value_t = 500)]
     webhook_backoff_ms: u64,
     /// Multiplies the simulator's delays (0.01 makes APPROVE take 20–50 ms).

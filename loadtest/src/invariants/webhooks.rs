@@ -1,0 +1,250 @@
+//! Webhook invariants: each accepted webhook processed exactly once, per the gateway's metrics.
+
+use super::Check;
+use serde::Serialize;
+use serde_json::json;
+
+/// What the webhook flood sent and how the gateway answered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WebhookTally {
+    /// Fresh ids answered `200 {"status":"accepted"}`.
+    pub accepted: u64,
+    /// Fresh ids answered anything else (a 503 under overload: not stored, not owed).
+    pub unique_not_accepted: u64,
+    /// Fresh ids answered `duplicate`: a webhook lost as if seen before.
+    pub unique_answered_duplicate: u64,
+    /// Repeats of accepted ids answered `duplicate`.
+    pub duplicates: u64,
+    /// Repeats answered `accepted`: one webhook stored twice.
+    pub duplicate_answered_accepted: u64,
+    /// Stale-timestamp webhooks sent, and how many got a 4xx.
+    pub stale_sent: u64,
+    /// ... of which answered 4xx.
+    pub stale_rejected: u64,
+    /// Webhooks signed with a wrong key sent.
+    pub forged_sent: u64,
+    /// ... of which answered 4xx.
+    pub forged_rejected: u64,
+}
+
+/// The gateway's webhook counters (`/metrics`), read before and after the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct WebhookCounters {
+    /// `webhooks_received_total`.
+    pub received: u64,
+    /// `webhooks_duplicates_total`.
+    pub duplicates: u64,
+    /// `webhooks_forwarded_total`.
+    pub forwarded: u64,
+    /// `webhooks_dead_lettered_total`.
+    pub dead_lettered: u64,
+    /// `webhooks_rejected_total{reason="stale"}`.
+    pub rejected_stale: u64,
+    /// `webhooks_rejected_total{reason="bad_signature"}`.
+    pub rejected_bad_signature: u64,
+}
+
+impl WebhookCounters {
+    /// Reads them from OpenMetrics text (missing counters read 0).
+    pub fn parse(text: &str) -> Self {
+        let get = |name: &str, label: Option<(&str, &str)>| {
+            metric_value(text, name, label).unwrap_or(0.0) as u64
+        };
+        Self {
+            received: get("webhooks_received_total", None),
+            duplicates: get("webhooks_duplicates_total", None),
+            forwarded: get("webhooks_forwarded_total", None),
+            dead_lettered: get("webhooks_dead_lettered_total", None),
+            rejected_stale: get("webhooks_rejected_total", Some(("reason", "stale"))),
+            rejected_bad_signature: get(
+                "webhooks_rejected_total",
+                Some(("reason", "bad_signature")),
+            ),
+        }
+    }
+
+    /// `self - before`, field by field.
+    pub fn since(&self, before: &Self) -> Self {
+        Self {
+            received: self.received.saturating_sub(before.received),
+            duplicates: self.duplicates.saturating_sub(before.duplicates),
+            forwarded: self.forwarded.saturating_sub(before.forwarded),
+            dead_lettered: self.dead_lettered.saturating_sub(before.dead_lettered),
+            rejected_stale: self.rejected_stale.saturating_sub(before.rejected_stale),
+            rejected_bad_signature: self
+                .rejected_bad_signature
+                .saturating_sub(before.rejected_bad_signature),
+        }
+    }
+}
+
+/// The value of the sample `name` (with `label` = value, when given) in Prometheus/OpenMetrics
+/// text.
+pub fn metric_value(text: &str, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        let (labels, value) = match rest.strip_prefix('{') {
+            Some(r) => {
+                let (labels, v) = r.split_once('}')?;
+                (labels, v)
+            }
+            None if rest.starts_with(' ') => ("", rest),
+            None => return None,
+        };
+        if let Some((k, v)) = label {
+            let want = format!("{k}=\"{v}\"");
+            if !labels.split(',').any(|l| l.trim() == want) {
+                return None;
+            }
+        }
+        value.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// The webhook invariants: every accepted fresh webhook processed exactly once (forwarded once
+/// to the worker, nothing dead-lettered, none lost as a false duplicate), every repeat answered
+/// as a duplicate and not stored again, and every forged or stale one rejected. `delta` is the
+/// change of the gateway's counters over the run, read once the consumer has drained.
+pub fn webhooks_exactly_once(tally: &WebhookTally, delta: &WebhookCounters) -> Vec<Check> {
+    vec![
+        Check::new(
+            "webhooks_processed_exactly_once",
+            tally.unique_answered_duplicate == 0
+                && delta.forwarded == tally.accepted
+                && delta.dead_lettered == 0,
+            json!({
+                "accepted": tally.accepted,
+                "forwarded": delta.forwarded,
+                "dead_lettered": delta.dead_lettered,
+                "fresh_answered_duplicate": tally.unique_answered_duplicate,
+                "fresh_not_accepted": tally.unique_not_accepted,
+            }),
+        ),
+        Check::new(
+            "webhook_duplicates_not_applied",
+            tally.duplicate_answered_accepted == 0 && delta.duplicates == tally.duplicates,
+            json!({
+                "duplicates_sent_and_answered_duplicate": tally.duplicates,
+                "duplicates_answered_accepted": tally.duplicate_answered_accepted,
+                "gateway_duplicates": delta.duplicates,
+            }),
+        ),
+        Check::new(
+            "forged_and_stale_rejected",
+            tally.stale_rejected == tally.stale_sent
+                && tally.forged_rejected == tally.forged_sent
+                && delta.rejected_stale == tally.stale_sent
+                && delta.rejected_bad_signature == tally.forged_sent,
+            json!({
+                "stale_sent": tally.stale_sent,
+                "stale_rejected": tally.stale_rejected,
+                "forged_sent": tally.forged_sent,
+                "forged_rejected": tally.forged_rejected,
+                "gateway_rejected_stale": delta.rejected_stale,
+                "gateway_rejected_bad_signature": delta.rejected_bad_signature,
+            }),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_read_from_openmetrics_text() {
+        let text = "# TYPE webhooks_received_total counter\nwebhooks_received_total 12\n\
+                    webhooks_rejected_total{reason=\"stale\"} 3\n\
+                    webhooks_rejected_total{reason=\"bad_signature\"} 4\n\
+                    webhooks_forwarded_total 9\nwebhooks_forwarded_totalx 100\n";
+        let c = WebhookCounters::parse(text);
+        assert_eq!(c.received, 12);
+        assert_eq!(c.rejected_stale, 3);
+        assert_eq!(c.rejected_bad_signature, 4);
+        assert_eq!(c.forwarded, 9);
+        assert_eq!(c.duplicates, 0);
+        assert_eq!(
+            metric_value(text, "webhooks_rejected_total", Some(("reason", "missing"))),
+            None
+        );
+    }
+
+    fn tally() -> WebhookTally {
+        WebhookTally {
+            accepted: 100,
+            duplicates: 20,
+            stale_sent: 5,
+            stale_rejected: 5,
+            forged_sent: 6,
+            forged_rejected: 6,
+            ..Default::default()
+        }
+    }
+
+    fn delta() -> WebhookCounters {
+        WebhookCounters {
+            received: 120,
+            duplicates: 20,
+            forwarded: 100,
+            dead_lettered: 0,
+            rejected_stale: 5,
+            rejected_bad_signature: 6,
+        }
+    }
+
+    #[test]
+    fn webhook_checks_pass_when_each_is_processed_once() {
+        assert!(webhooks_exactly_once(&tally(), &delta())
+            .iter()
+            .all(|c| c.pass));
+    }
+
+    #[test]
+    fn lost_doubled_or_forged_webhooks_fail() {
+        let failing = |t: WebhookTally, d: WebhookCounters| -> Vec<String> {
+            webhooks_exactly_once(&t, &d)
+                .into_iter()
+                .filter(|c| !c.pass)
+                .map(|c| c.name)
+                .collect()
+        };
+        // Lost: one accepted webhook never forwarded.
+        let lost = WebhookCounters {
+            forwarded: 99,
+            ..delta()
+        };
+        assert_eq!(failing(tally(), lost), ["webhooks_processed_exactly_once"]);
+        // Doubled: forwarded twice.
+        let doubled = WebhookCounters {
+            forwarded: 101,
+            ..delta()
+        };
+        assert_eq!(
+            failing(tally(), doubled),
+            ["webhooks_processed_exactly_once"]
+        );
+        // Dead-lettered instead of processed.
+        let dead = WebhookCounters {
+            dead_lettered: 1,
+            forwarded: 99,
+            ..delta()
+        };
+        assert_eq!(failing(tally(), dead), ["webhooks_processed_exactly_once"]);
+        // A repeat stored again.
+        let t = WebhookTally {
+            duplicate_answered_accepted: 1,
+            ..tally()
+        };
+        assert_eq!(failing(t, delta()), ["webhook_duplicates_not_applied"]);
+        // A forged webhook accepted.
+        let t = WebhookTally {
+            forged_rejected: 5,
+            ..tally()
+        };
+        let d = WebhookCounters {
+            rejected_bad_signature: 5,
+            ..delta()
+        };
+        assert_eq!(failing(t, d), ["forged_and_stale_rejected"]);
+    }
+}

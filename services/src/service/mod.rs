@@ -1,0 +1,159 @@
+//! The gRPC services over one [`Backends`] core, one file a service: [`reservation`]
+//! (ReservationService), [`inventory`] (Inventory), [`payment`] (PaymentService), [`worker`]
+//! (WorkerService) and [`admin`] (AdminService); beside them the payment [`simulator`] that
+//! settles intents and reports them by webhook, and the hold [`expiry`] sweep. What they share
+//! (loading and confirming a reservation, the proto views) stays here and in [`convert`].
+
+mod admin;
+mod convert;
+mod expiry;
+mod inventory;
+mod payment;
+mod reservation;
+mod simulator;
+mod worker;
+
+pub use simulator::webhook_payload;
+
+use crate::clock::Clock;
+use crate::error::{Result, ServiceError};
+use crate::model::*;
+use crate::payment_webhooks::WebhookSender;
+use crate::store::Store;
+use convert::check_reservation_id;
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::{Response, Status};
+
+/// Most seats listed by one CheckAvailability answer.
+pub const MAX_LISTED_SEATS: usize = 100;
+
+/// Behaviour settings of the services.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a reservation holds its seats unpaid.
+    pub hold: Duration,
+    /// How long an idempotency key is remembered.
+    pub idempotency_window: Duration,
+    /// Most seats one reservation may take.
+    pub max_seats_per_reservation: u32,
+    /// Multiplies the simulator's delays (1.0: APPROVE takes 2–5 s; 0.001: 2–5 ms).
+    pub sim_time_scale: f64,
+    /// Chance in percent that RANDOM approves.
+    pub random_approve_percent: u32,
+    /// Most active (PENDING, unexpired) holds per admission, counted for requests that name
+    /// their `admission_id` (the gateway always does); 0: no limit.
+    pub holds_per_admission: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            hold: Duration::from_secs(60),
+            idempotency_window: Duration::from_secs(300),
+            max_seats_per_reservation: 10,
+            sim_time_scale: 1.0,
+            random_approve_percent: 70,
+            holds_per_admission: 1,
+        }
+    }
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    webhooks: Option<WebhookSender>,
+    /// Intents whose outcome has a timer in this process (so a resume does not add another).
+    timers: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// The backing services' core; clones share it. Implements the tonic server traits of
+/// ReservationService, Inventory, PaymentService and WorkerService.
+#[derive(Clone)]
+pub struct Backends(Arc<Inner>);
+
+impl std::fmt::Debug for Backends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backends")
+            .field("settings", &self.0.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Backends {
+    /// A core over `store`, with time from `clock`; `webhooks` None records outcomes without
+    /// reporting them.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+        webhooks: Option<WebhookSender>,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            clock,
+            settings,
+            webhooks,
+            timers: Default::default(),
+        }))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.0.store
+    }
+
+    fn now(&self) -> u64 {
+        self.0.clock.now_ms()
+    }
+
+    /// Seeds an event: `seats` seats `A-1`…, each at `price_cents`.
+    pub async fn seed(
+        &self,
+        event: &str,
+        seats: u64,
+        price_cents: i64,
+        currency: &str,
+    ) -> Result<()> {
+        check_event_id(event)?;
+        self.0.store.seed(event, seats, price_cents, currency).await
+    }
+
+    /// The reservation, NOT_FOUND when absent or (with `user_id`) someone else's.
+    async fn load(&self, id: &str, user_id: &str) -> Result<Reservation> {
+        check_reservation_id(id)?;
+        match self.0.store.reservation(id).await? {
+            Some(r) if user_id.is_empty() || r.user_id == user_id => Ok(r),
+            _ => Err(ServiceError::ReservationNotFound(id.to_owned())),
+        }
+    }
+
+    /// Releases a reservation's seats now, as `to` (with `only_if_due`, only a hold that ran
+    /// out); whether it changed.
+    async fn release(
+        &self,
+        id: &str,
+        to: ResStatus,
+        only_if_due: bool,
+    ) -> Result<(Reservation, bool)> {
+        self.0.store.release(id, to, only_if_due, self.now()).await
+    }
+
+    /// Confirms a reservation paid by an approved intent (idempotent).
+    async fn confirm(&self, id: &str, intent_id: &str) -> Result<(Reservation, bool)> {
+        let (r, changed) = self
+            .0
+            .store
+            .commit(id, intent_id, &new_order_id(), self.now())
+            .await?;
+        if changed {
+            tracing::info!(reservation_id = %id, order_id = ?r.order_id, "reservation confirmed");
+        }
+        Ok((r, changed))
+    }
+}
+
+fn answer<T>(r: Result<T>) -> std::result::Result<Response<T>, Status> {
+    r.map(Response::new).map_err(Status::from)
+}

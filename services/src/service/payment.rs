@@ -1,0 +1,107 @@
+//! PaymentService: payment intents, settled by the [simulator](super::simulator).
+
+use super::convert::{check_intent_id, money, ts};
+use super::{answer, Backends};
+use crate::error::{Result, ServiceError};
+use crate::model::*;
+use crate::store::IntentRequest;
+use proto::payment::v1 as pay;
+use tonic::{Request, Response, Status};
+
+impl Backends {
+    async fn create_intent_inner(
+        &self,
+        req: pay::CreatePaymentIntentRequest,
+    ) -> Result<pay::CreatePaymentIntentResponse> {
+        check_idempotency_key(&req.idempotency_key)?;
+        let scenario = Scenario::from_code(i64::from(req.scenario))
+            .ok_or_else(|| ServiceError::InvalidArgument("unknown scenario".into()))?;
+        let r = self.load(&req.reservation_id, &req.user_id).await?;
+        if let Some(m) = &req.amount {
+            if m.amount_cents != r.amount_cents()
+                || (!m.currency.is_empty() && m.currency != r.currency)
+            {
+                return Err(ServiceError::InvalidArgument(format!(
+                    "amount must be the reservation's total, {} {}",
+                    r.amount_cents(),
+                    r.currency
+                )));
+            }
+        }
+        let ir = IntentRequest {
+            intent_id: new_intent_id(&r.event_id),
+            reservation_id: r.id.clone(),
+            scenario,
+            idem: digest(&[&r.id, &req.idempotency_key]),
+            fingerprint: digest(&[&(scenario as i32).to_string()]),
+            idem_ms: self.0.settings.idempotency_window.as_millis() as u64,
+        };
+        let (intent, replayed) = self.0.store.create_intent(&ir, self.now()).await?;
+        if !replayed {
+            tracing::info!(payment_intent_id = %intent.id, ?scenario, "payment intent created");
+        }
+        // Answered only once its outcome is kept: a replay (the client retrying after an error
+        // here) keeps the one kept before, or decides it now if there was none.
+        if intent.status == IntentStatus::Pending {
+            self.simulate(&intent, replayed).await?;
+        }
+        Ok(pay::CreatePaymentIntentResponse {
+            payment_intent_id: intent.id.clone(),
+            status: self.intent_status(&intent) as i32,
+            client_secret: format!("{}_secret", intent.id),
+            payment_url: String::new(),
+            expires_at: Some(ts(intent.expires_ms)),
+            error: None,
+            replayed,
+        })
+    }
+
+    fn intent_status(&self, i: &Intent) -> pay::PaymentStatus {
+        match i.status {
+            IntentStatus::Pending if self.now() >= i.expires_ms => pay::PaymentStatus::Expired,
+            IntentStatus::Pending => pay::PaymentStatus::Pending,
+            IntentStatus::Approved => pay::PaymentStatus::Approved,
+            IntentStatus::Failed => pay::PaymentStatus::Failed,
+            IntentStatus::Cancelled => pay::PaymentStatus::Cancelled,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl pay::payment_service_server::PaymentService for Backends {
+    async fn create_payment_intent(
+        &self,
+        request: Request<pay::CreatePaymentIntentRequest>,
+    ) -> std::result::Result<Response<pay::CreatePaymentIntentResponse>, Status> {
+        answer(self.create_intent_inner(request.into_inner()).await)
+    }
+
+    async fn get_payment_status(
+        &self,
+        request: Request<pay::GetPaymentStatusRequest>,
+    ) -> std::result::Result<Response<pay::GetPaymentStatusResponse>, Status> {
+        let req = request.into_inner();
+        let out = async {
+            check_intent_id(&req.payment_intent_id)?;
+            let i = self
+                .0
+                .store
+                .intent(&req.payment_intent_id)
+                .await?
+                .ok_or_else(|| ServiceError::IntentNotFound(req.payment_intent_id.clone()))?;
+            Ok(pay::GetPaymentStatusResponse {
+                payment_intent_id: i.id.clone(),
+                reservation_id: i.reservation_id.clone(),
+                status: self.intent_status(&i) as i32,
+                amount: Some(money(i.amount_cents, &i.currency)),
+                scenario: i.scenario as i32,
+                failure_code: i.failure_code.clone().unwrap_or_default(),
+                created_at: Some(ts(i.created_ms)),
+                expires_at: Some(ts(i.expires_ms)),
+                error: None,
+            })
+        }
+        .await;
+        answer(out)
+    }
+}

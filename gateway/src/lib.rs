@@ -10,8 +10,8 @@
 pub mod admin;
 pub mod admin_grpc;
 pub mod admin_health;
-pub mod admission;
 pub mod audit;
+pub mod background;
 pub mod bff;
 pub mod config;
 pub mod error;
@@ -329,7 +329,7 @@ impl Gateway {
         let (stop_tx, stop_rx) = watch::channel(false);
         let room = self.state.room.clone();
         let system = self.state.system.clone();
-        let admit = tokio::spawn(admission::admit_loop(
+        let admit = tokio::spawn(background::admit_loop(
             room.clone(),
             self.state.metrics.clone(),
             self.tick,
@@ -342,12 +342,12 @@ impl Gateway {
             system.clone(),
             stop_rx.clone(),
         ));
-        let held = tokio::spawn(admission::held_loop(
+        let held = tokio::spawn(background::held_loop(
             room.clone(),
             self.state.metrics.clone(),
             stop_rx.clone(),
         ));
-        let sweep = tokio::spawn(admission::sweep_loop(
+        let sweep = tokio::spawn(background::sweep_loop(
             room,
             self.sweep_every,
             system,

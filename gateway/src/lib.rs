@@ -13,6 +13,7 @@ pub mod admin_health;
 pub mod audit;
 pub mod background;
 pub mod bff;
+pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod extract;

@@ -1,6 +1,6 @@
 //! The gateway's side of the backing services: one lazily connected tonic channel per upstream
-//! (reservation, inventory, payment), and around every call a deadline sent as `grpc-timeout`,
-//! a concurrency limit and a circuit breaker.
+//! (reservation, inventory, payment) wrapped in tower layers (load shedding over a concurrency
+//! limit, and a timeout), a deadline sent as `grpc-timeout`, and a circuit breaker.
 //!
 //! Calls are never retried here: creating a reservation or a payment intent is not idempotent
 //! on the wire (the idempotency key makes a replay safe, but the client that sent the key is
@@ -9,11 +9,18 @@
 
 use crate::config::Config;
 use crate::metrics::{Metrics, UpstreamLabels, UpstreamName};
+use queue::clock::{Clock, SystemClock};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 use tonic::transport::Channel;
+use tower::limit::ConcurrencyLimit;
+use tower::load_shed::LoadShed;
+use tower::timeout::Timeout;
+use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
 
 /// Why an upstream call did not produce an answer (or produced an error status).
 #[derive(Debug, thiserror::Error)]
@@ -108,13 +115,20 @@ impl Upstreams {
     }
 }
 
-/// One upstream: a shared channel, its deadline, its concurrency limit and its breaker.
+/// What an upstream's calls go through, outermost first: a shed request (over the limit) is
+/// told apart from the upstream's own answers; the limit sheds instead of queueing (waiting
+/// for a permit would only queue behind a slow upstream: answer at once); the timeout is the
+/// deadline that counts (it also covers connecting, the channel's own buffer and a server that
+/// ignores `grpc-timeout`).
+pub type UpstreamService = ShedMarked<LoadShed<ConcurrencyLimit<Timeout<ReadyInCall<Channel>>>>>;
+
+/// One upstream: a shared channel in its layers, its deadline and its breaker.
 #[derive(Clone)]
 pub struct Upstream {
     name: &'static str,
     channel: Channel,
+    service: UpstreamService,
     deadline: Duration,
-    permits: Arc<Semaphore>,
     breaker: Arc<Breaker>,
     metrics: Option<Arc<Metrics>>,
     /// While set, calls are refused as by an open circuit (the CIRCUIT_BREAKER action).
@@ -132,11 +146,17 @@ impl Upstream {
         // Connecting is bounded by the call's own deadline: a connect that takes longer than
         // the whole call may take is of no use to that call.
         let channel = proto::lazy_channel(url, deadline)?;
+        let service = ServiceBuilder::new()
+            .layer_fn(ShedMarked)
+            .load_shed()
+            .concurrency_limit(settings.max_in_flight.max(1))
+            .timeout(deadline)
+            .service(ReadyInCall(channel.clone()));
         Ok(Self {
             name,
             channel,
+            service,
             deadline,
-            permits: Arc::new(Semaphore::new(settings.max_in_flight)),
             breaker: Arc::new(Breaker::new(
                 settings.breaker_failures,
                 settings.breaker_open,
@@ -152,7 +172,7 @@ impl Upstream {
         self
     }
 
-    /// The channel, for calls outside the forwarded API's breaker (the admin's
+    /// The bare channel, for calls outside the forwarded API's limit and breaker (the admin's
     /// CANCEL_RESERVATIONS, health probes); the caller sets its own deadline.
     pub fn channel(&self) -> Channel {
         self.channel.clone()
@@ -182,10 +202,10 @@ impl Upstream {
         self.forced_open.load(Ordering::Relaxed) || self.breaker.is_open()
     }
 
-    /// Makes one call: `f` gets a clone of the channel and the request (its `grpc-timeout`
-    /// already set, and `x-request-id` when `request_id` is not empty, so that the upstream's
-    /// logs can be correlated with the gateway's). Refused at once when the circuit is open or
-    /// the limit is reached; never retried.
+    /// Makes one call: `f` gets a clone of the layered channel and the request (its
+    /// `grpc-timeout` already set, and `x-request-id` when `request_id` is not empty, so that
+    /// the upstream's logs can be correlated with the gateway's). Refused at once when the
+    /// circuit is open or the limit is reached; never retried.
     pub async fn call<Req, Resp, F, Fut>(
         &self,
         message: Req,
@@ -193,14 +213,9 @@ impl Upstream {
         f: F,
     ) -> Result<Resp, UpstreamError>
     where
-        F: FnOnce(Channel, tonic::Request<Req>) -> Fut,
-        Fut: std::future::Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+        F: FnOnce(UpstreamService, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
     {
-        let Ok(_permit) = self.permits.try_acquire() else {
-            // Waiting for a permit would only queue behind a slow upstream: answer at once.
-            self.count("overloaded");
-            return Err(UpstreamError::Overloaded(self.name));
-        };
         if self.forced_open.load(Ordering::Relaxed) {
             self.count("circuit_open");
             return Err(UpstreamError::CircuitOpen(self.name));
@@ -217,14 +232,16 @@ impl Upstream {
                 req.metadata_mut().insert("x-request-id", id);
             }
         }
-        // The local timer is the deadline that counts: it also covers connecting and a server
-        // that ignores grpc-timeout. (tonic reports its own expired deadline as CANCELLED.)
-        let outcome = tokio::time::timeout(self.deadline, f(self.channel.clone(), req)).await;
-        let result = match outcome {
-            Err(_) => Err(UpstreamError::Timeout(self.name)),
-            Ok(Ok(resp)) => Ok(resp.into_inner()),
-            Ok(Err(status)) if is_deadline(&status) => Err(UpstreamError::Timeout(self.name)),
-            Ok(Err(status)) => Err(UpstreamError::Status {
+        let result = match f(self.service.clone(), req).await {
+            Ok(resp) => Ok(resp.into_inner()),
+            Err(status) if is_shed(&status) => {
+                // Not made: it tells the breaker nothing (a shed probe lets the next call probe).
+                drop(attempt);
+                self.count("overloaded");
+                return Err(UpstreamError::Overloaded(self.name));
+            }
+            Err(status) if is_deadline(&status) => Err(UpstreamError::Timeout(self.name)),
+            Err(status) => Err(UpstreamError::Status {
                 upstream: self.name,
                 status,
             }),
@@ -261,10 +278,78 @@ impl Upstream {
     }
 }
 
-/// A deadline that ran out, whether the server or tonic's client noticed it.
+/// A service that is always ready and waits for its inner service's readiness inside the call,
+/// so that only [`ConcurrencyLimit`] decides what [`LoadShed`] sheds (a channel whose buffer is
+/// full, or still connecting, is waited for within the deadline instead).
+#[derive(Clone, Debug)]
+pub struct ReadyInCall<S>(S);
+
+impl<S, R> Service<R> for ReadyInCall<S>
+where
+    S: Service<R> + Clone + Send + 'static,
+    S::Future: Send,
+    R: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        Box::pin(self.0.clone().oneshot(req))
+    }
+}
+
+/// A call shed by the concurrency limit. (tonic turns tower's own `Overloaded` into
+/// RESOURCE_EXHAUSTED, which a backend may answer too; this one it keeps as the status's source.)
+#[derive(Debug, thiserror::Error)]
+#[error("over the upstream's concurrency limit")]
+struct Shed;
+
+/// Its inner service with tower's `Overloaded` error replaced by [`Shed`].
+#[derive(Clone, Debug)]
+pub struct ShedMarked<S>(S);
+
+impl<S, R> Service<R> for ShedMarked<S>
+where
+    S: Service<R, Error = BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.0.poll_ready(cx).map_err(shed_as_busy)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        let answer = self.0.call(req);
+        Box::pin(async move { answer.await.map_err(shed_as_busy) })
+    }
+}
+
+fn shed_as_busy(e: BoxError) -> BoxError {
+    if e.is::<tower::load_shed::error::Overloaded>() {
+        Box::new(Shed)
+    } else {
+        e
+    }
+}
+
+fn is_shed(status: &tonic::Status) -> bool {
+    std::error::Error::source(status).is_some_and(|e| e.is::<Shed>())
+}
+
+/// A deadline that ran out, whether the server, tonic's client or our timeout noticed it.
 fn is_deadline(status: &tonic::Status) -> bool {
     status.code() == tonic::Code::DeadlineExceeded
         || (status.code() == tonic::Code::Cancelled && status.message().contains("Timeout expired"))
+        || std::error::Error::source(status)
+            .is_some_and(|e| e.is::<tower::timeout::error::Elapsed>())
 }
 
 /// Codes that say the upstream is unwell (as opposed to the request being refused).
@@ -285,26 +370,42 @@ fn is_failure(code: tonic::Code) -> bool {
 enum State {
     /// Calls flow; `failures` consecutive ones failed.
     Closed { failures: u32 },
-    /// Calls are refused until `until`; then one probe goes through.
-    Open { until: Instant },
+    /// Calls are refused until `until_ms` (the clock's); then one probe goes through.
+    Open { until_ms: u64 },
     /// One probe is in flight; other calls are refused until it answers.
     HalfOpen,
 }
 
 /// A consecutive-failures circuit breaker with a single half-open probe.
-#[derive(Debug)]
 pub struct Breaker {
     threshold: u32,
     open_for: Duration,
+    clock: Arc<dyn Clock>,
     state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Breaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Breaker")
+            .field("threshold", &self.threshold)
+            .field("open_for", &self.open_for)
+            .field("state", &*self.lock())
+            .finish()
+    }
 }
 
 impl Breaker {
     /// Opens after `threshold` consecutive failures, for `open_for`.
     pub fn new(threshold: u32, open_for: Duration) -> Self {
+        Self::with_clock(threshold, open_for, Arc::new(SystemClock))
+    }
+
+    /// [`Breaker::new`] on `clock`.
+    pub fn with_clock(threshold: u32, open_for: Duration, clock: Arc<dyn Clock>) -> Self {
         Self {
             threshold: threshold.max(1),
             open_for,
+            clock,
             state: Mutex::new(State::Closed { failures: 0 }),
         }
     }
@@ -314,11 +415,22 @@ impl Breaker {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    fn open_until(&self) -> State {
+        let open_for = u64::try_from(self.open_for.as_millis()).unwrap_or(u64::MAX);
+        State::Open {
+            until_ms: self.now_ms().saturating_add(open_for),
+        }
+    }
+
     /// Whether calls are refused now.
     pub fn is_open(&self) -> bool {
         match *self.lock() {
             State::Closed { .. } => false,
-            State::Open { until } => Instant::now() < until,
+            State::Open { until_ms } => self.now_ms() < until_ms,
             State::HalfOpen => true,
         }
     }
@@ -328,7 +440,7 @@ impl Breaker {
     pub fn state_name(&self) -> &'static str {
         match *self.lock() {
             State::Closed { .. } => "CLOSED",
-            State::Open { until } if Instant::now() < until => "OPEN",
+            State::Open { until_ms } if self.now_ms() < until_ms => "OPEN",
             State::Open { .. } | State::HalfOpen => "HALF_OPEN",
         }
     }
@@ -338,7 +450,7 @@ impl Breaker {
         let mut s = self.lock();
         let probe = match *s {
             State::Closed { .. } => false,
-            State::Open { until } if Instant::now() >= until => {
+            State::Open { until_ms } if self.now_ms() >= until_ms => {
                 *s = State::HalfOpen;
                 true
             }
@@ -353,22 +465,21 @@ impl Breaker {
 
     fn record(&self, probe: bool, ok: bool) {
         let mut s = self.lock();
-        if ok {
-            *s = State::Closed { failures: 0 };
-            return;
-        }
-        let open = State::Open {
-            until: Instant::now() + self.open_for,
-        };
         *s = match *s {
-            State::Closed { failures } if failures + 1 >= self.threshold => open,
+            // Only the probe decides what a half-open circuit becomes: the answer of a call
+            // admitted before the circuit opened says nothing about the upstream now.
+            State::HalfOpen if probe && ok => State::Closed { failures: 0 },
+            State::HalfOpen if probe => self.open_until(),
+            State::HalfOpen => return,
+            // Likewise a late success does not close an open circuit; a late failure keeps it
+            // open for the full period.
+            State::Open { .. } if ok => return,
+            State::Open { .. } => self.open_until(),
+            State::Closed { .. } if ok => State::Closed { failures: 0 },
+            State::Closed { failures } if failures + 1 >= self.threshold => self.open_until(),
             State::Closed { failures } => State::Closed {
                 failures: failures + 1,
             },
-            // A failed probe opens the circuit again; a failure of a call admitted before the
-            // circuit opened keeps it open for the full period.
-            State::HalfOpen if probe => open,
-            State::HalfOpen | State::Open { .. } => open,
         };
     }
 }
@@ -390,13 +501,13 @@ impl Attempt<'_> {
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
-        // A probe whose caller went away (client disconnected) told us nothing: let the next
-        // call probe instead of leaving the circuit half-open forever.
+        // A probe whose caller went away (client disconnected), or that was shed, told us
+        // nothing: let the next call probe instead of leaving the circuit half-open forever.
         if !self.done && self.probe {
             let mut s = self.breaker.lock();
             if *s == State::HalfOpen {
                 *s = State::Open {
-                    until: Instant::now(),
+                    until_ms: self.breaker.now_ms(),
                 };
             }
         }
@@ -406,10 +517,21 @@ impl Drop for Attempt<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use queue::clock::ManualClock;
+
+    fn breaker(threshold: u32, open_ms: u64) -> (Breaker, ManualClock) {
+        let clock = ManualClock::new(1_000_000);
+        let b = Breaker::with_clock(
+            threshold,
+            Duration::from_millis(open_ms),
+            Arc::new(clock.clone()),
+        );
+        (b, clock)
+    }
 
     #[test]
     fn the_breaker_opens_after_consecutive_failures_and_probes_once() {
-        let b = Breaker::new(3, Duration::from_millis(30));
+        let (b, clock) = breaker(3, 30);
         for _ in 0..2 {
             b.admit().unwrap().finish(false);
         }
@@ -420,22 +542,65 @@ mod tests {
         }
         assert!(b.is_open());
         assert!(b.admit().is_none());
-        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(b.state_name(), "OPEN");
+        clock.advance_ms(29);
+        assert!(b.admit().is_none(), "open for the full period");
+        clock.advance_ms(1);
+        assert_eq!(b.state_name(), "HALF_OPEN");
         let probe = b.admit().expect("one probe after the open period");
         assert!(b.admit().is_none(), "only one probe at a time");
         probe.finish(false);
         assert!(b.admit().is_none(), "a failed probe reopens");
-        std::thread::sleep(Duration::from_millis(40));
+        clock.advance_ms(30);
         b.admit().unwrap().finish(true);
         assert!(!b.is_open());
+        assert_eq!(b.state_name(), "CLOSED");
+        assert!(b.admit().is_some());
+    }
+
+    #[test]
+    fn only_the_probe_decides_whether_a_half_open_circuit_closes() {
+        let (b, clock) = breaker(1, 1000);
+        // Admitted while the circuit was closed, answering late.
+        let late_success = b.admit().unwrap();
+        let late_failure = b.admit().unwrap();
+        b.admit().unwrap().finish(false);
+        assert_eq!(b.state_name(), "OPEN");
+        clock.advance_ms(1000);
+        let probe = b.admit().expect("the probe");
+        late_success.finish(true);
+        assert_eq!(
+            b.state_name(),
+            "HALF_OPEN",
+            "a late success does not close it"
+        );
+        assert!(b.admit().is_none(), "still one probe at a time");
+        late_failure.finish(false);
+        assert!(b.admit().is_none(), "nor does a late failure decide");
+        probe.finish(false);
+        assert_eq!(b.state_name(), "OPEN", "the probe's failure reopens it");
+        clock.advance_ms(1000);
+        let probe = b.admit().expect("the next probe");
+        probe.finish(true);
+        assert_eq!(b.state_name(), "CLOSED", "the probe's success closes it");
+    }
+
+    #[test]
+    fn a_late_success_does_not_close_an_open_circuit() {
+        let (b, clock) = breaker(1, 1000);
+        let late = b.admit().unwrap();
+        b.admit().unwrap().finish(false);
+        late.finish(true);
+        assert!(b.admit().is_none(), "refused until the period is over");
+        clock.advance_ms(1000);
         assert!(b.admit().is_some());
     }
 
     #[test]
     fn an_abandoned_probe_lets_the_next_call_probe() {
-        let b = Breaker::new(1, Duration::from_millis(1));
+        let (b, clock) = breaker(1, 1);
         b.admit().unwrap().finish(false);
-        std::thread::sleep(Duration::from_millis(5));
+        clock.advance_ms(5);
         drop(b.admit().unwrap());
         assert!(b.admit().is_some());
     }

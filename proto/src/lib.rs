@@ -56,19 +56,20 @@ pub mod payment {
     }
 }
 
+// Each client defaults to the bare channel; `T` is another transport over it (the gateway's
+// layered upstream service).
 /// ReservationService client over a shared channel.
-pub type ReservationClient = reservation::v1::reservation_service_client::ReservationServiceClient<
-    tonic::transport::Channel,
->;
+pub type ReservationClient<T = tonic::transport::Channel> =
+    reservation::v1::reservation_service_client::ReservationServiceClient<T>;
 /// Inventory client over a shared channel.
-pub type InventoryClient =
-    reservation::v1::inventory_client::InventoryClient<tonic::transport::Channel>;
+pub type InventoryClient<T = tonic::transport::Channel> =
+    reservation::v1::inventory_client::InventoryClient<T>;
 /// PaymentService client over a shared channel.
-pub type PaymentClient =
-    payment::v1::payment_service_client::PaymentServiceClient<tonic::transport::Channel>;
+pub type PaymentClient<T = tonic::transport::Channel> =
+    payment::v1::payment_service_client::PaymentServiceClient<T>;
 /// WorkerService client over a shared channel.
-pub type WorkerClient =
-    reservation::v1::worker_service_client::WorkerServiceClient<tonic::transport::Channel>;
+pub type WorkerClient<T = tonic::transport::Channel> =
+    reservation::v1::worker_service_client::WorkerServiceClient<T>;
 /// AdminService client over a shared channel.
 pub type AdminClient =
     common::v1::admin_service_client::AdminServiceClient<tonic::transport::Channel>;

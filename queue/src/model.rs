@@ -257,9 +257,9 @@ pub struct Joined {
     pub place: Place,
 }
 
-/// What `enter` answered.
+/// What `enter` answered: the admission granted, or refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Entry {
+pub enum EnterOutcome {
     /// Admitted until `place.expires_at_ms` (the same grant on every call).
     Granted(Place),
     /// Not admitted; the place says why (WAITING/PRE_QUEUE, EXPIRED, SOLD_OUT).
@@ -366,7 +366,9 @@ impl Departure {
     }
 }
 
-/// What a position fan-out reads of an event on every tick.
+/// An event's pulse: what a position fan-out reads of it on every tick (the departure log's
+/// sequence, the departures since the caller's, and the flags that change every connection).
+/// Read by [`crate::store::Store::pulse`] (`pulse.lua` in the Redis store).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pulse {
     /// The departure log's sequence number now.

@@ -217,11 +217,11 @@ impl WaitingRoom {
             .enter(&event, claims.ticket, session, now)
             .await?
         {
-            Entry::Granted(p) => {
+            EnterOutcome::Granted(p) => {
                 same_epoch(&claims, &p)?;
                 p
             }
-            Entry::Refused(p) => {
+            EnterOutcome::Refused(p) => {
                 same_epoch(&claims, &p)?;
                 return Err(match p.status {
                     Status::Waiting | Status::PreQueue => QueueError::NotReady,

@@ -149,7 +149,7 @@ impl Store for Gated {
     ) -> Result<Place> {
         self.inner.status(e, t, s, hb, now).await
     }
-    async fn enter(&self, e: &EventId, t: u64, s: SessionKey, now: u64) -> Result<Entry> {
+    async fn enter(&self, e: &EventId, t: u64, s: SessionKey, now: u64) -> Result<EnterOutcome> {
         self.inner.enter(e, t, s, now).await
     }
     async fn leave(&self, e: &EventId, t: u64, s: SessionKey, now: u64) -> Result<bool> {

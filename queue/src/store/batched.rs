@@ -145,7 +145,7 @@ impl Store for Batched {
         ticket: u64,
         session: SessionKey,
         now_ms: u64,
-    ) -> Result<Entry> {
+    ) -> Result<EnterOutcome> {
         self.inner.enter(event, ticket, session, now_ms).await
     }
 

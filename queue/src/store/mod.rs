@@ -7,7 +7,7 @@
 use crate::error::Result;
 use crate::ids::{EventId, SessionKey};
 use crate::model::{
-    Action, AdmitReport, Entry, EventConfig, EventInfo, Joined, Place, Pulse, SweepReport,
+    Action, AdmitReport, EnterOutcome, EventConfig, EventInfo, Joined, Place, Pulse, SweepReport,
 };
 use async_trait::async_trait;
 
@@ -124,7 +124,7 @@ pub trait Store: Send + Sync + 'static {
         ticket: u64,
         session: SessionKey,
         now_ms: u64,
-    ) -> Result<Entry>;
+    ) -> Result<EnterOutcome>;
     /// Gives up the place (waiting, ready or admitted); true when something was held.
     async fn leave(
         &self,
@@ -138,7 +138,7 @@ pub trait Store: Send + Sync + 'static {
     async fn admit(&self, event: &EventId, now_ms: u64) -> Result<AdmitReport>;
     /// One bounded step of the idle sweep (reads at most `budget` x 64 waiting places).
     async fn sweep(&self, event: &EventId, budget: u32, now_ms: u64) -> Result<SweepReport>;
-    /// The event's flags and the departures since log sequence `since`.
+    /// The event's [`Pulse`]: its flags and the departures since log sequence `since`.
     async fn pulse(&self, event: &EventId, since: u64) -> Result<Pulse>;
     /// Where each of `tickets` (ticket and session, at most [`PLACES_BATCH`]) stands, in order,
     /// and the departure

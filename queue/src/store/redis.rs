@@ -52,7 +52,7 @@ impl Scripts {
             info: s(include_str!("lua/info.lua")),
             configure: s(include_str!("lua/configure.lua")),
             action: s(include_str!("lua/action.lua")),
-            pulse: s(include_str!("lua/departures.lua")),
+            pulse: s(include_str!("lua/pulse.lua")),
             places: s(include_str!("lua/places.lua")),
             resume: s(include_str!("lua/resume.lua")),
         }
@@ -393,14 +393,14 @@ impl Store for RedisStore {
         ticket: u64,
         session: SessionKey,
         now_ms: u64,
-    ) -> Result<Entry> {
+    ) -> Result<EnterOutcome> {
         let (keys, p) = base_keys(event);
         let args = Self::args(p, now_ms, [Value::from(ticket as i64), member(session)]);
         let r = self.run_durable(&self.scripts.enter, keys, args).await?;
         match r.first() {
             Some(-1) => Err(Self::not_found(event)),
-            Some(1) => Ok(Entry::Granted(decode_place(&r)?)),
-            Some(_) => Ok(Entry::Refused(decode_place(&r)?)),
+            Some(1) => Ok(EnterOutcome::Granted(decode_place(&r)?)),
+            Some(_) => Ok(EnterOutcome::Refused(decode_place(&r)?)),
             None => Err(QueueError::Protocol("empty enter reply".into())),
         }
     }

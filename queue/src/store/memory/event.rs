@@ -16,19 +16,30 @@ pub(super) struct Waiting {
     pub last: u64,
 }
 
+/// One event, as the Redis store keeps it in the hash `wr:{id}:ev` and its keys. Fields that
+/// mirror a hash field are named for what they hold; the hash's own (shorter) field names are
+/// data in Redis and stay: `measured_rate_milli` is `rate_m`, `tokens` is `tokens`,
+/// `bucket_refilled_ms` is `tb_ts`, `window_start_ms` is `w_start`, `window_admitted` is
+/// `w_cur`, `prev_window_admitted` is `w_prev` and `departure_seq` is `dseq`.
 #[derive(Debug)]
 pub(super) struct Ev {
     pub cfg: EventConfig,
     pub stopped: bool,
     pub sold: bool,
-    pub rate_m: i64,
+    /// The measured admission rate in milli-admissions per second, -1 before a measurement.
+    pub measured_rate_milli: i64,
+    /// The token bucket, in milli-tokens (capacity: one second of admissions).
     tokens: i64,
-    tb_ts: u64,
+    /// When the bucket was last refilled (Unix ms); time only moves it forward.
+    bucket_refilled_ms: u64,
     admitted: u64,
     entered: u64,
-    w_start: u64,
-    w_cur: i64,
-    w_prev: i64,
+    /// Start of the current 30-second rate window (Unix ms; 0 before the first tick).
+    window_start_ms: u64,
+    /// Admissions in the current rate window.
+    window_admitted: i64,
+    /// Admissions in the previous rate window, -1 while there was none.
+    prev_window_admitted: i64,
     seq: u64,
     /// The waiting queue in Redis's zset order, with O(log n) rank.
     queue: RankTree,
@@ -41,9 +52,10 @@ pub(super) struct Ev {
     active: Deadlines,
     sessions: HashMap<SessionKey, u64>,
     dlog: VecDeque<Departure>,
-    pub dseq: u64,
+    /// The departure log's sequence number (entries ever logged).
+    pub departure_seq: u64,
     /// Bumped by every change that can alter the place of a ticket other than the one the call
-    /// names, besides departures (counted by `dseq`): flags, configuration, the admission tick,
+    /// names, besides departures (counted by `departure_seq`): flags, configuration, the admission tick,
     /// READY and ADMITTED changes. A join is not one: it never moves anyone already waiting.
     epoch: u64,
     /// The last pause recorded by `resume` (its begin, Unix ms), its end (Unix s) and the
@@ -61,14 +73,14 @@ impl Ev {
             cfg,
             stopped: false,
             sold: false,
-            rate_m: -1,
+            measured_rate_milli: -1,
             tokens: 0,
-            tb_ts: now,
+            bucket_refilled_ms: now,
             admitted: 0,
             entered: 0,
-            w_start: 0,
-            w_cur: 0,
-            w_prev: -1,
+            window_start_ms: 0,
+            window_admitted: 0,
+            prev_window_admitted: -1,
             seq: 0,
             queue: RankTree::new(),
             waiting: HashMap::new(),
@@ -77,7 +89,7 @@ impl Ev {
             active: Deadlines::default(),
             sessions: HashMap::new(),
             dlog: VecDeque::new(),
-            dseq: 0,
+            departure_seq: 0,
             epoch: 0,
             p_from: None,
             p_end: 0,
@@ -88,7 +100,7 @@ impl Ev {
 
     /// Equal stamps mean every place answer other than lazy heartbeats is unchanged.
     pub fn stamp(&self) -> (u64, u64) {
-        (self.dseq, self.epoch)
+        (self.departure_seq, self.epoch)
     }
 
     pub fn configure(&mut self, cfg: &EventConfig) {
@@ -110,7 +122,7 @@ impl Ev {
             config: self.cfg.clone(),
             stopped: self.stopped,
             sold_out: self.sold,
-            measured_rate_milli: self.rate_m,
+            measured_rate_milli: self.measured_rate_milli,
             stats: EventStats {
                 waiting: self.queue.len() as u64,
                 ready: self.ready.live(now_ms),
@@ -123,18 +135,18 @@ impl Ev {
     }
 
     pub fn pulse(&self, since: u64) -> Pulse {
-        let n = self.dseq.checked_sub(since).map(|n| n as usize);
+        let n = self.departure_seq.checked_sub(since).map(|n| n as usize);
         let departures = match n {
             Some(n) if n <= DLOG_MAX => Some(self.dlog.iter().take(n).rev().copied().collect()),
             _ => None,
         };
         Pulse {
-            seq: self.dseq,
+            seq: self.departure_seq,
             departures,
             stopped: self.stopped,
             sold_out: self.sold,
             opens_at_ms: self.cfg.opens_at_ms(),
-            measured_rate_milli: self.rate_m,
+            measured_rate_milli: self.measured_rate_milli,
             admit_per_second: self.cfg.admit_per_second,
             idle_timeout_seconds: self.cfg.idle_timeout_seconds,
         }
@@ -182,7 +194,7 @@ impl Ev {
     fn log_departure(&mut self, d: Departure) {
         self.dlog.push_front(d);
         self.dlog.truncate(DLOG_MAX);
-        self.dseq += 1;
+        self.departure_seq += 1;
     }
 
     fn add_waiting(&mut self, t: u64, score: i64, now_s: u64) {
@@ -222,7 +234,7 @@ impl Ev {
             status,
             position,
             expires_at_ms,
-            measured_rate_milli: self.rate_m,
+            measured_rate_milli: self.measured_rate_milli,
             admit_per_second: self.cfg.admit_per_second,
             stopped: self.stopped,
             opens_at_ms: self.cfg.opens_at_ms(),
@@ -320,22 +332,22 @@ impl Ev {
     }
 
     /// Mirror of enter.lua.
-    pub fn enter(&mut self, ticket: u64, now_ms: u64) -> Entry {
+    pub fn enter(&mut self, ticket: u64, now_ms: u64) -> EnterOutcome {
         if let Some(until) = self.active.get(ticket) {
             if until > now_ms {
-                return Entry::Granted(self.place_of(ticket, Status::Admitted, 0, until));
+                return EnterOutcome::Granted(self.place_of(ticket, Status::Admitted, 0, until));
             }
         }
         let p = self.place(ticket, true, now_ms);
         if p.status != Status::Ready {
-            return Entry::Refused(p);
+            return EnterOutcome::Refused(p);
         }
         let until = now_ms + u64::from(self.cfg.admission_ttl_seconds) * 1000;
         self.ready.remove(ticket);
         self.active.insert(ticket, until);
         self.entered += 1;
         self.epoch += 1;
-        Entry::Granted(self.place_of(ticket, Status::Admitted, 0, until))
+        EnterOutcome::Granted(self.place_of(ticket, Status::Admitted, 0, until))
     }
 
     /// Mirror of leave.lua.
@@ -363,11 +375,11 @@ impl Ev {
         let ready_expired = self.ready.expire(now);
         self.active.expire(now);
         let aps = i64::from(self.cfg.admit_per_second);
-        let dt = now.saturating_sub(self.tb_ts);
+        let dt = now.saturating_sub(self.bucket_refilled_ms);
         let cap = aps * 1000;
-        if now > self.tb_ts {
-            self.tokens = cap.min(self.tokens + (now - self.tb_ts) as i64 * aps);
-            self.tb_ts = now;
+        if now > self.bucket_refilled_ms {
+            self.tokens = cap.min(self.tokens + (now - self.bucket_refilled_ms) as i64 * aps);
+            self.bucket_refilled_ms = now;
         }
         self.tokens = self.tokens.min(cap);
         let mut n: i64 = 0;
@@ -403,23 +415,34 @@ impl Ev {
         let waiting = self.queue.len() as u64;
         // Mirror of the sliding-window rate in admit.lua (f64 where Lua divides).
         const W: u64 = 30_000;
-        if self.w_start == 0 {
-            (self.w_start, self.w_cur, self.w_prev) = (now, 0, -1);
+        if self.window_start_ms == 0 {
+            (
+                self.window_start_ms,
+                self.window_admitted,
+                self.prev_window_admitted,
+            ) = (now, 0, -1);
         }
         if waiting == 0 && n == 0 {
-            self.w_start += dt;
+            self.window_start_ms += dt;
         } else {
-            self.w_cur += n;
+            self.window_admitted += n;
         }
-        let mut el = now.saturating_sub(self.w_start);
+        let mut el = now.saturating_sub(self.window_start_ms);
         if el >= W {
-            (self.w_prev, self.w_cur, self.w_start, el) = (self.w_cur, 0, now, 0);
+            (
+                self.prev_window_admitted,
+                self.window_admitted,
+                self.window_start_ms,
+                el,
+            ) = (self.window_admitted, 0, now, 0);
         }
-        if self.w_prev >= 0 {
-            let x = self.w_prev as f64 * (W - el) as f64 + self.w_cur as f64 * W as f64;
-            self.rate_m = (x / 900.0).floor() as i64;
+        if self.prev_window_admitted >= 0 {
+            let x = self.prev_window_admitted as f64 * (W - el) as f64
+                + self.window_admitted as f64 * W as f64;
+            self.measured_rate_milli = (x / 900.0).floor() as i64;
         } else if el >= 1000 {
-            self.rate_m = (self.w_cur as f64 * 1_000_000.0 / el as f64).floor() as i64;
+            self.measured_rate_milli =
+                (self.window_admitted as f64 * 1_000_000.0 / el as f64).floor() as i64;
         }
         AdmitReport {
             admitted: n as u64,

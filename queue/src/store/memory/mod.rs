@@ -154,7 +154,7 @@ impl Store for MemoryStore {
         ticket: u64,
         _session: SessionKey,
         now_ms: u64,
-    ) -> Result<Entry> {
+    ) -> Result<EnterOutcome> {
         self.with(event, |ev| Ok(ev.enter(ticket, now_ms)))
     }
 
@@ -278,16 +278,16 @@ impl Store for MemoryStore {
                 out.extend(chunk.iter().map(|&(t, _)| ev.place(t, heartbeat, now_ms)));
                 stamp = Some(ev.stamp());
             }
-            let dseq = match stamp {
-                Some((dseq, _)) => dseq,
-                None => lock(&shared).dseq,
+            let departure_seq = match stamp {
+                Some((departure_seq, _)) => departure_seq,
+                None => lock(&shared).departure_seq,
             };
-            return Ok((dseq, out));
+            return Ok((departure_seq, out));
         }
         let mut ev = lock(&shared);
         out.clear();
         out.extend(tickets.iter().map(|&(t, _)| ev.place(t, heartbeat, now_ms)));
-        Ok((ev.dseq, out))
+        Ok((ev.departure_seq, out))
     }
 
     async fn resume(&self, event: &EventId, from_ms: u64, until_ms: u64) -> Result<bool> {

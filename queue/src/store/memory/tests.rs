@@ -43,7 +43,7 @@ fn waiting_state(store: &MemoryStore, ev: &EventId) -> (Vec<(u64, event::Waiting
     (
         waiting.into_iter().collect(),
         ev.by_heartbeat.len(),
-        ev.dseq,
+        ev.departure_seq,
     )
 }
 

@@ -1,4 +1,4 @@
--- departures: ARGV[3] = the log sequence the caller has seen. Reply (all strings):
+-- pulse: ARGV[3] = the log sequence the caller has seen. Reply (all strings):
 -- {found, dseq, flags, opens | -1, rate_m, aps, gap, idle, entry...} with entries oldest first.
 -- gap = 1 when the caller is too far behind (or ahead: the event was recreated) to derive
 -- positions from the log, and must re-read them.

@@ -1,0 +1,218 @@
+//! [`Gateway::build`]: a [`Config`] turned into the store, keys, upstreams and state.
+
+use crate::{
+    audit, metrics, ratelimit, ratesync, resv, system, upstream, webhook, AppState, Config,
+    Gateway, DEMO_EVENT,
+};
+use metrics::Metrics;
+use queue::clock::{Clock, SystemClock};
+use queue::model::EventConfig;
+use queue::room::WaitingRoom;
+use queue::store::{BatchOptions, Batched, MemoryStore, RedisOptions, RedisStore, Store};
+use queue::token::{AdmissionSigner, UserAssertions, WaitingTokens};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+impl Gateway {
+    /// Builds the store, keys and state from `config` (connecting to Redis when configured).
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`build`](Self::build), with an injected clock.
+    pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let store: Arc<dyn Store> = match &config.redis_url {
+            Some(url) => {
+                let mut opts = RedisOptions::new(url.clone());
+                opts.command_timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
+                opts.pool_size = config.redis_pool_size;
+                opts.wait_replicas = config.redis_wait_replicas;
+                opts.wait_timeout = Duration::from_millis(config.redis_wait_timeout_ms.max(1));
+                let redis: Arc<dyn Store> = Arc::new(RedisStore::connect(&opts).await?);
+                // Joins and status reads of one event are group-committed: one script call and
+                // one round trip per batch instead of per request.
+                Arc::new(Batched::new(
+                    redis,
+                    BatchOptions {
+                        max_batch: config.redis_batch_max as usize,
+                        max_pending: config.redis_batch_pending as usize,
+                        max_in_flight: config.redis_batch_in_flight as usize,
+                    },
+                ))
+            }
+            None => {
+                let store = MemoryStore::new();
+                let demo = queue::ids::EventId::parse(DEMO_EVENT)?;
+                store
+                    .configure(&demo, &EventConfig::new(2, 100), clock.now_ms())
+                    .await?;
+                tracing::info!(
+                    event = DEMO_EVENT,
+                    "no --redis-url: embedded in-memory store with a demo event"
+                );
+                Arc::new(store)
+            }
+        };
+        let waiting = if config.token_secret.is_empty() {
+            tracing::warn!(
+                "no --token-secret: waiting tokens use an ephemeral key and die with this process"
+            );
+            WaitingTokens::ephemeral()
+        } else {
+            WaitingTokens::from_secrets(&config.token_secret).map_err(|e| {
+                anyhow::anyhow!(
+                    "--token-secret: {e} (values are split on commas: a secret cannot contain one)"
+                )
+            })?
+        }
+        .with_clock(clock.clone());
+        let pems = config.signing_key_pems()?;
+        let signer = if pems.is_empty() {
+            tracing::warn!(
+                "no --signing-key: admission tokens use an ephemeral key and die with this process"
+            );
+            AdmissionSigner::ephemeral()
+        } else {
+            AdmissionSigner::from_pems(&pems)?
+        };
+        // Key ids, not keys: they are public (in every token) and tell a rotation's steps apart.
+        tracing::info!(
+            waiting_token_kids = ?waiting.key_ids(),
+            signing_kids = ?signer.kids(),
+            "keys loaded (the first of each issues, all verify)"
+        );
+        if config.admin_token.is_none() {
+            tracing::warn!("no --admin-token: the admin API is disabled");
+        }
+        let rate_limits = Arc::new(ratelimit::RateLimits::new(
+            config.join_rate_per_ip,
+            config.status_rate_per_ip,
+            config.trusted_proxy.clone(),
+            clock.clone(),
+        ));
+        // The audit trail and the rate-limit sync share one small connection of their own.
+        let ops_redis = match &config.redis_url {
+            Some(url) => {
+                let mut opts = RedisOptions::new(url.clone());
+                opts.command_timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
+                opts.pool_size = 1;
+                opts.wait_replicas = config.redis_wait_replicas;
+                opts.wait_timeout = Duration::from_millis(config.redis_wait_timeout_ms.max(1));
+                Some(Arc::new(redis_layer::Redis::connect(&opts).await?))
+            }
+            None => None,
+        };
+        let audit = Arc::new(match &ops_redis {
+            Some(r) => audit::Audit::redis(r.clone(), config.audit_max_entries, clock.clone()),
+            None => audit::Audit::memory(config.audit_max_entries, clock.clone()),
+        });
+        let rate_sync = match &ops_redis {
+            Some(r)
+                if config.rate_sync_ms > 0
+                    && (rate_limits.join.is_some() || rate_limits.status.is_some()) =>
+            {
+                Some(Arc::new(ratesync::RateSync::new(
+                    r.clone(),
+                    rate_limits.clone(),
+                    clock.clone(),
+                    Duration::from_millis(config.rate_sync_ms),
+                )))
+            }
+            _ => None,
+        };
+        let challenges = Arc::new(queue::challenge::Challenges::new(
+            store.clone(),
+            clock.clone(),
+            &waiting,
+            config.join_challenge_ttl_seconds,
+        ));
+        let mut room = WaitingRoom::new(store, clock.clone(), waiting, signer);
+        if !config.user_assertion_key.is_empty() {
+            let assertions = UserAssertions::from_keys(&config.user_assertion_key).map_err(|e| {
+                anyhow::anyhow!(
+                    "--user-assertion-key: {e} (values are split on commas: a key cannot contain one)"
+                )
+            })?;
+            // A count, never the keys.
+            tracing::info!(
+                keys = assertions.key_count(),
+                "user assertions verified (HS256)"
+            );
+            room = room.with_user_assertions(assertions);
+        }
+        let limits = config.limits();
+        let metrics = Arc::new(Metrics::new());
+        let upstreams = Arc::new(upstream::Upstreams::from_config(config, metrics.clone())?);
+        let webhooks = webhook::Webhooks::from_config(config, metrics.clone()).await?;
+        let system_redis = config.redis_url.as_ref().map(|url| {
+            let mut opts = RedisOptions::new(url.clone());
+            opts.command_timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
+            opts.wait_replicas = config.redis_wait_replicas;
+            opts.wait_timeout = Duration::from_millis(config.redis_wait_timeout_ms.max(1));
+            opts
+        });
+        let system = Arc::new(
+            system::SystemModes::connect(
+                system_redis,
+                upstreams.forced_open.clone(),
+                clock.clone(),
+            )
+            .await?,
+        );
+        // One subscription to every event's reservation updates, shared by all streams.
+        let resv_redis = config.redis_url.as_ref().map(|url| {
+            let mut opts = RedisOptions::new(url.clone());
+            opts.command_timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
+            opts
+        });
+        let resv = Arc::new(
+            resv::ResvUpdates::connect(resv_redis.as_ref(), &config.hold_warning_seconds).await?,
+        );
+        // Bound here, not in serve, so that `--grpc-listen 127.0.0.1:0` has a known port.
+        let grpc = match config.grpc_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("binding --grpc-listen {addr}: {e}"))?,
+            ),
+            None => None,
+        };
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "binding --metrics-listen {addr}: {e} (another gateway on this host? \
+                             give each its own port, or an empty value for no metrics listener)"
+                )
+            })?),
+            None => None,
+        };
+        let state = AppState {
+            hub: ws::Hub::new(room.clone(), config.hub()),
+            permits: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
+            upstreams,
+            webhooks,
+            rate_limits,
+            audit,
+            rate_sync,
+            system,
+            challenges,
+            resv,
+            room,
+            metrics,
+            admin_token_hash: config
+                .admin_token
+                .as_deref()
+                .map(|t| Sha256::digest(t.as_bytes()).into()),
+            limits,
+        };
+        Ok(Self {
+            state,
+            tick: Duration::from_millis(config.admission_tick_ms.max(1)),
+            sweep_every: Duration::from_millis(config.sweep_interval_ms.max(1)),
+            grpc,
+            metrics_listener,
+        })
+    }
+}

@@ -1,6 +1,7 @@
 //! Forwarding stored webhooks to `WorkerService.ProcessPaymentResult`: which answers are
 //! retried and which dead-letter the entry at once.
 
+use crate::error::Kind;
 use crate::upstream::{Upstream, UpstreamError};
 use proto::reservation::v1 as res;
 use webhooks::{Envelope, Forward, ForwardError, Parsed, PaymentEventType};
@@ -60,26 +61,79 @@ impl Forward for WorkerForward {
             }
             // SUCCESS, or ALREADY_PROCESSED: applied now or before.
             Ok(_) => Ok(()),
-            Err(UpstreamError::Status { status, .. }) if is_refusal(status.code()) => Err(
-                ForwardError::Permanent(format!("{:?}: {}", status.code(), status.message())),
-            ),
+            Err(e @ UpstreamError::Status { .. }) if is_refusal(&e) => {
+                Err(ForwardError::Permanent(match &e {
+                    UpstreamError::Status { status, .. } => {
+                        format!("{:?}: {}", status.code(), status.message())
+                    }
+                    other => other.to_string(),
+                }))
+            }
             Err(e) => Err(ForwardError::Retryable(e.to_string())),
         }
     }
 }
 
-/// Answers that retrying cannot change: the worker refused this result.
-fn is_refusal(code: tonic::Code) -> bool {
+/// Answers that retrying cannot change, read from the error table: the worker refused this
+/// result (a client-class answer that names no retry delay), or it has no such method.
+fn is_refusal(e: &UpstreamError) -> bool {
+    let UpstreamError::Status { status, .. } = e else {
+        return false;
+    };
+    let kind = Kind::of_upstream(e);
+    status.code() == tonic::Code::Unimplemented
+        || (kind.http.is_client_error() && kind.retry_after.is_none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
     use tonic::Code as C;
-    matches!(
-        code,
-        C::InvalidArgument
-            | C::NotFound
-            | C::AlreadyExists
-            | C::FailedPrecondition
-            | C::OutOfRange
-            | C::PermissionDenied
-            | C::Unauthenticated
-            | C::Unimplemented
-    )
+
+    #[test]
+    fn the_worker_refusals_are_the_client_class_answers_retrying_cannot_change() {
+        let all = [
+            C::Cancelled,
+            C::Unknown,
+            C::InvalidArgument,
+            C::DeadlineExceeded,
+            C::NotFound,
+            C::AlreadyExists,
+            C::PermissionDenied,
+            C::ResourceExhausted,
+            C::FailedPrecondition,
+            C::Aborted,
+            C::OutOfRange,
+            C::Unimplemented,
+            C::Internal,
+            C::Unavailable,
+            C::DataLoss,
+            C::Unauthenticated,
+        ];
+        let refused: Vec<C> = all
+            .into_iter()
+            .filter(|c| {
+                is_refusal(&UpstreamError::Status {
+                    upstream: "worker",
+                    status: tonic::Status::new(*c, "x"),
+                })
+            })
+            .collect();
+        // Dead-lettered at once; everything else (ResourceExhausted, Unavailable, deadlines,
+        // internal errors) is retried on the consumer's schedule.
+        assert_eq!(
+            refused,
+            [
+                C::InvalidArgument,
+                C::NotFound,
+                C::AlreadyExists,
+                C::PermissionDenied,
+                C::FailedPrecondition,
+                C::OutOfRange,
+                C::Unimplemented,
+                C::Unauthenticated,
+            ]
+        );
+        assert!(!is_refusal(&UpstreamError::Timeout("worker")));
+    }
 }

@@ -399,6 +399,7 @@ impl Config {
             ping_interval: Duration::from_secs(self.ws_ping_seconds.max(1)),
             send_timeout: Duration::from_millis(self.ws_send_timeout_ms.max(1)),
             max_per_token: self.ws_per_token.max(1),
+            close_for: crate::error::ws_close,
             ..ws::HubConfig::default()
         }
     }

@@ -1,13 +1,40 @@
-//! The one place where errors become responses: every failure maps to a status, a stable code
-//! and the JSON body `{"error": {"code", "message"}}`; upstream gRPC statuses map to HTTP here
-//! ([`ApiError::status_and_code`]), and gateway errors to gRPC statuses for the gateway's own
-//! gRPC service ([`ApiError::to_grpc_status`]).
+//! The one place where errors become answers: ONE table ([`Kind`]) gives each kind of error
+//! its HTTP status, gRPC code, stable code (the JSON `error.code`, the gRPC reason), the
+//! message clients see, and whether retrying can help (and after how long). The JSON body
+//! `{"error": {"code", "message"}}` and its `Retry-After`, the gRPC statuses
+//! ([`ApiError::to_grpc_status`]), the HTML message pages ([`page`]) and the WebSocket close
+//! frames ([`ws_close`]) all read it; nothing else decides a status. Upstream gRPC statuses map
+//! into the same table ([`Kind::of_upstream`]).
 
 use crate::upstream::UpstreamError;
-use crate::webhook::WebhookError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use proto::common::v1::ErrorCode;
 use queue::QueueError;
+use tonic::Code;
+
+/// Why a webhook or dead-letter request failed (mapped by the table below).
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// No secret is configured for this endpoint.
+    #[error("webhooks are not enabled on this gateway")]
+    Disabled,
+    /// Signature or timestamp check failed; the reason is for metrics only, never shown.
+    #[error("invalid webhook signature")]
+    InvalidSignature(webhooks::VerifyError),
+    /// Well signed, but not a payment event; stored as a dead letter.
+    #[error("malformed webhook payload: {0}")]
+    Malformed(String),
+    /// The body is over `--webhook-max-body-bytes`.
+    #[error("the webhook body is over the size limit")]
+    TooLarge,
+    /// The body could not be read.
+    #[error("could not read the body")]
+    Body,
+    /// The inbox failed, or a dead-letter operation was refused.
+    #[error(transparent)]
+    Inbox(#[from] webhooks::InboxError),
+}
 
 /// An error as the HTTP edge reports it.
 #[derive(Debug, thiserror::Error)]
@@ -76,233 +103,423 @@ pub enum ApiError {
     ConfirmationRequired,
 }
 
+/// What clients are told for a kind of error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Public {
+    /// This text: the error's own can name hosts, keys or replicas (it is logged instead).
+    Text(&'static str),
+    /// The error's own text (an upstream's: its status message), which names nothing internal.
+    Own,
+    /// "the <upstream> service failed; retry shortly" (the upstream's message is logged).
+    UpstreamFailed,
+}
+
+/// One row of the error table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    /// The stable code (`error.code` in JSON, `details[0].reason` over gRPC). Other tools
+    /// depend on these: never rename one. Several rows may share a code (they differ in what
+    /// clients are told).
+    pub code: &'static str,
+    /// The HTTP status.
+    pub http: StatusCode,
+    /// The gRPC code.
+    pub grpc: Code,
+    /// The `common.v1.Error` code of gRPC details.
+    pub proto: ErrorCode,
+    /// What clients are told.
+    pub public: Public,
+    /// Seconds a client should wait before it retries: the `Retry-After` header (pages and
+    /// WebSocket close codes follow it too). None: retrying cannot help, and nothing says
+    /// otherwise.
+    pub retry_after: Option<u64>,
+}
+
+/// Retry-After (seconds) of answers during MAINTENANCE_MODE: maintenance lasts minutes, not a
+/// second, and a client polling every second only adds load (places are kept meanwhile).
+pub const MAINTENANCE_RETRY_AFTER_SECS: u64 = 30;
+
+/// [`MAINTENANCE_RETRY_AFTER_SECS`] as header text.
+pub const MAINTENANCE_RETRY_AFTER: &str = "30";
+
+/// Defines the rows as constants of [`Kind`] and lists them all in [`Kind::ALL`].
+macro_rules! table {
+    ($($(#[$doc:meta])* $name:ident = $code:literal, $http:ident, $grpc:ident, $proto:ident, $public:expr, $retry:expr;)*) => {
+        impl Kind {
+            $($(#[$doc])* pub const $name: Kind = Kind {
+                code: $code,
+                http: StatusCode::$http,
+                grpc: Code::$grpc,
+                proto: ErrorCode::$proto,
+                public: $public,
+                retry_after: $retry,
+            };)*
+            /// Every row.
+            pub const ALL: &'static [Kind] = &[$(Kind::$name),*];
+        }
+    };
+}
+
+use Public::{Own, Text, UpstreamFailed};
+
+// The one table. A retry delay is given only where waiting can help; a 503 without one would
+// be a lie (configuration is 501, a bug 500).
+table! {
+    // --- Requests and the waiting room. ---
+    /// Malformed input: JSON, types, fields, ids, values.
+    INVALID_ARGUMENT = "INVALID_ARGUMENT", BAD_REQUEST, InvalidArgument, InvalidArgument, Own, None;
+    /// The body is over the size limit.
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE", PAYLOAD_TOO_LARGE, InvalidArgument, InvalidArgument, Own, None;
+    /// No bearer token where one is required.
+    UNAUTHENTICATED = "UNAUTHENTICATED", UNAUTHORIZED, Unauthenticated, Unauthenticated, Own, None;
+    /// The admin token is missing or wrong (or the admin API is disabled).
+    UNAUTHORIZED = "UNAUTHORIZED", UNAUTHORIZED, Unauthenticated, Unauthenticated, Own, None;
+    /// No such route (or dead letter).
+    NOT_FOUND = "NOT_FOUND", NOT_FOUND, NotFound, NotFound, Own, None;
+    /// The route exists but not with this method.
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED", METHOD_NOT_ALLOWED, Internal, Internal, Own, None;
+    /// The request ran past the request timeout.
+    TIMEOUT = "TIMEOUT", SERVICE_UNAVAILABLE, Unavailable, Timeout, Own, Some(1);
+    /// The client stopped sending its body: waiting does not help.
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT", REQUEST_TIMEOUT, DeadlineExceeded, Timeout, Own, None;
+    /// The connection limit is reached.
+    TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS", SERVICE_UNAVAILABLE, Unavailable, Unavailable, Own, Some(1);
+    /// The waiting token has `--ws-per-token` WebSockets open here.
+    TOO_MANY_SOCKETS = "TOO_MANY_SOCKETS", TOO_MANY_REQUESTS, ResourceExhausted, Unavailable, Own, Some(1);
+    /// Over a per-client rate limit; the limiter's delay replaces this one
+    /// ([`ApiError::retry_after`]).
+    RATE_LIMITED = "RATE_LIMITED", TOO_MANY_REQUESTS, ResourceExhausted, Unavailable, Own, Some(1);
+    /// The admission token is not valid for this request.
+    FORBIDDEN = "FORBIDDEN", FORBIDDEN, PermissionDenied, Forbidden, Own, None;
+    /// The admission token has expired.
+    ADMISSION_EXPIRED = "ADMISSION_EXPIRED", FORBIDDEN, PermissionDenied, Forbidden, Own, None;
+    /// A mutating forwarded call without `Idempotency-Key`.
+    IDEMPOTENCY_REQUIRED = "IDEMPOTENCY_REQUIRED", BAD_REQUEST, InvalidArgument, IdempotencyRequired, Own, None;
+    /// MAINTENANCE_MODE is in force.
+    MAINTENANCE = "MAINTENANCE", SERVICE_UNAVAILABLE, Unavailable, Unavailable, Own, Some(MAINTENANCE_RETRY_AFTER_SECS);
+    /// An emergency action without `"confirm": true`.
+    CONFIRMATION_REQUIRED = "CONFIRMATION_REQUIRED", BAD_REQUEST, InvalidArgument, InvalidArgument, Own, None;
+    /// The event does not exist.
+    EVENT_NOT_FOUND = "EVENT_NOT_FOUND", NOT_FOUND, NotFound, NotFound, Own, None;
+    /// The event is sold out.
+    EVENT_CLOSED = "EVENT_CLOSED", GONE, FailedPrecondition, FailedPrecondition, Own, None;
+    /// The waiting token does not verify.
+    INVALID_TOKEN = "INVALID_TOKEN", UNAUTHORIZED, Unauthenticated, Unauthenticated, Own, None;
+    /// *enter* before READY.
+    NOT_READY = "NOT_READY", CONFLICT, FailedPrecondition, FailedPrecondition, Own, None;
+    /// The place is gone.
+    TOKEN_EXPIRED = "TOKEN_EXPIRED", GONE, FailedPrecondition, FailedPrecondition, Own, None;
+    /// The user assertion does not verify.
+    INVALID_ASSERTION = "INVALID_ASSERTION", FORBIDDEN, PermissionDenied, Forbidden, Own, None;
+    /// A user assertion, but no key to verify it.
+    ASSERTIONS_DISABLED = "ASSERTIONS_DISABLED", BAD_REQUEST, InvalidArgument, InvalidArgument, Own, None;
+    /// The admission was given up or ran out.
+    ADMISSION_ENDED = "ADMISSION_ENDED", FORBIDDEN, PermissionDenied, Forbidden, Own, None;
+    /// A join without the event's challenge.
+    CHALLENGE_REQUIRED = "CHALLENGE_REQUIRED", FORBIDDEN, PermissionDenied, Forbidden, Own, None;
+    /// A join with a bad challenge solution.
+    CHALLENGE_FAILED = "CHALLENGE_FAILED", FORBIDDEN, PermissionDenied, Forbidden, Own, None;
+    /// The queue store cannot be reached or is too slow.
+    STORE_UNAVAILABLE = "UNAVAILABLE", SERVICE_UNAVAILABLE, Unavailable, Unavailable, Text("the queue is temporarily unavailable; retry shortly"), Some(1);
+    /// A queue write not confirmed by enough replicas in time.
+    STORE_NOT_REPLICATED = "UNAVAILABLE", SERVICE_UNAVAILABLE, Unavailable, Unavailable, Text("the queue could not store this durably yet; retry shortly"), Some(1);
+    /// Too many requests wait for the event's next Redis batch.
+    OVERLOADED = "OVERLOADED", SERVICE_UNAVAILABLE, Unavailable, Unavailable, Own, Some(1);
+    /// A bug (or unusable key material): never client input.
+    INTERNAL = "INTERNAL", INTERNAL_SERVER_ERROR, Internal, Internal, Text("internal error"), None;
+    // --- Webhooks and dead letters. Every signature failure is the same 401 (the reason goes
+    // to metrics only), so a forger learns nothing from the answer. ---
+    /// No webhook secret for this endpoint: configuration, so 501, not 503.
+    WEBHOOKS_DISABLED = "WEBHOOKS_DISABLED", NOT_IMPLEMENTED, Unimplemented, Internal, Own, None;
+    /// A webhook's signature or timestamp does not verify.
+    INVALID_SIGNATURE = "INVALID_SIGNATURE", UNAUTHORIZED, Unauthenticated, Unauthenticated, Own, None;
+    /// A well-signed webhook that is not a payment event.
+    INVALID_PAYLOAD = "INVALID_PAYLOAD", BAD_REQUEST, InvalidArgument, InvalidArgument, Own, None;
+    /// The webhook inbox cannot be reached or is too slow.
+    INBOX_UNAVAILABLE = "UNAVAILABLE", SERVICE_UNAVAILABLE, Unavailable, Unavailable, Text("the webhook inbox is temporarily unavailable; retry shortly"), Some(1);
+    /// A webhook not confirmed by enough replicas in time.
+    INBOX_NOT_REPLICATED = "UNAVAILABLE", SERVICE_UNAVAILABLE, Unavailable, Unavailable, Text("the webhook inbox could not store this durably yet; retry shortly"), Some(1);
+    /// The dead letter was resolved before.
+    ALREADY_RESOLVED = "ALREADY_RESOLVED", CONFLICT, FailedPrecondition, FailedPrecondition, Own, None;
+    // --- Upstreams (the forwarded API). ---
+    /// No URL for this upstream: configuration, so 501, not 503.
+    UPSTREAM_NOT_CONFIGURED = "UPSTREAM_NOT_CONFIGURED", NOT_IMPLEMENTED, Unimplemented, Internal, Own, None;
+    /// `--upstream-max-in-flight` calls in flight: not called.
+    UPSTREAM_OVERLOADED = "UPSTREAM_OVERLOADED", SERVICE_UNAVAILABLE, Unavailable, Unavailable, Own, Some(1);
+    /// The upstream's circuit is open: not called.
+    CIRCUIT_OPEN = "CIRCUIT_OPEN", SERVICE_UNAVAILABLE, Unavailable, Unavailable, Own, Some(1);
+    /// No answer within the deadline.
+    UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT", GATEWAY_TIMEOUT, DeadlineExceeded, UpstreamTimeout, Own, None;
+    /// The upstream answered DEADLINE_EXCEEDED.
+    UPSTREAM_DEADLINE = "UPSTREAM_TIMEOUT", GATEWAY_TIMEOUT, DeadlineExceeded, UpstreamTimeout, UpstreamFailed, None;
+    /// The upstream answered UNAVAILABLE.
+    UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE", SERVICE_UNAVAILABLE, Unavailable, Unavailable, UpstreamFailed, Some(1);
+    /// Any other failure of the upstream.
+    UPSTREAM_ERROR = "UPSTREAM_ERROR", BAD_GATEWAY, Unavailable, Unavailable, UpstreamFailed, None;
+    /// The upstream answered ALREADY_EXISTS.
+    ALREADY_EXISTS = "ALREADY_EXISTS", CONFLICT, AlreadyExists, AlreadyExists, Own, None;
+    /// The upstream answered FAILED_PRECONDITION.
+    FAILED_PRECONDITION = "FAILED_PRECONDITION", CONFLICT, FailedPrecondition, FailedPrecondition, Own, None;
+    /// The upstream answered RESOURCE_EXHAUSTED.
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED", TOO_MANY_REQUESTS, ResourceExhausted, Unavailable, Own, Some(1);
+    // The backends' own codes of client-class answers (`common.v1.Error`): their status and
+    // message follow the upstream's gRPC code (the row above it names), only the code is theirs.
+    /// Seats taken.
+    INVENTORY_CONFLICT = "INVENTORY_CONFLICT", CONFLICT, FailedPrecondition, InventoryConflict, Own, None;
+    /// An idempotency key reused with other parameters.
+    IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT", CONFLICT, AlreadyExists, IdempotencyConflict, Own, None;
+    /// The hold ran out.
+    RESERVATION_EXPIRED = "RESERVATION_EXPIRED", CONFLICT, FailedPrecondition, ReservationExpired, Own, None;
+    /// The admission already has its active hold.
+    HOLD_LIMIT = "HOLD_LIMIT", CONFLICT, FailedPrecondition, HoldLimit, Own, None;
+}
+
+/// Every stable code of the table, each once (for the API reference and the OpenAPI schema).
+pub fn codes() -> impl Iterator<Item = &'static str> {
+    Kind::ALL
+        .iter()
+        .enumerate()
+        .filter(|(i, k)| !Kind::ALL[..*i].iter().any(|e| e.code == k.code))
+        .map(|(_, k)| k.code)
+}
+
+impl Kind {
+    /// The row of a waiting-room failure.
+    pub fn of_queue(e: &QueueError) -> Kind {
+        use QueueError as Q;
+        match e {
+            Q::InvalidArgument(_) => Kind::INVALID_ARGUMENT,
+            Q::EventNotFound(_) => Kind::EVENT_NOT_FOUND,
+            Q::EventClosed(_) => Kind::EVENT_CLOSED,
+            Q::InvalidToken => Kind::INVALID_TOKEN,
+            Q::NotReady => Kind::NOT_READY,
+            Q::TokenExpired => Kind::TOKEN_EXPIRED,
+            Q::InvalidAssertion(_) => Kind::INVALID_ASSERTION,
+            Q::AssertionsDisabled => Kind::ASSERTIONS_DISABLED,
+            Q::AdmissionEnded => Kind::ADMISSION_ENDED,
+            Q::Unavailable(_) => Kind::STORE_UNAVAILABLE,
+            Q::NotReplicated { .. } => Kind::STORE_NOT_REPLICATED,
+            Q::Overloaded => Kind::OVERLOADED,
+            Q::ChallengeRequired => Kind::CHALLENGE_REQUIRED,
+            Q::ChallengeFailed(_) => Kind::CHALLENGE_FAILED,
+            Q::Protocol(_) | Q::Key(_) => Kind::INTERNAL,
+        }
+    }
+
+    /// The row of a webhook or dead-letter failure.
+    pub fn of_webhook(e: &WebhookError) -> Kind {
+        use webhooks::InboxError as I;
+        match e {
+            WebhookError::Disabled => Kind::WEBHOOKS_DISABLED,
+            WebhookError::InvalidSignature(_) => Kind::INVALID_SIGNATURE,
+            WebhookError::Malformed(_) => Kind::INVALID_PAYLOAD,
+            WebhookError::TooLarge => Kind::PAYLOAD_TOO_LARGE,
+            WebhookError::Body => Kind::INVALID_ARGUMENT,
+            WebhookError::Inbox(i) => match i {
+                I::Unavailable(_) => Kind::INBOX_UNAVAILABLE,
+                I::NotReplicated { .. } => Kind::INBOX_NOT_REPLICATED,
+                I::InvalidId | I::NotFound => Kind::NOT_FOUND,
+                I::AlreadyResolved => Kind::ALREADY_RESOLVED,
+                I::Protocol(_) | I::Config(_) => Kind::INTERNAL,
+            },
+        }
+    }
+
+    /// The row of an upstream failure: by the upstream's gRPC code, and for a client-class
+    /// answer with a `common.v1.Error` detail (such as `INVENTORY_CONFLICT`), that code. A 5xx
+    /// keeps the gateway's own code: the backend's UNAVAILABLE is about its store.
+    pub fn of_upstream(e: &UpstreamError) -> Kind {
+        let status = match e {
+            UpstreamError::NotConfigured(_) => return Kind::UPSTREAM_NOT_CONFIGURED,
+            UpstreamError::Overloaded(_) => return Kind::UPSTREAM_OVERLOADED,
+            UpstreamError::CircuitOpen(_) => return Kind::CIRCUIT_OPEN,
+            UpstreamError::Timeout(_) => return Kind::UPSTREAM_TIMEOUT,
+            UpstreamError::Status { status, .. } => status,
+        };
+        let base = match status.code() {
+            Code::InvalidArgument | Code::OutOfRange => Kind::INVALID_ARGUMENT,
+            Code::NotFound => Kind::NOT_FOUND,
+            Code::AlreadyExists => Kind::ALREADY_EXISTS,
+            Code::FailedPrecondition => Kind::FAILED_PRECONDITION,
+            Code::ResourceExhausted => Kind::RESOURCE_EXHAUSTED,
+            Code::Unavailable => return Kind::UPSTREAM_UNAVAILABLE,
+            Code::DeadlineExceeded => return Kind::UPSTREAM_DEADLINE,
+            Code::PermissionDenied => Kind::FORBIDDEN,
+            Code::Unauthenticated => Kind::UNAUTHENTICATED,
+            _ => return Kind::UPSTREAM_ERROR,
+        };
+        let detail = proto::error_of(status)
+            .and_then(|d| ErrorCode::try_from(d.code).ok())
+            .and_then(Kind::of_backend_code);
+        match detail {
+            Some(d) => Kind {
+                code: d.code,
+                proto: d.proto,
+                ..base
+            },
+            None => base,
+        }
+    }
+
+    /// The row that names a backend's `common.v1.Error` code (None: unspecified).
+    fn of_backend_code(c: ErrorCode) -> Option<Kind> {
+        use ErrorCode as E;
+        Some(match c {
+            E::Unspecified => return None,
+            E::InvalidArgument => Kind::INVALID_ARGUMENT,
+            E::Unauthenticated => Kind::UNAUTHENTICATED,
+            E::Forbidden => Kind::FORBIDDEN,
+            E::NotFound => Kind::NOT_FOUND,
+            E::AlreadyExists => Kind::ALREADY_EXISTS,
+            E::IdempotencyRequired => Kind::IDEMPOTENCY_REQUIRED,
+            E::ReservationExpired => Kind::RESERVATION_EXPIRED,
+            E::InventoryConflict => Kind::INVENTORY_CONFLICT,
+            E::FailedPrecondition => Kind::FAILED_PRECONDITION,
+            E::IdempotencyConflict => Kind::IDEMPOTENCY_CONFLICT,
+            E::HoldLimit => Kind::HOLD_LIMIT,
+            E::Internal => Kind::INTERNAL,
+            E::Unavailable => Kind::STORE_UNAVAILABLE,
+            E::Timeout => Kind::TIMEOUT,
+            E::UpstreamTimeout => Kind::UPSTREAM_TIMEOUT,
+        })
+    }
+}
+
 impl ApiError {
+    /// This error's row of the table.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::Queue(e) => Kind::of_queue(e),
+            Self::BadRequest(_) => Kind::INVALID_ARGUMENT,
+            Self::PayloadTooLarge => Kind::PAYLOAD_TOO_LARGE,
+            Self::Unauthenticated => Kind::UNAUTHENTICATED,
+            Self::Unauthorized => Kind::UNAUTHORIZED,
+            Self::NotFound => Kind::NOT_FOUND,
+            Self::MethodNotAllowed => Kind::METHOD_NOT_ALLOWED,
+            Self::Timeout => Kind::TIMEOUT,
+            Self::TooManyConnections => Kind::TOO_MANY_CONNECTIONS,
+            Self::RequestTimeout => Kind::REQUEST_TIMEOUT,
+            Self::TooManySockets => Kind::TOO_MANY_SOCKETS,
+            Self::RateLimited { .. } => Kind::RATE_LIMITED,
+            Self::Forbidden => Kind::FORBIDDEN,
+            Self::AdmissionExpired => Kind::ADMISSION_EXPIRED,
+            Self::IdempotencyRequired => Kind::IDEMPOTENCY_REQUIRED,
+            Self::Upstream(e) => Kind::of_upstream(e),
+            Self::Webhook(e) => Kind::of_webhook(e),
+            Self::Maintenance => Kind::MAINTENANCE,
+            Self::ConfirmationRequired => Kind::CONFIRMATION_REQUIRED,
+        }
+    }
+
     /// The HTTP status and the stable error code.
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
-        use QueueError as Q;
-        match self {
-            Self::Queue(e) => match e {
-                Q::InvalidArgument(_) => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
-                Q::EventNotFound(_) => (StatusCode::NOT_FOUND, "EVENT_NOT_FOUND"),
-                Q::EventClosed(_) => (StatusCode::GONE, "EVENT_CLOSED"),
-                Q::InvalidToken => (StatusCode::UNAUTHORIZED, "INVALID_TOKEN"),
-                Q::NotReady => (StatusCode::CONFLICT, "NOT_READY"),
-                Q::TokenExpired => (StatusCode::GONE, "TOKEN_EXPIRED"),
-                Q::InvalidAssertion(_) => (StatusCode::FORBIDDEN, "INVALID_ASSERTION"),
-                Q::AssertionsDisabled => (StatusCode::BAD_REQUEST, "ASSERTIONS_DISABLED"),
-                Q::AdmissionEnded => (StatusCode::FORBIDDEN, "ADMISSION_ENDED"),
-                Q::Unavailable(_) | Q::NotReplicated { .. } => {
-                    (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
-                }
-                Q::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "OVERLOADED"),
-                Q::ChallengeRequired => (StatusCode::FORBIDDEN, "CHALLENGE_REQUIRED"),
-                Q::ChallengeFailed(_) => (StatusCode::FORBIDDEN, "CHALLENGE_FAILED"),
-                Q::Protocol(_) | Q::Key(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
-            },
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
-            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
-            Self::Unauthenticated => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
-            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
-            Self::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
-            Self::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "TIMEOUT"),
-            Self::TooManyConnections => (StatusCode::SERVICE_UNAVAILABLE, "TOO_MANY_CONNECTIONS"),
-            Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT"),
-            Self::TooManySockets => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_SOCKETS"),
-            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
-            Self::Forbidden => (StatusCode::FORBIDDEN, "FORBIDDEN"),
-            Self::AdmissionExpired => (StatusCode::FORBIDDEN, "ADMISSION_EXPIRED"),
-            Self::IdempotencyRequired => (StatusCode::BAD_REQUEST, "IDEMPOTENCY_REQUIRED"),
-            Self::Upstream(e) => upstream_status_and_code(e),
-            Self::Webhook(e) => webhook_status_and_code(e),
-            Self::Maintenance => (StatusCode::SERVICE_UNAVAILABLE, "MAINTENANCE"),
-            Self::ConfirmationRequired => (StatusCode::BAD_REQUEST, "CONFIRMATION_REQUIRED"),
-        }
+        let k = self.kind();
+        (k.http, k.code)
     }
 
     /// The gRPC column of the table: the code a gRPC caller gets. An upstream's client-class
-    /// answer keeps its own code (ALREADY_EXISTS stays ALREADY_EXISTS where HTTP says 409);
-    /// everything else follows the HTTP status.
-    pub fn grpc_code(&self) -> tonic::Code {
-        use tonic::Code as C;
-        if let Self::Upstream(UpstreamError::Status { status, .. }) = self {
-            let (http, _) = self.status_and_code();
-            if http.is_client_error() {
-                return status.code();
+    /// answer keeps its own code (OUT_OF_RANGE stays OUT_OF_RANGE where HTTP says 400).
+    pub fn grpc_code(&self) -> Code {
+        let k = self.kind();
+        match self {
+            Self::Upstream(UpstreamError::Status { status, .. }) if k.http.is_client_error() => {
+                status.code()
             }
-        }
-        match self.status_and_code().0 {
-            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => C::InvalidArgument,
-            StatusCode::UNAUTHORIZED => C::Unauthenticated,
-            StatusCode::FORBIDDEN => C::PermissionDenied,
-            StatusCode::NOT_FOUND => C::NotFound,
-            StatusCode::CONFLICT | StatusCode::GONE => C::FailedPrecondition,
-            StatusCode::TOO_MANY_REQUESTS => C::ResourceExhausted,
-            StatusCode::SERVICE_UNAVAILABLE | StatusCode::BAD_GATEWAY => C::Unavailable,
-            StatusCode::GATEWAY_TIMEOUT | StatusCode::REQUEST_TIMEOUT => C::DeadlineExceeded,
-            StatusCode::NOT_IMPLEMENTED => C::Unimplemented,
-            _ => C::Internal,
+            _ => k.grpc,
         }
     }
 
-    /// The message shown to clients: store, key and upstream internals are logged, not shown
-    /// (they can name hosts).
+    /// Seconds to wait before retrying (the `Retry-After` header); None when retrying cannot
+    /// help. The table's, except a rate limit's: the limiter knows when the next token comes.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after_secs } => Some((*retry_after_secs).max(1)),
+            _ => self.kind().retry_after,
+        }
+    }
+
+    /// The message shown to clients (the table's `public` column); what it hides is logged.
     fn public_message(&self) -> String {
+        self.log();
+        match self.kind().public {
+            Text(t) => t.to_owned(),
+            UpstreamFailed => match self {
+                Self::Upstream(UpstreamError::Status { upstream, .. }) => {
+                    format!("the {upstream} service failed; retry shortly")
+                }
+                other => other.to_string(),
+            },
+            Own => match self {
+                Self::Upstream(UpstreamError::Status { status, .. }) => status.message().to_owned(),
+                other => other.to_string(),
+            },
+        }
+    }
+
+    /// Logs what the public message leaves out (store, key and upstream internals can name
+    /// hosts).
+    fn log(&self) {
+        use webhooks::InboxError as I;
         match self {
             Self::Queue(QueueError::Unavailable(detail)) => {
-                tracing::warn!(%detail, "store unavailable");
-                "the queue is temporarily unavailable; retry shortly".to_owned()
+                tracing::warn!(%detail, "store unavailable")
             }
             Self::Queue(e @ QueueError::NotReplicated { .. }) => {
-                tracing::warn!(error = %e, "write not confirmed by the replicas in time");
-                "the queue could not store this durably yet; retry shortly".to_owned()
+                tracing::warn!(error = %e, "write not confirmed by the replicas in time")
             }
             Self::Queue(e @ (QueueError::Protocol(_) | QueueError::Key(_))) => {
-                tracing::error!(error = %e, "internal error");
-                "internal error".to_owned()
+                tracing::error!(error = %e, "internal error")
             }
-            Self::Upstream(UpstreamError::Status { upstream, status }) => {
-                use tonic::Code as C;
-                match status.code() {
-                    C::InvalidArgument
-                    | C::NotFound
-                    | C::AlreadyExists
-                    | C::FailedPrecondition
-                    | C::ResourceExhausted
-                    | C::PermissionDenied
-                    | C::Unauthenticated
-                    | C::OutOfRange => status.message().to_owned(),
-                    code => {
-                        tracing::warn!(
-                            upstream,
-                            ?code,
-                            message = status.message(),
-                            "upstream failed"
-                        );
-                        format!("the {upstream} service failed; retry shortly")
-                    }
-                }
+            Self::Upstream(UpstreamError::Status { upstream, status })
+                if self.kind().public == UpstreamFailed =>
+            {
+                tracing::warn!(
+                    upstream,
+                    code = ?status.code(),
+                    message = status.message(),
+                    "upstream failed"
+                )
             }
-            Self::Upstream(e) => {
-                tracing::debug!(error = %e, "upstream call not made or not answered");
-                e.to_string()
+            Self::Upstream(
+                e @ (UpstreamError::Overloaded(_)
+                | UpstreamError::CircuitOpen(_)
+                | UpstreamError::Timeout(_)
+                | UpstreamError::NotConfigured(_)),
+            ) => {
+                tracing::debug!(error = %e, "upstream call not made or not answered")
             }
-            Self::Webhook(WebhookError::Inbox(webhooks::InboxError::Unavailable(detail))) => {
-                tracing::warn!(%detail, "webhook inbox unavailable");
-                "the webhook inbox is temporarily unavailable; retry shortly".to_owned()
+            Self::Webhook(WebhookError::Inbox(I::Unavailable(detail))) => {
+                tracing::warn!(%detail, "webhook inbox unavailable")
             }
-            Self::Webhook(WebhookError::Inbox(e @ webhooks::InboxError::NotReplicated { .. })) => {
-                tracing::warn!(error = %e, "webhook not confirmed by the replicas in time");
-                "the webhook inbox could not store this durably yet; retry shortly".to_owned()
+            Self::Webhook(WebhookError::Inbox(e @ I::NotReplicated { .. })) => {
+                tracing::warn!(error = %e, "webhook not confirmed by the replicas in time")
             }
-            Self::Webhook(WebhookError::Inbox(
-                e @ (webhooks::InboxError::Protocol(_) | webhooks::InboxError::Config(_)),
-            )) => {
-                tracing::error!(error = %e, "webhook inbox error");
-                "internal error".to_owned()
+            Self::Webhook(WebhookError::Inbox(e @ (I::Protocol(_) | I::Config(_)))) => {
+                tracing::error!(error = %e, "webhook inbox error")
             }
-            other => other.to_string(),
+            _ => {}
         }
     }
 
-    /// The same error as a gRPC status (for `gateway.v1.QueueService`): the code follows the
-    /// HTTP status, and the details carry a `common.v1.Error` whose `details[0].reason` is the
+    /// The same error as a gRPC status (for the gateway's own gRPC services): the table's
+    /// gRPC code, and details carrying a `common.v1.Error` whose `details[0].reason` is the
     /// HTTP API's error code (such as `NOT_READY`), so both APIs report the same thing.
     pub fn to_grpc_status(&self) -> tonic::Status {
-        use proto::common::v1::{Error, ErrorCode, ErrorDetail};
-        use tonic::Code as C;
-        let (_, code) = self.status_and_code();
-        let grpc = self.grpc_code();
-        let error_code =
-            ErrorCode::from_str_name(&format!("ERROR_CODE_{code}")).unwrap_or(match grpc {
-                C::InvalidArgument => ErrorCode::InvalidArgument,
-                C::Unauthenticated => ErrorCode::Unauthenticated,
-                C::PermissionDenied => ErrorCode::Forbidden,
-                C::NotFound => ErrorCode::NotFound,
-                C::AlreadyExists => ErrorCode::AlreadyExists,
-                C::FailedPrecondition => ErrorCode::FailedPrecondition,
-                C::Unavailable | C::ResourceExhausted => ErrorCode::Unavailable,
-                C::DeadlineExceeded => ErrorCode::Timeout,
-                _ => ErrorCode::Internal,
-            });
+        use proto::common::v1::{Error, ErrorDetail};
+        let kind = self.kind();
         let message = self.public_message();
         let error = Error {
-            code: error_code as i32,
+            code: kind.proto as i32,
             message: message.clone(),
             details: vec![ErrorDetail {
-                reason: code.to_owned(),
+                reason: kind.code.to_owned(),
                 ..Default::default()
             }],
             ..Default::default()
         };
-        proto::status_with_error(grpc, message, error)
+        proto::status_with_error(self.grpc_code(), message, error)
     }
 }
-
-/// Webhook and dead-letter failures → HTTP. Every signature or timestamp failure is the same
-/// 401 (the reason goes to metrics only), so a forger learns nothing from the answer.
-fn webhook_status_and_code(e: &WebhookError) -> (StatusCode, &'static str) {
-    use webhooks::InboxError as I;
-    match e {
-        // Configuration, not a passing state: retrying does not help, so no 503.
-        WebhookError::Disabled => (StatusCode::NOT_IMPLEMENTED, "WEBHOOKS_DISABLED"),
-        WebhookError::InvalidSignature(_) => (StatusCode::UNAUTHORIZED, "INVALID_SIGNATURE"),
-        WebhookError::Malformed(_) => (StatusCode::BAD_REQUEST, "INVALID_PAYLOAD"),
-        WebhookError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
-        WebhookError::Body => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
-        WebhookError::Inbox(i) => match i {
-            I::Unavailable(_) | I::NotReplicated { .. } => {
-                (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
-            }
-            I::InvalidId | I::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-            I::AlreadyResolved => (StatusCode::CONFLICT, "ALREADY_RESOLVED"),
-            I::Protocol(_) | I::Config(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
-        },
-    }
-}
-
-/// gRPC status of an upstream → HTTP: the one table of the forwarded API. The JSON code is the
-/// `common.v1.Error` code of the status details when the upstream sent one (such as
-/// `INVENTORY_CONFLICT`).
-fn upstream_status_and_code(e: &UpstreamError) -> (StatusCode, &'static str) {
-    use tonic::Code as C;
-    let status = match e {
-        // Configuration, not a passing state: retrying does not help, so no 503.
-        UpstreamError::NotConfigured(_) => {
-            return (StatusCode::NOT_IMPLEMENTED, "UPSTREAM_NOT_CONFIGURED")
-        }
-        UpstreamError::Overloaded(_) => {
-            return (StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_OVERLOADED")
-        }
-        UpstreamError::CircuitOpen(_) => return (StatusCode::SERVICE_UNAVAILABLE, "CIRCUIT_OPEN"),
-        UpstreamError::Timeout(_) => return (StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT"),
-        UpstreamError::Status { status, .. } => status,
-    };
-    let (http, fallback) = match status.code() {
-        C::InvalidArgument | C::OutOfRange => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
-        C::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-        C::AlreadyExists => (StatusCode::CONFLICT, "ALREADY_EXISTS"),
-        C::FailedPrecondition => (StatusCode::CONFLICT, "FAILED_PRECONDITION"),
-        C::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, "RESOURCE_EXHAUSTED"),
-        C::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE"),
-        C::DeadlineExceeded => (StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT"),
-        C::PermissionDenied => (StatusCode::FORBIDDEN, "FORBIDDEN"),
-        C::Unauthenticated => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
-        _ => return (StatusCode::BAD_GATEWAY, "UPSTREAM_ERROR"),
-    };
-    // Only client-class answers carry the upstream's own code: a 5xx is the gateway's report.
-    let detailed = http
-        .is_client_error()
-        .then(|| proto::error_of(status))
-        .flatten()
-        .and_then(|d| proto::common::v1::ErrorCode::try_from(d.code).ok())
-        .filter(|c| *c != proto::common::v1::ErrorCode::Unspecified)
-        .and_then(|c| c.as_str_name().strip_prefix("ERROR_CODE_"));
-    (http, detailed.unwrap_or(fallback))
-}
-
-/// Retry-After (seconds) of answers during MAINTENANCE_MODE.
-pub const MAINTENANCE_RETRY_AFTER: &str = "30";
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -310,234 +527,95 @@ impl IntoResponse for ApiError {
         let message = self.public_message();
         let body = serde_json::json!({"error": {"code": code, "message": message}});
         let mut resp = (status, axum::Json(body)).into_response();
-        if matches!(self, Self::Maintenance) {
-            // Maintenance lasts minutes, not a second: a client polling every second only
-            // adds load. Places are kept whatever the client does meanwhile.
-            resp.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(MAINTENANCE_RETRY_AFTER),
-            );
-        } else if let Self::RateLimited { retry_after_secs } = self {
-            // The limiter knows when the next token comes: that, not a generic second.
-            resp.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs.max(1)),
-            );
-        } else if status == StatusCode::SERVICE_UNAVAILABLE
-            || status == StatusCode::TOO_MANY_REQUESTS
-        {
+        // The table alone decides: a status (a 503 included) says nothing about retrying.
+        if let Some(secs) = self.retry_after() {
             resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proto::common::v1::{Error, ErrorCode};
-    use tonic::Code as C;
+/// An error as an HTML message page says it (the waiting-room pages are read by people).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// Title and heading.
+    pub title: &'static str,
+    /// The paragraph (HTML).
+    pub text: &'static str,
+    /// The `Retry-After` header; None: reloading does not help.
+    pub retry_after: Option<u64>,
+}
 
-    fn upstream(status: tonic::Status) -> ApiError {
-        ApiError::Upstream(UpstreamError::Status {
-            upstream: "inventory",
-            status,
-        })
-    }
+/// Pages are reloaded by people, not polled by clients: never sooner than this.
+pub const PAGE_RETRY_AFTER_SECS: u64 = 5;
 
-    #[test]
-    fn grpc_statuses_map_to_http_in_one_table() {
-        let cases = [
-            (C::InvalidArgument, 400, "INVALID_ARGUMENT"),
-            (C::NotFound, 404, "NOT_FOUND"),
-            (C::AlreadyExists, 409, "ALREADY_EXISTS"),
-            (C::FailedPrecondition, 409, "FAILED_PRECONDITION"),
-            (C::ResourceExhausted, 429, "RESOURCE_EXHAUSTED"),
-            (C::Unavailable, 503, "UPSTREAM_UNAVAILABLE"),
-            (C::DeadlineExceeded, 504, "UPSTREAM_TIMEOUT"),
-            (C::PermissionDenied, 403, "FORBIDDEN"),
-            (C::Unauthenticated, 401, "UNAUTHENTICATED"),
-            (C::Internal, 502, "UPSTREAM_ERROR"),
-            (C::Unknown, 502, "UPSTREAM_ERROR"),
-            (C::Unimplemented, 502, "UPSTREAM_ERROR"),
-        ];
-        for (code, http, name) in cases {
-            let (s, c) = upstream(tonic::Status::new(code, "x")).status_and_code();
-            assert_eq!((s.as_u16(), c), (http, name), "{code:?}");
-        }
-        for (e, http, name) in [
-            (
-                UpstreamError::NotConfigured("payment"),
-                501,
-                "UPSTREAM_NOT_CONFIGURED",
-            ),
-            (
-                UpstreamError::Overloaded("payment"),
-                503,
-                "UPSTREAM_OVERLOADED",
-            ),
-            (UpstreamError::CircuitOpen("payment"), 503, "CIRCUIT_OPEN"),
-            (UpstreamError::Timeout("payment"), 504, "UPSTREAM_TIMEOUT"),
-        ] {
-            let (s, c) = ApiError::Upstream(e).status_and_code();
-            assert_eq!((s.as_u16(), c), (http, name));
-        }
-    }
-
-    #[test]
-    fn the_backend_error_code_names_client_errors_only() {
-        let with = |code, ec: ErrorCode| {
-            let detail = Error {
-                code: ec as i32,
-                message: "m".into(),
-                ..Default::default()
-            };
-            upstream(proto::status_with_error(code, "m", detail)).status_and_code()
+/// The message page of an error on a waiting-room page, from the table: a path naming no
+/// event is a 404; an error retrying helps with is a "please wait" with the table's delay (at
+/// least [`PAGE_RETRY_AFTER_SECS`]); anything else (a bug) a 500 without `Retry-After`.
+pub fn page(e: &ApiError) -> Page {
+    let kind = e.kind();
+    if kind == Kind::MAINTENANCE {
+        return Page {
+            status: kind.http,
+            title: "Down for maintenance",
+            text: "The waiting room is down for maintenance. Your place in the queue is kept: leave this page open.",
+            retry_after: kind.retry_after,
         };
-        let (s, c) = with(C::FailedPrecondition, ErrorCode::InventoryConflict);
-        assert_eq!((s.as_u16(), c), (409, "INVENTORY_CONFLICT"));
-        let (s, c) = with(C::AlreadyExists, ErrorCode::IdempotencyConflict);
-        assert_eq!((s.as_u16(), c), (409, "IDEMPOTENCY_CONFLICT"));
-        let (s, c) = with(C::FailedPrecondition, ErrorCode::HoldLimit);
-        assert_eq!((s.as_u16(), c), (409, "HOLD_LIMIT"));
-        // A 5xx keeps the gateway's own code: the backend's UNAVAILABLE is about its store.
-        let (s, c) = with(C::Unavailable, ErrorCode::Unavailable);
-        assert_eq!((s.as_u16(), c), (503, "UPSTREAM_UNAVAILABLE"));
     }
-
-    #[test]
-    fn internal_upstream_messages_are_not_shown() {
-        let r =
-            upstream(tonic::Status::internal("redis at 10.0.0.7:6379 refused")).public_message();
-        assert!(!r.contains("10.0.0.7"), "{r}");
-        let r = upstream(tonic::Status::failed_precondition("seats taken: A-1")).public_message();
-        assert_eq!(r, "seats taken: A-1");
+    if kind == Kind::EVENT_NOT_FOUND || kind == Kind::INVALID_ARGUMENT || kind == Kind::NOT_FOUND {
+        return Page {
+            status: StatusCode::NOT_FOUND,
+            title: "Not found",
+            text: "There is no waiting room here.",
+            retry_after: None,
+        };
     }
-
-    #[test]
-    fn gateway_errors_become_grpc_statuses_with_the_http_code_as_reason() {
-        let s = ApiError::Queue(QueueError::NotReady).to_grpc_status();
-        assert_eq!(s.code(), C::FailedPrecondition);
-        let e = proto::error_of(&s).unwrap();
-        assert_eq!(e.code, ErrorCode::FailedPrecondition as i32);
-        assert_eq!(e.details[0].reason, "NOT_READY");
-        let s = ApiError::Queue(QueueError::InvalidToken).to_grpc_status();
-        assert_eq!(s.code(), C::Unauthenticated);
-        let s = ApiError::Queue(QueueError::InvalidAssertion("it has expired")).to_grpc_status();
-        assert_eq!(s.code(), C::PermissionDenied);
-        assert_eq!(
-            proto::error_of(&s).unwrap().details[0].reason,
-            "INVALID_ASSERTION"
-        );
-        let s = ApiError::Queue(QueueError::AssertionsDisabled).to_grpc_status();
-        assert_eq!(s.code(), C::InvalidArgument);
-        assert_eq!(
-            proto::error_of(&s).unwrap().details[0].reason,
-            "ASSERTIONS_DISABLED"
-        );
-        let s = ApiError::Queue(QueueError::EventNotFound("x".into())).to_grpc_status();
-        assert_eq!(s.code(), C::NotFound);
-        let s = ApiError::Queue(QueueError::Unavailable("redis".into())).to_grpc_status();
-        assert_eq!(s.code(), C::Unavailable);
-        assert!(!s.message().contains("redis"));
-        let e = ApiError::Queue(QueueError::NotReplicated {
-            wanted: 1,
-            acked: 0,
-        });
-        assert_eq!(
-            e.status_and_code(),
-            (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
-        );
-        assert_eq!(ApiError::Timeout.to_grpc_status().code(), C::Unavailable);
-        let s = ApiError::Upstream(UpstreamError::Timeout("inventory")).to_grpc_status();
-        assert_eq!(s.code(), C::DeadlineExceeded);
-        assert_eq!(
-            proto::error_of(&s).unwrap().code,
-            ErrorCode::UpstreamTimeout as i32
-        );
-    }
-
-    #[test]
-    fn the_grpc_column_keeps_the_upstream_client_codes_and_names_the_admin_ones() {
-        let s = upstream(tonic::Status::already_exists("key reused")).to_grpc_status();
-        assert_eq!(
-            s.code(),
-            C::AlreadyExists,
-            "HTTP says 409, gRPC keeps the code"
-        );
-        let s = upstream(tonic::Status::internal("x")).to_grpc_status();
-        assert_eq!(
-            s.code(),
-            C::Unavailable,
-            "a 5xx is the gateway's report (502)"
-        );
-        let s = ApiError::Upstream(UpstreamError::CircuitOpen("inventory")).to_grpc_status();
-        assert_eq!(s.code(), C::Unavailable);
-        assert_eq!(
-            proto::error_of(&s).unwrap().details[0].reason,
-            "CIRCUIT_OPEN"
-        );
-        let m = ApiError::Maintenance;
-        assert_eq!(
-            m.status_and_code(),
-            (StatusCode::SERVICE_UNAVAILABLE, "MAINTENANCE")
-        );
-        assert_eq!(m.to_grpc_status().code(), C::Unavailable);
-        let r = ApiError::Maintenance.into_response();
-        assert_eq!(r.headers()[header::RETRY_AFTER], MAINTENANCE_RETRY_AFTER);
-        let c = ApiError::ConfirmationRequired;
-        assert_eq!(
-            c.status_and_code(),
-            (StatusCode::BAD_REQUEST, "CONFIRMATION_REQUIRED")
-        );
-        assert_eq!(c.to_grpc_status().code(), C::InvalidArgument);
-    }
-
-    #[test]
-    fn webhook_failures_map_to_one_generic_401_and_hide_inbox_details() {
-        use webhooks::{InboxError as I, VerifyError as V};
-        for v in [
-            V::MissingHeader,
-            V::BadTimestamp,
-            V::Stale,
-            V::Future,
-            V::BadSignature,
-        ] {
-            let e = ApiError::Webhook(WebhookError::InvalidSignature(v));
-            assert_eq!(
-                e.status_and_code(),
-                (StatusCode::UNAUTHORIZED, "INVALID_SIGNATURE")
-            );
-            assert_eq!(e.public_message(), "invalid webhook signature");
-        }
-        let cases = [
-            (WebhookError::Disabled, 501, "WEBHOOKS_DISABLED"),
-            (WebhookError::Malformed("x".into()), 400, "INVALID_PAYLOAD"),
-            (WebhookError::TooLarge, 413, "PAYLOAD_TOO_LARGE"),
-            (WebhookError::Inbox(I::NotFound), 404, "NOT_FOUND"),
-            (WebhookError::Inbox(I::InvalidId), 404, "NOT_FOUND"),
-            (
-                WebhookError::Inbox(I::AlreadyResolved),
-                409,
-                "ALREADY_RESOLVED",
-            ),
-            (
-                WebhookError::Inbox(I::Unavailable("10.0.0.7".into())),
-                503,
-                "UNAVAILABLE",
-            ),
-            (
-                WebhookError::Inbox(I::Protocol("10.0.0.7".into())),
-                500,
-                "INTERNAL",
-            ),
-        ];
-        for (e, http, code) in cases {
-            let e = ApiError::Webhook(e);
-            let (s, c) = e.status_and_code();
-            assert_eq!((s.as_u16(), c), (http, code));
-            assert!(!e.public_message().contains("10.0.0.7"));
-        }
+    match e.retry_after() {
+        Some(secs) => Page {
+            status: kind.http,
+            title: "Please wait",
+            text: "The waiting room is busy. This page will be back in a moment; try reloading shortly.",
+            retry_after: Some(secs.max(PAGE_RETRY_AFTER_SECS)),
+        },
+        None => Page {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            title: "Something went wrong",
+            text: "The waiting room cannot show this page. Reloading will not help; please try again later.",
+            retry_after: None,
+        },
     }
 }
+
+/// The WebSocket close frame (code, reason) of a failure to read the place at connect, from
+/// the table: 1013 (try again later) when retrying can help, otherwise 4000 + the HTTP status
+/// (4404 for an event that does not exist), so that clients stop reconnecting.
+pub fn ws_close(e: &QueueError) -> (u16, &'static str) {
+    let kind = Kind::of_queue(e);
+    if kind.retry_after.is_some() {
+        (1013, "queue unavailable, retry")
+    } else if kind == Kind::EVENT_NOT_FOUND {
+        (4404, "event not found")
+    } else {
+        (4000 + kind.http.as_u16(), kind.code)
+    }
+}
+
+/// The gRPC status of a WebSocket close frame of [`ws_close`] (the gRPC stream of positions
+/// ends as the socket does); None for a normal close.
+pub fn grpc_of_ws_close(code: u16, reason: &str) -> Option<tonic::Status> {
+    let grpc = match code {
+        1013 => Code::Unavailable,
+        4000..=4999 => Kind::ALL
+            .iter()
+            .find(|k| k.http.as_u16() == code - 4000)
+            .map_or(Code::Unknown, |k| k.grpc),
+        _ => return None,
+    };
+    Some(tonic::Status::new(grpc, reason.to_owned()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -416,20 +416,9 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        metrics_text(&st),
+        st.metrics.encode(),
     )
         .into_response()
-}
-
-/// The registry's exposition plus the webhook counters, before the closing `# EOF`.
-fn metrics_text(st: &AppState) -> String {
-    let text = st.metrics.encode();
-    let Some(w) = &st.webhooks else { return text };
-    let extra = crate::webhook::encode_metrics(&w.inbox.metrics().snapshot());
-    match text.strip_suffix("# EOF\n") {
-        Some(body) => format!("{body}{extra}# EOF\n"),
-        None => format!("{text}{extra}"),
-    }
 }
 
 const ROOM_PAGE: &str = include_str!("page/room.html");
@@ -464,14 +453,25 @@ fn message_page(status: StatusCode, title: &str, text: &str) -> Response {
 /// The page of `/` and `/e/{event_id}` during MAINTENANCE_MODE: 503 with Retry-After; the
 /// page reloads itself after that long.
 pub fn maintenance_page() -> Response {
-    let secs = crate::error::MAINTENANCE_RETRY_AFTER;
-    let mut r = message_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Down for maintenance",
-        &format!("The waiting room is down for maintenance. Your place in the queue is kept: leave this page open, it reloads itself every {secs} seconds.<script>setTimeout(function () {{ location.reload(); }}, {secs}000);</script>"),
+    let p = crate::error::page(&ApiError::Maintenance);
+    let secs = p
+        .retry_after
+        .unwrap_or(crate::error::MAINTENANCE_RETRY_AFTER_SECS);
+    let text = format!(
+        "{} It reloads itself every {secs} seconds.<script>setTimeout(function () {{ location.reload(); }}, {secs}000);</script>",
+        p.text
     );
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, header::HeaderValue::from_static(secs));
+    error_page(p, &text)
+}
+
+/// A message page of an error, its status, text and Retry-After from the error table
+/// ([`crate::error::page`]).
+fn error_page(p: crate::error::Page, text: &str) -> Response {
+    let mut r = message_page(p.status, p.title, text);
+    if let Some(secs) = p.retry_after {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    }
     r
 }
 
@@ -488,23 +488,13 @@ pub async fn room_page(State(st): State<AppState>, Path(id): Path<String>) -> Re
             let config = config.to_string().replace('<', "\\u003c");
             html(StatusCode::OK, ROOM_PAGE.replace("__CONFIG__", &config))
         }
-        Err(queue::QueueError::EventNotFound(_) | queue::QueueError::InvalidArgument(_)) => {
-            message_page(
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "There is no waiting room here.",
-            )
-        }
         Err(e) => {
-            let mut r = message_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Please wait",
-                "The waiting room is busy. This page will be back in a moment; try reloading shortly.",
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            tracing::warn!(error = %e, "waiting-room page unavailable");
-            r
+            let e = ApiError::from(e);
+            let p = crate::error::page(&e);
+            if p.status != StatusCode::NOT_FOUND {
+                tracing::warn!(error = %e, "waiting-room page unavailable");
+            }
+            error_page(p, p.text)
         }
     }
 }

@@ -91,7 +91,9 @@ fn latency_histogram() -> Histogram {
 
 /// Every metric the gateway exports.
 pub struct Metrics {
-    registry: Registry,
+    // Behind a lock only so that parts built after the gateway's metrics (the webhook inbox)
+    // can register theirs in this one registry; it is locked to register and to encode.
+    registry: std::sync::Mutex<Registry>,
     /// Request latency by method, route and status.
     pub http: HistogramFamily,
     /// New places handed out (`waiting_room_joins_total`).
@@ -231,7 +233,7 @@ impl Metrics {
             rate_sync_failures.clone(),
         );
         Self {
-            registry,
+            registry: std::sync::Mutex::new(registry),
             audit_write_failures,
             rate_syncs,
             rate_sync_failures,
@@ -258,10 +260,17 @@ impl Metrics {
         }
     }
 
+    /// Registers more metrics in the one registry (the webhook metrics, once the webhook
+    /// inbox is configured), so that `/metrics` is one exposition from one encoder.
+    pub fn register_with(&self, f: impl FnOnce(&mut Registry)) {
+        f(&mut self.registry.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
     /// The exposition text.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
             out.clear();
         }
         out

@@ -173,19 +173,23 @@ impl WebSocketService for StreamsGrpc {
             return Err(ApiError::Forbidden.to_grpc_status());
         }
         let rx = self.state.hub.listen(event, ticket, session).await;
-        // A close ends the stream; one that says "retry" (the place could not be read) ends it
-        // with UNAVAILABLE, as the WebSocket's close code 1013 does.
-        use ws::tungstenite::protocol::frame::coding::CloseCode;
+        // A close ends the stream; one that reports a failure (the place could not be read)
+        // ends it with that failure's status from the error table (UNAVAILABLE where the
+        // WebSocket says 1013, NOT_FOUND where it says 4404).
         use ws::tungstenite::Message;
+        let close_status = |m: &Message| match m {
+            Message::Close(Some(f)) => crate::error::grpc_of_ws_close(f.code.into(), &f.reason),
+            _ => None,
+        };
         let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
-            .take_while(|m| match m {
-                Message::Close(Some(f)) => f.code == CloseCode::Again,
+            .take_while(move |m| match m {
+                Message::Close(Some(_)) => close_status(m).is_some(),
                 Message::Close(None) => false,
                 _ => true,
             })
-            .filter_map(|m| match m {
-                Message::Close(Some(f)) => Some(Err(Status::unavailable(f.reason.to_string()))),
-                m => queue_frame(&m).map(Ok),
+            .filter_map(move |m| match close_status(&m) {
+                Some(status) => Some(Err(status)),
+                None => queue_frame(&m).map(Ok),
             });
         Ok(Response::new(Box::pin(stream)))
     }

@@ -375,3 +375,28 @@ async fn a_peer_that_stops_answering_pings_is_dropped() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_socket_whose_event_is_not_here_is_told_not_to_reconnect() {
+    // Two gateways with the same token secret, each with its own embedded store: the event
+    // exists on one only, as after its data was lost.
+    let (a, b) = (
+        TestGateway::start(&[]).await,
+        TestGateway::start(&[]).await,
+    );
+    put_event(
+        &a.url(""),
+        "only-on-a",
+        json!({"admit_per_second": 0, "max_active": 10}),
+    )
+    .await;
+    let token = tokens(&a.url(""), "only-on-a", 1).await.remove(0);
+    let mut ws = connect(&b, &token).await;
+    // 4404, from the error table: not 1013 ("try again later"), which retrying never ends.
+    assert_eq!(
+        next_json(&mut ws, Duration::from_secs(5)).await,
+        json!({"closed": 4404})
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -1,10 +1,14 @@
-//! Counters of the webhook path, plain atomics so that any exporter (the gateway's /metrics)
-//! can read them: received, rejected by reason, ignored by type and reason, duplicates,
-//! forwarded, retried, dead-lettered, and a histogram of the end-to-end latency (accepted →
-//! forwarded).
+//! Metrics of the webhook path as `prometheus-client` metrics, registered by the exporter in
+//! its one registry ([`Metrics::register`]): received, rejected by reason, ignored by type and
+//! reason, duplicates, forwarded, retried, dead-lettered, and a histogram of the end-to-end
+//! latency (accepted → forwarded).
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 /// Upper bounds (seconds) of the end-to-end latency buckets.
@@ -27,24 +31,37 @@ pub const REJECT_REASONS: [&str; 7] = [
 /// come from verified senders, but Stripe alone has hundreds: this bounds the label set.
 pub const MAX_IGNORED_TYPES: usize = 64;
 
-/// The counters (shared behind an `Arc`).
-#[derive(Debug, Default)]
-pub struct Metrics {
-    received: AtomicU64,
-    rejected: [AtomicU64; REJECT_REASONS.len()],
-    duplicates: AtomicU64,
-    forwarded: AtomicU64,
-    retried: AtomicU64,
-    dead_lettered: AtomicU64,
-    // A mutex, not atomics: the label set is open (bounded by MAX_IGNORED_TYPES) and ignored
-    // events are not on the hot path of payment outcomes.
-    ignored: Mutex<BTreeMap<(String, &'static str), u64>>,
-    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
-    latency_count: AtomicU64,
-    latency_sum_micros: AtomicU64,
+/// Labels of `webhooks_rejected_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectLabels {
+    reason: &'static str,
 }
 
-/// A consistent-enough copy of the counters.
+/// Labels of `webhooks_ignored_total` (in this order on the wire: `type`, `reason`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IgnoredLabels {
+    r#type: String,
+    reason: &'static str,
+}
+
+/// The metrics (shared behind an `Arc`; the handles are cheap clones of the same values, so
+/// registering them elsewhere shares the counts).
+#[derive(Debug)]
+pub struct Metrics {
+    received: Counter,
+    rejected: Family<RejectLabels, Counter>,
+    duplicates: Counter,
+    forwarded: Counter,
+    retried: Counter,
+    dead_lettered: Counter,
+    ignored: Family<IgnoredLabels, Counter>,
+    // The label pairs `ignored` has, to bound them (the family does not count its members).
+    // A mutex: ignored events are not on the hot path of payment outcomes.
+    ignored_labels: Mutex<HashSet<(String, &'static str)>>,
+    latency: Histogram,
+}
+
+/// A copy of the counters (for tests and operations; the exporter reads the registry).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     /// Verified webhooks accepted (new and duplicate).
@@ -61,29 +78,87 @@ pub struct Snapshot {
     pub dead_lettered: u64,
     /// Verified events acknowledged but not acted on: (event type, reason, count), sorted.
     pub ignored: Vec<(String, &'static str, u64)>,
-    /// Cumulative latency bucket counts, in [`LATENCY_BUCKETS`] order.
-    pub latency_buckets: Vec<(f64, u64)>,
-    /// Observed latencies.
-    pub latency_count: u64,
-    /// Their sum, seconds.
-    pub latency_sum_seconds: f64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Metrics {
-    /// Fresh counters.
+    /// Fresh metrics, every rejection reason at 0 (so that each is exported from the start).
     pub fn new() -> Self {
-        Self::default()
+        let rejected = Family::<RejectLabels, Counter>::default();
+        for reason in REJECT_REASONS {
+            let _ = rejected.get_or_create(&RejectLabels { reason });
+        }
+        Self {
+            received: Counter::default(),
+            rejected,
+            duplicates: Counter::default(),
+            forwarded: Counter::default(),
+            retried: Counter::default(),
+            dead_lettered: Counter::default(),
+            ignored: Family::default(),
+            ignored_labels: Mutex::new(HashSet::new()),
+            latency: Histogram::new(LATENCY_BUCKETS),
+        }
+    }
+
+    /// Registers every metric in `registry` under its exported name (`webhooks_*`).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "webhooks_received",
+            "Verified webhooks accepted (new and duplicates)",
+            self.received.clone(),
+        );
+        registry.register(
+            "webhooks_duplicates",
+            "Verified deliveries of a webhook id already stored",
+            self.duplicates.clone(),
+        );
+        registry.register(
+            "webhooks_forwarded",
+            "Stored webhooks forwarded to the worker",
+            self.forwarded.clone(),
+        );
+        registry.register(
+            "webhooks_retried",
+            "Failed forwards scheduled for a retry",
+            self.retried.clone(),
+        );
+        registry.register(
+            "webhooks_dead_lettered",
+            "Webhooks moved to the dead-letter stream",
+            self.dead_lettered.clone(),
+        );
+        registry.register(
+            "webhooks_rejected",
+            "Webhooks refused, by reason",
+            self.rejected.clone(),
+        );
+        registry.register(
+            "webhooks_ignored",
+            "Verified webhooks acknowledged but not acted on, by event type and reason",
+            self.ignored.clone(),
+        );
+        registry.register(
+            "webhooks_end_to_end_latency_seconds",
+            "From acceptance to a successful forward",
+            self.latency.clone(),
+        );
     }
 
     /// A verified webhook accepted.
     pub fn received(&self) {
-        self.received.fetch_add(1, Relaxed);
+        self.received.inc();
     }
 
     /// A rejection; `reason` is one of [`REJECT_REASONS`] (others are ignored).
     pub fn rejected(&self, reason: &str) {
-        if let Some(i) = REJECT_REASONS.iter().position(|r| *r == reason) {
-            self.rejected[i].fetch_add(1, Relaxed);
+        if let Some(reason) = REJECT_REASONS.iter().find(|r| **r == reason) {
+            self.rejected.get_or_create(&RejectLabels { reason }).inc();
         }
     }
 
@@ -96,72 +171,80 @@ impl Metrics {
             && kind
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
-        let mut map = self.ignored.lock().unwrap_or_else(|p| p.into_inner());
-        let known = map.contains_key(&(kind.to_owned(), reason));
-        let label = if plain && (known || map.len() < MAX_IGNORED_TYPES) {
+        let mut labels = self
+            .ignored_labels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let known = labels.contains(&(kind.to_owned(), reason));
+        let label = if plain && (known || labels.len() < MAX_IGNORED_TYPES) {
             kind
         } else {
             "other"
         };
-        *map.entry((label.to_owned(), reason)).or_default() += 1;
+        labels.insert((label.to_owned(), reason));
+        self.ignored
+            .get_or_create(&IgnoredLabels {
+                r#type: label.to_owned(),
+                reason,
+            })
+            .inc();
     }
 
     /// A duplicate delivery.
     pub fn duplicate(&self) {
-        self.duplicates.fetch_add(1, Relaxed);
+        self.duplicates.inc();
     }
 
     /// A forwarded entry and its end-to-end latency in milliseconds.
     pub fn forwarded(&self, latency_ms: i64) {
-        self.forwarded.fetch_add(1, Relaxed);
-        let secs = latency_ms.max(0) as f64 / 1000.0;
-        for (i, b) in LATENCY_BUCKETS.iter().enumerate() {
-            if secs <= *b {
-                self.latency_buckets[i].fetch_add(1, Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Relaxed);
-        self.latency_sum_micros
-            .fetch_add(latency_ms.max(0) as u64 * 1000, Relaxed);
+        self.forwarded.inc();
+        self.latency.observe(latency_ms.max(0) as f64 / 1000.0);
     }
 
     /// A failed attempt scheduled for retry.
     pub fn retried(&self) {
-        self.retried.fetch_add(1, Relaxed);
+        self.retried.inc();
     }
 
     /// An entry dead-lettered.
     pub fn dead_lettered(&self) {
-        self.dead_lettered.fetch_add(1, Relaxed);
+        self.dead_lettered.inc();
     }
 
-    /// The current values.
+    /// The current counts.
     pub fn snapshot(&self) -> Snapshot {
+        let mut ignored: Vec<_> = self
+            .ignored_labels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(kind, reason)| {
+                let labels = IgnoredLabels {
+                    r#type: kind.clone(),
+                    reason,
+                };
+                let n = self.ignored.get(&labels).map_or(0, |c| c.get());
+                (kind.clone(), *reason, n)
+            })
+            .collect();
+        ignored.sort();
         Snapshot {
-            received: self.received.load(Relaxed),
+            received: self.received.get(),
             rejected: REJECT_REASONS
                 .iter()
-                .zip(&self.rejected)
-                .map(|(r, c)| (*r, c.load(Relaxed)))
+                .map(|reason| {
+                    let n = self
+                        .rejected
+                        .get(&RejectLabels { reason })
+                        .map_or(0, |c| c.get());
+                    (*reason, n)
+                })
                 .collect(),
-            duplicates: self.duplicates.load(Relaxed),
-            forwarded: self.forwarded.load(Relaxed),
-            retried: self.retried.load(Relaxed),
-            dead_lettered: self.dead_lettered.load(Relaxed),
-            ignored: self
-                .ignored
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .map(|((k, r), c)| (k.clone(), *r, *c))
-                .collect(),
-            latency_buckets: LATENCY_BUCKETS
-                .iter()
-                .zip(&self.latency_buckets)
-                .map(|(b, c)| (*b, c.load(Relaxed)))
-                .collect(),
-            latency_count: self.latency_count.load(Relaxed),
-            latency_sum_seconds: self.latency_sum_micros.load(Relaxed) as f64 / 1e6,
+            duplicates: self.duplicates.get(),
+            forwarded: self.forwarded.get(),
+            retried: self.retried.get(),
+            dead_lettered: self.dead_lettered.get(),
+            ignored,
         }
     }
 }
@@ -214,17 +297,34 @@ mod tests {
     }
 
     #[test]
-    fn buckets_are_cumulative() {
+    fn the_registry_exports_cumulative_buckets_and_every_reason() {
         let m = Metrics::new();
         m.forwarded(3);
         m.forwarded(700);
         m.rejected("stale");
         m.rejected("nonsense");
+        m.ignored("payment.refunded", "unhandled_type");
         let s = m.snapshot();
         assert_eq!(s.forwarded, 2);
-        assert_eq!(s.latency_buckets[0], (0.005, 1));
-        assert_eq!(s.latency_buckets[7], (1.0, 2));
         assert_eq!(s.rejected_for("stale"), 1);
-        assert!((s.latency_sum_seconds - 0.703).abs() < 1e-9);
+        let mut registry = Registry::default();
+        m.register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        for line in [
+            "webhooks_forwarded_total 2",
+            "webhooks_end_to_end_latency_seconds_bucket{le=\"0.005\"} 1",
+            "webhooks_end_to_end_latency_seconds_bucket{le=\"0.5\"} 1",
+            "webhooks_end_to_end_latency_seconds_bucket{le=\"1.0\"} 2",
+            "webhooks_end_to_end_latency_seconds_bucket{le=\"+Inf\"} 2",
+            "webhooks_end_to_end_latency_seconds_count 2",
+            "webhooks_end_to_end_latency_seconds_sum 0.703",
+            "webhooks_rejected_total{reason=\"stale\"} 1",
+            "webhooks_rejected_total{reason=\"bad_signature\"} 0",
+            "webhooks_ignored_total{type=\"payment.refunded\",reason=\"unhandled_type\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+        }
+        assert!(!text.contains("nonsense"));
     }
 }

@@ -44,6 +44,18 @@ pub struct HubConfig {
     pub send_timeout: Duration,
     /// Most sockets open at once for one place (event and ticket) in this process (default 4).
     pub max_per_token: usize,
+    /// The close frame (code, reason) of a failure to read the place at connect: the
+    /// gateway's error table decides whether retrying can help (default [`default_close`]).
+    pub close_for: fn(&QueueError) -> (u16, &'static str),
+}
+
+/// The close frame of a connect failure without the gateway's table: 4404 for an event that
+/// does not exist (reconnecting cannot help), 1013 (try again later) for anything else.
+pub fn default_close(e: &QueueError) -> (u16, &'static str) {
+    match e {
+        QueueError::EventNotFound(_) => (4404, "event not found"),
+        _ => (1013, "queue unavailable, retry"),
+    }
 }
 
 impl Default for HubConfig {
@@ -57,6 +69,7 @@ impl Default for HubConfig {
             read_buffer: 4096,
             send_timeout: Duration::from_secs(10),
             max_per_token: 4,
+            close_for: default_close,
         }
     }
 }
@@ -196,6 +209,15 @@ impl Hub {
                 started: Instant::now(),
             }),
         }
+    }
+
+    /// The close frame of a failure to read the place at connect ([`HubConfig::close_for`]).
+    fn error_close(&self, e: &QueueError) -> Message {
+        let (code, reason) = (self.inner.cfg.close_for)(e);
+        Message::Close(Some(CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        }))
     }
 
     /// Open WebSocket connections in this process.
@@ -339,15 +361,7 @@ impl Hub {
         {
             Ok((seq, places)) => (seq, places.into_iter().next()?),
             Err(e) => {
-                let reason = match e {
-                    QueueError::EventNotFound(_) => "event not found",
-                    _ => "queue unavailable, retry",
-                };
-                let frame = CloseFrame {
-                    code: CloseCode::Again,
-                    reason: reason.into(),
-                };
-                self.send(ws, Message::Close(Some(frame))).await;
+                self.send(ws, self.error_close(&e)).await;
                 return None;
             }
         };
@@ -409,14 +423,7 @@ impl Hub {
                 None => return rx,
             },
             Err(e) => {
-                let reason = match e {
-                    QueueError::EventNotFound(_) => "event not found",
-                    _ => "queue unavailable, retry",
-                };
-                let _ = tx.try_send(Message::Close(Some(CloseFrame {
-                    code: CloseCode::Again,
-                    reason: reason.into(),
-                })));
+                let _ = tx.try_send(self.error_close(&e));
                 return rx;
             }
         };

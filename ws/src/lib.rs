@@ -13,5 +13,5 @@ pub mod messages;
 
 mod hub;
 
-pub use hub::{Hub, HubConfig, SocketSlot};
+pub use hub::{default_close, Hub, HubConfig, SocketSlot};
 pub use tokio_tungstenite::tungstenite;

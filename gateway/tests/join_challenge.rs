@@ -4,7 +4,6 @@
 
 mod common;
 
-use clap::Parser;
 use common::*;
 use gateway::{Config, Gateway};
 use queue::challenge::solve;
@@ -256,7 +255,7 @@ async fn start_with_clock(
         "0",
     ];
     args.extend_from_slice(extra);
-    let gw = Gateway::build_with_clock(&Config::parse_from(args), Arc::new(clock))
+    let gw = Gateway::build_with_clock(&Config::from_args_no_env(args).unwrap(), Arc::new(clock))
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

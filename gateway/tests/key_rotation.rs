@@ -581,8 +581,7 @@ async fn keys_rotate_across_replicas_under_load_without_a_failed_request() {
 
 #[test]
 fn key_flags_repeat_and_split_on_commas() {
-    use clap::Parser;
-    let c = gateway::Config::try_parse_from([
+    let c = gateway::Config::from_args_no_env([
         "gateway",
         "--token-secret",
         NEW_SECRET,
@@ -595,21 +594,20 @@ fn key_flags_repeat_and_split_on_commas() {
     ])
     .unwrap();
     assert_eq!(
-        c.token_secret,
+        c.tokens.token_secret,
         [NEW_SECRET, "a second secret", "a third secret"]
     );
-    assert_eq!(c.signing_key, [PEM, "/etc/gateway/signing/old.pem"]);
-    let none = gateway::Config::try_parse_from(["gateway"]).unwrap();
-    assert!(none.token_secret.is_empty() && none.signing_key.is_empty());
+    assert_eq!(c.tokens.signing_key, [PEM, "/etc/gateway/signing/old.pem"]);
+    let none = gateway::Config::from_args_no_env(["gateway"]).unwrap();
+    assert!(none.tokens.token_secret.is_empty() && none.tokens.signing_key.is_empty());
 }
 
 #[tokio::test]
 async fn a_bad_key_in_the_list_stops_the_start_and_is_named() {
-    use clap::Parser;
     let build = |args: &[&str]| {
         let mut all = vec!["gateway", "--metrics-listen", ""];
         all.extend_from_slice(args);
-        let c = gateway::Config::parse_from(all);
+        let c = gateway::Config::from_args_no_env(all).unwrap();
         async move {
             gateway::Gateway::build(&c)
                 .await

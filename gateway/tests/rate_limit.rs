@@ -5,7 +5,6 @@
 
 mod common;
 
-use clap::Parser;
 use common::{send, Resp, ADMIN, PEM, SECRET};
 use gateway::ratesync::RateSync;
 use gateway::{Config, Gateway, DEMO_EVENT};
@@ -41,7 +40,7 @@ impl Gw {
             "",
         ];
         args.extend_from_slice(extra);
-        let config = Config::parse_from(args);
+        let config = Config::from_args_no_env(args).expect("flags parse");
         let gw = Gateway::build_with_clock(&config, Arc::new(clock.clone()))
             .await
             .expect("gateway builds");

@@ -46,7 +46,6 @@ impl Gw {
 
     /// Like [`Gw::start`], with any `--redis-url` (a cluster's).
     async fn start_at(listener: tokio::net::TcpListener, url: &str, extra: &[String]) -> Self {
-        use clap::Parser;
         let mut args: Vec<&str> = vec![
             "gateway",
             "--admin-token",
@@ -68,7 +67,7 @@ impl Gw {
             "127.0.0.1:0",
         ];
         args.extend(extra.iter().map(String::as_str));
-        let config = gateway::Config::parse_from(args);
+        let config = gateway::Config::from_args_no_env(args).expect("flags parse");
         let gw = gateway::Gateway::build(&config)
             .await
             .expect("gateway builds");

@@ -4,7 +4,6 @@
 
 pub mod backends;
 
-use clap::Parser;
 use gateway::{Config, Gateway};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -80,7 +79,7 @@ impl TestGateway {
             args.extend_from_slice(&["--metrics-listen", "127.0.0.1:0"]);
         }
         args.extend_from_slice(extra);
-        let config = Config::parse_from(args);
+        let config = Config::from_args_no_env(args).expect("flags parse");
         let gw = Gateway::build_with_clock(&config, clock)
             .await
             .expect("gateway builds");

@@ -10,6 +10,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod webhook_flags;
+
+pub use webhook_flags::WebhookConfig;
+
 /// Configuration of the `gateway` binary. Every flag is also an environment variable
 /// `GATEWAY_<NAME>` (for example `--redis-url` is `GATEWAY_REDIS_URL`).
 #[derive(Debug, Clone, PartialEq, Parser)]
@@ -362,96 +366,6 @@ pub struct UpstreamConfig {
     pub breaker_open_ms: u64,
 }
 
-/// Payment webhooks: verification keys, the inbox and forwarding to the worker.
-#[derive(Debug, Clone, PartialEq, Args)]
-pub struct WebhookConfig {
-    /// Standard Webhooks secret (`whsec_<base64>`) of `POST /webhooks/payments`. Repeat the flag
-    /// (comma-separated in the environment) to accept several during a rotation. Absent (and no
-    /// Stripe secret): the webhook endpoints answer 501. Needs `--redis-url`.
-    #[arg(
-        long,
-        env = "GATEWAY_WEBHOOK_SECRET",
-        hide_env_values = true,
-        value_delimiter = ','
-    )]
-    pub webhook_secret: Vec<String>,
-
-    /// Standard Webhooks Ed25519 public key (`whpk_<base64 of 32 bytes>`) of `POST
-    /// /webhooks/payments`: `v1a` signatures are checked against it, beside the `v1` HMACs of
-    /// `--webhook-secret`. Repeatable (comma-separated in the environment); either flag enables
-    /// the endpoint. Needs `--redis-url`.
-    #[arg(long, env = "GATEWAY_WEBHOOK_PUBLIC_KEY", value_delimiter = ',')]
-    pub webhook_public_key: Vec<String>,
-
-    /// Stripe endpoint secret of `POST /webhooks/stripe` (the string as Stripe shows it);
-    /// repeatable like `--webhook-secret`. Absent: that endpoint answers 501.
-    #[arg(
-        long,
-        env = "GATEWAY_STRIPE_WEBHOOK_SECRET",
-        hide_env_values = true,
-        value_delimiter = ','
-    )]
-    pub stripe_webhook_secret: Vec<String>,
-
-    /// WorkerService URL (`http://host:port`) that stored webhooks are forwarded to
-    /// (ProcessPaymentResult). Absent: `--reservation-url`; neither: stored, not forwarded.
-    #[arg(long, env = "GATEWAY_PAYMENT_RESULT_URL")]
-    pub payment_result_url: Option<String>,
-
-    /// Largest webhook body in bytes (then 413); the other routes keep `--max-body-bytes`.
-    #[arg(long, env = "GATEWAY_WEBHOOK_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
-    pub webhook_max_body_bytes: usize,
-
-    /// Deadline of one ProcessPaymentResult call, in milliseconds.
-    #[arg(
-        long,
-        env = "GATEWAY_WEBHOOK_FORWARD_TIMEOUT_MS",
-        default_value_t = 2000,
-        value_parser = clap::value_parser!(u64).range(1..),
-    )]
-    pub webhook_forward_timeout_ms: u64,
-
-    /// Forward attempts per webhook, the first included; then it is dead-lettered.
-    #[arg(long, env = "GATEWAY_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
-    pub webhook_max_attempts: u32,
-
-    /// Cap of the first retry's delay in milliseconds; doubles per attempt (full jitter).
-    #[arg(long, env = "GATEWAY_WEBHOOK_BACKOFF_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
-    pub webhook_backoff_ms: u64,
-
-    /// Cap of any retry delay, in milliseconds.
-    #[arg(long, env = "GATEWAY_WEBHOOK_BACKOFF_MAX_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub webhook_backoff_max_ms: u64,
-
-    /// A webhook pending this long with a consumer (a crashed replica) is taken over by another,
-    /// in milliseconds; keep it above the forward timeout.
-    #[arg(long, env = "GATEWAY_WEBHOOK_CLAIM_IDLE_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub webhook_claim_idle_ms: u64,
-
-    /// How long a webhook id is remembered for deduplication, in seconds (7 days).
-    #[arg(long, env = "GATEWAY_WEBHOOK_DEDUP_TTL_SECONDS", default_value_t = 7 * 24 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
-    pub webhook_dedup_ttl_seconds: u64,
-
-    /// Most webhook forwards in flight per consumer: a sliding window (when one forward ends,
-    /// the next stored webhook starts; a slow one holds back only itself). Also the forwards'
-    /// concurrency limit towards the worker (window × consumers), instead of
-    /// `--upstream-max-in-flight`.
-    #[arg(long, env = "GATEWAY_WEBHOOK_FORWARD_WINDOW", default_value_t = 256,
-          value_parser = clap::value_parser!(u64).range(1..=4096))]
-    pub webhook_forward_window: u64,
-
-    /// Webhook consumers per replica, each a member of the consumer group with its own window
-    /// (named `<name>`, `<name>-1`, `<name>-2`, ...).
-    #[arg(long, env = "GATEWAY_WEBHOOK_CONSUMERS", default_value_t = 1,
-          value_parser = clap::value_parser!(u64).range(1..=64))]
-    pub webhook_consumers: u64,
-
-    /// This replica's consumer name in the webhook consumer group. Absent: random per process
-    /// (a restarted replica's old pending entries are then taken over after the claim idle).
-    #[arg(long, env = "GATEWAY_WEBHOOK_CONSUMER_NAME")]
-    pub webhook_consumer_name: Option<String>,
-}
-
 impl Config {
     /// Parses `args` (the first is the program name) as the binary does, except that no
     /// `GATEWAY_*` environment variable is read: what is not in `args` takes its default.
@@ -618,77 +532,4 @@ impl Default for Limits {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::error::ErrorKind;
-
-    #[test]
-    fn every_flag_keeps_its_gateway_environment_variable() {
-        let cmd = Config::command();
-        let mut flags = 0;
-        for arg in cmd.get_arguments() {
-            let Some(long) = arg.get_long() else { continue };
-            if matches!(long, "help" | "version") {
-                continue;
-            }
-            let want = format!("GATEWAY_{}", long.to_uppercase().replace('-', "_"));
-            assert_eq!(
-                arg.get_env().and_then(|e| e.to_str()),
-                Some(want.as_str()),
-                "--{long}"
-            );
-            flags += 1;
-        }
-        assert!(flags >= 61, "{flags} flags");
-    }
-
-    #[test]
-    fn a_value_that_was_silently_raised_is_refused_with_its_flag_named() {
-        for (flag, bad, least) in [
-            ("--redis-timeout-ms", "0", "1"),
-            ("--redis-pool-size", "0", "1"),
-            ("--max-header-bytes", "4096", "8192"),
-            ("--max-connections", "0", "1"),
-            ("--idle-timeout-ms", "0", "1"),
-            ("--ws-tick-ms", "5", "10"),
-            ("--ws-per-token", "0", "1"),
-            ("--admission-tick-ms", "0", "1"),
-            ("--upstream-max-in-flight", "0", "1"),
-            ("--breaker-failures", "0", "1"),
-            ("--webhook-max-attempts", "0", "1"),
-            ("--webhook-backoff-ms", "0", "1"),
-        ] {
-            let e = Config::from_args_no_env(["gateway", flag, bad]).unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::ValueValidation, "{flag}");
-            let msg = e.to_string();
-            assert!(msg.contains(flag) && msg.contains(least), "{flag}: {msg}");
-            let ok = Config::from_args_no_env(["gateway", flag, least]);
-            assert!(ok.is_ok(), "{flag} {least}: {:?}", ok.err());
-        }
-    }
-
-    #[test]
-    fn the_parts_get_the_documented_defaults() {
-        let c = Config::default();
-        let limits = c.server.limits();
-        assert_eq!(limits.max_header_bytes, 16 * 1024);
-        assert_eq!(
-            limits.http2_keepalive_interval,
-            Some(Duration::from_secs(20))
-        );
-        let opts = RedisConfig {
-            redis_url: Some("redis://127.0.0.1:6379".into()),
-            ..RedisConfig::default()
-        }
-        .options()
-        .expect("a URL gives options");
-        assert_eq!(opts.command_timeout, Duration::from_millis(1000));
-        assert_eq!((opts.pool_size, opts.wait_replicas), (4, 0));
-        assert!(c.redis.options().is_none());
-        assert_eq!(c.ws.hub().tick, Duration::from_millis(250));
-        assert_eq!(
-            c.server.metrics_listen,
-            Some("127.0.0.1:9464".parse().unwrap())
-        );
-    }
-}
+mod tests;

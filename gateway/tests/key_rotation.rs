@@ -23,8 +23,6 @@ use common::*;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use queue::token::AdmissionSigner;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -91,30 +89,14 @@ fn spawn_gateway(
     secrets: &[&str],
     keys: &[&str],
 ) -> GatewayProcess {
-    let port = testkit::free_port().unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args(["--listen", &addr.to_string(), "--admin-token", ADMIN])
+    let addr = free_addr();
+    let mut cmd = gateway_command(addr);
+    cmd.args(["--admin-token", ADMIN])
         .args(["--redis-url", redis_url, "--inventory-url", inventory_url])
         .args(["--drain-grace-seconds", "10"])
         .env("GATEWAY_TOKEN_SECRET", secrets.join(","))
-        .env("GATEWAY_SIGNING_KEY", keys.join(","))
-        .env("GATEWAY_JOIN_RATE_PER_IP", "0")
-        .env("GATEWAY_METRICS_LISTEN", "")
-        .env("GATEWAY_STATUS_RATE_PER_IP", "0")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn gateway");
-    let p = GatewayProcess { child, addr };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "gateway did not start listening");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    p
+        .env("GATEWAY_SIGNING_KEY", keys.join(","));
+    GatewayProcess::start(&mut cmd, addr, Duration::from_secs(30))
 }
 
 impl Fleet {

@@ -14,39 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use testkit::RedisServer;
 use tokio_tungstenite::tungstenite::Message;
-use tonic::transport::Channel;
-
-async fn channel(gw: &TestGateway) -> Channel {
-    let url = format!("http://{}", gw.grpc.unwrap());
-    Channel::from_shared(url).unwrap().connect().await.unwrap()
-}
-
-fn reason(s: &tonic::Status) -> String {
-    proto::error_of(s)
-        .and_then(|e| e.details.first().map(|d| d.reason.clone()))
-        .unwrap_or_default()
-}
-
-/// `POST /admin/v1/actions`.
-async fn system_action(base: &str, body: Value) -> Resp {
-    send(
-        client()
-            .post(format!("{base}/admin/v1/actions"))
-            .bearer_auth(ADMIN)
-            .json(&body),
-    )
-    .await
-}
-
-async fn get_event(base: &str, id: &str) -> Value {
-    send(
-        client()
-            .get(format!("{base}/admin/v1/events/{id}"))
-            .bearer_auth(ADMIN),
-    )
-    .await
-    .body
-}
 
 /// The heartbeat (Unix seconds) the store holds for ticket `t` of `event`.
 async fn next_json(ws: &mut WsStream, within: Duration) -> Value {

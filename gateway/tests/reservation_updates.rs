@@ -56,24 +56,6 @@ async fn gateway_on(
     TestGateway::start_on(listener, &args).await
 }
 
-/// Joins, waits for READY, enters: the reservation token of a real admission.
-async fn admission(base: &str, event: &str, session: &str) -> String {
-    let r = put_event(
-        base,
-        event,
-        json!({"admit_per_second": 10000, "max_active": 100000}),
-    )
-    .await;
-    assert!(r.status == 201 || r.status == 200, "{}", r.body);
-    let j = join(base, event, session).await;
-    assert!(j.status == 201 || j.status == 200, "{}", j.body);
-    let token = j.body["waiting_token"].as_str().unwrap().to_owned();
-    wait_status(base, &token, "READY", Duration::from_secs(10)).await;
-    let e = enter(base, &token).await;
-    assert_eq!(e.status, 200, "{}", e.body);
-    e.body["reservation_token"].as_str().unwrap().to_owned()
-}
-
 async fn reserve(base: &str, token: &str, key: &str) -> String {
     let r = send(
         client()
@@ -160,7 +142,7 @@ async fn a_confirmation_reaches_the_websocket_and_grpc_stream_on_another_replica
     let backends = Backends::start_on_redis(&redis.url(), Some(hook), &[("show", 10)]).await;
     let a = gateway_on(listener, &redis, &backends, true).await;
     let b = gateway(&redis, &backends).await;
-    let token = admission(&a.url(""), "show", "alice").await;
+    let token = open_and_admit(&a.url(""), "show", "alice").await;
     let id = reserve(&a.url(""), &token, "k1").await;
 
     // On replica B: the state first, then a hold-expiry warning before the hold runs out.
@@ -263,7 +245,7 @@ async fn streams_need_the_reservations_own_admission() {
     let backends = Backends::start_on_redis(&redis.url(), None, &[("show", 10)]).await;
     let a = gateway(&redis, &backends).await;
     let base = a.url("");
-    let token = admission(&base, "show", "alice").await;
+    let token = open_and_admit(&base, "show", "alice").await;
     let id = reserve(&base, &token, "k1").await;
     let url = |q: &str| format!("{base}/api/v1/reservations/{id}/ws{q}");
     let upgrade = |u: String| {
@@ -276,7 +258,7 @@ async fn streams_need_the_reservations_own_admission() {
     };
     let none = send(upgrade(url(""))).await;
     assert_eq!((none.status, none.code()), (401, "UNAUTHENTICATED"));
-    let other = admission(&base, "show", "bob").await;
+    let other = open_and_admit(&base, "show", "bob").await;
     let r = send(upgrade(url(&format!("?token={other}")))).await;
     assert_eq!(r.status, 404, "another user's reservation: {}", r.body);
     let bad = send(upgrade(format!(

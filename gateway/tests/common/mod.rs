@@ -3,6 +3,11 @@
 #![allow(dead_code)]
 
 pub mod backends;
+mod flow;
+
+// Not every test binary takes every step.
+#[allow(unused_imports)]
+pub use flow::*;
 
 use gateway::{Config, Gateway};
 use serde_json::Value;
@@ -24,6 +29,8 @@ pub struct TestGateway {
     pub grpc: Option<SocketAddr>,
     /// The `/metrics` listener (`--metrics-listen`, 127.0.0.1:0 unless a test says otherwise).
     pub metrics: Option<SocketAddr>,
+    /// The gateway's shared state (a clone: the parts are behind Arcs).
+    pub state: gateway::AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -85,6 +92,7 @@ impl TestGateway {
             .expect("gateway builds");
         let grpc = gw.grpc_addr();
         let metrics = gw.metrics_addr();
+        let state = gw.state.clone();
         let listener = match listener {
             Some(l) => l,
             None => tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
@@ -102,6 +110,7 @@ impl TestGateway {
             addr,
             grpc,
             metrics,
+            state,
             stop: Some(tx),
             task: Some(task),
         }
@@ -135,34 +144,34 @@ pub struct GatewayProcess {
 }
 
 impl GatewayProcess {
+    /// A gateway process with the test keys and `extra` flags.
     pub fn spawn(extra: &[&str]) -> Self {
-        let port = testkit::free_port().unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-            .args([
-                "--listen",
-                &addr.to_string(),
-                "--admin-token",
-                ADMIN,
-                "--token-secret",
-                SECRET,
-                "--signing-key",
-                PEM,
-            ])
-            .args(extra)
-            // Every client here is 127.0.0.1: no per-address limits (flags still override).
-            .env("GATEWAY_JOIN_RATE_PER_IP", "0")
-            // Several processes at once: no fixed metrics port (flags still override).
-            .env("GATEWAY_METRICS_LISTEN", "")
-            .env("GATEWAY_STATUS_RATE_PER_IP", "0")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn gateway");
+        Self::spawn_with_env(extra, &[])
+    }
+
+    /// As [`Self::spawn`], with environment variables `env` (which win over the defaults of
+    /// [`gateway_command`]).
+    pub fn spawn_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let addr = free_addr();
+        let mut cmd = gateway_command(addr);
+        cmd.args([
+            "--admin-token",
+            ADMIN,
+            "--token-secret",
+            SECRET,
+            "--signing-key",
+            PEM,
+        ])
+        .args(extra)
+        .envs(env.iter().copied());
+        Self::start(&mut cmd, addr, Duration::from_secs(20))
+    }
+
+    /// Spawns `cmd` (from [`gateway_command`] for `addr`) and waits until it listens.
+    pub fn start(cmd: &mut Command, addr: SocketAddr, within: Duration) -> Self {
+        let child = cmd.spawn().expect("spawn gateway");
         let p = Self { child, addr };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + within;
         while std::net::TcpStream::connect(addr).is_err() {
             assert!(Instant::now() < deadline, "gateway did not start listening");
             std::thread::sleep(Duration::from_millis(20));
@@ -187,6 +196,34 @@ impl Drop for GatewayProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A free loopback address.
+pub fn free_addr() -> SocketAddr {
+    let port = testkit::free_port().unwrap();
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// The `gateway` binary listening on `addr`, with none of the developer's `GATEWAY_*`
+/// variables (a test says what it runs), no per-address limits (every client here is
+/// 127.0.0.1), no metrics listener (several processes at once) and warnings only. Flags and
+/// later `env` calls override these.
+pub fn gateway_command(addr: SocketAddr) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gateway"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("GATEWAY_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.args(["--listen", &addr.to_string()])
+        .env("GATEWAY_JOIN_RATE_PER_IP", "0")
+        .env("GATEWAY_METRICS_LISTEN", "")
+        .env("GATEWAY_STATUS_RATE_PER_IP", "0")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    cmd
 }
 
 /// A response: status, headers and JSON body (Null when empty).

@@ -6,30 +6,12 @@
 mod common;
 
 use common::*;
-use futures::StreamExt;
 use proto::gateway::v1 as gw;
 use queue::clock::ManualClock;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testkit::RedisServer;
-use tokio_tungstenite::tungstenite::Message;
-
-/// The heartbeat (Unix seconds) the store holds for ticket `t` of `event`.
-async fn next_json(ws: &mut WsStream, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).unwrap(),
-            Ok(Some(Ok(_))) => continue,
-            other => panic!("no text frame: {other:?}"),
-        }
-    }
-}
-
-type WsStream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn maintenance_closes_the_queue_on_every_replica_and_keeps_every_place() {

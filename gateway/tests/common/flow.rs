@@ -3,11 +3,17 @@
 //! hand, and the small gRPC and admin calls.
 
 use super::{client, enter, join, put_event, send, wait_status, Resp, TestGateway, ADMIN};
+use futures::StreamExt;
 use queue::token::{AdmissionClaims, AdmissionSigner, ISSUER};
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use testkit::RedisServer;
+use tokio_tungstenite::tungstenite::Message;
 use tonic::transport::Channel;
+
+/// A client WebSocket.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// No extra flags (an empty list whose type the helpers below can infer).
 pub const NO_FLAGS: &[&str] = &[];
@@ -115,4 +121,22 @@ pub async fn get_event(base: &str, id: &str) -> Value {
     )
     .await
     .body
+}
+
+/// The next JSON text frame (pings are skipped), `{"closed": code}` for a close; panics after
+/// `within`.
+pub async fn next_json(ws: &mut Ws, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).unwrap(),
+            Ok(Some(Ok(Message::Close(f)))) => {
+                return json!({"closed": f.map(|f| u16::from(f.code))})
+            }
+            Ok(Some(Ok(_))) => continue,
+            Ok(other) => panic!("stream ended: {other:?}"),
+            Err(_) => panic!("no frame within {within:?}"),
+        }
+    }
 }

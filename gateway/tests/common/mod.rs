@@ -22,6 +22,16 @@ pub const SECRET: &str = "test token secret; 32 bytes long!";
 /// A fixed Ed25519 key (PKCS#8 PEM) so that replicas and restarts share it.
 pub const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKca9U8Xj2DwNeABg6oDfidSMKbZVnlmV+qOwRIb3Trx\n-----END PRIVATE KEY-----\n";
 
+/// The admin token and the fixed keys, as flags: what every test gateway starts with.
+pub const KEY_FLAGS: [&str; 6] = [
+    "--admin-token",
+    ADMIN,
+    "--token-secret",
+    SECRET,
+    "--signing-key",
+    PEM,
+];
+
 /// A gateway served in this process on 127.0.0.1:0.
 pub struct TestGateway {
     pub addr: SocketAddr,
@@ -65,15 +75,8 @@ impl TestGateway {
         clock: std::sync::Arc<dyn queue::clock::Clock>,
         listener: Option<tokio::net::TcpListener>,
     ) -> Self {
-        let mut args = vec![
-            "gateway",
-            "--admin-token",
-            ADMIN,
-            "--token-secret",
-            SECRET,
-            "--signing-key",
-            PEM,
-        ];
+        let mut args = vec!["gateway"];
+        args.extend_from_slice(&KEY_FLAGS);
         // Every client of these tests is 127.0.0.1: the per-address limits are off unless a
         // test sets them (tests/rate_limit.rs tests them).
         if !extra.contains(&"--join-rate-per-ip") {
@@ -154,16 +157,7 @@ impl GatewayProcess {
     pub fn spawn_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
         let addr = free_addr();
         let mut cmd = gateway_command(addr);
-        cmd.args([
-            "--admin-token",
-            ADMIN,
-            "--token-secret",
-            SECRET,
-            "--signing-key",
-            PEM,
-        ])
-        .args(extra)
-        .envs(env.iter().copied());
+        cmd.args(KEY_FLAGS).args(extra).envs(env.iter().copied());
         Self::start(&mut cmd, addr, Duration::from_secs(20))
     }
 

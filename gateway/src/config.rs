@@ -80,12 +80,12 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
 
     /// Largest request head (request line and headers) in bytes; at least 8192.
-    #[arg(long, env = "GATEWAY_MAX_HEADER_BYTES", default_value_t = 16 * 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(8192..))]
+    #[arg(long, env = "GATEWAY_MAX_HEADER_BYTES", default_value_t = 16 * 1024, value_parser = at_least::<usize, 8192>)]
     pub max_header_bytes: usize,
 
     /// Most simultaneous client connections, WebSockets included; more are closed on accept
     /// (and a WebSocket upgrade over the limit gets 503). Raise `ulimit -n` to match.
-    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 100_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 100_000, value_parser = at_least::<usize, 1>)]
     pub max_connections: usize,
 
     /// Time a client has to send a complete HTTP/1 request head, in milliseconds: it runs from
@@ -99,12 +99,12 @@ pub struct ServerConfig {
     /// Time a new connection has to deliver its first request (HTTP/1: the complete head;
     /// HTTP/2: the preface, settings and first request headers), in milliseconds; a socket that
     /// sends nothing is closed after it and its connection permit freed.
-    #[arg(long, env = "GATEWAY_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "GATEWAY_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000, value_parser = at_least::<u64, 1>)]
     pub handshake_timeout_ms: u64,
 
     /// A connection with no request in flight for this long is closed, in milliseconds (HTTP/2:
     /// GOAWAY; HTTP/1 keep-alive: closed, or earlier by `--header-read-timeout-ms`).
-    #[arg(long, env = "GATEWAY_IDLE_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "GATEWAY_IDLE_TIMEOUT_MS", default_value_t = 60_000, value_parser = at_least::<u64, 1>)]
     pub idle_timeout_ms: u64,
 
     /// Interval of HTTP/2 keep-alive pings, in milliseconds (0: no pings).
@@ -121,7 +121,7 @@ pub struct ServerConfig {
         long,
         env = "GATEWAY_HTTP2_KEEPALIVE_TIMEOUT_MS",
         default_value_t = 20_000,
-        value_parser = clap::value_parser!(u64).range(1..),
+        value_parser = at_least::<u64, 1>,
     )]
     pub http2_keepalive_timeout_ms: u64,
 
@@ -151,11 +151,11 @@ pub struct RedisConfig {
     pub redis_url: Option<String>,
 
     /// Redis command timeout in milliseconds; past it a request gets 503 UNAVAILABLE.
-    #[arg(long, env = "GATEWAY_REDIS_TIMEOUT_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "GATEWAY_REDIS_TIMEOUT_MS", default_value_t = 1000, value_parser = at_least::<u64, 1>)]
     pub redis_timeout_ms: u64,
 
     /// Redis connections in the pool (commands are pipelined on each).
-    #[arg(long, env = "GATEWAY_REDIS_POOL_SIZE", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, env = "GATEWAY_REDIS_POOL_SIZE", default_value_t = 4, value_parser = at_least::<usize, 1>)]
     pub redis_pool_size: usize,
 
     /// Replicas that must confirm a join, an enter, an event's configuration or a stored
@@ -166,7 +166,7 @@ pub struct RedisConfig {
     pub redis_wait_replicas: u32,
 
     /// How long that `WAIT` waits for the replicas, in milliseconds.
-    #[arg(long, env = "GATEWAY_REDIS_WAIT_TIMEOUT_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "GATEWAY_REDIS_WAIT_TIMEOUT_MS", default_value_t = 100, value_parser = at_least::<u64, 1>)]
     pub redis_wait_timeout_ms: u64,
 
     /// Most joins (or status reads) of one event sent to Redis as one script call (group
@@ -176,7 +176,7 @@ pub struct RedisConfig {
 
     /// Joins (or status reads) of one event that may wait for the next batch; more get 503
     /// OVERLOADED with Retry-After.
-    #[arg(long, env = "GATEWAY_REDIS_BATCH_PENDING", default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "GATEWAY_REDIS_BATCH_PENDING", default_value_t = 8192, value_parser = at_least::<u32, 1>)]
     pub redis_batch_pending: u32,
 
     /// Batches of one event and operation in flight at once.
@@ -235,13 +235,13 @@ pub struct TokenConfig {
 #[derive(Debug, Clone, PartialEq, Args)]
 pub struct QueueConfig {
     /// Interval of the admission tick, in milliseconds.
-    #[arg(long, env = "GATEWAY_ADMISSION_TICK_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "GATEWAY_ADMISSION_TICK_MS", default_value_t = 100, value_parser = at_least::<u64, 1>)]
     pub admission_tick_ms: u64,
 
     /// Interval between idle sweeps of each event, in milliseconds. A sweep walks the whole
     /// queue (about 3 ms of Redis time per 8,192 waiting users), so this bounds its cost; idle
     /// users are also expired at once on their own next call, whatever this says.
-    #[arg(long, env = "GATEWAY_SWEEP_INTERVAL_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "GATEWAY_SWEEP_INTERVAL_MS", default_value_t = 30_000, value_parser = at_least::<u64, 1>)]
     pub sweep_interval_ms: u64,
 
     /// Lifetime of a join challenge (`GET /api/v1/queue/challenge`) in seconds, 1 to 3600:
@@ -255,22 +255,22 @@ pub struct QueueConfig {
 pub struct WsConfig {
     /// How often each event's position watcher reads the queue, in milliseconds: the bound on
     /// how late a position change reaches a WebSocket client.
-    #[arg(long, env = "GATEWAY_WS_TICK_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..))]
+    #[arg(long, env = "GATEWAY_WS_TICK_MS", default_value_t = 250, value_parser = at_least::<u64, 10>)]
     pub ws_tick_ms: u64,
 
     /// Interval of WebSocket pings in seconds; a client silent for two intervals is dropped.
-    #[arg(long, env = "GATEWAY_WS_PING_SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "GATEWAY_WS_PING_SECONDS", default_value_t = 20, value_parser = at_least::<u64, 1>)]
     pub ws_ping_seconds: u64,
 
     /// Time one WebSocket frame may take to be sent, in milliseconds; a client that does not
     /// read in time is disconnected and its connection permit freed.
-    #[arg(long, env = "GATEWAY_WS_SEND_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "GATEWAY_WS_SEND_TIMEOUT_MS", default_value_t = 10_000, value_parser = at_least::<u64, 1>)]
     pub ws_send_timeout_ms: u64,
 
     /// Most WebSockets open at once for one waiting token (one place in the queue) on this
     /// replica; the next upgrade gets 429 TOO_MANY_SOCKETS. Counted per replica, not across
     /// the cluster.
-    #[arg(long, env = "GATEWAY_WS_PER_TOKEN", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, env = "GATEWAY_WS_PER_TOKEN", default_value_t = 4, value_parser = at_least::<usize, 1>)]
     pub ws_per_token: usize,
 
     /// When reservation streams (`/api/v1/reservations/{id}/ws`, gRPC
@@ -344,20 +344,20 @@ pub struct UpstreamConfig {
 
     /// Deadline of reservation and payment calls in milliseconds, sent as `grpc-timeout`; past
     /// it the request gets 504 UPSTREAM_TIMEOUT.
-    #[arg(long, env = "GATEWAY_UPSTREAM_TIMEOUT_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "GATEWAY_UPSTREAM_TIMEOUT_MS", default_value_t = 500, value_parser = at_least::<u64, 1>)]
     pub upstream_timeout_ms: u64,
 
     /// Deadline of inventory calls in milliseconds (availability is a read on the hot path).
-    #[arg(long, env = "GATEWAY_INVENTORY_TIMEOUT_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "GATEWAY_INVENTORY_TIMEOUT_MS", default_value_t = 250, value_parser = at_least::<u64, 1>)]
     pub inventory_timeout_ms: u64,
 
     /// Most calls in flight to each upstream; further requests get 503 UPSTREAM_OVERLOADED at
     /// once instead of queueing.
-    #[arg(long, env = "GATEWAY_UPSTREAM_MAX_IN_FLIGHT", default_value_t = 256, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, env = "GATEWAY_UPSTREAM_MAX_IN_FLIGHT", default_value_t = 256, value_parser = at_least::<usize, 1>)]
     pub upstream_max_in_flight: usize,
 
     /// Consecutive failures (unavailable, timed out, internal) that open an upstream's circuit.
-    #[arg(long, env = "GATEWAY_BREAKER_FAILURES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "GATEWAY_BREAKER_FAILURES", default_value_t = 5, value_parser = at_least::<u32, 1>)]
     pub breaker_failures: u32,
 
     /// Milliseconds an open circuit answers 503 CIRCUIT_OPEN without calling; then one probe
@@ -487,6 +487,19 @@ impl TokenConfig {
             })
             .collect()
     }
+}
+
+/// A whole number of at least `MIN` (clap's own range check would print the upper bound as
+/// 18446744073709551615).
+fn at_least<T: TryFrom<u64>, const MIN: u64>(s: &str) -> Result<T, String> {
+    let v: u64 = s
+        .trim()
+        .parse()
+        .map_err(|e| format!("{e} (a whole number, at least {MIN})"))?;
+    if v < MIN {
+        return Err(format!("must be at least {MIN}"));
+    }
+    T::try_from(v).map_err(|_| format!("too large (at least {MIN}, at most {})", u64::MAX))
 }
 
 /// `--metrics-listen`: an address, or nothing (empty or `off`) for no metrics listener.

@@ -1,5 +1,6 @@
 //! The webhook flags, a part of [`super::Config`].
 
+use super::at_least;
 use clap::Args;
 
 /// Payment webhooks: verification keys, the inbox and forwarding to the worker.
@@ -47,29 +48,29 @@ pub struct WebhookConfig {
         long,
         env = "GATEWAY_WEBHOOK_FORWARD_TIMEOUT_MS",
         default_value_t = 2000,
-        value_parser = clap::value_parser!(u64).range(1..),
+        value_parser = at_least::<u64, 1>,
     )]
     pub webhook_forward_timeout_ms: u64,
 
     /// Forward attempts per webhook, the first included; then it is dead-lettered.
-    #[arg(long, env = "GATEWAY_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "GATEWAY_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8, value_parser = at_least::<u32, 1>)]
     pub webhook_max_attempts: u32,
 
     /// Cap of the first retry's delay in milliseconds; doubles per attempt (full jitter).
-    #[arg(long, env = "GATEWAY_WEBHOOK_BACKOFF_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "GATEWAY_WEBHOOK_BACKOFF_MS", default_value_t = 500, value_parser = at_least::<u64, 1>)]
     pub webhook_backoff_ms: u64,
 
     /// Cap of any retry delay, in milliseconds.
-    #[arg(long, env = "GATEWAY_WEBHOOK_BACKOFF_MAX_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "GATEWAY_WEBHOOK_BACKOFF_MAX_MS", default_value_t = 60_000, value_parser = at_least::<u64, 1>)]
     pub webhook_backoff_max_ms: u64,
 
     /// A webhook pending this long with a consumer (a crashed replica) is taken over by another,
     /// in milliseconds; keep it above the forward timeout.
-    #[arg(long, env = "GATEWAY_WEBHOOK_CLAIM_IDLE_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "GATEWAY_WEBHOOK_CLAIM_IDLE_MS", default_value_t = 30_000, value_parser = at_least::<u64, 1>)]
     pub webhook_claim_idle_ms: u64,
 
     /// How long a webhook id is remembered for deduplication, in seconds (7 days).
-    #[arg(long, env = "GATEWAY_WEBHOOK_DEDUP_TTL_SECONDS", default_value_t = 7 * 24 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "GATEWAY_WEBHOOK_DEDUP_TTL_SECONDS", default_value_t = 7 * 24 * 3600, value_parser = at_least::<u64, 1>)]
     pub webhook_dedup_ttl_seconds: u64,
 
     /// Most webhook forwards in flight per consumer: a sliding window (when one forward ends,

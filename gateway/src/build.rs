@@ -23,24 +23,12 @@ impl Gateway {
 
     /// As [`build`](Self::build), with an injected clock.
     pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let store: Arc<dyn Store> = match &config.redis_url {
-            Some(url) => {
-                let mut opts = RedisOptions::new(url.clone());
-                opts.command_timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
-                opts.pool_size = config.redis_pool_size;
-                opts.wait_replicas = config.redis_wait_replicas;
-                opts.wait_timeout = Duration::from_millis(config.redis_wait_timeout_ms.max(1));
+        let store: Arc<dyn Store> = match config.redis.options() {
+            Some(opts) => {
                 let redis: Arc<dyn Store> = Arc::new(RedisStore::connect(&opts).await?);
                 // Joins and status reads of one event are group-committed: one script call and
                 // one round trip per batch instead of per request.
-                Arc::new(Batched::new(
-                    redis,
-                    BatchOptions {
-                        max_batch: config.redis_batch_max as usize,
-                        max_pending: config.redis_batch_pending as usize,
-                        max_in_flight: config.redis_batch_in_flight as usize,
-                    },
-                ))
+                Arc::new(Batched::new(redis, config.redis.batch()))
             }
             None => {
                 let store = MemoryStore::new();
@@ -55,20 +43,21 @@ impl Gateway {
                 Arc::new(store)
             }
         };
-        let waiting = if config.token_secret.is_empty() {
+        let tokens = &config.tokens;
+        let waiting = if tokens.token_secret.is_empty() {
             tracing::warn!(
                 "no --token-secret: waiting tokens use an ephemeral key and die with this process"
             );
             WaitingTokens::ephemeral()
         } else {
-            WaitingTokens::from_secrets(&config.token_secret).map_err(|e| {
+            WaitingTokens::from_secrets(&tokens.token_secret).map_err(|e| {
                 anyhow::anyhow!(
                     "--token-secret: {e} (values are split on commas: a secret cannot contain one)"
                 )
             })?
         }
         .with_clock(clock.clone());
-        let pems = config.signing_key_pems()?;
+        let pems = tokens.signing_key_pems()?;
         let signer = if pems.is_empty() {
             tracing::warn!(
                 "no --signing-key: admission tokens use an ephemeral key and die with this process"
@@ -83,41 +72,42 @@ impl Gateway {
             signing_kids = ?signer.kids(),
             "keys loaded (the first of each issues, all verify)"
         );
-        if config.admin_token.is_none() {
+        if tokens.admin_token.is_none() {
             tracing::warn!("no --admin-token: the admin API is disabled");
         }
         let rate_limits = Arc::new(ratelimit::RateLimits::new(
-            config.join_rate_per_ip,
-            config.status_rate_per_ip,
-            config.trusted_proxy.clone(),
+            config.rate_limits.join_rate_per_ip,
+            config.rate_limits.status_rate_per_ip,
+            config.rate_limits.trusted_proxy.clone(),
             clock.clone(),
         ));
         // The audit trail and the rate-limit sync share one small connection of their own.
-        let ops_redis = match &config.redis_url {
-            Some(url) => {
-                let mut opts = RedisOptions::new(url.clone());
-                opts.command_timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
-                opts.pool_size = 1;
-                opts.wait_replicas = config.redis_wait_replicas;
-                opts.wait_timeout = Duration::from_millis(config.redis_wait_timeout_ms.max(1));
+        let ops_redis = match config.redis.options() {
+            Some(opts) => {
+                let opts = RedisOptions {
+                    pool_size: 1,
+                    ..opts
+                };
                 Some(Arc::new(redis_layer::Redis::connect(&opts).await?))
             }
             None => None,
         };
         let audit = Arc::new(match &ops_redis {
-            Some(r) => audit::Audit::redis(r.clone(), config.audit_max_entries, clock.clone()),
-            None => audit::Audit::memory(config.audit_max_entries, clock.clone()),
+            Some(r) => {
+                audit::Audit::redis(r.clone(), config.audit.audit_max_entries, clock.clone())
+            }
+            None => audit::Audit::memory(config.audit.audit_max_entries, clock.clone()),
         });
         let rate_sync = match &ops_redis {
             Some(r)
-                if config.rate_sync_ms > 0
+                if config.rate_limits.rate_sync_ms > 0
                     && (rate_limits.join.is_some() || rate_limits.status.is_some()) =>
             {
                 Some(Arc::new(ratesync::RateSync::new(
                     r.clone(),
                     rate_limits.clone(),
                     clock.clone(),
-                    Duration::from_millis(config.rate_sync_ms),
+                    Duration::from_millis(config.rate_limits.rate_sync_ms),
                 )))
             }
             _ => None,
@@ -126,11 +116,11 @@ impl Gateway {
             store.clone(),
             clock.clone(),
             &waiting,
-            config.join_challenge_ttl_seconds,
+            config.queue.join_challenge_ttl_seconds,
         ));
         let mut room = WaitingRoom::new(store, clock.clone(), waiting, signer);
-        if !config.user_assertion_key.is_empty() {
-            let assertions = UserAssertions::from_keys(&config.user_assertion_key).map_err(|e| {
+        if !tokens.user_assertion_key.is_empty() {
+            let assertions = UserAssertions::from_keys(&tokens.user_assertion_key).map_err(|e| {
                 anyhow::anyhow!(
                     "--user-assertion-key: {e} (values are split on commas: a key cannot contain one)"
                 )
@@ -142,16 +132,25 @@ impl Gateway {
             );
             room = room.with_user_assertions(assertions);
         }
-        let limits = config.limits();
+        let limits = config.server.limits();
         let metrics = Arc::new(Metrics::new());
-        let upstreams = Arc::new(upstream::Upstreams::from_config(config, metrics.clone())?);
-        let webhooks = webhook::Webhooks::from_config(config, metrics.clone()).await?;
-        let system_redis = config.redis_url.as_ref().map(|url| {
-            let mut opts = RedisOptions::new(url.clone());
-            opts.command_timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
-            opts.wait_replicas = config.redis_wait_replicas;
-            opts.wait_timeout = Duration::from_millis(config.redis_wait_timeout_ms.max(1));
-            opts
+        let upstreams = Arc::new(upstream::Upstreams::from_config(
+            &config.upstreams,
+            metrics.clone(),
+        )?);
+        let webhooks = webhook::Webhooks::from_config(
+            &config.webhooks,
+            &config.redis,
+            &config.upstreams,
+            metrics.clone(),
+        )
+        .await?;
+        // The modes' reads and writes: the default pool, the configured timeouts and `WAIT`.
+        let system_redis = config.redis.options().map(|opts| RedisOptions {
+            command_timeout: opts.command_timeout,
+            wait_replicas: opts.wait_replicas,
+            wait_timeout: opts.wait_timeout,
+            ..RedisOptions::new(opts.url)
         });
         let system = Arc::new(
             system::SystemModes::connect(
@@ -162,16 +161,17 @@ impl Gateway {
             .await?,
         );
         // One subscription to every event's reservation updates, shared by all streams.
-        let resv_redis = config.redis_url.as_ref().map(|url| {
-            let mut opts = RedisOptions::new(url.clone());
-            opts.command_timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
-            opts
+        // A subscription: no pool and no `WAIT` of its own.
+        let resv_redis = config.redis.options().map(|opts| RedisOptions {
+            command_timeout: opts.command_timeout,
+            ..RedisOptions::new(opts.url)
         });
         let resv = Arc::new(
-            resv::ResvUpdates::connect(resv_redis.as_ref(), &config.hold_warning_seconds).await?,
+            resv::ResvUpdates::connect(resv_redis.as_ref(), &config.ws.hold_warning_seconds)
+                .await?,
         );
         // Bound here, not in serve, so that `--grpc-listen 127.0.0.1:0` has a known port.
-        let grpc = match config.grpc_listen {
+        let grpc = match config.server.grpc_listen {
             Some(addr) => Some(
                 TcpListener::bind(addr)
                     .await
@@ -179,7 +179,7 @@ impl Gateway {
             ),
             None => None,
         };
-        let metrics_listener = match config.metrics_listen {
+        let metrics_listener = match config.server.metrics_listen {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
                 anyhow::anyhow!(
                     "binding --metrics-listen {addr}: {e} (another gateway on this host? \
@@ -189,7 +189,7 @@ impl Gateway {
             None => None,
         };
         let state = AppState {
-            hub: ws::Hub::new(room.clone(), config.hub()),
+            hub: ws::Hub::new(room.clone(), config.ws.hub()),
             permits: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
             upstreams,
             webhooks,
@@ -201,7 +201,7 @@ impl Gateway {
             resv,
             room,
             metrics,
-            admin_token_hash: config
+            admin_token_hash: tokens
                 .admin_token
                 .as_deref()
                 .map(|t| Sha256::digest(t.as_bytes()).into()),
@@ -209,8 +209,8 @@ impl Gateway {
         };
         Ok(Self {
             state,
-            tick: Duration::from_millis(config.admission_tick_ms.max(1)),
-            sweep_every: Duration::from_millis(config.sweep_interval_ms.max(1)),
+            tick: Duration::from_millis(config.queue.admission_tick_ms),
+            sweep_every: Duration::from_millis(config.queue.sweep_interval_ms),
             grpc,
             metrics_listener,
         })

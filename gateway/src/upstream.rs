@@ -7,7 +7,7 @@
 //! the one that decides to replay), and a retry of an idempotent read would only add load to an
 //! upstream that is already failing.
 
-use crate::config::Config;
+use crate::config::UpstreamConfig;
 use crate::metrics::{Metrics, UpstreamLabels, UpstreamName};
 use queue::clock::{Clock, SystemClock};
 use std::future::Future;
@@ -47,7 +47,7 @@ pub enum UpstreamError {
     },
 }
 
-/// Settings shared by every upstream, from [`Config`].
+/// Settings shared by every upstream, from [`UpstreamConfig`].
 #[derive(Clone)]
 pub struct UpstreamSettings {
     /// Most calls in flight per upstream.
@@ -79,17 +79,17 @@ impl Upstreams {
     /// Builds a lazy channel per configured URL (nothing connects until the first call);
     /// calls are counted in `metrics`.
     pub fn from_config(
-        config: &Config,
+        config: &UpstreamConfig,
         metrics: Arc<Metrics>,
     ) -> Result<Self, tonic::transport::Error> {
         let settings = UpstreamSettings {
-            max_in_flight: config.upstream_max_in_flight.max(1),
-            breaker_failures: config.breaker_failures.max(1),
+            max_in_flight: config.upstream_max_in_flight,
+            breaker_failures: config.breaker_failures,
             breaker_open: Duration::from_millis(config.breaker_open_ms),
             metrics: Some(metrics),
         };
-        let default = Duration::from_millis(config.upstream_timeout_ms.max(1));
-        let inventory = Duration::from_millis(config.inventory_timeout_ms.max(1));
+        let default = Duration::from_millis(config.upstream_timeout_ms);
+        let inventory = Duration::from_millis(config.inventory_timeout_ms);
         let forced_open = Arc::new(AtomicBool::new(false));
         let make = |name, url: &Option<String>, deadline| {
             url.as_deref()

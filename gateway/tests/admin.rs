@@ -12,28 +12,7 @@ use proto::common::v1::{self as pc, EmergencyActionType as T};
 use proto::gateway::v1 as gw;
 use proto::AdminClient;
 use serde_json::{json, Value};
-use std::time::Duration;
 use testkit::RedisServer;
-use tonic::transport::Channel;
-
-async fn gateway(redis: &RedisServer, extra: &[String]) -> TestGateway {
-    let url = redis.url();
-    let mut args: Vec<&str> = vec![
-        "--redis-url",
-        &url,
-        "--admission-tick-ms",
-        "20",
-        "--grpc-listen",
-        "127.0.0.1:0",
-    ];
-    args.extend(extra.iter().map(String::as_str));
-    TestGateway::start(&args).await
-}
-
-async fn channel(gw: &TestGateway) -> Channel {
-    let url = format!("http://{}", gw.grpc.unwrap());
-    Channel::from_shared(url).unwrap().connect().await.unwrap()
-}
 
 /// An AdminService call with the admin token as metadata.
 fn authed<T>(msg: T) -> tonic::Request<T> {
@@ -51,23 +30,6 @@ fn action(a: T, event: &str, confirm: bool) -> pc::EmergencyActionRequest {
         operator_id: "ops@test".into(),
         confirm,
     }
-}
-
-fn reason(s: &tonic::Status) -> String {
-    proto::error_of(s)
-        .and_then(|e| e.details.first().map(|d| d.reason.clone()))
-        .unwrap_or_default()
-}
-
-/// `POST /admin/v1/actions`.
-async fn system_action(base: &str, body: Value) -> Resp {
-    send(
-        client()
-            .post(format!("{base}/admin/v1/actions"))
-            .bearer_auth(ADMIN)
-            .json(&body),
-    )
-    .await
 }
 
 /// `POST /admin/v1/events/{event}/actions`.
@@ -106,16 +68,6 @@ async fn open_event(base: &str, id: &str, config: Value) {
     assert!(r.status == 201 || r.status == 200, "{}", r.body);
 }
 
-async fn admission(base: &str, event: &str, session: &str) -> String {
-    let j = join(base, event, session).await;
-    assert!(j.status == 201 || j.status == 200, "{}", j.body);
-    let token = j.body["waiting_token"].as_str().unwrap().to_owned();
-    wait_status(base, &token, "READY", Duration::from_secs(10)).await;
-    let e = enter(base, &token).await;
-    assert_eq!(e.status, 200, "{}", e.body);
-    e.body["reservation_token"].as_str().unwrap().to_owned()
-}
-
 fn availability(base: &str, event: &str, token: &str) -> reqwest::RequestBuilder {
     client()
         .get(format!(
@@ -127,7 +79,7 @@ fn availability(base: &str, event: &str, token: &str) -> reqwest::RequestBuilder
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_admin_service_needs_the_admin_token() {
     let redis = RedisServer::start().unwrap();
-    let gw = gateway(&redis, &[]).await;
+    let gw = gateway_with_grpc(&redis, NO_FLAGS).await;
     let mut admin = AdminClient::new(channel(&gw).await);
     let s = admin
         .get_system_health(pc::SystemHealthRequest::default())
@@ -175,7 +127,7 @@ async fn health_names_each_dependency_and_follows_the_ones_that_die() {
         ]
         .map(String::from),
     );
-    let gw = gateway(&redis, &flags).await;
+    let gw = gateway_with_grpc(&redis, &flags).await;
     let base = gw.url("");
     let mut admin = AdminClient::new(channel(&gw).await);
 
@@ -255,8 +207,8 @@ async fn health_names_each_dependency_and_follows_the_ones_that_die() {
 async fn circuit_breaker_holds_every_upstream_open_on_every_replica_until_released() {
     let redis = RedisServer::start().unwrap();
     let backends = Backends::start(None, &[("gala", 10)]).await;
-    let a = gateway(&redis, &backends.flags()).await;
-    let b = gateway(&redis, &backends.flags()).await;
+    let a = gateway_with_grpc(&redis, &backends.flags()).await;
+    let b = gateway_with_grpc(&redis, &backends.flags()).await;
     let (base_a, base_b) = (a.url(""), b.url(""));
     open_event(
         &base_a,
@@ -369,7 +321,7 @@ async fn circuit_breaker_holds_every_upstream_open_on_every_replica_until_releas
 async fn cancel_reservations_frees_the_event_holds_at_the_backends() {
     let redis = RedisServer::start().unwrap();
     let backends = Backends::start(None, &[("gala", 10)]).await;
-    let gw = gateway(&redis, &backends.flags()).await;
+    let gw = gateway_with_grpc(&redis, &backends.flags()).await;
     let base = gw.url("");
     open_event(
         &base,
@@ -447,7 +399,7 @@ async fn cancel_reservations_frees_the_event_holds_at_the_backends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stop_admissions_over_grpc_needs_confirmation_and_resumes() {
     let redis = RedisServer::start().unwrap();
-    let gw = gateway(&redis, &[]).await;
+    let gw = gateway_with_grpc(&redis, NO_FLAGS).await;
     let base = gw.url("");
     open_event(
         &base,
@@ -497,14 +449,4 @@ async fn stop_admissions_over_grpc_needs_confirmation_and_resumes() {
     assert_eq!((r.status, r.code()), (400, "CONFIRMATION_REQUIRED"));
     assert_eq!(stopped().await, false);
     gw.shutdown().await;
-}
-
-async fn get_event(base: &str, id: &str) -> Value {
-    send(
-        client()
-            .get(format!("{base}/admin/v1/events/{id}"))
-            .bearer_auth(ADMIN),
-    )
-    .await
-    .body
 }

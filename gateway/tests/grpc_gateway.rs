@@ -8,82 +8,12 @@ use common::*;
 use proto::common::v1::ErrorCode;
 use proto::gateway::v1 as gw;
 use proto::gateway::v1::gateway_service_client::GatewayServiceClient;
-use queue::token::{AdmissionClaims, AdmissionSigner, ISSUER};
-use serde_json::json;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use testkit::RedisServer;
 use tonic::transport::Channel;
-
-async fn gateway(redis: &RedisServer, extra: &[String]) -> TestGateway {
-    let url = redis.url();
-    let mut args: Vec<&str> = vec![
-        "--redis-url",
-        &url,
-        "--admission-tick-ms",
-        "20",
-        "--grpc-listen",
-        "127.0.0.1:0",
-    ];
-    args.extend(extra.iter().map(String::as_str));
-    TestGateway::start(&args).await
-}
-
-async fn open_event(base: &str, id: &str) {
-    let r = put_event(
-        base,
-        id,
-        json!({"admit_per_second": 10000, "max_active": 100000}),
-    )
-    .await;
-    assert!(r.status == 201 || r.status == 200, "{}", r.body);
-}
-
-/// Joins, waits for READY, enters: the reservation token of a real admission.
-async fn admission(base: &str, event: &str, session: &str) -> String {
-    let j = join(base, event, session).await;
-    assert!(j.status == 201 || j.status == 200, "{}", j.body);
-    let token = j.body["waiting_token"].as_str().unwrap().to_owned();
-    wait_status(base, &token, "READY", Duration::from_secs(10)).await;
-    let e = enter(base, &token).await;
-    assert_eq!(e.status, 200, "{}", e.body);
-    e.body["reservation_token"].as_str().unwrap().to_owned()
-}
-
-fn now_s() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn mint(pem: Option<&str>, event: &str, sub: &str, exp: u64) -> String {
-    let signer = match pem {
-        Some(p) => AdmissionSigner::from_pem(p).unwrap(),
-        None => AdmissionSigner::ephemeral(),
-    };
-    signer
-        .sign(&AdmissionClaims {
-            iss: ISSUER.into(),
-            aud: event.into(),
-            sub: sub.into(),
-            exp,
-            jti: "test".into(),
-            tkt: None,
-            sk: None,
-        })
-        .unwrap()
-}
 
 async fn client(gw: &TestGateway) -> GatewayServiceClient<Channel> {
     let url = format!("http://{}", gw.grpc.unwrap());
     GatewayServiceClient::new(Channel::from_shared(url).unwrap().connect().await.unwrap())
-}
-
-/// The HTTP API's code that a failed call carries in its `common.v1.Error` details.
-fn reason(s: &tonic::Status) -> String {
-    proto::error_of(s)
-        .and_then(|e| e.details.first().map(|d| d.reason.clone()))
-        .unwrap_or_default()
 }
 
 fn validate(token: &str, scope: &str) -> gw::ValidateTokenRequest {
@@ -96,7 +26,7 @@ fn validate(token: &str, scope: &str) -> gw::ValidateTokenRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn validate_token_answers_the_user_scopes_and_expiry() {
     let redis = RedisServer::start().unwrap();
-    let gw = gateway(&redis, &[]).await;
+    let gw = gateway_with_grpc(&redis, NO_FLAGS).await;
     let base = gw.url("");
     open_event(&base, "gala").await;
     let token = admission(&base, "gala", "sess-validate").await;
@@ -169,7 +99,7 @@ fn reservation(token: &str, event: &str, quantity: i32, key: &str) -> gw::Create
 async fn create_reservation_holds_seats_and_maps_errors_to_grpc_codes() {
     let redis = RedisServer::start().unwrap();
     let backends = Backends::start(None, &[("gala", 5)]).await;
-    let gw = gateway(&redis, &backends.flags()).await;
+    let gw = gateway_with_grpc(&redis, &backends.flags()).await;
     let base = gw.url("");
     open_event(&base, "gala").await;
     open_event(&base, "other").await;
@@ -293,7 +223,7 @@ async fn create_reservation_without_backends_is_unavailable_then_circuit_open() 
     ]
     .map(String::from)
     .to_vec();
-    let gw = gateway(&redis, &flags).await;
+    let gw = gateway_with_grpc(&redis, &flags).await;
     let base = gw.url("");
     open_event(&base, "gala").await;
     let token = admission(&base, "gala", "sess-x").await;

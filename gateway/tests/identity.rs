@@ -15,7 +15,7 @@ use common::*;
 use hmac::{Hmac, Mac};
 use proto::reservation::v1 as res;
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use testkit::RedisServer;
 
 /// The key the origin and the gateway share (≥ 32 bytes, no comma).
@@ -24,13 +24,6 @@ const KEY: &str = "the origin's assertion key: 32+ bytes";
 const NEXT_KEY: &str = "the origin's next assertion key (also long)";
 /// A key the gateway does not have.
 const STRANGER: &str = "somebody else's key that is long enough";
-
-fn now_s() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 /// An HS256 JWT over `claims` under `key`, as an origin's JWT library makes it.
 fn assertion(key: &str, claims: Value) -> String {
@@ -47,25 +40,6 @@ fn assertion(key: &str, claims: Value) -> String {
 /// An assertion for `user` valid for a minute.
 fn vouch(key: &str, user: &str) -> String {
     assertion(key, json!({"sub": user, "exp": now_s() + 60}))
-}
-
-/// A gateway over `redis` with `extra` flags.
-async fn gateway(redis: &RedisServer, extra: &[&str]) -> TestGateway {
-    let url = redis.url();
-    let mut args = vec!["--redis-url", &url, "--admission-tick-ms", "20"];
-    args.extend_from_slice(extra);
-    TestGateway::start(&args).await
-}
-
-/// An event that admits everyone at once.
-async fn open_event(base: &str, id: &str) {
-    let r = put_event(
-        base,
-        id,
-        json!({"admit_per_second": 10000, "max_active": 100000}),
-    )
-    .await;
-    assert!(r.status == 201 || r.status == 200, "{}", r.body);
 }
 
 /// `POST /api/v1/queue/join` with `body`.
@@ -195,7 +169,7 @@ async fn only_a_verified_assertion_names_the_user() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_a_key_an_assertion_is_refused_and_user_id_is_ignored() {
     let redis = RedisServer::start().unwrap();
-    let gw = gateway(&redis, &[]).await;
+    let gw = gateway(&redis, NO_FLAGS).await;
     let base = gw.url("");
     open_event(&base, "show").await;
     let r = join_with(

@@ -4,9 +4,7 @@
 
 mod common;
 
-use clap::Parser;
 use common::*;
-use gateway::{Config, Gateway};
 use queue::challenge::solve;
 use queue::clock::ManualClock;
 use serde_json::{json, Value};
@@ -239,39 +237,16 @@ async fn joins_of_a_challenged_event_need_a_fresh_solution_on_any_replica() {
     b.shutdown().await;
 }
 
-/// A gateway on the in-memory store with an injected clock.
-async fn start_with_clock(
-    clock: ManualClock,
-    extra: &[&str],
-) -> (String, tokio::task::JoinHandle<()>) {
-    let mut args = vec![
-        "gateway",
-        "--admin-token",
-        ADMIN,
-        "--token-secret",
-        SECRET,
-        "--join-rate-per-ip",
-        "0",
-        "--status-rate-per-ip",
-        "0",
-    ];
-    args.extend_from_slice(extra);
-    let gw = Gateway::build_with_clock(&Config::parse_from(args), Arc::new(clock))
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        gw.serve(listener, std::future::pending()).await.unwrap();
-    });
-    (base, task)
-}
-
 #[tokio::test]
 async fn an_expired_challenge_fails_and_the_memory_store_uses_each_once() {
     let clock = ManualClock::new(1_800_000_000_000);
-    let (base, task) =
-        start_with_clock(clock.clone(), &["--join-challenge-ttl-seconds", "30"]).await;
+    // The in-memory store, on the manual clock.
+    let gw = TestGateway::start_with_clock(
+        &["--join-challenge-ttl-seconds", "30"],
+        Arc::new(clock.clone()),
+    )
+    .await;
+    let base = gw.url("");
     let r = put_event(
         &base,
         "mem",
@@ -305,7 +280,7 @@ async fn an_expired_challenge_fails_and_the_memory_store_uses_each_once() {
         join_with(&base, "mem", "c", Some(&on_time)).await.status,
         201
     );
-    task.abort();
+    gw.shutdown().await;
 }
 
 #[tokio::test]

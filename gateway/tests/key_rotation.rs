@@ -23,8 +23,6 @@ use common::*;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use queue::token::AdmissionSigner;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -91,30 +89,14 @@ fn spawn_gateway(
     secrets: &[&str],
     keys: &[&str],
 ) -> GatewayProcess {
-    let port = testkit::free_port().unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args(["--listen", &addr.to_string(), "--admin-token", ADMIN])
+    let addr = free_addr();
+    let mut cmd = gateway_command(addr);
+    cmd.args(["--admin-token", ADMIN])
         .args(["--redis-url", redis_url, "--inventory-url", inventory_url])
         .args(["--drain-grace-seconds", "10"])
         .env("GATEWAY_TOKEN_SECRET", secrets.join(","))
-        .env("GATEWAY_SIGNING_KEY", keys.join(","))
-        .env("GATEWAY_JOIN_RATE_PER_IP", "0")
-        .env("GATEWAY_METRICS_LISTEN", "")
-        .env("GATEWAY_STATUS_RATE_PER_IP", "0")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn gateway");
-    let p = GatewayProcess { child, addr };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "gateway did not start listening");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    p
+        .env("GATEWAY_SIGNING_KEY", keys.join(","));
+    GatewayProcess::start(&mut cmd, addr, Duration::from_secs(30))
 }
 
 impl Fleet {
@@ -581,8 +563,7 @@ async fn keys_rotate_across_replicas_under_load_without_a_failed_request() {
 
 #[test]
 fn key_flags_repeat_and_split_on_commas() {
-    use clap::Parser;
-    let c = gateway::Config::try_parse_from([
+    let c = gateway::Config::from_args_no_env([
         "gateway",
         "--token-secret",
         NEW_SECRET,
@@ -595,21 +576,20 @@ fn key_flags_repeat_and_split_on_commas() {
     ])
     .unwrap();
     assert_eq!(
-        c.token_secret,
+        c.tokens.token_secret,
         [NEW_SECRET, "a second secret", "a third secret"]
     );
-    assert_eq!(c.signing_key, [PEM, "/etc/gateway/signing/old.pem"]);
-    let none = gateway::Config::try_parse_from(["gateway"]).unwrap();
-    assert!(none.token_secret.is_empty() && none.signing_key.is_empty());
+    assert_eq!(c.tokens.signing_key, [PEM, "/etc/gateway/signing/old.pem"]);
+    let none = gateway::Config::from_args_no_env(["gateway"]).unwrap();
+    assert!(none.tokens.token_secret.is_empty() && none.tokens.signing_key.is_empty());
 }
 
 #[tokio::test]
 async fn a_bad_key_in_the_list_stops_the_start_and_is_named() {
-    use clap::Parser;
     let build = |args: &[&str]| {
         let mut all = vec!["gateway", "--metrics-listen", ""];
         all.extend_from_slice(args);
-        let c = gateway::Config::parse_from(all);
+        let c = gateway::Config::from_args_no_env(all).unwrap();
         async move {
             gateway::Gateway::build(&c)
                 .await

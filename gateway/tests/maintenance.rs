@@ -6,63 +6,12 @@
 mod common;
 
 use common::*;
-use futures::StreamExt;
 use proto::gateway::v1 as gw;
 use queue::clock::ManualClock;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testkit::RedisServer;
-use tokio_tungstenite::tungstenite::Message;
-use tonic::transport::Channel;
-
-async fn channel(gw: &TestGateway) -> Channel {
-    let url = format!("http://{}", gw.grpc.unwrap());
-    Channel::from_shared(url).unwrap().connect().await.unwrap()
-}
-
-fn reason(s: &tonic::Status) -> String {
-    proto::error_of(s)
-        .and_then(|e| e.details.first().map(|d| d.reason.clone()))
-        .unwrap_or_default()
-}
-
-/// `POST /admin/v1/actions`.
-async fn system_action(base: &str, body: Value) -> Resp {
-    send(
-        client()
-            .post(format!("{base}/admin/v1/actions"))
-            .bearer_auth(ADMIN)
-            .json(&body),
-    )
-    .await
-}
-
-async fn get_event(base: &str, id: &str) -> Value {
-    send(
-        client()
-            .get(format!("{base}/admin/v1/events/{id}"))
-            .bearer_auth(ADMIN),
-    )
-    .await
-    .body
-}
-
-/// The heartbeat (Unix seconds) the store holds for ticket `t` of `event`.
-async fn next_json(ws: &mut WsStream, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).unwrap(),
-            Ok(Some(Ok(_))) => continue,
-            other => panic!("no text frame: {other:?}"),
-        }
-    }
-}
-
-type WsStream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn maintenance_closes_the_queue_on_every_replica_and_keeps_every_place() {

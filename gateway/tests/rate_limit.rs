@@ -5,22 +5,19 @@
 
 mod common;
 
-use clap::Parser;
-use common::{send, Resp, ADMIN, PEM, SECRET};
+use common::{send, Resp, TestGateway, ADMIN};
 use gateway::ratesync::RateSync;
-use gateway::{Config, Gateway, DEMO_EVENT};
+use gateway::{Config, DEMO_EVENT};
 use queue::clock::ManualClock;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
 
 struct Gw {
-    addr: SocketAddr,
+    gw: TestGateway,
     clock: ManualClock,
     /// The cross-replica sync, when started with `--redis-url`.
     sync: Option<Arc<RateSync>>,
-    _stop: oneshot::Sender<()>,
 }
 
 impl Gw {
@@ -29,43 +26,25 @@ impl Gw {
     }
 
     async fn start_with_clock(extra: &[&str], clock: ManualClock) -> Self {
-        let mut args = vec![
-            "gateway",
-            "--admin-token",
-            ADMIN,
-            "--token-secret",
-            SECRET,
-            "--signing-key",
-            PEM,
-            "--metrics-listen",
-            "",
-        ];
-        args.extend_from_slice(extra);
-        let config = Config::parse_from(args);
-        let gw = Gateway::build_with_clock(&config, Arc::new(clock.clone()))
-            .await
-            .expect("gateway builds");
-        let sync = gw.state.rate_sync.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            gw.serve(listener, async {
-                let _ = rx.await;
-            })
-            .await
-            .expect("serve");
-        });
-        Self {
-            addr,
-            clock,
-            sync,
-            _stop: tx,
+        // The shared harness turns the per-address limits off unless a flag names them; here
+        // the ones not named keep the binary's defaults.
+        let defaults = Config::default().rate_limits;
+        let join = defaults.join_rate_per_ip.to_string();
+        let status = defaults.status_rate_per_ip.to_string();
+        let mut args = extra.to_vec();
+        if !extra.contains(&"--join-rate-per-ip") {
+            args.extend(["--join-rate-per-ip", &join]);
         }
+        if !extra.contains(&"--status-rate-per-ip") {
+            args.extend(["--status-rate-per-ip", &status]);
+        }
+        let gw = TestGateway::start_with_clock(&args, Arc::new(clock.clone())).await;
+        let sync = gw.state.rate_sync.clone();
+        Self { gw, clock, sync }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        self.gw.url(path)
     }
 }
 

@@ -8,19 +8,16 @@ mod common;
 
 use common::backends::*;
 use common::*;
-use futures::StreamExt;
 use proto::gateway::v1 as gw;
 use proto::gateway::v1::web_socket_service_client::WebSocketServiceClient;
 use proto::reservation::v1 as res;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testkit::RedisServer;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// How long a stream may take to send its next frame.
+const FRAME_WAIT: Duration = Duration::from_secs(20);
 
 /// A gateway over `redis` and the backends, with gRPC, warning 58 s before a hold runs out (the
 /// backends hold for 60 s: the warning comes about 2 s after the hold is made).
@@ -56,24 +53,6 @@ async fn gateway_on(
     TestGateway::start_on(listener, &args).await
 }
 
-/// Joins, waits for READY, enters: the reservation token of a real admission.
-async fn admission(base: &str, event: &str, session: &str) -> String {
-    let r = put_event(
-        base,
-        event,
-        json!({"admit_per_second": 10000, "max_active": 100000}),
-    )
-    .await;
-    assert!(r.status == 201 || r.status == 200, "{}", r.body);
-    let j = join(base, event, session).await;
-    assert!(j.status == 201 || j.status == 200, "{}", j.body);
-    let token = j.body["waiting_token"].as_str().unwrap().to_owned();
-    wait_status(base, &token, "READY", Duration::from_secs(10)).await;
-    let e = enter(base, &token).await;
-    assert_eq!(e.status, 200, "{}", e.body);
-    e.body["reservation_token"].as_str().unwrap().to_owned()
-}
-
 async fn reserve(base: &str, token: &str, key: &str) -> String {
     let r = send(
         client()
@@ -100,28 +79,11 @@ async fn connect(gw: &TestGateway, id: &str, token: &str) -> Ws {
         .0
 }
 
-/// The next JSON text frame, `{"closed": code}` for a close; panics after 20 s.
-async fn next_json(ws: &mut Ws) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).unwrap(),
-            Ok(Some(Ok(Message::Close(f)))) => {
-                return json!({"closed": f.map(|f| u16::from(f.code))})
-            }
-            Ok(Some(Ok(_))) => continue,
-            Ok(other) => panic!("stream ended: {other:?}"),
-            Err(_) => panic!("no frame in time"),
-        }
-    }
-}
-
 /// Frames until one of type `want` (the ones before it are returned too).
 async fn until_type(ws: &mut Ws, want: &str) -> (Vec<Value>, Value) {
     let mut before = Vec::new();
     loop {
-        let m = next_json(ws).await;
+        let m = next_json(ws, FRAME_WAIT).await;
         if m["type"] == want {
             return (before, m);
         }
@@ -160,12 +122,12 @@ async fn a_confirmation_reaches_the_websocket_and_grpc_stream_on_another_replica
     let backends = Backends::start_on_redis(&redis.url(), Some(hook), &[("show", 10)]).await;
     let a = gateway_on(listener, &redis, &backends, true).await;
     let b = gateway(&redis, &backends).await;
-    let token = admission(&a.url(""), "show", "alice").await;
+    let token = open_and_admit(&a.url(""), "show", "alice").await;
     let id = reserve(&a.url(""), &token, "k1").await;
 
     // On replica B: the state first, then a hold-expiry warning before the hold runs out.
     let mut ws = connect(&b, &id, &token).await;
-    let first = next_json(&mut ws).await;
+    let first = next_json(&mut ws, FRAME_WAIT).await;
     assert_eq!(first["type"], "RESERVATION_STATUS", "{first}");
     assert_eq!(first["reservation_id"], id.as_str());
     assert_eq!(first["status"], "PENDING");
@@ -226,10 +188,13 @@ async fn a_confirmation_reaches_the_websocket_and_grpc_stream_on_another_replica
     )
     .await;
     assert_eq!(got.body["order_id"], order.as_str(), "the stored order");
-    let paid = next_json(&mut ws).await;
+    let paid = next_json(&mut ws, FRAME_WAIT).await;
     assert_eq!(paid["type"], "PAYMENT_CONFIRMED", "{paid}");
     assert_eq!(paid["order_id"], order.as_str());
-    assert_eq!(next_json(&mut ws).await, json!({"closed": 1000}));
+    assert_eq!(
+        next_json(&mut ws, FRAME_WAIT).await,
+        json!({"closed": 1000})
+    );
 
     let mut seen = Vec::new();
     while let Some(m) = stream.message().await.unwrap() {
@@ -247,11 +212,14 @@ async fn a_confirmation_reaches_the_websocket_and_grpc_stream_on_another_replica
 
     // A client that reconnects (to either replica) is told the final state first.
     let mut again = connect(&a, &id, &token).await;
-    let first = next_json(&mut again).await;
+    let first = next_json(&mut again, FRAME_WAIT).await;
     assert_eq!(first["type"], "RESERVATION_STATUS");
     assert_eq!(first["status"], "CONFIRMED");
     assert_eq!(first["order_id"], order.as_str());
-    assert_eq!(next_json(&mut again).await, json!({"closed": 1000}));
+    assert_eq!(
+        next_json(&mut again, FRAME_WAIT).await,
+        json!({"closed": 1000})
+    );
 
     a.shutdown().await;
     b.shutdown().await;
@@ -263,7 +231,7 @@ async fn streams_need_the_reservations_own_admission() {
     let backends = Backends::start_on_redis(&redis.url(), None, &[("show", 10)]).await;
     let a = gateway(&redis, &backends).await;
     let base = a.url("");
-    let token = admission(&base, "show", "alice").await;
+    let token = open_and_admit(&base, "show", "alice").await;
     let id = reserve(&base, &token, "k1").await;
     let url = |q: &str| format!("{base}/api/v1/reservations/{id}/ws{q}");
     let upgrade = |u: String| {
@@ -276,7 +244,7 @@ async fn streams_need_the_reservations_own_admission() {
     };
     let none = send(upgrade(url(""))).await;
     assert_eq!((none.status, none.code()), (401, "UNAUTHENTICATED"));
-    let other = admission(&base, "show", "bob").await;
+    let other = open_and_admit(&base, "show", "bob").await;
     let r = send(upgrade(url(&format!("?token={other}")))).await;
     assert_eq!(r.status, 404, "another user's reservation: {}", r.body);
     let bad = send(upgrade(format!(

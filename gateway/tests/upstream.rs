@@ -14,69 +14,12 @@ use hmac::{Hmac, Mac};
 use proto::gateway::v1 as gw;
 use proto::gateway::v1::queue_service_client::QueueServiceClient;
 use proto::reservation::v1 as res;
-use queue::token::{AdmissionClaims, AdmissionSigner, ISSUER};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use testkit::RedisServer;
 use tokio::sync::mpsc;
-
-/// A gateway over `redis` with `extra` flags.
-async fn gateway(redis: &RedisServer, extra: &[String]) -> TestGateway {
-    let url = redis.url();
-    let mut args: Vec<&str> = vec!["--redis-url", &url, "--admission-tick-ms", "20"];
-    args.extend(extra.iter().map(String::as_str));
-    TestGateway::start(&args).await
-}
-
-/// An event that admits everyone at once.
-async fn open_event(base: &str, id: &str) {
-    let r = put_event(
-        base,
-        id,
-        json!({"admit_per_second": 10000, "max_active": 100000}),
-    )
-    .await;
-    assert!(r.status == 201 || r.status == 200, "{}", r.body);
-}
-
-/// Joins, waits for READY, enters: the reservation token of a real admission.
-async fn admission(base: &str, event: &str, session: &str) -> String {
-    let j = join(base, event, session).await;
-    assert!(j.status == 201 || j.status == 200, "{}", j.body);
-    let token = j.body["waiting_token"].as_str().unwrap().to_owned();
-    wait_status(base, &token, "READY", Duration::from_secs(10)).await;
-    let e = enter(base, &token).await;
-    assert_eq!(e.status, 200, "{}", e.body);
-    e.body["reservation_token"].as_str().unwrap().to_owned()
-}
-
-fn now_s() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// A token signed with `pem`'s key (or a random one when None).
-fn mint(pem: Option<&str>, event: &str, sub: &str, exp: u64) -> String {
-    let signer = match pem {
-        Some(p) => AdmissionSigner::from_pem(p).unwrap(),
-        None => AdmissionSigner::ephemeral(),
-    };
-    signer
-        .sign(&AdmissionClaims {
-            iss: ISSUER.into(),
-            aud: event.into(),
-            sub: sub.into(),
-            exp,
-            jti: "test".into(),
-            tkt: None,
-            sk: None,
-        })
-        .unwrap()
-}
 
 fn availability(base: &str, event: &str, token: Option<&str>) -> reqwest::RequestBuilder {
     let r = client().get(format!(
@@ -525,7 +468,7 @@ async fn requests_without_a_valid_admission_never_reach_a_backend() {
 async fn an_unconfigured_upstream_is_501_and_a_down_one_503_quickly() {
     let redis = RedisServer::start().unwrap();
     let token = mint(Some(PEM), "show", "alice", now_s() + 300);
-    let gw = gateway(&redis, &[]).await;
+    let gw = gateway(&redis, NO_FLAGS).await;
     // Not configured is permanent: 501 without Retry-After, so clients do not retry.
     let r = send(availability(&gw.url(""), "show", Some(&token))).await;
     assert_eq!(

@@ -18,7 +18,6 @@ use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use testkit::RedisServer;
-use tokio::sync::oneshot;
 use webhooks::{StandardWebhooks, Stripe};
 
 const SECRET: &str = WEBHOOK_SECRET;
@@ -31,8 +30,7 @@ struct Gw {
     base: String,
     /// The `/metrics` listener's base URL.
     metrics: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    gw: TestGateway,
 }
 
 impl Gw {
@@ -46,47 +44,13 @@ impl Gw {
 
     /// Like [`Gw::start`], with any `--redis-url` (a cluster's).
     async fn start_at(listener: tokio::net::TcpListener, url: &str, extra: &[String]) -> Self {
-        use clap::Parser;
-        let mut args: Vec<&str> = vec![
-            "gateway",
-            "--admin-token",
-            ADMIN,
-            "--token-secret",
-            common::SECRET,
-            "--signing-key",
-            PEM,
-            "--redis-url",
-            url,
-            "--admission-tick-ms",
-            "20",
-            // Every client here is 127.0.0.1: no per-address limits.
-            "--join-rate-per-ip",
-            "0",
-            "--status-rate-per-ip",
-            "0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ];
+        let mut args = vec!["--redis-url", url, "--admission-tick-ms", "20"];
         args.extend(extra.iter().map(String::as_str));
-        let config = gateway::Config::parse_from(args);
-        let gw = gateway::Gateway::build(&config)
-            .await
-            .expect("gateway builds");
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let metrics = format!("http://{}", gw.metrics_addr().expect("metrics listener"));
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            gw.serve(listener, async {
-                let _ = rx.await;
-            })
-            .await
-            .expect("serve");
-        });
+        let gw = TestGateway::start_on(listener, &args).await;
         Self {
-            base,
-            metrics,
-            stop: Some(tx),
-            task: Some(task),
+            base: gw.url(""),
+            metrics: gw.metrics_url(""),
+            gw,
         }
     }
 
@@ -95,13 +59,8 @@ impl Gw {
         Self::start(l, redis, extra).await
     }
 
-    async fn shutdown(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.task.take() {
-            let _ = t.await;
-        }
+    async fn shutdown(self) {
+        self.gw.shutdown().await
     }
 }
 
@@ -126,24 +85,6 @@ async fn at_second_start() -> i64 {
     ))
     .await;
     now_s()
-}
-
-/// Joins, waits for READY, enters: the reservation token of a real admission.
-async fn admission(base: &str, event: &str, session: &str) -> String {
-    let r = put_event(
-        base,
-        event,
-        json!({"admit_per_second": 10000, "max_active": 100000}),
-    )
-    .await;
-    assert!(r.status == 201 || r.status == 200, "{}", r.body);
-    let j = join(base, event, session).await;
-    assert!(j.status == 201 || j.status == 200, "{}", j.body);
-    let token = j.body["waiting_token"].as_str().unwrap().to_owned();
-    wait_status(base, &token, "READY", Duration::from_secs(10)).await;
-    let e = enter(base, &token).await;
-    assert_eq!(e.status, 200, "{}", e.body);
-    e.body["reservation_token"].as_str().unwrap().to_owned()
 }
 
 /// Reserves `quantity` seats and creates a payment intent with `scenario`: (reservation, intent).
@@ -289,7 +230,7 @@ async fn the_simulators_signed_webhook_confirms_a_purchase_and_a_decline_frees_t
     flags.extend(strings(&["--webhook-secret", SECRET]));
     let gw = Gw::start(listener, &redis, &flags).await;
     let base = gw.base.clone();
-    let token = admission(&base, "show", "alice").await;
+    let token = open_and_admit(&base, "show", "alice").await;
 
     // APPROVE: the simulator approves, POSTs its signed webhook to the gateway, which stores it
     // and forwards it to WorkerService.ProcessPaymentResult: the reservation is CONFIRMED.
@@ -610,7 +551,7 @@ async fn a_webhook_acknowledged_just_before_a_sigkill_is_applied_after_the_resta
     let redis = RedisServer::start().unwrap();
     let backends = Backends::start(None, &[("show", 10)]).await;
     let shop = Gw::on_free_port(&redis, &backends.flags()).await;
-    let token = admission(&shop.base, "show", "alice").await;
+    let token = open_and_admit(&shop.base, "show", "alice").await;
     let (rid, intent) = buy(&shop.base, &token, "1", 1, "APPROVE").await;
     // The simulator settles in milliseconds (it reports to nobody here).
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -692,7 +633,7 @@ async fn a_thousand_concurrent_deliveries_across_two_replicas_apply_once() {
     flags.extend(strings(&["--webhook-secret", SECRET]));
     let a = Gw::on_free_port(&redis, &flags).await;
     let b = Gw::on_free_port(&redis, &flags).await;
-    let token = admission(&a.base, "show", "alice").await;
+    let token = open_and_admit(&a.base, "show", "alice").await;
     let (rid, intent) = buy(&a.base, &token, "1", 2, "APPROVE").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -755,7 +696,7 @@ async fn a_down_backend_makes_webhooks_retry_then_dead_letter_and_an_admin_retry
     ]));
     let gw = Gw::on_free_port(&redis, &flags).await;
     let base = gw.base.clone();
-    let token = admission(&base, "show", "alice").await;
+    let token = open_and_admit(&base, "show", "alice").await;
     let (rid, intent) = buy(&base, &token, "1", 1, "APPROVE").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 

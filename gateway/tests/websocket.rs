@@ -8,11 +8,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use testkit::RedisServer;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 async fn connect(gw: &TestGateway, token: &str) -> Ws {
     let url = format!("ws://{}/api/v1/queue/ws?token={token}", gw.addr);
@@ -20,23 +16,6 @@ async fn connect(gw: &TestGateway, token: &str) -> Ws {
         .await
         .expect("websocket connects")
         .0
-}
-
-/// The next JSON text frame (pings are skipped); panics after `within`.
-async fn next_json(ws: &mut Ws, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).unwrap(),
-            Ok(Some(Ok(Message::Close(f)))) => {
-                return json!({"closed": f.map(|f| u16::from(f.code))})
-            }
-            Ok(Some(Ok(_))) => continue,
-            Ok(other) => panic!("stream ended: {other:?}"),
-            Err(_) => panic!("no frame within {within:?}"),
-        }
-    }
 }
 
 async fn tokens(base: &str, event: &str, n: usize) -> Vec<String> {

@@ -86,7 +86,7 @@ impl Stack {
         let be_url = format!("http://{be_addr}");
 
         let redis_url = redis.url();
-        let config = <gateway::Config as clap::Parser>::parse_from([
+        let config = gateway::Config::from_args_no_env([
             "gateway",
             "--admin-token",
             ADMIN,
@@ -120,7 +120,8 @@ impl Stack {
             "3000",
             "--upstream-timeout-ms",
             "3000",
-        ]);
+        ])
+        .expect("flags parse");
         let gw = gateway::Gateway::build(&config)
             .await
             .expect("gateway builds");

@@ -18,9 +18,9 @@ async fn main() -> anyhow::Result<()> {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
     let gw = Gateway::build(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
-        .with_context(|| format!("binding {}", config.listen))?;
+        .with_context(|| format!("binding {}", config.server.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     gw.serve(listener, shutdown_signal()).await?;
     tracing::info!("gateway stopped");

@@ -7,7 +7,7 @@
 //! dead-letter admin handlers ([`dlq`]). The webhook metrics are registered in the gateway's
 //! one registry. Failures are [`WebhookError`]s, which [`crate::error`] maps like every other.
 
-use crate::config::Config;
+use crate::config::{RedisConfig, UpstreamConfig, WebhookConfig};
 use crate::metrics::Metrics as GatewayMetrics;
 use crate::upstream::{Upstream, UpstreamSettings};
 use std::sync::Arc;
@@ -44,9 +44,12 @@ pub struct Webhooks {
 
 impl Webhooks {
     /// From the configuration: None when no webhook secret or public key is set. Needs
-    /// `--redis-url`.
+    /// `--redis-url` (the inbox is in Redis); forwards go to `--payment-result-url`, else
+    /// `--reservation-url`, behind the upstreams' circuit breaker settings.
     pub async fn from_config(
-        config: &Config,
+        config: &WebhookConfig,
+        redis: &RedisConfig,
+        upstreams: &UpstreamConfig,
         metrics: Arc<GatewayMetrics>,
     ) -> anyhow::Result<Option<Arc<Self>>> {
         let standard_keys =
@@ -54,7 +57,7 @@ impl Webhooks {
         if !standard_keys && config.stripe_webhook_secret.is_empty() {
             return Ok(None);
         }
-        let Some(url) = &config.redis_url else {
+        let Some(url) = &redis.redis_url else {
             anyhow::bail!("--webhook-secret, --webhook-public-key and --stripe-webhook-secret need --redis-url: webhooks are stored in Redis before they are acknowledged");
         };
         // Secrets are parsed here and never printed: the errors name the flag, not the value.
@@ -76,38 +79,34 @@ impl Webhooks {
             )
         };
         let mut opts = InboxOptions::new(url.clone());
-        opts.command_timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
-        opts.pool_size = config.redis_pool_size.max(1);
-        opts.dedup_ttl = Duration::from_secs(config.webhook_dedup_ttl_seconds.max(1));
-        opts.wait_replicas = config.redis_wait_replicas;
-        opts.wait_timeout = Duration::from_millis(config.redis_wait_timeout_ms.max(1));
-        opts.batch = redis_layer::GroupOptions {
-            max_batch: config.redis_batch_max as usize,
-            max_pending: config.redis_batch_pending as usize,
-            max_in_flight: config.redis_batch_in_flight as usize,
-        };
+        opts.command_timeout = Duration::from_millis(redis.redis_timeout_ms);
+        opts.pool_size = redis.redis_pool_size;
+        opts.dedup_ttl = Duration::from_secs(config.webhook_dedup_ttl_seconds);
+        opts.wait_replicas = redis.redis_wait_replicas;
+        opts.wait_timeout = Duration::from_millis(redis.redis_wait_timeout_ms);
+        opts.batch = redis.batch();
         let webhook_metrics = Arc::new(webhooks::Metrics::new());
         metrics.register_with(|r| webhook_metrics.register(r));
         let inbox = Inbox::connect(&opts, webhook_metrics).await?;
-        let window = config.webhook_forward_window.clamp(1, 4096) as usize;
-        let consumers = config.webhook_consumers.clamp(1, 64) as usize;
+        let window = config.webhook_forward_window as usize;
+        let consumers = config.webhook_consumers as usize;
         let settings = UpstreamSettings {
             // The consumers' windows bound the forwards already; a smaller limit here would
             // only turn forwards the window allows into "overloaded" failures and retries.
             max_in_flight: window * consumers,
-            breaker_failures: config.breaker_failures.max(1),
-            breaker_open: Duration::from_millis(config.breaker_open_ms),
+            breaker_failures: upstreams.breaker_failures,
+            breaker_open: Duration::from_millis(upstreams.breaker_open_ms),
             metrics: Some(metrics),
         };
         let worker = config
             .payment_result_url
             .as_deref()
-            .or(config.reservation_url.as_deref())
+            .or(upstreams.reservation_url.as_deref())
             .map(|u| {
                 Upstream::new(
                     "worker",
                     u,
-                    Duration::from_millis(config.webhook_forward_timeout_ms.max(1)),
+                    Duration::from_millis(config.webhook_forward_timeout_ms),
                     &settings,
                 )
             })
@@ -121,13 +120,13 @@ impl Webhooks {
             .unwrap_or_else(|| format!("gw-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
         let mut consumer = ConsumerConfig::new(name.clone());
         consumer.window = window;
-        consumer.claim_idle = Duration::from_millis(config.webhook_claim_idle_ms.max(1));
+        consumer.claim_idle = Duration::from_millis(config.webhook_claim_idle_ms);
         consumer.claim_every =
             (consumer.claim_idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
         consumer.retry = RetryPolicy {
-            max_attempts: config.webhook_max_attempts.max(1),
-            base_delay: Duration::from_millis(config.webhook_backoff_ms.max(1)),
-            max_delay: Duration::from_millis(config.webhook_backoff_max_ms.max(1)),
+            max_attempts: config.webhook_max_attempts,
+            base_delay: Duration::from_millis(config.webhook_backoff_ms),
+            max_delay: Duration::from_millis(config.webhook_backoff_max_ms),
         };
         let consumers = (0..consumers)
             .map(|i| {

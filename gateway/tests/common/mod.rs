@@ -3,8 +3,12 @@
 #![allow(dead_code)]
 
 pub mod backends;
+mod flow;
 
-use clap::Parser;
+// Not every test binary takes every step.
+#[allow(unused_imports)]
+pub use flow::*;
+
 use gateway::{Config, Gateway};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -18,6 +22,16 @@ pub const SECRET: &str = "test token secret; 32 bytes long!";
 /// A fixed Ed25519 key (PKCS#8 PEM) so that replicas and restarts share it.
 pub const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKca9U8Xj2DwNeABg6oDfidSMKbZVnlmV+qOwRIb3Trx\n-----END PRIVATE KEY-----\n";
 
+/// The admin token and the fixed keys, as flags: what every test gateway starts with.
+pub const KEY_FLAGS: [&str; 6] = [
+    "--admin-token",
+    ADMIN,
+    "--token-secret",
+    SECRET,
+    "--signing-key",
+    PEM,
+];
+
 /// A gateway served in this process on 127.0.0.1:0.
 pub struct TestGateway {
     pub addr: SocketAddr,
@@ -25,6 +39,8 @@ pub struct TestGateway {
     pub grpc: Option<SocketAddr>,
     /// The `/metrics` listener (`--metrics-listen`, 127.0.0.1:0 unless a test says otherwise).
     pub metrics: Option<SocketAddr>,
+    /// The gateway's shared state (a clone: the parts are behind Arcs).
+    pub state: gateway::AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -59,15 +75,8 @@ impl TestGateway {
         clock: std::sync::Arc<dyn queue::clock::Clock>,
         listener: Option<tokio::net::TcpListener>,
     ) -> Self {
-        let mut args = vec![
-            "gateway",
-            "--admin-token",
-            ADMIN,
-            "--token-secret",
-            SECRET,
-            "--signing-key",
-            PEM,
-        ];
+        let mut args = vec!["gateway"];
+        args.extend_from_slice(&KEY_FLAGS);
         // Every client of these tests is 127.0.0.1: the per-address limits are off unless a
         // test sets them (tests/rate_limit.rs tests them).
         if !extra.contains(&"--join-rate-per-ip") {
@@ -80,12 +89,13 @@ impl TestGateway {
             args.extend_from_slice(&["--metrics-listen", "127.0.0.1:0"]);
         }
         args.extend_from_slice(extra);
-        let config = Config::parse_from(args);
+        let config = Config::from_args_no_env(args).expect("flags parse");
         let gw = Gateway::build_with_clock(&config, clock)
             .await
             .expect("gateway builds");
         let grpc = gw.grpc_addr();
         let metrics = gw.metrics_addr();
+        let state = gw.state.clone();
         let listener = match listener {
             Some(l) => l,
             None => tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
@@ -103,6 +113,7 @@ impl TestGateway {
             addr,
             grpc,
             metrics,
+            state,
             stop: Some(tx),
             task: Some(task),
         }
@@ -136,34 +147,25 @@ pub struct GatewayProcess {
 }
 
 impl GatewayProcess {
+    /// A gateway process with the test keys and `extra` flags.
     pub fn spawn(extra: &[&str]) -> Self {
-        let port = testkit::free_port().unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-            .args([
-                "--listen",
-                &addr.to_string(),
-                "--admin-token",
-                ADMIN,
-                "--token-secret",
-                SECRET,
-                "--signing-key",
-                PEM,
-            ])
-            .args(extra)
-            // Every client here is 127.0.0.1: no per-address limits (flags still override).
-            .env("GATEWAY_JOIN_RATE_PER_IP", "0")
-            // Several processes at once: no fixed metrics port (flags still override).
-            .env("GATEWAY_METRICS_LISTEN", "")
-            .env("GATEWAY_STATUS_RATE_PER_IP", "0")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn gateway");
+        Self::spawn_with_env(extra, &[])
+    }
+
+    /// As [`Self::spawn`], with environment variables `env` (which win over the defaults of
+    /// [`gateway_command`]).
+    pub fn spawn_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let addr = free_addr();
+        let mut cmd = gateway_command(addr);
+        cmd.args(KEY_FLAGS).args(extra).envs(env.iter().copied());
+        Self::start(&mut cmd, addr, Duration::from_secs(20))
+    }
+
+    /// Spawns `cmd` (from [`gateway_command`] for `addr`) and waits until it listens.
+    pub fn start(cmd: &mut Command, addr: SocketAddr, within: Duration) -> Self {
+        let child = cmd.spawn().expect("spawn gateway");
         let p = Self { child, addr };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + within;
         while std::net::TcpStream::connect(addr).is_err() {
             assert!(Instant::now() < deadline, "gateway did not start listening");
             std::thread::sleep(Duration::from_millis(20));
@@ -188,6 +190,34 @@ impl Drop for GatewayProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A free loopback address.
+pub fn free_addr() -> SocketAddr {
+    let port = testkit::free_port().unwrap();
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// The `gateway` binary listening on `addr`, with none of the developer's `GATEWAY_*`
+/// variables (a test says what it runs), no per-address limits (every client here is
+/// 127.0.0.1), no metrics listener (several processes at once) and warnings only. Flags and
+/// later `env` calls override these.
+pub fn gateway_command(addr: SocketAddr) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gateway"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("GATEWAY_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.args(["--listen", &addr.to_string()])
+        .env("GATEWAY_JOIN_RATE_PER_IP", "0")
+        .env("GATEWAY_METRICS_LISTEN", "")
+        .env("GATEWAY_STATUS_RATE_PER_IP", "0")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    cmd
 }
 
 /// A response: status, headers and JSON body (Null when empty).

@@ -63,7 +63,7 @@ async fn real_stripe_events_settle_our_reservations_through_their_metadata() {
     ]));
     let gw = Gw::on_free_port(&redis, &flags).await;
     let base = gw.base.clone();
-    let token = admission(&base, "show", "alice").await;
+    let token = open_and_admit(&base, "show", "alice").await;
     let old = Stripe::new(&[STRIPE_SECRET]).unwrap();
     let new = Stripe::new(&[new_secret]).unwrap();
     // While an endpoint secret is rolled, Stripe signs with the old and the new one: two v1
@@ -240,7 +240,7 @@ async fn ed25519_v1a_signatures_verify_against_the_configured_public_keys() {
     flags.extend(strings(&["--webhook-public-key", &sender.public_key()]));
     let gw = Gw::on_free_port(&redis, &flags).await;
     let base = gw.base.clone();
-    let token = admission(&base, "show", "alice").await;
+    let token = open_and_admit(&base, "show", "alice").await;
     let (rid, intent) = buy(&base, &token, "1", 1, "APPROVE").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let body = approved_body(&intent, &rid, PRICE);
@@ -317,7 +317,7 @@ async fn ed25519_v1a_signatures_verify_against_the_configured_public_keys() {
     // environment of this test process stays untouched).
     let url = redis.url();
     let keys = format!("{},{}", stranger.public_key(), sender.public_key());
-    let p = spawn_gateway_with_env(
+    let p = GatewayProcess::spawn_with_env(
         &["--redis-url", &url],
         &[("GATEWAY_WEBHOOK_PUBLIC_KEY", &keys)],
     );
@@ -352,38 +352,4 @@ async fn ed25519_v1a_signatures_verify_against_the_configured_public_keys() {
         err.contains("--webhook-public-key") && err.contains("whpk_"),
         "{err}"
     );
-}
-
-/// [`GatewayProcess::spawn`] with environment variables.
-fn spawn_gateway_with_env(extra: &[&str], env: &[(&str, &str)]) -> GatewayProcess {
-    use std::process::{Command, Stdio};
-    let port = testkit::free_port().unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args([
-            "--listen",
-            &addr.to_string(),
-            "--admin-token",
-            ADMIN,
-            "--token-secret",
-            common::SECRET,
-            "--signing-key",
-            PEM,
-        ])
-        .args(extra)
-        .env("GATEWAY_METRICS_LISTEN", "")
-        .envs(env.iter().copied())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn gateway");
-    let p = GatewayProcess { child, addr };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "gateway did not start listening");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    p
 }

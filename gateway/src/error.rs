@@ -301,6 +301,57 @@ fn upstream_status_and_code(e: &UpstreamError) -> (StatusCode, &'static str) {
     (http, detailed.unwrap_or(fallback))
 }
 
+/// Every `error.code` the gateway answers with (the OpenAPI document's enum). The test below
+/// keeps it complete against this file and the upstream protocol's codes.
+pub const CODES: &[&str] = &[
+    "INVALID_ARGUMENT",
+    "UNAUTHENTICATED",
+    "INVALID_TOKEN",
+    "UNAUTHORIZED",
+    "EVENT_NOT_FOUND",
+    "NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "NOT_READY",
+    "EVENT_CLOSED",
+    "TOKEN_EXPIRED",
+    "PAYLOAD_TOO_LARGE",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "OVERLOADED",
+    "TIMEOUT",
+    "TOO_MANY_CONNECTIONS",
+    "TOO_MANY_SOCKETS",
+    "RATE_LIMITED",
+    "REQUEST_TIMEOUT",
+    "CHALLENGE_REQUIRED",
+    "CHALLENGE_FAILED",
+    "WEBHOOKS_DISABLED",
+    "UPSTREAM_NOT_CONFIGURED",
+    "FORBIDDEN",
+    "ADMISSION_EXPIRED",
+    "IDEMPOTENCY_REQUIRED",
+    "IDEMPOTENCY_CONFLICT",
+    "ALREADY_EXISTS",
+    "FAILED_PRECONDITION",
+    "INVENTORY_CONFLICT",
+    "RESERVATION_EXPIRED",
+    "RESOURCE_EXHAUSTED",
+    "UPSTREAM_UNAVAILABLE",
+    "UPSTREAM_OVERLOADED",
+    "CIRCUIT_OPEN",
+    "UPSTREAM_TIMEOUT",
+    "UPSTREAM_ERROR",
+    "MAINTENANCE",
+    "CONFIRMATION_REQUIRED",
+    "INVALID_ASSERTION",
+    "ASSERTIONS_DISABLED",
+    "ADMISSION_ENDED",
+    "HOLD_LIMIT",
+    "INVALID_SIGNATURE",
+    "INVALID_PAYLOAD",
+    "ALREADY_RESOLVED",
+];
+
 /// Retry-After (seconds) of answers during MAINTENANCE_MODE.
 pub const MAINTENANCE_RETRY_AFTER: &str = "30";
 
@@ -335,6 +386,34 @@ impl IntoResponse for ApiError {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn codes_lists_every_code_answered() {
+        // Every code literal this file maps an error to, and every upstream code passed on.
+        let src = include_str!("error.rs");
+        let src = &src[..src.find("pub const CODES").expect("CODES")];
+        let mut missing: Vec<String> = src
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| s.len() > 3 && s.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+            .filter(|s| !super::CODES.contains(s))
+            .map(str::to_owned)
+            .collect();
+        for n in 0..1000 {
+            if let Ok(c) = proto::common::v1::ErrorCode::try_from(n) {
+                let name = c.as_str_name().trim_start_matches("ERROR_CODE_");
+                if name != "UNSPECIFIED" && !super::CODES.contains(&name) {
+                    missing.push(name.to_owned());
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "error codes missing from CODES: {missing:?}"
+        );
+    }
+
     use super::*;
     use proto::common::v1::{Error, ErrorCode};
     use tonic::Code as C;

@@ -396,7 +396,8 @@ mod tests {
             .split('"')
             .skip(1)
             .step_by(2)
-            .filter(|s| s.len() > 3 && s.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+            .filter(|s| s.len() > 3 && !s.ends_with('_'))
+            .filter(|s| s.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
             .filter(|s| !super::CODES.contains(s))
             .map(str::to_owned)
             .collect();

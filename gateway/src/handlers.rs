@@ -3,10 +3,10 @@
 
 use crate::audit::AuditContext;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Bearer};
+use crate::extract::{ApiJson, ApiQuery, Bearer};
 use crate::metrics::Metrics;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -106,7 +106,7 @@ struct ChallengeReply {
 /// `{"required": false}` for an event that asks for none.
 pub async fn challenge(
     State(st): State<AppState>,
-    Query(q): Query<ChallengeQuery>,
+    ApiQuery(q): ApiQuery<ChallengeQuery>,
 ) -> Result<Response, ApiError> {
     let body = match st.challenges.issue(&q.event_id).await? {
         Some(c) => serde_json::to_value(ChallengeReply {
@@ -227,7 +227,7 @@ pub(crate) fn websocket_accept_key(h: &axum::http::HeaderMap) -> Result<String, 
 /// `GET /api/v1/queue/ws?token=`: checks the token, then upgrades to the position stream.
 pub async fn websocket(
     State(st): State<AppState>,
-    Query(q): Query<WsQuery>,
+    ApiQuery(q): ApiQuery<WsQuery>,
     mut req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let token = q

@@ -10,11 +10,12 @@ use crate::audit::AuditContext;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::extract::ApiQuery;
 use crate::metrics::Metrics as GatewayMetrics;
 use crate::upstream::{Upstream, UpstreamError, UpstreamSettings};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -372,7 +373,7 @@ fn inbox(st: &AppState) -> Result<&Inbox, WebhookError> {
 /// `GET /admin/v1/dlq?limit=`: newest first.
 pub async fn dlq_list(
     State(st): State<AppState>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = match q.limit.as_deref() {
         None => 50,

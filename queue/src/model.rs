@@ -67,6 +67,11 @@ fn default_ready_timeout() -> u32 {
 pub const MAX_ADMIT_PER_SECOND: u32 = 1_000_000;
 /// Longest accepted `target_url`, in bytes.
 pub const MAX_URL_BYTES: usize = 2048;
+
+/// The bytes besides letters and digits that an RFC 3986 URI may hold (unreserved, reserved
+/// and `%`).
+/// `[` and `]` (an IP-literal host) are left out: a shop's page has a name.
+const URI_BYTES: &[u8] = b"-._~:/?#@!$&'()*+,;=%";
 /// Largest accepted timeout or TTL, in seconds (30 days).
 pub const MAX_SECONDS: u32 = 30 * 24 * 3600;
 
@@ -108,13 +113,18 @@ impl EventConfig {
             }
         }
         if let Some(url) = &self.target_url {
-            let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-            if !scheme_ok
-                || url.len() > MAX_URL_BYTES
-                || url.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            // An RFC 3986 URI: ASCII only (an IRI's other characters must be percent-encoded),
+            // as the API's schema says (`format: uri`).
+            let uri_chars = |s: &str| {
+                s.bytes()
+                    .all(|b| URI_BYTES.contains(&b) || b.is_ascii_alphanumeric())
+            };
+            if !rest.is_some_and(|r| !r.is_empty() && uri_chars(r)) || url.len() > MAX_URL_BYTES {
                 return bad(format!(
-                    "target_url must be an absolute http(s) URL of at most {MAX_URL_BYTES} bytes without spaces"
+                    "target_url must be an absolute http(s) URI (RFC 3986: ASCII, no spaces) of at most {MAX_URL_BYTES} bytes"
                 ));
             }
         }

@@ -116,8 +116,9 @@ json_schema!(
     "null"
    ],
    "format": "date-time",
+   "pattern": "^(19[7-9][0-9]|[2-9][0-9]{3})-",
    "default": null,
-   "description": "When the queue opens; joins before it form the shuffled pre-queue. null = open now."
+   "description": "When the queue opens, between 1970 and 9999; joins before it form the shuffled pre-queue. null = open now."
   },
   "target_url": {
    "$ref": "#/components/schemas/TargetUrl"
@@ -161,9 +162,9 @@ json_schema!(
  ],
  "format": "uri",
  "maxLength": 2048,
- "pattern": "^https?://\\S*$",
+ "pattern": "^https?://[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]+$",
  "default": null,
- "description": "Where the waiting-room page sends admitted users, with\n`reservation_token=<JWT>` appended as a query parameter (`&` when the URL\nalready has a `?`). An absolute http(s) URL of at most 2048 bytes, without\nwhitespace or control characters. null = the page shows that the user is in.\n",
+ "description": "Where the waiting-room page sends admitted users, with\n`reservation_token=<JWT>` appended as a query parameter (`&` when the URL\nalready has a `?`). An absolute http(s) URI (RFC 3986 characters only, without an IP-literal\n`[...]` host; percent-encode others) of at most 2048 bytes. null = the page shows that the user is in.\n",
  "examples": [
   "https://shop.example/spring-tour/buy"
  ]
@@ -313,70 +314,142 @@ json_schema!(
 json_schema!(
     ActionRequest,
     r##"{
- "type": "object",
- "required": [
-  "action"
- ],
- "additionalProperties": false,
- "properties": {
-  "action": {
-   "type": "string",
-   "enum": [
-    "STOP_ADMISSIONS",
-    "RESUME_ADMISSIONS",
-    "SOLD_OUT",
-    "CANCEL_RESERVATIONS"
-   ]
+ "description": "STOP_ADMISSIONS and CANCEL_RESERVATIONS are emergency actions: they must carry `\"confirm\": true` (else 400 CONFIRMATION_REQUIRED); RESUME_ADMISSIONS and SOLD_OUT need none.",
+ "oneOf": [
+  {
+   "type": "object",
+   "title": "Emergency",
+   "required": [
+    "action",
+    "confirm"
+   ],
+   "additionalProperties": false,
+   "properties": {
+    "action": {
+     "type": "string",
+     "enum": [
+      "STOP_ADMISSIONS",
+      "CANCEL_RESERVATIONS"
+     ]
+    },
+    "confirm": {
+     "type": "boolean",
+     "enum": [
+      true
+     ]
+    },
+    "reason": {
+     "type": ["string", "null"],
+     "description": "For the audit log (null: none)."
+    },
+    "operator_id": {
+     "type": ["string", "null"],
+     "description": "For the audit log (null: none)."
+    }
+   }
   },
-  "confirm": {
-   "type": "boolean",
-   "default": false,
-   "description": "Must be true for STOP_ADMISSIONS and CANCEL_RESERVATIONS."
-  },
-  "reason": {
-   "type": "string",
-   "description": "For the audit log."
-  },
-  "operator_id": {
-   "type": "string",
-   "description": "For the audit log."
+  {
+   "type": "object",
+   "title": "Other",
+   "required": [
+    "action"
+   ],
+   "additionalProperties": false,
+   "properties": {
+    "action": {
+     "type": "string",
+     "enum": [
+      "RESUME_ADMISSIONS",
+      "SOLD_OUT"
+     ]
+    },
+    "confirm": {
+     "type": "boolean",
+     "default": false,
+     "description": "Not needed; accepted."
+    },
+    "reason": {
+     "type": ["string", "null"],
+     "description": "For the audit log (null: none)."
+    },
+    "operator_id": {
+     "type": ["string", "null"],
+     "description": "For the audit log (null: none)."
+    }
+   }
   }
- }
+ ]
 }"##
 );
 
 json_schema!(
     SystemActionRequest,
     r##"{
- "type": "object",
- "required": [
-  "action"
- ],
- "additionalProperties": false,
- "properties": {
-  "action": {
-   "type": "string",
-   "enum": [
-    "MAINTENANCE_MODE",
-    "END_MAINTENANCE_MODE",
-    "CIRCUIT_BREAKER",
-    "END_CIRCUIT_BREAKER"
-   ]
+ "description": "MAINTENANCE_MODE and CIRCUIT_BREAKER are emergency actions: they must carry `\"confirm\": true` (else 400 CONFIRMATION_REQUIRED); their way back needs none.",
+ "oneOf": [
+  {
+   "type": "object",
+   "title": "Emergency",
+   "required": [
+    "action",
+    "confirm"
+   ],
+   "additionalProperties": false,
+   "properties": {
+    "action": {
+     "type": "string",
+     "enum": [
+      "MAINTENANCE_MODE",
+      "CIRCUIT_BREAKER"
+     ]
+    },
+    "confirm": {
+     "type": "boolean",
+     "enum": [
+      true
+     ]
+    },
+    "reason": {
+     "type": ["string", "null"],
+     "description": "For the audit log (null: none)."
+    },
+    "operator_id": {
+     "type": ["string", "null"],
+     "description": "For the audit log (null: none)."
+    }
+   }
   },
-  "confirm": {
-   "type": "boolean",
-   "default": false,
-   "description": "Must be true for MAINTENANCE_MODE and CIRCUIT_BREAKER."
-  },
-  "reason": {
-   "type": "string",
-   "description": "For the audit log."
-  },
-  "operator_id": {
-   "type": "string",
-   "description": "For the audit log."
+  {
+   "type": "object",
+   "title": "WayBack",
+   "required": [
+    "action"
+   ],
+   "additionalProperties": false,
+   "properties": {
+    "action": {
+     "type": "string",
+     "enum": [
+      "END_MAINTENANCE_MODE",
+      "END_CIRCUIT_BREAKER"
+     ]
+    },
+    "confirm": {
+     "type": "boolean",
+     "default": false,
+     "description": "Not needed; accepted."
+    },
+    "reason": {
+     "type": ["string", "null"],
+     "description": "For the audit log (null: none)."
+    },
+    "operator_id": {
+     "type": ["string", "null"],
+     "description": "For the audit log (null: none)."
+    }
+   }
   }
- }
+ ]
 }"##
 );
 

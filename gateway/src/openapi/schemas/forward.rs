@@ -122,30 +122,62 @@ json_schema!(
     ReservationRequest,
     r##"{
  "type": "object",
- "additionalProperties": false,
- "required": [
-  "event_id"
- ],
- "properties": {
-  "event_id": {
-   "$ref": "#/components/schemas/EventId"
+ "description": "Seats by count (`quantity`) or by name (`seat_ids`, with `quantity` left out, 0 or their number).",
+ "oneOf": [
+  {
+   "title": "ByCount",
+   "type": "object",
+   "additionalProperties": false,
+   "required": [
+    "event_id",
+    "quantity"
+   ],
+   "properties": {
+    "event_id": {
+     "$ref": "#/components/schemas/EventId"
+    },
+    "quantity": {
+     "type": "integer",
+     "minimum": 1,
+     "maximum": 10,
+     "description": "Seats to hold."
+    }
+   }
   },
-  "quantity": {
-   "type": "integer",
-   "minimum": 0,
-   "maximum": 10,
-   "description": "Seats to hold (0 or left out when seat_ids names them)."
-  },
-  "seat_ids": {
-   "type": "array",
-   "items": {
-    "type": "string",
-    "examples": [
-     "B-3"
-    ]
+  {
+   "title": "BySeat",
+   "type": "object",
+   "additionalProperties": false,
+   "required": [
+    "event_id",
+    "seat_ids"
+   ],
+   "properties": {
+    "event_id": {
+     "$ref": "#/components/schemas/EventId"
+    },
+    "quantity": {
+     "type": "integer",
+     "enum": [
+      0
+     ],
+     "description": "Left out or 0 (or the number of seat_ids)."
+    },
+    "seat_ids": {
+     "type": "array",
+     "minItems": 1,
+     "uniqueItems": true,
+     "items": {
+      "type": "string",
+      "examples": [
+       "B-3"
+      ]
+     },
+     "description": "The seats to hold, each once."
+    }
    }
   }
- }
+ ]
 }"##
 );
 
@@ -261,7 +293,9 @@ json_schema!(
  ],
  "properties": {
   "reservation_id": {
-   "type": "string"
+   "type": "string",
+   "pattern": "^r_[0-9A-Fa-f]{32}_[\\s\\S]+$",
+   "description": "r_<32 hex>_<event_id>, as POST /api/v1/reservations returned it (else 400 INVALID_ARGUMENT)."
   },
   "scenario": {
    "type": "string",

@@ -449,8 +449,9 @@ pub async fn dlq_resolve(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ResolveBody>,
 ) -> Result<Json<webhooks::DeadLetter>, ApiError> {
+    // The length is that of the value sent, as the schema's maxLength counts it.
     let by = body.resolved_by.trim();
-    if by.is_empty() || by.chars().count() > 200 {
+    if by.is_empty() || body.resolved_by.chars().count() > 200 {
         return Err(ApiError::BadRequest(
             "resolved_by must be 1 to 200 characters".into(),
         ));

@@ -99,7 +99,13 @@ async fn the_api_answers_as_its_document_says() {
              [auth.openapi.admissionToken]\nbearer = \"{admission}\"\n\
              [phases.stateful.inference]\nalgorithms = [\"dependency-analysis\"]\n\
              [parameters]\n\"path.event_id\" = \"demo\"\n\
-             [checks.positive_data_acceptance]\n\
+             [checks]\nenabled = false\n\
+             not_a_server_error.enabled = true\n\
+             status_code_conformance.enabled = true\n\
+             content_type_conformance.enabled = true\n\
+             response_schema_conformance.enabled = true\n\
+             negative_data_rejection.enabled = true\n\
+             [checks.positive_data_acceptance]\nenabled = true\n\
              expected-statuses = [\"2xx\", \"3xx\", \"401\", \"403\", \"404\", \"409\", \"410\", \"429\"]\n\
              [[operations]]\ninclude-path-regex = \"/ws$\"\n\
              checks.positive_data_acceptance.enabled = false\n"
@@ -144,13 +150,12 @@ async fn fuzz(tool: &PathBuf, config: &PathBuf, base: &str, select: &[&str]) -> 
         .arg(config)
         .args(["run", &format!("{base}/openapi.json"), "--url", base])
         .args([
-            "--checks",
-            "not_a_server_error,status_code_conformance,content_type_conformance,\
-             response_schema_conformance,negative_data_rejection,positive_data_acceptance",
             "--max-examples",
             MAX_EXAMPLES,
+            // One worker: CPython before 3.11.8 counts the AST parser's recursion depth across
+            // threads (gh-106905), which hypothesis' parsing trips over with several.
             "--workers",
-            "2",
+            "1",
             "--generation-deterministic",
             "--no-shrink",
             // Served on the metrics listener only (the document gives it that server).

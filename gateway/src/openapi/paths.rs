@@ -263,7 +263,7 @@ pub mod forward {
         tag = "forwarded",
         summary = "Free seats of an event (forwarded to Inventory.CheckAvailability)",
         description = "The reservation token must be for this event (aud). Deadline\n--inventory-timeout-ms (250 ms), sent upstream as grpc-timeout.\n",
-        params(("event_id" = EventId, Path), ("x-request-id" = Option<String>, Header, description = "Echoed in the response's x-request-id header; generated when absent."), ("quantity" = Option<i64>, Query, minimum = 0, maximum = 2147483647, description = "Seats wanted; the answer lists at most that many (100 at most).", minimum = 0), ("section" = Option<String>, Query, description = "A row label such as A.")),
+        params(("event_id" = EventId, Path), ("x-request-id" = Option<String>, Header, description = "Echoed in the response's x-request-id header; generated when absent."), ("quantity" = Option<i64>, Query, minimum = 0, maximum = 2147483647, description = "Seats wanted; the answer lists at most that many (100 at most).", minimum = 0), ("section" = Option<String>, Query, pattern = "^[A-Z]{0,4}$", description = "A row label such as A (one to four capital letters; empty: every row).")),
         security(("admissionToken" = [])),
         responses((status = 200, description = "Availability.", content_type = "application/json", body = AvailabilityResponse),
         (status = 400, response = responses::ForwardedError),
@@ -550,7 +550,9 @@ pub mod webhook {
         (status = 400, response = responses::InvalidArgument),
         (status = 401, response = responses::Unauthorized),
         (status = 404, response = responses::NotFound),
+        (status = 408, response = responses::RequestTimeout),
         (status = 409, response = responses::AlreadyResolved),
+        (status = 413, response = responses::PayloadTooLarge),
         (status = 501, response = responses::WebhooksDisabled),
         (status = 503, response = responses::WebhookUnavailable))
     )]

@@ -162,9 +162,9 @@ json_schema!(
  ],
  "format": "uri",
  "maxLength": 2048,
- "pattern": "^https?://[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]+$",
+ "pattern": "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?]([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?(#([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$",
  "default": null,
- "description": "Where the waiting-room page sends admitted users, with\n`reservation_token=<JWT>` appended as a query parameter (`&` when the URL\nalready has a `?`). An absolute http(s) URI (RFC 3986 characters only, without an IP-literal\n`[...]` host; percent-encode others) of at most 2048 bytes. null = the page shows that the user is in.\n",
+ "description": "Where the waiting-room page sends admitted users, with\n`reservation_token=<JWT>` appended as a query parameter (`&` when the URL\nalready has a `?`). An absolute http(s) URI of at most 2048 bytes: a host name (letters, digits,\n`.` and `-`; no user info, no IP-literal `[...]`), an optional port, then\npath, query and fragment of RFC 3986 characters (percent-encode others). null = the page shows that the user is in.\n",
  "examples": [
   "https://shop.example/spring-tour/buy"
  ]

@@ -121,7 +121,6 @@ json_schema!(
 json_schema!(
     ReservationRequest,
     r##"{
- "type": "object",
  "description": "Seats by count (`quantity`) or by name (`seat_ids`, with `quantity` left out, 0 or their number).",
  "oneOf": [
   {
@@ -169,6 +168,8 @@ json_schema!(
      "uniqueItems": true,
      "items": {
       "type": "string",
+      "pattern": "^[A-Z]{1,4}-[1-9][0-9]{0,3}$",
+      "description": "ROW-NUMBER",
       "examples": [
        "B-3"
       ]

@@ -87,17 +87,31 @@ json_schema!(
    "description": "1-128 bytes."
   },
   "user_assertion": {
-   "type": "string",
+   "type": [
+    "string",
+    "null"
+   ],
    "maxLength": 4096,
    "description": "The origin's word for who the user is: a compact JWT, alg HS256, signed with a\nkey shared with the gateway (--user-assertion-key). Claims: sub (required,\n1-128 bytes: the user id), exp (required, Unix seconds; expired is refused),\nnbf (optional), aud (optional; when present it must name event_id) and sid\n(optional; when present it must equal session_id). When it verifies, sub\nbecomes the reservation token's sub. Invalid: 403 INVALID_ASSERTION; sent to a\ngateway without --user-assertion-key: 400 ASSERTIONS_DISABLED. Empty counts as\nabsent.\n"
   },
   "user_id": {
-   "type": "string",
+   "type": [
+    "string",
+    "null"
+   ],
    "deprecated": true,
    "description": "Accepted for compatibility and ignored; it never becomes sub (send user_assertion)."
   },
   "challenge": {
-   "$ref": "#/components/schemas/JoinChallengeAnswer"
+   "oneOf": [
+    {
+     "$ref": "#/components/schemas/JoinChallengeAnswer"
+    },
+    {
+     "type": "null"
+    }
+   ],
+   "description": "A solved challenge (null: none)."
   }
  }
 }"##

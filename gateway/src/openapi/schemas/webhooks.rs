@@ -321,7 +321,9 @@ json_schema!(
   "resolved_by": {
    "type": "string",
    "minLength": 1,
-   "maxLength": 200
+   "maxLength": 200,
+   "pattern": "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]",
+   "description": "Who resolved it: at most 200 characters, not only white space."
   },
   "note": {
    "type": "string",

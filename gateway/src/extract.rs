@@ -103,3 +103,21 @@ pub fn bearer(value: Option<&header::HeaderValue>) -> Option<String> {
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::whole_floats_to_integers;
+    use serde_json::json;
+
+    #[test]
+    fn whole_floats_read_as_integers_and_others_stay() {
+        let mut v = json!({"a": 4.0, "b": [1.0, -2.0], "c": 1.5, "d": "4.0", "e": 7});
+        assert!(whole_floats_to_integers(&mut v));
+        assert_eq!(
+            v,
+            json!({"a": 4, "b": [1, -2], "c": 1.5, "d": "4.0", "e": 7})
+        );
+        let mut v = json!({"c": 1.5});
+        assert!(!whole_floats_to_integers(&mut v), "nothing to rewrite");
+    }
+}

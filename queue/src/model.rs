@@ -437,6 +437,31 @@ pub struct Pulse {
 mod tests {
     use super::*;
 
+    #[test]
+    fn target_urls_are_the_api_schemas_uri_subset() {
+        for ok in [
+            "https://shop.example/spring-tour/buy",
+            "http://127.0.0.1:8080/landing?from=queue&x=%2F#top",
+            "https://shop.example",
+            "https://shop.example?x=1",
+        ] {
+            assert!(is_target_url(ok), "{ok}");
+        }
+        for bad in [
+            "https://",
+            "ftp://shop.example/",
+            "https://shop.example/a b",
+            "https://b+gJ@G=NmAr@07",
+            "https://[::1]/",
+            "https://shop.example:/",
+            "https://shop.example/%zz",
+            "https://shop.example/#a#b",
+            "https://sh\u{f6}p.example/",
+        ] {
+            assert!(!is_target_url(bad), "{bad}");
+        }
+    }
+
     fn waiting(position: u64, measured: i64, aps: u32) -> Place {
         Place {
             ticket: 1,

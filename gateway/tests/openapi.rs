@@ -92,19 +92,7 @@ async fn routed(router: axum::Router) -> BTreeSet<(String, String)> {
 
 #[tokio::test]
 async fn the_document_declares_exactly_the_routed_operations() {
-    let config = gateway::Config::parse_from([
-        "gateway",
-        "--admin-token",
-        common::ADMIN,
-        "--token-secret",
-        common::SECRET,
-        "--signing-key",
-        common::PEM,
-    ]);
-    let gw =
-        gateway::Gateway::build_with_clock(&config, std::sync::Arc::new(queue::clock::SystemClock))
-            .await
-            .unwrap();
+    let gw = built().await;
     let mut routed_ops = routed(gw.router()).await;
     // /metrics is served on its own listener (the document gives it that server).
     routed_ops.extend(routed(gateway::metrics_router(gw.state.clone())).await);
@@ -128,4 +116,39 @@ fn api_md_describes_every_operation() {
         .filter(|(m, p)| !api_md.contains(&format!("{m} {p}")))
         .collect();
     assert!(missing.is_empty(), "missing from docs/api.md: {missing:?}");
+}
+
+#[tokio::test]
+async fn the_gateway_serves_the_document() {
+    let gw = built().await;
+    let req = Request::get("/openapi.json").body(Body::empty()).unwrap();
+    let resp = gw.router().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let served: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        served,
+        serde_json::to_value(gateway::openapi::document()).unwrap()
+    );
+    assert_eq!(served["openapi"], "3.1.0");
+}
+
+/// A gateway built in memory (the in-memory store), not serving: its router is called directly.
+async fn built() -> gateway::Gateway {
+    let config = gateway::Config::parse_from([
+        "gateway",
+        "--admin-token",
+        common::ADMIN,
+        "--token-secret",
+        common::SECRET,
+        "--signing-key",
+        common::PEM,
+    ]);
+    gateway::Gateway::build_with_clock(&config, std::sync::Arc::new(queue::clock::SystemClock))
+        .await
+        .unwrap()
 }

@@ -88,7 +88,8 @@ async fn the_api_answers_as_its_document_says() {
     // Each security scheme of the document gets its own credential. Valid data may also meet
     // 410 (the place left, the event sold out: states earlier calls of the run caused, not the
     // data) and never a 5xx. The WebSocket routes refuse a plain GET (400: no upgrade), which
-    // OpenAPI cannot describe: only their answers are checked there. Observations of URLs in
+    // OpenAPI cannot describe: only their answers are checked there (their `token` query
+    // parameter gets the right token). Observations of URLs in
     // response bodies (location-headers inference) are off: schemathesis 4.32 stops on a
     // target_url with `[` (an IPv6 literal host) in a body.
     std::fs::write(
@@ -108,7 +109,11 @@ async fn the_api_answers_as_its_document_says() {
              [checks.positive_data_acceptance]\nenabled = true\n\
              expected-statuses = [\"2xx\", \"3xx\", \"401\", \"403\", \"404\", \"409\", \"410\", \"429\"]\n\
              [[operations]]\ninclude-path-regex = \"/ws$\"\n\
-             checks.positive_data_acceptance.enabled = false\n"
+             checks.positive_data_acceptance.enabled = false\n\
+             [[operations]]\ninclude-operation-id = \"queueWebSocket\"\n\
+             parameters = {{ \"query.token\" = \"{place}\" }}\n\
+             [[operations]]\ninclude-operation-id = \"reservationWebSocket\"\n\
+             parameters = {{ \"query.token\" = \"{admission}\" }}\n"
         ),
     )
     .unwrap();

@@ -147,6 +147,9 @@ async fn built() -> gateway::Gateway {
         common::SECRET,
         "--signing-key",
         common::PEM,
+        // No metrics listener: tests run in parallel (its router is built from the state).
+        "--metrics-listen",
+        "",
     ]);
     gateway::Gateway::build_with_clock(&config, std::sync::Arc::new(queue::clock::SystemClock))
         .await

@@ -11,3 +11,5 @@ mod webhooks;
 pub use webhooks::*;
 mod admin;
 pub use admin::*;
+mod system;
+pub use system::*;

@@ -70,54 +70,6 @@ json_schema!(
 );
 
 json_schema!(
-    JoinRequest,
-    r##"{
- "type": "object",
- "required": [
-  "event_id",
-  "session_id"
- ],
- "properties": {
-  "event_id": {
-   "$ref": "#/components/schemas/EventId"
-  },
-  "session_id": {
-   "type": "string",
-   "minLength": 1,
-   "description": "1-128 bytes."
-  },
-  "user_assertion": {
-   "type": [
-    "string",
-    "null"
-   ],
-   "maxLength": 4096,
-   "description": "The origin's word for who the user is: a compact JWT, alg HS256, signed with a\nkey shared with the gateway (--user-assertion-key). Claims: sub (required,\n1-128 bytes: the user id), exp (required, Unix seconds; expired is refused),\nnbf (optional), aud (optional; when present it must name event_id) and sid\n(optional; when present it must equal session_id). When it verifies, sub\nbecomes the reservation token's sub. Invalid: 403 INVALID_ASSERTION; sent to a\ngateway without --user-assertion-key: 400 ASSERTIONS_DISABLED. Empty counts as\nabsent.\n"
-  },
-  "user_id": {
-   "type": [
-    "string",
-    "null"
-   ],
-   "deprecated": true,
-   "description": "Accepted for compatibility and ignored; it never becomes sub (send user_assertion)."
-  },
-  "challenge": {
-   "oneOf": [
-    {
-     "$ref": "#/components/schemas/JoinChallengeAnswer"
-    },
-    {
-     "type": "null"
-    }
-   ],
-   "description": "A solved challenge (null: none)."
-  }
- }
-}"##
-);
-
-json_schema!(
     JoinResponse,
     r##"{
  "type": "object",
@@ -312,29 +264,6 @@ json_schema!(
    "type": "string",
    "format": "date-time",
    "description": "A join with this challenge after this instant gets 403 CHALLENGE_FAILED."
-  }
- }
-}"##
-);
-
-json_schema!(
-    JoinChallengeAnswer,
-    r##"{
- "type": "object",
- "required": [
-  "token",
-  "nonce"
- ],
- "description": "A solved challenge (required when the event has a join_challenge, ignored\notherwise). Single-use.\n",
- "properties": {
-  "token": {
-   "type": "string",
-   "description": "The token from GET /api/v1/queue/challenge, unchanged."
-  },
-  "nonce": {
-   "type": "string",
-   "pattern": "^[A-Za-z0-9_-]{1,64}$",
-   "description": "SHA-256(token \":\" nonce) starts with difficulty_bits zero bits."
   }
  }
 }"##

@@ -25,5 +25,13 @@ fi
 # first fetches its validators from apt and PyPI into target/validate-tools (about 20 s once).
 deploy/validate.sh --install
 
+# The API fuzzer (gateway/tests/api_fuzz.rs) runs schemathesis from PyPI, installed once into
+# target/api-fuzz-tools (a venv; reused by later runs).
+fuzz_tools=target/api-fuzz-tools
+if [ ! -x "$fuzz_tools/bin/schemathesis" ]; then
+  python3 -m venv "$fuzz_tools"
+  "$fuzz_tools/bin/pip" install -q schemathesis==4.32.5
+fi
+
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 cargo test --workspace --locked --no-fail-fast "$@"

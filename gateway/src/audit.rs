@@ -21,8 +21,9 @@
 //! or stored, so a secret never reaches the trail even if a caller passes one.
 
 use crate::error::ApiError;
+use crate::extract::ApiQuery;
 use crate::AppState;
-use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::Json;
 use queue::clock::Clock;
@@ -349,7 +350,7 @@ pub struct AuditQuery {
 /// most [`MAX_LIMIT`].
 pub async fn list(
     State(st): State<AppState>,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = match q.limit.as_deref() {
         None => DEFAULT_LIMIT,

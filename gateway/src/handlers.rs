@@ -3,10 +3,10 @@
 
 use crate::audit::AuditContext;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Bearer};
+use crate::extract::{ApiJson, ApiQuery, Bearer};
 use crate::metrics::Metrics;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -57,13 +57,31 @@ struct JoinReply {
 
 /// Body of `POST /api/v1/queue/join` (unknown fields such as the seed's `metadata` are ignored,
 /// and so is `user_id`: a client's word is not an identity, only a verified `user_assertion`).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = JoinRequest)]
 pub struct JoinBody {
+    #[schema(value_type = crate::openapi::schemas::EventId)]
     event_id: String,
+    /// 1-128 bytes.
+    #[schema(min_length = 1)]
     session_id: String,
+    /// The origin's word for who the user is: a compact JWT, alg HS256, signed with a key
+    /// shared with the gateway (--user-assertion-key). Claims: sub (required, 1-128 bytes: the
+    /// user id), exp (required, Unix seconds; expired is refused), nbf (optional), aud
+    /// (optional; when present it must name event_id) and sid (optional; when present it must
+    /// equal session_id). When it verifies, sub becomes the reservation token's sub. Invalid:
+    /// 403 INVALID_ASSERTION; sent to a gateway without --user-assertion-key: 400
+    /// ASSERTIONS_DISABLED. Empty or null counts as absent.
     #[serde(default)]
+    #[schema(max_length = 4096)]
     user_assertion: Option<String>,
-    /// The solved join challenge, for an event with `join_challenge`.
+    /// Accepted for compatibility and ignored; it never becomes sub (send user_assertion).
+    #[serde(default)]
+    #[schema(deprecated)]
+    #[allow(dead_code)]
+    user_id: Option<String>,
+    /// A solved challenge: required when the event has a join_challenge (then from a fresh
+    /// GET /api/v1/queue/challenge), ignored otherwise; null counts as absent.
     #[serde(default)]
     challenge: Option<ChallengeAnswer>,
 }
@@ -80,10 +98,14 @@ impl std::fmt::Debug for JoinBody {
     }
 }
 
-/// `challenge` of a join: the challenge as issued and the nonce found for it.
-#[derive(Debug, Deserialize)]
+/// A solved challenge (single-use): the challenge as issued and the nonce found for it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = JoinChallengeAnswer)]
 pub struct ChallengeAnswer {
+    /// The token from GET /api/v1/queue/challenge, unchanged.
     token: String,
+    /// SHA-256(token ":" nonce) starts with difficulty_bits zero bits.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     nonce: String,
 }
 
@@ -106,7 +128,7 @@ struct ChallengeReply {
 /// `{"required": false}` for an event that asks for none.
 pub async fn challenge(
     State(st): State<AppState>,
-    Query(q): Query<ChallengeQuery>,
+    ApiQuery(q): ApiQuery<ChallengeQuery>,
 ) -> Result<Response, ApiError> {
     let body = match st.challenges.issue(&q.event_id).await? {
         Some(c) => serde_json::to_value(ChallengeReply {
@@ -227,7 +249,7 @@ pub(crate) fn websocket_accept_key(h: &axum::http::HeaderMap) -> Result<String, 
 /// `GET /api/v1/queue/ws?token=`: checks the token, then upgrades to the position stream.
 pub async fn websocket(
     State(st): State<AppState>,
-    Query(q): Query<WsQuery>,
+    ApiQuery(q): ApiQuery<WsQuery>,
     mut req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let token = q
@@ -522,4 +544,15 @@ pub async fn not_found() -> ApiError {
 /// A known route with the wrong method.
 pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+/// The OpenAPI document (generated from the code: see `openapi`), built once.
+pub async fn openapi_json() -> Response {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = DOC.get_or_init(|| {
+        crate::openapi::document()
+            .to_json()
+            .expect("the OpenAPI document serialises")
+    });
+    ([(header::CONTENT_TYPE, "application/json")], body.as_str()).into_response()
 }

@@ -22,6 +22,7 @@ pub mod forward;
 pub mod grpc;
 pub mod handlers;
 pub mod metrics;
+pub mod openapi;
 pub mod ratelimit;
 pub mod ratesync;
 pub mod resv;

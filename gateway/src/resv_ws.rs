@@ -5,9 +5,10 @@
 
 use crate::error::ApiError;
 use crate::extract::bearer;
+use crate::extract::ApiQuery;
 use crate::resv;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
@@ -30,7 +31,7 @@ pub struct TokenQuery {
 pub async fn websocket(
     State(st): State<AppState>,
     Path(reservation_id): Path<String>,
-    Query(q): Query<TokenQuery>,
+    ApiQuery(q): ApiQuery<TokenQuery>,
     mut req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let token = bearer(req.headers().get(header::AUTHORIZATION))

@@ -181,6 +181,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(handlers::index))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
+        .route("/openapi.json", get(handlers::openapi_json))
         .merge(admin)
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)

@@ -67,6 +67,55 @@ fn default_ready_timeout() -> u32 {
 pub const MAX_ADMIT_PER_SECOND: u32 = 1_000_000;
 /// Longest accepted `target_url`, in bytes.
 pub const MAX_URL_BYTES: usize = 2048;
+
+/// Whether `url` is `http(s)://host[:port]` followed by an RFC 3986 path, query and fragment:
+/// the subset of URIs (no user info, no IP-literal host) that the API's schema describes with
+/// a pattern, so that what the schema accepts the server accepts and the reverse.
+pub fn is_target_url(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (host, port) = match authority.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    let port_ok =
+        port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    let (before, fragment) = match tail.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (tail, None),
+    };
+    host_ok && port_ok && uri_chars(before) && fragment.is_none_or(uri_chars)
+}
+
+/// RFC 3986 pchar, `/` and `?`, with every `%` starting a percent-encoded byte.
+fn uri_chars(s: &str) -> bool {
+    const OTHER: &[u8] = b"-._~!$&'()*+,;=:@/?";
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if !(i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit()) {
+                return false;
+            }
+            i += 3;
+        } else if b[i].is_ascii_alphanumeric() || OTHER.contains(&b[i]) {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    true
+}
 /// Largest accepted timeout or TTL, in seconds (30 days).
 pub const MAX_SECONDS: u32 = 30 * 24 * 3600;
 
@@ -108,13 +157,9 @@ impl EventConfig {
             }
         }
         if let Some(url) = &self.target_url {
-            let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-            if !scheme_ok
-                || url.len() > MAX_URL_BYTES
-                || url.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
+            if url.len() > MAX_URL_BYTES || !is_target_url(url) {
                 return bad(format!(
-                    "target_url must be an absolute http(s) URL of at most {MAX_URL_BYTES} bytes without spaces"
+                    "target_url must be an absolute http(s) URL (a host name, an optional port, RFC 3986 characters) of at most {MAX_URL_BYTES} bytes"
                 ));
             }
         }
@@ -393,6 +438,31 @@ pub struct Pulse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn target_urls_are_the_api_schemas_uri_subset() {
+        for ok in [
+            "https://shop.example/spring-tour/buy",
+            "http://127.0.0.1:8080/landing?from=queue&x=%2F#top",
+            "https://shop.example",
+            "https://shop.example?x=1",
+        ] {
+            assert!(is_target_url(ok), "{ok}");
+        }
+        for bad in [
+            "https://",
+            "ftp://shop.example/",
+            "https://shop.example/a b",
+            "https://b+gJ@G=NmAr@07",
+            "https://[::1]/",
+            "https://shop.example:/",
+            "https://shop.example/%zz",
+            "https://shop.example/#a#b",
+            "https://sh\u{f6}p.example/",
+        ] {
+            assert!(!is_target_url(bad), "{bad}");
+        }
+    }
 
     fn waiting(position: u64, measured: i64, aps: u32) -> Place {
         Place {

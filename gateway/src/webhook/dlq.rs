@@ -6,7 +6,8 @@ use crate::audit::AuditContext;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use crate::extract::ApiQuery;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -32,7 +33,7 @@ fn inbox(st: &AppState) -> Result<&Inbox, WebhookError> {
 /// `GET /admin/v1/dlq?limit=`: newest first.
 pub async fn dlq_list(
     State(st): State<AppState>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = match q.limit.as_deref() {
         None => 50,
@@ -108,8 +109,9 @@ pub async fn dlq_resolve(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ResolveBody>,
 ) -> Result<Json<webhooks::DeadLetter>, ApiError> {
+    // The length is that of the value sent, as the schema's maxLength counts it.
     let by = body.resolved_by.trim();
-    if by.is_empty() || by.chars().count() > 200 {
+    if by.is_empty() || body.resolved_by.chars().count() > 200 {
         return Err(ApiError::BadRequest(
             "resolved_by must be 1 to 200 characters".into(),
         ));

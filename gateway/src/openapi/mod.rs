@@ -1,0 +1,240 @@
+//! The OpenAPI document, generated from code: `GET /openapi.json` serves it and
+//! docs/openapi.yaml is this document as YAML (tests/openapi.rs fails when that file is stale;
+//! `UPDATE_OPENAPI=1 cargo test -p gateway --test openapi` or
+//! `cargo run -p gateway --example openapi > docs/openapi.yaml` rewrites it).
+//!
+//! Adding an endpoint:
+//! 1. declare it with `#[utoipa::path]` on a doc function in `paths.rs`, in the module and
+//!    with the name of its handler (`paths::handlers::join` documents `handlers::join`);
+//! 2. list that function in `paths(...)` of [`ApiDoc`] below, and any new schema in
+//!    `schemas/` (a `json_schema!` for a body built with `json!`, or `#[derive(ToSchema)]` on
+//!    the real type) in `components(schemas(...))`;
+//! 3. add the route to `ROUTES` in `lib.rs` (the router is built from it): tests/openapi.rs
+//!    fails while the documented (method, path) set and the routed one differ;
+//! 4. regenerate docs/openapi.yaml and run the API fuzzer (tests/api_fuzz.rs).
+//!
+//! Request bodies, queries and paths must be as strict in the schema as in the server: the
+//! fuzzer sends every value the schema allows and expects it accepted (and the reverse).
+
+use std::borrow::Cow;
+
+use utoipa::openapi::{self, RefOr};
+use utoipa::{Modify, OpenApi};
+
+/// A schema component written as JSON Schema, for a body the server builds with `json!` or
+/// that is only parsed in part (webhooks): the type exists for the document alone.
+macro_rules! json_schema {
+    ($name:ident, $json:expr) => {
+        pub struct $name;
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                serde_json::from_str($json).expect(concat!(stringify!($name), " is a schema"))
+            }
+        }
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
+    };
+}
+
+/// A response component (an answer several operations share), written as an OpenAPI
+/// response object.
+macro_rules! json_response {
+    ($name:ident, $json:expr) => {
+        pub struct $name;
+        impl<'r> utoipa::ToResponse<'r> for $name {
+            fn response() -> (&'r str, utoipa::openapi::RefOr<utoipa::openapi::Response>) {
+                let r = serde_json::from_str($json)
+                    .expect(concat!(stringify!($name), " is a response"));
+                (stringify!($name), r)
+            }
+        }
+    };
+}
+
+mod paths;
+pub mod responses;
+pub mod schemas;
+
+use schemas::*;
+
+/// The gateway's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        paths::handlers::join,
+        paths::handlers::challenge,
+        paths::handlers::status,
+        paths::handlers::enter,
+        paths::handlers::leave,
+        paths::handlers::websocket,
+        paths::forward::availability,
+        paths::forward::create_reservation,
+        paths::forward::get_reservation,
+        paths::resv_ws::websocket,
+        paths::forward::create_payment_intent,
+        paths::handlers::jwks,
+        paths::handlers::room_page,
+        paths::handlers::index,
+        paths::handlers::put_event,
+        paths::handlers::get_event,
+        paths::admin::post_event_action,
+        paths::admin::post_system_action,
+        paths::admin::get_health,
+        paths::webhook::payments,
+        paths::webhook::stripe,
+        paths::webhook::dlq_list,
+        paths::webhook::dlq_get,
+        paths::webhook::dlq_retry,
+        paths::webhook::dlq_resolve,
+        paths::audit::list,
+        paths::handlers::healthz,
+        paths::handlers::readyz,
+        paths::handlers::metrics,
+        paths::openapi::openapi_json
+    ),
+    components(
+        schemas(PaymentWebhook, StripeEvent, WebhookEnvelope, AuditEntry, DeadLetter, EventId, Timestamp, Status, Position, EtaSeconds, ExpiresAt, Error, crate::handlers::JoinBody, JoinResponse, StatusResponse, EnterResponse, Jwks, EventConfig, JoinChallenge, JoinChallengeIssued, crate::handlers::ChallengeAnswer, TargetUrl, EventView, EventStats, ActionRequest, SystemActionRequest, SystemModes, ActionResult, HealthStatus, SystemHealth, WsMessage, WsPositionChanged, WsAdmissionReady, WsAdmissionsPaused, WsAdmissionsResumed, WsReservationMessage, WsReservationStatus, WsHoldExpiring, WsPaymentConfirmed, WsTokenExpired, WsEventSoldOut, WsMaintenance, WsMaintenanceEnded, Money, Seat, AvailabilityResponse, ReservationStatus, ReservationRequest, ReservationResponse, Reservation, PaymentIntentRequest, PaymentIntentResponse, ActionResponse, StripeWebhook, DeadLetterList, ResolveRequest, AuditList, Healthz, Readiness),
+        responses(responses::WebhookAccepted, responses::InvalidSignature, responses::InvalidPayload, responses::WebhooksDisabled, responses::RequestTimeout, responses::ChallengeRefused, responses::RateLimited, responses::TooManySockets, responses::WebhookUnavailable, responses::DeadLetterRetried, responses::AlreadyResolved, responses::ForwardedError, responses::TooManyConnections, responses::InvalidAssertion, responses::InvalidArgument, responses::BadWaitingToken, responses::Unauthorized, responses::EventNotFound, responses::NotFound, responses::MethodNotAllowed, responses::EventClosed, responses::PayloadTooLarge, responses::Internal, responses::Unavailable)
+    ),
+    modifiers(&Document)
+)]
+pub struct ApiDoc;
+
+/// The document as served and committed.
+pub fn document() -> openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The document as docs/openapi.yaml holds it.
+pub fn yaml() -> String {
+    document().to_yaml().expect("the document serialises")
+}
+
+/// What the derive cannot say: info, servers, tags, security schemes, the metrics
+/// listener's own server, and the error codes (from [`crate::error::codes`]).
+struct Document;
+
+const INFO: &str = r##"{
+ "title": "Admission gateway API",
+ "version": "1.0.0",
+ "summary": "Virtual waiting room in front of ticket sales.",
+ "description": "Queue API for browsers and apps (with a WebSocket stream of positions), the\nwaiting-room page, admin API for operators, and operations endpoints. See\ndocs/api.md for the prose reference.\n\nEvery error response has the body `{\"error\": {\"code\": \"...\", \"message\": \"...\"}}`,\nexcept those of the HTML pages (/e/{event_id}), which are HTML.\nEvery response carries an `x-request-id` header (echoed from the request when\nit sent one, otherwise generated). Every 503 JSON error carries `Retry-After: 1`\n(the HTML waiting-room page's 503 carries `Retry-After: 5`), except 503\nMAINTENANCE: while an operator's MAINTENANCE_MODE lasts, every /api/v1/queue\nroute answers 503 MAINTENANCE and the pages (/, /e/{event_id}) an HTML\nmaintenance page, both with `Retry-After: 30`; places are kept.\nTimestamps are RFC 3339 UTC strings.\nA path that matches no route gets 404 NOT_FOUND (response `NotFound`); a\nroute called with the wrong method gets 405 METHOD_NOT_ALLOWED.\n",
+ "license": {
+  "name": "Apache-2.0",
+  "identifier": "Apache-2.0"
+ }
+}"##;
+const SERVERS: &str = r##"[
+ {
+  "url": "http://127.0.0.1:8080",
+  "description": "Local gateway (default settings)"
+ }
+]"##;
+const TAGS: &str = r##"[
+ {
+  "name": "queue",
+  "description": "Public queue API."
+ },
+ {
+  "name": "forwarded",
+  "description": "Admitted users' requests forwarded over gRPC to the backing services (reservation token)."
+ },
+ {
+  "name": "pages",
+  "description": "The waiting-room page (HTML)."
+ },
+ {
+  "name": "admin",
+  "description": "Event configuration and control (admin token)."
+ },
+ {
+  "name": "webhooks",
+  "description": "Signed payment webhooks from providers (verified, stored durably, forwarded)."
+ },
+ {
+  "name": "operations",
+  "description": "Health, readiness and metrics."
+ }
+]"##;
+const SECURITY_SCHEMES: &str = r##"{
+ "waitingToken": {
+  "type": "http",
+  "scheme": "bearer",
+  "description": "The waiting_token returned by join (opaque, HMAC-SHA256 signed)."
+ },
+ "admissionToken": {
+  "type": "http",
+  "scheme": "bearer",
+  "bearerFormat": "JWT",
+  "description": "The reservation_token returned by enter: an EdDSA JWT whose aud must be the\nevent of the request (checked before any upstream call; missing 401, other\nevent, forged or expired 403).\n"
+ },
+ "adminToken": {
+  "type": "http",
+  "scheme": "bearer",
+  "description": "The value of the gateway's --admin-token flag. Without it the admin API answers 401."
+ }
+}"##;
+const METRICS_SERVERS: &str = r##"[
+ {
+  "url": "http://127.0.0.1:9464",
+  "description": "the gateway's --metrics-listen (0.0.0.0:9464 in containers); the public port answers 404"
+ }
+]"##;
+
+impl Modify for Document {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        let parse = |what: &str, json: &str| -> serde_json::Value {
+            serde_json::from_str(json).unwrap_or_else(|e| panic!("{what}: {e}"))
+        };
+        doc.info = serde_json::from_value(parse("info", INFO)).expect("info");
+        doc.servers = Some(serde_json::from_value(parse("servers", SERVERS)).expect("servers"));
+        doc.tags = Some(serde_json::from_value(parse("tags", TAGS)).expect("tags"));
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.security_schemes =
+            serde_json::from_value(parse("security", SECURITY_SCHEMES)).expect("security");
+        components.schemas.insert("Error".into(), error_schema());
+        if let Some(item) = doc.paths.paths.get_mut("/metrics") {
+            item.servers =
+                Some(serde_json::from_value(parse("metrics", METRICS_SERVERS)).expect("servers"));
+        }
+    }
+}
+
+/// `{"error": {"code", "message"}}`, with every code the gateway answers with.
+fn error_schema() -> RefOr<openapi::schema::Schema> {
+    serde_json::from_value(serde_json::json!({
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {
+                        "type": "string",
+                        "description": "Stable; what a client branches on.",
+                        "enum": crate::error::codes().collect::<Vec<_>>(),
+                    },
+                    "message": {"type": "string", "description": "Human-readable; may change."}
+                }
+            }
+        }
+    }))
+    .expect("the error schema")
+}
+
+/// Only so that `Error` can be named in path declarations; [`Document`] fills it in.
+pub struct Error;
+impl utoipa::PartialSchema for Error {
+    fn schema() -> RefOr<openapi::schema::Schema> {
+        error_schema()
+    }
+}
+impl utoipa::ToSchema for Error {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Error")
+    }
+}

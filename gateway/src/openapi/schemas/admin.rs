@@ -1,0 +1,423 @@
+//! Schemas of the admin API.
+
+json_schema!(
+    AuditEntry,
+    r##"{
+ "type": "object",
+ "required": [
+  "id",
+  "time",
+  "action",
+  "event_id",
+  "before",
+  "after",
+  "peer",
+  "request_id"
+ ],
+ "properties": {
+  "id": {
+   "type": "string",
+   "description": "the stream entry id (increasing)",
+   "example": "1764700000123-0"
+  },
+  "time": {
+   "type": "string",
+   "format": "date-time"
+  },
+  "action": {
+   "type": "string",
+   "description": "event.create, event.update, event.stop_admissions, event.resume_admissions, event.sold_out, dlq.retry, dlq.resolve",
+   "example": "event.update"
+  },
+  "event_id": {
+   "type": [
+    "string",
+    "null"
+   ]
+  },
+  "before": {
+   "type": [
+    "object",
+    "null"
+   ],
+   "description": "the state before (an event's configuration with admissions_stopped and sold_out; a dead letter without its envelope); null for a creation"
+  },
+  "after": {
+   "type": [
+    "object",
+    "null"
+   ],
+   "description": "the state after"
+  },
+  "peer": {
+   "type": [
+    "string",
+    "null"
+   ],
+   "description": "socket peer of the request, ip:port"
+  },
+  "request_id": {
+   "type": [
+    "string",
+    "null"
+   ],
+   "description": "the request's x-request-id"
+  }
+ }
+}"##
+);
+
+json_schema!(
+    EventConfig,
+    r##"{
+ "type": "object",
+ "additionalProperties": false,
+ "required": [
+  "admit_per_second",
+  "max_active"
+ ],
+ "properties": {
+  "admit_per_second": {
+   "type": "integer",
+   "minimum": 0,
+   "maximum": 1000000,
+   "description": "Users made READY per second; 0 pauses admissions."
+  },
+  "max_active": {
+   "type": "integer",
+   "minimum": 0,
+   "maximum": 4294967295,
+   "description": "Most users READY plus unexpired ADMITTED at once."
+  },
+  "admission_ttl_seconds": {
+   "type": "integer",
+   "minimum": 1,
+   "maximum": 2592000,
+   "default": 300,
+   "description": "Lifetime of an admission."
+  },
+  "idle_timeout_seconds": {
+   "type": "integer",
+   "minimum": 1,
+   "maximum": 2592000,
+   "default": 3600,
+   "description": "A waiting place without a heartbeat for this long is removed."
+  },
+  "ready_timeout_seconds": {
+   "type": "integer",
+   "minimum": 1,
+   "maximum": 2592000,
+   "default": 120,
+   "description": "Time a READY user has to call enter."
+  },
+  "opens_at": {
+   "type": [
+    "string",
+    "null"
+   ],
+   "format": "date-time",
+   "pattern": "^(19[7-9][0-9]|[2-9][0-9]{3})-",
+   "default": null,
+   "description": "When the queue opens, between 1970 and 9999; joins before it form the shuffled pre-queue. null = open now."
+  },
+  "target_url": {
+   "$ref": "#/components/schemas/TargetUrl"
+  },
+  "join_challenge": {
+   "$ref": "#/components/schemas/JoinChallenge"
+  }
+ }
+}"##
+);
+
+json_schema!(
+    JoinChallenge,
+    r##"{
+ "type": [
+  "object",
+  "null"
+ ],
+ "additionalProperties": false,
+ "required": [
+  "difficulty_bits"
+ ],
+ "default": null,
+ "description": "Proof of work asked of every join: the leading zero bits that\nSHA-256(challenge \":\" nonce) must have (about 2^difficulty_bits hashes;\nmeasured times in docs/operations.md). 0 or null = off (shown as null).\n",
+ "properties": {
+  "difficulty_bits": {
+   "type": "integer",
+   "minimum": 0,
+   "maximum": 32
+  }
+ }
+}"##
+);
+
+json_schema!(
+    TargetUrl,
+    r##"{
+ "type": [
+  "string",
+  "null"
+ ],
+ "format": "uri",
+ "maxLength": 2048,
+ "pattern": "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?]([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?(#([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$",
+ "default": null,
+ "description": "Where the waiting-room page sends admitted users, with\n`reservation_token=<JWT>` appended as a query parameter (`&` when the URL\nalready has a `?`). An absolute http(s) URI of at most 2048 bytes: a host name (letters, digits,\n`.` and `-`; no user info, no IP-literal `[...]`), an optional port, then\npath, query and fragment of RFC 3986 characters (percent-encode others). null = the page shows that the user is in.\n",
+ "examples": [
+  "https://shop.example/spring-tour/buy"
+ ]
+}"##
+);
+
+json_schema!(
+    EventView,
+    r##"{
+ "type": "object",
+ "required": [
+  "event_id",
+  "admit_per_second",
+  "max_active",
+  "admission_ttl_seconds",
+  "idle_timeout_seconds",
+  "ready_timeout_seconds",
+  "opens_at",
+  "target_url",
+  "join_challenge",
+  "admissions_stopped",
+  "sold_out",
+  "measured_admit_per_second",
+  "stats"
+ ],
+ "properties": {
+  "event_id": {
+   "$ref": "#/components/schemas/EventId"
+  },
+  "admit_per_second": {
+   "type": "integer"
+  },
+  "max_active": {
+   "type": "integer"
+  },
+  "admission_ttl_seconds": {
+   "type": "integer"
+  },
+  "idle_timeout_seconds": {
+   "type": "integer"
+  },
+  "ready_timeout_seconds": {
+   "type": "integer"
+  },
+  "opens_at": {
+   "type": [
+    "string",
+    "null"
+   ],
+   "format": "date-time"
+  },
+  "target_url": {
+   "type": [
+    "string",
+    "null"
+   ],
+   "description": "The configured target_url; null when not set."
+  },
+  "join_challenge": {
+   "$ref": "#/components/schemas/JoinChallenge"
+  },
+  "admissions_stopped": {
+   "type": "boolean"
+  },
+  "sold_out": {
+   "type": "boolean"
+  },
+  "measured_admit_per_second": {
+   "type": [
+    "number",
+    "null"
+   ],
+   "description": "Measured admission rate (users/s, sliding 30 s window over time with a backlog); null before any measurement."
+  },
+  "stats": {
+   "$ref": "#/components/schemas/EventStats"
+  }
+ },
+ "example": {
+  "event_id": "spring-tour",
+  "admit_per_second": 50,
+  "max_active": 2000,
+  "admission_ttl_seconds": 300,
+  "idle_timeout_seconds": 3600,
+  "ready_timeout_seconds": 120,
+  "opens_at": "2026-03-01T09:00:00Z",
+  "target_url": "https://shop.example/spring-tour/buy",
+  "join_challenge": {
+   "difficulty_bits": 16
+  },
+  "admissions_stopped": false,
+  "sold_out": false,
+  "measured_admit_per_second": 49.8,
+  "stats": {
+   "waiting": 18240,
+   "ready": 61,
+   "active": 1939,
+   "joined_total": 24500,
+   "admitted_total": 6260,
+   "entered_total": 6150
+  }
+ }
+}"##
+);
+
+json_schema!(
+    EventStats,
+    r##"{
+ "type": "object",
+ "required": [
+  "waiting",
+  "ready",
+  "active",
+  "joined_total",
+  "admitted_total",
+  "entered_total"
+ ],
+ "properties": {
+  "waiting": {
+   "type": "integer",
+   "description": "Places waiting, pre-queue included."
+  },
+  "ready": {
+   "type": "integer",
+   "description": "Places READY."
+  },
+  "active": {
+   "type": "integer",
+   "description": "Unexpired admissions."
+  },
+  "joined_total": {
+   "type": "integer",
+   "description": "New places handed out."
+  },
+  "admitted_total": {
+   "type": "integer",
+   "description": "Users let through the queue (made READY)."
+  },
+  "entered_total": {
+   "type": "integer",
+   "description": "Admissions granted by enter."
+  }
+ }
+}"##
+);
+
+json_schema!(
+    ActionRequest,
+    r##"{
+ "description": "STOP_ADMISSIONS and CANCEL_RESERVATIONS are emergency actions: they must carry `\"confirm\": true` (else 400 CONFIRMATION_REQUIRED); RESUME_ADMISSIONS and SOLD_OUT need none.",
+ "oneOf": [
+  {
+   "type": "object",
+   "title": "Emergency",
+   "required": [
+    "action",
+    "confirm"
+   ],
+   "additionalProperties": false,
+   "properties": {
+    "action": {
+     "type": "string",
+     "enum": [
+      "STOP_ADMISSIONS",
+      "CANCEL_RESERVATIONS"
+     ]
+    },
+    "confirm": {
+     "type": "boolean",
+     "enum": [
+      true
+     ]
+    },
+    "reason": {
+     "type": ["string", "null"],
+     "description": "For the audit log (null: none)."
+    },
+    "operator_id": {
+     "type": ["string", "null"],
+     "description": "For the audit log (null: none)."
+    }
+   }
+  },
+  {
+   "type": "object",
+   "title": "Other",
+   "required": [
+    "action"
+   ],
+   "additionalProperties": false,
+   "properties": {
+    "action": {
+     "type": "string",
+     "enum": [
+      "RESUME_ADMISSIONS",
+      "SOLD_OUT"
+     ]
+    },
+    "confirm": {
+     "type": "boolean",
+     "default": false,
+     "description": "Not needed; accepted."
+    },
+    "reason": {
+     "type": ["string", "null"],
+     "description": "For the audit log (null: none)."
+    },
+    "operator_id": {
+     "type": ["string", "null"],
+     "description": "For the audit log (null: none)."
+    }
+   }
+  }
+ ]
+}"##
+);
+
+json_schema!(
+    ActionResponse,
+    r##"{
+ "allOf": [
+  {
+   "$ref": "#/components/schemas/EventView"
+  },
+  {
+   "type": "object",
+   "required": [
+    "action"
+   ],
+   "properties": {
+    "action": {
+     "$ref": "#/components/schemas/ActionResult"
+    }
+   }
+  }
+ ]
+}"##
+);
+
+json_schema!(
+    AuditList,
+    r##"{
+ "type": "object",
+ "required": [
+  "entries"
+ ],
+ "properties": {
+  "entries": {
+   "type": "array",
+   "items": {
+    "$ref": "#/components/schemas/AuditEntry"
+   }
+  }
+ }
+}"##
+);

@@ -8,7 +8,7 @@ use metrics::Metrics;
 use queue::clock::{Clock, SystemClock};
 use queue::model::EventConfig;
 use queue::room::WaitingRoom;
-use queue::store::{BatchOptions, Batched, MemoryStore, RedisOptions, RedisStore, Store};
+use queue::store::{Batched, MemoryStore, RedisOptions, RedisStore, Store};
 use queue::token::{AdmissionSigner, UserAssertions, WaitingTokens};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;

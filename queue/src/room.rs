@@ -176,7 +176,12 @@ impl WaitingRoom {
         let pre_score = rand::thread_rng().gen_range(PRE_SCORE_MIN..=-1);
         let session = SessionKey::of_place(session_id, user.as_deref());
         let joined = match access_code.filter(|c| !c.is_empty()) {
-            None => self.inner.store.join(&event, session, pre_score, now).await?,
+            None => {
+                self.inner
+                    .store
+                    .join(&event, session, pre_score, now)
+                    .await?
+            }
             // Alone, not group-committed: a batch is refused whole for one bad code.
             Some(code) => {
                 let req = JoinRequest {

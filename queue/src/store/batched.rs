@@ -193,11 +193,7 @@ impl Store for Batched {
         self.inner.add_access_codes(event, codes).await
     }
 
-    async fn revoke_access_codes(
-        &self,
-        event: &EventId,
-        codes: &[super::CodeHash],
-    ) -> Result<u64> {
+    async fn revoke_access_codes(&self, event: &EventId, codes: &[super::CodeHash]) -> Result<u64> {
         self.inner.revoke_access_codes(event, codes).await
     }
 

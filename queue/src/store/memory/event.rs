@@ -169,8 +169,7 @@ impl Ev {
 
     /// Mirror of `at_once` in join.lua: the READY deadline when ticket `t` is admitted at once.
     fn at_once(&mut self, t: u64, prio: bool, now: u64) -> Option<u64> {
-        if self.pre_queue(now) || self.stopped || self.held(now) >= u64::from(self.cfg.max_active)
-        {
+        if self.pre_queue(now) || self.stopped || self.held(now) >= u64::from(self.cfg.max_active) {
             return None;
         }
         let ahead = if prio {
@@ -503,8 +502,7 @@ impl Ev {
         let mut n: i64 = 0;
         let method = self.cfg.queueing_method;
         let passthrough = method == QueueingMethod::Passthrough;
-        let paused =
-            self.stopped || self.sold || (aps == 0 && !passthrough) || self.pre_queue(now);
+        let paused = self.stopped || self.sold || (aps == 0 && !passthrough) || self.pre_queue(now);
         if !paused {
             let room =
                 i64::from(self.cfg.max_active) - self.ready.len() as i64 - self.active.len() as i64;

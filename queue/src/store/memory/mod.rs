@@ -147,7 +147,15 @@ impl Store for MemoryStore {
             ev.check_codes(joins)?;
             joins
                 .iter()
-                .map(|j| ev.join(event.as_str(), j.session, j.pre_score, j.access_code, now_ms))
+                .map(|j| {
+                    ev.join(
+                        event.as_str(),
+                        j.session,
+                        j.pre_score,
+                        j.access_code,
+                        now_ms,
+                    )
+                })
                 .collect()
         })
     }

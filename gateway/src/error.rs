@@ -85,6 +85,8 @@ impl ApiError {
                 Q::InvalidArgument(_) => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
                 Q::EventNotFound(_) => (StatusCode::NOT_FOUND, "EVENT_NOT_FOUND"),
                 Q::EventClosed(_) => (StatusCode::GONE, "EVENT_CLOSED"),
+                Q::QueueClosed(_) => (StatusCode::FORBIDDEN, "QUEUE_CLOSED"),
+                Q::InvalidAccessCode => (StatusCode::FORBIDDEN, "INVALID_ACCESS_CODE"),
                 Q::InvalidToken => (StatusCode::UNAUTHORIZED, "INVALID_TOKEN"),
                 Q::NotReady => (StatusCode::CONFLICT, "NOT_READY"),
                 Q::TokenExpired => (StatusCode::GONE, "TOKEN_EXPIRED"),

@@ -7,6 +7,7 @@
 //! and the binary only wires. Redis is reached through the `queue` and `webhooks` crates, and
 //! for the audit trail and the rate-limit sync through `redis-layer` directly.
 
+pub mod access_codes;
 pub mod admin;
 pub mod admin_grpc;
 pub mod admin_health;
@@ -579,6 +580,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/admin/v1/events/{event_id}/actions",
             post(admin::post_event_action),
+        )
+        .route(
+            "/admin/v1/events/{event_id}/access-codes",
+            post(access_codes::mint),
+        )
+        .route(
+            "/admin/v1/events/{event_id}/access-codes/revoke",
+            post(access_codes::revoke),
         )
         .route("/admin/v1/actions", post(admin::post_system_action))
         .route("/admin/v1/health", get(admin::get_health))

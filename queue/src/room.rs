@@ -366,13 +366,16 @@ impl WaitingRoom {
             )));
         }
         use base64::Engine as _;
-        let mut rng = rand::thread_rng();
-        let codes: Vec<String> = (0..count)
-            .map(|_| {
-                let bytes: [u8; 16] = rng.gen();
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-            })
-            .collect();
+        // The generator is not Send: dropped before the store is awaited.
+        let codes: Vec<String> = {
+            let mut rng = rand::thread_rng();
+            (0..count)
+                .map(|_| {
+                    let bytes: [u8; 16] = rng.gen();
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+                })
+                .collect()
+        };
         let hashes: Vec<CodeHash> = codes.iter().map(|c| sha256(c)).collect();
         self.inner.store.add_access_codes(&event, &hashes).await?;
         Ok(codes)

@@ -13,9 +13,11 @@ async fn gateway(redis: &RedisServer) -> TestGateway {
 }
 
 async fn join_with(base: &str, event: &str, session: &str, code: &str) -> Resp {
-    send(client().post(format!("{base}/api/v1/queue/join")).json(
-        &json!({"event_id": event, "session_id": session, "access_code": code}),
-    ))
+    send(
+        client()
+            .post(format!("{base}/api/v1/queue/join"))
+            .json(&json!({"event_id": event, "session_id": session, "access_code": code})),
+    )
     .await
 }
 
@@ -32,7 +34,9 @@ async fn mint(base: &str, event: &str, body: Value) -> Resp {
 async fn revoke(base: &str, event: &str, codes: &[&str]) -> Resp {
     send(
         client()
-            .post(format!("{base}/admin/v1/events/{event}/access-codes/revoke"))
+            .post(format!(
+                "{base}/admin/v1/events/{event}/access-codes/revoke"
+            ))
             .bearer_auth(ADMIN)
             .json(&json!({ "codes": codes })),
     )
@@ -67,7 +71,12 @@ async fn queueing_methods_over_http() {
     .await;
     assert_eq!((bad.status, bad.code()), (400, "INVALID_ARGUMENT"));
     // The default is fifo.
-    let r = put_event(&base, "plain", json!({"admit_per_second": 0, "max_active": 10})).await;
+    let r = put_event(
+        &base,
+        "plain",
+        json!({"admit_per_second": 0, "max_active": 10}),
+    )
+    .await;
     assert_eq!(r.body["queueing_method"], "fifo");
 
     join(&base, "lotto", "first").await;
@@ -114,7 +123,10 @@ async fn queueing_methods_over_http() {
     assert_eq!((a.status, &a.body["status"]), (201, &json!("READY")));
     assert_eq!(a.body["queueing_method"], "passthrough");
     let b = join(&base, "open", "b").await;
-    assert_eq!((&b.body["status"], &b.body["position"]), (&json!("WAITING"), &json!(1)));
+    assert_eq!(
+        (&b.body["status"], &b.body["position"]),
+        (&json!("WAITING"), &json!(1))
+    );
     gw.shutdown().await;
 }
 
@@ -123,7 +135,12 @@ async fn access_codes_over_http() {
     let redis = RedisServer::start().unwrap();
     let gw = gateway(&redis).await;
     let base = gw.url("");
-    put_event(&base, "vip", json!({"admit_per_second": 0, "max_active": 10})).await;
+    put_event(
+        &base,
+        "vip",
+        json!({"admit_per_second": 0, "max_active": 10}),
+    )
+    .await;
     let g = join(&base, "vip", "general").await;
     assert_eq!(g.body["position"], 1);
 
@@ -170,7 +187,10 @@ async fn access_codes_over_http() {
     let late = join_with(&base, "vip", "late", &codes[1]).await;
     assert_eq!((late.status, late.code()), (403, "INVALID_ACCESS_CODE"));
     let ok = join_with(&base, "vip", "q", &codes[2]).await;
-    assert_eq!(ok.body["position"], 2, "behind p, ahead of the general queue");
+    assert_eq!(
+        ok.body["position"], 2,
+        "behind p, ahead of the general queue"
+    );
 
     // The trail counts codes and never shows one.
     let r = send(client().get(gw.url("/admin/v1/audit")).bearer_auth(ADMIN)).await;

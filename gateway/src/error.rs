@@ -203,6 +203,10 @@ table! {
     EVENT_NOT_FOUND = "EVENT_NOT_FOUND", NOT_FOUND, NotFound, NotFound, Own, None;
     /// The event is sold out.
     EVENT_CLOSED = "EVENT_CLOSED", GONE, FailedPrecondition, FailedPrecondition, Own, None;
+    /// The event's queueing method is `reject`: it takes no joins now.
+    QUEUE_CLOSED = "QUEUE_CLOSED", FORBIDDEN, FailedPrecondition, Forbidden, Own, None;
+    /// A join's access code is unknown, revoked or spent by another session.
+    INVALID_ACCESS_CODE = "INVALID_ACCESS_CODE", FORBIDDEN, PermissionDenied, Forbidden, Own, None;
     /// The waiting token does not verify.
     INVALID_TOKEN = "INVALID_TOKEN", UNAUTHORIZED, Unauthenticated, Unauthenticated, Own, None;
     /// *enter* before READY.
@@ -291,6 +295,8 @@ impl Kind {
             Q::InvalidArgument(_) => Kind::INVALID_ARGUMENT,
             Q::EventNotFound(_) => Kind::EVENT_NOT_FOUND,
             Q::EventClosed(_) => Kind::EVENT_CLOSED,
+            Q::QueueClosed(_) => Kind::QUEUE_CLOSED,
+            Q::InvalidAccessCode => Kind::INVALID_ACCESS_CODE,
             Q::InvalidToken => Kind::INVALID_TOKEN,
             Q::NotReady => Kind::NOT_READY,
             Q::TokenExpired => Kind::TOKEN_EXPIRED,

@@ -30,6 +30,7 @@ struct PlaceReply {
     eta_seconds: i64,
     expires_at: Option<String>,
     position: u64,
+    queueing_method: &'static str,
     status: &'static str,
 }
 
@@ -40,6 +41,7 @@ impl PlaceReply {
             eta_seconds: p.eta_seconds,
             expires_at: p.expires_at.and_then(|t| t.format(&Rfc3339).ok()),
             position: p.position,
+            queueing_method: p.queueing_method.as_str(),
             status: p.status.as_str(),
         }
     }
@@ -51,6 +53,7 @@ struct JoinReply {
     eta_seconds: i64,
     expires_at: Option<String>,
     position: u64,
+    queueing_method: &'static str,
     status: &'static str,
     waiting_token: String,
 }
@@ -84,6 +87,9 @@ pub struct JoinBody {
     /// GET /api/v1/queue/challenge), ignored otherwise; null counts as absent.
     #[serde(default)]
     challenge: Option<ChallengeAnswer>,
+    /// A priority access code (`POST /admin/v1/events/{id}/access-codes`).
+    #[serde(default)]
+    access_code: Option<String>,
 }
 
 impl std::fmt::Debug for JoinBody {
@@ -94,6 +100,7 @@ impl std::fmt::Debug for JoinBody {
             .field("session_id", &self.session_id)
             .field("user_assertion", &self.user_assertion.as_ref().map(|_| "…"))
             .field("challenge", &self.challenge.is_some())
+            .field("access_code", &self.access_code.as_ref().map(|_| "…"))
             .finish()
     }
 }
@@ -158,10 +165,11 @@ pub async fn join(
     st.challenges.check(&body.event_id, solution).await?;
     let joined = st
         .room
-        .join(
+        .join_with_code(
             &body.event_id,
             &body.session_id,
             body.user_assertion.as_deref(),
+            body.access_code.as_deref(),
         )
         .await?;
     let code = if joined.created {
@@ -178,6 +186,7 @@ pub async fn join(
         eta_seconds: p.eta_seconds,
         expires_at: p.expires_at.and_then(|t| t.format(&Rfc3339).ok()),
         position: p.position,
+        queueing_method: p.queueing_method.as_str(),
         status: p.status.as_str(),
         waiting_token: joined.waiting_token,
     };
@@ -316,6 +325,7 @@ pub(crate) fn event_json(id: &str, e: &EventInfo) -> Value {
         "opens_at": rfc3339(c.opens_at),
         "target_url": c.target_url,
         "join_challenge": c.join_challenge,
+        "queueing_method": c.queueing_method,
         "admissions_stopped": e.stopped,
         "sold_out": e.sold_out,
         "measured_admit_per_second": (e.measured_rate_milli >= 0).then(|| e.measured_rate_milli as f64 / 1000.0),

@@ -7,6 +7,7 @@
 //! and the binary only wires. Redis is reached through the `queue` and `webhooks` crates, and
 //! for the audit trail and the rate-limit sync through `redis-layer` directly.
 
+pub mod access_codes;
 pub mod admin;
 pub mod admin_grpc;
 pub mod admin_health;

@@ -2,8 +2,8 @@
 //! and request timeout, the maintenance gate and the admin token.
 
 use crate::{
-    admin, audit, error, extract, forward, handlers, metrics, ratelimit, resv_ws, server, webhook,
-    AppState,
+    access_codes, admin, audit, error, extract, forward, handlers, metrics, ratelimit, resv_ws,
+    server, webhook, AppState,
 };
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
@@ -116,6 +116,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/admin/v1/events/{event_id}/actions",
             post(admin::post_event_action),
+        )
+        .route(
+            "/admin/v1/events/{event_id}/access-codes",
+            post(access_codes::mint),
+        )
+        .route(
+            "/admin/v1/events/{event_id}/access-codes/revoke",
+            post(access_codes::revoke),
         )
         .route("/admin/v1/actions", post(admin::post_system_action))
         .route("/admin/v1/health", get(admin::get_health))

@@ -359,10 +359,7 @@ async fn a_peer_that_stops_answering_pings_is_dropped() {
 async fn a_socket_whose_event_is_not_here_is_told_not_to_reconnect() {
     // Two gateways with the same token secret, each with its own embedded store: the event
     // exists on one only, as after its data was lost.
-    let (a, b) = (
-        TestGateway::start(&[]).await,
-        TestGateway::start(&[]).await,
-    );
+    let (a, b) = (TestGateway::start(&[]).await, TestGateway::start(&[]).await);
     put_event(
         &a.url(""),
         "only-on-a",

@@ -13,6 +13,12 @@ pub enum QueueError {
     /// The event takes no new joins (sold out).
     #[error("event '{0}' is closed")]
     EventClosed(String),
+    /// The event's queueing method is `reject`: it takes no joins.
+    #[error("event '{0}' takes no joins now (queueing method reject)")]
+    QueueClosed(String),
+    /// A join's `access_code` is unknown, revoked, or was spent by another session.
+    #[error("the access code is invalid, revoked or already used")]
+    InvalidAccessCode,
     /// A waiting token failed its signature check or does not parse.
     #[error("the waiting token is invalid")]
     InvalidToken,

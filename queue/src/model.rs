@@ -38,6 +38,60 @@ pub struct EventConfig {
     /// Proof of work asked of every join (`GET /api/v1/queue/challenge`); None or 0 bits: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join_challenge: Option<JoinChallenge>,
+    /// How the queue lets people through (docs/api.md, "Queueing methods"); default `fifo`.
+    #[serde(default)]
+    pub queueing_method: QueueingMethod,
+}
+
+/// How an event's queue lets people through. Switching is live: the queue keeps its order
+/// (arrival, or the pre-queue's draw) whatever the method, and only how it is taken changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueingMethod {
+    /// First come, first served (the default).
+    #[default]
+    Fifo,
+    /// A lottery: each admission draws uniformly among everyone waiting (after the priority
+    /// lane); nobody is shown a position.
+    Random,
+    /// Admit at once while `max_active` allows, ignoring `admit_per_second`; queue as `fifo`
+    /// when full.
+    Passthrough,
+    /// No new places: joins are refused (403 `QUEUE_CLOSED`); those already holding a place
+    /// keep it and are admitted in order.
+    Reject,
+}
+
+impl QueueingMethod {
+    /// The stores' numeric code (`qm` in the event hash, bits 2..3 of a reply's flags).
+    pub fn code(self) -> i64 {
+        match self {
+            Self::Fifo => 0,
+            Self::Random => 1,
+            Self::Passthrough => 2,
+            Self::Reject => 3,
+        }
+    }
+
+    /// The method of a store's code; unknown codes read as `fifo`.
+    pub fn from_code(code: i64) -> Self {
+        match code {
+            1 => Self::Random,
+            2 => Self::Passthrough,
+            3 => Self::Reject,
+            _ => Self::Fifo,
+        }
+    }
+
+    /// The name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fifo => "fifo",
+            Self::Random => "random",
+            Self::Passthrough => "passthrough",
+            Self::Reject => "reject",
+        }
+    }
 }
 
 /// An event's proof-of-work setting: each join must carry a nonce such that
@@ -131,6 +185,7 @@ impl EventConfig {
             opens_at: None,
             target_url: None,
             join_challenge: None,
+            queueing_method: QueueingMethod::Fifo,
         }
     }
 
@@ -251,14 +306,18 @@ pub struct Place {
     /// The event's epoch: its creation time (Unix ms), different for every incarnation of an
     /// event id; waiting tokens carry it. 0 for an event created before epochs existed.
     pub epoch: u64,
+    /// The event's queueing method now.
+    pub method: QueueingMethod,
 }
 
 impl Place {
     /// Estimated seconds until READY: the position over the measured admission rate (the
     /// configured rate until one is measured); for the pre-queue, the time until opening.
-    /// -1 when no estimate exists (admissions paused).
+    /// -1 when no estimate exists (admissions paused, or a `random` queue: a lottery's wait
+    /// has no estimate for one person).
     pub fn eta_seconds(&self, now_ms: u64) -> i64 {
         match self.status {
+            Status::Waiting if self.method == QueueingMethod::Random => -1,
             Status::PreQueue => {
                 let wait = self.opens_at_ms.unwrap_or(now_ms).saturating_sub(now_ms);
                 wait.div_ceil(1000) as i64
@@ -475,6 +534,7 @@ mod tests {
             stopped: false,
             opens_at_ms: None,
             epoch: 0,
+            method: QueueingMethod::Fifo,
         }
     }
 
@@ -512,5 +572,14 @@ mod tests {
             serde_json::from_str::<EventConfig>(r#"{"admit_per_second":-1,"max_active":1}"#)
                 .is_err()
         );
+        let random: EventConfig = serde_json::from_str(
+            r#"{"admit_per_second":5,"max_active":10,"queueing_method":"random"}"#,
+        )
+        .unwrap();
+        assert_eq!(random.queueing_method, QueueingMethod::Random);
+        assert!(serde_json::from_str::<EventConfig>(
+            r#"{"admit_per_second":5,"max_active":10,"queueing_method":"lifo"}"#
+        )
+        .is_err());
     }
 }

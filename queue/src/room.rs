@@ -5,7 +5,7 @@ use crate::clock::Clock;
 use crate::error::{QueueError, Result};
 use crate::ids::{check_session_id, EventId, SessionKey};
 use crate::model::*;
-use crate::store::{Store, PRE_SCORE_MIN};
+use crate::store::{CodeHash, JoinRequest, Store, MAX_ACCESS_CODES_PER_CALL, PRE_SCORE_MIN};
 use crate::token::{
     AdmissionClaims, AdmissionSigner, UserAssertions, WaitingClaims, WaitingTokens, ISSUER,
 };
@@ -26,6 +26,8 @@ pub struct PlaceView {
     pub admission_ready: bool,
     /// When the current state lapses unless renewed; None when nothing is held.
     pub expires_at: Option<OffsetDateTime>,
+    /// The event's queueing method now.
+    pub queueing_method: QueueingMethod,
 }
 
 /// The outcome of a join.
@@ -117,10 +119,16 @@ impl WaitingRoom {
     fn view(&self, p: &Place, now: u64) -> PlaceView {
         PlaceView {
             status: p.status,
-            position: p.position,
+            // A lottery has no order to show: everyone waiting has the same chance at each draw.
+            position: if p.method == QueueingMethod::Random {
+                0
+            } else {
+                p.position
+            },
             eta_seconds: p.eta_seconds(now),
             admission_ready: p.status == Status::Ready,
             expires_at: at(p.expires_at_ms),
+            queueing_method: p.method,
         }
     }
 
@@ -136,6 +144,22 @@ impl WaitingRoom {
         session_id: &str,
         user_assertion: Option<&str>,
     ) -> Result<JoinView> {
+        self.join_with_code(event_id, session_id, user_assertion, None)
+            .await
+    }
+
+    /// [`WaitingRoom::join`] with an access code: a new place takes the priority lane and
+    /// spends the code (atomically with the place); a standing place is kept as it is and the
+    /// code is not spent. An unknown, revoked or (by another session) spent code refuses the
+    /// join with [`QueueError::InvalidAccessCode`]; the session that spent it, back after its
+    /// place ended, joins the general queue. An empty code counts as none.
+    pub async fn join_with_code(
+        &self,
+        event_id: &str,
+        session_id: &str,
+        user_assertion: Option<&str>,
+        access_code: Option<&str>,
+    ) -> Result<JoinView> {
         let event = EventId::parse(event_id)?;
         check_session_id(session_id)?;
         let now = self.inner.clock.now_ms();
@@ -150,16 +174,29 @@ impl WaitingRoom {
             ),
         };
         let pre_score = rand::thread_rng().gen_range(PRE_SCORE_MIN..=-1);
-        let joined = self
-            .inner
-            .store
-            .join(
-                &event,
-                SessionKey::of_place(session_id, user.as_deref()),
-                pre_score,
-                now,
-            )
-            .await?;
+        let session = SessionKey::of_place(session_id, user.as_deref());
+        let joined = match access_code.filter(|c| !c.is_empty()) {
+            None => {
+                self.inner
+                    .store
+                    .join(&event, session, pre_score, now)
+                    .await?
+            }
+            // Alone, not group-committed: a batch is refused whole for one bad code.
+            Some(code) => {
+                let req = JoinRequest {
+                    session,
+                    pre_score,
+                    access_code: Some(access_code_hash(code)?),
+                };
+                self.inner
+                    .store
+                    .join_many(&event, &[req], now)
+                    .await?
+                    .pop()
+                    .ok_or_else(|| QueueError::Protocol("empty join reply".into()))?
+            }
+        };
         let claims = WaitingClaims {
             event_id: event.to_string(),
             ticket: joined.place.ticket,
@@ -318,6 +355,51 @@ impl WaitingRoom {
             .ok_or_else(|| QueueError::EventNotFound(event.to_string()))
     }
 
+    /// Mints `count` (1 to [`MAX_ACCESS_CODES_PER_CALL`]) new single-use access codes for the
+    /// event: 128 random bits each, URL-safe base64 (22 characters). Only their SHA-256 is
+    /// stored, so the codes exist in this answer only.
+    pub async fn mint_access_codes(&self, event_id: &str, count: usize) -> Result<Vec<String>> {
+        let event = EventId::parse(event_id)?;
+        if count == 0 || count > MAX_ACCESS_CODES_PER_CALL {
+            return Err(QueueError::InvalidArgument(format!(
+                "count must be between 1 and {MAX_ACCESS_CODES_PER_CALL}"
+            )));
+        }
+        use base64::Engine as _;
+        // The generator is not Send: dropped before the store is awaited.
+        let codes: Vec<String> = {
+            let mut rng = rand::thread_rng();
+            (0..count)
+                .map(|_| {
+                    let bytes: [u8; 16] = rng.gen();
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+                })
+                .collect()
+        };
+        let hashes: Vec<CodeHash> = codes.iter().map(|c| sha256(c)).collect();
+        self.inner.store.add_access_codes(&event, &hashes).await?;
+        Ok(codes)
+    }
+
+    /// Revokes access codes (at most [`MAX_ACCESS_CODES_PER_CALL`]); returns how many existed.
+    /// A code that is not well formed was never minted and counts as not there.
+    pub async fn revoke_access_codes(&self, event_id: &str, codes: &[String]) -> Result<u64> {
+        let event = EventId::parse(event_id)?;
+        if codes.len() > MAX_ACCESS_CODES_PER_CALL {
+            return Err(QueueError::InvalidArgument(format!(
+                "at most {MAX_ACCESS_CODES_PER_CALL} codes a request"
+            )));
+        }
+        let hashes: Vec<CodeHash> = codes
+            .iter()
+            .filter_map(|c| access_code_hash(c).ok())
+            .collect();
+        if hashes.is_empty() {
+            return Ok(0);
+        }
+        self.inner.store.revoke_access_codes(&event, &hashes).await
+    }
+
     /// Applies an emergency action.
     pub async fn act(&self, event_id: &str, action: Action) -> Result<()> {
         let event = EventId::parse(event_id)?;
@@ -358,6 +440,29 @@ fn same_epoch(claims: &WaitingClaims, place: &Place) -> Result<()> {
     match claims.epoch {
         Some(e) if e != place.epoch => Err(QueueError::InvalidToken),
         _ => Ok(()),
+    }
+}
+
+/// Longest access code accepted (minted ones have 22 characters).
+pub const MAX_ACCESS_CODE_LEN: usize = 64;
+
+fn sha256(s: &str) -> CodeHash {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(s.as_bytes()).into()
+}
+
+/// The stored form of an access code; a code that is not URL-safe base64 of a sane length was
+/// never minted.
+fn access_code_hash(code: &str) -> Result<CodeHash> {
+    let ok = !code.is_empty()
+        && code.len() <= MAX_ACCESS_CODE_LEN
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(sha256(code))
+    } else {
+        Err(QueueError::InvalidAccessCode)
     }
 }
 

@@ -182,6 +182,12 @@ impl Store for Gated {
     async fn claim_once(&self, e: &EventId, id: &str, until: u64, now: u64) -> Result<bool> {
         self.inner.claim_once(e, id, until, now).await
     }
+    async fn add_access_codes(&self, e: &EventId, c: &[queue::store::CodeHash]) -> Result<u64> {
+        self.inner.add_access_codes(e, c).await
+    }
+    async fn revoke_access_codes(&self, e: &EventId, c: &[queue::store::CodeHash]) -> Result<u64> {
+        self.inner.revoke_access_codes(e, c).await
+    }
 }
 
 #[tokio::test]

@@ -58,10 +58,7 @@ async fn a_million_expired_joins_leave_redis_as_it_was() {
         tasks.push(tokio::spawn(async move {
             for b in (lane..USERS / BATCH).step_by(4) {
                 let joins: Vec<JoinRequest> = (b * BATCH..(b + 1) * BATCH)
-                    .map(|i| JoinRequest {
-                        session: SessionKey::of(&format!("bot-{i}")),
-                        pre_score: -1,
-                    })
+                    .map(|i| JoinRequest::new(SessionKey::of(&format!("bot-{i}")), -1))
                     .collect();
                 let r = store.join_many(&ev, &joins, T0).await.unwrap();
                 assert!(r.iter().all(|j| j.created));

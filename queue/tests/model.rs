@@ -2,13 +2,16 @@
 //! actions, batched joins and batched status reads, driven through a real redis-server and the
 //! in-memory store with the same clock and the same inputs, must get identical answers at every
 //! step. A third run on Redis makes every batch as single calls, one by one: a batch (one script
-//! call for N requests) must answer exactly as those N calls do.
+//! call for N requests) must answer exactly as those N calls do. The ops include live switches
+//! of the queueing method and joins with access codes (minted, spent, revoked).
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use queue::ids::{EventId, SessionKey};
-use queue::model::{Action, EventConfig, JoinChallenge};
-use queue::store::{JoinRequest, MemoryStore, RedisOptions, RedisStore, StatusRequest, Store};
+use queue::model::{Action, EventConfig, JoinChallenge, QueueingMethod};
+use queue::store::{
+    CodeHash, JoinRequest, MemoryStore, RedisOptions, RedisStore, StatusRequest, Store,
+};
 use std::sync::atomic::{AtomicU32, Ordering};
 use testkit::RedisServer;
 
@@ -54,6 +57,38 @@ enum Op {
     Resume {
         ms: u64,
     },
+    /// The event switches to another queueing method (a configure call).
+    Method(QueueingMethod),
+    /// Access codes `from..to` are minted.
+    Mint {
+        from: u8,
+        to: u8,
+    },
+    /// Code `code` is revoked.
+    Revoke {
+        code: u8,
+    },
+    /// A join carrying access code `code`.
+    JoinCode {
+        s: u8,
+        code: u8,
+        pre: i64,
+    },
+}
+
+fn method() -> impl Strategy<Value = QueueingMethod> {
+    prop_oneof![
+        3 => Just(QueueingMethod::Fifo),
+        3 => Just(QueueingMethod::Random),
+        2 => Just(QueueingMethod::Passthrough),
+        1 => Just(QueueingMethod::Reject),
+    ]
+}
+
+fn code(i: u8) -> CodeHash {
+    let mut h = [7u8; 32];
+    h[0] = i;
+    h
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -64,7 +99,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (s.clone(), any::<bool>()).prop_map(|(s, heartbeat)| Op::Status { s, heartbeat }),
         2 => prop::collection::vec((s.clone(), any::<bool>()), 1..8).prop_map(|reads| Op::StatusMany { reads }),
         2 => s.clone().prop_map(|s| Op::Enter { s }),
-        1 => s.prop_map(|s| Op::Leave { s }),
+        1 => s.clone().prop_map(|s| Op::Leave { s }),
         3 => Just(Op::Admit),
         1 => (1u32..3).prop_map(|budget| Op::Sweep { budget }),
         4 => prop_oneof![0u64..1500, 1500u64..12_000].prop_map(|ms| Op::Advance { ms }),
@@ -73,6 +108,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u64..12).prop_map(|since| Op::Pulse { since }),
         1 => any::<bool>().prop_map(|heartbeat| Op::Places { heartbeat }),
         1 => (0u64..20_000).prop_map(|ms| Op::Resume { ms }),
+        1 => method().prop_map(Op::Method),
+        1 => (0u8..4, 1u8..4).prop_map(|(from, n)| Op::Mint { from, to: from + n }),
+        1 => (0u8..6).prop_map(|code| Op::Revoke { code }),
+        3 => (s.clone(), 0u8..6, -3i64..=-1).prop_map(|(s, code, pre)| Op::JoinCode { s, code, pre }),
     ]
 }
 
@@ -84,8 +123,9 @@ fn config() -> impl Strategy<Value = EventConfig> {
         2u32..20,
         1u32..8,
         prop::option::of(0i64..20),
+        method(),
     )
-        .prop_map(|(aps, max, attl, idle, rto, opens)| EventConfig {
+        .prop_map(|(aps, max, attl, idle, rto, opens, method)| EventConfig {
             admit_per_second: aps,
             max_active: max,
             admission_ttl_seconds: attl,
@@ -99,6 +139,7 @@ fn config() -> impl Strategy<Value = EventConfig> {
             join_challenge: (aps != 1).then_some(JoinChallenge {
                 difficulty_bits: idle % 3,
             }),
+            queueing_method: method,
         })
 }
 
@@ -137,10 +178,7 @@ async fn apply(
         Op::JoinMany { joins } => {
             let reqs: Vec<JoinRequest> = joins
                 .iter()
-                .map(|(s, pre)| JoinRequest {
-                    session: sess(*s),
-                    pre_score: *pre,
-                })
+                .map(|(s, pre)| JoinRequest::new(sess(*s), *pre))
                 .collect();
             let r = if batched {
                 store.join_many(ev, &reqs, now).await
@@ -204,7 +242,24 @@ async fn apply(
                 }
             }
         }
-        Op::Advance { .. } => String::new(),
+        Op::Advance { .. } | Op::Method(_) => String::new(),
+        Op::Mint { from, to } => {
+            let codes: Vec<CodeHash> = (*from..*to).map(code).collect();
+            norm(store.add_access_codes(ev, &codes).await)
+        }
+        Op::Revoke { code: c } => norm(store.revoke_access_codes(ev, &[code(*c)]).await),
+        Op::JoinCode { s, code: c, pre } => {
+            let req = JoinRequest {
+                session: sess(*s),
+                pre_score: *pre,
+                access_code: Some(code(*c)),
+            };
+            let r = store.join_many(ev, &[req], now).await;
+            if let Ok(js) = &r {
+                tickets[*s as usize] = js[0].place.ticket;
+            }
+            norm(r)
+        }
         Op::Act(action) => norm(store.act(ev, *action).await),
         Op::Pulse { since } => norm(store.pulse(ev, *since).await),
         Op::Resume { ms } => norm(store.resume(ev, now.saturating_sub(*ms), now).await),
@@ -230,6 +285,16 @@ async fn run_case(redis: &RedisStore, cfg: EventConfig, ops: Vec<Op>) -> Result<
     for (i, op) in ops.iter().enumerate() {
         if let Op::Advance { ms } = op {
             now += ms;
+            continue;
+        }
+        if let Op::Method(m) = op {
+            let cfg = EventConfig {
+                queueing_method: *m,
+                ..cfg.clone()
+            };
+            let a = norm(mem.configure(&ev, &cfg, now).await);
+            prop_assert_eq!(&a, &norm(redis.configure(&ev, &cfg, now).await));
+            prop_assert_eq!(&a, &norm(redis.configure(&one, &cfg, now).await));
             continue;
         }
         let a = apply(&mem, &ev, op, &mut t_mem, now, true).await;

@@ -80,7 +80,7 @@ impl Store for Batched {
         self.joins
             .submit(
                 event,
-                JoinRequest { session, pre_score },
+                JoinRequest::new(session, pre_score),
                 now_ms,
                 move |reqs, now| {
                     let inner = inner.clone();
@@ -187,6 +187,14 @@ impl Store for Batched {
 
     async fn ping(&self) -> Result<()> {
         self.inner.ping().await
+    }
+
+    async fn add_access_codes(&self, event: &EventId, codes: &[super::CodeHash]) -> Result<u64> {
+        self.inner.add_access_codes(event, codes).await
+    }
+
+    async fn revoke_access_codes(&self, event: &EventId, codes: &[super::CodeHash]) -> Result<u64> {
+        self.inner.revoke_access_codes(event, codes).await
     }
 
     async fn claim_once(

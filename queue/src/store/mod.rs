@@ -19,10 +19,20 @@ pub use self::batched::{BatchOptions, Batched};
 pub use self::memory::MemoryStore;
 pub use self::redis::{RedisOptions, RedisStore};
 
-/// Lowest score a pre-queue draw may take: the draw is in `[-2^23, -1]`, below every ticket.
-/// Redis keeps `draw * 2^30 + ticket` as the score, exact in a double (see lib.lua); equal
-/// draws (about one pair in 8 million draws) keep arrival order.
-pub const PRE_SCORE_MIN: i64 = -(1 << 23);
+/// Lowest score a pre-queue draw may take: the draw is in `[-2^23 + 1, -1]`, below every
+/// ticket. Redis keeps `draw * 2^30 + ticket` as the score, exact in a double (see lib.lua);
+/// equal draws (about one pair in 8 million draws) keep arrival order.
+pub const PRE_SCORE_MIN: i64 = -(1 << 23) + 1;
+
+/// The draw of every priority place (access codes): below every pre-queue draw, so the
+/// priority lane sorts ahead of the pre-queue and of every ticket, in arrival order.
+pub const PRIORITY_DRAW: i64 = -(1 << 23);
+
+/// Most access codes one [`Store::add_access_codes`] call (and one admin request) takes.
+pub const MAX_ACCESS_CODES_PER_CALL: usize = 10_000;
+
+/// An access code as the stores keep it: its SHA-256, never the code.
+pub type CodeHash = [u8; 32];
 
 /// Tickets an event hands out at most (2^30 - 1, about 1.07 billion places); past it joins are
 /// refused as if the event were closed.
@@ -41,6 +51,20 @@ pub struct JoinRequest {
     pub session: SessionKey,
     /// The secret draw used when the event is not yet open, in `[PRE_SCORE_MIN, -1]`.
     pub pre_score: i64,
+    /// The SHA-256 of the join's access code: a new place takes the priority lane and spends
+    /// the code; an unknown code, or one another session spent, refuses the join (the batch).
+    pub access_code: Option<CodeHash>,
+}
+
+impl JoinRequest {
+    /// A join without an access code.
+    pub fn new(session: SessionKey, pre_score: i64) -> Self {
+        Self {
+            session,
+            pre_score,
+            access_code: None,
+        }
+    }
 }
 
 /// One status read of a batch ([`Store::status_many`]).
@@ -77,13 +101,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Joined>;
     /// Joins of one event applied in order, with exactly the answers of as many [`Store::join`]
     /// calls at `now_ms`; an error is the whole batch's (each join would have had it alone).
-    /// Stores that can do better than one call each (Redis: one script call) override it.
+    /// Stores that can do better than one call each (Redis: one script call) override it; the
+    /// default takes no access codes (a store with codes overrides it).
     async fn join_many(
         &self,
         event: &EventId,
         joins: &[JoinRequest],
         now_ms: u64,
     ) -> Result<Vec<Joined>> {
+        if joins.iter().any(|j| j.access_code.is_some()) {
+            return Err(crate::error::QueueError::InvalidAccessCode);
+        }
         let mut out = Vec::with_capacity(joins.len());
         for j in joins {
             out.push(self.join(event, j.session, j.pre_score, now_ms).await?);
@@ -157,6 +185,12 @@ pub trait Store: Send + Sync + 'static {
     async fn resume(&self, event: &EventId, from_ms: u64, until_ms: u64) -> Result<bool>;
     /// Checks that the store answers.
     async fn ping(&self) -> Result<()>;
+    /// Adds unspent access codes (by hash, at most [`MAX_ACCESS_CODES_PER_CALL`]) to the event;
+    /// a hash already there keeps its state. Returns how many were added.
+    async fn add_access_codes(&self, event: &EventId, codes: &[CodeHash]) -> Result<u64>;
+    /// Removes access codes (spent or not); a place already taken with one stays. Returns how
+    /// many were there.
+    async fn revoke_access_codes(&self, event: &EventId, codes: &[CodeHash]) -> Result<u64>;
     /// Records `id` (at most [`CLAIM_ID_MAX`] characters of `[A-Za-z0-9_-]`) as used within
     /// `event` until `until_ms`; true for the first claim, false when it was already claimed
     /// and has not lapsed. What makes a join challenge single-use across replicas. The one

@@ -9,7 +9,7 @@
 //! the event's configuration) are followed by `WAIT` on the same connection and node, and are
 //! acknowledged only once that many replicas have them (see [`QueueError::NotReplicated`]).
 
-use super::{JoinRequest, StatusRequest, Store};
+use super::{CodeHash, JoinRequest, StatusRequest, Store};
 use crate::error::{QueueError, Result};
 use crate::ids::{EventId, SessionKey};
 use crate::model::*;
@@ -37,6 +37,7 @@ struct Scripts {
     pulse: Script,
     places: Script,
     resume: Script,
+    codes: Script,
 }
 
 impl Scripts {
@@ -55,6 +56,7 @@ impl Scripts {
             pulse: s(include_str!("lua/pulse.lua")),
             places: s(include_str!("lua/places.lua")),
             resume: s(include_str!("lua/resume.lua")),
+            codes: s(include_str!("lua/codes.lua")),
         }
     }
 }
@@ -108,6 +110,7 @@ fn decode_place(r: &[i64]) -> Result<Place> {
         stopped: r[7] & 1 != 0,
         opens_at_ms: (r[8] >= 0).then(|| r[8] as u64),
         epoch: u(r[9]),
+        method: QueueingMethod::from_code((r[7] >> 2) & 3),
     })
 }
 
@@ -143,6 +146,30 @@ impl RedisStore {
         v
     }
 
+    /// Adds or removes access codes (codes.lua), waited for like a join: a minted code lost in
+    /// a failover would be refused after it was handed out.
+    async fn codes(&self, event: &EventId, op: &str, codes: &[CodeHash]) -> Result<u64> {
+        if codes.len() > super::MAX_ACCESS_CODES_PER_CALL {
+            return Err(QueueError::InvalidArgument(format!(
+                "at most {} access codes a call",
+                super::MAX_ACCESS_CODES_PER_CALL
+            )));
+        }
+        let (keys, p) = base_keys(event);
+        let args = Self::args(
+            p,
+            0,
+            std::iter::once(Value::from(op))
+                .chain(codes.iter().map(|h| Value::Bytes(h.to_vec().into()))),
+        );
+        let r = self.run_durable(&self.scripts.codes, keys, args).await?;
+        match r.first() {
+            Some(-1) => Err(Self::not_found(event)),
+            Some(&n) => Ok(u(n)),
+            None => Err(QueueError::Protocol("empty codes reply".into())),
+        }
+    }
+
     fn not_found(event: &EventId) -> QueueError {
         QueueError::EventNotFound(event.to_string())
     }
@@ -168,6 +195,7 @@ impl Store for RedisStore {
                 Value::from(opens),
                 Value::from(config.target_url.clone().unwrap_or_default()),
                 Value::from(i64::from(config.challenge_bits())),
+                Value::from(config.queueing_method.code()),
             ],
         );
         let r = self
@@ -221,6 +249,7 @@ impl Store for RedisStore {
                     .and_then(|b| b.parse().ok())
                     .filter(|&b| b > 0)
                     .map(|difficulty_bits| JoinChallenge { difficulty_bits }),
+                queueing_method: QueueingMethod::from_code((r[7] >> 2) & 3),
             },
             stopped: r[7] & 1 != 0,
             sold_out: r[7] & 2 != 0,
@@ -275,7 +304,7 @@ impl Store for RedisStore {
         now_ms: u64,
     ) -> Result<Joined> {
         let mut joined = self
-            .join_many(event, &[JoinRequest { session, pre_score }], now_ms)
+            .join_many(event, &[JoinRequest::new(session, pre_score)], now_ms)
             .await?;
         joined
             .pop()
@@ -289,17 +318,23 @@ impl Store for RedisStore {
         now_ms: u64,
     ) -> Result<Vec<Joined>> {
         let (keys, p) = base_keys(event);
-        let mut args = Vec::with_capacity(2 + 2 * joins.len());
+        let mut args = Vec::with_capacity(2 + 3 * joins.len());
         args.push(Value::from(p));
         args.push(Value::from(now_ms as i64));
         for j in joins {
             args.push(member(j.session));
             args.push(Value::from(j.pre_score.clamp(super::PRE_SCORE_MIN, -1)));
+            args.push(match &j.access_code {
+                Some(h) => Value::Bytes(h.to_vec().into()),
+                None => Value::from(""),
+            });
         }
         let r = self.run_durable(&self.scripts.join, keys, args).await?;
         match r.first() {
             Some(-1) if r.len() == 1 => return Err(Self::not_found(event)),
             Some(-2) if r.len() == 1 => return Err(QueueError::EventClosed(event.to_string())),
+            Some(-3) if r.len() == 1 => return Err(QueueError::QueueClosed(event.to_string())),
+            Some(-4) if r.len() == 1 => return Err(QueueError::InvalidAccessCode),
             _ => {}
         }
         if r.len() != 5 + 5 * joins.len() {
@@ -560,6 +595,14 @@ impl Store for RedisStore {
 
     async fn ping(&self) -> Result<()> {
         Ok(self.redis.ping().await?)
+    }
+
+    async fn add_access_codes(&self, event: &EventId, codes: &[CodeHash]) -> Result<u64> {
+        self.codes(event, "add", codes).await
+    }
+
+    async fn revoke_access_codes(&self, event: &EventId, codes: &[CodeHash]) -> Result<u64> {
+        self.codes(event, "del", codes).await
     }
 
     /// `SET wr:{event}:claim:<id> 1 NX PX <until - now>`: one command, atomic on its own, in

@@ -1,4 +1,6 @@
--- admit: one admission tick, run by every gateway replica (ARGV[3] unused).
+-- admit: one admission tick, run by every gateway replica (ARGV[3] unused). `fifo` and `reject`
+-- take the head of the queue; `random` draws (see below); `passthrough` fills every free slot,
+-- without the token bucket.
 -- Reply: {admitted, ready_expired, waiting, ready, active} or {-1} for an unknown event.
 --
 -- The token bucket lives in the event hash, in milli-tokens so that Lua and Rust agree exactly:
@@ -19,46 +21,70 @@ local function expire(set)
 end
 local ready_expired = expire(R)
 expire(A)
-local st = redis.call('HMGET', EV, 'tokens', 'tb_ts', 'admitted', 'w_start', 'w_cur', 'w_prev')
-local tokens, tb_ts = tonumber(st[1]) or 0, tonumber(st[2]) or NOW
-local admitted_total = tonumber(st[3]) or 0
-local w_start, w_cur, w_prev = tonumber(st[4]) or 0, tonumber(st[5]) or 0, tonumber(st[6]) or -1
-local dt = math.max(0, NOW - tb_ts)
-local cap = c.aps * 1000
-if NOW > tb_ts then
-  tokens = math.min(cap, tokens + (NOW - tb_ts) * c.aps)
-  tb_ts = NOW
-end
-if tokens > cap then tokens = cap end
+local tokens, tb_ts = bucket(c)
+local st = redis.call('HMGET', EV, 'admitted', 'w_start', 'w_cur', 'w_prev', 'tick_ts', 'rnd')
+local admitted_total = tonumber(st[1]) or 0
+local w_start, w_cur, w_prev = tonumber(st[2]) or 0, tonumber(st[3]) or 0, tonumber(st[4]) or -1
+-- The time since the last tick (joins admitted at once move tb_ts, so it is kept apart).
+local dt = 0
+if st[5] then dt = math.max(0, NOW - tonumber(st[5])) end
+local rnd = tonumber(st[6])
 local n = 0
-local paused = c.stopped or c.sold or c.aps == 0 or pre_queue(c)
+local passthrough = c.qm == PASSTHROUGH
+local paused = c.stopped or c.sold or (c.aps == 0 and not passthrough) or pre_queue(c)
 if not paused then
   local room = c.max - redis.call('ZCARD', R) - redis.call('ZCARD', A)
-  local want = math.min(math.floor(tokens / 1000), room)
+  local want = room
+  if not passthrough then want = math.min(math.floor(tokens / 1000), room) end
   local deadline = NOW + c.rto * 1000
   -- Idle users not yet swept are skipped, not admitted: they would only hold a slot until the
   -- ready timeout.
+  local function let_in(d, t)
+    local hk, hf = hb_key(t), t % BUCKET
+    local last = tonumber(redis.call('HGET', hk, hf))
+    redis.call('HDEL', hk, hf)
+    if last and NOW_S - beat(c, last) < c.idle then
+      redis.call('ZADD', R, deadline, d)
+      redis.call('HSET', TK, d, t)
+      n = n + 1
+    end
+  end
   local gone = 0
-  while want > n do
-    local popped = redis.call('ZPOPMIN', Q, want - n)
-    if #popped == 0 then break end
-    gone = gone + #popped / 2
-    for i = 1, #popped, 2 do
-      local d, t = popped[i], tonumber(popped[i + 1]) % TBITS
-      local hk, hf = hb_key(t), t % BUCKET
-      local last = tonumber(redis.call('HGET', hk, hf))
-      redis.call('HDEL', hk, hf)
-      if last and NOW_S - beat(c, last) < c.idle then
-        redis.call('ZADD', R, deadline, d)
-        redis.call('HSET', TK, d, t)
-        n = n + 1
+  if c.qm == RANDOM then
+    -- The lottery: the priority lane first (in order), then each admission draws one of those
+    -- waiting uniformly, by rank, from the event's own generator (random_draw in lib.lua), so
+    -- the in-memory store draws the same. Each draw logs the rank it took, so positions
+    -- derived from the departure log stay exact.
+    while want > n do
+      local size = redis.call('ZCARD', Q)
+      if size == 0 then break end
+      local head = redis.call('ZRANGE', Q, 0, 0, 'WITHSCORES')
+      local idx = 0
+      if tonumber(head[2]) >= PRIO_END then
+        local draw
+        draw, rnd = random_draw(c, rnd)
+        idx = math.fmod(draw, size)
+      end
+      local pick = redis.call('ZRANGE', Q, idx, idx, 'WITHSCORES')
+      redis.call('ZREM', Q, pick[1])
+      log_departure('r' .. (idx + 1))
+      let_in(pick[1], tonumber(pick[2]) % TBITS)
+    end
+  else
+    while want > n do
+      local popped = redis.call('ZPOPMIN', Q, want - n)
+      if #popped == 0 then break end
+      gone = gone + #popped / 2
+      for i = 1, #popped, 2 do
+        let_in(popped[i], tonumber(popped[i + 1]) % TBITS)
       end
     end
   end
   if gone > 0 then log_departure('a' .. gone) end
-  tokens = tokens - n * 1000
+  if not passthrough then tokens = tokens - n * 1000 end
   admitted_total = admitted_total + n
 end
+if rnd then redis.call('HSET', EV, 'rnd', rnd) end
 local waiting = redis.call('ZCARD', Q)
 -- The measured rate (milli-admissions per second) behind every ETA: admissions over a sliding
 -- window of 30 s (the previous window weighted by how much of it is still inside the last 30 s),
@@ -80,6 +106,6 @@ if w_prev >= 0 then
 elseif el >= 1000 then
   rate_m = math.floor(w_cur * 1000000 / el)
 end
-redis.call('HSET', EV, 'tokens', tokens, 'tb_ts', tb_ts, 'admitted', admitted_total,
+redis.call('HSET', EV, 'tokens', tokens, 'tb_ts', tb_ts, 'tick_ts', NOW, 'admitted', admitted_total,
   'w_start', w_start, 'w_cur', w_cur, 'w_prev', w_prev, 'rate_m', rate_m)
 return {n, ready_expired, waiting, redis.call('ZCARD', R), redis.call('ZCARD', A)}

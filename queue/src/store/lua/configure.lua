@@ -7,6 +7,9 @@ local created = redis.call('EXISTS', EV) == 0
 redis.call('HSET', EV, 'aps', ARGV[3], 'max', ARGV[4], 'attl', ARGV[5], 'idle', ARGV[6],
   'rto', ARGV[7], 'opens', ARGV[8], 'url', ARGV[9])
 redis.call('HSET', EV, 'pow', ARGV[10] or '0')
+-- ARGV[11] = queueing method code (queue::model::QueueingMethod::code); a switch is live: the
+-- queue's order is kept, only how it is taken changes (join.lua, admit.lua).
+redis.call('HSET', EV, 'qm', ARGV[11] or '0')
 if created then
   redis.call('HSET', EV, 'stopped', 0, 'sold', 0, 'tokens', 0, 'tb_ts', NOW, 'rate_m', -1,
     'epoch', NOW)

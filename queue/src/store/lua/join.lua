@@ -1,7 +1,9 @@
 -- join: a batch of N >= 1 joins of one event, applied in order exactly as N calls would be.
--- ARGV[2+2i-1], ARGV[2+2i] = the session digest of join i and its pre-queue draw (i = 1..N).
--- Reply: {-1} unknown event | {-2} closed or out of tickets | {rate_m, aps, flags, opens, epoch, then
--- per join: code (1 new, 0 existing), ticket, status, position, expires_at}.
+-- ARGV[3i], ARGV[3i+1], ARGV[3i+2] = the session digest of join i, its pre-queue draw, and the
+-- SHA-256 of its access code ('' for none) (i = 1..N).
+-- Reply: {-1} unknown event | {-2} closed or out of tickets | {-3} the queueing method is
+-- `reject` | {-4} an access code is unknown or spent by another session | {rate_m, aps, flags,
+-- opens, epoch, then per join: code (1 new, 0 existing), ticket, status, position, expires_at}.
 -- A batch is one script call, so the whole group costs one round trip and one WAIT (the group
 -- commit of joins); a session whose ticket still stands gets it back (a refresh never takes a
 -- second place), also when it appears twice in one batch; one whose ticket is gone joins again
@@ -9,16 +11,61 @@
 local c = load_cfg()
 if not c then return {-1} end
 if c.sold then return {-2} end
-local n = (#ARGV - 2) / 2
+-- `reject` takes no joins at all, refreshes included, so that a batch is refused whole; those
+-- holding a place keep it and read it with their waiting token (status, WebSocket).
+if c.qm == REJECT then return {-3} end
+local n = (#ARGV - 2) / 3
 -- Checked once for the batch, so that a batch is refused whole rather than half applied.
 if (tonumber(redis.call('GET', SEQ)) or 0) + n >= TBITS then return {-2} end
+-- Access codes: codes hash field = SHA-256 of the code, value '1' while unspent, else the digest
+-- of the session that spent it. Checked before anything is written, for the same reason; a
+-- code that one join of the batch spends is spent for the later ones.
+local CODES = P .. 'codes'
+local owner_of = {}
+for i = 1, n do
+  local h = ARGV[2 + 3 * i]
+  if h ~= '' then
+    local d = ARGV[3 * i]
+    local owner = owner_of[h] or redis.call('HGET', CODES, h)
+    if (not owner) or (owner ~= '1' and owner ~= d) then return {-4} end
+    owner_of[h] = d
+  end
+end
 local pre = pre_queue(c)
 local out = {c.rate_m, c.aps, flags(c), c.opens or -1, c.epoch}
 local expires = (NOW_S + c.idle) * 1000
 local qlen = nil
 local wrote = false
+
+-- Admission at once, in this script so it is atomic with the join: when the queue is open and
+-- admitting, nobody waits ahead of the newcomer (nobody at all, or for a priority place nobody
+-- in the priority lane, which is admitted first whatever the method), a slot is free and the
+-- token bucket has a token (`passthrough` needs none: it admits as fast as capacity allows).
+-- So nobody is passed, and the rate holds whether admission comes from here or from the tick.
+-- Returns the READY deadline, or nil.
+local function at_once(d, t, prio)
+  if pre or c.stopped or held() >= c.max then return nil end
+  local ahead
+  if prio then
+    ahead = redis.call('ZCOUNT', Q, '-inf', '(' .. string.format('%.0f', PRIO_END))
+  else
+    ahead = qlen or redis.call('ZCARD', Q)
+  end
+  if ahead > 0 then return nil end
+  if c.qm ~= PASSTHROUGH then
+    local tokens, tb_ts = bucket(c)
+    if tokens < 1000 then return nil end
+    redis.call('HSET', EV, 'tokens', tokens - 1000, 'tb_ts', tb_ts)
+  end
+  local deadline = NOW + c.rto * 1000
+  redis.call('ZADD', R, deadline, d)
+  redis.call('HSET', TK, d, t)
+  redis.call('HINCRBY', EV, 'admitted', 1)
+  return deadline
+end
+
 for i = 1, n do
-  local d = ARGV[1 + 2 * i]
+  local d = ARGV[3 * i]
   local s = redis.call('ZSCORE', Q, d)
   local old = nil
   if s then old = tonumber(s) % TBITS else old = tonumber(redis.call('HGET', TK, d)) end
@@ -39,12 +86,30 @@ for i = 1, n do
   if not p then
     local t = redis.call('INCR', SEQ)
     wrote = true
-    -- Arrival order is the ticket. In the pre-queue the score is a secret uniform draw below
-    -- every ticket, so at opening the pre-queue is a uniform shuffle placed ahead of later
-    -- arrivals (equal draws keep arrival order).
+    -- A new place with a code takes the priority lane and spends the code; the session that
+    -- spent it, back after its place ended, joins the general queue (one priority place a code).
+    local prio = false
+    local h = ARGV[2 + 3 * i]
+    if h ~= '' and redis.call('HGET', CODES, h) == '1' then
+      redis.call('HSET', CODES, h, d)
+      prio = true
+    end
     local k = #out
-    if pre then
-      redis.call('ZADD', Q, tonumber(ARGV[2 + 2 * i]) * TBITS + t, d)
+    local ready_until = at_once(d, t, prio)
+    if ready_until then
+      out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = 1, t, READY, 0, ready_until
+    elseif prio then
+      redis.call('ZADD', Q, PRIO_SCORE + t, d)
+      if qlen then qlen = qlen + 1 end
+      local st, pos = WAITING, redis.call('ZRANK', Q, d) + 1
+      if pre then st, pos = PRE_QUEUE, 0 end
+      out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = 1, t, st, pos, expires
+    elseif pre then
+      -- Arrival order is the ticket. In the pre-queue the score is a secret uniform draw below
+      -- every ticket, so at opening the pre-queue is a uniform shuffle placed ahead of later
+      -- arrivals (equal draws keep arrival order).
+      redis.call('ZADD', Q, tonumber(ARGV[1 + 3 * i]) * TBITS + t, d)
+      if qlen then qlen = qlen + 1 end
       out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = 1, t, PRE_QUEUE, 0, expires
     else
       redis.call('ZADD', Q, t, d)
@@ -53,7 +118,7 @@ for i = 1, n do
       if qlen then qlen = qlen + 1 else qlen = redis.call('ZCARD', Q) end
       out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = 1, t, WAITING, qlen, expires
     end
-    redis.call('HSET', hb_key(t), t % BUCKET, NOW_S)
+    if not ready_until then redis.call('HSET', hb_key(t), t % BUCKET, NOW_S) end
   end
 end
 -- A batch of refreshes only may have written nothing; one write that changes nothing makes

@@ -31,6 +31,14 @@ local PRE_QUEUE, WAITING, READY, ADMITTED, EXPIRED, SOLD_OUT = 0, 1, 2, 3, 4, 5
 local BUCKET = 64
 -- Tickets live below 2^30 so that draw * TBITS + ticket stays an exact double (|draw| <= 2^23).
 local TBITS = 1073741824
+-- Queueing methods (queue::model::QueueingMethod::code).
+local FIFO, RANDOM, PASSTHROUGH, REJECT = 0, 1, 2, 3
+-- The priority lane (access codes): the draw -2^23, which no pre-queue draw takes (they are in
+-- [-2^23 + 1, -1]), so a priority place scores -2^53 + ticket (still exact) and sorts ahead of
+-- every pre-queue draw and every ticket, in arrival order among priority places. Every score
+-- below PRIO_END is a priority place.
+local PRIO_SCORE = -8388608 * TBITS
+local PRIO_END = PRIO_SCORE + TBITS
 
 local function hb_key(t)
   return P .. 'h:' .. math.floor(t / BUCKET)
@@ -39,7 +47,7 @@ end
 -- The event's configuration and flags, or nil when the event does not exist.
 local function load_cfg()
   local v = redis.call('HMGET', EV, 'aps', 'max', 'attl', 'idle', 'rto', 'opens', 'stopped', 'sold',
-    'rate_m', 'p_end', 'p_len', 'epoch')
+    'rate_m', 'p_end', 'p_len', 'epoch', 'qm')
   if not v[1] then
     return nil
   end
@@ -47,7 +55,7 @@ local function load_cfg()
     aps = tonumber(v[1]), max = tonumber(v[2]), attl = tonumber(v[3]), idle = tonumber(v[4]),
     rto = tonumber(v[5]), opens = tonumber(v[6]), stopped = v[7] == '1', sold = v[8] == '1',
     rate_m = tonumber(v[9]) or -1, p_end = tonumber(v[10]) or 0, p_len = tonumber(v[11]) or 0,
-    epoch = tonumber(v[12]) or 0,
+    epoch = tonumber(v[12]) or 0, qm = tonumber(v[13]) or 0,
   }
 end
 
@@ -142,13 +150,49 @@ local function place(c, t, d, heartbeat, score)
 end
 
 -- What a client-facing reply carries besides the place: the inputs of the ETA.
+-- Bits 2..3 carry the queueing method, so every reply already shaped around flags tells it.
 local function flags(c)
-  local f = 0
+  local f = c.qm * 4
   if c.stopped then f = f + 1 end
   if c.sold then f = f + 2 end
   return f
 end
 
+-- The token bucket (see admit.lua) refilled to NOW: tokens, tb_ts. Time only moves it forward.
+local function bucket(c)
+  local st = redis.call('HMGET', EV, 'tokens', 'tb_ts')
+  local tokens, tb_ts = tonumber(st[1]) or 0, tonumber(st[2]) or NOW
+  local cap = c.aps * 1000
+  if NOW > tb_ts then
+    tokens = math.min(cap, tokens + (NOW - tb_ts) * c.aps)
+    tb_ts = NOW
+  end
+  if tokens > cap then tokens = cap end
+  return tokens, tb_ts
+end
+
+-- READY and ADMITTED places that have not lapsed: what holds capacity. (The tick removes
+-- lapsed ones; counting only live ones here makes a join's answer not depend on whether the
+-- tick ran first.)
+local function held()
+  return redis.call('ZCOUNT', R, '(' .. NOW, '+inf') + redis.call('ZCOUNT', A, '(' .. NOW, '+inf')
+end
+
 local function reply(c, code, t, p)
   return {code, t, p[1], p[2], p[3], c.rate_m, c.aps, flags(c), c.opens or -1, c.epoch}
+end
+
+-- The lottery's generator: MINSTD (Park-Miller, x' = 48271 x mod 2^31 - 1), whose state `rnd` is
+-- in the event hash, seeded from the epoch. Every step is an exact double (x < 2^31, so
+-- 48271 x < 2^47), so the in-memory store steps it identically. One draw takes two steps and
+-- joins 31 + 21 bits: a draw is uniform on [0, 2^52) up to MINSTD's quality, and draw mod N is
+-- uniform over N ranks up to N / 2^52. The seed is not a secret: what a draw picks is a rank,
+-- and who holds which rank at that moment depends on everyone's joins, leaves and expiries.
+local MINSTD = 2147483647
+local function random_draw(c, state)
+  local x = state or (math.fmod(c.epoch, MINSTD - 1) + 1)
+  x = math.fmod(x * 48271, MINSTD)
+  local hi = x - 1
+  x = math.fmod(x * 48271, MINSTD)
+  return hi * 2097152 + math.floor((x - 1) / 1024), x
 end

@@ -6,7 +6,7 @@ use super::rank::{Member, RankTree};
 use crate::error::{QueueError, Result};
 use crate::ids::SessionKey;
 use crate::model::*;
-use crate::store::{DLOG_MAX, MAX_TICKETS};
+use crate::store::{CodeHash, JoinRequest, DLOG_MAX, MAX_TICKETS, PRIORITY_DRAW};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 /// A waiting ticket's score (its place in the queue) and last heartbeat, unix seconds.
@@ -65,7 +65,16 @@ pub(super) struct Ev {
     p_len: u64,
     /// Creation time (ms): the event's epoch (configure.lua's `epoch`).
     created_ms: u64,
+    /// Access codes by hash: None while unspent, else the session that spent it (codes.lua).
+    codes: HashMap<CodeHash, Option<SessionKey>>,
+    /// The lottery generator's state (admit.lua's `rnd`), None before its first draw.
+    rnd: Option<u64>,
+    /// The last admission tick (admit.lua's `tick_ts`).
+    tick_ts: Option<u64>,
 }
+
+/// MINSTD's modulus (lib.lua's `random_draw`).
+const MINSTD: u64 = 2_147_483_647;
 
 impl Ev {
     pub fn new(cfg: EventConfig, now: u64) -> Self {
@@ -95,7 +104,109 @@ impl Ev {
             p_end: 0,
             p_len: 0,
             created_ms: now,
+            codes: HashMap::new(),
+            rnd: None,
+            tick_ts: None,
         }
+    }
+
+    /// Mirror of join.lua's check of a batch's codes before anything is applied (a sold-out or
+    /// `reject` event refuses the batch for that, first, in `join`).
+    pub fn check_codes(&self, joins: &[JoinRequest]) -> Result<()> {
+        if self.sold || self.cfg.queueing_method == QueueingMethod::Reject {
+            return Ok(());
+        }
+        let mut owner_of: HashMap<CodeHash, SessionKey> = HashMap::new();
+        for j in joins {
+            let Some(h) = j.access_code else { continue };
+            let owner = match owner_of.get(&h) {
+                Some(o) => Some(Some(*o)),
+                None => self.codes.get(&h).copied(),
+            };
+            match owner {
+                Some(None) => {}
+                Some(Some(o)) if o == j.session => {}
+                _ => return Err(QueueError::InvalidAccessCode),
+            }
+            owner_of.insert(h, j.session);
+        }
+        Ok(())
+    }
+
+    /// Mirror of codes.lua's `add`.
+    pub fn add_codes(&mut self, codes: &[CodeHash]) -> u64 {
+        let mut n = 0;
+        for h in codes {
+            if !self.codes.contains_key(h) {
+                self.codes.insert(*h, None);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Mirror of codes.lua's `del`.
+    pub fn revoke_codes(&mut self, codes: &[CodeHash]) -> u64 {
+        codes
+            .iter()
+            .filter(|h| self.codes.remove(*h).is_some())
+            .count() as u64
+    }
+
+    /// Mirror of `random_draw` in lib.lua: (draw, next state).
+    fn random_draw(&self, state: Option<u64>) -> (u64, u64) {
+        let mut x = state.unwrap_or(self.created_ms % (MINSTD - 1) + 1);
+        x = x * 48271 % MINSTD;
+        let hi = x - 1;
+        x = x * 48271 % MINSTD;
+        (hi * 2_097_152 + (x - 1) / 1024, x)
+    }
+
+    /// Mirror of `bucket` in lib.lua: the token bucket refilled to `now` (not stored).
+    fn bucket(&self, now: u64) -> (i64, u64) {
+        let aps = i64::from(self.cfg.admit_per_second);
+        let cap = aps * 1000;
+        let (mut tokens, mut tb_ts) = (self.tokens, self.bucket_refilled_ms);
+        if now > tb_ts {
+            tokens = cap.min(tokens + (now - tb_ts) as i64 * aps);
+            tb_ts = now;
+        }
+        (tokens.min(cap), tb_ts)
+    }
+
+    /// Mirror of `held` in lib.lua.
+    fn held(&self, now: u64) -> u64 {
+        self.ready.live(now) + self.active.live(now)
+    }
+
+    /// Mirror of `at_once` in join.lua: the READY deadline when ticket `t` is admitted at once.
+    fn at_once(&mut self, t: u64, prio: bool, now: u64) -> Option<u64> {
+        if self.pre_queue(now) || self.stopped || self.held(now) >= u64::from(self.cfg.max_active) {
+            return None;
+        }
+        let ahead = if prio {
+            self.queue.rank(&Member {
+                score: PRIORITY_DRAW + 1,
+                ticket: 0,
+            })
+        } else {
+            self.queue.len() as u64
+        };
+        if ahead > 0 {
+            return None;
+        }
+        if self.cfg.queueing_method != QueueingMethod::Passthrough {
+            let (tokens, tb_ts) = self.bucket(now);
+            if tokens < 1000 {
+                return None;
+            }
+            (self.tokens, self.bucket_refilled_ms) = (tokens - 1000, tb_ts);
+        }
+        let deadline = now + u64::from(self.cfg.ready_timeout_seconds) * 1000;
+        self.ready.insert(t, deadline);
+        self.admitted += 1;
+        self.epoch += 1;
+        Some(deadline)
     }
 
     /// Equal stamps mean every place answer other than lazy heartbeats is unchanged.
@@ -239,6 +350,7 @@ impl Ev {
             stopped: self.stopped,
             opens_at_ms: self.cfg.opens_at_ms(),
             epoch: self.created_ms,
+            method: self.cfg.queueing_method,
         }
     }
 
@@ -295,10 +407,21 @@ impl Ev {
         event: &str,
         session: SessionKey,
         pre_score: i64,
+        code: Option<CodeHash>,
         now_ms: u64,
     ) -> Result<Joined> {
         if self.sold {
             return Err(QueueError::EventClosed(event.to_string()));
+        }
+        if self.cfg.queueing_method == QueueingMethod::Reject {
+            return Err(QueueError::QueueClosed(event.to_string()));
+        }
+        if let Some(h) = &code {
+            match self.codes.get(h) {
+                Some(None) => {}
+                Some(Some(owner)) if *owner == session => {}
+                _ => return Err(QueueError::InvalidAccessCode),
+            }
         }
         if let Some(&old) = self.sessions.get(&session) {
             let p = self.place(old, true, now_ms);
@@ -318,13 +441,24 @@ impl Ev {
         }
         self.seq += 1;
         let t = self.seq;
-        let score = if self.pre_queue(now_ms) {
-            pre_score
-        } else {
-            t as i64
-        };
-        self.add_waiting(t, score, now_ms / 1000);
+        let mut prio = false;
+        if let Some(h) = code {
+            if let Some(slot @ None) = self.codes.get_mut(&h) {
+                *slot = Some(session);
+                prio = true;
+            }
+        }
         self.sessions.insert(session, t);
+        if self.at_once(t, prio, now_ms).is_none() {
+            let score = if prio {
+                PRIORITY_DRAW
+            } else if self.pre_queue(now_ms) {
+                pre_score
+            } else {
+                t as i64
+            };
+            self.add_waiting(t, score, now_ms / 1000);
+        }
         Ok(Joined {
             created: true,
             place: self.place(t, false, now_ms),
@@ -375,32 +509,56 @@ impl Ev {
         let ready_expired = self.ready.expire(now);
         self.active.expire(now);
         let aps = i64::from(self.cfg.admit_per_second);
-        let dt = now.saturating_sub(self.bucket_refilled_ms);
-        let cap = aps * 1000;
-        if now > self.bucket_refilled_ms {
-            self.tokens = cap.min(self.tokens + (now - self.bucket_refilled_ms) as i64 * aps);
-            self.bucket_refilled_ms = now;
-        }
-        self.tokens = self.tokens.min(cap);
+        (self.tokens, self.bucket_refilled_ms) = self.bucket(now);
+        let dt = self.tick_ts.map_or(0, |t| now.saturating_sub(t));
         let mut n: i64 = 0;
-        let paused = self.stopped || self.sold || aps == 0 || self.pre_queue(now);
+        let method = self.cfg.queueing_method;
+        let passthrough = method == QueueingMethod::Passthrough;
+        let paused = self.stopped || self.sold || (aps == 0 && !passthrough) || self.pre_queue(now);
         if !paused {
             let room =
                 i64::from(self.cfg.max_active) - self.ready.len() as i64 - self.active.len() as i64;
-            let want = (self.tokens / 1000).min(room);
+            let want = if passthrough {
+                room
+            } else {
+                (self.tokens / 1000).min(room)
+            };
             let deadline = now + u64::from(self.cfg.ready_timeout_seconds) * 1000;
             let now_s = now / 1000;
             let mut gone = 0;
             while want > n {
-                let Some(first) = self.queue.pop_first() else {
-                    break;
+                let taken = if method == QueueingMethod::Random {
+                    // The lottery, as in admit.lua: the priority lane first, then a draw.
+                    let size = self.queue.len() as u64;
+                    let Some(head) = self.queue.first() else {
+                        break;
+                    };
+                    let idx = if head.score > PRIORITY_DRAW {
+                        let (draw, next) = self.random_draw(self.rnd);
+                        self.rnd = Some(next);
+                        draw % size
+                    } else {
+                        0
+                    };
+                    let Some(m) = self.queue.nth(idx) else {
+                        break;
+                    };
+                    let w = self.remove_waiting(m.ticket);
+                    self.log_departure(Departure::Rank(idx + 1));
+                    (m.ticket, w)
+                } else {
+                    let Some(first) = self.queue.pop_first() else {
+                        break;
+                    };
+                    gone += 1;
+                    let t = first.ticket;
+                    let w = self.waiting.remove(&t);
+                    if let Some(w) = w {
+                        self.by_heartbeat.remove(&(w.last, t));
+                    }
+                    (t, w)
                 };
-                gone += 1;
-                let t = first.ticket;
-                let w = self.waiting.remove(&t);
-                if let Some(w) = w {
-                    self.by_heartbeat.remove(&(w.last, t));
-                }
+                let (t, w) = taken;
                 if w.is_some_and(|w| !self.idle(w.last, now_s)) {
                     self.ready.insert(t, deadline);
                     n += 1;
@@ -409,9 +567,12 @@ impl Ev {
             if gone > 0 {
                 self.log_departure(Departure::Head(gone));
             }
-            self.tokens -= n * 1000;
+            if !passthrough {
+                self.tokens -= n * 1000;
+            }
             self.admitted += n as u64;
         }
+        self.tick_ts = Some(now);
         let waiting = self.queue.len() as u64;
         // Mirror of the sliding-window rate in admit.lua (f64 where Lua divides).
         const W: u64 = 30_000;

@@ -12,7 +12,7 @@
 //! `sweep` (Redis splits it into budgeted calls too) and `places` (see there for how it stays
 //! one consistent snapshot).
 
-use super::Store;
+use super::{CodeHash, JoinRequest, Store};
 use crate::error::{QueueError, Result};
 use crate::ids::{EventId, SessionKey};
 use crate::model::*;
@@ -131,8 +131,41 @@ impl Store for MemoryStore {
         now_ms: u64,
     ) -> Result<Joined> {
         self.with(event, |ev| {
-            ev.join(event.as_str(), session, pre_score, now_ms)
+            ev.join(event.as_str(), session, pre_score, None, now_ms)
         })
+    }
+
+    /// One call each, under one lock hold (one script in Redis); a batch refused for a code is
+    /// refused before any of it is applied, as join.lua checks every code first.
+    async fn join_many(
+        &self,
+        event: &EventId,
+        joins: &[JoinRequest],
+        now_ms: u64,
+    ) -> Result<Vec<Joined>> {
+        self.with(event, |ev| {
+            ev.check_codes(joins)?;
+            joins
+                .iter()
+                .map(|j| {
+                    ev.join(
+                        event.as_str(),
+                        j.session,
+                        j.pre_score,
+                        j.access_code,
+                        now_ms,
+                    )
+                })
+                .collect()
+        })
+    }
+
+    async fn add_access_codes(&self, event: &EventId, codes: &[CodeHash]) -> Result<u64> {
+        self.with(event, |ev| Ok(ev.add_codes(codes)))
+    }
+
+    async fn revoke_access_codes(&self, event: &EventId, codes: &[CodeHash]) -> Result<u64> {
+        self.with(event, |ev| Ok(ev.revoke_codes(codes)))
     }
 
     async fn status(

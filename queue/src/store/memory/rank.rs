@@ -148,6 +148,24 @@ impl RankTree {
         Some(self.nodes[t as usize].key)
     }
 
+    /// The member of 0-based rank `i` (Redis's `ZRANGE i i`), in O(log n).
+    pub fn nth(&self, mut i: u64) -> Option<Member> {
+        let mut t = self.root;
+        while t != NIL {
+            let n = &self.nodes[t as usize];
+            let left = u64::from(self.nodes[n.left as usize].size);
+            match i.cmp(&left) {
+                Ordering::Less => t = n.left,
+                Ordering::Equal => return Some(n.key),
+                Ordering::Greater => {
+                    i -= left + 1;
+                    t = n.right;
+                }
+            }
+        }
+        None
+    }
+
     pub fn pop_first(&mut self) -> Option<Member> {
         let m = self.first()?;
         self.remove(&m);
@@ -356,6 +374,9 @@ mod tests {
                         let want = naive.range(..naive_key(&k)).count() as u64;
                         prop_assert_eq!(tree.rank(&k), want);
                         prop_assert_eq!(tree.contains(&k), naive.contains(&naive_key(&k)));
+                        // Select is rank's inverse (the lottery picks by rank).
+                        let nth = naive.iter().nth(want as usize).map(back);
+                        prop_assert_eq!(tree.nth(want), nth);
                     }
                 }
                 prop_assert_eq!(tree.len(), naive.len());

@@ -38,6 +38,9 @@ pub struct EventConfig {
     /// Proof of work asked of every join (`GET /api/v1/queue/challenge`); None or 0 bits: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join_challenge: Option<JoinChallenge>,
+    /// The waiting page's brand, text and template ([`crate::page::PageSettings`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<crate::page::PageSettings>,
 }
 
 /// An event's proof-of-work setting: each join must carry a nonce such that
@@ -82,6 +85,7 @@ impl EventConfig {
             opens_at: None,
             target_url: None,
             join_challenge: None,
+            page: None,
         }
     }
 
@@ -122,6 +126,9 @@ impl EventConfig {
             return bad(format!(
                 "join_challenge.difficulty_bits must be between 0 and {MAX_DIFFICULTY_BITS}"
             ));
+        }
+        if let Some(p) = &self.page {
+            p.validate()?;
         }
         if let Some(t) = self.opens_at {
             if t.unix_timestamp() < 0 || t.year() > 9999 {

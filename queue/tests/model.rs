@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use queue::ids::{EventId, SessionKey};
 use queue::model::{Action, EventConfig, JoinChallenge};
+use queue::page::PageSettings;
 use queue::store::{JoinRequest, MemoryStore, RedisOptions, RedisStore, StatusRequest, Store};
 use std::sync::atomic::{AtomicU32, Ordering};
 use testkit::RedisServer;
@@ -99,6 +100,17 @@ fn config() -> impl Strategy<Value = EventConfig> {
             join_challenge: (aps != 1).then_some(JoinChallenge {
                 difficulty_bits: idle % 3,
             }),
+            // Stored as JSON in Redis, as is in memory: both must read back the same settings.
+            page: match rto % 3 {
+                0 => None,
+                1 => Some(PageSettings::default()),
+                _ => Some(PageSettings {
+                    title: Some("Sommer <sale> \"ü\"".to_owned()),
+                    accent_color: Some("#1f5fd1".to_owned()),
+                    template: Some("<main>{{title}}{{queue}}</main>".to_owned()),
+                    ..PageSettings::default()
+                }),
+            },
         })
 }
 

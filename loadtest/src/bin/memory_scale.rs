@@ -63,6 +63,7 @@ async fn measure(size: u64, args: &Args) -> anyhow::Result<Row> {
         opens_at: None,
         target_url: None,
         join_challenge: None,
+        page: None,
     };
     store.configure(&ev, &config, T0).await?;
     // Session keys are made before the clock starts: hashing them is not the store's cost.

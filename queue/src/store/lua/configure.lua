@@ -7,6 +7,8 @@ local created = redis.call('EXISTS', EV) == 0
 redis.call('HSET', EV, 'aps', ARGV[3], 'max', ARGV[4], 'attl', ARGV[5], 'idle', ARGV[6],
   'rto', ARGV[7], 'opens', ARGV[8], 'url', ARGV[9])
 redis.call('HSET', EV, 'pow', ARGV[10] or '0')
+-- ARGV[11] = the waiting page's settings as JSON ('' for none).
+redis.call('HSET', EV, 'page', ARGV[11] or '')
 if created then
   redis.call('HSET', EV, 'stopped', 0, 'sold', 0, 'tokens', 0, 'tb_ts', NOW, 'rate_m', -1,
     'epoch', NOW)

@@ -23,6 +23,7 @@ fn config(idle: u32) -> EventConfig {
         opens_at: None,
         target_url: None,
         join_challenge: None,
+        page: None,
     }
 }
 

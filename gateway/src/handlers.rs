@@ -294,6 +294,7 @@ pub(crate) fn event_json(id: &str, e: &EventInfo) -> Value {
         "opens_at": rfc3339(c.opens_at),
         "target_url": c.target_url,
         "join_challenge": c.join_challenge,
+        "page": c.page,
         "admissions_stopped": e.stopped,
         "sold_out": e.sold_out,
         "measured_admit_per_second": (e.measured_rate_milli >= 0).then(|| e.measured_rate_milli as f64 / 1000.0),
@@ -430,98 +431,6 @@ fn metrics_text(st: &AppState) -> String {
         Some(body) => format!("{body}{extra}# EOF\n"),
         None => format!("{text}{extra}"),
     }
-}
-
-const ROOM_PAGE: &str = include_str!("page/room.html");
-
-fn html(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::REFERRER_POLICY, "no-referrer"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; script-src 'unsafe-inline'; worker-src blob:; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-            ),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-fn message_page(status: StatusCode, title: &str, text: &str) -> Response {
-    html(
-        status,
-        format!(
-            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title><body style=\"font: 17px/1.5 system-ui, sans-serif; max-width: 34rem; margin: 2rem auto; padding: 0 1rem\"><h1>{title}</h1><p>{text}</p></body></html>"
-        ),
-    )
-}
-
-/// The page of `/` and `/e/{event_id}` during MAINTENANCE_MODE: 503 with Retry-After; the
-/// page reloads itself after that long.
-pub fn maintenance_page() -> Response {
-    let secs = crate::error::MAINTENANCE_RETRY_AFTER;
-    let mut r = message_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Down for maintenance",
-        &format!("The waiting room is down for maintenance. Your place in the queue is kept: leave this page open, it reloads itself every {secs} seconds.<script>setTimeout(function () {{ location.reload(); }}, {secs}000);</script>"),
-    );
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, header::HeaderValue::from_static(secs));
-    r
-}
-
-/// `GET /e/{event_id}`: the waiting-room page (self-contained HTML, CSS and JS).
-pub async fn room_page(State(st): State<AppState>, Path(id): Path<String>) -> Response {
-    match st.room.info(&id).await {
-        Ok(info) => {
-            let config = json!({
-                "event_id": id,
-                "target_url": info.config.target_url,
-                "challenge_bits": info.config.challenge_bits(),
-            });
-            // Inside <script>, "<" must not open a tag: JSON allows the escape.
-            let config = config.to_string().replace('<', "\\u003c");
-            html(StatusCode::OK, ROOM_PAGE.replace("__CONFIG__", &config))
-        }
-        Err(queue::QueueError::EventNotFound(_) | queue::QueueError::InvalidArgument(_)) => {
-            message_page(
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "There is no waiting room here.",
-            )
-        }
-        Err(e) => {
-            let mut r = message_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Please wait",
-                "The waiting room is busy. This page will be back in a moment; try reloading shortly.",
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            tracing::warn!(error = %e, "waiting-room page unavailable");
-            r
-        }
-    }
-}
-
-/// `GET /`: a short index; with the embedded store it links the demo waiting room.
-pub async fn index(State(st): State<AppState>) -> Response {
-    let demo = st.room.info(crate::DEMO_EVENT).await.is_ok();
-    let link = if demo {
-        "<p>Try the demo waiting room: <a href=\"/e/demo\">/e/demo</a>.</p>"
-    } else {
-        ""
-    };
-    message_page(
-        StatusCode::OK,
-        "Admission gateway",
-        &format!("A fair virtual waiting room. The HTTP API is under <code>/api/v1</code>; waiting-room pages are at <code>/e/&lt;event_id&gt;</code>.</p>{link}<p>"),
-    )
 }
 
 /// Any unknown route.

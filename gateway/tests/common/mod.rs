@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod backends;
+pub mod chrome;
 
 use clap::Parser;
 use gateway::{Config, Gateway};

@@ -80,7 +80,7 @@ impl Lang {
         }
         let mut out = String::with_capacity(digits.len() + digits.len() / 3 * sep.len());
         for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
                 out.push_str(sep);
             }
             out.push(c);
@@ -126,7 +126,7 @@ pub fn negotiate(accept_language: Option<&str>, lang_param: Option<&str>) -> Lan
             (q > 0 && !tag.is_empty() && tag != "*").then_some((q, tag))
         })
         .collect();
-    ranges.sort_by(|a, b| b.0.cmp(&a.0));
+    ranges.sort_by_key(|r| std::cmp::Reverse(r.0));
     ranges
         .iter()
         .find_map(|(_, tag)| lookup(tag))

@@ -326,6 +326,7 @@ pub(crate) fn event_json(id: &str, e: &EventInfo) -> Value {
         "target_url": c.target_url,
         "join_challenge": c.join_challenge,
         "queueing_method": c.queueing_method,
+        "page": c.page,
         "admissions_stopped": e.stopped,
         "sold_out": e.sold_out,
         "measured_admit_per_second": (e.measured_rate_milli >= 0).then(|| e.measured_rate_milli as f64 / 1000.0),
@@ -451,99 +452,6 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
         st.metrics.encode(),
     )
         .into_response()
-}
-
-const ROOM_PAGE: &str = include_str!("page/room.html");
-
-fn html(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::REFERRER_POLICY, "no-referrer"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; script-src 'unsafe-inline'; worker-src blob:; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-            ),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-fn message_page(status: StatusCode, title: &str, text: &str) -> Response {
-    html(
-        status,
-        format!(
-            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title><body style=\"font: 17px/1.5 system-ui, sans-serif; max-width: 34rem; margin: 2rem auto; padding: 0 1rem\"><h1>{title}</h1><p>{text}</p></body></html>"
-        ),
-    )
-}
-
-/// The page of `/` and `/e/{event_id}` during MAINTENANCE_MODE: 503 with Retry-After; the
-/// page reloads itself after that long.
-pub fn maintenance_page() -> Response {
-    let p = crate::error::page(&ApiError::Maintenance);
-    let secs = p
-        .retry_after
-        .unwrap_or(crate::error::MAINTENANCE_RETRY_AFTER_SECS);
-    let text = format!(
-        "{} It reloads itself every {secs} seconds.<script>setTimeout(function () {{ location.reload(); }}, {secs}000);</script>",
-        p.text
-    );
-    error_page(p, &text)
-}
-
-/// A message page of an error, its status, text and Retry-After from the error table
-/// ([`crate::error::page`]).
-fn error_page(p: crate::error::Page, text: &str) -> Response {
-    let mut r = message_page(p.status, p.title, text);
-    if let Some(secs) = p.retry_after {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-    }
-    r
-}
-
-/// `GET /e/{event_id}`: the waiting-room page (self-contained HTML, CSS and JS).
-pub async fn room_page(State(st): State<AppState>, Path(id): Path<String>) -> Response {
-    match st.room.info(&id).await {
-        Ok(info) => {
-            let config = json!({
-                "event_id": id,
-                "target_url": info.config.target_url,
-                "challenge_bits": info.config.challenge_bits(),
-            });
-            // Inside <script>, "<" must not open a tag: JSON allows the escape.
-            let config = config.to_string().replace('<', "\\u003c");
-            html(StatusCode::OK, ROOM_PAGE.replace("__CONFIG__", &config))
-        }
-        Err(e) => {
-            let e = ApiError::from(e);
-            let p = crate::error::page(&e);
-            if p.status != StatusCode::NOT_FOUND {
-                tracing::warn!(error = %e, "waiting-room page unavailable");
-            }
-            error_page(p, p.text)
-        }
-    }
-}
-
-/// `GET /`: a short index; with the embedded store it links the demo waiting room.
-pub async fn index(State(st): State<AppState>) -> Response {
-    let demo = st.room.info(crate::DEMO_EVENT).await.is_ok();
-    let link = if demo {
-        "<p>Try the demo waiting room: <a href=\"/e/demo\">/e/demo</a>.</p>"
-    } else {
-        ""
-    };
-    message_page(
-        StatusCode::OK,
-        "Admission gateway",
-        &format!("A fair virtual waiting room. The HTTP API is under <code>/api/v1</code>; waiting-room pages are at <code>/e/&lt;event_id&gt;</code>.</p>{link}<p>"),
-    )
 }
 
 /// Any unknown route.

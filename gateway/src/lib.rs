@@ -24,6 +24,7 @@ pub mod grpc;
 pub mod handlers;
 pub mod metrics;
 pub mod openapi;
+pub mod page;
 pub mod ratelimit;
 pub mod ratesync;
 pub mod resv;

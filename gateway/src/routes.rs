@@ -2,8 +2,8 @@
 //! and request timeout, the maintenance gate and the admin token.
 
 use crate::{
-    access_codes, admin, audit, error, extract, forward, handlers, metrics, ratelimit, resv_ws,
-    server, webhook, AppState,
+    access_codes, admin, audit, error, extract, forward, handlers, metrics, page, ratelimit,
+    resv_ws, server, webhook, AppState,
 };
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
@@ -90,7 +90,7 @@ async fn maintenance_gate(State(st): State<AppState>, req: Request, next: Next) 
     if path.starts_with("/api/v1/queue") {
         ApiError::Maintenance.into_response()
     } else if path == "/" || path.starts_with("/e/") {
-        handlers::maintenance_page()
+        page::maintenance_page()
     } else {
         next.run(req).await
     }
@@ -149,7 +149,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/api/v1/queue/join",
-            post(handlers::join).route_layer(join_limit),
+            post(handlers::join).route_layer(join_limit.clone()),
         )
         .route(
             "/api/v1/queue/status",
@@ -185,8 +185,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/webhooks/stripe", post(webhook::stripe).layer(hook_limit))
         .route("/.well-known/jwks.json", get(handlers::jwks))
-        .route("/e/{event_id}", get(handlers::room_page))
-        .route("/", get(handlers::index))
+        .route("/e/{event_id}", get(page::room_page))
+        .route(
+            "/e/{event_id}/join",
+            post(page::nojs::join).route_layer(join_limit.clone()),
+        )
+        .route("/e/{event_id}/enter", post(page::nojs::enter))
+        .route("/favicon.ico", get(page::favicon))
+        .route("/", get(page::index))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/openapi.json", get(handlers::openapi_json))

@@ -4,62 +4,12 @@
 
 mod common;
 
+use common::chrome::*;
 use common::*;
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::Locator;
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use testkit::RedisServer;
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_chromedriver() -> (Driver, u16) {
-    let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-    let port = testkit::free_port().unwrap();
-    let child = Command::new(&bin)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "starting {bin} (is chromium-driver installed? scripts/test.sh installs it): {e}"
-            )
-        });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Driver(child), port)
-}
-
-/// A headless Chromium session (phone-sized window) with its own empty profile.
-async fn start_browser(name: &str) -> (Driver, fantoccini::Client, std::path::PathBuf) {
-    let (driver, port) = start_chromedriver();
-    let profile = std::env::temp_dir().join(format!("chromium-{name}-{}", std::process::id()));
-    let caps = json!({"goog:chromeOptions": {
-        "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
-        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=412,915", format!("--user-data-dir={}", profile.display())]
-    }});
-    let caps = caps.as_object().unwrap().clone().into_iter().collect();
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let browser = ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a chromium session");
-    (driver, browser, profile)
-}
 
 /// A stand-in for the shop: serves the page admitted users land on.
 async fn landing_server() -> std::net::SocketAddr {

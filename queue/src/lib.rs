@@ -13,6 +13,7 @@ pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod page;
 pub mod room;
 pub mod store;
 pub mod token;

@@ -41,6 +41,9 @@ pub struct EventConfig {
     /// How the queue lets people through (docs/api.md, "Queueing methods"); default `fifo`.
     #[serde(default)]
     pub queueing_method: QueueingMethod,
+    /// The waiting page's brand, text and template ([`crate::page::PageSettings`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<crate::page::PageSettings>,
 }
 
 /// How an event's queue lets people through. Switching is live: the queue keeps its order
@@ -186,6 +189,7 @@ impl EventConfig {
             target_url: None,
             join_challenge: None,
             queueing_method: QueueingMethod::Fifo,
+            page: None,
         }
     }
 
@@ -222,6 +226,9 @@ impl EventConfig {
             return bad(format!(
                 "join_challenge.difficulty_bits must be between 0 and {MAX_DIFFICULTY_BITS}"
             ));
+        }
+        if let Some(p) = &self.page {
+            p.validate()?;
         }
         if let Some(t) = self.opens_at {
             if t.unix_timestamp() < 0 || t.year() > 9999 {

@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use queue::ids::{EventId, SessionKey};
 use queue::model::{Action, EventConfig, JoinChallenge, QueueingMethod};
+use queue::page::PageSettings;
 use queue::store::{
     CodeHash, JoinRequest, MemoryStore, RedisOptions, RedisStore, StatusRequest, Store,
 };
@@ -140,6 +141,17 @@ fn config() -> impl Strategy<Value = EventConfig> {
                 difficulty_bits: idle % 3,
             }),
             queueing_method: method,
+            // Stored as JSON in Redis, as is in memory: both must read back the same settings.
+            page: match rto % 3 {
+                0 => None,
+                1 => Some(PageSettings::default()),
+                _ => Some(PageSettings {
+                    title: Some("Sommer <sale> \"ü\"".to_owned()),
+                    accent_color: Some("#1f5fd1".to_owned()),
+                    template: Some("<main>{{title}}{{queue}}</main>".to_owned()),
+                    ..PageSettings::default()
+                }),
+            },
         })
 }
 

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod backends;
+pub mod chrome;
+
 mod flow;
 
 // Not every test binary takes every step.

@@ -64,6 +64,7 @@ async fn measure(size: u64, args: &Args) -> anyhow::Result<Row> {
         target_url: None,
         join_challenge: None,
         queueing_method: Default::default(),
+        page: None,
     };
     store.configure(&ev, &config, T0).await?;
     // Session keys are made before the clock starts: hashing them is not the store's cost.

@@ -175,6 +175,15 @@ impl RedisStore {
     }
 }
 
+/// The event's `page` settings as stored in its hash ('' for none).
+fn page_json(config: &EventConfig) -> String {
+    config
+        .page
+        .as_ref()
+        .and_then(|p| serde_json::to_string(p).ok())
+        .unwrap_or_default()
+}
+
 #[async_trait]
 impl Store for RedisStore {
     async fn configure(&self, event: &EventId, config: &EventConfig, now_ms: u64) -> Result<bool> {
@@ -196,6 +205,7 @@ impl Store for RedisStore {
                 Value::from(config.target_url.clone().unwrap_or_default()),
                 Value::from(i64::from(config.challenge_bits())),
                 Value::from(config.queueing_method.code()),
+                Value::from(page_json(config)),
             ],
         );
         let r = self
@@ -250,6 +260,10 @@ impl Store for RedisStore {
                     .filter(|&b| b > 0)
                     .map(|difficulty_bits| JoinChallenge { difficulty_bits }),
                 queueing_method: QueueingMethod::from_code((r[7] >> 2) & 3),
+                page: raw
+                    .get(17)
+                    .filter(|p| !p.is_empty())
+                    .and_then(|p| serde_json::from_str(p).ok()),
             },
             stopped: r[7] & 1 != 0,
             sold_out: r[7] & 2 != 0,

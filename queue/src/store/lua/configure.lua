@@ -10,6 +10,8 @@ redis.call('HSET', EV, 'pow', ARGV[10] or '0')
 -- ARGV[11] = queueing method code (queue::model::QueueingMethod::code); a switch is live: the
 -- queue's order is kept, only how it is taken changes (join.lua, admit.lua).
 redis.call('HSET', EV, 'qm', ARGV[11] or '0')
+-- ARGV[12] = the waiting page's settings as JSON ('' for none).
+redis.call('HSET', EV, 'page', ARGV[12] or '')
 if created then
   redis.call('HSET', EV, 'stopped', 0, 'sold', 0, 'tokens', 0, 'tb_ts', NOW, 'rate_m', -1,
     'epoch', NOW)

@@ -1,6 +1,7 @@
 -- info: the event's configuration, flags and statistics (read only).
 -- Reply (strings): {found, aps, max, attl, idle, rto, opens | -1, flags, joined, admitted,
---         entered, waiting, ready, active, rate_m, target url | '', challenge bits}.
+--         entered, waiting, ready, active, rate_m, target url | '', challenge bits,
+--         page settings JSON | ''}.
 local c = load_cfg()
 if not c then return {'0'} end
 -- Every new place takes one ticket, so the ticket counter is the number of places handed out.
@@ -13,4 +14,5 @@ local out = {1, c.aps, c.max, c.attl, c.idle, c.rto, c.opens or -1, flags(c),
 for i = 1, #out do out[i] = tostring(out[i]) end
 out[16] = st[3] or ''
 out[17] = redis.call('HGET', EV, 'pow') or '0'
+out[18] = redis.call('HGET', EV, 'page') or ''
 return out

@@ -24,6 +24,7 @@ fn config(idle: u32) -> EventConfig {
         target_url: None,
         join_challenge: None,
         queueing_method: Default::default(),
+        page: None,
     }
 }
 

@@ -1,0 +1,380 @@
+//! The waiting page over plain HTTP: per-event page settings, language negotiation, the
+//! security headers, and the no-JavaScript path (join form, cookie, refresh as heartbeat,
+//! enter) with a hand-kept cookie jar. The script's behaviour is in tests/page_browser.rs.
+
+mod common;
+
+use common::*;
+use queue::clock::ManualClock;
+use serde_json::json;
+use std::sync::Arc;
+use testkit::RedisServer;
+
+/// A client that does not follow redirects: the 303s are what is checked.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn page(url: &str, cookies: &str, lang: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut req = no_redirects().get(url).header("accept-language", lang);
+    if !cookies.is_empty() {
+        req = req.header("cookie", cookies);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.text().await.unwrap())
+}
+
+/// `name=value` of every Set-Cookie, joined as a Cookie header.
+fn cookie_jar(headers: &reqwest::header::HeaderMap) -> String {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The number the no-JS page shows as the visitor's place.
+fn nojs_position(html: &str) -> Option<u64> {
+    let i = html.find("id=\"nojs-position\" data-position=\"")? + 34;
+    html[i..].split('"').next()?.parse().ok()
+}
+
+#[tokio::test]
+async fn page_settings_are_validated_stored_and_rendered_escaped() {
+    let redis = RedisServer::start().unwrap();
+    let gw = TestGateway::start(&["--redis-url", &redis.url()]).await;
+    let base = gw.url("");
+    for (page, field) in [
+        (json!({"accent_color": "blue"}), "page.accent_color"),
+        (json!({"logo_url": "javascript:alert(1)"}), "page.logo_url"),
+        (json!({"title": "x".repeat(121)}), "page.title"),
+        (
+            json!({"template": "<script>alert(1)</script>{{queue}}"}),
+            "page.template",
+        ),
+        (
+            json!({"template": "<img src=x onerror=alert(1)>{{queue}}"}),
+            "page.template",
+        ),
+        (
+            json!({"template": "<a href='javascript:alert(1)'>x</a>{{queue}}"}),
+            "page.template",
+        ),
+        (json!({"template": "<p>{{title}}</p>"}), "page.template"),
+        (json!({"colour": "#000000"}), "colour"),
+    ] {
+        let r = put_event(
+            &base,
+            "brand",
+            json!({"admit_per_second": 0, "max_active": 5, "page": page}),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{page}: {}", r.body);
+        assert_eq!(r.code(), "INVALID_ARGUMENT");
+        let msg = r.body["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(field), "{msg} names {field}");
+    }
+    let settings = json!({
+        "title": "<img src=x onerror=alert(1)>Spring sale",
+        "message": "Doors at 10:00 & not before",
+        "logo_url": "https://cdn.example/logo.png",
+        "accent_color": "#ffd700",
+    });
+    let r = put_event(
+        &base,
+        "brand",
+        json!({"admit_per_second": 0, "max_active": 5, "page": settings, "target_url": "https://shop.example/buy"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["page"], settings);
+    let got = send(
+        client()
+            .get(gw.url("/admin/v1/events/brand"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    assert_eq!(got.body["page"], settings, "read back from Redis");
+
+    let (status, headers, html) = page(&gw.url("/e/brand"), "", "en").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(1)&gt;Spring sale"),
+        "title escaped"
+    );
+    assert!(!html.contains("<img src=x"), "no markup from the title");
+    assert!(html.contains("Doors at 10:00 &amp; not before"));
+    assert!(html.contains("<img class=\"logo\" src=\"https://cdn.example/logo.png\""));
+    // Gold is too light for white text: the page picks black for text on the accent.
+    assert!(
+        html.contains("--accent: #ffd700; --on-accent: #000000;"),
+        "readable text on the accent"
+    );
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("a script nonce");
+    assert!(
+        !csp.contains("unsafe-inline'; worker") && !csp.contains("script-src 'unsafe-inline'"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("img-src 'self' data: https://cdn.example;"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("form-action 'self' https://shop.example;"),
+        "{csp}"
+    );
+    assert_eq!(
+        html.matches(&format!("nonce=\"{nonce}\"")).count(),
+        2,
+        "both script elements carry it"
+    );
+    let (_, again, _) = page(&gw.url("/e/brand"), "", "en").await;
+    assert_ne!(
+        again["content-security-policy"], headers["content-security-policy"],
+        "a nonce per response"
+    );
+
+    // A template places the widget; its variables are escaped.
+    let r = put_event(
+        &base,
+        "brand",
+        json!({"admit_per_second": 0, "max_active": 5, "page": {
+            "title": "Sale <b>now</b>",
+            "template": "<header class=\"shop\"><h1>{{title}}</h1><p lang=\"{{lang}}\">{{message}}</p></header><section>{{queue}}</section>"
+        }}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (_, _, html) = page(&gw.url("/e/brand?lang=fr"), "", "en").await;
+    assert!(html.contains("<header class=\"shop\"><h1>Sale &lt;b&gt;now&lt;/b&gt;</h1><p lang=\"fr\"></p></header><section><div class=\"js-only\">"), "{html}");
+    assert!(
+        html.contains("<h2 id=\"title\">Vous êtes dans la file d’attente</h2>"),
+        "the widget under the brand's h1"
+    );
+
+    let icon = client().get(gw.url("/favicon.ico")).send().await.unwrap();
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn accept_language_picks_the_language_and_lang_overrides_it() {
+    let gw = TestGateway::start(&[]).await;
+    put_event(
+        &gw.url(""),
+        "langs",
+        json!({"admit_per_second": 0, "max_active": 5}),
+    )
+    .await;
+    let url = gw.url("/e/langs");
+    let cases = [
+        (
+            "",
+            "de-AT,de;q=0.9,en;q=0.5",
+            "<html lang=\"de\" dir=\"ltr\">",
+            "Sie sind in der Warteschlange",
+        ),
+        (
+            "",
+            "en;q=0.3, ja;q=0.8",
+            "<html lang=\"ja\" dir=\"ltr\">",
+            "順番待ちの列に並んでいます",
+        ),
+        (
+            "",
+            "pt",
+            "<html lang=\"pt-BR\" dir=\"ltr\">",
+            "Você está na fila",
+        ),
+        (
+            "",
+            "zh-TW, en;q=0.1",
+            "<html lang=\"zh-CN\" dir=\"ltr\">",
+            "您正在排队",
+        ),
+        (
+            "",
+            "nl, *;q=0.1",
+            "<html lang=\"en\" dir=\"ltr\">",
+            "You are in the queue",
+        ),
+        (
+            "?lang=ar",
+            "de",
+            "<html lang=\"ar\" dir=\"rtl\">",
+            "أنت في قائمة الانتظار",
+        ),
+        (
+            "?lang=ko",
+            "",
+            "<html lang=\"ko\" dir=\"ltr\">",
+            "대기열에 있습니다",
+        ),
+    ];
+    for (query, accept, root, heading) in cases {
+        let (status, headers, html) = page(&format!("{url}{query}"), "", accept).await;
+        assert_eq!(status, 200);
+        assert!(html.contains(root), "{accept} {query}: {}", &html[..120]);
+        assert!(html.contains(heading), "{accept} {query}");
+        assert_eq!(headers["vary"], "accept-language");
+    }
+    let (status, _, html) = page(&gw.url("/e/nosuchevent"), "", "es").await;
+    assert_eq!(status, 404);
+    assert!(html.contains("Esta sala de espera no existe."));
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_javascript_a_form_joins_and_each_refresh_holds_the_place() {
+    let redis = RedisServer::start().unwrap();
+    let clock = Arc::new(ManualClock::at_system_now());
+    let gw = TestGateway::start_with_clock(
+        &["--redis-url", &redis.url(), "--admission-tick-ms", "20"],
+        clock.clone(),
+    )
+    .await;
+    let base = gw.url("");
+    let target = "https://shop.example/buy?from=queue";
+    let r = put_event(
+        &base,
+        "nojs",
+        json!({"admit_per_second": 0, "max_active": 5, "idle_timeout_seconds": 30, "target_url": target}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let url = gw.url("/e/nojs");
+
+    // A first visit offers the form, and no reload yet.
+    let (_, _, html) = page(&url, "", "de").await;
+    assert!(html.contains("<form method=\"post\" action=\"/e/nojs/join\"><button type=\"submit\">Anstellen</button></form>"));
+    assert!(!html.contains("http-equiv=\"refresh\""));
+
+    let joined = no_redirects()
+        .post(gw.url("/e/nojs/join"))
+        .header("accept-language", "de")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(joined.status(), 303);
+    assert_eq!(joined.headers()["location"], "/e/nojs");
+    let set: Vec<&str> = joined
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(set.len(), 2, "{set:?}");
+    for c in &set {
+        assert!(c.ends_with("; Path=/e/nojs; HttpOnly; SameSite=Lax"), "{c}");
+    }
+    let jar = cookie_jar(joined.headers());
+    // Someone joins after, through the API, and never comes back.
+    let idle = join(&base, "nojs", "idle-visitor").await.body["waiting_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (_, _, html) = page(&url, &jar, "de").await;
+    assert_eq!(nojs_position(&html), Some(1), "the place is shown");
+    // Each reload comes well within the 30 s idle timeout.
+    assert!(html.contains("<meta http-equiv=\"refresh\" content=\"10\">"));
+    assert!(html.contains("Diese Seite lädt sich alle 10 Sekunden neu"));
+    // Posting the form again (a double click) keeps the same place.
+    let again = no_redirects()
+        .post(gw.url("/e/nojs/join"))
+        .header("cookie", &jar)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 303);
+    assert_eq!(
+        cookie_jar(again.headers()),
+        jar,
+        "the same session and token"
+    );
+
+    // Refreshes every 10 s for 60 s: twice the idle timeout, and the place holds.
+    for _ in 0..6 {
+        clock.advance_ms(10_000);
+        let (status, _, html) = page(&url, &jar, "de").await;
+        assert_eq!(status, 200);
+        assert_eq!(nojs_position(&html), Some(1), "{html}");
+    }
+    assert_eq!(
+        status(&base, &idle).await.body["status"],
+        "EXPIRED",
+        "without reloads a place lapses"
+    );
+
+    // Admissions open: the page offers to enter, and entering lands on the target.
+    put_event(
+        &base,
+        "nojs",
+        json!({"admit_per_second": 10, "max_active": 5, "idle_timeout_seconds": 30, "target_url": target}),
+    )
+    .await;
+    clock.advance_ms(1_000);
+    until("the no-JS page offers to enter", async || {
+        page(&url, &jar, "en")
+            .await
+            .2
+            .contains("id=\"nojs-enter\">Enter now</button>")
+    })
+    .await;
+    let entered = no_redirects()
+        .post(gw.url("/e/nojs/enter"))
+        .header("cookie", &jar)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(entered.status(), 303);
+    let location = entered.headers()["location"].to_str().unwrap();
+    let token = location
+        .strip_prefix("https://shop.example/buy?from=queue&reservation_token=")
+        .unwrap_or_else(|| panic!("{location}"));
+    assert_eq!(token.split('.').count(), 3, "a JWT");
+
+    // A place that is gone offers the form again and drops the token cookie.
+    let (_, headers, html) = page(&url, "wr_token=not-a-token", "en").await;
+    assert!(html.contains("Your place has expired"));
+    assert!(html.contains("action=\"/e/nojs/join\""));
+    let cleared = headers["set-cookie"].to_str().unwrap();
+    assert!(
+        cleared.starts_with("wr_token=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_javascript_a_challenge_event_says_javascript_is_needed() {
+    let gw = TestGateway::start(&[]).await;
+    put_event(
+        &gw.url(""),
+        "pow",
+        json!({"admit_per_second": 0, "max_active": 5, "join_challenge": {"difficulty_bits": 8}}),
+    )
+    .await;
+    let r = no_redirects()
+        .post(gw.url("/e/pow/join?lang=it"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("set-cookie").is_none());
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Questa sala d’attesa richiede JavaScript."));
+    gw.shutdown().await;
+}

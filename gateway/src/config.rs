@@ -241,6 +241,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub audit_max_entries: u64,
 
+    /// Lifetime of an operator console session (`/admin`), in seconds: the signed session
+    /// cookie expires after it and the operator signs in again with the admin token.
+    #[arg(long, env = "GATEWAY_CONSOLE_SESSION_TTL_SECONDS", default_value_t = 8 * 3600,
+          value_parser = clap::value_parser!(u64).range(60..=7 * 24 * 3600))]
+    pub console_session_ttl_seconds: u64,
+
     /// How often each replica sends the per-address counts its rate limiters consumed to Redis
     /// and charges its buckets with what the other replicas consumed, in milliseconds, so that
     /// `--join-rate-per-ip` and `--status-rate-per-ip` hold across replicas (docs/operations.md,

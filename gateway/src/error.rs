@@ -27,6 +27,9 @@ pub enum ApiError {
     /// The admin token is missing or wrong (or the admin API is disabled).
     #[error("a valid admin token is required")]
     Unauthorized,
+    /// An operator console session made a change without its CSRF token (`X-CSRF-Token`).
+    #[error("this change needs the console session's X-CSRF-Token header; reload the console")]
+    CsrfFailed,
     /// No such route.
     #[error("no such resource")]
     NotFound,
@@ -103,6 +106,7 @@ impl ApiError {
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
             Self::Unauthenticated => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            Self::CsrfFailed => (StatusCode::FORBIDDEN, "CSRF_FAILED"),
             Self::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
             Self::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "TIMEOUT"),

@@ -14,6 +14,7 @@ pub mod admission;
 pub mod audit;
 pub mod bff;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod forward;
@@ -89,6 +90,8 @@ pub struct AppState {
     pub challenges: Arc<queue::challenge::Challenges>,
     /// Live reservation updates: the replica's one subscription and its watchers.
     pub resv: Arc<resv::ResvUpdates>,
+    /// The operator console (`/admin`): its session keys and sampled numbers.
+    pub console: Arc<console::Console>,
 }
 
 /// A built gateway: state plus what the background loops need.
@@ -274,7 +277,15 @@ impl Gateway {
             })?),
             None => None,
         };
+        let admin_token_hash: Option<[u8; 32]> = config
+            .admin_token
+            .as_deref()
+            .map(|t| Sha256::digest(t.as_bytes()).into());
         let state = AppState {
+            console: Arc::new(console::Console::new(
+                admin_token_hash.as_ref(),
+                config.console_session_ttl_seconds,
+            )),
             hub: ws::Hub::new(room.clone(), config.hub()),
             permits: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
             upstreams,
@@ -287,10 +298,7 @@ impl Gateway {
             resv,
             room,
             metrics,
-            admin_token_hash: config
-                .admin_token
-                .as_deref()
-                .map(|t| Sha256::digest(t.as_bytes()).into()),
+            admin_token_hash,
             limits,
         };
         Ok(Self {
@@ -336,6 +344,7 @@ impl Gateway {
             system.clone(),
             stop_rx.clone(),
         ));
+        let console = tokio::spawn(console::stats::run(self.state.clone(), stop_rx.clone()));
         let follow = tokio::spawn(system.clone().follow(stop_rx.clone()));
         let announce = tokio::spawn(announce_modes(
             self.state.hub.clone(),
@@ -435,6 +444,7 @@ impl Gateway {
             let _ = s.await;
         }
         let _ = follow.await;
+        let _ = console.await;
         let _ = announce.await;
         for c in consumers {
             let _ = c.await;
@@ -559,13 +569,12 @@ async fn maintenance_gate(State(st): State<AppState>, req: Request, next: Next) 
     }
 }
 
-/// Admin endpoints need their own bearer token, compared in constant time.
+/// Admin endpoints need their own bearer token (compared in constant time) or an operator
+/// console session with its CSRF token ([`console::authorize`]); the audit trail records which.
 async fn require_admin(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let given = extract::bearer(req.headers().get(axum::http::header::AUTHORIZATION));
-    if admin_token_ok(&st, given.as_deref()) {
-        next.run(req).await
-    } else {
-        ApiError::Unauthorized.into_response()
+    match console::authorize(&st, req.method(), req.headers()) {
+        Ok(actor) => audit::with_actor(actor, next.run(req)).await,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -645,6 +654,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .merge(admin)
+        .merge(console::routes())
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .route_layer(middleware::from_fn_with_state(

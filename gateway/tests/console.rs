@@ -1,0 +1,441 @@
+//! The operator console (`/admin`): sign-in, the session cookie and its CSRF token over HTTP,
+//! the live feed over its WebSocket, and the page itself in a real headless Chromium (Debian's
+//! `chromium` and `chromium-driver`, as in tests/browser.rs) following a queue under load and
+//! pausing admissions. Screenshots go to `<target dir>/console-screenshots/`.
+
+mod common;
+
+use common::*;
+use fantoccini::{ClientBuilder, Locator};
+use futures::StreamExt;
+use queue::clock::ManualClock;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use testkit::RedisServer;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// A client that shows redirects instead of following them.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// Signs in with `token`: the response.
+async fn sign_in(base: &str, token: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = no_redirects()
+        .post(format!("{base}/admin/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}", urlencode(token)));
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The `name=value` part of the response's Set-Cookie, and the whole header.
+fn set_cookie(r: &reqwest::Response) -> (String, String) {
+    let h = r
+        .headers()
+        .get("set-cookie")
+        .expect("a Set-Cookie")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (h.split(';').next().unwrap().to_owned(), h)
+}
+
+/// The CSRF token the console page carries.
+async fn csrf_of(base: &str, cookie: &str) -> String {
+    let page = client()
+        .get(format!("{base}/admin"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let needle = "name=\"csrf-token\" content=\"";
+    let at = page.find(needle).expect("the console page") + needle.len();
+    page[at..at + 64].to_owned()
+}
+
+async fn event(base: &str, id: &str) -> Value {
+    send(
+        client()
+            .get(format!("{base}/admin/v1/events/{id}"))
+            .bearer_auth(ADMIN),
+    )
+    .await
+    .body
+}
+
+async fn newest_audit(base: &str) -> Value {
+    let r = send(
+        client()
+            .get(format!("{base}/admin/v1/audit?limit=1"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    r.body["entries"][0].clone()
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_strict_cookie_and_changes_need_the_csrf_token() {
+    let redis = RedisServer::start().unwrap();
+    let clock = Arc::new(ManualClock::at_system_now());
+    let gw = TestGateway::start_with_clock(
+        &["--redis-url", &redis.url(), "--console-session-ttl-seconds", "3600"],
+        clock.clone(),
+    )
+    .await;
+    let base = gw.url("");
+    assert_eq!(
+        put_event(&base, "cons", json!({"admit_per_second": 3, "max_active": 50}))
+            .await
+            .status,
+        201
+    );
+
+    // A wrong token: refused, no cookie; a browser gets the form again.
+    let r = sign_in(&base, "not-the-token", &[]).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("set-cookie").is_none());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+    let r = sign_in(&base, "not-the-token", &[("accept", "text/html")]).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("That is not the admin token"));
+
+    // The right token: 303 to /admin (no token in it) with an HttpOnly, SameSite=Strict
+    // cookie for /admin that does not carry the token either.
+    let r = sign_in(&base, ADMIN, &[]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/admin");
+    let (cookie, header) = set_cookie(&r);
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/admin", "Max-Age=3600"] {
+        assert!(header.contains(attr), "{attr} in {header}");
+    }
+    assert!(!header.contains("Secure"), "plain http: {header}");
+    assert!(!header.contains(ADMIN), "{header}");
+    let https = sign_in(&base, ADMIN, &[("x-forwarded-proto", "https")]).await;
+    assert!(set_cookie(&https).1.contains("; Secure"));
+
+    // Without a session the page is the sign-in form, a form that posts (no token in a URL).
+    let anon = client().get(gw.url("/admin")).send().await.unwrap();
+    let csp = anon.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let form = anon.text().await.unwrap();
+    assert!(form.contains("method=\"post\" action=\"/admin/sign-in\""));
+    assert!(!form.contains("csrf-token"));
+    let csrf = csrf_of(&base, &cookie).await;
+
+    // Reads need only the cookie.
+    let r = send(
+        client()
+            .get(gw.url("/admin/v1/events/cons"))
+            .header("cookie", &cookie),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // A change with the cookie but no or a wrong CSRF token: 403, nothing changed.
+    let change = json!({"admit_per_second": 9, "max_active": 50});
+    for token in [None, Some("0".repeat(64)), Some(csrf_of(&base, &sign_in_cookie(&base).await).await)] {
+        let mut req = client()
+            .put(gw.url("/admin/v1/events/cons"))
+            .header("cookie", &cookie)
+            .json(&change);
+        if let Some(t) = &token {
+            req = req.header("x-csrf-token", t);
+        }
+        let r = send(req).await;
+        assert_eq!(r.status, 403, "{token:?}: {}", r.body);
+        assert_eq!(r.code(), "CSRF_FAILED");
+        assert_eq!(event(&base, "cons").await["admit_per_second"], 3);
+    }
+    let r = send(
+        client()
+            .post(gw.url("/admin/v1/events/cons/actions"))
+            .header("cookie", &cookie)
+            .json(&json!({"action": "STOP_ADMISSIONS", "confirm": true})),
+    )
+    .await;
+    assert_eq!(r.code(), "CSRF_FAILED");
+    assert_eq!(event(&base, "cons").await["admissions_stopped"], false);
+
+    // With it: done, and in the audit trail as the console session's change.
+    let r = send(
+        client()
+            .put(gw.url("/admin/v1/events/cons"))
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .json(&change),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(event(&base, "cons").await["admit_per_second"], 9);
+    let entry = newest_audit(&base).await;
+    assert_eq!(entry["action"], "event.update", "{entry}");
+    assert_eq!(entry["after"]["admit_per_second"], 9);
+    let actor = entry["actor"].as_str().unwrap().to_owned();
+    assert!(actor.starts_with("console:"), "{entry}");
+    let r = send(
+        client()
+            .post(gw.url("/admin/v1/events/cons/actions"))
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"action": "STOP_ADMISSIONS", "confirm": true})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(newest_audit(&base).await["actor"], actor.as_str());
+    // The bearer token's changes say so.
+    put_event(&base, "cons", json!({"admit_per_second": 4, "max_active": 50})).await;
+    assert_eq!(newest_audit(&base).await["actor"], "admin-token");
+
+    // A tampered cookie is no session.
+    let last = if cookie.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &cookie[..cookie.len() - 1]);
+    let r = send(client().get(gw.url("/admin/v1/events/cons")).header("cookie", forged)).await;
+    assert_eq!(r.code(), "UNAUTHORIZED");
+
+    // The live feed: the history, then samples that show the event.
+    assert_eq!(
+        send(client().get(gw.url("/admin/ws"))).await.code(),
+        "UNAUTHORIZED"
+    );
+    let mut req = gw.url("/admin/ws").replace("http", "ws").into_client_request().unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let first: Value = serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(first["type"], "history");
+    assert_eq!(first["interval_ms"], 1000);
+    assert_eq!(join(&base, "cons", "someone").await.status, 201);
+    let sample = loop {
+        let m: Value = serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+        assert_eq!(m["type"], "sample");
+        let e = m["events"].as_array().unwrap().iter().find(|e| e["event_id"] == "cons").cloned();
+        if let Some(e) = e.filter(|e| e["waiting"] == 1) {
+            break e;
+        }
+    };
+    assert_eq!(sample["admit_per_second"], 4);
+    assert_eq!(sample["admissions_stopped"], true);
+    assert_eq!(sample["eta_last_seconds"], -1, "paused: no estimate");
+    drop(ws);
+
+    // Sign-out needs the CSRF token too, then clears the cookie.
+    let r = no_redirects()
+        .post(gw.url("/admin/sign-out"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = no_redirects()
+        .post(gw.url("/admin/sign-out"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(set_cookie(&r).1.contains("Max-Age=0"));
+
+    // Sessions end after --console-session-ttl-seconds.
+    clock.advance_ms(3_600_000);
+    let r = send(client().get(gw.url("/admin/v1/events/cons")).header("cookie", &cookie)).await;
+    assert_eq!(r.code(), "UNAUTHORIZED", "an expired session");
+    gw.shutdown().await;
+}
+
+/// The cookie of a fresh sign-in (another session).
+async fn sign_in_cookie(base: &str) -> String {
+    set_cookie(&sign_in(base, ADMIN, &[]).await).0
+}
+
+// --- The page in Chromium ---------------------------------------------------------------------
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_chromedriver() -> (Driver, u16) {
+    let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let port = testkit::free_port().unwrap();
+    let child = Command::new(&bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {bin} (is chromium-driver installed?): {e}"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Driver(child), port)
+}
+
+/// A headless Chromium session with a window of `size` and its own empty profile.
+async fn start_browser(name: &str, size: &str) -> (Driver, fantoccini::Client, std::path::PathBuf) {
+    let (driver, port) = start_chromedriver();
+    let profile = std::env::temp_dir().join(format!("chromium-{name}-{}", std::process::id()));
+    let caps = json!({"goog:chromeOptions": {
+        "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 format!("--window-size={size}"), format!("--user-data-dir={}", profile.display())]
+    }});
+    let caps = caps.as_object().unwrap().clone().into_iter().collect();
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let browser = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a chromium session");
+    (driver, browser, profile)
+}
+
+/// `<target dir>/console-screenshots` (CARGO_TARGET_TMPDIR is `<target dir>/tmp`).
+fn screenshot_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(b: &fantoccini::Client, name: &str) {
+    let png = b.screenshot().await.unwrap();
+    std::fs::write(screenshot_dir().join(name), png).unwrap();
+}
+
+/// The `data-value` of element `id` as a number (None while empty).
+async fn value(b: &fantoccini::Client, id: &str) -> Option<f64> {
+    let el = b.find(Locator::Id(id)).await.ok()?;
+    el.attr("data-value").await.ok()??.parse().ok()
+}
+
+/// Samples the page has received so far.
+async fn samples(b: &fantoccini::Client) -> u64 {
+    b.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .attr("data-samples")
+        .await
+        .unwrap()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_console_follows_a_queue_under_load_and_pauses_admissions() {
+    let redis = RedisServer::start().unwrap();
+    let gw = TestGateway::start(&["--redis-url", &redis.url(), "--admission-tick-ms", "50"]).await;
+    let base = gw.url("");
+    put_event(&base, "spring-sale", json!({"admit_per_second": 0, "max_active": 1000})).await;
+    put_event(&base, "autumn-tour", json!({"admit_per_second": 5, "max_active": 100})).await;
+
+    let (_driver, b, profile) = start_browser("console", "1280,1000").await;
+    b.goto(&gw.url("/admin")).await.unwrap();
+    b.find(Locator::Id("token")).await.unwrap().send_keys(ADMIN).await.unwrap();
+    shot(&b, "sign-in.png").await;
+    b.find(Locator::Css("#sign-in button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until("the console after sign-in", async || {
+        b.find(Locator::Id("stat-waiting")).await.is_ok()
+    })
+    .await;
+    let url = b.current_url().await.unwrap();
+    assert_eq!(url.as_str(), gw.url("/admin"), "no token in the URL");
+    b.goto(&gw.url("/admin#e=spring-sale")).await.unwrap();
+    until("the event on the page", async || value(&b, "stat-waiting").await == Some(0.0)).await;
+
+    // Load: people join while the console is open; the page follows without a reload.
+    for i in 0..40 {
+        assert_eq!(join(&base, "spring-sale", &format!("fan-{i}")).await.status, 201);
+    }
+    until("40 waiting on the page", async || value(&b, "stat-waiting").await == Some(40.0)).await;
+
+    // Open the gate from the console's form: 2 per second.
+    let rate = b.find(Locator::Id("f-rate")).await.unwrap();
+    rate.clear().await.unwrap();
+    rate.send_keys("2").await.unwrap();
+    b.find(Locator::Id("save")).await.unwrap().click().await.unwrap();
+    until("admissions on the page", async || {
+        value(&b, "stat-admitted").await.is_some_and(|n| n >= 2.0)
+            && value(&b, "stat-waiting").await.is_some_and(|n| n < 40.0)
+    })
+    .await;
+    let e = event(&base, "spring-sale").await;
+    assert_eq!(e["admit_per_second"], 2, "saved through the admin API");
+    assert!(newest_audit(&base).await["actor"].as_str().unwrap().starts_with("console:"));
+    shot(&b, "console.png").await;
+
+    // Pause: admissions stop, on the page and in the API.
+    b.find(Locator::Id("pause")).await.unwrap().click().await.unwrap();
+    until("paused on the page", async || {
+        let ev = b.find(Locator::Id("event")).await.unwrap();
+        ev.attr("data-stopped").await.unwrap().as_deref() == Some("true")
+    })
+    .await;
+    let paused = event(&base, "spring-sale").await;
+    assert_eq!(paused["admissions_stopped"], true);
+    let admitted = paused["stats"]["admitted_total"].as_u64().unwrap();
+    assert!(paused["stats"]["waiting"].as_u64().unwrap() > 0, "people still wait: {paused}");
+    // Three more samples (seconds at the configured rate of 2 per second) and nobody more.
+    let seen = samples(&b).await;
+    until("three more samples", async || samples(&b).await >= seen + 3).await;
+    assert_eq!(value(&b, "stat-admitted").await, Some(admitted as f64), "the page");
+    let after = event(&base, "spring-sale").await;
+    assert_eq!(after["stats"]["admitted_total"].as_u64(), Some(admitted), "the API");
+    let text = b.find(Locator::Id("event-flags")).await.unwrap().text().await.unwrap();
+    assert!(text.contains("Admissions paused"), "{text}");
+    assert_eq!(newest_audit(&base).await["action"], "event.stop_admissions");
+    shot(&b, "console-paused.png").await;
+
+    // On a phone: one column, same numbers.
+    b.set_window_size(412, 915).await.unwrap();
+    shot(&b, "console-phone.png").await;
+
+    // The other event is one click away.
+    b.find(Locator::Css("button[data-event=autumn-tour]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until("the other event", async || {
+        b.find(Locator::Id("event-title")).await.unwrap().text().await.unwrap() == "autumn-tour"
+    })
+    .await;
+    b.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&profile);
+    gw.shutdown().await;
+}

@@ -99,15 +99,24 @@ async fn sign_in_sets_a_strict_cookie_and_changes_need_the_csrf_token() {
     let redis = RedisServer::start().unwrap();
     let clock = Arc::new(ManualClock::at_system_now());
     let gw = TestGateway::start_with_clock(
-        &["--redis-url", &redis.url(), "--console-session-ttl-seconds", "3600"],
+        &[
+            "--redis-url",
+            &redis.url(),
+            "--console-session-ttl-seconds",
+            "3600",
+        ],
         clock.clone(),
     )
     .await;
     let base = gw.url("");
     assert_eq!(
-        put_event(&base, "cons", json!({"admit_per_second": 3, "max_active": 50}))
-            .await
-            .status,
+        put_event(
+            &base,
+            "cons",
+            json!({"admit_per_second": 3, "max_active": 50})
+        )
+        .await
+        .status,
         201
     );
 
@@ -119,7 +128,11 @@ async fn sign_in_sets_a_strict_cookie_and_changes_need_the_csrf_token() {
     assert_eq!(body["error"]["code"], "UNAUTHORIZED");
     let r = sign_in(&base, "not-the-token", &[("accept", "text/html")]).await;
     assert_eq!(r.status(), 401);
-    assert!(r.text().await.unwrap().contains("That is not the admin token"));
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("That is not the admin token"));
 
     // The right token: 303 to /admin (no token in it) with an HttpOnly, SameSite=Strict
     // cookie for /admin that does not carry the token either.
@@ -137,7 +150,10 @@ async fn sign_in_sets_a_strict_cookie_and_changes_need_the_csrf_token() {
 
     // Without a session the page is the sign-in form, a form that posts (no token in a URL).
     let anon = client().get(gw.url("/admin")).send().await.unwrap();
-    let csp = anon.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let csp = anon.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     let form = anon.text().await.unwrap();
     assert!(form.contains("method=\"post\" action=\"/admin/sign-in\""));
@@ -155,7 +171,11 @@ async fn sign_in_sets_a_strict_cookie_and_changes_need_the_csrf_token() {
 
     // A change with the cookie but no or a wrong CSRF token: 403, nothing changed.
     let change = json!({"admit_per_second": 9, "max_active": 50});
-    for token in [None, Some("0".repeat(64)), Some(csrf_of(&base, &sign_in_cookie(&base).await).await)] {
+    for token in [
+        None,
+        Some("0".repeat(64)),
+        Some(csrf_of(&base, &sign_in_cookie(&base).await).await),
+    ] {
         let mut req = client()
             .put(gw.url("/admin/v1/events/cons"))
             .header("cookie", &cookie)
@@ -205,13 +225,23 @@ async fn sign_in_sets_a_strict_cookie_and_changes_need_the_csrf_token() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(newest_audit(&base).await["actor"], actor.as_str());
     // The bearer token's changes say so.
-    put_event(&base, "cons", json!({"admit_per_second": 4, "max_active": 50})).await;
+    put_event(
+        &base,
+        "cons",
+        json!({"admit_per_second": 4, "max_active": 50}),
+    )
+    .await;
     assert_eq!(newest_audit(&base).await["actor"], "admin-token");
 
     // A tampered cookie is no session.
     let last = if cookie.ends_with('0') { '1' } else { '0' };
     let forged = format!("{}{last}", &cookie[..cookie.len() - 1]);
-    let r = send(client().get(gw.url("/admin/v1/events/cons")).header("cookie", forged)).await;
+    let r = send(
+        client()
+            .get(gw.url("/admin/v1/events/cons"))
+            .header("cookie", forged),
+    )
+    .await;
     assert_eq!(r.code(), "UNAUTHORIZED");
 
     // The live feed: the history, then samples that show the event.
@@ -219,17 +249,28 @@ async fn sign_in_sets_a_strict_cookie_and_changes_need_the_csrf_token() {
         send(client().get(gw.url("/admin/ws"))).await.code(),
         "UNAUTHORIZED"
     );
-    let mut req = gw.url("/admin/ws").replace("http", "ws").into_client_request().unwrap();
+    let mut req = gw
+        .url("/admin/ws")
+        .replace("http", "ws")
+        .into_client_request()
+        .unwrap();
     req.headers_mut().insert("cookie", cookie.parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let first: Value = serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+    let first: Value =
+        serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
     assert_eq!(first["type"], "history");
     assert_eq!(first["interval_ms"], 1000);
     assert_eq!(join(&base, "cons", "someone").await.status, 201);
     let sample = loop {
-        let m: Value = serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+        let m: Value =
+            serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
         assert_eq!(m["type"], "sample");
-        let e = m["events"].as_array().unwrap().iter().find(|e| e["event_id"] == "cons").cloned();
+        let e = m["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event_id"] == "cons")
+            .cloned();
         if let Some(e) = e.filter(|e| e["waiting"] == 1) {
             break e;
         }
@@ -259,7 +300,12 @@ async fn sign_in_sets_a_strict_cookie_and_changes_need_the_csrf_token() {
 
     // Sessions end after --console-session-ttl-seconds.
     clock.advance_ms(3_600_000);
-    let r = send(client().get(gw.url("/admin/v1/events/cons")).header("cookie", &cookie)).await;
+    let r = send(
+        client()
+            .get(gw.url("/admin/v1/events/cons"))
+            .header("cookie", &cookie),
+    )
+    .await;
     assert_eq!(r.code(), "UNAUTHORIZED", "an expired session");
     gw.shutdown().await;
 }
@@ -328,6 +374,12 @@ fn screenshot_dir() -> std::path::PathBuf {
 }
 
 async fn shot(b: &fantoccini::Client, name: &str) {
+    b.execute(
+        "document.activeElement.blur(); window.scrollTo(0, 0);",
+        vec![],
+    )
+    .await
+    .unwrap();
     let png = b.screenshot().await.unwrap();
     std::fs::write(screenshot_dir().join(name), png).unwrap();
 }
@@ -355,12 +407,27 @@ async fn the_console_follows_a_queue_under_load_and_pauses_admissions() {
     let redis = RedisServer::start().unwrap();
     let gw = TestGateway::start(&["--redis-url", &redis.url(), "--admission-tick-ms", "50"]).await;
     let base = gw.url("");
-    put_event(&base, "spring-sale", json!({"admit_per_second": 0, "max_active": 1000})).await;
-    put_event(&base, "autumn-tour", json!({"admit_per_second": 5, "max_active": 100})).await;
+    put_event(
+        &base,
+        "spring-sale",
+        json!({"admit_per_second": 0, "max_active": 1000}),
+    )
+    .await;
+    put_event(
+        &base,
+        "autumn-tour",
+        json!({"admit_per_second": 5, "max_active": 100}),
+    )
+    .await;
 
-    let (_driver, b, profile) = start_browser("console", "1280,1000").await;
+    let (_driver, b, profile) = start_browser("console", "1280,1100").await;
     b.goto(&gw.url("/admin")).await.unwrap();
-    b.find(Locator::Id("token")).await.unwrap().send_keys(ADMIN).await.unwrap();
+    b.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN)
+        .await
+        .unwrap();
     shot(&b, "sign-in.png").await;
     b.find(Locator::Css("#sign-in button[type=submit]"))
         .await
@@ -375,19 +442,33 @@ async fn the_console_follows_a_queue_under_load_and_pauses_admissions() {
     let url = b.current_url().await.unwrap();
     assert_eq!(url.as_str(), gw.url("/admin"), "no token in the URL");
     b.goto(&gw.url("/admin#e=spring-sale")).await.unwrap();
-    until("the event on the page", async || value(&b, "stat-waiting").await == Some(0.0)).await;
+    until("the event on the page", async || {
+        value(&b, "stat-waiting").await == Some(0.0)
+    })
+    .await;
 
     // Load: people join while the console is open; the page follows without a reload.
     for i in 0..40 {
-        assert_eq!(join(&base, "spring-sale", &format!("fan-{i}")).await.status, 201);
+        assert_eq!(
+            join(&base, "spring-sale", &format!("fan-{i}")).await.status,
+            201
+        );
     }
-    until("40 waiting on the page", async || value(&b, "stat-waiting").await == Some(40.0)).await;
+    until("40 waiting on the page", async || {
+        value(&b, "stat-waiting").await == Some(40.0)
+    })
+    .await;
 
     // Open the gate from the console's form: 2 per second.
     let rate = b.find(Locator::Id("f-rate")).await.unwrap();
     rate.clear().await.unwrap();
     rate.send_keys("2").await.unwrap();
-    b.find(Locator::Id("save")).await.unwrap().click().await.unwrap();
+    b.find(Locator::Id("save"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     until("admissions on the page", async || {
         value(&b, "stat-admitted").await.is_some_and(|n| n >= 2.0)
             && value(&b, "stat-waiting").await.is_some_and(|n| n < 40.0)
@@ -395,11 +476,24 @@ async fn the_console_follows_a_queue_under_load_and_pauses_admissions() {
     .await;
     let e = event(&base, "spring-sale").await;
     assert_eq!(e["admit_per_second"], 2, "saved through the admin API");
-    assert!(newest_audit(&base).await["actor"].as_str().unwrap().starts_with("console:"));
+    assert!(newest_audit(&base).await["actor"]
+        .as_str()
+        .unwrap()
+        .starts_with("console:"));
+    // A few seconds of admissions for the picture (docs/img/console.png comes from it).
+    until("six admitted", async || {
+        value(&b, "stat-admitted").await.is_some_and(|n| n >= 6.0)
+    })
+    .await;
     shot(&b, "console.png").await;
 
     // Pause: admissions stop, on the page and in the API.
-    b.find(Locator::Id("pause")).await.unwrap().click().await.unwrap();
+    b.find(Locator::Id("pause"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     until("paused on the page", async || {
         let ev = b.find(Locator::Id("event")).await.unwrap();
         ev.attr("data-stopped").await.unwrap().as_deref() == Some("true")
@@ -408,14 +502,31 @@ async fn the_console_follows_a_queue_under_load_and_pauses_admissions() {
     let paused = event(&base, "spring-sale").await;
     assert_eq!(paused["admissions_stopped"], true);
     let admitted = paused["stats"]["admitted_total"].as_u64().unwrap();
-    assert!(paused["stats"]["waiting"].as_u64().unwrap() > 0, "people still wait: {paused}");
+    assert!(
+        paused["stats"]["waiting"].as_u64().unwrap() > 0,
+        "people still wait: {paused}"
+    );
     // Three more samples (seconds at the configured rate of 2 per second) and nobody more.
     let seen = samples(&b).await;
     until("three more samples", async || samples(&b).await >= seen + 3).await;
-    assert_eq!(value(&b, "stat-admitted").await, Some(admitted as f64), "the page");
+    assert_eq!(
+        value(&b, "stat-admitted").await,
+        Some(admitted as f64),
+        "the page"
+    );
     let after = event(&base, "spring-sale").await;
-    assert_eq!(after["stats"]["admitted_total"].as_u64(), Some(admitted), "the API");
-    let text = b.find(Locator::Id("event-flags")).await.unwrap().text().await.unwrap();
+    assert_eq!(
+        after["stats"]["admitted_total"].as_u64(),
+        Some(admitted),
+        "the API"
+    );
+    let text = b
+        .find(Locator::Id("event-flags"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(text.contains("Admissions paused"), "{text}");
     assert_eq!(newest_audit(&base).await["action"], "event.stop_admissions");
     shot(&b, "console-paused.png").await;
@@ -432,7 +543,13 @@ async fn the_console_follows_a_queue_under_load_and_pauses_admissions() {
         .await
         .unwrap();
     until("the other event", async || {
-        b.find(Locator::Id("event-title")).await.unwrap().text().await.unwrap() == "autumn-tour"
+        b.find(Locator::Id("event-title"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            == "autumn-tour"
     })
     .await;
     b.close().await.unwrap();

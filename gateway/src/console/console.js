@@ -251,8 +251,11 @@
   function chart(svg, t, lines) {
     svg.textContent = "";
     const W = 600, H = 160, PAD = 4;
+    // The x axis spans the history there is (at least half a minute, at most 15 minutes), so that a young
+    // history is not a sliver at the right edge.
     const end = t.length ? t[t.length - 1] : Date.now();
-    const start = end - WINDOW_MS;
+    const span = Math.min(WINDOW_MS, Math.max(30000, t.length ? end - t[0] : 0));
+    const start = end - span;
     let max = 1;
     for (const l of lines) for (const v of l.values) if (v !== null && v > max) max = v;
     for (const f of [0.5, 1]) {
@@ -263,18 +266,16 @@
       g.setAttribute("class", "grid");
       svg.append(g);
     }
-    const label = document.createElementNS(SVG, "text");
-    label.setAttribute("x", 4); label.setAttribute("y", 14);
-    label.setAttribute("class", "axis");
-    label.textContent = fmt(max);
-    svg.append(label);
+    // Outside the SVG: its aspect ratio is not kept, text in it would be stretched.
+    const axis = svg.parentElement.querySelector(".axis");
+    if (axis) axis.textContent = "top " + fmt(max) + ", last " + (span < 90000 ? Math.round(span / 1000) + " s" : Math.round(span / 60000) + " min");
     for (const l of lines) {
       let d = "";
       let pen = false;
       for (let i = 0; i < t.length; i++) {
         const v = l.values[i];
         if (v === null || v === undefined || t[i] < start) { pen = false; continue; }
-        const x = ((t[i] - start) / WINDOW_MS) * W;
+        const x = ((t[i] - start) / span) * W;
         const y = H - PAD - (v / max) * (H - 2 * PAD);
         d += (pen ? "L" : "M") + x.toFixed(1) + " " + y.toFixed(1);
         pen = true;

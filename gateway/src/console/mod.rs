@@ -118,7 +118,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/sign-in", post(sign_in))
         .route("/admin/sign-out", post(sign_out))
         .route("/admin/ws", get(websocket))
-        .route("/admin/console.js", get(|| asset(SCRIPT, "text/javascript")))
+        .route(
+            "/admin/console.js",
+            get(|| asset(SCRIPT, "text/javascript")),
+        )
         .route("/admin/console.css", get(|| asset(STYLE, "text/css")))
 }
 

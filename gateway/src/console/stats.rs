@@ -103,7 +103,10 @@ impl Stats {
                 let ring = rings.entry(id.clone()).or_default();
                 let admitted_per_second = ring.back().and_then(|prev| {
                     let dt = t.checked_sub(prev.t).filter(|d| *d > 0)?;
-                    let n = info.stats.admitted_total.saturating_sub(prev.admitted_total);
+                    let n = info
+                        .stats
+                        .admitted_total
+                        .saturating_sub(prev.admitted_total);
                     Some(n as f64 * 1000.0 / dt as f64)
                 });
                 let s = Sample {

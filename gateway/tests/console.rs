@@ -459,8 +459,30 @@ async fn the_console_follows_a_queue_under_load_and_pauses_admissions() {
     })
     .await;
 
-    // Open the gate from the console's form: 2 per second.
+    // The API's refusals reach the operator (and change nothing).
     let rate = b.find(Locator::Id("f-rate")).await.unwrap();
+    rate.clear().await.unwrap();
+    rate.send_keys("2000000").await.unwrap();
+    b.find(Locator::Id("save"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until("the API's error on the page", async || {
+        let t = b
+            .find(Locator::Id("errors"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        t.contains("INVALID_ARGUMENT")
+    })
+    .await;
+    assert_eq!(event(&base, "spring-sale").await["admit_per_second"], 0);
+
+    // Open the gate from the console's form: 2 per second.
     rate.clear().await.unwrap();
     rate.send_keys("2").await.unwrap();
     b.find(Locator::Id("save"))
@@ -555,4 +577,34 @@ async fn the_console_follows_a_queue_under_load_and_pauses_admissions() {
     b.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&profile);
     gw.shutdown().await;
+}
+
+#[test]
+fn the_docs_describe_the_console_routes() {
+    let openapi =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml"))
+            .unwrap();
+    let api_md =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/api.md")).unwrap();
+    for (method, path) in [
+        ("get", "/admin"),
+        ("post", "/admin/sign-in"),
+        ("post", "/admin/sign-out"),
+        ("get", "/admin/ws"),
+    ] {
+        let block = openapi
+            .split(&format!("\n  {path}:\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{path} missing from openapi.yaml"));
+        let block = format!("\n{}", block.split("\n  /").next().unwrap());
+        assert!(
+            block.contains(&format!("\n    {method}:")),
+            "{method} {path} in openapi.yaml"
+        );
+        assert!(
+            api_md.contains(&format!("### {} {path}\n", method.to_uppercase())),
+            "{method} {path} in api.md"
+        );
+    }
+    assert!(api_md.contains("`CSRF_FAILED`") && openapi.contains("- CSRF_FAILED"));
 }

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::backends;
 use common::*;
 use fantoccini::{ClientBuilder, Locator};
 use futures::StreamExt;
@@ -607,4 +608,146 @@ fn the_docs_describe_the_console_routes() {
         );
     }
     assert!(api_md.contains("`CSRF_FAILED`") && openapi.contains("- CSRF_FAILED"));
+}
+
+/// A webhook well signed with `common::backends::WEBHOOK_SECRET` that is not a payment event:
+/// the gateway stores it as a dead letter.
+async fn dead_letter(base: &str, id: &str) {
+    let body = r#"{"type":"payment.approved","data":{}}"#;
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let sig = webhooks::StandardWebhooks::new(&[backends::WEBHOOK_SECRET])
+        .unwrap()
+        .sign(id, ts, body.as_bytes());
+    let r = send(
+        client()
+            .post(format!("{base}/webhooks/payments"))
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sig)
+            .body(body),
+    )
+    .await;
+    assert_eq!(r.code(), "INVALID_PAYLOAD", "{}", r.body);
+}
+
+async fn dlq(base: &str) -> Vec<Value> {
+    let r = send(
+        client()
+            .get(format!("{base}/admin/v1/dlq"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    r.body["dead_letters"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn the_console_retries_and_resolves_dead_letters() {
+    let redis = RedisServer::start().unwrap();
+    let gw = TestGateway::start(&[
+        "--redis-url",
+        &redis.url(),
+        "--webhook-secret",
+        backends::WEBHOOK_SECRET,
+    ])
+    .await;
+    let base = gw.url("");
+    dead_letter(&base, "msg_one").await;
+    dead_letter(&base, "msg_two").await;
+    let letters = dlq(&base).await;
+    assert_eq!(letters.len(), 2);
+    let (newest, oldest) = (
+        letters[0]["id"].as_str().unwrap().to_owned(),
+        letters[1]["id"].as_str().unwrap().to_owned(),
+    );
+
+    let (_driver, b, profile) = start_browser("console-dlq", "412,915").await;
+    b.goto(&gw.url("/admin")).await.unwrap();
+    b.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN)
+        .await
+        .unwrap();
+    b.find(Locator::Css("#sign-in button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until("two dead letters on the page", async || {
+        value(&b, "stat-dead").await == Some(2.0)
+            && b.find_all(Locator::Css("#dlq li[data-id]"))
+                .await
+                .unwrap()
+                .len()
+                == 2
+    })
+    .await;
+    let li = |id: &str| format!("#dlq li[data-id=\"{id}\"]");
+    b.find(Locator::Css(&format!("{} button", li(&newest))))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.find(Locator::Id("dlq-by"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    b.find(Locator::Id("dlq-by"))
+        .await
+        .unwrap()
+        .send_keys("ops on call")
+        .await
+        .unwrap();
+    b.find(Locator::Css(&format!("{} button.secondary", li(&oldest))))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until("both handled in the API", async || {
+        let l = dlq(&base).await;
+        let status = |id: &str| {
+            l.iter()
+                .find(|d| d["id"] == id)
+                .map(|d| d["status"].as_str().unwrap_or("").to_owned())
+        };
+        status(&newest).as_deref() == Some("retried")
+            && status(&oldest).as_deref() == Some("resolved")
+    })
+    .await;
+    let resolved = dlq(&base)
+        .await
+        .into_iter()
+        .find(|d| d["id"] == oldest.as_str())
+        .unwrap();
+    assert_eq!(resolved["resolved_by"], "ops on call");
+    let entry = newest_audit(&base).await;
+    assert!(
+        entry["action"].as_str().unwrap().starts_with("dlq."),
+        "{entry}"
+    );
+    assert!(entry["actor"].as_str().unwrap().starts_with("console:"));
+    // (The retried webhook may come back as a new dead letter once its forwards fail: only
+    // these two are looked at.)
+    until("neither offers buttons any more on the page", async || {
+        let mut none = true;
+        for id in [&newest, &oldest] {
+            let sel = format!("{} button", li(id));
+            none &= b.find_all(Locator::Css(&sel)).await.unwrap().is_empty();
+        }
+        none
+    })
+    .await;
+    shot(&b, "console-dlq.png").await;
+    b.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&profile);
+    gw.shutdown().await;
 }

@@ -436,6 +436,7 @@ impl Gateway {
         metrics?;
         // WebSockets outlive the HTTP drain: close them so clients reconnect to another replica.
         self.state.hub.close_all();
+        self.state.console.close_all();
         let _ = stop_tx.send(true);
         let _ = admit.await;
         let _ = sweep.await;

@@ -279,7 +279,6 @@ async fn sign_in_sets_a_strict_cookie_and_changes_need_the_csrf_token() {
     assert_eq!(sample["admit_per_second"], 4);
     assert_eq!(sample["admissions_stopped"], true);
     assert_eq!(sample["eta_last_seconds"], -1, "paused: no estimate");
-    drop(ws);
 
     // Sign-out needs the CSRF token too, then clears the cookie.
     let r = no_redirects()
@@ -308,7 +307,17 @@ async fn sign_in_sets_a_strict_cookie_and_changes_need_the_csrf_token() {
     )
     .await;
     assert_eq!(r.code(), "UNAUTHORIZED", "an expired session");
+    // A replica that shuts down closes the consoles' sockets (going away: they reconnect).
     gw.shutdown().await;
+    let close = loop {
+        let next = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+        match next.expect("the socket is closed on shutdown") {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(c))) => break c,
+            Some(Ok(_)) => continue,
+            other => panic!("no close frame: {other:?}"),
+        }
+    };
+    assert_eq!(close.map(|c| u16::from(c.code)), Some(1001));
 }
 
 /// The cookie of a fresh sign-in (another session).

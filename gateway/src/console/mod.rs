@@ -27,6 +27,7 @@ use futures::{SinkExt, StreamExt};
 use session::{Keys, Session, COOKIE};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -49,12 +50,14 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_SESSION_ENDED: u16 = 4001;
 
 /// The console's share of the state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Console {
     /// The sampled numbers.
     pub stats: stats::Stats,
     keys: Option<Keys>,
     ttl_s: u64,
+    /// Set when the replica shuts down: open consoles are told to reconnect elsewhere.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Console {
@@ -65,7 +68,14 @@ impl Console {
             stats: stats::Stats::default(),
             keys: admin_hash.map(Keys::from_admin_hash),
             ttl_s,
+            closing: tokio::sync::watch::channel(false).0,
         }
+    }
+
+    /// Closes every open console socket with 1001 (going away), as a draining replica does;
+    /// the pages reconnect (to another replica) by themselves.
+    pub fn close_all(&self) {
+        self.closing.send_replace(true);
     }
 
     /// The valid session of the request's cookie, if any.
@@ -319,6 +329,7 @@ where
 {
     let (mut sink, mut stream) = socket.split();
     let mut feed = st.console.stats.subscribe();
+    let mut closing = st.console.closing.subscribe();
     let history = Message::text(st.console.stats.history());
     let Ok(Ok(())) = tokio::time::timeout(SEND_TIMEOUT, sink.send(history)).await else {
         return;
@@ -336,6 +347,10 @@ where
             _ = &mut ends => Message::Close(Some(CloseFrame {
                 code: CLOSE_SESSION_ENDED.into(),
                 reason: "session ended".into(),
+            })),
+            _ = closing.wait_for(|c| *c) => Message::Close(Some(CloseFrame {
+                code: CloseCode::Away,
+                reason: "server shutting down".into(),
             })),
             m = stream.next() => match m {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,

@@ -228,3 +228,54 @@ pub async fn sample_once(st: &AppState) {
     // No console open: nobody to tell.
     let _ = st.console.stats.feed.send(msg.into());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use queue::model::{EventConfig, EventStats};
+
+    fn info(admitted_total: u64, waiting: u64) -> EventInfo {
+        EventInfo {
+            config: EventConfig::new(10, 100),
+            stopped: false,
+            sold_out: false,
+            measured_rate_milli: -1,
+            stats: EventStats {
+                waiting,
+                admitted_total,
+                ..EventStats::default()
+            },
+        }
+    }
+
+    #[test]
+    fn rings_keep_15_minutes_rate_from_deltas_and_forget_gone_events() {
+        let stats = Stats::default();
+        let s = stats.record(1_000, &[("a".into(), info(0, 5)), ("b".into(), info(0, 1))]);
+        assert_eq!(s[0].admitted_per_second, None, "no previous sample");
+        let s = stats.record(3_000, &[("a".into(), info(8, 5))]);
+        assert_eq!(s[0].admitted_per_second, Some(4.0), "8 in 2 s");
+        let h: Value = serde_json::from_str(&stats.history()).unwrap();
+        assert!(h["events"].get("b").is_none(), "b is no longer configured");
+        assert_eq!(h["events"]["a"]["t"], json!([1_000, 3_000]));
+        assert_eq!(h["events"]["a"]["admitted_per_second"], json!([null, 4.0]));
+        for i in 0..KEEP as u64 {
+            stats.record(4_000 + i * 1_000, &[("a".into(), info(8, 5))]);
+        }
+        let h: Value = serde_json::from_str(&stats.history()).unwrap();
+        let t = h["events"]["a"]["t"].as_array().unwrap();
+        assert_eq!(t.len(), KEEP);
+        assert_eq!(t[0], 4_000, "the oldest two fell out");
+    }
+
+    #[test]
+    fn the_last_in_line_waits_for_everyone_ahead() {
+        let infos = [("a".to_owned(), info(0, 50))];
+        let stats = Stats::default();
+        let samples = stats.record(0, &infos);
+        let m: Value =
+            serde_json::from_str(&sample_json(0, &infos, &samples, 3, Value::Null)).unwrap();
+        assert_eq!(m["events"][0]["eta_last_seconds"], 5, "50 at 10 per second");
+        assert_eq!(m["replica"]["websockets"], 3);
+    }
+}

@@ -89,6 +89,21 @@ pub struct AuditRecord {
     pub peer: Option<String>,
     /// See [`AuditEntry::request_id`].
     pub request_id: Option<String>,
+    /// Who signed the request: `admin-token` (the bearer) or `console:<session>` (an operator
+    /// console session); absent for changes made outside an admin HTTP request (gRPC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+}
+
+tokio::task_local! {
+    /// The actor of the admin request being served, set around the handler by the admin
+    /// routes' authentication (so that no handler has to pass it along).
+    static ACTOR: String;
+}
+
+/// Runs `fut` (an admin handler) with `actor` recorded in every audit entry it writes.
+pub async fn with_actor<F: std::future::Future>(actor: String, fut: F) -> F::Output {
+    ACTOR.scope(actor, fut).await
 }
 
 /// Who made a request, for the trail: an extractor any admin handler can take.
@@ -238,6 +253,7 @@ impl Audit {
             after = %after,
             peer = entry.peer.as_deref().unwrap_or(""),
             request_id = entry.request_id.as_deref().unwrap_or(""),
+            actor = ACTOR.try_with(Clone::clone).unwrap_or_default(),
             "admin change"
         );
         let mut rec = AuditRecord {
@@ -249,6 +265,7 @@ impl Audit {
             after,
             peer: entry.peer,
             request_id: entry.request_id,
+            actor: ACTOR.try_with(Clone::clone).ok(),
         };
         let stored = match &self.backend {
             Backend::Memory(ring) => {
@@ -296,6 +313,7 @@ impl Audit {
             "after": rec.after,
             "peer": rec.peer,
             "request_id": rec.request_id,
+            "actor": rec.actor,
         });
         let args = vec![
             RedisValue::from(AUDIT_KEY),

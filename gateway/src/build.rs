@@ -1,8 +1,8 @@
 //! [`Gateway::build`]: a [`Config`] turned into the store, keys, upstreams and state.
 
 use crate::{
-    audit, metrics, ratelimit, ratesync, resv, system, upstream, webhook, AppState, Config,
-    Gateway, DEMO_EVENT,
+    audit, console, metrics, ratelimit, ratesync, resv, system, upstream, webhook, AppState,
+    Config, Gateway, DEMO_EVENT,
 };
 use metrics::Metrics;
 use queue::clock::{Clock, SystemClock};
@@ -188,7 +188,15 @@ impl Gateway {
             })?),
             None => None,
         };
+        let admin_token_hash: Option<[u8; 32]> = tokens
+            .admin_token
+            .as_deref()
+            .map(|t| Sha256::digest(t.as_bytes()).into());
         let state = AppState {
+            console: Arc::new(console::Console::new(
+                admin_token_hash.as_ref(),
+                tokens.console_session_ttl_seconds,
+            )),
             hub: ws::Hub::new(room.clone(), config.ws.hub()),
             permits: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
             upstreams,
@@ -201,10 +209,7 @@ impl Gateway {
             resv,
             room,
             metrics,
-            admin_token_hash: tokens
-                .admin_token
-                .as_deref()
-                .map(|t| Sha256::digest(t.as_bytes()).into()),
+            admin_token_hash,
             limits,
         };
         Ok(Self {

@@ -31,7 +31,7 @@ pub struct Config {
     #[command(flatten, next_help_heading = "Redis")]
     pub redis: RedisConfig,
 
-    /// Secrets and keys: the admin token, waiting-token secrets, admission signing keys, user-assertion keys.
+    /// Secrets and keys: the admin token (and the console sessions it opens), waiting-token secrets, admission signing keys, user-assertion keys.
     #[command(flatten, next_help_heading = "Tokens and keys")]
     pub tokens: TokenConfig,
 
@@ -184,12 +184,18 @@ pub struct RedisConfig {
     pub redis_batch_in_flight: u32,
 }
 
-/// Secrets and keys: the admin token, waiting-token secrets, admission signing keys, user-assertion keys.
+/// Secrets and keys: the admin token (and the console sessions it opens), waiting-token secrets, admission signing keys, user-assertion keys.
 #[derive(Debug, Clone, PartialEq, Args)]
 pub struct TokenConfig {
     /// Bearer token of the admin API. Absent: the admin API answers 401 to everyone.
     #[arg(long, env = "GATEWAY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+
+    /// Lifetime of an operator console session (`/admin`), in seconds: the signed session
+    /// cookie expires after it and the operator signs in again with the admin token.
+    #[arg(long, env = "GATEWAY_CONSOLE_SESSION_TTL_SECONDS", default_value_t = 8 * 3600,
+          value_parser = clap::value_parser!(u64).range(60..=7 * 24 * 3600))]
+    pub console_session_ttl_seconds: u64,
 
     /// HMAC key of waiting tokens (at least 16 bytes); the same on every replica. Repeat the
     /// flag (comma-separated in the environment, so a secret cannot contain a comma) to rotate:

@@ -54,6 +54,9 @@ pub enum ApiError {
     /// The admin token is missing or wrong (or the admin API is disabled).
     #[error("a valid admin token is required")]
     Unauthorized,
+    /// An operator console session made a change without its CSRF token (`X-CSRF-Token`).
+    #[error("this change needs the console session's X-CSRF-Token header; reload the console")]
+    CsrfFailed,
     /// No such route.
     #[error("no such resource")]
     NotFound,
@@ -174,6 +177,9 @@ table! {
     UNAUTHENTICATED = "UNAUTHENTICATED", UNAUTHORIZED, Unauthenticated, Unauthenticated, Own, None;
     /// The admin token is missing or wrong (or the admin API is disabled).
     UNAUTHORIZED = "UNAUTHORIZED", UNAUTHORIZED, Unauthenticated, Unauthenticated, Own, None;
+    /// A console session's change without its `X-CSRF-Token`: reloading the console helps,
+    /// retrying the same request does not.
+    CSRF_FAILED = "CSRF_FAILED", FORBIDDEN, PermissionDenied, Forbidden, Own, None;
     /// No such route (or dead letter).
     NOT_FOUND = "NOT_FOUND", NOT_FOUND, NotFound, NotFound, Own, None;
     /// The route exists but not with this method.
@@ -400,6 +406,7 @@ impl ApiError {
             Self::PayloadTooLarge => Kind::PAYLOAD_TOO_LARGE,
             Self::Unauthenticated => Kind::UNAUTHENTICATED,
             Self::Unauthorized => Kind::UNAUTHORIZED,
+            Self::CsrfFailed => Kind::CSRF_FAILED,
             Self::NotFound => Kind::NOT_FOUND,
             Self::MethodNotAllowed => Kind::METHOD_NOT_ALLOWED,
             Self::Timeout => Kind::TIMEOUT,

@@ -17,6 +17,7 @@ pub mod bff;
 mod build;
 pub mod client_ip;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod forward;
@@ -82,6 +83,8 @@ pub struct AppState {
     pub challenges: Arc<queue::challenge::Challenges>,
     /// Live reservation updates: the replica's one subscription and its watchers.
     pub resv: Arc<resv::ResvUpdates>,
+    /// The operator console (`/admin`): its session keys and sampled numbers.
+    pub console: Arc<console::Console>,
 }
 
 /// A built gateway: state plus what the background loops need.
@@ -129,6 +132,7 @@ impl Gateway {
             system.clone(),
             stop_rx.clone(),
         ));
+        let console = tokio::spawn(console::stats::run(self.state.clone(), stop_rx.clone()));
         let follow = tokio::spawn(system.clone().follow(stop_rx.clone()));
         let announce = tokio::spawn(announce_modes(
             self.state.hub.clone(),
@@ -220,6 +224,7 @@ impl Gateway {
         metrics?;
         // WebSockets outlive the HTTP drain: close them so clients reconnect to another replica.
         self.state.hub.close_all();
+        self.state.console.close_all();
         let _ = stop_tx.send(true);
         let _ = admit.await;
         let _ = sweep.await;
@@ -228,6 +233,7 @@ impl Gateway {
             let _ = s.await;
         }
         let _ = follow.await;
+        let _ = console.await;
         let _ = announce.await;
         for c in consumers {
             let _ = c.await;

@@ -2,7 +2,7 @@
 //! and request timeout, the maintenance gate and the admin token.
 
 use crate::{
-    access_codes, admin, audit, error, extract, forward, handlers, metrics, page, ratelimit,
+    access_codes, admin, audit, console, error, forward, handlers, metrics, page, ratelimit,
     resv_ws, server, webhook, AppState,
 };
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -96,13 +96,12 @@ async fn maintenance_gate(State(st): State<AppState>, req: Request, next: Next) 
     }
 }
 
-/// Admin endpoints need their own bearer token, compared in constant time.
+/// Admin endpoints need their own bearer token (compared in constant time) or an operator
+/// console session with its CSRF token ([`console::authorize`]); the audit trail records which.
 async fn require_admin(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let given = extract::bearer(req.headers().get(axum::http::header::AUTHORIZATION));
-    if admin_token_ok(&st, given.as_deref()) {
-        next.run(req).await
-    } else {
-        ApiError::Unauthorized.into_response()
+    match console::authorize(&st, req.method(), req.headers()) {
+        Ok(actor) => audit::with_actor(actor, next.run(req)).await,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -197,6 +196,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(handlers::readyz))
         .route("/openapi.json", get(handlers::openapi_json))
         .merge(admin)
+        .merge(console::routes())
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .route_layer(middleware::from_fn_with_state(

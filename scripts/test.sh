@@ -3,7 +3,7 @@
 # (redis-server and redis-cli, Chromium and ChromeDriver, from Debian) when missing, validates
 # deploy/ (deploy/validate.sh), then runs every crate's tests. The tests start their own
 # redis-server processes (and a local Redis Cluster), gateways and a headless Chromium on free
-# ports.
+# ports. Before the tests: rustfmt and clippy (warnings are errors).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +32,11 @@ if [ ! -x "$fuzz_tools/bin/schemathesis" ]; then
   python3 -m venv "$fuzz_tools"
   "$fuzz_tools/bin/pip" install -q schemathesis==4.32.5
 fi
+
+# Style and lints first: a minute, and a finding fails the run before the long tests start.
+# The workspace's lint levels are in Cargo.toml ([workspace.lints]).
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 cargo test --workspace --locked --no-fail-fast "$@"

@@ -82,6 +82,51 @@ async fn positions_stream_in_order_until_admission() {
     gw.shutdown().await;
 }
 
+/// A `random` queue is a lottery: the stream shows no position (0, no ETA), as *status* does,
+/// while others are drawn before this one.
+#[tokio::test]
+async fn a_lottery_streams_no_positions() {
+    let redis = RedisServer::start().unwrap();
+    let gw = TestGateway::start(&[
+        "--redis-url",
+        &redis.url(),
+        "--admission-tick-ms",
+        "50",
+        "--ws-tick-ms",
+        "50",
+    ])
+    .await;
+    let base = gw.url("");
+    let config =
+        |aps: u32| json!({"admit_per_second": aps, "max_active": 100, "queueing_method": "random"});
+    put_event(&base, "wslottery", config(0)).await;
+    let toks = tokens(&base, "wslottery", 8).await;
+    let mut ws = connect(&gw, &toks[7]).await;
+    let first = next_json(&mut ws, Duration::from_secs(2)).await;
+    assert_eq!(
+        (
+            first["type"].as_str(),
+            first["status"].as_str(),
+            first["position"].as_u64(),
+            first["eta_seconds"].as_i64()
+        ),
+        (Some("POSITION_CHANGED"), Some("WAITING"), Some(0), Some(-1)),
+        "{first}"
+    );
+    // Two a second: the draws take the others one by one, and this socket hears nothing of
+    // them until its own turn.
+    put_event(&base, "wslottery", config(2)).await;
+    loop {
+        let m = next_json(&mut ws, Duration::from_secs(10)).await;
+        match m["type"].as_str() {
+            Some("POSITION_CHANGED") => panic!("a lottery shows no positions: {m}"),
+            Some("ADMISSION_READY") => break,
+            _ => panic!("unexpected {m}"),
+        }
+    }
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn admission_on_another_replica_reaches_this_one_within_a_second() {
     let redis = RedisServer::start().unwrap();

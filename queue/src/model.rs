@@ -318,6 +318,16 @@ pub struct Place {
 }
 
 impl Place {
+    /// The position a client is shown: 0 in a `random` queue, where a lottery has no order to
+    /// show (everyone waiting has the same chance at each draw); else the position.
+    pub fn shown_position(&self) -> u64 {
+        if self.method == QueueingMethod::Random {
+            0
+        } else {
+            self.position
+        }
+    }
+
     /// Estimated seconds until READY: the position over the measured admission rate (the
     /// configured rate until one is measured); for the pre-queue, the time until opening.
     /// -1 when no estimate exists (admissions paused, or a `random` queue: a lottery's wait
@@ -499,6 +509,8 @@ pub struct Pulse {
     pub admit_per_second: u32,
     /// The event's idle timeout (an open connection must heartbeat well within it).
     pub idle_timeout_seconds: u32,
+    /// The event's queueing method now (a `random` queue shows no positions).
+    pub queueing_method: QueueingMethod,
 }
 
 #[cfg(test)]

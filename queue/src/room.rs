@@ -119,12 +119,7 @@ impl WaitingRoom {
     fn view(&self, p: &Place, now: u64) -> PlaceView {
         PlaceView {
             status: p.status,
-            // A lottery has no order to show: everyone waiting has the same chance at each draw.
-            position: if p.method == QueueingMethod::Random {
-                0
-            } else {
-                p.position
-            },
+            position: p.shown_position(),
             eta_seconds: p.eta_seconds(now),
             admission_ready: p.status == Status::Ready,
             expires_at: at(p.expires_at_ms),

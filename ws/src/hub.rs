@@ -5,7 +5,7 @@ mod watch;
 use crate::messages;
 use futures::{SinkExt, StreamExt};
 use queue::ids::{EventId, SessionKey};
-use queue::model::{Place, Status};
+use queue::model::{Place, QueueingMethod, Status};
 use queue::room::WaitingRoom;
 use queue::QueueError;
 use std::collections::HashMap;
@@ -82,12 +82,26 @@ struct Conn {
     base: u64,
     status: Status,
     position: u64,
+    /// The event's queue is a lottery (`random`): the client is shown position 0, not
+    /// `position`.
+    lottery: bool,
     /// Needs its place re-read (new, or left the queue, or positions cannot be derived).
     pending: bool,
     /// Whether this client was last told that admissions are paused.
     paused: bool,
     tx: mpsc::Sender<Message>,
     last_seen: Arc<AtomicU64>,
+}
+
+impl Conn {
+    /// The position this client was last shown (see `lottery`).
+    fn shown_position(&self) -> u64 {
+        if self.lottery {
+            0
+        } else {
+            self.position
+        }
+    }
 }
 
 #[derive(Default)]
@@ -160,14 +174,15 @@ fn offer(c: &Conn, msg: Message) -> bool {
 /// Applies a re-read place to a connection and queues what the client must hear; false when
 /// the connection is finished (its place is gone, or it cannot keep up).
 fn update(c: &mut Conn, p: &Place, now_ms: u64, ts: &str) -> bool {
-    let before = (c.status, c.position);
+    let before = (c.status, c.shown_position());
     c.status = p.status;
     c.position = p.position;
+    c.lottery = p.method == QueueingMethod::Random;
     c.pending = false;
     match p.status {
-        Status::Waiting | Status::PreQueue if before != (p.status, p.position) => offer(
+        Status::Waiting | Status::PreQueue if before != (p.status, p.shown_position()) => offer(
             c,
-            messages::position_changed(p.status, p.position, p.eta_seconds(now_ms), ts),
+            messages::position_changed(p.status, p.shown_position(), p.eta_seconds(now_ms), ts),
         ),
         Status::Ready | Status::Admitted
             if !matches!(before.0, Status::Ready | Status::Admitted) =>
@@ -373,6 +388,7 @@ impl Hub {
             base: seq,
             status: Status::Expired,
             position: u64::MAX,
+            lottery: false,
             pending: false,
             paused: false,
             tx,
@@ -433,6 +449,7 @@ impl Hub {
             base: seq,
             status: Status::Expired,
             position: u64::MAX,
+            lottery: false,
             pending: false,
             paused: false,
             tx,

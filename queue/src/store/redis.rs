@@ -539,6 +539,7 @@ impl Store for RedisStore {
             measured_rate_milli: num(4)?,
             admit_per_second: u32::try_from(num(5)?).unwrap_or(0),
             idle_timeout_seconds: u32::try_from(num(7)?).unwrap_or(0),
+            queueing_method: QueueingMethod::from_code((flags >> 2) & 3),
         })
     }
 

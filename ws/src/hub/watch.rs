@@ -4,7 +4,7 @@
 use super::{offer, timestamp, update, Conn, Hub, Watch};
 use crate::messages;
 use queue::ids::{EventId, SessionKey};
-use queue::model::{eta_seconds, Departure, Pulse, Status};
+use queue::model::{eta_seconds, Departure, Pulse, QueueingMethod, Status};
 use queue::store::PLACES_BATCH;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -46,7 +46,10 @@ fn apply_departures(conns: &mut HashMap<u64, Conn>, since: Option<u64>, pulse: &
         }
         if !c.pending {
             c.base = c.base.max(pulse.seq);
-            if c.position != before {
+            // A lottery's positions are tracked (a switch back to fifo shows them) but never
+            // shown: nothing to tell the client.
+            c.lottery = pulse.queueing_method == QueueingMethod::Random;
+            if c.position != before && !c.lottery {
                 moved.push(id);
             }
         }

@@ -260,6 +260,7 @@ impl Ev {
             measured_rate_milli: self.measured_rate_milli,
             admit_per_second: self.cfg.admit_per_second,
             idle_timeout_seconds: self.cfg.idle_timeout_seconds,
+            queueing_method: self.cfg.queueing_method,
         }
     }
 

@@ -378,3 +378,42 @@ async fn without_javascript_a_challenge_event_says_javascript_is_needed() {
     assert!(html.contains("Questa sala d’attesa richiede JavaScript."));
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn without_javascript_a_lottery_shows_no_place_and_a_closed_queue_takes_nobody() {
+    let gw = TestGateway::start(&[]).await;
+    let base = gw.url("");
+    let lottery = json!({"admit_per_second": 0, "max_active": 5, "queueing_method": "random"});
+    assert_eq!(put_event(&base, "draw", lottery).await.status, 201);
+    // Two ahead, so that a position would be shown if one were.
+    join(&base, "draw", "ahead-1").await;
+    join(&base, "draw", "ahead-2").await;
+    let joined = no_redirects()
+        .post(gw.url("/e/draw/join?lang=fr"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(joined.status(), 303);
+    let jar = cookie_jar(joined.headers());
+    let (status, _, html) = page(&gw.url("/e/draw?lang=fr"), &jar, "en").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Vous participez au tirage au sort"), "{html}");
+    assert_eq!(nojs_position(&html), None, "a lottery shows no place");
+    // Still a heartbeat: the page reloads itself.
+    assert!(html.contains("http-equiv=\"refresh\""));
+
+    let closed = json!({"admit_per_second": 5, "max_active": 5, "queueing_method": "reject"});
+    assert_eq!(put_event(&base, "shut", closed).await.status, 201);
+    let r = no_redirects()
+        .post(gw.url("/e/shut/join?lang=fr"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(
+        r.headers().get("set-cookie").is_none(),
+        "no place, no cookie"
+    );
+    assert!(r.text().await.unwrap().contains("La file est fermée"));
+    gw.shutdown().await;
+}

@@ -232,3 +232,55 @@ async fn with_javascript_off_the_page_joins_by_form_and_keeps_the_place_on_reloa
     let _ = std::fs::remove_dir_all(&profile);
     gw.shutdown().await;
 }
+
+/// Waits until the element's text is `want`.
+async fn wait_for_text(b: &fantoccini::Client, css: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = text(b, css).await;
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{css}: {got:?}, never {want:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_lottery_page_shows_no_place_and_a_closed_queue_says_so() {
+    let gw = TestGateway::start(&["--ws-tick-ms", "100"]).await;
+    let base = gw.url("");
+    let lottery = json!({"admit_per_second": 0, "max_active": 5, "queueing_method": "random"});
+    assert_eq!(put_event(&base, "draw", lottery).await.status, 201);
+    for i in 0..3 {
+        assert_eq!(join(&base, "draw", &format!("ahead-{i}")).await.status, 201);
+    }
+    let (driver, browser, profile) = start_browser("lottery").await;
+    browser.goto(&gw.url("/e/draw?lang=en")).await.unwrap();
+    wait_for_text(&browser, "#title", "You are in the draw").await;
+    // Joined, and the socket's first word is in: still no place to show.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(text(&browser, "#position").await, "");
+    let info = send(
+        client()
+            .get(gw.url("/admin/v1/events/draw"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    assert_eq!(info.body["stats"]["joined_total"], 4, "the browser joined");
+    assert_eq!(
+        console_errors(&driver, &browser).await,
+        Vec::<String>::new()
+    );
+
+    let closed = json!({"admit_per_second": 5, "max_active": 5, "queueing_method": "reject"});
+    assert_eq!(put_event(&base, "shut", closed).await.status, 201);
+    browser.goto(&gw.url("/e/shut?lang=en")).await.unwrap();
+    wait_for_text(&browser, "#title", "The queue is closed").await;
+    assert_eq!(text(&browser, "#position").await, "");
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(screenshot_dir().join("page-closed.png"), &png).unwrap();
+    browser.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&profile);
+    gw.shutdown().await;
+}

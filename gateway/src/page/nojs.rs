@@ -14,7 +14,7 @@ use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use queue::model::{EventInfo, Status};
+use queue::model::{EventInfo, QueueingMethod, Status};
 use queue::QueueError;
 
 const TOKEN_COOKIE: &str = "wr_token";
@@ -143,6 +143,14 @@ pub(super) async fn page(
         Err(_) => return expired(id, info, lang, q, headers),
     };
     let (view, refresh) = match place.status {
+        // A lottery shows no position: everyone waiting has the same chance at each draw.
+        Status::Waiting if place.queueing_method == QueueingMethod::Random => (
+            block(
+                lang.msg("title_lottery"),
+                &[p(lang.msg("lead_lottery")), refresh_note()],
+            ),
+            Some(refresh),
+        ),
         Status::Waiting => (
             block(
                 lang.msg("title_queue"),

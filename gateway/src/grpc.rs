@@ -94,7 +94,7 @@ impl QueueService for QueueGrpc {
         let joined = self
             .state
             .room
-            .join(&r.event_id, &r.session_id, assertion)
+            .join_with_code(&r.event_id, &r.session_id, assertion, Some(&r.access_code))
             .await
             .map_err(err)?;
         if joined.created {
@@ -112,6 +112,7 @@ impl QueueService for QueueGrpc {
             status: queue_status(p.status) as i32,
             expires_at: timestamp(p.expires_at),
             error: None,
+            queueing_method: p.queueing_method.as_str().to_owned(),
         }))
     }
 
@@ -129,6 +130,7 @@ impl QueueService for QueueGrpc {
             admission_ready: p.admission_ready,
             expires_at: timestamp(p.expires_at),
             error: None,
+            queueing_method: p.queueing_method.as_str().to_owned(),
         }))
     }
 

@@ -202,3 +202,61 @@ async fn access_codes_over_http() {
     }
     gw.shutdown().await;
 }
+
+/// The gRPC QueueService takes the same code, and says the method, as the HTTP API does.
+#[tokio::test]
+async fn access_codes_and_the_method_over_grpc() {
+    use proto::gateway::v1 as gw;
+    use proto::gateway::v1::queue_service_client::QueueServiceClient;
+    let redis = RedisServer::start().unwrap();
+    let g =
+        TestGateway::start(&["--redis-url", &redis.url(), "--grpc-listen", "127.0.0.1:0"]).await;
+    let base = g.url("");
+    put_event(
+        &base,
+        "grpcvip",
+        json!({"admit_per_second": 0, "max_active": 10, "queueing_method": "fifo"}),
+    )
+    .await;
+    assert_eq!(join(&base, "grpcvip", "general").await.status, 201);
+    let m = mint(&base, "grpcvip", json!({"count": 1})).await;
+    let code = m.body["codes"][0].as_str().unwrap().to_owned();
+    let mut q = QueueServiceClient::connect(format!("http://{}", g.grpc.unwrap()))
+        .await
+        .unwrap();
+    let join = |session: &str| gw::JoinQueueRequest {
+        event_id: "grpcvip".into(),
+        session_id: session.into(),
+        access_code: code.clone(),
+        ..Default::default()
+    };
+    let vip = q.join_queue(join("vip")).await.unwrap().into_inner();
+    assert_eq!(
+        (vip.position_hint, vip.queueing_method.as_str()),
+        (1, "fifo"),
+        "ahead of the general queue"
+    );
+    let e = q.join_queue(join("thief")).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    assert!(format!("{e:?}").contains("INVALID_ACCESS_CODE"), "{e:?}");
+
+    // Switched live to a lottery: status shows no position, and says why.
+    put_event(
+        &base,
+        "grpcvip",
+        json!({"admit_per_second": 0, "max_active": 10, "queueing_method": "random"}),
+    )
+    .await;
+    let s = q
+        .get_queue_status(gw::GetQueueStatusRequest {
+            waiting_token: vip.waiting_token,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (s.position, s.eta_seconds, s.queueing_method.as_str()),
+        (0, -1, "random")
+    );
+    g.shutdown().await;
+}

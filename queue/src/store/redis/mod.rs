@@ -19,47 +19,14 @@ use redis_layer::{slot_of, Redis, Script, Value};
 
 pub use redis_layer::RedisOptions;
 
+mod decode;
+mod scripts;
+
+use decode::{decode_place, u};
+use scripts::Scripts;
+
 /// The key of the set of configured events (outside any event's slot).
 const EVENTS_KEY: &str = "wr:events";
-
-const LIB: &str = include_str!("lua/lib.lua");
-
-struct Scripts {
-    join: Script,
-    status: Script,
-    enter: Script,
-    leave: Script,
-    admit: Script,
-    sweep: Script,
-    info: Script,
-    configure: Script,
-    action: Script,
-    pulse: Script,
-    places: Script,
-    resume: Script,
-    codes: Script,
-}
-
-impl Scripts {
-    fn new() -> Self {
-        let s = |body: &str| Script::new(LIB, body);
-        Self {
-            join: s(include_str!("lua/join.lua")),
-            status: s(include_str!("lua/status.lua")),
-            enter: s(include_str!("lua/enter.lua")),
-            leave: s(include_str!("lua/leave.lua")),
-            admit: s(include_str!("lua/admit.lua")),
-            sweep: s(include_str!("lua/sweep.lua")),
-            info: s(include_str!("lua/info.lua")),
-            configure: s(include_str!("lua/configure.lua")),
-            action: s(include_str!("lua/action.lua")),
-            pulse: s(include_str!("lua/pulse.lua")),
-            places: s(include_str!("lua/places.lua")),
-            resume: s(include_str!("lua/resume.lua")),
-            codes: s(include_str!("lua/codes.lua")),
-        }
-    }
-}
 
 /// Queue state in Redis, shared by every replica.
 pub struct RedisStore {
@@ -87,31 +54,6 @@ fn base_keys(event: &EventId) -> (Vec<String>, String) {
 
 fn member(s: SessionKey) -> Value {
     Value::Bytes(s.bytes().to_vec().into())
-}
-
-fn u(v: i64) -> u64 {
-    v.max(0) as u64
-}
-
-/// Decodes `{code, ticket, status, position, expires_at, rate_m, aps, flags, opens, epoch}`.
-fn decode_place(r: &[i64]) -> Result<Place> {
-    if r.len() < 10 {
-        return Err(QueueError::Protocol(format!("short place reply {r:?}")));
-    }
-    let status =
-        Status::from_code(r[2]).ok_or_else(|| QueueError::Protocol(format!("status {}", r[2])))?;
-    Ok(Place {
-        ticket: u(r[1]),
-        status,
-        position: u(r[3]),
-        expires_at_ms: u(r[4]),
-        measured_rate_milli: r[5],
-        admit_per_second: u32::try_from(r[6]).unwrap_or(0),
-        stopped: r[7] & 1 != 0,
-        opens_at_ms: (r[8] >= 0).then(|| r[8] as u64),
-        epoch: u(r[9]),
-        method: QueueingMethod::from_code((r[7] >> 2) & 3),
-    })
 }
 
 impl RedisStore {
@@ -234,49 +176,7 @@ impl Store for RedisStore {
         if raw.first().map(String::as_str) != Some("1") {
             return Ok(None);
         }
-        if raw.len() < 16 {
-            return Err(QueueError::Protocol(format!("short info reply {raw:?}")));
-        }
-        let r: Vec<i64> = raw[..15].iter().map(|v| v.parse().unwrap_or(0)).collect();
-        let target_url = Some(raw[15].clone()).filter(|u| !u.is_empty());
-        let secs = |v: i64| u32::try_from(v).unwrap_or(0);
-        let opens_at = if r[6] >= 0 {
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(r[6]) * 1_000_000).ok()
-        } else {
-            None
-        };
-        Ok(Some(EventInfo {
-            config: EventConfig {
-                admit_per_second: secs(r[1]),
-                max_active: secs(r[2]),
-                admission_ttl_seconds: secs(r[3]),
-                idle_timeout_seconds: secs(r[4]),
-                ready_timeout_seconds: secs(r[5]),
-                opens_at,
-                target_url,
-                join_challenge: raw
-                    .get(16)
-                    .and_then(|b| b.parse().ok())
-                    .filter(|&b| b > 0)
-                    .map(|difficulty_bits| JoinChallenge { difficulty_bits }),
-                queueing_method: QueueingMethod::from_code((r[7] >> 2) & 3),
-                page: raw
-                    .get(17)
-                    .filter(|p| !p.is_empty())
-                    .and_then(|p| serde_json::from_str(p).ok()),
-            },
-            stopped: r[7] & 1 != 0,
-            sold_out: r[7] & 2 != 0,
-            measured_rate_milli: r[14],
-            stats: EventStats {
-                joined_total: u(r[8]),
-                admitted_total: u(r[9]),
-                entered_total: u(r[10]),
-                waiting: u(r[11]),
-                ready: u(r[12]),
-                active: u(r[13]),
-            },
-        }))
+        decode::info(&raw).map(Some)
     }
 
     async fn act(&self, event: &EventId, action: Action) -> Result<()> {
@@ -517,30 +417,7 @@ impl Store for RedisStore {
         if r.first().map(String::as_str) != Some("1") {
             return Err(Self::not_found(event));
         }
-        let num = |i: usize| -> Result<i64> {
-            r.get(i)
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| QueueError::Protocol(format!("bad pulse reply {r:?}")))
-        };
-        let flags = num(2)?;
-        let opens = num(3)?;
-        let departures = if num(6)? == 1 {
-            None
-        } else {
-            let d: Option<Vec<Departure>> = r[8..].iter().map(|e| Departure::parse(e)).collect();
-            Some(d.ok_or_else(|| QueueError::Protocol(format!("bad departure in {r:?}")))?)
-        };
-        Ok(Pulse {
-            seq: u(num(1)?),
-            departures,
-            stopped: flags & 1 != 0,
-            sold_out: flags & 2 != 0,
-            opens_at_ms: (opens >= 0).then_some(opens as u64),
-            measured_rate_milli: num(4)?,
-            admit_per_second: u32::try_from(num(5)?).unwrap_or(0),
-            idle_timeout_seconds: u32::try_from(num(7)?).unwrap_or(0),
-            queueing_method: QueueingMethod::from_code((flags >> 2) & 3),
-        })
+        decode::pulse(&r)
     }
 
     async fn places(

@@ -547,7 +547,7 @@ pub mod audit {
         operation_id = "listAudit",
         tag = "admin",
         summary = "The admin audit trail, newest first",
-        description = "Every admin change (event create and update, each action, a dead letter's retry and\nresolution) with the state before and after, the peer and the request id, kept in the\nRedis stream `wr:audit` (the latest `--audit-max-entries`, 10,000 by default, trimmed\napproximately). Fields that name a secret are stored as \"[redacted]\".\n",
+        description = "Every admin change (event create and update, each action, access codes minted and\nrevoked (counts only), a dead letter's retry and resolution) with the state before and\nafter, who made it (actor), the peer and the request id, kept in the\nRedis stream `wr:audit` (the latest `--audit-max-entries`, 10,000 by default, trimmed\napproximately). Fields that name a secret are stored as \"[redacted]\".\n",
         params(("x-request-id" = Option<String>, Header, description = "Echoed in the response's x-request-id header; generated when absent."), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000)),
         security(("adminToken" = []), ("consoleSession" = [])),
         responses((status = 200, description = "The newest entries.", content_type = "application/json", body = AuditList),

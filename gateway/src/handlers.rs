@@ -87,7 +87,11 @@ pub struct JoinBody {
     /// GET /api/v1/queue/challenge), ignored otherwise; null counts as absent.
     #[serde(default)]
     challenge: Option<ChallengeAnswer>,
-    /// A priority access code (`POST /admin/v1/events/{id}/access-codes`).
+    /// A priority access code (POST /admin/v1/events/{event_id}/access-codes): a new place
+    /// takes the priority lane, ahead of the general queue, and spends the code atomically; a
+    /// session that already holds a place keeps it and does not spend the code. Unknown,
+    /// malformed, revoked or spent by another session: 403 INVALID_ACCESS_CODE, no place taken.
+    /// Empty or null counts as absent.
     #[serde(default)]
     access_code: Option<String>,
 }

@@ -36,14 +36,52 @@ pub struct EventConfig {
     #[serde(default)]
     pub target_url: Option<String>,
     /// Proof of work asked of every join (`GET /api/v1/queue/challenge`); None or 0 bits: off.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "object_or_null"
+    )]
     pub join_challenge: Option<JoinChallenge>,
     /// How the queue lets people through (docs/api.md, "Queueing methods"); default `fifo`.
     #[serde(default)]
     pub queueing_method: QueueingMethod,
     /// The waiting page's brand, text and template ([`crate::page::PageSettings`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "object_or_null"
+    )]
     pub page: Option<crate::page::PageSettings>,
+}
+
+/// An optional struct-valued field that must be a JSON object or null: serde's derived
+/// struct deserializers also take a sequence of the fields' values (`[16]`, `[null, null]`),
+/// which the API does not (its schema says object or null).
+fn object_or_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct ObjectOrNull<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectOrNull<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object or null")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_option(ObjectOrNull(std::marker::PhantomData))
 }
 
 /// How an event's queue lets people through. Switching is live: the queue keeps its order
@@ -596,6 +634,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(random.queueing_method, QueueingMethod::Random);
+        for field in ["page", "join_challenge"] {
+            let arr = format!(r#"{{"admit_per_second":5,"max_active":10,"{field}":[16]}}"#);
+            assert!(
+                serde_json::from_str::<EventConfig>(&arr).is_err(),
+                "{field}"
+            );
+            let null = format!(r#"{{"admit_per_second":5,"max_active":10,"{field}":null}}"#);
+            assert!(
+                serde_json::from_str::<EventConfig>(&null).is_ok(),
+                "{field}"
+            );
+        }
+        let with = serde_json::from_str::<EventConfig>(
+            r#"{"admit_per_second":5,"max_active":10,"join_challenge":{"difficulty_bits":8},"page":{"title":"t"}}"#,
+        )
+        .unwrap();
+        assert_eq!(with.join_challenge.map(|c| c.difficulty_bits), Some(8));
+        assert_eq!(with.page.and_then(|p| p.title).as_deref(), Some("t"));
         assert!(serde_json::from_str::<EventConfig>(
             r#"{"admit_per_second":5,"max_active":10,"queueing_method":"lifo"}"#
         )

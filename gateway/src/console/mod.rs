@@ -18,6 +18,7 @@ use crate::error::ApiError;
 use crate::extract::bearer;
 use crate::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -222,7 +223,21 @@ fn wants_html(headers: &HeaderMap) -> bool {
 
 /// `POST /admin/sign-in` (form field `token`): 303 to `/admin` with the session cookie, or
 /// 401 (the form again for a browser, the JSON error otherwise).
-async fn sign_in(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn sign_in(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    // As the JSON routes do (`extract::ApiJson`): a body over the limit is the JSON 413.
+    let body = match body {
+        Ok(b) => b,
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return ApiError::PayloadTooLarge.into_response()
+        }
+        Err(r) => {
+            return ApiError::BadRequest(format!("could not read the body: {r}")).into_response()
+        }
+    };
     let token = form_urlencoded::parse(&body)
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned());

@@ -4,13 +4,14 @@
 //! `cargo run -p gateway --example openapi > docs/openapi.yaml` rewrites it).
 //!
 //! Adding an endpoint:
-//! 1. declare it with `#[utoipa::path]` on a doc function in `paths.rs`, in the module and
-//!    with the name of its handler (`paths::handlers::join` documents `handlers::join`);
+//! 1. declare it with `#[utoipa::path]` on a doc function in `paths.rs` (or `paths/<module>.rs`),
+//!    in the module and with the name of its handler (`paths::handlers::join` documents
+//!    `handlers::join`, `paths::page::nojs::join` documents `page::nojs::join`);
 //! 2. list that function in `paths(...)` of [`ApiDoc`] below, and any new schema in
 //!    `schemas/` (a `json_schema!` for a body built with `json!`, or `#[derive(ToSchema)]` on
 //!    the real type) in `components(schemas(...))`;
-//! 3. add the route to `ROUTES` in `lib.rs` (the router is built from it): tests/openapi.rs
-//!    fails while the documented (method, path) set and the routed one differ;
+//! 3. route it in `routes.rs` (or `console::routes`): tests/openapi.rs fails while the
+//!    documented (method, path) set and the routed one differ;
 //! 4. regenerate docs/openapi.yaml and run the API fuzzer (tests/api_fuzz.rs).
 //!
 //! Request bodies, queries and paths must be as strict in the schema as in the server: the
@@ -76,10 +77,15 @@ use schemas::*;
         paths::resv_ws::websocket,
         paths::forward::create_payment_intent,
         paths::handlers::jwks,
-        paths::handlers::room_page,
-        paths::handlers::index,
+        paths::page::room_page,
+        paths::page::nojs::join,
+        paths::page::nojs::enter,
+        paths::page::favicon,
+        paths::page::index,
         paths::handlers::put_event,
         paths::handlers::get_event,
+        paths::access_codes::mint,
+        paths::access_codes::revoke,
         paths::admin::post_event_action,
         paths::admin::post_system_action,
         paths::admin::get_health,
@@ -90,14 +96,20 @@ use schemas::*;
         paths::webhook::dlq_retry,
         paths::webhook::dlq_resolve,
         paths::audit::list,
+        paths::console::page,
+        paths::console::sign_in,
+        paths::console::sign_out,
+        paths::console::websocket,
+        paths::console::script,
+        paths::console::style,
         paths::handlers::healthz,
         paths::handlers::readyz,
         paths::handlers::metrics,
         paths::openapi::openapi_json
     ),
     components(
-        schemas(PaymentWebhook, StripeEvent, WebhookEnvelope, AuditEntry, DeadLetter, EventId, Timestamp, Status, Position, EtaSeconds, ExpiresAt, Error, crate::handlers::JoinBody, JoinResponse, StatusResponse, EnterResponse, Jwks, EventConfig, JoinChallenge, JoinChallengeIssued, crate::handlers::ChallengeAnswer, TargetUrl, EventView, EventStats, ActionRequest, SystemActionRequest, SystemModes, ActionResult, HealthStatus, SystemHealth, WsMessage, WsPositionChanged, WsAdmissionReady, WsAdmissionsPaused, WsAdmissionsResumed, WsReservationMessage, WsReservationStatus, WsHoldExpiring, WsPaymentConfirmed, WsTokenExpired, WsEventSoldOut, WsMaintenance, WsMaintenanceEnded, Money, Seat, AvailabilityResponse, ReservationStatus, ReservationRequest, ReservationResponse, Reservation, PaymentIntentRequest, PaymentIntentResponse, ActionResponse, StripeWebhook, DeadLetterList, ResolveRequest, AuditList, Healthz, Readiness),
-        responses(responses::WebhookAccepted, responses::InvalidSignature, responses::InvalidPayload, responses::WebhooksDisabled, responses::RequestTimeout, responses::ChallengeRefused, responses::RateLimited, responses::TooManySockets, responses::WebhookUnavailable, responses::DeadLetterRetried, responses::AlreadyResolved, responses::ForwardedError, responses::TooManyConnections, responses::InvalidAssertion, responses::InvalidArgument, responses::BadWaitingToken, responses::Unauthorized, responses::EventNotFound, responses::NotFound, responses::MethodNotAllowed, responses::EventClosed, responses::PayloadTooLarge, responses::Internal, responses::Unavailable)
+        schemas(PaymentWebhook, StripeEvent, WebhookEnvelope, AuditEntry, DeadLetter, EventId, Timestamp, Status, Position, EtaSeconds, ExpiresAt, Error, crate::handlers::JoinBody, JoinResponse, StatusResponse, EnterResponse, Jwks, EventConfig, QueueingMethod, PageSettings, JoinChallenge, JoinChallengeIssued, crate::handlers::ChallengeAnswer, TargetUrl, EventView, EventStats, ActionRequest, SystemActionRequest, SystemModes, ActionResult, HealthStatus, SystemHealth, WsMessage, WsPositionChanged, WsAdmissionReady, WsAdmissionsPaused, WsAdmissionsResumed, WsReservationMessage, WsReservationStatus, WsHoldExpiring, WsPaymentConfirmed, WsTokenExpired, WsEventSoldOut, WsMaintenance, WsMaintenanceEnded, Money, Seat, AvailabilityResponse, ReservationStatus, ReservationRequest, ReservationResponse, Reservation, PaymentIntentRequest, PaymentIntentResponse, ActionResponse, StripeWebhook, DeadLetterList, ResolveRequest, AuditList, MintAccessCodesRequest, AccessCodesMinted, RevokeAccessCodesRequest, AccessCodesRevoked, ConsoleSignIn, ConsoleMessage, ConsoleHistory, ConsoleSample, Healthz, Readiness),
+        responses(responses::WebhookAccepted, responses::InvalidSignature, responses::InvalidPayload, responses::WebhooksDisabled, responses::RequestTimeout, responses::ChallengeRefused, responses::RateLimited, responses::TooManySockets, responses::WebhookUnavailable, responses::DeadLetterRetried, responses::AlreadyResolved, responses::ForwardedError, responses::TooManyConnections, responses::InvalidAssertion, responses::InvalidArgument, responses::BadWaitingToken, responses::Unauthorized, responses::CsrfFailed, responses::EventNotFound, responses::NotFound, responses::MethodNotAllowed, responses::EventClosed, responses::PayloadTooLarge, responses::Internal, responses::Unavailable)
     ),
     modifiers(&Document)
 )]
@@ -121,7 +133,7 @@ const INFO: &str = r##"{
  "title": "Admission gateway API",
  "version": "1.0.0",
  "summary": "Virtual waiting room in front of ticket sales.",
- "description": "Queue API for browsers and apps (with a WebSocket stream of positions), the\nwaiting-room page, admin API for operators, and operations endpoints. See\ndocs/api.md for the prose reference.\n\nEvery error response has the body `{\"error\": {\"code\": \"...\", \"message\": \"...\"}}`,\nexcept those of the HTML pages (/e/{event_id}), which are HTML.\nEvery response carries an `x-request-id` header (echoed from the request when\nit sent one, otherwise generated). Every 503 JSON error carries `Retry-After: 1`\n(the HTML waiting-room page's 503 carries `Retry-After: 5`), except 503\nMAINTENANCE: while an operator's MAINTENANCE_MODE lasts, every /api/v1/queue\nroute answers 503 MAINTENANCE and the pages (/, /e/{event_id}) an HTML\nmaintenance page, both with `Retry-After: 30`; places are kept.\nTimestamps are RFC 3339 UTC strings.\nA path that matches no route gets 404 NOT_FOUND (response `NotFound`); a\nroute called with the wrong method gets 405 METHOD_NOT_ALLOWED.\n",
+ "description": "Queue API for browsers and apps (with a WebSocket stream of positions), the\nwaiting-room page, admin API for operators, and operations endpoints. See\ndocs/api.md for the prose reference.\n\nEvery error response has the body `{\"error\": {\"code\": \"...\", \"message\": \"...\"}}`,\nexcept those of the HTML pages (/e/{event_id}, its no-JS form posts and the\noperator console's /admin), which are HTML.\nEvery response carries an `x-request-id` header (echoed from the request when\nit sent one, otherwise generated). Every 503 JSON error carries `Retry-After: 1`\n(the HTML waiting-room page's 503 carries `Retry-After: 5`), except 503\nMAINTENANCE: while an operator's MAINTENANCE_MODE lasts, every /api/v1/queue\nroute answers 503 MAINTENANCE and the pages (/, /e/{event_id}) an HTML\nmaintenance page, both with `Retry-After: 30`; places are kept.\nTimestamps are RFC 3339 UTC strings.\nA path that matches no route gets 404 NOT_FOUND (response `NotFound`); a\nroute called with the wrong method gets 405 METHOD_NOT_ALLOWED.\n",
  "license": {
   "name": "Apache-2.0",
   "identifier": "Apache-2.0"
@@ -148,7 +160,11 @@ const TAGS: &str = r##"[
  },
  {
   "name": "admin",
-  "description": "Event configuration and control (admin token)."
+  "description": "Event configuration and control (admin token, or an operator console session)."
+ },
+ {
+  "name": "console",
+  "description": "The operator console at /admin (HTML; a session cookie and CSRF token over the admin API)."
  },
  {
   "name": "webhooks",
@@ -175,6 +191,12 @@ const SECURITY_SCHEMES: &str = r##"{
   "type": "http",
   "scheme": "bearer",
   "description": "The value of the gateway's --admin-token flag. Without it the admin API answers 401."
+ },
+ "consoleSession": {
+  "type": "apiKey",
+  "in": "cookie",
+  "name": "wr_console",
+  "description": "An operator console session (POST /admin/sign-in; HttpOnly, SameSite=Strict,\nPath=/admin). Every /admin/v1 route accepts it instead of the admin token;\nevery method but GET and HEAD then also needs the session's CSRF token in the\nX-CSRF-Token header (the console page's <meta name=\"csrf-token\">), else 403\nCSRF_FAILED and nothing changes. A request with an Authorization bearer is\njudged by that token alone.\n"
  }
 }"##;
 const METRICS_SERVERS: &str = r##"[

@@ -7,6 +7,10 @@ use super::responses;
 use super::schemas::*;
 use super::Error;
 
+pub mod access_codes;
+pub mod console;
+pub mod page;
+
 pub mod handlers {
     use super::*;
 
@@ -16,14 +20,14 @@ pub mod handlers {
         operation_id = "joinQueue",
         tag = "queue",
         summary = "Take a place in an event's queue (or get the session's existing place)",
-        description = "201 for a new place. 200 when the same (event_id, session_id) already holds\na place: the same waiting_token and the current position are returned. A\nsession whose place is gone gets a new place at the back (201).\n\nIdentity: the admission's sub is the session_id, unless the join carries a\nuser_assertion (an HS256 JWT the origin signed with --user-assertion-key) that\nverifies: then sub is its sub, and the place belongs to the pair (session_id,\nuser), so a re-join of the session under another identity is another place and\nnever re-labels a ticket. user_id is accepted and ignored.\n\nFor an event with a join_challenge every join (a re-join included) must carry\n`challenge`: a fresh solution of GET /api/v1/queue/challenge.\n",
+        description = "201 for a new place. 200 when the same (event_id, session_id) already holds\na place: the same waiting_token and the current position are returned. A\nsession whose place is gone gets a new place at the back (201).\n\nIdentity: the admission's sub is the session_id, unless the join carries a\nuser_assertion (an HS256 JWT the origin signed with --user-assertion-key) that\nverifies: then sub is its sub, and the place belongs to the pair (session_id,\nuser), so a re-join of the session under another identity is another place and\nnever re-labels a ticket. user_id is accepted and ignored.\n\nFor an event with a join_challenge every join (a re-join included) must carry\n`challenge`: a fresh solution of GET /api/v1/queue/challenge.\n\nA join with a valid `access_code` (POST /admin/v1/events/{event_id}/access-codes)\ntakes its new place in the priority lane, ahead of the general queue, and spends\nthe code in the same atomic step; a session that already holds a place keeps it\nand does not spend the code. The reply says the event's queueing_method now.\n",
         params(("x-request-id" = Option<String>, Header, description = "Echoed in the response's x-request-id header; generated when absent.")),
         request_body(content = crate::handlers::JoinBody, content_type = "application/json", example = json!({"event_id": "demo", "session_id": "sess-123", "user_assertion": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTQyIiwiZXhwIjoxNzcyMzU1NjAwfQ.c2lnbmF0dXJl"})),
         security(()),
         responses((status = 201, description = "A new place.", headers(("x-request-id" = String, description = "The request's x-request-id, or a generated one.")), content_type = "application/json", body = JoinResponse, example = json!({"waiting_token": "eyJlIjoiZGVtbyIsInQiOjcsInMiOiJzZXNzLTEyMyJ9.Wm9v", "position": 1234, "eta_seconds": 617, "status": "WAITING", "expires_at": "2026-03-01T10:00:00Z"})),
         (status = 200, description = "The session already holds a place; its current position and a waiting_token for it (the same one within the same second).", content_type = "application/json", body = JoinResponse, headers(("x-request-id" = String, description = "The request's x-request-id, or a generated one."))),
         (status = 400, response = responses::InvalidArgument),
-        (status = 403, description = "INVALID_ASSERTION (the user_assertion did not verify; see InvalidAssertion), or CHALLENGE_REQUIRED / CHALLENGE_FAILED (an event with a join_challenge; see ChallengeRefused). No place is taken.", content_type = "application/json", body = Error, headers(("x-request-id" = String, description = "The request's x-request-id, or a generated one."))),
+        (status = 403, description = "INVALID_ASSERTION (the user_assertion did not verify; see InvalidAssertion), CHALLENGE_REQUIRED / CHALLENGE_FAILED (an event with a join_challenge; see ChallengeRefused), QUEUE_CLOSED (the event's queueing_method is reject: no joins, refreshes of a held place included) or INVALID_ACCESS_CODE (the access_code is unknown, malformed, revoked or spent by another session). No place is taken.", content_type = "application/json", body = Error, headers(("x-request-id" = String, description = "The request's x-request-id, or a generated one."))),
         (status = 404, response = responses::EventNotFound),
         (status = 405, response = responses::MethodNotAllowed),
         (status = 408, response = responses::RequestTimeout),
@@ -143,36 +147,6 @@ pub mod handlers {
     pub fn jwks() {}
 
     #[utoipa::path(
-        get,
-        path = "/e/{event_id}",
-        operation_id = "roomPage",
-        tag = "pages",
-        summary = "The waiting-room page of an event",
-        description = "One self-contained HTML document (inline CSS and JavaScript, no external\nresources). It keeps a random session id in localStorage, joins the\nqueue, follows the place over /api/v1/queue/ws (reconnecting with\nbackoff; after 3 failed socket attempts it also polls status every 5 s),\ncalls enter on ADMISSION_READY and redirects to the event's target_url\nwith `reservation_token=<JWT>` appended as a query parameter (`&` when\ntarget_url already has a `?`). Without a target_url it shows that the\nuser is in. States: pre-queue, waiting, paused, sold out, expired (with\na \"join again\" button). Every answer carries Cache-Control: no-store,\nX-Content-Type-Options: nosniff, Referrer-Policy: no-referrer and a\nContent-Security-Policy that allows no external resources and no\nframing.\n",
-        params(("event_id" = String, Path, description = "The event; an invalid id gets the 404 page."), ("x-request-id" = Option<String>, Header, description = "Echoed in the response's x-request-id header; generated when absent.")),
-        security(()),
-        responses((status = 200, description = "The waiting-room page.", content_type = "text/html; charset=utf-8", body = String, headers(("x-request-id" = String, description = "The request's x-request-id, or a generated one."), ("Cache-Control" = String), ("Content-Security-Policy" = String), ("Referrer-Policy" = String))),
-        (status = 404, description = "No such event (or an invalid id); an HTML \"Not found\" page.", content_type = "text/html; charset=utf-8", body = String, headers(("x-request-id" = String, description = "The request's x-request-id, or a generated one."))),
-        (status = 405, response = responses::MethodNotAllowed),
-        (status = 503, description = "The store cannot be read; an HTML \"Please wait\" page.", content_type = "text/html; charset=utf-8", body = String, headers(("x-request-id" = String, description = "The request's x-request-id, or a generated one."), ("Retry-After" = i64, description = "Seconds to wait before reloading."))))
-    )]
-    pub fn room_page() {}
-
-    #[utoipa::path(
-        get,
-        path = "/",
-        operation_id = "index",
-        tag = "pages",
-        summary = "A short HTML index",
-        description = "Points to /api/v1 and /e/<event_id>; links /e/demo when an event `demo`\nexists (as with the embedded in-memory store). Same headers as the\nwaiting-room page.\n",
-        params(("x-request-id" = Option<String>, Header, description = "Echoed in the response's x-request-id header; generated when absent.")),
-        security(()),
-        responses((status = 200, description = "The index page.", content_type = "text/html; charset=utf-8", body = String, headers(("x-request-id" = String, description = "The request's x-request-id, or a generated one."))),
-        (status = 405, response = responses::MethodNotAllowed))
-    )]
-    pub fn index() {}
-
-    #[utoipa::path(
         put,
         path = "/admin/v1/events/{event_id}",
         operation_id = "putEvent",
@@ -181,11 +155,12 @@ pub mod handlers {
         description = "Unknown fields are rejected. Omitted optional fields take their defaults.\nStored in Redis, so every replica sees it.\n",
         params(("event_id" = EventId, Path), ("x-request-id" = Option<String>, Header, description = "Echoed in the response's x-request-id header; generated when absent.")),
         request_body(content = EventConfig, content_type = "application/json", example = json!({"admit_per_second": 50, "max_active": 2000, "opens_at": "2026-03-01T09:00:00Z", "target_url": "https://shop.example/spring-tour/buy"})),
-        security(("adminToken" = [])),
+        security(("adminToken" = []), ("consoleSession" = [])),
         responses((status = 201, description = "Event created.", content_type = "application/json", body = EventView, headers(("x-request-id" = String, description = "The request's x-request-id, or a generated one."))),
         (status = 200, description = "Event updated.", content_type = "application/json", body = EventView, headers(("x-request-id" = String, description = "The request's x-request-id, or a generated one."))),
         (status = 400, response = responses::InvalidArgument),
         (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::CsrfFailed),
         (status = 405, response = responses::MethodNotAllowed),
         (status = 408, response = responses::RequestTimeout),
         (status = 413, response = responses::PayloadTooLarge),
@@ -201,7 +176,7 @@ pub mod handlers {
         tag = "admin",
         summary = "An event's configuration, flags and counters",
         params(("event_id" = EventId, Path), ("x-request-id" = Option<String>, Header, description = "Echoed in the response's x-request-id header; generated when absent.")),
-        security(("adminToken" = [])),
+        security(("adminToken" = []), ("consoleSession" = [])),
         responses((status = 200, description = "The event.", content_type = "application/json", body = EventView, headers(("x-request-id" = String, description = "The request's x-request-id, or a generated one."))),
         (status = 400, response = responses::InvalidArgument),
         (status = 401, response = responses::Unauthorized),
@@ -387,10 +362,11 @@ pub mod admin {
         description = "STOP_ADMISSIONS stops letting anyone through (joins continue);\nRESUME_ADMISSIONS undoes it; CANCEL_RESERVATIONS has the backends\n(AdminService.EmergencyAction) cancel every pending hold of the event, whose\nseats are free again; SOLD_OUT makes new joins get 410 EVENT_CLOSED,\nwaiting and ready users' status SOLD_OUT, while admitted users keep their\nadmission. STOP_ADMISSIONS and CANCEL_RESERVATIONS need `\"confirm\": true`\n(else 400 CONFIRMATION_REQUIRED, nothing done). Every call is logged\n(target `audit`) with action, peer and request id.\n",
         params(("event_id" = EventId, Path), ("x-request-id" = Option<String>, Header, description = "Echoed in the response's x-request-id header; generated when absent.")),
         request_body(content = ActionRequest, content_type = "application/json", example = json!({"action": "STOP_ADMISSIONS", "confirm": true, "reason": "payment provider incident"})),
-        security(("adminToken" = [])),
+        security(("adminToken" = []), ("consoleSession" = [])),
         responses((status = 200, description = "Action applied; the event after it, with what was done under `action`\n(CANCEL_RESERVATIONS: `action.message` says how many holds were cancelled).\n", content_type = "application/json", body = ActionResponse, headers(("x-request-id" = String, description = "The request's x-request-id, or a generated one."))),
         (status = 400, description = "INVALID_ARGUMENT (unknown action, bad body) or CONFIRMATION_REQUIRED.", content_type = "application/json", body = Error),
         (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::CsrfFailed),
         (status = 404, response = responses::EventNotFound),
         (status = 405, response = responses::MethodNotAllowed),
         (status = 408, response = responses::RequestTimeout),
@@ -412,10 +388,11 @@ pub mod admin {
         description = "MAINTENANCE_MODE closes the queue API (503 MAINTENANCE, `Retry-After: 30`),\nthe pages (503 HTML maintenance page) and the gRPC QueueService\n(UNAVAILABLE) on every replica; WebSocket clients are told MAINTENANCE and\nstay connected; admissions and the idle sweep pause and every waiting place\nis kept alive until END_MAINTENANCE_MODE. CIRCUIT_BREAKER holds every\nupstream circuit open on every replica: the forwarded API (HTTP and gRPC)\nanswers 503 CIRCUIT_OPEN without calling until END_CIRCUIT_BREAKER; places\nand admissions are untouched. Both are kept in Redis; other replicas follow\nwithin 0.5 s. MAINTENANCE_MODE and CIRCUIT_BREAKER need `\"confirm\": true`\n(else 400 CONFIRMATION_REQUIRED); the END_ actions do not. Every call is\nlogged (target `audit`).\n",
         params(("x-request-id" = Option<String>, Header, description = "Echoed in the response's x-request-id header; generated when absent.")),
         request_body(content = SystemActionRequest, content_type = "application/json", example = json!({"action": "MAINTENANCE_MODE", "confirm": true, "reason": "database upgrade"})),
-        security(("adminToken" = [])),
+        security(("adminToken" = []), ("consoleSession" = [])),
         responses((status = 200, description = "Action applied.", content_type = "application/json", body = ActionResult, headers(("x-request-id" = String, description = "The request's x-request-id, or a generated one."))),
         (status = 400, description = "INVALID_ARGUMENT (unknown action, bad body) or CONFIRMATION_REQUIRED.", content_type = "application/json", body = Error),
         (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::CsrfFailed),
         (status = 405, response = responses::MethodNotAllowed),
         (status = 408, response = responses::RequestTimeout),
         (status = 413, response = responses::PayloadTooLarge),
@@ -431,7 +408,7 @@ pub mod admin {
         summary = "GetSystemHealth as JSON",
         description = "Checks every dependency at once (each within its own timeout) and judges:\nUNHEALTHY when every Redis primary is down (the queue cannot serve),\nDEGRADED when anything else is not HEALTHY (a primary down, an upstream\ndown or its circuit open, dead letters waiting, maintenance mode or the\ncircuit breaker in force), else HEALTHY. Always 200: the verdict is in the\nbody.\n",
         params(("x-request-id" = Option<String>, Header, description = "Echoed in the response's x-request-id header; generated when absent.")),
-        security(("adminToken" = [])),
+        security(("adminToken" = []), ("consoleSession" = [])),
         responses((status = 200, description = "The report.", content_type = "application/json", body = SystemHealth, headers(("x-request-id" = String, description = "The request's x-request-id, or a generated one."))),
         (status = 401, response = responses::Unauthorized),
         (status = 405, response = responses::MethodNotAllowed))
@@ -493,7 +470,7 @@ pub mod webhook {
         tag = "admin",
         summary = "Dead-lettered webhooks, newest first",
         params(("x-request-id" = Option<String>, Header, description = "Echoed in the response's x-request-id header; generated when absent."), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000)),
-        security(("adminToken" = [])),
+        security(("adminToken" = []), ("consoleSession" = [])),
         responses((status = 200, description = "The dead letters (active, retried and resolved).", content_type = "application/json", body = DeadLetterList),
         (status = 400, response = responses::InvalidArgument),
         (status = 401, response = responses::Unauthorized),
@@ -509,7 +486,7 @@ pub mod webhook {
         tag = "admin",
         summary = "One dead letter",
         params(("id" = String, Path, description = "A dead letter's id (a stream id such as 1795000000123-0)."), ("x-request-id" = Option<String>, Header, description = "Echoed in the response's x-request-id header; generated when absent.")),
-        security(("adminToken" = [])),
+        security(("adminToken" = []), ("consoleSession" = [])),
         responses((status = 200, description = "The dead letter.", content_type = "application/json", body = DeadLetter),
         (status = 401, response = responses::Unauthorized),
         (status = 404, response = responses::NotFound),
@@ -526,10 +503,11 @@ pub mod webhook {
         summary = "Re-enqueue a dead letter for forwarding, once",
         description = "Idempotent: the first call enqueues the envelope again (202, `enqueued: true`);\nlater calls answer the same `stream_id` with 200 and `enqueued: false`. The\nconsumer then forwards it with a fresh set of attempts. A resolved dead letter\ncannot be retried (409 ALREADY_RESOLVED).\n",
         params(("id" = String, Path, description = "A dead letter's id (a stream id such as 1795000000123-0)."), ("x-request-id" = Option<String>, Header, description = "Echoed in the response's x-request-id header; generated when absent.")),
-        security(("adminToken" = [])),
+        security(("adminToken" = []), ("consoleSession" = [])),
         responses((status = 202, response = responses::DeadLetterRetried),
         (status = 200, response = responses::DeadLetterRetried),
         (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::CsrfFailed),
         (status = 404, response = responses::NotFound),
         (status = 409, response = responses::AlreadyResolved),
         (status = 501, response = responses::WebhooksDisabled),
@@ -545,10 +523,11 @@ pub mod webhook {
         summary = "Mark a dead letter resolved (one-shot)",
         params(("id" = String, Path, description = "A dead letter's id (a stream id such as 1795000000123-0)."), ("x-request-id" = Option<String>, Header, description = "Echoed in the response's x-request-id header; generated when absent.")),
         request_body(content = ResolveRequest, content_type = "application/json", example = json!({"resolved_by": "ops@example.com", "note": "refunded by hand"})),
-        security(("adminToken" = [])),
+        security(("adminToken" = []), ("consoleSession" = [])),
         responses((status = 200, description = "The resolved dead letter.", content_type = "application/json", body = DeadLetter),
         (status = 400, response = responses::InvalidArgument),
         (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::CsrfFailed),
         (status = 404, response = responses::NotFound),
         (status = 408, response = responses::RequestTimeout),
         (status = 409, response = responses::AlreadyResolved),
@@ -568,9 +547,9 @@ pub mod audit {
         operation_id = "listAudit",
         tag = "admin",
         summary = "The admin audit trail, newest first",
-        description = "Every admin change (event create and update, each action, a dead letter's retry and\nresolution) with the state before and after, the peer and the request id, kept in the\nRedis stream `wr:audit` (the latest `--audit-max-entries`, 10,000 by default, trimmed\napproximately). Fields that name a secret are stored as \"[redacted]\".\n",
+        description = "Every admin change (event create and update, each action, access codes minted and\nrevoked (counts only), a dead letter's retry and resolution) with the state before and\nafter, who made it (actor), the peer and the request id, kept in the\nRedis stream `wr:audit` (the latest `--audit-max-entries`, 10,000 by default, trimmed\napproximately). Fields that name a secret are stored as \"[redacted]\".\n",
         params(("x-request-id" = Option<String>, Header, description = "Echoed in the response's x-request-id header; generated when absent."), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000)),
-        security(("adminToken" = [])),
+        security(("adminToken" = []), ("consoleSession" = [])),
         responses((status = 200, description = "The newest entries.", content_type = "application/json", body = AuditList),
         (status = 400, response = responses::InvalidArgument),
         (status = 401, response = responses::Unauthorized),

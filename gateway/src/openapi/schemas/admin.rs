@@ -26,7 +26,7 @@ json_schema!(
   },
   "action": {
    "type": "string",
-   "description": "event.create, event.update, event.stop_admissions, event.resume_admissions, event.sold_out, dlq.retry, dlq.resolve",
+   "description": "event.create, event.update, event.stop_admissions, event.resume_admissions, event.sold_out, access_codes.mint, access_codes.revoke, dlq.retry, dlq.resolve",
    "example": "event.update"
   },
   "event_id": {
@@ -62,6 +62,11 @@ json_schema!(
     "null"
    ],
    "description": "the request's x-request-id"
+  },
+  "actor": {
+   "type": "string",
+   "description": "who signed the request: admin-token (the bearer token), or console:<8 hex digits> for an operator console session (the first digits of its id); absent for changes made over gRPC and in entries written before this field existed",
+   "example": "console:3f9a1c2e"
   }
  }
 }"##
@@ -125,6 +130,12 @@ json_schema!(
   },
   "join_challenge": {
    "$ref": "#/components/schemas/JoinChallenge"
+  },
+  "page": {
+   "$ref": "#/components/schemas/PageSettings"
+  },
+  "queueing_method": {
+   "$ref": "#/components/schemas/QueueingMethod"
   }
  }
 }"##
@@ -185,6 +196,8 @@ json_schema!(
   "opens_at",
   "target_url",
   "join_challenge",
+  "page",
+  "queueing_method",
   "admissions_stopped",
   "sold_out",
   "measured_admit_per_second",
@@ -226,6 +239,12 @@ json_schema!(
   "join_challenge": {
    "$ref": "#/components/schemas/JoinChallenge"
   },
+  "page": {
+   "$ref": "#/components/schemas/PageSettings"
+  },
+  "queueing_method": {
+   "$ref": "#/components/schemas/QueueingMethod"
+  },
   "admissions_stopped": {
    "type": "boolean"
   },
@@ -255,6 +274,11 @@ json_schema!(
   "join_challenge": {
    "difficulty_bits": 16
   },
+  "page": {
+   "title": "Spring tour 2026",
+   "accent_color": "#ffd700"
+  },
+  "queueing_method": "fifo",
   "admissions_stopped": false,
   "sold_out": false,
   "measured_admit_per_second": 49.8,
@@ -418,6 +442,110 @@ json_schema!(
     "$ref": "#/components/schemas/AuditEntry"
    }
   }
+ }
+}"##
+);
+
+json_schema!(
+    MintAccessCodesRequest,
+    r##"{
+ "type": "object",
+ "additionalProperties": false,
+ "required": [
+  "count"
+ ],
+ "properties": {
+  "count": {
+   "type": "integer",
+   "minimum": 1,
+   "maximum": 10000,
+   "description": "How many codes to mint."
+  }
+ }
+}"##
+);
+
+json_schema!(
+    AccessCodesMinted,
+    r##"{
+ "type": "object",
+ "required": [
+  "event_id",
+  "count",
+  "codes"
+ ],
+ "properties": {
+  "event_id": {
+   "$ref": "#/components/schemas/EventId"
+  },
+  "count": {
+   "type": "integer",
+   "minimum": 1,
+   "maximum": 10000,
+   "description": "How many codes were minted (the length of codes)."
+  },
+  "codes": {
+   "type": "array",
+   "description": "The new single-use codes: 128 random bits each, URL-safe base64 without padding (22 characters). Only their SHA-256 is stored: they are shown here only.",
+   "items": {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9_-]{22}$"
+   }
+  }
+ },
+ "example": {
+  "event_id": "spring-tour",
+  "count": 2,
+  "codes": [
+   "q3Zk0v9mVd2n3xYbJf8wLg",
+   "T1w2hJ6d0YxZ9pQe5r7s3A"
+  ]
+ }
+}"##
+);
+
+json_schema!(
+    RevokeAccessCodesRequest,
+    r##"{
+ "type": "object",
+ "additionalProperties": false,
+ "required": [
+  "codes"
+ ],
+ "properties": {
+  "codes": {
+   "type": "array",
+   "maxItems": 10000,
+   "description": "The codes to revoke (at most 10000, within --max-body-bytes). A code that was never minted (unknown or malformed) counts as not there.",
+   "items": {
+    "type": "string"
+   }
+  }
+ }
+}"##
+);
+
+json_schema!(
+    AccessCodesRevoked,
+    r##"{
+ "type": "object",
+ "required": [
+  "event_id",
+  "revoked"
+ ],
+ "properties": {
+  "event_id": {
+   "$ref": "#/components/schemas/EventId"
+  },
+  "revoked": {
+   "type": "integer",
+   "minimum": 0,
+   "description": "How many of the codes existed (spent or not); 0 again for a repeated call."
+  }
+ },
+ "example": {
+  "event_id": "spring-tour",
+  "revoked": 2
  }
 }"##
 );

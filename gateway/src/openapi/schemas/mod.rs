@@ -13,3 +13,7 @@ mod admin;
 pub use admin::*;
 mod system;
 pub use system::*;
+mod page;
+pub use page::*;
+mod console;
+pub use console::*;

@@ -44,7 +44,7 @@ json_schema!(
     r##"{
  "type": "integer",
  "minimum": 0,
- "description": "1-based among waiting users while WAITING; 0 otherwise."
+ "description": "1-based among waiting users while WAITING; 0 otherwise, and always 0 under\nqueueing_method random (a lottery has no order).\n"
 }"##
 );
 
@@ -53,7 +53,7 @@ json_schema!(
     r##"{
  "type": "integer",
  "minimum": -1,
- "description": "Estimated seconds until READY: position over the measured admission rate\n(users made READY per second over a sliding 30 s window of time with a\nbacklog; configured admit_per_second until one is measured); time until opening\nfor PRE_QUEUE; -1 when no estimate exists (admissions stopped or\nadmit_per_second 0); 0 for READY, ADMITTED, EXPIRED, SOLD_OUT.\n"
+ "description": "Estimated seconds until READY: position over the measured admission rate\n(users made READY per second over a sliding 30 s window of time with a\nbacklog; configured admit_per_second until one is measured); time until opening\nfor PRE_QUEUE; -1 when no estimate exists (admissions stopped,\nadmit_per_second 0, or queueing_method random); 0 for READY, ADMITTED, EXPIRED, SOLD_OUT.\n"
 }"##
 );
 
@@ -70,6 +70,21 @@ json_schema!(
 );
 
 json_schema!(
+    QueueingMethod,
+    r##"{
+ "type": "string",
+ "enum": [
+  "fifo",
+  "random",
+  "passthrough",
+  "reject"
+ ],
+ "default": "fifo",
+ "description": "How the event's queue lets people through (docs/api.md, \"Queueing methods\"):\nfifo - first come, first served (the default);\nrandom - a lottery: each admission draws uniformly among everyone waiting\n(after the priority lane); position 0 and eta_seconds -1;\npassthrough - READY at once while max_active allows, without the rate; else\nqueued as fifo;\nreject - joins (refreshes included) are refused with 403 QUEUE_CLOSED; those\nalready waiting keep their places and are admitted in order.\nSwitching is live and keeps the queue's order.\n"
+}"##
+);
+
+json_schema!(
     JoinResponse,
     r##"{
  "type": "object",
@@ -78,7 +93,8 @@ json_schema!(
   "position",
   "eta_seconds",
   "status",
-  "expires_at"
+  "expires_at",
+  "queueing_method"
  ],
  "properties": {
   "waiting_token": {
@@ -96,6 +112,9 @@ json_schema!(
   },
   "expires_at": {
    "$ref": "#/components/schemas/ExpiresAt"
+  },
+  "queueing_method": {
+   "$ref": "#/components/schemas/QueueingMethod"
   }
  }
 }"##
@@ -110,7 +129,8 @@ json_schema!(
   "position",
   "eta_seconds",
   "admission_ready",
-  "expires_at"
+  "expires_at",
+  "queueing_method"
  ],
  "properties": {
   "status": {
@@ -128,6 +148,9 @@ json_schema!(
   },
   "expires_at": {
    "$ref": "#/components/schemas/ExpiresAt"
+  },
+  "queueing_method": {
+   "$ref": "#/components/schemas/QueueingMethod"
   }
  }
 }"##

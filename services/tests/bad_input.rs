@@ -6,7 +6,8 @@ mod common;
 use anyhow::Result;
 use common::{
     approval, assert_refusal, availability, check, code_of, hold, hold_refused, intent, lookup,
-    lookup_refused, pay_refused, process_refused, reserve, with_seats, Harness, Kind, Options,
+    lookup_refused, pay_refused, process_refused, refusal, reserve, with_seats, Harness, Kind,
+    Options,
 };
 use proto::common::v1::{ErrorCode, Money};
 use proto::payment::v1::{CreatePaymentIntentRequest, GetPaymentStatusRequest, PaymentScenario};
@@ -78,9 +79,8 @@ async fn bad_input_is_invalid_argument(kind: Kind) -> Result<()> {
         .get_payment_status(GetPaymentStatusRequest {
             payment_intent_id: "pi_zz".into(),
         })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::InvalidArgument);
+        .await;
+    assert_eq!(refusal(e)?.code(), Code::InvalidArgument);
 
     let unknown_intent = "pi_00000000000000000000000000000000_show";
     let unspecified = ProcessPaymentRequest {
@@ -104,10 +104,8 @@ async fn bad_input_is_invalid_argument(kind: Kind) -> Result<()> {
         },
         availability("show", &["A-1-2"]),
     ] {
-        assert_eq!(
-            i.check_availability(req).await.unwrap_err().code(),
-            Code::InvalidArgument
-        );
+        let e = refusal(i.check_availability(req).await)?;
+        assert_eq!(e.code(), Code::InvalidArgument);
     }
     let by_section = CheckAvailabilityRequest {
         section: "A".into(),

@@ -5,8 +5,8 @@ mod common;
 
 use anyhow::{ensure, Context, Result};
 use common::{
-    assert_refusal, free_seats, hold, hold_refused, lookup, pay_and_confirm, reserve, seeded,
-    status_of, Harness, Kind, Options,
+    assert_refusal, free_seats, hold, hold_refused, lookup, pay_and_confirm, refusal, reserve,
+    seeded, status_of, Harness, Kind, Options,
 };
 use proto::common::v1::{
     EmergencyActionRequest, EmergencyActionType, ErrorCode, SystemHealthRequest, SystemHealthStatus,
@@ -146,7 +146,7 @@ async fn admin_health_and_emergency_cancel(kind: Kind) -> Result<()> {
         ..Default::default()
     };
     for refused in [unconfirmed.clone(), stop] {
-        let e = h.admin().emergency_action(refused).await.unwrap_err();
+        let e = refusal(h.admin().emergency_action(refused).await)?;
         assert_eq!(e.code(), Code::InvalidArgument);
     }
 

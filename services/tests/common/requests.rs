@@ -1,7 +1,7 @@
 //! Requests and reads the suites share.
 
 use super::{Harness, Options, Receiver};
-use anyhow::{ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use proto::common::v1::ErrorCode;
 use proto::payment::v1::{
     CreatePaymentIntentRequest, CreatePaymentIntentResponse, GetPaymentStatusRequest,
@@ -98,11 +98,7 @@ pub async fn hold(h: &Harness, req: CreateReservationRequest) -> Result<CreateRe
 
 /// The error a reservation is refused with (fails if it is made).
 pub async fn hold_refused(h: &Harness, req: CreateReservationRequest) -> Result<tonic::Status> {
-    h.reservations()
-        .create_reservation(req)
-        .await
-        .err()
-        .context("the reservation was made")
+    refusal(h.reservations().create_reservation(req).await)
 }
 
 /// Creates a payment intent.
@@ -115,11 +111,7 @@ pub async fn pay(
 
 /// The error a payment intent is refused with (fails if it is created).
 pub async fn pay_refused(h: &Harness, req: CreatePaymentIntentRequest) -> Result<tonic::Status> {
-    h.payments()
-        .create_payment_intent(req)
-        .await
-        .err()
-        .context("the payment intent was created")
+    refusal(h.payments().create_payment_intent(req).await)
 }
 
 /// Applies a payment result through WorkerService.
@@ -129,11 +121,7 @@ pub async fn process(h: &Harness, req: ProcessPaymentRequest) -> Result<ProcessP
 
 /// The error a payment result is refused with (fails if it is applied).
 pub async fn process_refused(h: &Harness, req: ProcessPaymentRequest) -> Result<tonic::Status> {
-    h.worker()
-        .process_payment_result(req)
-        .await
-        .err()
-        .context("the payment result was applied")
+    refusal(h.worker().process_payment_result(req).await)
 }
 
 /// Checks availability.
@@ -166,11 +154,7 @@ pub async fn status_of(h: &Harness, id: &str) -> Result<ReservationStatus> {
 
 /// The error a reservation read is refused with (fails if it is answered).
 pub async fn lookup_refused(h: &Harness, req: GetReservationRequest) -> Result<tonic::Status> {
-    h.reservations()
-        .get_reservation(req)
-        .await
-        .err()
-        .context("the reservation was read")
+    refusal(h.reservations().get_reservation(req).await)
 }
 
 pub async fn payment_status(h: &Harness, intent_id: &str) -> Result<PaymentStatus> {
@@ -181,6 +165,16 @@ pub async fn payment_status(h: &Harness, intent_id: &str) -> Result<PaymentStatu
         .await?
         .into_inner()
         .status())
+}
+
+/// The error a call was refused with (fails, with the answer, if it was answered).
+pub fn refusal<T: std::fmt::Debug>(
+    answer: Result<tonic::Response<T>, tonic::Status>,
+) -> Result<tonic::Status> {
+    match answer {
+        Ok(r) => bail!("not refused: {:?}", r.get_ref()),
+        Err(e) => Ok(e),
+    }
 }
 
 /// The error code in a status's details.

@@ -1,12 +1,16 @@
 //! The `backends` binary as an operator runs it: flags, seeding, Redis, and a clean exit on
 //! SIGTERM.
 
+mod common;
+
 use anyhow::{ensure, Context, Result};
+use common::{availability, intent, reserve};
 use proto::reservation::v1::inventory_client::InventoryClient;
 use proto::reservation::v1::reservation_service_client::ReservationServiceClient;
-use proto::reservation::v1::{CheckAvailabilityRequest, CreateReservationRequest};
+use proto::reservation::v1::{CheckAvailabilityRequest, CheckAvailabilityResponse};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use tonic::transport::Channel;
 
 struct Child(std::process::Child);
 
@@ -17,7 +21,7 @@ impl Drop for Child {
     }
 }
 
-async fn connect(port: u16) -> Result<InventoryClient<tonic::transport::Channel>> {
+async fn connect(port: u16) -> Result<InventoryClient<Channel>> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         match InventoryClient::connect(format!("http://127.0.0.1:{port}")).await {
@@ -31,6 +35,31 @@ async fn connect(port: u16) -> Result<InventoryClient<tonic::transport::Channel>
             }
         }
     }
+}
+
+/// `backends --listen <listen> --redis-url <redis> <more>`.
+fn start_on(listen: &str, redis: &testkit::RedisServer, more: &[&str]) -> Result<Child> {
+    start(&[&["--listen", listen, "--redis-url", &redis.url()], more].concat())
+}
+
+/// Available seats of `event` in `section` (empty: any), offering up to `quantity` of them.
+async fn seats_in(
+    inv: &mut InventoryClient<Channel>,
+    event: &str,
+    section: &str,
+    quantity: i32,
+) -> Result<CheckAvailabilityResponse> {
+    let req = CheckAvailabilityRequest {
+        section: section.into(),
+        quantity,
+        ..availability(event, &[])
+    };
+    Ok(inv.check_availability(req).await?.into_inner())
+}
+
+/// The price of the first seat offered.
+fn first_price(a: &CheckAvailabilityResponse) -> Option<i64> {
+    a.available_seats[0].price.as_ref().map(|m| m.amount_cents)
 }
 
 fn start(args: &[&str]) -> Result<Child> {
@@ -49,69 +78,26 @@ async fn seeds_events_from_flags_and_exits_cleanly_on_sigterm() -> Result<()> {
     let redis = testkit::RedisServer::start()?;
     let port = testkit::free_port()?;
     let listen = format!("127.0.0.1:{port}");
-    let mut child = start(&[
-        "--listen",
-        &listen,
-        "--redis-url",
-        &redis.url(),
-        "--event",
-        "gala:45:1999",
-        "--event",
-        "small:3",
-        "--drain-grace-seconds",
-        "1",
-    ])?;
+    let gala_event = ["--event", "gala:45:1999"];
+    let more = ["--event", "small:3", "--drain-grace-seconds", "1"];
+    let mut child = start_on(&listen, &redis, &[&gala_event[..], &more].concat())?;
     let mut inv = connect(port).await?;
-    let gala = inv
-        .check_availability(CheckAvailabilityRequest {
-            event_id: "gala".into(),
-            section: "C".into(),
-            quantity: 100,
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
+    let gala = seats_in(&mut inv, "gala", "C", 100).await?;
     // 45 seats in rows of 20: A-1…A-20, B-1…B-20, C-1…C-5.
     assert_eq!(gala.remaining_in_section, 5);
     assert_eq!(
         gala.available_seats.last().map(|s| s.seat_id.as_str()),
         Some("C-5")
     );
-    assert_eq!(
-        gala.available_seats[0]
-            .price
-            .as_ref()
-            .map(|m| m.amount_cents),
-        Some(1999)
-    );
-    let small = inv
-        .check_availability(CheckAvailabilityRequest {
-            event_id: "small".into(),
-            quantity: 1,
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
+    assert_eq!(first_price(&gala), Some(1999));
+    let small = seats_in(&mut inv, "small", "", 1).await?;
     assert_eq!(small.remaining_in_section, 3);
-    assert_eq!(
-        small.available_seats[0]
-            .price
-            .as_ref()
-            .map(|m| m.amount_cents),
-        Some(5000),
-        "the default price"
-    );
+    assert_eq!(first_price(&small), Some(5000), "the default price");
 
     // Two seats held before a restart stay held after it.
     let mut res = ReservationServiceClient::connect(format!("http://127.0.0.1:{port}")).await?;
     let held = res
-        .create_reservation(CreateReservationRequest {
-            event_id: "gala".into(),
-            quantity: 2,
-            user_id: "u".into(),
-            idempotency_key: "k".into(),
-            ..Default::default()
-        })
+        .create_reservation(reserve("gala", 2, "u", "k"))
         .await?
         .into_inner();
     assert_eq!(held.reserved_seats.len(), 2);
@@ -134,53 +120,27 @@ async fn seeds_events_from_flags_and_exits_cleanly_on_sigterm() -> Result<()> {
     assert!(status.success(), "{status:?}");
 
     // Restarting on the same Redis keeps the inventory (no reseeding of held or sold seats).
-    let _again = start(&[
-        "--listen",
-        &listen,
-        "--redis-url",
-        &redis.url(),
-        "--event",
-        "gala:45:1999",
-    ])?;
+    let _again = start_on(&listen, &redis, &gala_event)?;
     let mut inv = connect(port).await?;
-    let all = inv
-        .check_availability(CheckAvailabilityRequest {
-            event_id: "gala".into(),
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
+    let all = seats_in(&mut inv, "gala", "", 0).await?;
     assert_eq!(all.remaining_in_section, 43, "reseeding freed held seats");
     Ok(())
-}
-
-fn common_secret() -> &'static str {
-    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 }
 
 #[test]
 fn refuses_a_webhook_url_without_a_secret_and_bad_events() -> Result<()> {
     for args in [
+        vec!["--webhook-url", "http://127.0.0.1:1/x"],
+        vec!["--event", "gala"],
+        vec!["--hold-seconds", "0"],
+        vec!["--event", "bad id:10"],
         vec![
-            "--listen",
-            "127.0.0.1:0",
-            "--webhook-url",
-            "http://127.0.0.1:1/x",
-        ],
-        vec!["--listen", "127.0.0.1:0", "--event", "gala"],
-        vec!["--listen", "127.0.0.1:0", "--hold-seconds", "0"],
-        vec!["--listen", "127.0.0.1:0", "--event", "bad id:10"],
-        vec![
-            "--listen",
-            "127.0.0.1:0",
             "--webhook-url",
             "https://example.com/x",
             "--webhook-secret",
-            common_secret(),
+            common::SECRET,
         ],
         vec![
-            "--listen",
-            "127.0.0.1:0",
             "--webhook-url",
             "http://127.0.0.1:1/x",
             "--webhook-secret",
@@ -188,6 +148,7 @@ fn refuses_a_webhook_url_without_a_secret_and_bad_events() -> Result<()> {
         ],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_backends"))
+            .args(["--listen", "127.0.0.1:0"])
             .args(&args)
             .output()?;
         assert!(!out.status.success(), "{args:?} started");
@@ -234,42 +195,29 @@ async fn a_payment_outcome_not_yet_reported_is_reported_after_a_restart() -> Res
     let port = testkit::free_port()?;
     let listen = format!("127.0.0.1:{port}");
     let args = [
-        "--listen",
-        &listen,
-        "--redis-url",
-        &redis.url(),
         "--event",
         "gala:10",
         "--webhook-url",
         &hook,
         "--webhook-secret",
-        common_secret(),
+        common::SECRET,
         // APPROVE reports after 2 to 5 s: the process is killed well before.
         "--sim-time-scale",
         "1.0",
     ];
-    let first = start(&args)?;
+    let first = start_on(&listen, &redis, &args)?;
     connect(port).await?;
     let url = format!("http://127.0.0.1:{port}");
     let r = ReservationServiceClient::connect(url.clone())
         .await?
-        .create_reservation(CreateReservationRequest {
-            event_id: "gala".into(),
-            quantity: 1,
-            user_id: "u".into(),
-            idempotency_key: "k".into(),
-            ..Default::default()
-        })
+        .create_reservation(reserve("gala", 1, "u", "k"))
         .await?
         .into_inner();
     let intent = PaymentServiceClient::connect(url.clone())
         .await?
         .create_payment_intent(CreatePaymentIntentRequest {
-            reservation_id: r.reservation_id.clone(),
             user_id: "u".into(),
-            scenario: PaymentScenario::Approve as i32,
-            idempotency_key: "pay".into(),
-            ..Default::default()
+            ..intent(&r.reservation_id, PaymentScenario::Approve, "pay")
         })
         .await?
         .into_inner()
@@ -278,7 +226,7 @@ async fn a_payment_outcome_not_yet_reported_is_reported_after_a_restart() -> Res
     drop(first);
     assert!(got.lock().unwrap().is_empty());
 
-    let _second = start(&args)?;
+    let _second = start_on(&listen, &redis, &args)?;
     connect(port).await?;
     let kept = |cmd: &str| -> Result<String> { testkit::raw_command(redis.port(), cmd) };
     let deadline = std::time::Instant::now() + Duration::from_secs(20);

@@ -6,15 +6,12 @@
 mod common;
 
 use anyhow::{ensure, Result};
-use common::{approved, code_of, Harness, Kind, Options};
+use common::{all_at_once, code_of, hold, hold_refused, pay_and_confirm, Harness, Kind, Options};
 use proto::common::v1::ErrorCode;
-use proto::payment::v1::{CreatePaymentIntentRequest, PaymentScenario};
 use proto::reservation::v1::{
-    CancelReservationRequest, CreateReservationRequest, PaymentResult, ProcessPaymentRequest,
-    ReservationStatus,
+    CancelReservationRequest, CreateReservationRequest, ReservationStatus,
 };
 use services::Settings;
-use std::time::Duration;
 use tonic::Code;
 
 fn reserve(user: &str, key: &str, admission: &str) -> CreateReservationRequest {
@@ -35,16 +32,12 @@ fn options(holds_per_admission: u32) -> Options {
 
 /// Creates a hold; its reservation id.
 async fn held(h: &Harness, req: CreateReservationRequest) -> Result<String> {
-    Ok(h.reservations()
-        .create_reservation(req)
-        .await?
-        .into_inner()
-        .reservation_id)
+    Ok(hold(h, req).await?.reservation_id)
 }
 
 /// Asserts that `req` is refused with HOLD_LIMIT (FAILED_PRECONDITION).
 async fn refused(h: &Harness, req: CreateReservationRequest) -> Result<()> {
-    let e = h.reservations().create_reservation(req).await.unwrap_err();
+    let e = hold_refused(h, req).await?;
     ensure!(e.code() == Code::FailedPrecondition, "{e:?}");
     ensure!(code_of(&e) == Some(ErrorCode::HoldLimit), "{e:?}");
     Ok(())
@@ -56,11 +49,7 @@ async fn one_active_hold_per_admission(kind: Kind) -> Result<()> {
     let first = held(&h, reserve("ann", "k1", "adm-1")).await?;
     refused(&h, reserve("ann", "k2", "adm-1")).await?;
     // The same key replays its hold: idempotency is answered before the limit.
-    let replay = h
-        .reservations()
-        .create_reservation(reserve("ann", "k1", "adm-1"))
-        .await?
-        .into_inner();
+    let replay = hold(&h, reserve("ann", "k1", "adm-1")).await?;
     assert_eq!(
         (replay.reservation_id.as_str(), replay.replayed),
         (first.as_str(), true)
@@ -88,27 +77,7 @@ async fn one_active_hold_per_admission(kind: Kind) -> Result<()> {
     refused(&h, reserve("ann", "k6", "adm-1")).await?;
 
     // Paid and confirmed: it stops counting.
-    let pi = h
-        .payments()
-        .create_payment_intent(CreatePaymentIntentRequest {
-            reservation_id: third.clone(),
-            scenario: PaymentScenario::Approve as i32,
-            idempotency_key: "p".into(),
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
-    approved(&h, &pi.payment_intent_id, Duration::from_secs(5)).await?;
-    let done = h
-        .worker()
-        .process_payment_result(ProcessPaymentRequest {
-            payment_intent_id: pi.payment_intent_id,
-            reservation_id: third,
-            result: PaymentResult::Approved as i32,
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
+    let done = pay_and_confirm(&h, &third, "p").await?;
     assert_eq!(done.reservation_status(), ReservationStatus::Confirmed);
     held(&h, reserve("ann", "k6", "adm-1")).await?;
     h.stop().await
@@ -133,15 +102,7 @@ async fn the_limit_is_configurable(kind: Kind) -> Result<()> {
 both_stores!(concurrent_holds_of_one_admission_get_one_seat);
 async fn concurrent_holds_of_one_admission_get_one_seat(kind: Kind) -> Result<()> {
     let h = Harness::start(kind, options(1)).await?;
-    let mut calls = tokio::task::JoinSet::new();
-    for i in 0..16 {
-        let mut c = h.reservations();
-        calls.spawn(async move {
-            c.create_reservation(reserve("cy", &format!("k{i}"), "adm"))
-                .await
-        });
-    }
-    let results = calls.join_all().await;
+    let results = all_at_once(&h, (0..16).map(|i| reserve("cy", &format!("k{i}"), "adm"))).await?;
     let ok = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(ok, 1, "exactly one of 16 concurrent holds is made");
     for e in results.into_iter().filter_map(|r| r.err()) {
@@ -153,11 +114,7 @@ async fn concurrent_holds_of_one_admission_get_one_seat(kind: Kind) -> Result<()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_admission_id_is_invalid() -> Result<()> {
     let h = Harness::start(Kind::Memory, options(1)).await?;
-    let e = h
-        .reservations()
-        .create_reservation(reserve("di", "k", &"a".repeat(129)))
-        .await
-        .unwrap_err();
+    let e = hold_refused(&h, reserve("di", "k", &"a".repeat(129))).await?;
     assert_eq!(e.code(), Code::InvalidArgument);
     h.stop().await
 }

@@ -5,9 +5,9 @@
 mod common;
 
 use anyhow::{Context, Result};
-use common::{approved, reserve, Harness, Kind, Options};
-use proto::payment::v1::{CreatePaymentIntentRequest, PaymentScenario};
-use proto::reservation::v1::{CancelReservationRequest, PaymentResult, ProcessPaymentRequest};
+use common::{approval, approved, hold, intent, pay, process, reserve, Harness, Kind, Options};
+use proto::payment::v1::PaymentScenario;
+use proto::reservation::v1::CancelReservationRequest;
 use services::updates::{channel, ReservationUpdate, CHANNEL_PATTERN};
 use services::MemoryStore;
 use std::time::Duration;
@@ -47,32 +47,14 @@ async fn status_changes_are_published_on_the_event_channel() -> Result<()> {
 
     // A payment outcome applied through WorkerService confirms the reservation: CONFIRMED with
     // its order id, on the event's channel.
-    let r = h
-        .reservations()
-        .create_reservation(reserve("show", 2, "alice", "k1"))
-        .await?
-        .into_inner();
-    let pi = h
-        .payments()
-        .create_payment_intent(CreatePaymentIntentRequest {
-            reservation_id: r.reservation_id.clone(),
-            scenario: PaymentScenario::Approve as i32,
-            idempotency_key: "p1".into(),
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
+    let r = hold(&h, reserve("show", 2, "alice", "k1")).await?;
+    let pi = pay(
+        &h,
+        intent(&r.reservation_id, PaymentScenario::Approve, "p1"),
+    )
+    .await?;
     approved(&h, &pi.payment_intent_id, Duration::from_secs(10)).await?;
-    let done = h
-        .worker()
-        .process_payment_result(ProcessPaymentRequest {
-            payment_intent_id: pi.payment_intent_id.clone(),
-            reservation_id: r.reservation_id.clone(),
-            result: PaymentResult::Approved as i32,
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
+    let done = process(&h, approval(&pi.payment_intent_id, &r.reservation_id)).await?;
     let (ch, u) = next_about(&mut rx, &r.reservation_id).await?;
     assert_eq!(ch, channel("show"));
     assert_eq!(ch, "bk:{show}:resv");
@@ -82,11 +64,7 @@ async fn status_changes_are_published_on_the_event_channel() -> Result<()> {
     assert!(u.hold_expires_at.is_some());
 
     // A cancel.
-    let c = h
-        .reservations()
-        .create_reservation(reserve("show", 1, "bob", "k2"))
-        .await?
-        .into_inner();
+    let c = hold(&h, reserve("show", 1, "bob", "k2")).await?;
     h.reservations()
         .cancel_reservation(CancelReservationRequest {
             reservation_id: c.reservation_id.clone(),
@@ -99,11 +77,7 @@ async fn status_changes_are_published_on_the_event_channel() -> Result<()> {
     assert_eq!(u.order_id, None);
 
     // An expiry by the sweep.
-    let e = h
-        .reservations()
-        .create_reservation(reserve("show", 1, "carol", "k3"))
-        .await?
-        .into_inner();
+    let e = hold(&h, reserve("show", 1, "carol", "k3")).await?;
     h.clock.advance_ms(61_000);
     assert_eq!(h.backends.expire_due().await?, 1);
     let (_, u) = next_about(&mut rx, &e.reservation_id).await?;

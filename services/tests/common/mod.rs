@@ -296,19 +296,29 @@ impl Receiver {
     }
 }
 
-/// Runs an async test body once per store kind, as two tests named `memory` and `redis`.
+/// Runs an async test body once per store kind, as two tests named `memory` and `redis`;
+/// `both_stores!(name + cluster)` adds a third, `cluster`, on a local Redis Cluster.
 #[macro_export]
 macro_rules! both_stores {
     ($name:ident) => {
+        $crate::store_tests!($name: memory Memory, redis Redis);
+    };
+    ($name:ident + cluster) => {
+        $crate::store_tests!($name: memory Memory, redis Redis, cluster Cluster);
+    };
+}
+
+/// One test per `test Kind` pair, each running the body `name` on that store.
+#[macro_export]
+macro_rules! store_tests {
+    ($name:ident: $($test:ident $kind:ident),+) => {
         mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn memory() -> anyhow::Result<()> {
-                super::$name(super::common::Kind::Memory).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn redis() -> anyhow::Result<()> {
-                super::$name(super::common::Kind::Redis).await
-            }
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() -> anyhow::Result<()> {
+                    super::$name(super::common::Kind::$kind).await
+                }
+            )+
         }
     };
 }

@@ -1,0 +1,256 @@
+//! Payments end to end over real gRPC, on the in-memory store and on a real Redis: pay through
+//! the simulator and its signed webhook, confirm or cancel, the simulator's scenarios, and
+//! bounded webhook delivery.
+
+mod common;
+
+use anyhow::{Context, Result};
+use common::{
+    availability, check, free_seats, hold, intent, pay, pay_refused, payment_status, process,
+    process_refused, reserve, status_of, wait_for, with_seats, Harness, Kind, Options, Received,
+    Receiver,
+};
+use proto::payment::v1::{PaymentScenario, PaymentStatus};
+use proto::reservation::v1::{
+    PaymentResult, ProcessPaymentRequest, ProcessingStatus, ReservationStatus,
+};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tonic::Code;
+
+/// The ProcessPaymentResult request the gateway would make from a verified webhook.
+fn from_webhook(w: &Received) -> Result<ProcessPaymentRequest> {
+    let d = &w.payload["data"];
+    let result = match w.payload["type"].as_str() {
+        Some("payment.approved") => PaymentResult::Approved,
+        Some("payment.failed") => PaymentResult::Failed,
+        Some("payment.cancelled") => PaymentResult::Cancelled,
+        other => anyhow::bail!("unexpected type {other:?}"),
+    };
+    Ok(ProcessPaymentRequest {
+        payment_intent_id: d["payment_intent_id"].as_str().context("intent id")?.into(),
+        reservation_id: d["reservation_id"]
+            .as_str()
+            .context("reservation id")?
+            .into(),
+        result: result as i32,
+        failure_code: d["failure_code"].as_str().unwrap_or_default().into(),
+        webhook_id: w.id.clone(),
+        ..Default::default()
+    })
+}
+
+/// Applies the webhook's result a second time: nothing changes.
+async fn already_processed(h: &Harness, w: &Received) -> Result<String> {
+    let again = process(h, from_webhook(w)?).await?;
+    assert_eq!(again.status(), ProcessingStatus::AlreadyProcessed);
+    Ok(again.order_id)
+}
+
+both_stores!(approved_payment_confirms_via_signed_webhook + cluster);
+async fn approved_payment_confirms_via_signed_webhook(kind: Kind) -> Result<()> {
+    // The receiver refuses the first delivery: the simulator must retry with the same id.
+    let mut rx = Receiver::start(1).await?;
+    let h = Harness::start(kind, rx.options()).await?;
+    let r = hold(&h, reserve("show", 2, "alice", "k1")).await?;
+    assert_eq!(r.status(), ReservationStatus::Pending);
+    assert_eq!(r.reserved_seats.len(), 2);
+    assert_eq!(r.reserved_seats[0].seat_id, "A-1");
+    assert_eq!(r.total_amount.as_ref().map(|m| m.amount_cents), Some(5000));
+    assert_eq!(free_seats(&h, "show").await?, 8);
+
+    let pi = pay(
+        &h,
+        intent(&r.reservation_id, PaymentScenario::Approve, "p1"),
+    )
+    .await?;
+    assert_eq!(pi.status(), PaymentStatus::Pending);
+
+    let w = rx.next().await?;
+    let data = &w.payload["data"];
+    assert_eq!(w.payload["type"], "payment.approved");
+    assert_eq!(data["payment_intent_id"], pi.payment_intent_id.as_str());
+    assert_eq!(data["reservation_id"], r.reservation_id.as_str());
+    assert_eq!(data["amount_cents"], 5000);
+    assert_eq!(data["currency"], "USD");
+    assert!(data.get("failure_code").is_none());
+    let ts = w.payload["timestamp"].as_str().context("timestamp")?;
+    time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)?;
+    assert_eq!(rx.invalid.load(Ordering::SeqCst), 0);
+    let ids = rx.ids.lock().await.clone();
+    assert_eq!(ids.len(), 2, "one refused attempt, one retry: {ids:?}");
+    assert_eq!(ids[0], ids[1], "a retry keeps its webhook-id");
+
+    assert_eq!(
+        payment_status(&h, &pi.payment_intent_id).await?,
+        PaymentStatus::Approved
+    );
+
+    let done = process(&h, from_webhook(&w)?).await?;
+    assert_eq!(done.status(), ProcessingStatus::Success);
+    assert_eq!(done.reservation_status(), ReservationStatus::Confirmed);
+    assert!(done.order_id.starts_with("ord_"));
+    assert_eq!(
+        status_of(&h, &r.reservation_id).await?,
+        ReservationStatus::Confirmed
+    );
+
+    // The same result again changes nothing.
+    assert_eq!(already_processed(&h, &w).await?, done.order_id);
+    // Sold seats stay sold, even past the hold deadline.
+    h.clock.advance_ms(120_000);
+    h.backends.expire_due().await?;
+    assert_eq!(
+        status_of(&h, &r.reservation_id).await?,
+        ReservationStatus::Confirmed
+    );
+    let a = check(&h, availability("show", &["A-1", "A-2", "A-3"])).await?;
+    assert!(!a.available);
+    assert_eq!(a.unavailable_seat_ids, vec!["A-1", "A-2"]);
+    assert_eq!(free_seats(&h, "show").await?, 8);
+    h.stop().await
+}
+
+both_stores!(failed_payment_cancels_and_frees_the_seats);
+async fn failed_payment_cancels_and_frees_the_seats(kind: Kind) -> Result<()> {
+    let mut rx = Receiver::start(0).await?;
+    let h = Harness::start(
+        kind,
+        Options {
+            events: vec![("show", 40, 2500)],
+            ..rx.options()
+        },
+    )
+    .await?;
+    let seats = ["B-3", "B-4"];
+    let r = hold(&h, with_seats(&seats, reserve("show", 0, "bob", "k"))).await?;
+    assert_eq!(
+        r.reserved_seats
+            .iter()
+            .map(|s| s.seat_id.as_str())
+            .collect::<Vec<_>>(),
+        seats
+    );
+    assert!(!check(&h, availability("show", &seats)).await?.available);
+
+    pay(&h, intent(&r.reservation_id, PaymentScenario::Fail, "p")).await?;
+    let w = rx.next().await?;
+    assert_eq!(w.payload["type"], "payment.failed");
+    assert_eq!(w.payload["data"]["failure_code"], "card_declined");
+    // An approval that the provider never reported is refused.
+    let forged = ProcessPaymentRequest {
+        result: PaymentResult::Approved as i32,
+        ..from_webhook(&w)?
+    };
+    assert_eq!(
+        process_refused(&h, forged).await?.code(),
+        Code::FailedPrecondition
+    );
+
+    let done = process(&h, from_webhook(&w)?).await?;
+    assert_eq!(done.reservation_status(), ReservationStatus::Cancelled);
+    assert_eq!(
+        status_of(&h, &r.reservation_id).await?,
+        ReservationStatus::Cancelled
+    );
+    let a = check(&h, availability("show", &seats)).await?;
+    assert!(a.available, "{a:?}");
+    assert_eq!(a.available_seats.len(), 2);
+    assert_eq!(free_seats(&h, "show").await?, 40);
+    already_processed(&h, &w).await?;
+    assert_eq!(free_seats(&h, "show").await?, 40);
+    // A cancelled reservation takes no new payment.
+    let e = pay_refused(
+        &h,
+        intent(&r.reservation_id, PaymentScenario::Approve, "p2"),
+    )
+    .await?;
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    h.stop().await
+}
+
+both_stores!(timeout_scenario_never_reports);
+async fn timeout_scenario_never_reports(kind: Kind) -> Result<()> {
+    let rx = Receiver::start(0).await?;
+    let h = Harness::start(kind, rx.options()).await?;
+    let r = hold(&h, reserve("show", 1, "hal", "k")).await?;
+    let pi = pay(&h, intent(&r.reservation_id, PaymentScenario::Timeout, "p")).await?;
+    // APPROVE would have reported within ~5 ms at this time scale.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rx.hits.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        payment_status(&h, &pi.payment_intent_id).await?,
+        PaymentStatus::Pending
+    );
+    h.clock.advance_ms(60_000);
+    assert_eq!(
+        payment_status(&h, &pi.payment_intent_id).await?,
+        PaymentStatus::Expired
+    );
+    h.stop().await
+}
+
+both_stores!(scenarios_delay_and_random);
+async fn scenarios_delay_and_random(kind: Kind) -> Result<()> {
+    let mut rx = Receiver::start(0).await?;
+    let h = Harness::start(
+        kind,
+        Options {
+            settings: services::Settings {
+                sim_time_scale: 0.001,
+                random_approve_percent: 0,
+                ..Default::default()
+            },
+            ..rx.options()
+        },
+    )
+    .await?;
+    // DELAY approves after 10–30 s (10–30 ms at this scale).
+    let r = hold(&h, reserve("show", 1, "jo", "k1")).await?;
+    let t0 = std::time::Instant::now();
+    pay(&h, intent(&r.reservation_id, PaymentScenario::Delay, "p")).await?;
+    let w = rx.next().await?;
+    assert!(
+        t0.elapsed() >= Duration::from_millis(10),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(w.payload["type"], "payment.approved");
+    // RANDOM with a 0 % approval rate fails.
+    let r = hold(&h, reserve("show", 1, "jo", "k2")).await?;
+    pay(&h, intent(&r.reservation_id, PaymentScenario::Random, "p")).await?;
+    let w = rx.next().await?;
+    assert_eq!(w.payload["type"], "payment.failed");
+    assert_eq!(
+        w.payload["data"]["reservation_id"],
+        r.reservation_id.as_str()
+    );
+    h.stop().await
+}
+
+#[tokio::test]
+async fn webhook_delivery_gives_up_after_bounded_attempts() -> Result<()> {
+    // Every delivery is refused; the sender stops after its 3 attempts.
+    let rx = Receiver::start(usize::MAX).await?;
+    let h = Harness::start(
+        Kind::Memory,
+        Options {
+            webhook_attempts: 3,
+            ..rx.options()
+        },
+    )
+    .await?;
+    let r = hold(&h, reserve("show", 1, "ivy", "k")).await?;
+    pay(&h, intent(&r.reservation_id, PaymentScenario::Approve, "p")).await?;
+    wait_for(
+        Duration::from_secs(5),
+        Duration::from_millis(10),
+        "fewer than 3 attempts",
+        async || Ok(rx.hits.load(Ordering::SeqCst) >= 3),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.hits.load(Ordering::SeqCst), 3);
+    assert_eq!(rx.invalid.load(Ordering::SeqCst), 0);
+    h.stop().await
+}

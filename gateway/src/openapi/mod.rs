@@ -55,6 +55,20 @@ macro_rules! json_response {
     };
 }
 
+/// A response component built as a `serde_json::Value` (by the helpers of `responses.rs`).
+macro_rules! value_response {
+    ($name:ident, $value:expr) => {
+        pub struct $name;
+        impl<'r> utoipa::ToResponse<'r> for $name {
+            fn response() -> (&'r str, utoipa::openapi::RefOr<utoipa::openapi::Response>) {
+                let r = serde_json::from_value($value)
+                    .expect(concat!(stringify!($name), " is a response"));
+                (stringify!($name), r)
+            }
+        }
+    };
+}
+
 mod paths;
 pub mod responses;
 pub mod schemas;

@@ -1,5 +1,7 @@
 //! Response components of the webhook endpoints and the dead-letter API.
 
+use super::{error_answer, example, no_example, retry_after_one};
+
 json_response!(
     WebhookAccepted,
     r##"{
@@ -35,83 +37,40 @@ json_response!(
 }"##
 );
 
-json_response!(
+value_response!(
     InvalidSignature,
-    r##"{
- "description": "INVALID_SIGNATURE - a missing header, a bad or stale timestamp, or no matching signature (one generic answer).",
- "content": {
-  "application/json": {
-   "schema": {
-    "$ref": "#/components/schemas/Error"
-   },
-   "example": {
-    "error": {
-     "code": "INVALID_SIGNATURE",
-     "message": "invalid webhook signature"
-    }
-   }
-  }
- }
-}"##
+    error_answer(
+        "INVALID_SIGNATURE - a missing header, a bad or stale timestamp, or no matching signature (one generic answer).",
+        &[],
+        example("INVALID_SIGNATURE", "invalid webhook signature"),
+    )
 );
 
-json_response!(
+value_response!(
     InvalidPayload,
-    r##"{
- "description": "INVALID_PAYLOAD - well signed but not a payment event (not JSON, no `type`, or one of the payment types without what it needs); stored as a dead letter.",
- "content": {
-  "application/json": {
-   "schema": {
-    "$ref": "#/components/schemas/Error"
-   }
-  }
- }
-}"##
+    error_answer(
+        "INVALID_PAYLOAD - well signed but not a payment event (not JSON, no `type`, or one of the payment types without what it needs); stored as a dead letter.",
+        &[],
+        no_example(),
+    )
 );
 
-json_response!(
+value_response!(
     WebhooksDisabled,
-    r##"{
- "description": "WEBHOOKS_DISABLED - no webhook secret is configured for this endpoint (the dead-letter API - none at all); permanent, so no Retry-After.",
- "content": {
-  "application/json": {
-   "schema": {
-    "$ref": "#/components/schemas/Error"
-   },
-   "example": {
-    "error": {
-     "code": "WEBHOOKS_DISABLED",
-     "message": "webhooks are not enabled on this gateway"
-    }
-   }
-  }
- }
-}"##
+    error_answer(
+        "WEBHOOKS_DISABLED - no webhook secret is configured for this endpoint (the dead-letter API - none at all); permanent, so no Retry-After.",
+        &[],
+        example("WEBHOOKS_DISABLED", "webhooks are not enabled on this gateway"),
+    )
 );
 
-json_response!(
+value_response!(
     WebhookUnavailable,
-    r##"{
- "description": "UNAVAILABLE (Redis unreachable; nothing was stored, the provider should retry).",
- "headers": {
-  "Retry-After": {
-   "description": "Seconds to wait before retrying (always 1).",
-   "schema": {
-    "type": "integer",
-    "enum": [
-     1
-    ]
-   }
-  }
- },
- "content": {
-  "application/json": {
-   "schema": {
-    "$ref": "#/components/schemas/Error"
-   }
-  }
- }
-}"##
+    error_answer(
+        "UNAVAILABLE (Redis unreachable; nothing was stored, the provider should retry).",
+        &[retry_after_one()],
+        no_example()
+    )
 );
 
 json_response!(
@@ -140,16 +99,11 @@ json_response!(
 }"##
 );
 
-json_response!(
+value_response!(
     AlreadyResolved,
-    r##"{
- "description": "ALREADY_RESOLVED - the dead letter was resolved before.",
- "content": {
-  "application/json": {
-   "schema": {
-    "$ref": "#/components/schemas/Error"
-   }
-  }
- }
-}"##
+    error_answer(
+        "ALREADY_RESOLVED - the dead letter was resolved before.",
+        &[],
+        no_example()
+    )
 );

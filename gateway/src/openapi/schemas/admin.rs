@@ -1,5 +1,7 @@
 //! Schemas of the admin API.
 
+use super::system::action_request;
+
 json_schema!(
     AuditEntry,
     r##"{
@@ -337,73 +339,12 @@ json_schema!(
 
 json_schema!(
     ActionRequest,
-    r##"{
- "description": "STOP_ADMISSIONS and CANCEL_RESERVATIONS are emergency actions: they must carry `\"confirm\": true` (else 400 CONFIRMATION_REQUIRED); RESUME_ADMISSIONS and SOLD_OUT need none.",
- "oneOf": [
-  {
-   "type": "object",
-   "title": "Emergency",
-   "required": [
-    "action",
-    "confirm"
-   ],
-   "additionalProperties": false,
-   "properties": {
-    "action": {
-     "type": "string",
-     "enum": [
-      "STOP_ADMISSIONS",
-      "CANCEL_RESERVATIONS"
-     ]
-    },
-    "confirm": {
-     "type": "boolean",
-     "enum": [
-      true
-     ]
-    },
-    "reason": {
-     "type": ["string", "null"],
-     "description": "For the audit log (null: none)."
-    },
-    "operator_id": {
-     "type": ["string", "null"],
-     "description": "For the audit log (null: none)."
-    }
-   }
-  },
-  {
-   "type": "object",
-   "title": "Other",
-   "required": [
-    "action"
-   ],
-   "additionalProperties": false,
-   "properties": {
-    "action": {
-     "type": "string",
-     "enum": [
-      "RESUME_ADMISSIONS",
-      "SOLD_OUT"
-     ]
-    },
-    "confirm": {
-     "type": "boolean",
-     "default": false,
-     "description": "Not needed; accepted."
-    },
-    "reason": {
-     "type": ["string", "null"],
-     "description": "For the audit log (null: none)."
-    },
-    "operator_id": {
-     "type": ["string", "null"],
-     "description": "For the audit log (null: none)."
-    }
-   }
-  }
- ]
-}"##
+    &action_request(
+        "STOP_ADMISSIONS and CANCEL_RESERVATIONS are emergency actions: they must carry `\"confirm\": true` (else 400 CONFIRMATION_REQUIRED); RESUME_ADMISSIONS and SOLD_OUT need none.",
+        ["STOP_ADMISSIONS", "CANCEL_RESERVATIONS"],
+        "Other",
+        ["RESUME_ADMISSIONS", "SOLD_OUT"],
+    )
 );
 
 json_schema!(

@@ -1,74 +1,65 @@
 //! Schemas of the system-wide admin API (emergency actions, health).
 
-json_schema!(
-    SystemActionRequest,
-    r##"{
- "description": "MAINTENANCE_MODE and CIRCUIT_BREAKER are emergency actions: they must carry `\"confirm\": true` (else 400 CONFIRMATION_REQUIRED); their way back needs none.",
+/// The body of an emergency-actions endpoint (`SystemActionRequest`, `ActionRequest`): the
+/// `emergency` actions must carry `"confirm": true`, the `other` ones (a variant titled
+/// `other_title`) need none; any may name a reason and an operator for the audit log.
+pub(super) fn action_request(
+    description: &str,
+    emergency: [&str; 2],
+    other_title: &str,
+    other: [&str; 2],
+) -> String {
+    let text = |value: &str| serde_json::Value::from(value).to_string();
+    let list = |values: [&str; 2]| serde_json::Value::from(values.to_vec()).to_string();
+    ACTION_REQUEST
+        .replace("DESCRIPTION", &text(description))
+        .replace("EMERGENCY_ACTIONS", &list(emergency))
+        .replace("OTHER_TITLE", &text(other_title))
+        .replace("OTHER_ACTIONS", &list(other))
+        .replace("AUDIT_FIELDS", AUDIT_FIELDS)
+}
+
+/// [`action_request`]'s schema, with its blanks in capitals.
+const ACTION_REQUEST: &str = r##"{
+ "description": DESCRIPTION,
  "oneOf": [
   {
    "type": "object",
    "title": "Emergency",
-   "required": [
-    "action",
-    "confirm"
-   ],
+   "required": ["action", "confirm"],
    "additionalProperties": false,
    "properties": {
-    "action": {
-     "type": "string",
-     "enum": [
-      "MAINTENANCE_MODE",
-      "CIRCUIT_BREAKER"
-     ]
-    },
-    "confirm": {
-     "type": "boolean",
-     "enum": [
-      true
-     ]
-    },
-    "reason": {
-     "type": ["string", "null"],
-     "description": "For the audit log (null: none)."
-    },
-    "operator_id": {
-     "type": ["string", "null"],
-     "description": "For the audit log (null: none)."
-    }
+    "action": {"type": "string", "enum": EMERGENCY_ACTIONS},
+    "confirm": {"type": "boolean", "enum": [true]},
+    AUDIT_FIELDS
    }
   },
   {
    "type": "object",
-   "title": "WayBack",
-   "required": [
-    "action"
-   ],
+   "title": OTHER_TITLE,
+   "required": ["action"],
    "additionalProperties": false,
    "properties": {
-    "action": {
-     "type": "string",
-     "enum": [
-      "END_MAINTENANCE_MODE",
-      "END_CIRCUIT_BREAKER"
-     ]
-    },
-    "confirm": {
-     "type": "boolean",
-     "default": false,
-     "description": "Not needed; accepted."
-    },
-    "reason": {
-     "type": ["string", "null"],
-     "description": "For the audit log (null: none)."
-    },
-    "operator_id": {
-     "type": ["string", "null"],
-     "description": "For the audit log (null: none)."
-    }
+    "action": {"type": "string", "enum": OTHER_ACTIONS},
+    "confirm": {"type": "boolean", "default": false, "description": "Not needed; accepted."},
+    AUDIT_FIELDS
    }
   }
  ]
-}"##
+}"##;
+
+/// The optional audit fields of an action's body.
+const AUDIT_FIELDS: &str = r##""reason": {"type": ["string", "null"], "description": "For the audit log (null: none)."},
+    "operator_id": {"type": ["string", "null"], "description": "For the audit log (null: none)."}"##;
+
+json_schema!(
+    SystemActionRequest,
+    &action_request(
+        "MAINTENANCE_MODE and CIRCUIT_BREAKER are emergency actions: they must carry `\"confirm\": true` (else 400 CONFIRMATION_REQUIRED); their way back needs none.",
+        ["MAINTENANCE_MODE", "CIRCUIT_BREAKER"],
+        "WayBack",
+        ["END_MAINTENANCE_MODE", "END_CIRCUIT_BREAKER"],
+    )
 );
 
 json_schema!(

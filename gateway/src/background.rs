@@ -92,19 +92,10 @@ async fn held(room: &WaitingRoom, metrics: &Metrics, ev: &EventId) {
 /// Refreshes every event's `waiting_room_admissions_held` and `waiting_room_max_active` once a
 /// second until `shutdown` turns true. Its own task, not part of the admission tick: a read that
 /// waits on a failing Redis primary must not delay the ticks of the other events.
-pub async fn held_loop(
-    room: WaitingRoom,
-    metrics: Arc<Metrics>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut interval = tokio::time::interval(EVENT_REFRESH);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+pub async fn held_loop(room: WaitingRoom, metrics: Arc<Metrics>, shutdown: watch::Receiver<bool>) {
+    let mut ticker = Ticker::new(EVENT_REFRESH, shutdown);
     let (mut list, mut at, mut quiet) = (Vec::new(), None, Quiet::default());
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            _ = shutdown.changed() => break,
-        }
+    while ticker.tick().await {
         events(&room, &mut list, &mut at, &mut quiet).await;
         futures::future::join_all(list.iter().map(|ev| held(&room, &metrics, ev))).await;
     }
@@ -116,16 +107,11 @@ pub async fn admit_loop(
     metrics: Arc<Metrics>,
     tick: Duration,
     system: Arc<SystemModes>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let mut interval = tokio::time::interval(tick);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticker = Ticker::new(tick, shutdown);
     let (mut list, mut at, mut quiet) = (Vec::new(), None, Quiet::default());
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            _ = shutdown.changed() => break,
-        }
+    while ticker.tick().await {
         // Nobody can enter during maintenance: a READY slot granted now would lapse unused.
         if system.maintenance() {
             continue;
@@ -155,16 +141,11 @@ pub async fn sweep_loop(
     room: WaitingRoom,
     every: Duration,
     system: Arc<SystemModes>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticker = Ticker::new(every, shutdown);
     let (mut list, mut at, mut quiet) = (Vec::new(), None, Quiet::default());
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            _ = shutdown.changed() => break,
-        }
+    while ticker.tick().await {
         // Waiting users cannot poll during maintenance: nobody is idle by their own doing.
         if system.maintenance() {
             continue;
@@ -180,6 +161,29 @@ pub async fn sweep_loop(
                 }
                 Err(e) => quiet.report("sweep", Err(e)),
             }
+        }
+    }
+}
+
+/// An interval (a late tick is delayed, not bunched) that ends when `shutdown` turns true:
+/// `while ticker.tick().await { .. }`.
+struct Ticker {
+    interval: tokio::time::Interval,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Ticker {
+    fn new(every: Duration, shutdown: watch::Receiver<bool>) -> Self {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self { interval, shutdown }
+    }
+
+    /// Waits for the next tick: false once shutdown is asked for.
+    async fn tick(&mut self) -> bool {
+        tokio::select! {
+            _ = self.interval.tick() => true,
+            _ = self.shutdown.changed() => false,
         }
     }
 }

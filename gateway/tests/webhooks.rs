@@ -87,14 +87,8 @@ async fn at_second_start() -> i64 {
     now_s()
 }
 
-/// Reserves `quantity` seats and creates a payment intent with `scenario`: (reservation, intent).
-async fn buy(
-    base: &str,
-    token: &str,
-    key: &str,
-    quantity: u32,
-    scenario: &str,
-) -> (String, String) {
+/// Reserves `quantity` seats of `show` (idempotency key `r-{key}`): the reservation id.
+async fn reserve(base: &str, token: &str, key: &str, quantity: u32) -> String {
     let r = send(
         client()
             .post(format!("{base}/api/v1/reservations"))
@@ -104,7 +98,18 @@ async fn buy(
     )
     .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let rid = r.body["reservation_id"].as_str().unwrap().to_owned();
+    r.body["reservation_id"].as_str().unwrap().to_owned()
+}
+
+/// Reserves `quantity` seats and creates a payment intent with `scenario`: (reservation, intent).
+async fn buy(
+    base: &str,
+    token: &str,
+    key: &str,
+    quantity: u32,
+    scenario: &str,
+) -> (String, String) {
+    let rid = reserve(base, token, key, quantity).await;
     let p = send(
         client()
             .post(format!("{base}/api/v1/payments/intents"))

@@ -2,6 +2,7 @@
 //! real `gateway` processes, and a JSON HTTP client.
 #![allow(dead_code)]
 
+pub mod admin_http;
 pub mod backends;
 pub mod chrome;
 

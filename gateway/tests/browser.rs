@@ -27,6 +27,33 @@ async fn landing_server() -> std::net::SocketAddr {
     addr
 }
 
+/// Waits up to `within` for the browser to land on a page whose URL starts with `prefix`,
+/// noting on the way each place the waiting page shows after those in `seen`: the query of the
+/// URL it landed on (name, value pairs) and the places seen.
+async fn land(
+    browser: &fantoccini::Client,
+    prefix: &str,
+    within: Duration,
+    mut seen: Vec<u32>,
+) -> (Vec<(String, String)>, Vec<u32>) {
+    let what = format!("landing on {prefix}, places seen");
+    let query = poll(&what, within, async || {
+        let url = browser.current_url().await.unwrap();
+        if url.as_str().starts_with(prefix) {
+            return Ok(url.query().unwrap_or_default().to_owned());
+        }
+        if let Some(p) = position(browser).await.and_then(|p| p.parse().ok()) {
+            if seen.last() != Some(&p) {
+                seen.push(p);
+            }
+        }
+        Err(seen.clone())
+    })
+    .await;
+    let pairs = form_urlencoded::parse(query.as_bytes()).into_owned();
+    (pairs.collect(), seen)
+}
+
 #[tokio::test]
 async fn the_page_follows_the_queue_and_lands_on_the_target_with_a_valid_token() {
     let (_redis, gw) = redis_gateway(&["--admission-tick-ms", "50", "--ws-tick-ms", "100"]).await;
@@ -56,33 +83,16 @@ async fn the_page_follows_the_queue_and_lands_on_the_target_with_a_valid_token()
     // Open the gate: one admission per second. The page must show the position falling.
     let open = json!({"admit_per_second": 1, "max_active": 100, "target_url": target});
     put_event(&base, "pagetest", open).await;
-    let mut seen: Vec<u32> = vec![4];
-    let landed = poll(
-        "the target, positions seen",
-        Duration::from_secs(20),
-        async || {
-            let url = browser.current_url().await.unwrap();
-            if url.as_str().starts_with(&target) {
-                return Ok(url);
-            }
-            if let Some(p) = position(&browser).await.and_then(|p| p.parse().ok()) {
-                if seen.last() != Some(&p) {
-                    seen.push(p);
-                }
-            }
-            Err(seen.clone())
-        },
-    )
-    .await;
+    let (query, seen) = land(&browser, &target, Duration::from_secs(20), vec![4]).await;
     assert!(
         seen.windows(2).all(|w| w[0] > w[1]),
         "positions only fall: {seen:?}"
     );
     assert!(seen.len() >= 3, "the page followed the queue: {seen:?}");
-    let token = landed
-        .query_pairs()
+    let token = query
+        .into_iter()
         .find(|(k, _)| k == "reservation_token")
-        .map(|(_, v)| v.into_owned())
+        .map(|(_, v)| v)
         .expect("token in the target URL");
     let jwks = send(client().get(gw.url("/.well-known/jwks.json")))
         .await
@@ -179,28 +189,13 @@ async fn with_websockets_blocked_the_page_falls_back_to_polling() {
     let (_driver, browser, profile) = start_browser_at("polling", &page).await;
     wait_for_position(&browser, "2", Duration::from_secs(15)).await;
     put_event(&base, "polling", config(1)).await;
+    // Admitted without WebSockets.
     let shop_page = format!("http://{shop}/landing");
-    let landed = poll(
-        "admission without WebSockets",
-        Duration::from_secs(40),
-        async || {
-            let url = browser.current_url().await.unwrap();
-            if url.as_str().starts_with(&shop_page) {
-                Ok(url)
-            } else {
-                Err(url)
-            }
-        },
-    )
-    .await;
+    let (pairs, _) = land(&browser, &shop_page, Duration::from_secs(40), vec![2]).await;
     assert!(
         polls.load(std::sync::atomic::Ordering::SeqCst) >= 1,
         "the page polled /status"
     );
-    let pairs: Vec<(String, String)> = landed
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
     assert_eq!(
         pairs[0],
         ("from".to_owned(), "queue".to_owned()),

@@ -50,12 +50,8 @@ pub async fn waiting_token(base: &str, event: &str, session: &str) -> String {
 
 /// `POST /api/v1/queue/join` with `body` (which may carry more than the event and session).
 pub async fn join_body(base: &str, body: Value) -> Resp {
-    send(
-        client()
-            .post(format!("{base}/api/v1/queue/join"))
-            .json(&body),
-    )
-    .await
+    let url = format!("{base}/api/v1/queue/join");
+    send(client().post(url).json(&body)).await
 }
 
 /// `POST {url}` with the admin token and the JSON `body`.
@@ -110,12 +106,8 @@ pub async fn poll_for<T: PartialEq + Debug>(
 
 /// `DELETE /api/v1/queue`: the holder of `token` leaves.
 pub async fn leave(base: &str, token: &str) -> Resp {
-    send(
-        client()
-            .delete(format!("{base}/api/v1/queue"))
-            .bearer_auth(token),
-    )
-    .await
+    let url = format!("{base}/api/v1/queue");
+    send(client().delete(url).bearer_auth(token)).await
 }
 
 /// Asserts that `r` is the error `status` with `code`.

@@ -118,9 +118,7 @@ async fn the_queue_flow_over_http() {
 
 #[tokio::test]
 async fn bad_input_gets_a_clear_json_error() {
-    let (_redis, gw) = redis_gateway(&[]).await;
-    let base = gw.url("");
-    put_event(&base, "bad", rate(0, 1)).await;
+    let (_redis, gw, base) = redis_event(&[], "bad", rate(0, 1)).await;
     let c = client();
     let post = |body: &'static str| {
         c.post(gw.url("/api/v1/queue/join"))
@@ -317,9 +315,7 @@ async fn redis_down_is_a_fast_503_and_recovers() {
 
 #[tokio::test]
 async fn actions_over_http() {
-    let (_redis, gw) = redis_gateway(&[]).await;
-    let base = gw.url("");
-    put_event(&base, "acts", rate(0, 5)).await;
+    let (_redis, gw, base) = redis_event(&[], "acts", rate(0, 5)).await;
     let tok = waiting_token(&base, "acts", "s").await;
     let act = async |a: &str| event_action(&base, "acts", a).await;
     let r = act("STOP_ADMISSIONS").await;

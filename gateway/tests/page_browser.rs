@@ -157,13 +157,8 @@ async fn with_javascript_off_the_page_joins_by_form_and_keeps_the_place_on_reloa
         !live.is_displayed().await.unwrap(),
         "the script's view is hidden"
     );
-    browser
-        .find(Locator::Css("#nojs form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let join_button = browser.find(Locator::Css("#nojs form button")).await;
+    join_button.unwrap().click().await.unwrap();
     let position = match browser
         .wait()
         .for_element(Locator::Id("nojs-position"))

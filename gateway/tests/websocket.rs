@@ -50,6 +50,11 @@ async fn last_in_line(
     (toks, ws, first)
 }
 
+/// Asserts that `ws` is closed next, with `code`.
+async fn assert_closed(ws: &mut Ws, code: u16) {
+    assert_eq!(next_json(ws, Duration::from_secs(2)).await["closed"], code);
+}
+
 /// A socket of a new place in the demo event, past its first message.
 async fn demo_socket(gw: &TestGateway, session: &str) -> Ws {
     let tok = waiting_token(&gw.url(""), "demo", session).await;
@@ -191,10 +196,7 @@ async fn an_open_socket_is_a_heartbeat_and_ready_timeouts_expire() {
         next_json(&mut ws, Duration::from_secs(35)).await["type"],
         "TOKEN_EXPIRED"
     );
-    assert_eq!(
-        next_json(&mut ws, Duration::from_secs(2)).await["closed"],
-        1000
-    );
+    assert_closed(&mut ws, 1000).await;
     gw.shutdown().await;
 }
 
@@ -271,10 +273,7 @@ async fn system_updates_reach_waiting_clients() {
         let m = next_json(&mut ws, Duration::from_secs(2)).await;
         assert_eq!(m["type"], heard, "{action}: {m}");
     }
-    assert_eq!(
-        next_json(&mut ws, Duration::from_secs(2)).await["closed"],
-        1000
-    );
+    assert_closed(&mut ws, 1000).await;
     gw.shutdown().await;
 }
 

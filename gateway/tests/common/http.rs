@@ -2,7 +2,7 @@
 //! as a process) over a redis-server of its own, plain event settings, waiting tokens, the
 //! admin calls they make, and a poll that waits for what a user would see.
 
-use super::{client, join, send, GatewayProcess, Resp, TestGateway, ADMIN};
+use super::{client, join, put_event, send, GatewayProcess, Resp, TestGateway, ADMIN};
 use serde_json::{json, Value};
 use std::fmt::Debug;
 use std::time::{Duration, Instant};
@@ -26,6 +26,18 @@ pub async fn redis_gateway(extra: &[&str]) -> (RedisServer, TestGateway) {
     let (redis, flags) = redis_and_flags(extra);
     let gw = TestGateway::start(&as_strs(&flags)).await;
     (redis, gw)
+}
+
+/// As [`redis_gateway`], with `event` set up with `config`; also the gateway's base URL.
+pub async fn redis_event(
+    extra: &[&str],
+    event: &str,
+    config: Value,
+) -> (RedisServer, TestGateway, String) {
+    let (redis, gw) = redis_gateway(extra).await;
+    let base = gw.url("");
+    put_event(&base, event, config).await;
+    (redis, gw, base)
 }
 
 /// As [`redis_gateway`], a real `gateway` process.

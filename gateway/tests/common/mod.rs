@@ -5,6 +5,7 @@
 pub mod admin_http;
 pub mod backends;
 pub mod chrome;
+pub mod http;
 
 mod flow;
 

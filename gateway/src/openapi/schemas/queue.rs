@@ -84,9 +84,18 @@ json_schema!(
 }"##
 );
 
+/// The last properties of both answers about a place ([`JoinResponse`], [`StatusResponse`]):
+/// its deadline and how its event lets people through.
+const PLACE_TAIL: &str = r##""expires_at": {"$ref": "#/components/schemas/ExpiresAt"},
+  "queueing_method": {"$ref": "#/components/schemas/QueueingMethod"}"##;
+
 json_schema!(
     JoinResponse,
-    r##"{
+    &JOIN_RESPONSE.replace("PLACE_TAIL", PLACE_TAIL)
+);
+
+/// [`JoinResponse`]'s schema, with a blank in capitals for [`PLACE_TAIL`].
+const JOIN_RESPONSE: &str = r##"{
  "type": "object",
  "required": [
   "waiting_token",
@@ -110,19 +119,17 @@ json_schema!(
   "status": {
    "$ref": "#/components/schemas/Status"
   },
-  "expires_at": {
-   "$ref": "#/components/schemas/ExpiresAt"
-  },
-  "queueing_method": {
-   "$ref": "#/components/schemas/QueueingMethod"
-  }
+  PLACE_TAIL
  }
-}"##
-);
+}"##;
 
 json_schema!(
     StatusResponse,
-    r##"{
+    &STATUS_RESPONSE.replace("PLACE_TAIL", PLACE_TAIL)
+);
+
+/// [`StatusResponse`]'s schema, with a blank in capitals for [`PLACE_TAIL`].
+const STATUS_RESPONSE: &str = r##"{
  "type": "object",
  "required": [
   "status",
@@ -146,15 +153,9 @@ json_schema!(
    "type": "boolean",
    "description": "true if and only if status is READY."
   },
-  "expires_at": {
-   "$ref": "#/components/schemas/ExpiresAt"
-  },
-  "queueing_method": {
-   "$ref": "#/components/schemas/QueueingMethod"
-  }
+  PLACE_TAIL
  }
-}"##
-);
+}"##;
 
 json_schema!(
     EnterResponse,

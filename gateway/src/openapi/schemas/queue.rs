@@ -84,18 +84,9 @@ json_schema!(
 }"##
 );
 
-/// The last properties of both answers about a place ([`JoinResponse`], [`StatusResponse`]):
-/// its deadline and how its event lets people through.
-const PLACE_TAIL: &str = r##""expires_at": {"$ref": "#/components/schemas/ExpiresAt"},
-  "queueing_method": {"$ref": "#/components/schemas/QueueingMethod"}"##;
-
 json_schema!(
     JoinResponse,
-    &JOIN_RESPONSE.replace("PLACE_TAIL", PLACE_TAIL)
-);
-
-/// [`JoinResponse`]'s schema, with a blank in capitals for [`PLACE_TAIL`].
-const JOIN_RESPONSE: &str = r##"{
+    r##"{
  "type": "object",
  "required": [
   "waiting_token",
@@ -119,17 +110,19 @@ const JOIN_RESPONSE: &str = r##"{
   "status": {
    "$ref": "#/components/schemas/Status"
   },
-  PLACE_TAIL
+  "expires_at": {
+   "$ref": "#/components/schemas/ExpiresAt"
+  },
+  "queueing_method": {
+   "$ref": "#/components/schemas/QueueingMethod"
+  }
  }
-}"##;
+}"##
+);
 
 json_schema!(
     StatusResponse,
-    &STATUS_RESPONSE.replace("PLACE_TAIL", PLACE_TAIL)
-);
-
-/// [`StatusResponse`]'s schema, with a blank in capitals for [`PLACE_TAIL`].
-const STATUS_RESPONSE: &str = r##"{
+    r##"{
  "type": "object",
  "required": [
   "status",
@@ -153,9 +146,15 @@ const STATUS_RESPONSE: &str = r##"{
    "type": "boolean",
    "description": "true if and only if status is READY."
   },
-  PLACE_TAIL
+  "expires_at": {
+   "$ref": "#/components/schemas/ExpiresAt"
+  },
+  "queueing_method": {
+   "$ref": "#/components/schemas/QueueingMethod"
+  }
  }
-}"##;
+}"##
+);
 
 json_schema!(
     EnterResponse,

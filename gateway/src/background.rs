@@ -77,7 +77,7 @@ impl Rounds {
             if self.paused_by.as_ref().is_some_and(|s| s.maintenance()) {
                 continue;
             }
-            if !self.read_at.is_some_and(|t| t.elapsed() < EVENT_REFRESH) {
+            if self.read_at.is_none_or(|t| t.elapsed() >= EVENT_REFRESH) {
                 self.read_at = Some(Instant::now());
                 match self.room.store().events().await {
                     Ok(list) => {

@@ -303,40 +303,11 @@ async fn cancel_reservations(
 
 // --- HTTP ---------------------------------------------------------------------------------
 
-fn http_caller(
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: &HeaderMap,
-    operator: Option<String>,
-    reason: Option<String>,
-) -> Caller {
-    Caller {
-        peer: peer.map(|Extension(ConnectInfo(p))| p),
-        request_id: headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
-        operator: operator.unwrap_or_default(),
-        reason: reason.unwrap_or_default(),
-        via: "http",
-    }
-}
-
-fn executed_json(action: &str, e: &Executed) -> Value {
-    json!({
-        "action_id": e.action_id,
-        "action": action,
-        "executed": true,
-        "executed_at": e.executed_at.format(&Rfc3339).ok(),
-        "message": e.message,
-        "modes": modes_json(&e.modes),
-    })
-}
-
-/// Body of `POST /admin/v1/events/{event_id}/actions`.
+/// Body of both action endpoints (`POST /admin/v1/events/{event_id}/actions` and `POST
+/// /admin/v1/actions`); which actions each takes is its handler's business.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EventActionBody {
+pub struct ActionBody {
     action: String,
     #[serde(default)]
     confirm: bool,
@@ -344,6 +315,38 @@ pub struct EventActionBody {
     reason: Option<String>,
     #[serde(default)]
     operator_id: Option<String>,
+}
+
+/// Executes `action` for an HTTP caller (peer, `x-request-id`, the body's operator and
+/// reason) and says what was done.
+async fn execute_http(
+    st: &AppState,
+    action: Emergency,
+    body: ActionBody,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> Result<Value, ApiError> {
+    let caller = Caller {
+        peer: peer.map(|Extension(ConnectInfo(p))| p),
+        request_id: headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+        operator: body.operator_id.unwrap_or_default(),
+        reason: body.reason.unwrap_or_default(),
+        via: "http",
+    };
+    let name = action.name();
+    let done = execute(st, action, body.confirm, &caller).await?;
+    Ok(json!({
+        "action_id": done.action_id,
+        "action": name,
+        "executed": true,
+        "executed_at": done.executed_at.format(&Rfc3339).ok(),
+        "message": done.message,
+        "modes": modes_json(&done.modes),
+    }))
 }
 
 /// `POST /admin/v1/events/{event_id}/actions`: STOP_ADMISSIONS and CANCEL_RESERVATIONS (with
@@ -354,7 +357,7 @@ pub async fn post_event_action(
     Path(id): Path<String>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<EventActionBody>,
+    ApiJson(body): ApiJson<ActionBody>,
 ) -> Result<Json<Value>, ApiError> {
     let action = match body.action.as_str() {
         "STOP_ADMISSIONS" => Emergency::StopAdmissions(id.clone()),
@@ -369,26 +372,11 @@ pub async fn post_event_action(
     };
     // An unknown event is 404 before anything is done (the backends know nothing of it).
     st.room.info(&id).await?;
-    let name = action.name();
-    let caller = http_caller(peer, &headers, body.operator_id, body.reason);
-    let done = execute(&st, action, body.confirm, &caller).await?;
+    let done = execute_http(&st, action, body, peer, &headers).await?;
     let info = st.room.info(&id).await?;
     let mut out = crate::handlers::event_json(&id, &info);
-    out["action"] = executed_json(name, &done);
+    out["action"] = done;
     Ok(Json(out))
-}
-
-/// Body of `POST /admin/v1/actions`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SystemActionBody {
-    action: String,
-    #[serde(default)]
-    confirm: bool,
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default)]
-    operator_id: Option<String>,
 }
 
 /// `POST /admin/v1/actions`: MAINTENANCE_MODE and CIRCUIT_BREAKER (with `"confirm": true`),
@@ -397,7 +385,7 @@ pub async fn post_system_action(
     State(st): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<SystemActionBody>,
+    ApiJson(body): ApiJson<ActionBody>,
 ) -> Result<Json<Value>, ApiError> {
     let action = match body.action.as_str() {
         "MAINTENANCE_MODE" => Emergency::MaintenanceMode,
@@ -410,10 +398,7 @@ pub async fn post_system_action(
             )))
         }
     };
-    let name = action.name();
-    let caller = http_caller(peer, &headers, body.operator_id, body.reason);
-    let done = execute(&st, action, body.confirm, &caller).await?;
-    Ok(Json(executed_json(name, &done)))
+    Ok(Json(execute_http(&st, action, body, peer, &headers).await?))
 }
 
 /// `GET /admin/v1/health`: GetSystemHealth as JSON (200 whatever the verdict).

@@ -23,20 +23,20 @@ pub struct AdminGuard {
 
 impl tonic::service::Interceptor for AdminGuard {
     fn call(&mut self, req: Request<()>) -> Result<Request<()>, tonic::Status> {
-        let given = req
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            });
-        if crate::admin_token_ok(&self.state, given) {
+        if crate::admin_token_ok(&self.state, bearer(req.metadata())) {
             Ok(req)
         } else {
             Err(crate::error::ApiError::Unauthorized.to_grpc_status())
         }
     }
+}
+
+/// The token of an `authorization: Bearer <token>` metadata entry (trimmed; empty when the
+/// entry has nothing after the scheme).
+pub(crate) fn bearer(metadata: &tonic::metadata::MetadataMap) -> Option<&str> {
+    let value = metadata.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// The service behind its token check.

@@ -53,7 +53,7 @@ const MAX_REQUEST_ID: usize = 200;
 
 /// One admin change, as a caller describes it ([`AuditContext::entry`] fills `peer` and
 /// `request_id`).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// What was done, `<object>.<verb>`: `event.create`, `event.update`, `event.action`,
     /// `dlq.retry`, `dlq.resolve`, ...
@@ -70,25 +70,17 @@ pub struct AuditEntry {
     pub request_id: Option<String>,
 }
 
-/// One entry of the trail as stored and listed.
+/// One entry of the trail as stored and listed: the change, with its id, time and actor
+/// around it (its fields side by side in the JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
     /// The entry's id (the Redis stream id; in memory `<ms>-<n>` alike), increasing.
     pub id: String,
     /// When it was recorded (RFC 3339, UTC, the gateway's clock).
     pub time: String,
-    /// See [`AuditEntry::action`].
-    pub action: String,
-    /// See [`AuditEntry::event_id`].
-    pub event_id: Option<String>,
-    /// See [`AuditEntry::before`].
-    pub before: Value,
-    /// See [`AuditEntry::after`].
-    pub after: Value,
-    /// See [`AuditEntry::peer`].
-    pub peer: Option<String>,
-    /// See [`AuditEntry::request_id`].
-    pub request_id: Option<String>,
+    /// The change, its `before` and `after` redacted ([`redact`]).
+    #[serde(flatten)]
+    pub entry: AuditEntry,
     /// Who signed the request: `admin-token` (the bearer) or `console:<session>` (an operator
     /// console session); absent for changes made outside an admin HTTP request (gRPC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -243,14 +235,17 @@ impl Audit {
             .ok()
             .and_then(|t| t.format(&Rfc3339).ok())
             .unwrap_or_default();
-        let before = redact(entry.before);
-        let after = redact(entry.after);
+        let entry = AuditEntry {
+            before: redact(entry.before),
+            after: redact(entry.after),
+            ..entry
+        };
         tracing::info!(
             target: "audit",
             action = %entry.action,
             event_id = entry.event_id.as_deref().unwrap_or(""),
-            before = %before,
-            after = %after,
+            before = %entry.before,
+            after = %entry.after,
             peer = entry.peer.as_deref().unwrap_or(""),
             request_id = entry.request_id.as_deref().unwrap_or(""),
             actor = ACTOR.try_with(Clone::clone).unwrap_or_default(),
@@ -259,12 +254,7 @@ impl Audit {
         let mut rec = AuditRecord {
             id: String::new(),
             time,
-            action: entry.action,
-            event_id: entry.event_id,
-            before,
-            after,
-            peer: entry.peer,
-            request_id: entry.request_id,
+            entry,
             actor: ACTOR.try_with(Clone::clone).ok(),
         };
         let stored = match &self.backend {
@@ -293,8 +283,8 @@ impl Audit {
                 tracing::warn!(
                     target: "audit",
                     error = %e,
-                    action = %rec.action,
-                    request_id = rec.request_id.as_deref().unwrap_or(""),
+                    action = %rec.entry.action,
+                    request_id = rec.entry.request_id.as_deref().unwrap_or(""),
                     "admin change not stored in the audit trail"
                 );
                 None
@@ -307,12 +297,12 @@ impl Audit {
     async fn append(&self, redis: &Redis, rec: &AuditRecord) -> Result<String, RedisError> {
         let body = json!({
             "time": rec.time,
-            "action": rec.action,
-            "event_id": rec.event_id,
-            "before": rec.before,
-            "after": rec.after,
-            "peer": rec.peer,
-            "request_id": rec.request_id,
+            "action": rec.entry.action,
+            "event_id": rec.entry.event_id,
+            "before": rec.entry.before,
+            "after": rec.entry.after,
+            "peer": rec.entry.peer,
+            "request_id": rec.entry.request_id,
             "actor": rec.actor,
         });
         let args = vec![
@@ -425,7 +415,7 @@ mod tests {
             }
         }
         let got = audit.list(10).await.unwrap();
-        let actions: Vec<_> = got.iter().map(|r| r.action.as_str()).collect();
+        let actions: Vec<_> = got.iter().map(|r| r.entry.action.as_str()).collect();
         assert_eq!(actions, ["a4", "a3", "a2"]);
         assert_eq!(got[0].id, "1700000000001-1");
         assert_eq!(got[2].id, "1700000000000-2");

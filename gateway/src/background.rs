@@ -41,22 +41,55 @@ impl Quiet {
     }
 }
 
-async fn events(
-    room: &WaitingRoom,
-    cached: &mut Vec<EventId>,
-    at: &mut Option<Instant>,
-    quiet: &mut Quiet,
-) {
-    if at.is_some_and(|t| t.elapsed() < EVENT_REFRESH) {
-        return;
-    }
-    *at = Some(Instant::now());
-    match room.store().events().await {
-        Ok(list) => {
-            *cached = list;
-            quiet.report("event list", Ok(()));
+/// The rounds of a loop: a tick, then the store's events (re-read at most every
+/// [`EVENT_REFRESH`]) to walk, until shutdown; with `paused_by`, no round while
+/// MAINTENANCE_MODE is in force.
+struct Rounds {
+    ticker: Ticker,
+    room: WaitingRoom,
+    paused_by: Option<Arc<SystemModes>>,
+    events: Vec<EventId>,
+    read_at: Option<Instant>,
+    quiet: Quiet,
+}
+
+impl Rounds {
+    fn new(
+        room: &WaitingRoom,
+        every: Duration,
+        paused_by: Option<Arc<SystemModes>>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            ticker: Ticker::new(every, shutdown),
+            room: room.clone(),
+            paused_by,
+            events: Vec::new(),
+            read_at: None,
+            quiet: Quiet::default(),
         }
-        Err(e) => quiet.report("event list", Err(e)),
+    }
+
+    /// Waits for the next round and refreshes [`Rounds::events`]: false once shutdown is asked
+    /// for.
+    async fn next(&mut self) -> bool {
+        while self.ticker.tick().await {
+            if self.paused_by.as_ref().is_some_and(|s| s.maintenance()) {
+                continue;
+            }
+            if self.read_at.is_none_or(|t| t.elapsed() >= EVENT_REFRESH) {
+                self.read_at = Some(Instant::now());
+                match self.room.store().events().await {
+                    Ok(list) => {
+                        self.events = list;
+                        self.quiet.report("event list", Ok(()));
+                    }
+                    Err(e) => self.quiet.report("event list", Err(e)),
+                }
+            }
+            return true;
+        }
+        false
     }
 }
 
@@ -93,11 +126,9 @@ async fn held(room: &WaitingRoom, metrics: &Metrics, ev: &EventId) {
 /// second until `shutdown` turns true. Its own task, not part of the admission tick: a read that
 /// waits on a failing Redis primary must not delay the ticks of the other events.
 pub async fn held_loop(room: WaitingRoom, metrics: Arc<Metrics>, shutdown: watch::Receiver<bool>) {
-    let mut ticker = Ticker::new(EVENT_REFRESH, shutdown);
-    let (mut list, mut at, mut quiet) = (Vec::new(), None, Quiet::default());
-    while ticker.tick().await {
-        events(&room, &mut list, &mut at, &mut quiet).await;
-        futures::future::join_all(list.iter().map(|ev| held(&room, &metrics, ev))).await;
+    let mut rounds = Rounds::new(&room, EVENT_REFRESH, None, shutdown);
+    while rounds.next().await {
+        futures::future::join_all(rounds.events.iter().map(|ev| held(&room, &metrics, ev))).await;
     }
 }
 
@@ -109,15 +140,10 @@ pub async fn admit_loop(
     system: Arc<SystemModes>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let mut ticker = Ticker::new(tick, shutdown);
-    let (mut list, mut at, mut quiet) = (Vec::new(), None, Quiet::default());
-    while ticker.tick().await {
-        // Nobody can enter during maintenance: a READY slot granted now would lapse unused.
-        if system.maintenance() {
-            continue;
-        }
-        events(&room, &mut list, &mut at, &mut quiet).await;
-        for ev in &list {
+    // Nobody can enter during maintenance: a READY slot granted now would lapse unused.
+    let mut rounds = Rounds::new(&room, tick, Some(system), shutdown);
+    while rounds.next().await {
+        for ev in &rounds.events {
             let labels = Metrics::event(ev.as_str());
             match room.admit(ev).await {
                 Ok(r) => {
@@ -128,9 +154,9 @@ pub async fn admit_loop(
                         .set(r.waiting as i64);
                     metrics.ready.get_or_create(&labels).set(r.ready as i64);
                     metrics.active.get_or_create(&labels).set(r.active as i64);
-                    quiet.report("admission tick", Ok(()));
+                    rounds.quiet.report("admission tick", Ok(()));
                 }
-                Err(e) => quiet.report("admission tick", Err(e)),
+                Err(e) => rounds.quiet.report("admission tick", Err(e)),
             }
         }
     }
@@ -173,18 +199,13 @@ pub async fn sweep_loop(
 ) {
     let step = every.min(SWEEP_STEP);
     let steps = steps_per_tick(per_second, step);
-    let mut ticker = Ticker::new(step, shutdown);
-    let (mut list, mut at, mut quiet) = (Vec::new(), None, Quiet::default());
+    // Waiting users cannot poll during maintenance: nobody is idle by their own doing.
+    let mut rounds = Rounds::new(&room, step, Some(system), shutdown);
     let mut passes: std::collections::HashMap<EventId, Pass> = Default::default();
-    while ticker.tick().await {
-        // Waiting users cannot poll during maintenance: nobody is idle by their own doing.
-        if system.maintenance() {
-            continue;
-        }
-        events(&room, &mut list, &mut at, &mut quiet).await;
-        passes.retain(|ev, _| list.contains(ev));
+    while rounds.next().await {
+        passes.retain(|ev, _| rounds.events.contains(ev));
         let now = tokio::time::Instant::now();
-        for ev in &list {
+        for ev in &rounds.events {
             let pass = passes.entry(ev.clone()).or_insert(Pass {
                 walking: false,
                 next: now,
@@ -201,14 +222,14 @@ pub async fn sweep_loop(
                 match room.sweep_step(ev, SWEEP_BUDGET).await {
                     Ok(r) => {
                         expired += r.expired;
-                        quiet.report("sweep", Ok(()));
+                        rounds.quiet.report("sweep", Ok(()));
                         if r.done {
                             pass.walking = false;
                             break;
                         }
                     }
                     Err(e) => {
-                        quiet.report("sweep", Err(e));
+                        rounds.quiet.report("sweep", Err(e));
                         break;
                     }
                 }

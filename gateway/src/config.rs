@@ -201,25 +201,16 @@ pub struct TokenConfig {
     /// flag (comma-separated in the environment, so a secret cannot contain a comma) to rotate:
     /// the first issues new tokens, every one verifies. Absent: an ephemeral key, so tokens die
     /// with the process.
-    #[arg(
-        long,
-        env = "GATEWAY_TOKEN_SECRET",
-        hide_env_values = true,
-        value_delimiter = ','
-    )]
+    #[arg(long, env = "GATEWAY_TOKEN_SECRET")]
+    #[arg(hide_env_values = true, value_delimiter = ',')]
     pub token_secret: Vec<String>,
 
     /// Ed25519 private key of admission tokens, PKCS#8 PEM: the PEM text itself or a path to a
     /// file holding it. Repeat the flag (comma-separated in the environment; a PEM has no
     /// comma, a path must not have one either) to rotate: the first signs, every one verifies
     /// and is published in the JWKS. Absent: an ephemeral key.
-    #[arg(
-        long,
-        env = "GATEWAY_SIGNING_KEY",
-        hide_env_values = true,
-        allow_hyphen_values = true,
-        value_delimiter = ','
-    )]
+    #[arg(long, env = "GATEWAY_SIGNING_KEY", allow_hyphen_values = true)]
+    #[arg(hide_env_values = true, value_delimiter = ',')]
     pub signing_key: Vec<String>,
 
     /// HS256 key shared with the origin, which signs user assertions with it (at least 32
@@ -228,12 +219,8 @@ pub struct TokenConfig {
     /// is refused (400 ASSERTIONS_DISABLED), and `sub` is always the session. Repeat the flag
     /// (comma-separated in the environment, so a key cannot contain a comma) to rotate: an
     /// assertion verifies under any of them. Absent: no user assertions.
-    #[arg(
-        long,
-        env = "GATEWAY_USER_ASSERTION_KEY",
-        hide_env_values = true,
-        value_delimiter = ','
-    )]
+    #[arg(long, env = "GATEWAY_USER_ASSERTION_KEY")]
+    #[arg(hide_env_values = true, value_delimiter = ',')]
     pub user_assertion_key: Vec<String>,
 }
 

@@ -462,6 +462,18 @@ pub fn spawn(opened: Opened) -> mpsc::Receiver<Event> {
 mod tests {
     use super::*;
 
+    /// The end of a confirmed stream: CONFIRMED with `order`, PAYMENT_CONFIRMED, closed.
+    async fn ends_confirmed(rx: &mut mpsc::Receiver<Event>, order: &str) {
+        assert!(
+            matches!(rx.recv().await, Some(Event::Status(s)) if s.status == "CONFIRMED" && s.order_id.as_deref() == Some(order))
+        );
+        assert!(matches!(
+            rx.recv().await,
+            Some(Event::PaymentConfirmed { order_id, .. }) if order_id == order
+        ));
+        assert_eq!(rx.recv().await, None);
+    }
+
     fn opened(warnings: &[u64], hold_left_ms: i64, resv: &ResvUpdates) -> Opened {
         let now_ms = 1_000_000u64;
         Opened {
@@ -506,14 +518,7 @@ mod tests {
             hold_expires_at: None,
         })
         .unwrap();
-        assert!(
-            matches!(rx.recv().await, Some(Event::Status(s)) if s.status == "CONFIRMED" && s.order_id.as_deref() == Some("ord_1"))
-        );
-        assert!(matches!(
-            rx.recv().await,
-            Some(Event::PaymentConfirmed { order_id, .. }) if order_id == "ord_1"
-        ));
-        assert_eq!(rx.recv().await, None);
+        ends_confirmed(&mut rx, "ord_1").await;
         assert_eq!(resv.watched(), 0, "the registry forgets it");
     }
 
@@ -543,14 +548,7 @@ mod tests {
             hold_expires_at: None,
         })
         .unwrap();
-        assert!(
-            matches!(rx.recv().await, Some(Event::Status(s)) if s.status == "CONFIRMED" && s.order_id.as_deref() == Some("ord_9"))
-        );
-        assert!(matches!(
-            rx.recv().await,
-            Some(Event::PaymentConfirmed { order_id, .. }) if order_id == "ord_9"
-        ));
-        assert_eq!(rx.recv().await, None);
+        ends_confirmed(&mut rx, "ord_9").await;
     }
 
     #[tokio::test]

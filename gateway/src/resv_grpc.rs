@@ -109,6 +109,14 @@ pub fn queue_frame(msg: &ws::tungstenite::Message) -> Option<gw::QueueUpdateEven
             }),
         )
     };
+    // A place that has no position any more: only its status.
+    let settled = |t: gw::EventType, status: gw::QueueStatus| {
+        let update = gw::QueueUpdate {
+            status: status as i32,
+            ..Default::default()
+        };
+        (t, Some(update), None)
+    };
     let (t, queue_update, system_update) = match kind {
         "POSITION_CHANGED" => (
             gw::EventType::QueueEventTypePositionChanged,
@@ -119,21 +127,13 @@ pub fn queue_frame(msg: &ws::tungstenite::Message) -> Option<gw::QueueUpdateEven
             }),
             None,
         ),
-        "ADMISSION_READY" => (
+        "ADMISSION_READY" => settled(
             gw::EventType::QueueEventTypeAdmissionReady,
-            Some(gw::QueueUpdate {
-                status: gw::QueueStatus::Ready as i32,
-                ..Default::default()
-            }),
-            None,
+            gw::QueueStatus::Ready,
         ),
-        "TOKEN_EXPIRED" => (
+        "TOKEN_EXPIRED" => settled(
             gw::EventType::QueueEventTypeTokenExpired,
-            Some(gw::QueueUpdate {
-                status: gw::QueueStatus::Expired as i32,
-                ..Default::default()
-            }),
-            None,
+            gw::QueueStatus::Expired,
         ),
         "EVENT_SOLD_OUT" => system(gw::EventType::SystemEventTypeEventSoldOut),
         "ADMISSIONS_PAUSED" => system(gw::EventType::SystemEventTypeAdmissionsPaused),
@@ -199,16 +199,7 @@ impl WebSocketService for StreamsGrpc {
         request: Request<gw::StreamReservationRequest>,
     ) -> Result<Response<Self::StreamReservationUpdatesStream>, Status> {
         // The token in the request, or as `authorization: Bearer` metadata.
-        let meta = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, t) = v.split_once(' ')?;
-                scheme
-                    .eq_ignore_ascii_case("bearer")
-                    .then(|| t.trim().to_owned())
-            });
+        let meta = crate::admin_grpc::bearer(request.metadata()).map(str::to_owned);
         let request_id = request
             .metadata()
             .get("x-request-id")

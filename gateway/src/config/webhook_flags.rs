@@ -9,12 +9,8 @@ pub struct WebhookConfig {
     /// Standard Webhooks secret (`whsec_<base64>`) of `POST /webhooks/payments`. Repeat the flag
     /// (comma-separated in the environment) to accept several during a rotation. Absent (and no
     /// Stripe secret): the webhook endpoints answer 501. Needs `--redis-url`.
-    #[arg(
-        long,
-        env = "GATEWAY_WEBHOOK_SECRET",
-        hide_env_values = true,
-        value_delimiter = ','
-    )]
+    #[arg(long, env = "GATEWAY_WEBHOOK_SECRET")]
+    #[arg(hide_env_values = true, value_delimiter = ',')]
     pub webhook_secret: Vec<String>,
 
     /// Standard Webhooks Ed25519 public key (`whpk_<base64 of 32 bytes>`) of `POST
@@ -26,12 +22,8 @@ pub struct WebhookConfig {
 
     /// Stripe endpoint secret of `POST /webhooks/stripe` (the string as Stripe shows it);
     /// repeatable like `--webhook-secret`. Absent: that endpoint answers 501.
-    #[arg(
-        long,
-        env = "GATEWAY_STRIPE_WEBHOOK_SECRET",
-        hide_env_values = true,
-        value_delimiter = ','
-    )]
+    #[arg(long, env = "GATEWAY_STRIPE_WEBHOOK_SECRET")]
+    #[arg(hide_env_values = true, value_delimiter = ',')]
     pub stripe_webhook_secret: Vec<String>,
 
     /// WorkerService URL (`http://host:port`) that stored webhooks are forwarded to

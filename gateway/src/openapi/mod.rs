@@ -4,9 +4,10 @@
 //! `cargo run -p gateway --example openapi > docs/openapi.yaml` rewrites it).
 //!
 //! Adding an endpoint:
-//! 1. declare it with `#[utoipa::path]` on a doc function in `paths.rs` (or `paths/<module>.rs`),
-//!    in the module and with the name of its handler (`paths::handlers::join` documents
-//!    `handlers::join`, `paths::page::nojs::join` documents `page::nojs::join`);
+//! 1. declare it with `operation!` (`paths/common.rs`: a `#[utoipa::path]` doc function) in
+//!    `paths.rs` (or `paths/<module>.rs`), in the module and with the name of its handler
+//!    (`paths::handlers::join` documents `handlers::join`, `paths::page::nojs::join` documents
+//!    `page::nojs::join`);
 //! 2. list that function in `paths(...)` of [`ApiDoc`] below, and any new schema in
 //!    `schemas/` (a `json_schema!` for a body built with `json!`, or `#[derive(ToSchema)]` on
 //!    the real type) in `components(schemas(...))`;
@@ -40,15 +41,14 @@ macro_rules! json_schema {
     };
 }
 
-/// A response component (an answer several operations share), written as an OpenAPI
-/// response object.
-macro_rules! json_response {
-    ($name:ident, $json:expr) => {
+/// A response component (an answer several operations share): an OpenAPI response object
+/// that `$parse` makes of `$input`.
+macro_rules! response_component {
+    ($name:ident, $parse:path, $input:expr) => {
         pub struct $name;
         impl<'r> utoipa::ToResponse<'r> for $name {
             fn response() -> (&'r str, utoipa::openapi::RefOr<utoipa::openapi::Response>) {
-                let r = serde_json::from_str($json)
-                    .expect(concat!(stringify!($name), " is a response"));
+                let r = $parse($input).expect(concat!(stringify!($name), " is a response"));
                 (stringify!($name), r)
             }
         }
@@ -58,14 +58,15 @@ macro_rules! json_response {
 /// A response component built as a `serde_json::Value` (by the helpers of `responses.rs`).
 macro_rules! value_response {
     ($name:ident, $value:expr) => {
-        pub struct $name;
-        impl<'r> utoipa::ToResponse<'r> for $name {
-            fn response() -> (&'r str, utoipa::openapi::RefOr<utoipa::openapi::Response>) {
-                let r = serde_json::from_value($value)
-                    .expect(concat!(stringify!($name), " is a response"));
-                (stringify!($name), r)
-            }
-        }
+        response_component!($name, serde_json::from_value, $value);
+    };
+}
+
+/// A response component written as JSON text, parsed straight into the response (through a
+/// `Value`, whose map sorts keys, the properties would lose their order).
+macro_rules! json_response {
+    ($name:ident, $json:expr) => {
+        response_component!($name, serde_json::from_str, $json);
     };
 }
 

@@ -8,7 +8,8 @@ pub mod render;
 
 use crate::error::{self, ApiError};
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use i18n::Lang;
@@ -57,6 +58,37 @@ pub struct PageQuery {
     pub lang: Option<String>,
 }
 
+/// What every route of an event's page reads of its request: the event id in the path, the
+/// query, the headers, and the language those ask for.
+pub struct PageRequest {
+    pub id: String,
+    pub q: PageQuery,
+    pub headers: HeaderMap,
+    pub lang: Lang,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageRequest {
+    /// The rejections of `Path` and `Query`, as those extractors answer them.
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Query(q) = Query::<PageQuery>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let headers = parts.headers.clone();
+        let lang = q.lang(&headers);
+        Ok(Self {
+            id,
+            q,
+            headers,
+            lang,
+        })
+    }
+}
+
 impl PageQuery {
     pub fn lang(&self, headers: &HeaderMap) -> Lang {
         let accept = headers
@@ -87,6 +119,17 @@ struct Sources<'a> {
     form: Option<&'a str>,
 }
 
+/// The headers of every HTML page of the gateway (the waiting room's and the console's) but its
+/// Content-Security-Policy: never cached, never sniffed, no referrer.
+pub(crate) fn html_headers() -> [(header::HeaderName, &'static str); 4] {
+    [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ]
+}
+
 fn html(status: StatusCode, nonce: Option<&str>, src: Sources<'_>, body: String) -> Response {
     // Scripts run only with this response's nonce: no inline handlers, nothing injected.
     let script = nonce.map_or("'none'".to_owned(), |n| format!("'nonce-{n}'"));
@@ -95,17 +138,7 @@ fn html(status: StatusCode, nonce: Option<&str>, src: Sources<'_>, body: String)
     let csp = format!(
         "default-src 'none'; script-src {script}; worker-src blob:; style-src 'unsafe-inline'; img-src 'self' data:{img}; connect-src 'self'; base-uri 'none'; form-action 'self'{form}; frame-ancestors 'none'"
     );
-    let mut r = (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-        body,
-    )
-        .into_response();
+    let mut r = (status, html_headers(), body).into_response();
     if let Ok(v) = HeaderValue::from_str(&csp) {
         r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }
@@ -279,16 +312,10 @@ fn render_body(page: &PageSettings, lang: Lang, widget: &str) -> String {
 }
 
 /// `GET /e/{event_id}`: the waiting-room page.
-pub async fn room_page(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<PageQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let lang = q.lang(&headers);
-    match st.room.info(&id).await {
-        Ok(info) => nojs::page(&st, &id, &info, lang, &q, &headers).await,
-        Err(e) => unavailable(lang, &e),
+pub async fn room_page(State(st): State<AppState>, req: PageRequest) -> Response {
+    match st.room.info(&req.id).await {
+        Ok(info) => nojs::page(&st, &req, &info).await,
+        Err(e) => unavailable(req.lang, &e),
     }
 }
 

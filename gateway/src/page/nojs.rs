@@ -7,11 +7,11 @@
 
 use super::i18n::Lang;
 use super::render::escape;
-use super::{message_page_in, room, unavailable, PageQuery};
+use super::{message_page_in, room, unavailable, PageQuery, PageRequest};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use queue::model::{EventInfo, QueueingMethod, Status};
@@ -106,14 +106,14 @@ fn eta_text(lang: Lang, eta: i64) -> String {
 
 /// The page for a visitor: the script's page, with the no-JS view of the visitor's place (read
 /// now, which is the heartbeat) when the cookie holds one.
-pub(super) async fn page(
-    st: &AppState,
-    id: &str,
-    info: &EventInfo,
-    lang: Lang,
-    q: &PageQuery,
-    headers: &HeaderMap,
-) -> Response {
+pub(super) async fn page(st: &AppState, req: &PageRequest, info: &EventInfo) -> Response {
+    let PageRequest {
+        id,
+        q,
+        headers,
+        lang,
+    } = req;
+    let (id, lang) = (id.as_str(), *lang);
     let refresh = refresh_seconds(info.config.idle_timeout_seconds);
     let Some(token) = cookie(headers, TOKEN_COOKIE) else {
         let view = block(
@@ -226,13 +226,13 @@ fn see_other(location: &str) -> Response {
 
 /// `POST /e/{event_id}/join`: joins (or finds the standing place of this browser's session),
 /// keeps the waiting token in a cookie and redirects to the page (303).
-pub async fn join(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<PageQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let lang = q.lang(&headers);
+pub async fn join(State(st): State<AppState>, req: PageRequest) -> Response {
+    let PageRequest {
+        id,
+        q,
+        headers,
+        lang,
+    } = req;
     let info = match st.room.info(&id).await {
         Ok(info) => info,
         Err(e) => return unavailable(lang, &e),
@@ -298,13 +298,13 @@ pub async fn join(
 /// event's `target_url` with `reservation_token` appended (303); without a target, a page
 /// saying until when the admission holds. Anything else goes back to the page, which shows
 /// where the place stands.
-pub async fn enter(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<PageQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let lang = q.lang(&headers);
+pub async fn enter(State(st): State<AppState>, req: PageRequest) -> Response {
+    let PageRequest {
+        id,
+        q,
+        headers,
+        lang,
+    } = req;
     let back = format!("/e/{id}{}", q.suffix());
     let Some(token) = cookie(&headers, TOKEN_COOKIE) else {
         return see_other(&back);

@@ -100,27 +100,33 @@ pub struct Palette {
     pub accent: [u8; 3],
 }
 
-pub const LIGHT: Palette = Palette {
-    fg: [0x1b, 0x1b, 0x1f],
-    bg: [0xf6, 0xf6, 0xf8],
-    card: [0xff, 0xff, 0xff],
-    muted: [0x5b, 0x5b, 0x66],
-    warn: [0x8a, 0x53, 0x00],
-    bad: [0xa1, 0x12, 0x1f],
-    accent: [0x1f, 0x5f, 0xd1],
-};
+/// The light scheme: fg, bg, card, muted, warn, bad, accent as `0xRRGGBB`.
+pub const LIGHT: Palette = Palette::rgb([
+    0x1b1b1f, 0xf6f6f8, 0xffffff, 0x5b5b66, 0x8a5300, 0xa1121f, 0x1f5fd1,
+]);
 
-pub const DARK: Palette = Palette {
-    fg: [0xec, 0xec, 0xf1],
-    bg: [0x14, 0x14, 0x18],
-    card: [0x1f, 0x1f, 0x26],
-    muted: [0xa8, 0xa8, 0xb3],
-    warn: [0xff, 0xc2, 0x66],
-    bad: [0xff, 0x8a, 0x94],
-    accent: [0x7a, 0xa7, 0xff],
-};
+/// The dark scheme, in the order of [`LIGHT`].
+pub const DARK: Palette = Palette::rgb([
+    0xececf1, 0x141418, 0x1f1f26, 0xa8a8b3, 0xffc266, 0xff8a94, 0x7aa7ff,
+]);
 
 impl Palette {
+    /// A palette from its colours as `0xRRGGBB`, in the order of the fields.
+    const fn rgb([fg, bg, card, muted, warn, bad, accent]: [u32; 7]) -> Self {
+        const fn split(c: u32) -> [u8; 3] {
+            [(c >> 16) as u8, (c >> 8) as u8, c as u8]
+        }
+        Self {
+            fg: split(fg),
+            bg: split(bg),
+            card: split(card),
+            muted: split(muted),
+            warn: split(warn),
+            bad: split(bad),
+            accent: split(accent),
+        }
+    }
+
     /// The CSS custom properties of this palette, with the operator's accent if any.
     pub fn css(&self, accent: Option<[u8; 3]>) -> String {
         let accent = accent.unwrap_or(self.accent);

@@ -75,3 +75,64 @@ answers!(
     /// The dead-letter API refused (no admin credentials) or not served (webhooks off, store down).
     DeadLetterFailures: 401 => Unauthorized, 501 => WebhooksDisabled, 503 => WebhookUnavailable
 );
+
+/// One operation of the document: `#[utoipa::path]` on a doc function, written as
+///
+/// ```text
+/// operation! {
+///     METHOD "PATH" => function, "operationId", tag "TAG", SECURITY, "summary",
+///     [the other attributes of utoipa::path: description, params, request_body],
+///     ANSWER, ...
+/// }
+/// ```
+///
+/// SECURITY names who may call (`public`, `waiting`, `admission`, `admin`, `console`,
+/// `optional_console`). An ANSWER is a set above (`ServerFailures`, ...), `STATUS => Component`
+/// (a response of `responses.rs`), `STATUS => (...)` (an inline response as utoipa writes it),
+/// `STATUS => echoed(...)` (the same, with the `x-request-id` header that every answer of the
+/// gateway's own routes carries) or `STATUS => html("description")` (an echoed HTML page);
+/// `echoed[HEADERS](...)` and `html[HEADERS](...)` add headers beside x-request-id.
+macro_rules! operation {
+    ($method:ident $path:tt => $name:ident, $id:tt, tag $tag:tt, $security:ident, $summary:tt,
+        [$($attr:tt)*], $($answers:tt)*) => {
+        operation!(@security $security
+            ($name [$method, path = $path, operation_id = $id, tag = $tag, summary = $summary] [$($attr)*])
+            [] $($answers)*,);
+    };
+    (@security public $($rest:tt)*) => { operation!(@answers (()) $($rest)*); };
+    (@security waiting $($rest:tt)*) => { operation!(@answers (("waitingToken" = [])) $($rest)*); };
+    (@security admission $($rest:tt)*) => { operation!(@answers (("admissionToken" = [])) $($rest)*); };
+    (@security admin $($rest:tt)*) => {
+        operation!(@answers (("adminToken" = []), ("consoleSession" = [])) $($rest)*);
+    };
+    (@security console $($rest:tt)*) => { operation!(@answers (("consoleSession" = [])) $($rest)*); };
+    (@security optional_console $($rest:tt)*) => {
+        operation!(@answers ((), ("consoleSession" = [])) $($rest)*);
+    };
+    (@answers $who:tt $op:tt [$($done:tt)*] $status:tt => html $([$($header:tt)*])? ($description:tt),
+        $($rest:tt)*) => {
+        operation!(@answers $who $op [$($done)*] $status => echoed $([$($header)*])? (
+            description = $description, content_type = "text/html; charset=utf-8", body = String
+        ), $($rest)*);
+    };
+    (@answers $who:tt $op:tt [$($done:tt)*] $status:tt => echoed $([$($header:tt)*])? ($($answer:tt)*),
+        $($rest:tt)*) => {
+        operation!(@answers $who $op [$($done)* (status = $status, headers(
+            ("x-request-id" = String, description = "The request's x-request-id, or a generated one."),
+            $($($header)*)?
+        ), $($answer)*),] $($rest)*);
+    };
+    (@answers $who:tt $op:tt [$($done:tt)*] $status:tt => ($($answer:tt)*), $($rest:tt)*) => {
+        operation!(@answers $who $op [$($done)* (status = $status, $($answer)*),] $($rest)*);
+    };
+    (@answers $who:tt $op:tt [$($done:tt)*] $status:tt => $component:ident, $($rest:tt)*) => {
+        operation!(@answers $who $op [$($done)* (status = $status, response = responses::$component),] $($rest)*);
+    };
+    (@answers $who:tt $op:tt [$($done:tt)*] $set:ident, $($rest:tt)*) => {
+        operation!(@answers $who $op [$($done)* $set,] $($rest)*);
+    };
+    (@answers ($($who:tt)*) ($name:ident [$($head:tt)*] [$($attr:tt)*]) [$($done:tt)*] $(,)?) => {
+        #[utoipa::path($($head)*, security($($who)*), responses($($done)*), $($attr)*)]
+        pub fn $name() {}
+    };
+}

@@ -37,41 +37,12 @@ json_response!(
 }"##
 );
 
-value_response!(
-    InvalidSignature,
-    error_answer(
-        "INVALID_SIGNATURE - a missing header, a bad or stale timestamp, or no matching signature (one generic answer).",
-        &[],
-        example("INVALID_SIGNATURE", "invalid webhook signature"),
-    )
-);
-
-value_response!(
-    InvalidPayload,
-    error_answer(
-        "INVALID_PAYLOAD - well signed but not a payment event (not JSON, no `type`, or one of the payment types without what it needs); stored as a dead letter.",
-        &[],
-        no_example(),
-    )
-);
-
-value_response!(
-    WebhooksDisabled,
-    error_answer(
-        "WEBHOOKS_DISABLED - no webhook secret is configured for this endpoint (the dead-letter API - none at all); permanent, so no Retry-After.",
-        &[],
-        example("WEBHOOKS_DISABLED", "webhooks are not enabled on this gateway"),
-    )
-);
-
-value_response!(
-    WebhookUnavailable,
-    error_answer(
-        "UNAVAILABLE (Redis unreachable; nothing was stored, the provider should retry).",
-        &[retry_after_one()],
-        no_example()
-    )
-);
+error_answers! {
+    InvalidSignature: "INVALID_SIGNATURE - a missing header, a bad or stale timestamp, or no matching signature (one generic answer).", [], example("INVALID_SIGNATURE", "invalid webhook signature");
+    InvalidPayload: "INVALID_PAYLOAD - well signed but not a payment event (not JSON, no `type`, or one of the payment types without what it needs); stored as a dead letter.", [], no_example();
+    WebhooksDisabled: "WEBHOOKS_DISABLED - no webhook secret is configured for this endpoint (the dead-letter API - none at all); permanent, so no Retry-After.", [], example("WEBHOOKS_DISABLED", "webhooks are not enabled on this gateway");
+    WebhookUnavailable: "UNAVAILABLE (Redis unreachable; nothing was stored, the provider should retry).", [retry_after_one()], no_example();
+}
 
 json_response!(
     DeadLetterRetried,
@@ -99,11 +70,6 @@ json_response!(
 }"##
 );
 
-value_response!(
-    AlreadyResolved,
-    error_answer(
-        "ALREADY_RESOLVED - the dead letter was resolved before.",
-        &[],
-        no_example()
-    )
-);
+error_answers! {
+    AlreadyResolved: "ALREADY_RESOLVED - the dead letter was resolved before.", [], no_example();
+}

@@ -74,9 +74,19 @@ json_schema!(
 }"##
 );
 
+/// The settings of an event that are schemas of their own, as [`EventConfig`] and
+/// [`EventView`] both list them.
+const BY_REFERENCE: &str = r##""join_challenge": {"$ref": "#/components/schemas/JoinChallenge"},
+  "page": {"$ref": "#/components/schemas/PageSettings"},
+  "queueing_method": {"$ref": "#/components/schemas/QueueingMethod"}"##;
+
 json_schema!(
     EventConfig,
-    r##"{
+    &EVENT_CONFIG.replace("BY_REFERENCE", BY_REFERENCE)
+);
+
+/// [`EventConfig`]'s schema, with a blank in capitals for [`BY_REFERENCE`].
+const EVENT_CONFIG: &str = r##"{
  "type": "object",
  "additionalProperties": false,
  "required": [
@@ -130,18 +140,9 @@ json_schema!(
   "target_url": {
    "$ref": "#/components/schemas/TargetUrl"
   },
-  "join_challenge": {
-   "$ref": "#/components/schemas/JoinChallenge"
-  },
-  "page": {
-   "$ref": "#/components/schemas/PageSettings"
-  },
-  "queueing_method": {
-   "$ref": "#/components/schemas/QueueingMethod"
-  }
+  BY_REFERENCE
  }
-}"##
-);
+}"##;
 
 json_schema!(
     JoinChallenge,
@@ -184,9 +185,10 @@ json_schema!(
 }"##
 );
 
-json_schema!(
-    EventView,
-    r##"{
+json_schema!(EventView, &EVENT_VIEW.replace("BY_REFERENCE", BY_REFERENCE));
+
+/// [`EventView`]'s schema, with a blank in capitals for [`BY_REFERENCE`].
+const EVENT_VIEW: &str = r##"{
  "type": "object",
  "required": [
   "event_id",
@@ -238,15 +240,7 @@ json_schema!(
    ],
    "description": "The configured target_url; null when not set."
   },
-  "join_challenge": {
-   "$ref": "#/components/schemas/JoinChallenge"
-  },
-  "page": {
-   "$ref": "#/components/schemas/PageSettings"
-  },
-  "queueing_method": {
-   "$ref": "#/components/schemas/QueueingMethod"
-  },
+  BY_REFERENCE,
   "admissions_stopped": {
    "type": "boolean"
   },
@@ -293,8 +287,7 @@ json_schema!(
    "entered_total": 6150
   }
  }
-}"##
-);
+}"##;
 
 json_schema!(
     EventStats,

@@ -105,9 +105,8 @@ json_schema!(
 }"##
 );
 
-json_schema!(
-    ReservationStatus,
-    r##"{
+/// The statuses of a reservation (also the `status` of a WebSocket frame, `WsReservationStatus`).
+pub(super) const RESERVATION_STATUS: &str = r##"{
  "type": "string",
  "enum": [
   "PENDING",
@@ -115,8 +114,9 @@ json_schema!(
   "CANCELLED",
   "EXPIRED"
  ]
-}"##
-);
+}"##;
+
+json_schema!(ReservationStatus, RESERVATION_STATUS);
 
 json_schema!(
     ReservationRequest,

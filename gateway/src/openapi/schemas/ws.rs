@@ -186,7 +186,11 @@ json_schema!(
 
 json_schema!(
     WsReservationStatus,
-    r##"{
+    &WS_RESERVATION_STATUS.replace("STATUSES", super::forward::RESERVATION_STATUS)
+);
+
+/// [`WsReservationStatus`]'s schema, with a blank in capitals for the reservation statuses.
+const WS_RESERVATION_STATUS: &str = r##"{
  "type": "object",
  "required": [
   "type",
@@ -207,15 +211,7 @@ json_schema!(
   "reservation_id": {
    "type": "string"
   },
-  "status": {
-   "type": "string",
-   "enum": [
-    "PENDING",
-    "CONFIRMED",
-    "CANCELLED",
-    "EXPIRED"
-   ]
-  },
+  "status": STATUSES,
   "hold_expires_at": {
    "type": [
     "string",
@@ -235,8 +231,7 @@ json_schema!(
    "format": "date-time"
   }
  }
-}"##
-);
+}"##;
 
 json_schema!(
     WsHoldExpiring,

@@ -4,6 +4,8 @@
 
 pub mod backends;
 pub mod chrome;
+pub mod cluster;
+pub mod webhook_http;
 
 mod flow;
 

@@ -3,6 +3,7 @@
 //! every call, with a switch that makes the WorkerService answer as if it were down.
 
 use proto::reservation::v1 as res;
+use res::worker_service_server::WorkerService;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -80,7 +81,7 @@ impl Worker {
 }
 
 #[tonic::async_trait]
-impl res::worker_service_server::WorkerService for Worker {
+impl WorkerService for Worker {
     async fn process_reservation_expiry(
         &self,
         request: tonic::Request<res::ProcessExpiryRequest>,

@@ -134,8 +134,9 @@ async fn a_thousand_concurrent_deliveries_across_two_replicas_apply_once() {
     let dups = metric(&a.metrics, "webhooks_duplicates_total ").await
         + metric(&b.metrics, "webhooks_duplicates_total ").await;
     assert_eq!(dups, 999);
-    a.shutdown().await;
-    b.shutdown().await;
+    for gw in [a, b] {
+        gw.shutdown().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -209,21 +210,18 @@ async fn a_down_backend_makes_webhooks_retry_then_dead_letter_and_an_admin_retry
     // Back up: an operator retries (twice; the second changes nothing) and it is applied once.
     backends.down.store(false, Ordering::SeqCst);
     let retry = format!("/{id}/retry");
-    let r1 = post(&retry).await;
-    assert_eq!(
-        (r1.status, &r1.body["enqueued"]),
-        (202, &json!(true)),
-        "{}",
-        r1.body
-    );
-    let r2 = post(&retry).await;
-    assert_eq!(
-        (r2.status, &r2.body["enqueued"]),
-        (200, &json!(false)),
-        "{}",
-        r2.body
-    );
-    assert_eq!(r1.body["stream_id"], r2.body["stream_id"]);
+    let mut stream_ids = Vec::new();
+    for (status, enqueued) in [(202, true), (200, false)] {
+        let r = post(&retry).await;
+        assert_eq!(
+            (r.status, &r.body["enqueued"]),
+            (status, &json!(enqueued)),
+            "{}",
+            r.body
+        );
+        stream_ids.push(r.body["stream_id"].clone());
+    }
+    assert_eq!(stream_ids[0], stream_ids[1]);
     wait_reservation(&base, &token, &rid, "CONFIRMED", Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(backends.processed(), 4);

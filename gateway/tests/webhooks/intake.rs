@@ -162,12 +162,7 @@ async fn only_well_signed_fresh_webhooks_are_accepted() {
         let r = deliver(SECRET, id, now, b).await;
         assert_eq!((r.status, r.code()), (400, "INVALID_PAYLOAD"), "{}", r.body);
     }
-    let dlq = send(
-        client()
-            .get(format!("{base}/admin/v1/dlq"))
-            .bearer_auth(ADMIN),
-    )
-    .await;
+    let dlq = get_as(&base, "/admin/v1/dlq", ADMIN).await;
     assert_eq!(dlq.status, 200, "{}", dlq.body);
     let letters = dlq.body["dead_letters"].as_array().unwrap();
     assert_eq!(letters.len(), 2, "{}", dlq.body);

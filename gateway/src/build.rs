@@ -192,7 +192,7 @@ impl Gateway {
             .admin_token
             .as_deref()
             .map(|t| Sha256::digest(t.as_bytes()).into());
-        let state = AppState {
+        let state = AppState::new(crate::State {
             console: Arc::new(console::Console::new(
                 admin_token_hash.as_ref(),
                 tokens.console_session_ttl_seconds,
@@ -211,11 +211,12 @@ impl Gateway {
             metrics,
             admin_token_hash,
             limits,
-        };
+        });
         Ok(Self {
             state,
             tick: Duration::from_millis(config.queue.admission_tick_ms),
             sweep_every: Duration::from_millis(config.queue.sweep_interval_ms),
+            sweep_per_second: config.queue.sweep_places_per_second,
             grpc,
             metrics_listener,
         })

@@ -4,79 +4,49 @@
 
 mod common;
 
+use common::http::*;
 use common::*;
 use serde_json::{json, Value};
-use testkit::RedisServer;
 
-async fn gateway(redis: &RedisServer) -> TestGateway {
-    TestGateway::start(&["--redis-url", &redis.url(), "--admission-tick-ms", "20"]).await
+/// The settings of an event that admits nobody yet, queueing by `method`.
+fn queueing(method: &str) -> Value {
+    json!({"admit_per_second": 0, "max_active": 10, "queueing_method": method})
 }
 
 async fn join_with(base: &str, event: &str, session: &str, code: &str) -> Resp {
-    send(
-        client()
-            .post(format!("{base}/api/v1/queue/join"))
-            .json(&json!({"event_id": event, "session_id": session, "access_code": code})),
+    join_body(
+        base,
+        json!({"event_id": event, "session_id": session, "access_code": code}),
     )
     .await
 }
 
 async fn mint(base: &str, event: &str, body: Value) -> Resp {
-    send(
-        client()
-            .post(format!("{base}/admin/v1/events/{event}/access-codes"))
-            .bearer_auth(ADMIN)
-            .json(&body),
+    admin_post(
+        &format!("{base}/admin/v1/events/{event}/access-codes"),
+        body,
     )
     .await
 }
 
 async fn revoke(base: &str, event: &str, codes: &[&str]) -> Resp {
-    send(
-        client()
-            .post(format!(
-                "{base}/admin/v1/events/{event}/access-codes/revoke"
-            ))
-            .bearer_auth(ADMIN)
-            .json(&json!({ "codes": codes })),
-    )
-    .await
+    let url = format!("{base}/admin/v1/events/{event}/access-codes/revoke");
+    admin_post(&url, json!({ "codes": codes })).await
 }
 
 #[tokio::test]
 async fn queueing_methods_over_http() {
-    let redis = RedisServer::start().unwrap();
-    let gw = gateway(&redis).await;
+    let (_redis, gw) = redis_gateway(&["--admission-tick-ms", "20"]).await;
     let base = gw.url("");
-    let r = put_event(
-        &base,
-        "lotto",
-        json!({"admit_per_second": 0, "max_active": 10, "queueing_method": "random"}),
-    )
-    .await;
+    let r = put_event(&base, "lotto", queueing("random")).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["queueing_method"], "random");
-    let r = send(
-        client()
-            .get(gw.url("/admin/v1/events/lotto"))
-            .bearer_auth(ADMIN),
-    )
-    .await;
-    assert_eq!(r.body["queueing_method"], "random");
-    let bad = put_event(
-        &base,
-        "lotto",
-        json!({"admit_per_second": 0, "max_active": 10, "queueing_method": "lifo"}),
-    )
-    .await;
+    let stored = get_event(&base, "lotto").await;
+    assert_eq!(stored["queueing_method"], "random");
+    let bad = put_event(&base, "lotto", queueing("lifo")).await;
     assert_eq!((bad.status, bad.code()), (400, "INVALID_ARGUMENT"));
     // The default is fifo.
-    let r = put_event(
-        &base,
-        "plain",
-        json!({"admit_per_second": 0, "max_active": 10}),
-    )
-    .await;
+    let r = put_event(&base, "plain", rate(0, 10)).await;
     assert_eq!(r.body["queueing_method"], "fifo");
 
     join(&base, "lotto", "first").await;
@@ -91,12 +61,7 @@ async fn queueing_methods_over_http() {
     assert_eq!(s.body["position"], 0);
 
     // reject: no new joins; the waiting keep their place and their status reads.
-    let r = put_event(
-        &base,
-        "lotto",
-        json!({"admit_per_second": 0, "max_active": 10, "queueing_method": "reject"}),
-    )
-    .await;
+    let r = put_event(&base, "lotto", queueing("reject")).await;
     assert_eq!(r.status, 200);
     let refused = join(&base, "lotto", "late").await;
     assert_eq!((refused.status, refused.code()), (403, "QUEUE_CLOSED"));
@@ -104,21 +69,13 @@ async fn queueing_methods_over_http() {
     assert_eq!((s.status, &s.body["status"]), (200, &json!("WAITING")));
     assert_eq!(s.body["queueing_method"], "reject");
     // Back to fifo: the arrival order shows again.
-    put_event(
-        &base,
-        "lotto",
-        json!({"admit_per_second": 0, "max_active": 10, "queueing_method": "fifo"}),
-    )
-    .await;
+    put_event(&base, "lotto", queueing("fifo")).await;
     assert_eq!(status(&base, &token).await.body["position"], 2);
 
     // passthrough: READY in the join's own reply while there is room, then a queue.
-    put_event(
-        &base,
-        "open",
-        json!({"admit_per_second": 0, "max_active": 1, "queueing_method": "passthrough"}),
-    )
-    .await;
+    let passthrough =
+        json!({"admit_per_second": 0, "max_active": 1, "queueing_method": "passthrough"});
+    put_event(&base, "open", passthrough).await;
     let a = join(&base, "open", "a").await;
     assert_eq!((a.status, &a.body["status"]), (201, &json!("READY")));
     assert_eq!(a.body["queueing_method"], "passthrough");
@@ -132,15 +89,9 @@ async fn queueing_methods_over_http() {
 
 #[tokio::test]
 async fn access_codes_over_http() {
-    let redis = RedisServer::start().unwrap();
-    let gw = gateway(&redis).await;
+    let (_redis, gw) = redis_gateway(&["--admission-tick-ms", "20"]).await;
     let base = gw.url("");
-    put_event(
-        &base,
-        "vip",
-        json!({"admit_per_second": 0, "max_active": 10}),
-    )
-    .await;
+    put_event(&base, "vip", rate(0, 10)).await;
     let g = join(&base, "vip", "general").await;
     assert_eq!(g.body["position"], 1);
 
@@ -208,22 +159,13 @@ async fn access_codes_over_http() {
 async fn access_codes_and_the_method_over_grpc() {
     use proto::gateway::v1 as gw;
     use proto::gateway::v1::queue_service_client::QueueServiceClient;
-    let redis = RedisServer::start().unwrap();
-    let g =
-        TestGateway::start(&["--redis-url", &redis.url(), "--grpc-listen", "127.0.0.1:0"]).await;
+    let (_redis, g) = redis_gateway(&["--grpc-listen", "127.0.0.1:0"]).await;
     let base = g.url("");
-    put_event(
-        &base,
-        "grpcvip",
-        json!({"admit_per_second": 0, "max_active": 10, "queueing_method": "fifo"}),
-    )
-    .await;
+    put_event(&base, "grpcvip", queueing("fifo")).await;
     assert_eq!(join(&base, "grpcvip", "general").await.status, 201);
     let m = mint(&base, "grpcvip", json!({"count": 1})).await;
     let code = m.body["codes"][0].as_str().unwrap().to_owned();
-    let mut q = QueueServiceClient::connect(format!("http://{}", g.grpc.unwrap()))
-        .await
-        .unwrap();
+    let mut q = QueueServiceClient::new(channel(&g).await);
     let join = |session: &str| gw::JoinQueueRequest {
         event_id: "grpcvip".into(),
         session_id: session.into(),
@@ -241,12 +183,7 @@ async fn access_codes_and_the_method_over_grpc() {
     assert!(format!("{e:?}").contains("INVALID_ACCESS_CODE"), "{e:?}");
 
     // Switched live to a lottery: status shows no position, and says why.
-    put_event(
-        &base,
-        "grpcvip",
-        json!({"admit_per_second": 0, "max_active": 10, "queueing_method": "random"}),
-    )
-    .await;
+    put_event(&base, "grpcvip", queueing("random")).await;
     let s = q
         .get_queue_status(gw::GetQueueStatusRequest {
             waiting_token: vip.waiting_token,

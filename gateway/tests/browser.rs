@@ -5,11 +5,11 @@
 mod common;
 
 use common::chrome::*;
+use common::http::*;
 use common::*;
 use fantoccini::Locator;
 use serde_json::json;
-use std::time::{Duration, Instant};
-use testkit::RedisServer;
+use std::time::Duration;
 
 /// A stand-in for the shop: serves the page admitted users land on.
 async fn landing_server() -> std::net::SocketAddr {
@@ -27,115 +27,72 @@ async fn landing_server() -> std::net::SocketAddr {
     addr
 }
 
-fn screenshot_dir() -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// Waits up to `within` for the browser to land on a page whose URL starts with `prefix`,
+/// noting on the way each place the waiting page shows after those in `seen`: the query of the
+/// URL it landed on (name, value pairs) and the places seen.
+async fn land(
+    browser: &fantoccini::Client,
+    prefix: &str,
+    within: Duration,
+    mut seen: Vec<u32>,
+) -> (Vec<(String, String)>, Vec<u32>) {
+    let what = format!("landing on {prefix}, places seen");
+    let query = poll(&what, within, async || {
+        let url = browser.current_url().await.unwrap();
+        if url.as_str().starts_with(prefix) {
+            return Ok(url.query().unwrap_or_default().to_owned());
+        }
+        if let Some(p) = position(browser).await.and_then(|p| p.parse().ok()) {
+            if seen.last() != Some(&p) {
+                seen.push(p);
+            }
+        }
+        Err(seen.clone())
+    })
+    .await;
+    let pairs = form_urlencoded::parse(query.as_bytes()).into_owned();
+    (pairs.collect(), seen)
 }
 
 #[tokio::test]
 async fn the_page_follows_the_queue_and_lands_on_the_target_with_a_valid_token() {
-    let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&[
-        "--redis-url",
-        &redis.url(),
-        "--admission-tick-ms",
-        "50",
-        "--ws-tick-ms",
-        "100",
-    ])
-    .await;
+    let (_redis, gw) = redis_gateway(&["--admission-tick-ms", "50", "--ws-tick-ms", "100"]).await;
     let base = gw.url("");
     let shop = landing_server().await;
     let target = format!("http://{shop}/landing");
-    let r = put_event(
-        &base,
-        "pagetest",
-        json!({"admit_per_second": 0, "max_active": 100, "target_url": target}),
-    )
-    .await;
+    let shut = json!({"admit_per_second": 0, "max_active": 100, "target_url": target});
+    let r = put_event(&base, "pagetest", shut).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["target_url"], target.as_str());
     for i in 0..3 {
-        assert_eq!(
-            join(&base, "pagetest", &format!("ahead-{i}")).await.status,
-            201
-        );
+        let ahead = join(&base, "pagetest", &format!("ahead-{i}")).await;
+        assert_eq!(ahead.status, 201);
     }
 
-    let (_driver, browser, profile) = start_browser("main").await;
-
-    browser.goto(&gw.url("/e/pagetest")).await.unwrap();
-    let position = |b: fantoccini::Client| async move {
-        let el = b.find(Locator::Id("position")).await.ok()?;
-        el.attr("data-position")
-            .await
-            .ok()
-            .flatten()
-            .filter(|p| !p.is_empty())
-    };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if position(browser.clone()).await.as_deref() == Some("4") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the page never showed position 4"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (_driver, browser, profile) = start_browser_at("main", &gw.url("/e/pagetest")).await;
+    wait_for_position(&browser, "4", Duration::from_secs(15)).await;
     let live = browser.find(Locator::Id("live")).await.unwrap();
     assert_eq!(
         live.attr("aria-live").await.unwrap().as_deref(),
         Some("polite"),
         "the position is announced"
     );
-    let text = browser
-        .find(Locator::Id("position"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(text, "4");
-    let png = browser.screenshot().await.unwrap();
-    std::fs::write(screenshot_dir().join("waiting-room.png"), &png).unwrap();
+    assert_eq!(text(&browser, "#position").await, "4");
+    screenshot(&browser, "waiting-room.png").await;
 
     // Open the gate: one admission per second. The page must show the position falling.
-    put_event(
-        &base,
-        "pagetest",
-        json!({"admit_per_second": 1, "max_active": 100, "target_url": target}),
-    )
-    .await;
-    let mut seen: Vec<u32> = vec![4];
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let landed = loop {
-        let url = browser.current_url().await.unwrap();
-        if url.as_str().starts_with(&target) {
-            break url;
-        }
-        if let Some(p) = position(browser.clone()).await.and_then(|p| p.parse().ok()) {
-            if seen.last() != Some(&p) {
-                seen.push(p);
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never reached the target; positions seen {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let open = json!({"admit_per_second": 1, "max_active": 100, "target_url": target});
+    put_event(&base, "pagetest", open).await;
+    let (query, seen) = land(&browser, &target, Duration::from_secs(20), vec![4]).await;
     assert!(
         seen.windows(2).all(|w| w[0] > w[1]),
         "positions only fall: {seen:?}"
     );
     assert!(seen.len() >= 3, "the page followed the queue: {seen:?}");
-    let token = landed
-        .query_pairs()
+    let token = query
+        .into_iter()
         .find(|(k, _)| k == "reservation_token")
-        .map(|(_, v)| v.into_owned())
+        .map(|(_, v)| v)
         .expect("token in the target URL");
     let jwks = send(client().get(gw.url("/.well-known/jwks.json")))
         .await
@@ -148,18 +105,9 @@ async fn the_page_follows_the_queue_and_lands_on_the_target_with_a_valid_token()
         .expect("a valid reservation token")
         .claims;
     assert_eq!(claims["aud"], "pagetest");
-    let heading = browser
-        .find(Locator::Id("landed"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(heading, "Welcome to the sale");
-    let png = browser.screenshot().await.unwrap();
-    std::fs::write(screenshot_dir().join("landed.png"), &png).unwrap();
-    browser.close().await.unwrap();
-    let _ = std::fs::remove_dir_all(&profile);
+    assert_eq!(text(&browser, "#landed").await, "Welcome to the sale");
+    screenshot(&browser, "landed.png").await;
+    close_browser(browser, profile).await;
     gw.shutdown().await;
 }
 
@@ -226,92 +174,44 @@ async fn proxy_without_websockets(
 
 #[tokio::test]
 async fn with_websockets_blocked_the_page_falls_back_to_polling() {
-    let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&["--redis-url", &redis.url(), "--admission-tick-ms", "50"]).await;
+    let (_redis, gw) = redis_gateway(&["--admission-tick-ms", "50"]).await;
     let base = gw.url("");
     let shop = landing_server().await;
     let target = format!("http://{shop}/landing?from=queue");
-    put_event(
-        &base,
-        "polling",
-        json!({"admit_per_second": 0, "max_active": 100, "target_url": target}),
-    )
-    .await;
+    let config =
+        |aps: u32| json!({"admit_per_second": aps, "max_active": 100, "target_url": target});
+    put_event(&base, "polling", config(0)).await;
     assert_eq!(join(&base, "polling", "ahead").await.status, 201);
     let polls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let proxy = proxy_without_websockets(base.clone(), polls.clone()).await;
 
-    let (_driver, browser, profile) = start_browser("polling").await;
-    browser
-        .goto(&format!("http://{proxy}/e/polling"))
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let p = browser
-            .find(Locator::Id("position"))
-            .await
-            .unwrap()
-            .attr("data-position")
-            .await
-            .unwrap();
-        if p.as_deref() == Some("2") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the page never showed position 2"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    put_event(
-        &base,
-        "polling",
-        json!({"admit_per_second": 1, "max_active": 100, "target_url": target}),
-    )
-    .await;
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let landed = loop {
-        let url = browser.current_url().await.unwrap();
-        if url.as_str().starts_with(&format!("http://{shop}/landing")) {
-            break url;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never admitted without WebSockets"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let page = format!("http://{proxy}/e/polling");
+    let (_driver, browser, profile) = start_browser_at("polling", &page).await;
+    wait_for_position(&browser, "2", Duration::from_secs(15)).await;
+    put_event(&base, "polling", config(1)).await;
+    // Admitted without WebSockets.
+    let shop_page = format!("http://{shop}/landing");
+    let (pairs, _) = land(&browser, &shop_page, Duration::from_secs(40), vec![2]).await;
     assert!(
         polls.load(std::sync::atomic::Ordering::SeqCst) >= 1,
         "the page polled /status"
     );
-    let pairs: Vec<(String, String)> = landed
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
     assert_eq!(
         pairs[0],
         ("from".to_owned(), "queue".to_owned()),
         "the target's own query survives"
     );
     assert_eq!(pairs[1].0, "reservation_token");
-    browser.close().await.unwrap();
-    let _ = std::fs::remove_dir_all(&profile);
+    close_browser(browser, profile).await;
     gw.shutdown().await;
 }
 
 #[tokio::test]
 async fn the_page_solves_a_16_bit_join_challenge_in_a_worker_and_joins() {
-    let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&["--redis-url", &redis.url(), "--ws-tick-ms", "100"]).await;
+    let (_redis, gw) = redis_gateway(&["--ws-tick-ms", "100"]).await;
     let base = gw.url("");
-    let r = put_event(
-        &base,
-        "powpage",
-        json!({"admit_per_second": 0, "max_active": 100, "join_challenge": {"difficulty_bits": 16}}),
-    )
-    .await;
+    let challenged = json!({"admit_per_second": 0, "max_active": 100, "join_challenge": {"difficulty_bits": 16}});
+    let r = put_event(&base, "powpage", challenged).await;
     assert_eq!(r.status, 201, "{}", r.body);
     // Without a solution nobody gets in: the page's place can only come from solving.
     assert_eq!(
@@ -319,33 +219,11 @@ async fn the_page_solves_a_16_bit_join_challenge_in_a_worker_and_joins() {
         "CHALLENGE_REQUIRED"
     );
 
-    let (_driver, browser, profile) = start_browser("pow").await;
-    browser.goto(&gw.url("/e/powpage")).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let p = browser
-            .find(Locator::Id("position"))
-            .await
-            .unwrap()
-            .attr("data-position")
-            .await
-            .unwrap();
-        if p.as_deref() == Some("1") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the page never joined (position {p:?})"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let info = send(
-        client()
-            .get(gw.url("/admin/v1/events/powpage"))
-            .bearer_auth(ADMIN),
-    )
-    .await;
-    assert_eq!(info.body["stats"]["joined_total"], 1, "{}", info.body);
+    let (_driver, browser, profile) = start_browser_at("pow", &gw.url("/e/powpage")).await;
+    // Position 1: the page joined.
+    wait_for_position(&browser, "1", Duration::from_secs(60)).await;
+    let info = get_event(&base, "powpage").await;
+    assert_eq!(info["stats"]["joined_total"], 1, "{info}");
     let lead = browser.find(Locator::Id("lead")).await.unwrap();
     let solve_ms = lead.attr("data-solve-ms").await.unwrap();
     assert!(solve_ms.is_some(), "the page solved a challenge");
@@ -367,8 +245,7 @@ async fn the_page_solves_a_16_bit_join_challenge_in_a_worker_and_joins() {
         .unwrap()
         .to_owned();
     assert!(csp.contains("worker-src blob:"), "{csp}");
-    browser.close().await.unwrap();
-    let _ = std::fs::remove_dir_all(&profile);
+    close_browser(browser, profile).await;
     gw.shutdown().await;
 }
 
@@ -378,8 +255,7 @@ async fn the_page_solves_a_16_bit_join_challenge_in_a_worker_and_joins() {
 #[tokio::test]
 #[ignore]
 async fn solve_time_per_difficulty_in_chromium() {
-    let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&["--redis-url", &redis.url()]).await;
+    let (_redis, gw) = redis_gateway(&[]).await;
     let base = gw.url("");
     let (_driver, browser, profile) = start_browser("pow-bench").await;
     const RUNS: usize = 21;
@@ -424,7 +300,6 @@ async fn solve_time_per_difficulty_in_chromium() {
             ms[RUNS / 2], ms[0], ms[RUNS - 1], hashes[RUNS / 2]
         );
     }
-    browser.close().await.unwrap();
-    let _ = std::fs::remove_dir_all(&profile);
+    close_browser(browser, profile).await;
     gw.shutdown().await;
 }

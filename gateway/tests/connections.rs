@@ -4,9 +4,10 @@
 
 mod common;
 
+use common::http::*;
 use common::*;
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -140,57 +141,45 @@ async fn h2_after_one_request(gw: &TestGateway) -> TcpStream {
     }
 }
 
-#[tokio::test]
-async fn a_silent_http2_connection_is_closed_after_the_idle_timeout() {
-    let gw = TestGateway::start(&[
-        "--idle-timeout-ms",
-        "500",
-        "--http2-keepalive-interval-ms",
-        "0",
-    ])
-    .await;
+/// A gateway with the `settings` (flag, value) and an HTTP/2 connection to it that goes silent after one request:
+/// whether the server sent a frame of `kind` before it closed the connection (which it must do
+/// in time: `closes` says why).
+async fn sent_before_closing(settings: &[(&str, &str)], kind: u8, closes: &str) -> bool {
+    let flags: Vec<&str> = settings.iter().flat_map(|(f, v)| [*f, *v]).collect();
+    let gw = TestGateway::start(&flags).await;
     let mut s = h2_after_one_request(&gw).await;
     let closed = async {
-        let mut goaway = false;
-        while let Some((kind, _, _)) = next_frame(&mut s).await {
-            goaway |= kind == GOAWAY;
+        let mut seen = false;
+        while let Some((k, _, _)) = next_frame(&mut s).await {
+            seen |= k == kind;
         }
-        goaway
+        seen
     };
-    let goaway = tokio::time::timeout(BOUND, closed)
-        .await
-        .expect("the idle connection is closed");
-    assert!(goaway, "the server said GOAWAY before closing");
+    let seen = tokio::time::timeout(BOUND, closed).await.expect(closes);
     gw.shutdown().await;
+    seen
+}
+
+#[tokio::test]
+async fn a_silent_http2_connection_is_closed_after_the_idle_timeout() {
+    let idle = [
+        ("--idle-timeout-ms", "500"),
+        ("--http2-keepalive-interval-ms", "0"),
+    ];
+    let goaway = sent_before_closing(&idle, GOAWAY, "the idle connection is closed").await;
+    assert!(goaway, "the server said GOAWAY before closing");
 }
 
 #[tokio::test]
 async fn an_http2_peer_that_does_not_answer_pings_is_dropped() {
-    let gw = TestGateway::start(&[
-        "--idle-timeout-ms",
-        "600000",
-        "--http2-keepalive-interval-ms",
-        "300",
-        "--http2-keepalive-timeout-ms",
-        "300",
-    ])
-    .await;
-    let mut s = h2_after_one_request(&gw).await;
-    let closed = async {
-        let mut pinged = false;
-        while let Some((kind, _, _)) = next_frame(&mut s).await {
-            pinged |= kind == PING;
-        }
-        pinged
-    };
-    let pinged = tokio::time::timeout(BOUND, closed)
-        .await
-        .expect("the unresponsive connection is closed");
+    let pinging = [
+        ("--http2-keepalive-interval-ms", "300"),
+        ("--http2-keepalive-timeout-ms", "300"),
+        ("--idle-timeout-ms", "600000"),
+    ];
+    let pinged = sent_before_closing(&pinging, PING, "the unresponsive connection is closed").await;
     assert!(pinged, "the server pinged before giving up");
-    gw.shutdown().await;
 }
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
 async fn ws_connect(
     gw: &TestGateway,
@@ -210,15 +199,9 @@ async fn ws_connect(
 async fn a_waiting_token_gets_at_most_ws_per_token_sockets() {
     let gw = TestGateway::start(&["--ws-per-token", "4"]).await;
     let base = gw.url("");
-    put_event(
-        &base,
-        "sockets",
-        json!({"admit_per_second": 0, "max_active": 10}),
-    )
-    .await;
-    let token = |r: Resp| r.body["waiting_token"].as_str().unwrap().to_owned();
-    let alice = token(join(&base, "sockets", "alice").await);
-    let bob = token(join(&base, "sockets", "bob").await);
+    put_event(&base, "sockets", rate(0, 10)).await;
+    let alice = waiting_token(&base, "sockets", "alice").await;
+    let bob = waiting_token(&base, "sockets", "bob").await;
     let mut open = Vec::new();
     for _ in 0..4 {
         open.push(ws_connect(&gw, &alice).await.expect("within the allowance"));

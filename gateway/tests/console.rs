@@ -6,121 +6,36 @@
 mod common;
 #[path = "console/page.rs"]
 mod page;
+#[path = "console/session.rs"]
+mod session;
 
+use common::admin_http::newest_audit;
 use common::*;
 use fantoccini::Locator;
-use futures::StreamExt;
 use page::*;
 use queue::clock::ManualClock;
 use serde_json::{json, Value};
+use session::*;
 use std::sync::Arc;
 use std::time::Duration;
 use testkit::RedisServer;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-/// A client that shows redirects instead of following them.
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-/// Signs in with `token`: the response.
-async fn sign_in(base: &str, token: &str, extra: &[(&str, &str)]) -> reqwest::Response {
-    let mut req = no_redirects()
-        .post(format!("{base}/admin/sign-in"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={}", urlencode(token)));
-    for (k, v) in extra {
-        req = req.header(*k, *v);
-    }
-    req.send().await.unwrap()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// The `name=value` part of the response's Set-Cookie, and the whole header.
-fn set_cookie(r: &reqwest::Response) -> (String, String) {
-    let h = r
-        .headers()
-        .get("set-cookie")
-        .expect("a Set-Cookie")
-        .to_str()
-        .unwrap()
-        .to_owned();
-    (h.split(';').next().unwrap().to_owned(), h)
-}
-
-/// The CSRF token the console page carries.
-async fn csrf_of(base: &str, cookie: &str) -> String {
-    let page = client()
-        .get(format!("{base}/admin"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let needle = "name=\"csrf-token\" content=\"";
-    let at = page.find(needle).expect("the console page") + needle.len();
-    page[at..at + 64].to_owned()
-}
-
-async fn event(base: &str, id: &str) -> Value {
-    send(
-        client()
-            .get(format!("{base}/admin/v1/events/{id}"))
-            .bearer_auth(ADMIN),
-    )
-    .await
-    .body
-}
-
-async fn newest_audit(base: &str) -> Value {
-    let r = send(
-        client()
-            .get(format!("{base}/admin/v1/audit?limit=1"))
-            .bearer_auth(ADMIN),
-    )
-    .await;
-    r.body["entries"][0].clone()
+/// The console's event "cons" as the admin API shows it.
+async fn cons(base: &str) -> Value {
+    get_event(base, "cons").await
 }
 
 #[tokio::test]
 async fn sign_in_sets_a_strict_cookie_and_changes_need_the_csrf_token() {
     let redis = RedisServer::start().unwrap();
     let clock = Arc::new(ManualClock::at_system_now());
-    let gw = TestGateway::start_with_clock(
-        &[
-            "--redis-url",
-            &redis.url(),
-            "--console-session-ttl-seconds",
-            "3600",
-        ],
-        clock.clone(),
-    )
-    .await;
+    let url = redis.url();
+    let flags = ["--redis-url", &url, "--console-session-ttl-seconds", "3600"];
+    let gw = TestGateway::start_with_clock(&flags, clock.clone()).await;
     let base = gw.url("");
-    assert_eq!(
-        put_event(
-            &base,
-            "cons",
-            json!({"admit_per_second": 3, "max_active": 50})
-        )
-        .await
-        .status,
-        201
-    );
+    let config = json!({"admit_per_second": 3, "max_active": 50});
+    assert_eq!(put_event(&base, "cons", config).await.status, 201);
 
     // A wrong token: refused, no cookie; a browser gets the form again.
     let r = sign_in(&base, "not-the-token", &[]).await;
@@ -130,149 +45,100 @@ async fn sign_in_sets_a_strict_cookie_and_changes_need_the_csrf_token() {
     assert_eq!(body["error"]["code"], "UNAUTHORIZED");
     let r = sign_in(&base, "not-the-token", &[("accept", "text/html")]).await;
     assert_eq!(r.status(), 401);
-    assert!(r
-        .text()
-        .await
-        .unwrap()
-        .contains("That is not the admin token"));
+    let form = r.text().await.unwrap();
+    assert!(form.contains("That is not the admin token"));
 
     // The right token: 303 to /admin (no token in it) with an HttpOnly, SameSite=Strict
     // cookie for /admin that does not carry the token either.
     let r = sign_in(&base, ADMIN, &[]).await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/admin");
-    let (cookie, header) = set_cookie(&r);
+    let (cookie, header) = set_cookie(r.headers());
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/admin", "Max-Age=3600"] {
         assert!(header.contains(attr), "{attr} in {header}");
     }
     assert!(!header.contains("Secure"), "plain http: {header}");
     assert!(!header.contains(ADMIN), "{header}");
     let https = sign_in(&base, ADMIN, &[("x-forwarded-proto", "https")]).await;
-    assert!(set_cookie(&https).1.contains("; Secure"));
+    assert!(set_cookie(https.headers()).1.contains("; Secure"));
 
     // Without a session the page is the sign-in form, a form that posts (no token in a URL).
     let anon = client().get(gw.url("/admin")).send().await.unwrap();
-    let csp = anon.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let csp = anon.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     let form = anon.text().await.unwrap();
     assert!(form.contains("method=\"post\" action=\"/admin/sign-in\""));
     assert!(!form.contains("csrf-token"));
     let csrf = csrf_of(&base, &cookie).await;
+    let me = Console {
+        base: &base,
+        cookie: &cookie,
+    };
 
     // Reads need only the cookie.
-    let r = send(
-        client()
-            .get(gw.url("/admin/v1/events/cons"))
-            .header("cookie", &cookie),
-    )
-    .await;
+    let r = console_get(me, "/admin/v1/events/cons").await;
     assert_eq!(r.status, 200, "{}", r.body);
 
     // A change with the cookie but no or a wrong CSRF token: 403, nothing changed.
     let change = json!({"admit_per_second": 9, "max_active": 50});
-    for token in [
-        None,
-        Some("0".repeat(64)),
-        Some(csrf_of(&base, &sign_in_cookie(&base).await).await),
-    ] {
-        let mut req = client()
-            .put(gw.url("/admin/v1/events/cons"))
-            .header("cookie", &cookie)
-            .json(&change);
-        if let Some(t) = &token {
-            req = req.header("x-csrf-token", t);
-        }
-        let r = send(req).await;
+    let stop = json!({"action": "STOP_ADMISSIONS", "confirm": true});
+    let others = csrf_of(&base, &sign_in_cookie(&base).await).await;
+    for token in [None, Some("0".repeat(64)), Some(others)] {
+        let r = console_put(me, "/admin/v1/events/cons", token.as_deref(), &change).await;
         assert_eq!(r.status, 403, "{token:?}: {}", r.body);
         assert_eq!(r.code(), "CSRF_FAILED");
-        assert_eq!(event(&base, "cons").await["admit_per_second"], 3);
+        assert_eq!(cons(&base).await["admit_per_second"], 3);
     }
-    let r = send(
-        client()
-            .post(gw.url("/admin/v1/events/cons/actions"))
-            .header("cookie", &cookie)
-            .json(&json!({"action": "STOP_ADMISSIONS", "confirm": true})),
-    )
-    .await;
+    let actions = "/admin/v1/events/cons/actions";
+    let r = console_post(me, actions, None, Some(&stop)).await;
     assert_eq!(r.code(), "CSRF_FAILED");
-    assert_eq!(event(&base, "cons").await["admissions_stopped"], false);
+    assert_eq!(cons(&base).await["admissions_stopped"], false);
 
     // With it: done, and in the audit trail as the console session's change.
-    let r = send(
-        client()
-            .put(gw.url("/admin/v1/events/cons"))
-            .header("cookie", &cookie)
-            .header("x-csrf-token", &csrf)
-            .json(&change),
-    )
-    .await;
+    let r = console_put(me, "/admin/v1/events/cons", Some(&csrf), &change).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(event(&base, "cons").await["admit_per_second"], 9);
+    assert_eq!(cons(&base).await["admit_per_second"], 9);
     let entry = newest_audit(&base).await;
     assert_eq!(entry["action"], "event.update", "{entry}");
     assert_eq!(entry["after"]["admit_per_second"], 9);
     let actor = entry["actor"].as_str().unwrap().to_owned();
     assert!(actor.starts_with("console:"), "{entry}");
-    let r = send(
-        client()
-            .post(gw.url("/admin/v1/events/cons/actions"))
-            .header("cookie", &cookie)
-            .header("x-csrf-token", &csrf)
-            .json(&json!({"action": "STOP_ADMISSIONS", "confirm": true})),
-    )
-    .await;
+    let r = console_post(me, actions, Some(&csrf), Some(&stop)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(newest_audit(&base).await["actor"], actor.as_str());
     // The bearer token's changes say so.
-    put_event(
-        &base,
-        "cons",
-        json!({"admit_per_second": 4, "max_active": 50}),
-    )
-    .await;
+    let config = json!({"admit_per_second": 4, "max_active": 50});
+    put_event(&base, "cons", config).await;
     assert_eq!(newest_audit(&base).await["actor"], "admin-token");
 
     // A tampered cookie is no session.
     let last = if cookie.ends_with('0') { '1' } else { '0' };
     let forged = format!("{}{last}", &cookie[..cookie.len() - 1]);
-    let r = send(
-        client()
-            .get(gw.url("/admin/v1/events/cons"))
-            .header("cookie", forged),
-    )
-    .await;
+    let cookie = forged.as_str();
+    let r = console_get(Console { cookie, ..me }, "/admin/v1/events/cons").await;
     assert_eq!(r.code(), "UNAUTHORIZED");
 
     // The live feed: the history, then samples that show the event.
-    assert_eq!(
-        send(client().get(gw.url("/admin/ws"))).await.code(),
-        "UNAUTHORIZED"
-    );
+    let anonymous = send(client().get(gw.url("/admin/ws"))).await;
+    assert_eq!(anonymous.code(), "UNAUTHORIZED");
     let mut req = gw
         .url("/admin/ws")
         .replace("http", "ws")
         .into_client_request()
         .unwrap();
-    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    req.headers_mut()
+        .insert("cookie", me.cookie.parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let first: Value =
-        serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+    let within = Duration::from_secs(10);
+    let first = next_json(&mut ws, within).await;
     assert_eq!(first["type"], "history");
     assert_eq!(first["interval_ms"], 1000);
     assert_eq!(join(&base, "cons", "someone").await.status, 201);
     let sample = loop {
-        let m: Value =
-            serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+        let m = next_json(&mut ws, within).await;
         assert_eq!(m["type"], "sample");
-        let e = m["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["event_id"] == "cons")
-            .cloned();
+        let events = m["events"].as_array().unwrap();
+        let e = events.iter().find(|e| e["event_id"] == "cons").cloned();
         if let Some(e) = e.filter(|e| e["waiting"] == 1) {
             break e;
         }
@@ -282,48 +148,25 @@ async fn sign_in_sets_a_strict_cookie_and_changes_need_the_csrf_token() {
     assert_eq!(sample["eta_last_seconds"], -1, "paused: no estimate");
 
     // Sign-out needs the CSRF token too, then clears the cookie.
-    let r = no_redirects()
-        .post(gw.url("/admin/sign-out"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let r = no_redirects()
-        .post(gw.url("/admin/sign-out"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    assert!(set_cookie(&r).1.contains("Max-Age=0"));
+    let r = console_post(me, "/admin/sign-out", None, None).await;
+    assert_eq!(r.status, 403);
+    let r = console_post(me, "/admin/sign-out", Some(&csrf), None).await;
+    assert_eq!(r.status, 204);
+    assert!(set_cookie(&r.headers).1.contains("Max-Age=0"));
 
     // Sessions end after --console-session-ttl-seconds.
     clock.advance_ms(3_600_000);
-    let r = send(
-        client()
-            .get(gw.url("/admin/v1/events/cons"))
-            .header("cookie", &cookie),
-    )
-    .await;
+    let r = console_get(me, "/admin/v1/events/cons").await;
     assert_eq!(r.code(), "UNAUTHORIZED", "an expired session");
     // A replica that shuts down closes the consoles' sockets (going away: they reconnect).
     gw.shutdown().await;
     let close = loop {
-        let next = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
-        match next.expect("the socket is closed on shutdown") {
-            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(c))) => break c,
-            Some(Ok(_)) => continue,
-            other => panic!("no close frame: {other:?}"),
+        let m = next_json(&mut ws, within).await;
+        if let Some(code) = m.get("closed") {
+            break code.clone();
         }
     };
-    assert_eq!(close.map(|c| u16::from(c.code)), Some(1001));
-}
-
-/// The cookie of a fresh sign-in (another session).
-async fn sign_in_cookie(base: &str) -> String {
-    set_cookie(&sign_in(base, ADMIN, &[]).await).0
+    assert_eq!(close, 1001);
 }
 
 #[tokio::test]
@@ -331,34 +174,13 @@ async fn the_console_follows_a_queue_under_load_and_pauses_admissions() {
     let redis = RedisServer::start().unwrap();
     let gw = TestGateway::start(&["--redis-url", &redis.url(), "--admission-tick-ms", "50"]).await;
     let base = gw.url("");
-    put_event(
-        &base,
-        "spring-sale",
-        json!({"admit_per_second": 0, "max_active": 1000}),
-    )
-    .await;
-    put_event(
-        &base,
-        "autumn-tour",
-        json!({"admit_per_second": 5, "max_active": 100}),
-    )
-    .await;
+    for (id, rate, max) in [("spring-sale", 0, 1000), ("autumn-tour", 5, 100)] {
+        let config = json!({"admit_per_second": rate, "max_active": max});
+        put_event(&base, id, config).await;
+    }
 
-    let (_driver, b, profile) = start_browser("console", "1280,1100").await;
-    b.goto(&gw.url("/admin")).await.unwrap();
-    b.find(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys(ADMIN)
-        .await
-        .unwrap();
-    shot(&b, "sign-in.png").await;
-    b.find(Locator::Css("#sign-in button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let (_driver, b, profile) = start_browser("console", (1280, 1100)).await;
+    sign_in_on_page(&b, &gw.url("/admin"), Some("sign-in.png")).await;
     until("the console after sign-in", async || {
         b.find(Locator::Id("stat-waiting")).await.is_ok()
     })
@@ -373,10 +195,8 @@ async fn the_console_follows_a_queue_under_load_and_pauses_admissions() {
 
     // Load: people join while the console is open; the page follows without a reload.
     for i in 0..40 {
-        assert_eq!(
-            join(&base, "spring-sale", &format!("fan-{i}")).await.status,
-            201
-        );
+        let fan = format!("fan-{i}");
+        assert_eq!(join(&base, "spring-sale", &fan).await.status, 201);
     }
     until("40 waiting on the page", async || {
         value(&b, "stat-waiting").await == Some(40.0)
@@ -384,48 +204,26 @@ async fn the_console_follows_a_queue_under_load_and_pauses_admissions() {
     .await;
 
     // The API's refusals reach the operator (and change nothing).
-    let rate = b.find(Locator::Id("f-rate")).await.unwrap();
-    rate.clear().await.unwrap();
-    rate.send_keys("2000000").await.unwrap();
-    b.find(Locator::Id("save"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&b, "f-rate", "2000000").await;
+    click(&b, Locator::Id("save")).await;
     until("the API's error on the page", async || {
-        let t = b
-            .find(Locator::Id("errors"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        t.contains("INVALID_ARGUMENT")
+        text_of(&b, "errors").await.contains("INVALID_ARGUMENT")
     })
     .await;
-    assert_eq!(event(&base, "spring-sale").await["admit_per_second"], 0);
+    assert_eq!(get_event(&base, "spring-sale").await["admit_per_second"], 0);
 
     // Open the gate from the console's form: 2 per second.
-    rate.clear().await.unwrap();
-    rate.send_keys("2").await.unwrap();
-    b.find(Locator::Id("save"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&b, "f-rate", "2").await;
+    click(&b, Locator::Id("save")).await;
     until("admissions on the page", async || {
         value(&b, "stat-admitted").await.is_some_and(|n| n >= 2.0)
             && value(&b, "stat-waiting").await.is_some_and(|n| n < 40.0)
     })
     .await;
-    let e = event(&base, "spring-sale").await;
+    let e = get_event(&base, "spring-sale").await;
     assert_eq!(e["admit_per_second"], 2, "saved through the admin API");
-    assert!(newest_audit(&base).await["actor"]
-        .as_str()
-        .unwrap()
-        .starts_with("console:"));
+    let actor = newest_audit(&base).await["actor"].clone();
+    assert!(actor.as_str().unwrap().starts_with("console:"), "{actor}");
     // A few seconds of admissions for the picture (docs/img/console.png comes from it).
     until("six admitted", async || {
         value(&b, "stat-admitted").await.is_some_and(|n| n >= 6.0)
@@ -434,45 +232,26 @@ async fn the_console_follows_a_queue_under_load_and_pauses_admissions() {
     shot(&b, "console.png").await;
 
     // Pause: admissions stop, on the page and in the API.
-    b.find(Locator::Id("pause"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, Locator::Id("pause")).await;
     until("paused on the page", async || {
         let ev = b.find(Locator::Id("event")).await.unwrap();
         ev.attr("data-stopped").await.unwrap().as_deref() == Some("true")
     })
     .await;
-    let paused = event(&base, "spring-sale").await;
+    let paused = get_event(&base, "spring-sale").await;
     assert_eq!(paused["admissions_stopped"], true);
     let admitted = paused["stats"]["admitted_total"].as_u64().unwrap();
-    assert!(
-        paused["stats"]["waiting"].as_u64().unwrap() > 0,
-        "people still wait: {paused}"
-    );
+    let waiting = paused["stats"]["waiting"].as_u64().unwrap();
+    assert!(waiting > 0, "people still wait: {paused}");
     // Three more samples (seconds at the configured rate of 2 per second) and nobody more.
     let seen = samples(&b).await;
     until("three more samples", async || samples(&b).await >= seen + 3).await;
-    assert_eq!(
-        value(&b, "stat-admitted").await,
-        Some(admitted as f64),
-        "the page"
-    );
-    let after = event(&base, "spring-sale").await;
-    assert_eq!(
-        after["stats"]["admitted_total"].as_u64(),
-        Some(admitted),
-        "the API"
-    );
-    let text = b
-        .find(Locator::Id("event-flags"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let on_page = value(&b, "stat-admitted").await;
+    assert_eq!(on_page, Some(admitted as f64), "the page");
+    let after = get_event(&base, "spring-sale").await;
+    let in_api = after["stats"]["admitted_total"].as_u64();
+    assert_eq!(in_api, Some(admitted), "the API");
+    let text = text_of(&b, "event-flags").await;
     assert!(text.contains("Admissions paused"), "{text}");
     assert_eq!(newest_audit(&base).await["action"], "event.stop_admissions");
     shot(&b, "console-paused.png").await;
@@ -482,20 +261,9 @@ async fn the_console_follows_a_queue_under_load_and_pauses_admissions() {
     shot(&b, "console-phone.png").await;
 
     // The other event is one click away.
-    b.find(Locator::Css("button[data-event=autumn-tour]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, Locator::Css("button[data-event=autumn-tour]")).await;
     until("the other event", async || {
-        b.find(Locator::Id("event-title"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-            == "autumn-tour"
+        text_of(&b, "event-title").await == "autumn-tour"
     })
     .await;
     b.close().await.unwrap();
@@ -536,71 +304,30 @@ fn the_docs_describe_the_console_routes() {
 #[tokio::test]
 async fn the_console_retries_and_resolves_dead_letters() {
     let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&[
-        "--redis-url",
-        &redis.url(),
-        "--webhook-secret",
-        backends::WEBHOOK_SECRET,
-    ])
-    .await;
+    let gw = gateway(&redis, &["--webhook-secret", backends::WEBHOOK_SECRET]).await;
     let base = gw.url("");
     dead_letter(&base, "msg_one").await;
     dead_letter(&base, "msg_two").await;
     let letters = dlq(&base).await;
     assert_eq!(letters.len(), 2);
-    let (newest, oldest) = (
-        letters[0]["id"].as_str().unwrap().to_owned(),
-        letters[1]["id"].as_str().unwrap().to_owned(),
-    );
+    let id = |i: usize| letters[i]["id"].as_str().unwrap().to_owned();
+    let (newest, oldest) = (id(0), id(1));
 
-    let (_driver, b, profile) = start_browser("console-dlq", "412,915").await;
-    b.goto(&gw.url("/admin")).await.unwrap();
-    b.find(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys(ADMIN)
-        .await
-        .unwrap();
-    b.find(Locator::Css("#sign-in button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let (_driver, b, profile) = start_browser("console-dlq", (412, 915)).await;
+    sign_in_on_page(&b, &gw.url("/admin"), None).await;
     until("two dead letters on the page", async || {
-        value(&b, "stat-dead").await == Some(2.0)
-            && b.find_all(Locator::Css("#dlq li[data-id]"))
-                .await
-                .unwrap()
-                .len()
-                == 2
+        let listed = b.find_all(Locator::Css("#dlq li[data-id]")).await.unwrap();
+        value(&b, "stat-dead").await == Some(2.0) && listed.len() == 2
     })
     .await;
     let li = |id: &str| format!("#dlq li[data-id=\"{id}\"]");
-    b.find(Locator::Css(&format!("{} button", li(&newest))))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.find(Locator::Id("dlq-by"))
-        .await
-        .unwrap()
-        .clear()
-        .await
-        .unwrap();
-    b.find(Locator::Id("dlq-by"))
-        .await
-        .unwrap()
-        .send_keys("ops on call")
-        .await
-        .unwrap();
-    b.find(Locator::Css(&format!("{} button.secondary", li(&oldest))))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, Locator::Css(&format!("{} button", li(&newest)))).await;
+    type_into(&b, "dlq-by", "ops on call").await;
+    click(
+        &b,
+        Locator::Css(&format!("{} button.secondary", li(&oldest))),
+    )
+    .await;
     until("both handled in the API", async || {
         let l = dlq(&base).await;
         let status = |id: &str| {
@@ -612,17 +339,12 @@ async fn the_console_retries_and_resolves_dead_letters() {
             && status(&oldest).as_deref() == Some("resolved")
     })
     .await;
-    let resolved = dlq(&base)
-        .await
-        .into_iter()
-        .find(|d| d["id"] == oldest.as_str())
-        .unwrap();
+    let letters = dlq(&base).await;
+    let resolved = letters.iter().find(|d| d["id"] == oldest.as_str()).unwrap();
     assert_eq!(resolved["resolved_by"], "ops on call");
     let entry = newest_audit(&base).await;
-    assert!(
-        entry["action"].as_str().unwrap().starts_with("dlq."),
-        "{entry}"
-    );
+    let action = entry["action"].as_str().unwrap();
+    assert!(action.starts_with("dlq."), "{entry}");
     assert!(entry["actor"].as_str().unwrap().starts_with("console:"));
     // (The retried webhook may come back as a new dead letter once its forwards fail: only
     // these two are looked at.)

@@ -2,11 +2,11 @@
 
 mod common;
 
+use common::http::*;
 use common::*;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::json;
 use std::time::{Duration, Instant};
-use testkit::RedisServer;
 
 #[derive(Debug, serde::Deserialize)]
 struct Claims {
@@ -39,27 +39,12 @@ async fn verify_with_jwks(base: &str, token: &str, event: &str) -> Claims {
 
 #[tokio::test]
 async fn the_queue_flow_over_http() {
-    let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&["--redis-url", &redis.url(), "--admission-tick-ms", "20"]).await;
+    let (_redis, gw) = redis_gateway(&["--admission-tick-ms", "20"]).await;
     let base = gw.url("");
-    let r = put_event(
-        &base,
-        "flow",
-        json!({"admit_per_second": 0, "max_active": 10}),
-    )
-    .await;
+    let r = put_event(&base, "flow", rate(0, 10)).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["stats"]["waiting"], 0);
-    assert_eq!(
-        put_event(
-            &base,
-            "flow",
-            json!({"admit_per_second": 0, "max_active": 10})
-        )
-        .await
-        .status,
-        200
-    );
+    assert_eq!(put_event(&base, "flow", rate(0, 10)).await.status, 200);
 
     let a = join(&base, "flow", "alice").await;
     assert_eq!(a.status, 201);
@@ -83,12 +68,7 @@ async fn the_queue_flow_over_http() {
     assert_eq!((e.status, e.code()), (409, "NOT_READY"));
 
     // Open the gate: one per second, so alice (first) becomes READY, bob still waits.
-    put_event(
-        &base,
-        "flow",
-        json!({"admit_per_second": 1, "max_active": 10}),
-    )
-    .await;
+    put_event(&base, "flow", rate(1, 10)).await;
     let s = wait_status(&base, &ta, "READY", Duration::from_secs(5)).await;
     assert_eq!(
         (
@@ -116,18 +96,11 @@ async fn the_queue_flow_over_http() {
     assert_eq!(g2.body, g.body, "entering twice returns the same grant");
     assert_eq!(status(&base, &ta).await.body["status"], "ADMITTED");
 
-    let info = send(
-        client()
-            .get(gw.url("/admin/v1/events/flow"))
-            .bearer_auth(ADMIN),
-    )
-    .await
-    .body;
+    let info = get_event(&base, "flow").await;
     assert_eq!(info["stats"]["entered_total"], 1);
     assert_eq!(info["stats"]["joined_total"], 2);
 
-    let del = send(client().delete(gw.url("/api/v1/queue")).bearer_auth(&tb)).await;
-    assert_eq!(del.status, 204);
+    assert_eq!(leave(&base, &tb).await.status, 204);
     assert_eq!(status(&base, &tb).await.body["status"], "EXPIRED");
     let gone = enter(&base, &tb).await;
     assert_eq!((gone.status, gone.code()), (410, "TOKEN_EXPIRED"));
@@ -145,15 +118,7 @@ async fn the_queue_flow_over_http() {
 
 #[tokio::test]
 async fn bad_input_gets_a_clear_json_error() {
-    let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&["--redis-url", &redis.url()]).await;
-    let base = gw.url("");
-    put_event(
-        &base,
-        "bad",
-        json!({"admit_per_second": 0, "max_active": 1}),
-    )
-    .await;
+    let (_redis, gw, base) = redis_event(&[], "bad", rate(0, 1)).await;
     let c = client();
     let post = |body: &'static str| {
         c.post(gw.url("/api/v1/queue/join"))
@@ -287,22 +252,13 @@ async fn bad_input_gets_a_clear_json_error() {
         assert!(r.headers.contains_key("x-request-id"), "case {i}");
     }
     // A tampered token: one byte of the claims changed.
-    let tok = join(&base, "bad", "s").await.body["waiting_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let tok = waiting_token(&base, "bad", "s").await;
     let mut bytes = tok.into_bytes();
     bytes[2] = if bytes[2] == b'A' { b'B' } else { b'A' };
     let r = status(&base, &String::from_utf8(bytes).unwrap()).await;
     assert_eq!((r.status, r.code()), (401, "INVALID_TOKEN"));
     // Nothing was lost: the event still holds its one user.
-    let info = send(
-        client()
-            .get(gw.url("/admin/v1/events/bad"))
-            .bearer_auth(ADMIN),
-    )
-    .await;
-    assert_eq!(info.body["stats"]["waiting"], 1);
+    assert_eq!(get_event(&base, "bad").await["stats"]["waiting"], 1);
     // A request id sent by the client comes back.
     let r = send(
         client()
@@ -316,26 +272,13 @@ async fn bad_input_gets_a_clear_json_error() {
 
 #[tokio::test]
 async fn redis_down_is_a_fast_503_and_recovers() {
-    let mut redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&["--redis-url", &redis.url(), "--redis-timeout-ms", "300"]).await;
+    let (mut redis, gw) = redis_gateway(&["--redis-timeout-ms", "300"]).await;
     let base = gw.url("");
-    put_event(
-        &base,
-        "down",
-        json!({"admit_per_second": 0, "max_active": 1}),
-    )
-    .await;
-    let tok = join(&base, "down", "s").await.body["waiting_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    put_event(&base, "down", rate(0, 1)).await;
+    let tok = waiting_token(&base, "down", "s").await;
 
     // A hung Redis (SIGSTOP) and a dead one (killed) both give a 503 with Retry-After in time.
-    let pid = redis.pid().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-STOP", &pid])
-        .status()
-        .unwrap();
+    redis.signal("STOP").unwrap();
     let start = Instant::now();
     let r = join(&base, "down", "t").await;
     assert_eq!((r.status, r.code()), (503, "UNAVAILABLE"), "{}", r.body);
@@ -345,10 +288,7 @@ async fn redis_down_is_a_fast_503_and_recovers() {
         "took {:?}",
         start.elapsed()
     );
-    std::process::Command::new("kill")
-        .args(["-CONT", &pid])
-        .status()
-        .unwrap();
+    redis.signal("CONT").unwrap();
 
     redis.stop();
     for _ in 0..3 {
@@ -361,62 +301,31 @@ async fn redis_down_is_a_fast_503_and_recovers() {
             start.elapsed()
         );
     }
-    let ready = send(client().get(gw.url("/readyz"))).await;
-    assert_eq!(ready.status, 503);
+    let ready = async || send(client().get(gw.url("/readyz"))).await.status;
+    assert_eq!(ready().await, 503);
     assert_eq!(send(client().get(gw.url("/healthz"))).await.status, 200);
 
     // Back up (empty: no persistence in this test): the gateway reconnects by itself.
     redis.restart().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while send(client().get(gw.url("/readyz"))).await.status != 200 {
-        assert!(Instant::now() < deadline, "never became ready again");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        put_event(
-            &base,
-            "down",
-            json!({"admit_per_second": 0, "max_active": 1})
-        )
-        .await
-        .status,
-        201
-    );
+    poll_for("ready again", Duration::from_secs(15), 200, ready).await;
+    assert_eq!(put_event(&base, "down", rate(0, 1)).await.status, 201);
     assert_eq!(join(&base, "down", "u").await.status, 201);
     gw.shutdown().await;
 }
 
 #[tokio::test]
 async fn actions_over_http() {
-    let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&["--redis-url", &redis.url()]).await;
-    let base = gw.url("");
-    put_event(
-        &base,
-        "acts",
-        json!({"admit_per_second": 0, "max_active": 5}),
-    )
-    .await;
-    let tok = join(&base, "acts", "s").await.body["waiting_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let act = |a: &'static str| {
-        client()
-            .post(gw.url("/admin/v1/events/acts/actions"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"action": a, "confirm": true}))
-    };
-    let r = send(act("STOP_ADMISSIONS")).await;
+    let (_redis, gw, base) = redis_event(&[], "acts", rate(0, 5)).await;
+    let tok = waiting_token(&base, "acts", "s").await;
+    let act = async |a: &str| event_action(&base, "acts", a).await;
+    let r = act("STOP_ADMISSIONS").await;
     assert_eq!(
         (r.status, r.body["admissions_stopped"].as_bool()),
         (200, Some(true))
     );
-    assert_eq!(
-        send(act("RESUME_ADMISSIONS")).await.body["admissions_stopped"],
-        false
-    );
-    assert_eq!(send(act("SOLD_OUT")).await.body["sold_out"], true);
+    let resumed = act("RESUME_ADMISSIONS").await;
+    assert_eq!(resumed.body["admissions_stopped"], false);
+    assert_eq!(act("SOLD_OUT").await.body["sold_out"], true);
     let j = join(&base, "acts", "late").await;
     assert_eq!((j.status, j.code()), (410, "EVENT_CLOSED"));
     assert_eq!(status(&base, &tok).await.body["status"], "SOLD_OUT");
@@ -425,19 +334,11 @@ async fn actions_over_http() {
 
 #[tokio::test]
 async fn tokens_work_on_every_replica_and_after_a_restart() {
-    let redis = RedisServer::start().unwrap();
-    let a = TestGateway::start(&["--redis-url", &redis.url(), "--admission-tick-ms", "20"]).await;
-    let b = TestGateway::start(&["--redis-url", &redis.url(), "--admission-tick-ms", "20"]).await;
-    put_event(
-        &a.url(""),
-        "rep",
-        json!({"admit_per_second": 50, "max_active": 10}),
-    )
-    .await;
-    let tok = join(&a.url(""), "rep", "s").await.body["waiting_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let redis = testkit::RedisServer::start().unwrap();
+    let a = gateway(&redis, NO_FLAGS).await;
+    let b = gateway(&redis, NO_FLAGS).await;
+    put_event(&a.url(""), "rep", rate(50, 10)).await;
+    let tok = waiting_token(&a.url(""), "rep", "s").await;
     wait_status(&b.url(""), &tok, "READY", Duration::from_secs(5)).await;
     let g = enter(&b.url(""), &tok).await;
     assert_eq!(g.status, 200);
@@ -525,72 +426,39 @@ async fn metric(base: &str, series: &str) -> Option<String> {
 /// Waits (up to 5 s: the gauges follow the configuration once a second) for `series` to read
 /// `want`.
 async fn wait_metric(base: &str, series: &str, want: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let got = metric(base, series).await;
-        if got.as_deref() == Some(want) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{series}: {got:?}, wanted {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let within = Duration::from_secs(5);
+    poll_for(series, within, Some(want.to_owned()), async || {
+        metric(base, series).await
+    })
+    .await
 }
 
 #[tokio::test]
 async fn metrics_tell_a_held_event_from_a_stalled_one() {
-    let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&["--redis-url", &redis.url()]).await;
+    let (_redis, gw) = redis_gateway(&[]).await;
     let base = gw.url("");
     let mbase = gw.metrics_url("");
-    put_event(
-        &base,
-        "hold",
-        json!({"admit_per_second": 5, "max_active": 7}),
-    )
-    .await;
+    put_event(&base, "hold", rate(5, 7)).await;
     let held = "waiting_room_admissions_held{event=\"hold\"}";
     wait_metric(&mbase, held, "0").await;
     wait_metric(&mbase, "waiting_room_max_active{event=\"hold\"}", "7").await;
 
-    let act = |a: &'static str| {
-        client()
-            .post(gw.url("/admin/v1/events/hold/actions"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"action": a, "confirm": true}))
-    };
-    assert_eq!(send(act("STOP_ADMISSIONS")).await.status, 200);
-    wait_metric(&mbase, held, "1").await;
-    assert_eq!(send(act("RESUME_ADMISSIONS")).await.status, 200);
-    wait_metric(&mbase, held, "0").await;
+    for (action, now_held) in [("STOP_ADMISSIONS", "1"), ("RESUME_ADMISSIONS", "0")] {
+        assert_eq!(event_action(&base, "hold", action).await.status, 200);
+        wait_metric(&mbase, held, now_held).await;
+    }
 
     // Not open yet (the pre-queue) holds admissions too; a rate of 0 as well.
     let later = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
-    put_event(
-        &base,
-        "hold",
-        json!({"admit_per_second": 5, "max_active": 9, "opens_at": later}),
-    )
-    .await;
+    let pre_queue = json!({"admit_per_second": 5, "max_active": 9, "opens_at": later});
+    put_event(&base, "hold", pre_queue).await;
     wait_metric(&mbase, held, "1").await;
     wait_metric(&mbase, "waiting_room_max_active{event=\"hold\"}", "9").await;
-    put_event(
-        &base,
-        "hold",
-        json!({"admit_per_second": 0, "max_active": 9}),
-    )
-    .await;
-    wait_metric(&mbase, held, "1").await;
-    put_event(
-        &base,
-        "hold",
-        json!({"admit_per_second": 3, "max_active": 9}),
-    )
-    .await;
-    wait_metric(&mbase, held, "0").await;
+    for (config, now_held) in [(rate(0, 9), "1"), (rate(3, 9), "0")] {
+        put_event(&base, "hold", config).await;
+        wait_metric(&mbase, held, now_held).await;
+    }
     gw.shutdown().await;
 }

@@ -11,6 +11,7 @@ mod common;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use common::backends::*;
+use common::http::*;
 use common::*;
 use hmac::{Hmac, Mac};
 use proto::reservation::v1 as res;
@@ -42,16 +43,6 @@ fn vouch(key: &str, user: &str) -> String {
     assertion(key, json!({"sub": user, "exp": now_s() + 60}))
 }
 
-/// `POST /api/v1/queue/join` with `body`.
-async fn join_with(base: &str, body: Value) -> Resp {
-    send(
-        client()
-            .post(format!("{base}/api/v1/queue/join"))
-            .json(&body),
-    )
-    .await
-}
-
 /// Waits for READY and enters: the reservation token.
 async fn admit(base: &str, waiting: &str) -> String {
     wait_status(base, waiting, "READY", Duration::from_secs(10)).await;
@@ -67,9 +58,19 @@ fn claims_of(jwt: &str) -> Value {
     serde_json::from_slice(&B64.decode(body).unwrap()).unwrap()
 }
 
+/// A gateway over its own redis-server with `flags`, and the event `show` open there: the
+/// server, the gateway and its base URL.
+async fn show(flags: &[&str]) -> (RedisServer, TestGateway, String) {
+    let redis = RedisServer::start().unwrap();
+    let gw = gateway(&redis, flags).await;
+    let base = gw.url("");
+    open_event(&base, "show").await;
+    (redis, gw, base)
+}
+
 /// Joins with `body` and returns (waiting token, reservation token's `sub`).
 async fn sub_after(base: &str, body: Value) -> (String, String) {
-    let j = join_with(base, body).await;
+    let j = join_body(base, body).await;
     assert!(j.status == 201 || j.status == 200, "{}", j.body);
     let waiting = j.body["waiting_token"].as_str().unwrap().to_owned();
     let admission = admit(base, &waiting).await;
@@ -79,19 +80,13 @@ async fn sub_after(base: &str, body: Value) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn only_a_verified_assertion_names_the_user() {
-    let redis = RedisServer::start().unwrap();
-    let gw = gateway(
-        &redis,
-        &[
-            "--user-assertion-key",
-            NEXT_KEY,
-            "--user-assertion-key",
-            KEY,
-        ],
-    )
-    .await;
-    let base = gw.url("");
-    open_event(&base, "show").await;
+    let keys = [
+        "--user-assertion-key",
+        NEXT_KEY,
+        "--user-assertion-key",
+        KEY,
+    ];
+    let (_redis, gw, base) = show(&keys).await;
 
     // A forged user_id is ignored: the admission is the session's.
     let (_, sub) = sub_after(
@@ -136,53 +131,27 @@ async fn only_a_verified_assertion_names_the_user() {
         "not-a-jwt".to_owned(),
     ];
     for a in refused {
-        let r = join_with(
+        let r = join_body(
             &base,
             json!({"event_id": "show", "session_id": "s-x", "user_assertion": a}),
         )
         .await;
-        assert_eq!(
-            (r.status, r.code()),
-            (403, "INVALID_ASSERTION"),
-            "{}",
-            r.body
-        );
-        assert!(
-            r.body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("invalid"),
-            "{}",
-            r.body
-        );
+        assert_error(&r, 403, "INVALID_ASSERTION", "invalid");
     }
-    let info = send(
-        client()
-            .get(format!("{base}/admin/v1/events/show"))
-            .bearer_auth(ADMIN),
-    )
-    .await;
-    assert_eq!(info.body["stats"]["joined_total"], 3, "{}", info.body);
+    let info = get_event(&base, "show").await;
+    assert_eq!(info["stats"]["joined_total"], 3, "{info}");
     gw.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_a_key_an_assertion_is_refused_and_user_id_is_ignored() {
-    let redis = RedisServer::start().unwrap();
-    let gw = gateway(&redis, NO_FLAGS).await;
-    let base = gw.url("");
-    open_event(&base, "show").await;
-    let r = join_with(
+    let (_redis, gw, base) = show(&[]).await;
+    let r = join_body(
         &base,
         json!({"event_id": "show", "session_id": "s1", "user_assertion": vouch(KEY, "alice")}),
     )
     .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (400, "ASSERTIONS_DISABLED"),
-        "{}",
-        r.body
-    );
+    assert_code(&r, 400, "ASSERTIONS_DISABLED");
     let (_, sub) = sub_after(
         &base,
         json!({"event_id": "show", "session_id": "s1", "user_id": "victim"}),
@@ -194,10 +163,7 @@ async fn without_a_key_an_assertion_is_refused_and_user_id_is_ignored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rejoin_never_changes_the_identity_bound_to_a_ticket() {
-    let redis = RedisServer::start().unwrap();
-    let gw = gateway(&redis, &["--user-assertion-key", KEY]).await;
-    let base = gw.url("");
-    open_event(&base, "show").await;
+    let (_redis, gw, base) = show(&["--user-assertion-key", KEY]).await;
     let as_alice =
         json!({"event_id": "show", "session_id": "shared", "user_assertion": vouch(KEY, "alice")});
     let (alice_waiting, sub) = sub_after(&base, as_alice.clone()).await;
@@ -216,7 +182,7 @@ async fn a_rejoin_never_changes_the_identity_bound_to_a_ticket() {
             "shared",
         ),
     ] {
-        let j = join_with(&base, body.clone()).await;
+        let j = join_body(&base, body.clone()).await;
         assert_eq!(j.status, 201, "{}", j.body);
         let (_, sub) = sub_after(&base, body).await;
         assert_eq!(sub, want);
@@ -224,7 +190,7 @@ async fn a_rejoin_never_changes_the_identity_bound_to_a_ticket() {
 
     // Alice's ticket is still alice's: re-joining as alice is her place (200), and entering
     // with her token gives the very same admission, sub alice.
-    let again = join_with(&base, as_alice).await;
+    let again = join_body(&base, as_alice).await;
     assert_eq!(
         (again.status, &again.body["status"]),
         (200, &json!("ADMITTED"))
@@ -235,17 +201,12 @@ async fn a_rejoin_never_changes_the_identity_bound_to_a_ticket() {
     assert_eq!(claims_of(token)["sub"], "alice");
 
     // Leaving under bob's assertion leaves bob's place, not alice's.
-    let bob = join_with(
+    let bob = join_body(
         &base,
         json!({"event_id": "show", "session_id": "shared", "user_assertion": vouch(KEY, "bob")}),
     )
     .await;
-    let left = send(
-        client()
-            .delete(format!("{base}/api/v1/queue"))
-            .bearer_auth(bob.body["waiting_token"].as_str().unwrap()),
-    )
-    .await;
+    let left = leave(&base, bob.body["waiting_token"].as_str().unwrap()).await;
     assert_eq!(left.status, 204);
     let alice = status(&base, &alice_waiting).await;
     assert_eq!(alice.body["status"], "ADMITTED", "{}", alice.body);
@@ -267,14 +228,10 @@ async fn hold(base: &str, token: &str, key: &str) -> Resp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_admission_holds_once_at_a_time_and_a_left_one_not_at_all() {
     let backends = Backends::start(None, &[("show", 10)]).await;
-    let redis = RedisServer::start().unwrap();
     let flags = backends.flags();
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let gw = gateway(&redis, &flags).await;
-    let base = gw.url("");
-    open_event(&base, "show").await;
-    let j = join(&base, "show", "alice").await;
-    let waiting = j.body["waiting_token"].as_str().unwrap().to_owned();
+    let (_redis, gw, base) = show(&flags).await;
+    let waiting = waiting_token(&base, "show", "alice").await;
     let token = admit(&base, &waiting).await;
 
     let first = hold(&base, &token, "k1").await;
@@ -282,12 +239,7 @@ async fn one_admission_holds_once_at_a_time_and_a_left_one_not_at_all() {
     let rid = first.body["reservation_id"].as_str().unwrap().to_owned();
     // A second hold under the same admission is refused while the first is pending…
     let second = hold(&base, &token, "k2").await;
-    assert_eq!(
-        (second.status, second.code()),
-        (409, "HOLD_LIMIT"),
-        "{}",
-        second.body
-    );
+    assert_code(&second, 409, "HOLD_LIMIT");
     // …but the first one's key still answers the first hold (idempotency before the limit).
     let replay = hold(&base, &token, "k1").await;
     assert_eq!(
@@ -314,26 +266,16 @@ async fn one_admission_holds_once_at_a_time_and_a_left_one_not_at_all() {
     assert_ne!(after.body["reservation_id"], json!(rid));
 
     // Another admission holds on its own account.
-    let bob_waiting = join(&base, "show", "bob").await.body["waiting_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bob_waiting = waiting_token(&base, "show", "bob").await;
     let bob = admit(&base, &bob_waiting).await;
     assert_eq!(hold(&base, &bob, "b1").await.status, 201);
 
     // Once alice leaves, her admission token, still within its exp, holds nothing, and the
     // backends never hear of it.
-    let left = send(
-        client()
-            .delete(format!("{base}/api/v1/queue"))
-            .bearer_auth(&waiting),
-    )
-    .await;
-    assert_eq!(left.status, 204);
+    assert_eq!(leave(&base, &waiting).await.status, 204);
     let calls = backends.calls();
     for key in ["k2", "k3"] {
-        let r = hold(&base, &token, key).await;
-        assert_eq!((r.status, r.code()), (403, "ADMISSION_ENDED"), "{}", r.body);
+        assert_code(&hold(&base, &token, key).await, 403, "ADMISSION_ENDED");
     }
     assert_eq!(
         backends.calls(),

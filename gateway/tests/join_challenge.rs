@@ -4,15 +4,25 @@
 
 mod common;
 
+use common::http::*;
 use common::*;
 use queue::challenge::solve;
 use queue::clock::ManualClock;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use testkit::RedisServer;
 
 /// Bits the HTTP tests ask for: enough to be a real puzzle, cheap enough for a test.
 const BITS: u32 = 10;
+
+/// The settings of an event with the `join_challenge` setting `setting`, admitting nobody yet.
+fn challenged(setting: Value) -> Value {
+    json!({"admit_per_second": 0, "max_active": 10, "join_challenge": setting})
+}
+
+/// [`challenged`] at `bits` of difficulty.
+fn with_bits(n: u32) -> Value {
+    challenged(json!({"difficulty_bits": n}))
+}
 
 async fn challenge(base: &str, event: &str) -> Resp {
     send(client().get(format!("{base}/api/v1/queue/challenge?event_id={event}"))).await
@@ -33,12 +43,7 @@ async fn join_with(base: &str, event: &str, session: &str, answer: Option<&Value
     if let Some(a) = answer {
         body["challenge"] = a.clone();
     }
-    send(
-        client()
-            .post(format!("{base}/api/v1/queue/join"))
-            .json(&body),
-    )
-    .await
+    join_body(base, body).await
 }
 
 /// A nonce that does not solve `token` at `bits`.
@@ -51,35 +56,23 @@ fn wrong_nonce(token: &str, bits: u32) -> String {
 
 #[tokio::test]
 async fn joins_of_a_challenged_event_need_a_fresh_solution_on_any_replica() {
-    let redis = RedisServer::start().unwrap();
-    let a = TestGateway::start(&["--redis-url", &redis.url()]).await;
+    let (redis, a) = redis_gateway(&[]).await;
     let b = TestGateway::start(&["--redis-url", &redis.url()]).await;
     let (ba, bb) = (a.url(""), b.url(""));
 
-    let r = put_event(
-        &ba,
-        "pow",
-        json!({"admit_per_second": 0, "max_active": 10, "join_challenge": {"difficulty_bits": BITS}}),
-    )
-    .await;
+    let r = put_event(&ba, "pow", with_bits(BITS)).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["join_challenge"], json!({"difficulty_bits": BITS}));
-    let got = send(
-        client()
-            .get(format!("{bb}/admin/v1/events/pow"))
-            .bearer_auth(ADMIN),
-    )
-    .await;
-    assert_eq!(got.body["join_challenge"], json!({"difficulty_bits": BITS}));
+    let got = get_event(&bb, "pow").await;
+    assert_eq!(got["join_challenge"], json!({"difficulty_bits": BITS}));
     for bad in [json!({"difficulty_bits": 33}), json!({"bits": 3})] {
-        let r = put_event(
-            &ba,
-            "pow",
-            json!({"admit_per_second": 0, "max_active": 10, "join_challenge": bad}),
-        )
-        .await;
-        assert_eq!(r.status, 400, "{bad}: {}", r.body);
-        assert_eq!(r.code(), "INVALID_ARGUMENT");
+        let r = put_event(&ba, "pow", challenged(bad.clone())).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "INVALID_ARGUMENT"),
+            "{bad}: {}",
+            r.body
+        );
     }
 
     // No solution: refused, on both replicas, and nobody got a place.
@@ -130,16 +123,7 @@ async fn joins_of_a_challenged_event_need_a_fresh_solution_on_any_replica() {
     // Used once: refused on either replica, even for another session.
     for (base, who) in [(&ba, "bob"), (&bb, "bob"), (&bb, "alice")] {
         let r = join_with(base, "pow", who, Some(&answer)).await;
-        assert_eq!(r.status, 403, "{}", r.body);
-        assert_eq!(r.code(), "CHALLENGE_FAILED");
-        assert!(
-            r.body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("already used"),
-            "{}",
-            r.body
-        );
+        assert_error(&r, 403, "CHALLENGE_FAILED", "already used");
     }
     // The claim is one key in the event's slot that lapses with the challenge.
     let keys = testkit::raw_command(redis.port(), "KEYS wr:{pow}:claim:*").unwrap();
@@ -161,56 +145,29 @@ async fn joins_of_a_challenged_event_need_a_fresh_solution_on_any_replica() {
     assert_eq!(r.body["position"], 1);
 
     // Another event's challenge does not open this one.
-    put_event(
-        &ba,
-        "pow2",
-        json!({"admit_per_second": 0, "max_active": 10, "join_challenge": {"difficulty_bits": BITS}}),
-    )
-    .await;
+    put_event(&ba, "pow2", with_bits(BITS)).await;
     let other = solved(&ba, "pow2").await;
     let r = join_with(&ba, "pow", "carol", Some(&other)).await;
-    assert_eq!(r.code(), "CHALLENGE_FAILED");
-    assert!(r.body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("another event"));
+    assert_error(&r, 403, "CHALLENGE_FAILED", "another event");
     // ... and, not spent there, still joins its own event.
-    assert_eq!(
-        join_with(&ba, "pow2", "carol", Some(&other)).await.status,
-        201
-    );
+    let own = join_with(&ba, "pow2", "carol", Some(&other)).await;
+    assert_eq!(own.status, 201);
 
     // A raise voids challenges issued at the lower difficulty.
     let easy = solved(&ba, "pow").await;
-    put_event(
-        &ba,
-        "pow",
-        json!({"admit_per_second": 0, "max_active": 10, "join_challenge": {"difficulty_bits": BITS + 1}}),
-    )
-    .await;
+    put_event(&ba, "pow", with_bits(BITS + 1)).await;
     let r = join_with(&ba, "pow", "dave", Some(&easy)).await;
     assert_eq!(r.code(), "CHALLENGE_FAILED");
 
     // Events without a challenge: joins as before, and the endpoint says so.
-    put_event(
-        &ba,
-        "free",
-        json!({"admit_per_second": 0, "max_active": 10}),
-    )
-    .await;
+    put_event(&ba, "free", rate(0, 10)).await;
     assert_eq!(join(&bb, "free", "erin").await.status, 201);
     let c = challenge(&bb, "free").await;
     assert_eq!(
         (c.status, c.body.clone()),
         (200, json!({"required": false}))
     );
-    let got = send(
-        client()
-            .get(format!("{ba}/admin/v1/events/free"))
-            .bearer_auth(ADMIN),
-    )
-    .await;
-    assert_eq!(got.body["join_challenge"], Value::Null);
+    assert_eq!(get_event(&ba, "free").await["join_challenge"], Value::Null);
     // A solution sent to such an event is ignored.
     assert_eq!(
         join_with(&ba, "free", "erin", Some(&answer)).await.status,
@@ -221,12 +178,7 @@ async fn joins_of_a_challenged_event_need_a_fresh_solution_on_any_replica() {
 
     // Turning it off (0 bits) applies at once on the replica that made the change, and on the
     // other one within a second (it caches the setting that long).
-    let r = put_event(
-        &ba,
-        "pow",
-        json!({"admit_per_second": 0, "max_active": 10, "join_challenge": {"difficulty_bits": 0}}),
-    )
-    .await;
+    let r = put_event(&ba, "pow", with_bits(0)).await;
     assert_eq!(r.body["join_challenge"], Value::Null, "0 bits is off");
     assert_eq!(join(&ba, "pow", "frank").await.status, 201);
     until("replica B sees the challenge turned off", async || {
@@ -247,12 +199,7 @@ async fn an_expired_challenge_fails_and_the_memory_store_uses_each_once() {
     )
     .await;
     let base = gw.url("");
-    let r = put_event(
-        &base,
-        "mem",
-        json!({"admit_per_second": 0, "max_active": 10, "join_challenge": {"difficulty_bits": BITS}}),
-    )
-    .await;
+    let r = put_event(&base, "mem", with_bits(BITS)).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let c = challenge(&base, "mem").await;
     assert_eq!(c.body["expires_at"], "2027-01-15T08:00:30Z", "now + 30 s");
@@ -269,17 +216,10 @@ async fn an_expired_challenge_fails_and_the_memory_store_uses_each_once() {
     let on_time = solved(&base, "mem").await;
     clock.advance_ms(1);
     let r = join_with(&base, "mem", "c", Some(&late)).await;
-    assert_eq!(r.status, 403);
-    assert_eq!(r.code(), "CHALLENGE_FAILED");
-    assert!(r.body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("expired"));
+    assert_error(&r, 403, "CHALLENGE_FAILED", "expired");
     // One issued later is still good.
-    assert_eq!(
-        join_with(&base, "mem", "c", Some(&on_time)).await.status,
-        201
-    );
+    let later = join_with(&base, "mem", "c", Some(&on_time)).await;
+    assert_eq!(later.status, 201);
     gw.shutdown().await;
 }
 
@@ -288,33 +228,17 @@ async fn grpc_joins_of_a_challenged_event_are_refused() {
     use proto::gateway::v1 as gw;
     use proto::gateway::v1::queue_service_client::QueueServiceClient;
     let g = TestGateway::start(&["--grpc-listen", "127.0.0.1:0"]).await;
-    let base = g.url("");
-    put_event(
-        &base,
-        "pow",
-        json!({"admit_per_second": 0, "max_active": 10, "join_challenge": {"difficulty_bits": BITS}}),
-    )
-    .await;
-    let mut q = QueueServiceClient::connect(format!("http://{}", g.grpc.unwrap()))
-        .await
-        .unwrap();
-    let e = q
-        .join_queue(gw::JoinQueueRequest {
-            event_id: "pow".into(),
-            session_id: "s".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    put_event(&g.url(""), "pow", with_bits(BITS)).await;
+    let mut q = QueueServiceClient::new(channel(&g).await);
+    let request = |event: &str| gw::JoinQueueRequest {
+        event_id: event.into(),
+        session_id: "s".into(),
+        ..Default::default()
+    };
+    let e = q.join_queue(request("pow")).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
     // The demo event (no challenge) still joins over gRPC.
-    let ok = q
-        .join_queue(gw::JoinQueueRequest {
-            event_id: "demo".into(),
-            session_id: "s".into(),
-            ..Default::default()
-        })
-        .await;
+    let ok = q.join_queue(request("demo")).await;
     assert!(ok.is_ok(), "{ok:?}");
     g.shutdown().await;
 }

@@ -3,9 +3,9 @@
 
 mod common;
 
+use common::http::{event_action, rate, redis_gateway};
 use common::{client, put_event, send, TestGateway, ADMIN};
 use serde_json::{json, Value};
-use testkit::RedisServer;
 
 #[tokio::test]
 async fn metrics_are_served_on_the_metrics_listener_and_not_on_the_public_port() {
@@ -15,11 +15,8 @@ async fn metrics_are_served_on_the_metrics_listener_and_not_on_the_public_port()
     let public = send(client().get(gw.url("/metrics"))).await;
     assert_eq!((public.status, public.code()), (404, "NOT_FOUND"));
 
-    let m = client()
-        .get(gw.metrics_url("/metrics"))
-        .send()
-        .await
-        .unwrap();
+    let url = gw.metrics_url("/metrics");
+    let m = client().get(url).send().await.unwrap();
     assert_eq!(m.status(), 200);
     assert!(m.headers()["content-type"]
         .to_str()
@@ -59,15 +56,9 @@ fn entries(r: &common::Resp) -> &Vec<Value> {
 
 #[tokio::test]
 async fn an_event_update_is_in_the_trail_with_before_after_peer_and_request_id() {
-    let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&["--redis-url", &redis.url()]).await;
+    let (_redis, gw) = redis_gateway(&[]).await;
     let base = gw.url("");
-    let r = put_event(
-        &base,
-        "sale",
-        json!({"admit_per_second": 5, "max_active": 50}),
-    )
-    .await;
+    let r = put_event(&base, "sale", rate(5, 50)).await;
     assert_eq!(r.status, 201);
     let r = send(
         client()
@@ -82,13 +73,7 @@ async fn an_event_update_is_in_the_trail_with_before_after_peer_and_request_id()
     )
     .await;
     assert_eq!(r.status, 200);
-    let r = send(
-        client()
-            .post(gw.url("/admin/v1/events/sale/actions"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"action": "STOP_ADMISSIONS", "confirm": true})),
-    )
-    .await;
+    let r = event_action(&base, "sale", "STOP_ADMISSIONS").await;
     assert_eq!(r.status, 200);
 
     let r = audit(&gw, "", Some(ADMIN)).await;
@@ -134,14 +119,8 @@ async fn an_event_update_is_in_the_trail_with_before_after_peer_and_request_id()
 
 #[tokio::test]
 async fn the_trail_needs_the_admin_token() {
-    let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&["--redis-url", &redis.url()]).await;
-    put_event(
-        &gw.url(""),
-        "e",
-        json!({"admit_per_second": 1, "max_active": 1}),
-    )
-    .await;
+    let (_redis, gw) = redis_gateway(&[]).await;
+    put_event(&gw.url(""), "e", rate(1, 1)).await;
     for token in [None, Some("not-the-admin-token")] {
         let r = audit(&gw, "", token).await;
         assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED"), "{token:?}");
@@ -152,11 +131,10 @@ async fn the_trail_needs_the_admin_token() {
 
 #[tokio::test]
 async fn the_trail_in_redis_is_bounded() {
-    let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&["--redis-url", &redis.url(), "--audit-max-entries", "20"]).await;
+    let (redis, gw) = redis_gateway(&["--audit-max-entries", "20"]).await;
     let base = gw.url("");
     for i in 0..300 {
-        let r = put_event(&base, "b", json!({"admit_per_second": i, "max_active": 1})).await;
+        let r = put_event(&base, "b", rate(i, 1)).await;
         assert!(r.status == 200 || r.status == 201);
     }
     // XADD MAXLEN ~ trims whole stream nodes (100 entries each by default): at least 20 stay,

@@ -4,9 +4,10 @@
 
 mod common;
 
+use common::http::*;
 use common::*;
 use queue::clock::ManualClock;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::Arc;
 use testkit::RedisServer;
 
@@ -18,15 +19,38 @@ fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
-async fn page(url: &str, cookies: &str, lang: &str) -> (u16, reqwest::header::HeaderMap, String) {
-    let mut req = no_redirects().get(url).header("accept-language", lang);
-    if !cookies.is_empty() {
-        req = req.header("cookie", cookies);
+/// A `method` request to `url` as a browser without JavaScript sends it, with `cookies` and
+/// the languages `lang` (each left out when empty).
+async fn browse(
+    method: reqwest::Method,
+    url: &str,
+    cookies: &str,
+    lang: &str,
+) -> reqwest::Response {
+    let mut req = no_redirects().request(method, url);
+    for (name, value) in [("cookie", cookies), ("accept-language", lang)] {
+        if !value.is_empty() {
+            req = req.header(name, value);
+        }
     }
-    let r = req.send().await.unwrap();
+    req.send().await.unwrap()
+}
+
+async fn page(url: &str, cookies: &str, lang: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    let r = browse(reqwest::Method::GET, url, cookies, lang).await;
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     (status, headers, r.text().await.unwrap())
+}
+
+/// Posts a no-JS form to `url`, not following the redirect.
+async fn post_form(url: &str, cookies: &str, lang: &str) -> reqwest::Response {
+    browse(reqwest::Method::POST, url, cookies, lang).await
+}
+
+/// The settings of an event with the page settings `page`, admitting nobody yet.
+fn branded(page: Value) -> Value {
+    json!({"admit_per_second": 0, "max_active": 5, "page": page})
 }
 
 /// `name=value` of every Set-Cookie, joined as a Cookie header.
@@ -47,8 +71,7 @@ fn nojs_position(html: &str) -> Option<u64> {
 
 #[tokio::test]
 async fn page_settings_are_validated_stored_and_rendered_escaped() {
-    let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&["--redis-url", &redis.url()]).await;
+    let (_redis, gw) = redis_gateway(&[]).await;
     let base = gw.url("");
     for (page, field) in [
         (json!({"accent_color": "blue"}), "page.accent_color"),
@@ -69,16 +92,8 @@ async fn page_settings_are_validated_stored_and_rendered_escaped() {
         (json!({"template": "<p>{{title}}</p>"}), "page.template"),
         (json!({"colour": "#000000"}), "colour"),
     ] {
-        let r = put_event(
-            &base,
-            "brand",
-            json!({"admit_per_second": 0, "max_active": 5, "page": page}),
-        )
-        .await;
-        assert_eq!(r.status, 400, "{page}: {}", r.body);
-        assert_eq!(r.code(), "INVALID_ARGUMENT");
-        let msg = r.body["error"]["message"].as_str().unwrap();
-        assert!(msg.contains(field), "{msg} names {field}");
+        let r = put_event(&base, "brand", branded(page)).await;
+        assert_error(&r, 400, "INVALID_ARGUMENT", field);
     }
     let settings = json!({
         "title": "<img src=x onerror=alert(1)>Spring sale",
@@ -94,13 +109,8 @@ async fn page_settings_are_validated_stored_and_rendered_escaped() {
     .await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["page"], settings);
-    let got = send(
-        client()
-            .get(gw.url("/admin/v1/events/brand"))
-            .bearer_auth(ADMIN),
-    )
-    .await;
-    assert_eq!(got.body["page"], settings, "read back from Redis");
+    let got = get_event(&base, "brand").await;
+    assert_eq!(got["page"], settings, "read back from Redis");
 
     let (status, headers, html) = page(&gw.url("/e/brand"), "", "en").await;
     assert_eq!(status, 200);
@@ -146,15 +156,11 @@ async fn page_settings_are_validated_stored_and_rendered_escaped() {
     );
 
     // A template places the widget; its variables are escaped.
-    let r = put_event(
-        &base,
-        "brand",
-        json!({"admit_per_second": 0, "max_active": 5, "page": {
-            "title": "Sale <b>now</b>",
-            "template": "<header class=\"shop\"><h1>{{title}}</h1><p lang=\"{{lang}}\">{{message}}</p></header><section>{{queue}}</section>"
-        }}),
-    )
-    .await;
+    let template = json!({
+        "title": "Sale <b>now</b>",
+        "template": "<header class=\"shop\"><h1>{{title}}</h1><p lang=\"{{lang}}\">{{message}}</p></header><section>{{queue}}</section>"
+    });
+    let r = put_event(&base, "brand", branded(template)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let (_, _, html) = page(&gw.url("/e/brand?lang=fr"), "", "en").await;
     assert!(html.contains("<header class=\"shop\"><h1>Sale &lt;b&gt;now&lt;/b&gt;</h1><p lang=\"fr\"></p></header><section><div class=\"js-only\">"), "{html}");
@@ -172,12 +178,7 @@ async fn page_settings_are_validated_stored_and_rendered_escaped() {
 #[tokio::test]
 async fn accept_language_picks_the_language_and_lang_overrides_it() {
     let gw = TestGateway::start(&[]).await;
-    put_event(
-        &gw.url(""),
-        "langs",
-        json!({"admit_per_second": 0, "max_active": 5}),
-    )
-    .await;
+    put_event(&gw.url(""), "langs", rate(0, 5)).await;
     let url = gw.url("/e/langs");
     let cases = [
         (
@@ -247,12 +248,8 @@ async fn without_javascript_a_form_joins_and_each_refresh_holds_the_place() {
     .await;
     let base = gw.url("");
     let target = "https://shop.example/buy?from=queue";
-    let r = put_event(
-        &base,
-        "nojs",
-        json!({"admit_per_second": 0, "max_active": 5, "idle_timeout_seconds": 30, "target_url": target}),
-    )
-    .await;
+    let config = |aps: u32| json!({"admit_per_second": aps, "max_active": 5, "idle_timeout_seconds": 30, "target_url": target});
+    let r = put_event(&base, "nojs", config(0)).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let url = gw.url("/e/nojs");
 
@@ -261,12 +258,7 @@ async fn without_javascript_a_form_joins_and_each_refresh_holds_the_place() {
     assert!(html.contains("<form method=\"post\" action=\"/e/nojs/join\"><button type=\"submit\">Anstellen</button></form>"));
     assert!(!html.contains("http-equiv=\"refresh\""));
 
-    let joined = no_redirects()
-        .post(gw.url("/e/nojs/join"))
-        .header("accept-language", "de")
-        .send()
-        .await
-        .unwrap();
+    let joined = post_form(&gw.url("/e/nojs/join"), "", "de").await;
     assert_eq!(joined.status(), 303);
     assert_eq!(joined.headers()["location"], "/e/nojs");
     let set: Vec<&str> = joined
@@ -281,10 +273,7 @@ async fn without_javascript_a_form_joins_and_each_refresh_holds_the_place() {
     }
     let jar = cookie_jar(joined.headers());
     // Someone joins after, through the API, and never comes back.
-    let idle = join(&base, "nojs", "idle-visitor").await.body["waiting_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let idle = waiting_token(&base, "nojs", "idle-visitor").await;
 
     let (_, _, html) = page(&url, &jar, "de").await;
     assert_eq!(nojs_position(&html), Some(1), "the place is shown");
@@ -292,12 +281,7 @@ async fn without_javascript_a_form_joins_and_each_refresh_holds_the_place() {
     assert!(html.contains("<meta http-equiv=\"refresh\" content=\"10\">"));
     assert!(html.contains("Diese Seite lädt sich alle 10 Sekunden neu"));
     // Posting the form again (a double click) keeps the same place.
-    let again = no_redirects()
-        .post(gw.url("/e/nojs/join"))
-        .header("cookie", &jar)
-        .send()
-        .await
-        .unwrap();
+    let again = post_form(&gw.url("/e/nojs/join"), &jar, "").await;
     assert_eq!(again.status(), 303);
     assert_eq!(
         cookie_jar(again.headers()),
@@ -319,12 +303,7 @@ async fn without_javascript_a_form_joins_and_each_refresh_holds_the_place() {
     );
 
     // Admissions open: the page offers to enter, and entering lands on the target.
-    put_event(
-        &base,
-        "nojs",
-        json!({"admit_per_second": 10, "max_active": 5, "idle_timeout_seconds": 30, "target_url": target}),
-    )
-    .await;
+    put_event(&base, "nojs", config(10)).await;
     clock.advance_ms(1_000);
     until("the no-JS page offers to enter", async || {
         page(&url, &jar, "en")
@@ -333,12 +312,7 @@ async fn without_javascript_a_form_joins_and_each_refresh_holds_the_place() {
             .contains("id=\"nojs-enter\">Enter now</button>")
     })
     .await;
-    let entered = no_redirects()
-        .post(gw.url("/e/nojs/enter"))
-        .header("cookie", &jar)
-        .send()
-        .await
-        .unwrap();
+    let entered = post_form(&gw.url("/e/nojs/enter"), &jar, "").await;
     assert_eq!(entered.status(), 303);
     let location = entered.headers()["location"].to_str().unwrap();
     let token = location
@@ -361,17 +335,10 @@ async fn without_javascript_a_form_joins_and_each_refresh_holds_the_place() {
 #[tokio::test]
 async fn without_javascript_a_challenge_event_says_javascript_is_needed() {
     let gw = TestGateway::start(&[]).await;
-    put_event(
-        &gw.url(""),
-        "pow",
-        json!({"admit_per_second": 0, "max_active": 5, "join_challenge": {"difficulty_bits": 8}}),
-    )
-    .await;
-    let r = no_redirects()
-        .post(gw.url("/e/pow/join?lang=it"))
-        .send()
-        .await
-        .unwrap();
+    let challenged =
+        json!({"admit_per_second": 0, "max_active": 5, "join_challenge": {"difficulty_bits": 8}});
+    put_event(&gw.url(""), "pow", challenged).await;
+    let r = post_form(&gw.url("/e/pow/join?lang=it"), "", "").await;
     assert_eq!(r.status(), 403);
     assert!(r.headers().get("set-cookie").is_none());
     let html = r.text().await.unwrap();
@@ -388,11 +355,7 @@ async fn without_javascript_a_lottery_shows_no_place_and_a_closed_queue_takes_no
     // Two ahead, so that a position would be shown if one were.
     join(&base, "draw", "ahead-1").await;
     join(&base, "draw", "ahead-2").await;
-    let joined = no_redirects()
-        .post(gw.url("/e/draw/join?lang=fr"))
-        .send()
-        .await
-        .unwrap();
+    let joined = post_form(&gw.url("/e/draw/join?lang=fr"), "", "").await;
     assert_eq!(joined.status(), 303);
     let jar = cookie_jar(joined.headers());
     let (status, _, html) = page(&gw.url("/e/draw?lang=fr"), &jar, "en").await;
@@ -404,11 +367,7 @@ async fn without_javascript_a_lottery_shows_no_place_and_a_closed_queue_takes_no
 
     let closed = json!({"admit_per_second": 5, "max_active": 5, "queueing_method": "reject"});
     assert_eq!(put_event(&base, "shut", closed).await.status, 201);
-    let r = no_redirects()
-        .post(gw.url("/e/shut/join?lang=fr"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(&gw.url("/e/shut/join?lang=fr"), "", "").await;
     assert_eq!(r.status(), 403);
     assert!(
         r.headers().get("set-cookie").is_none(),

@@ -6,44 +6,15 @@
 mod common;
 
 use common::chrome::*;
+use common::http::*;
 use common::*;
 use fantoccini::Locator;
 use futures::StreamExt;
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn screenshot_dir() -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-async fn text(b: &fantoccini::Client, css: &str) -> String {
-    b.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-async fn wait_for_position(b: &fantoccini::Client, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let p = b
-            .find(Locator::Id("position"))
-            .await
-            .unwrap()
-            .attr("data-position")
-            .await
-            .unwrap();
-        if p.as_deref() == Some(want) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "position {p:?}, never {want}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+/// How long the page may take to show its place.
+const PLACE_WITHIN: Duration = Duration::from_secs(20);
 
 const TITLE: &str = "<img src=x onerror=\"window.pwned=1\">Frühjahrs-Sale";
 
@@ -80,7 +51,7 @@ async fn the_branded_page_speaks_the_browsers_language_and_runs_no_injected_scri
     )
     .await;
     browser.goto(&gw.url("/e/sale")).await.unwrap();
-    wait_for_position(&browser, "1234").await;
+    wait_for_position(&browser, "1234", PLACE_WITHIN).await;
     let root = browser.find(Locator::Css("html")).await.unwrap();
     assert_eq!(root.attr("lang").await.unwrap().as_deref(), Some("de"));
     assert_eq!(
@@ -134,14 +105,13 @@ async fn the_branded_page_speaks_the_browsers_language_and_runs_no_injected_scri
     )
     .await;
     browser.refresh().await.unwrap();
-    wait_for_position(&browser, "1234").await;
-    let png = browser.screenshot().await.unwrap();
-    std::fs::write(screenshot_dir().join("page-de.png"), &png).unwrap();
+    wait_for_position(&browser, "1234", PLACE_WITHIN).await;
+    screenshot(&browser, "page-de.png").await;
 
     // ?lang= overrides the browser's languages; Arabic is laid out right to left. The same
     // browser session keeps its place.
     browser.goto(&gw.url("/e/sale?lang=ar")).await.unwrap();
-    wait_for_position(&browser, "1234").await;
+    wait_for_position(&browser, "1234", PLACE_WITHIN).await;
     let root = browser.find(Locator::Css("html")).await.unwrap();
     assert_eq!(root.attr("lang").await.unwrap().as_deref(), Some("ar"));
     assert_eq!(root.attr("dir").await.unwrap().as_deref(), Some("rtl"));
@@ -155,8 +125,7 @@ async fn the_branded_page_speaks_the_browsers_language_and_runs_no_injected_scri
         console_errors(&driver, &browser).await,
         Vec::<String>::new()
     );
-    let png = browser.screenshot().await.unwrap();
-    std::fs::write(screenshot_dir().join("page-ar.png"), &png).unwrap();
+    screenshot(&browser, "page-ar.png").await;
 
     // The log does catch errors: a page that fails to load shows up in it.
     browser.goto(&gw.url("/api/v1/nowhere")).await.unwrap();
@@ -169,8 +138,7 @@ async fn the_branded_page_speaks_the_browsers_language_and_runs_no_injected_scri
         200,
         "a browser asking for /favicon.ico gets an icon"
     );
-    browser.close().await.unwrap();
-    let _ = std::fs::remove_dir_all(&profile);
+    close_browser(browser, profile).await;
     gw.shutdown().await;
 }
 
@@ -178,12 +146,7 @@ async fn the_branded_page_speaks_the_browsers_language_and_runs_no_injected_scri
 async fn with_javascript_off_the_page_joins_by_form_and_keeps_the_place_on_reload() {
     let gw = TestGateway::start(&[]).await;
     let base = gw.url("");
-    put_event(
-        &base,
-        "plain",
-        json!({"admit_per_second": 0, "max_active": 5}),
-    )
-    .await;
+    put_event(&base, "plain", rate(0, 5)).await;
     assert_eq!(join(&base, "plain", "ahead").await.status, 201);
 
     let (_driver, browser, profile) =
@@ -194,13 +157,8 @@ async fn with_javascript_off_the_page_joins_by_form_and_keeps_the_place_on_reloa
         !live.is_displayed().await.unwrap(),
         "the script's view is hidden"
     );
-    browser
-        .find(Locator::Css("#nojs form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let join_button = browser.find(Locator::Css("#nojs form button")).await;
+    join_button.unwrap().click().await.unwrap();
     let position = match browser
         .wait()
         .for_element(Locator::Id("nojs-position"))
@@ -210,40 +168,20 @@ async fn with_javascript_off_the_page_joins_by_form_and_keeps_the_place_on_reloa
         Err(e) => panic!("{e}: {}", browser.source().await.unwrap()),
     };
     assert_eq!(position.text().await.unwrap(), "2");
-    let png = browser.screenshot().await.unwrap();
-    std::fs::write(screenshot_dir().join("page-nojs.png"), &png).unwrap();
+    screenshot(&browser, "page-nojs.png").await;
     browser.refresh().await.unwrap();
     assert_eq!(
         text(&browser, "#nojs-position").await,
         "2",
         "the same place after a reload"
     );
-    let info = send(
-        client()
-            .get(gw.url("/admin/v1/events/plain"))
-            .bearer_auth(ADMIN),
-    )
-    .await;
+    let info = get_event(&base, "plain").await;
     assert_eq!(
-        info.body["stats"]["joined_total"], 2,
+        info["stats"]["joined_total"], 2,
         "one place for the browser"
     );
-    browser.close().await.unwrap();
-    let _ = std::fs::remove_dir_all(&profile);
+    close_browser(browser, profile).await;
     gw.shutdown().await;
-}
-
-/// Waits until the element's text is `want`.
-async fn wait_for_text(b: &fantoccini::Client, css: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let got = text(b, css).await;
-        if got == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{css}: {got:?}, never {want:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test]
@@ -255,19 +193,13 @@ async fn a_lottery_page_shows_no_place_and_a_closed_queue_says_so() {
     for i in 0..3 {
         assert_eq!(join(&base, "draw", &format!("ahead-{i}")).await.status, 201);
     }
-    let (driver, browser, profile) = start_browser("lottery").await;
-    browser.goto(&gw.url("/e/draw?lang=en")).await.unwrap();
+    let (driver, browser, profile) = start_browser_at("lottery", &gw.url("/e/draw?lang=en")).await;
     wait_for_text(&browser, "#title", "You are in the draw").await;
     // Joined, and the socket's first word is in: still no place to show.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(text(&browser, "#position").await, "");
-    let info = send(
-        client()
-            .get(gw.url("/admin/v1/events/draw"))
-            .bearer_auth(ADMIN),
-    )
-    .await;
-    assert_eq!(info.body["stats"]["joined_total"], 4, "the browser joined");
+    let info = get_event(&base, "draw").await;
+    assert_eq!(info["stats"]["joined_total"], 4, "the browser joined");
     assert_eq!(
         console_errors(&driver, &browser).await,
         Vec::<String>::new()
@@ -278,9 +210,7 @@ async fn a_lottery_page_shows_no_place_and_a_closed_queue_says_so() {
     browser.goto(&gw.url("/e/shut?lang=en")).await.unwrap();
     wait_for_text(&browser, "#title", "The queue is closed").await;
     assert_eq!(text(&browser, "#position").await, "");
-    let png = browser.screenshot().await.unwrap();
-    std::fs::write(screenshot_dir().join("page-closed.png"), &png).unwrap();
-    browser.close().await.unwrap();
-    let _ = std::fs::remove_dir_all(&profile);
+    screenshot(&browser, "page-closed.png").await;
+    close_browser(browser, profile).await;
     gw.shutdown().await;
 }

@@ -3,19 +3,14 @@
 
 mod common;
 
+use common::http::*;
 use common::*;
-use serde_json::json;
 use std::time::{Duration, Instant};
 use testkit::RedisServer;
 
 async fn admitted_total(base: &str, event: &str) -> u64 {
-    let r = send(
-        client()
-            .get(format!("{base}/admin/v1/events/{event}"))
-            .bearer_auth(ADMIN),
-    )
-    .await;
-    r.body["stats"]["admitted_total"].as_u64().expect("stats")
+    let info = get_event(base, event).await;
+    info["stats"]["admitted_total"].as_u64().expect("stats")
 }
 
 #[tokio::test]
@@ -26,12 +21,7 @@ async fn three_replicas_admit_at_the_configured_rate() {
         .map(|_| GatewayProcess::spawn(&["--redis-url", &url]))
         .collect();
     let base0 = gws[0].url("");
-    let r = put_event(
-        &base0,
-        "rate",
-        json!({"admit_per_second": 0, "max_active": 100000}),
-    )
-    .await;
+    let r = put_event(&base0, "rate", rate(0, 100000)).await;
     assert_eq!(r.status, 201);
     // A backlog far larger than 10 s of admissions, joined through all three replicas.
     let mut joins = Vec::new();
@@ -44,12 +34,7 @@ async fn three_replicas_admit_at_the_configured_rate() {
     for j in joins {
         assert_eq!(j.await.unwrap(), 201);
     }
-    put_event(
-        &base0,
-        "rate",
-        json!({"admit_per_second": 50, "max_active": 100000}),
-    )
-    .await;
+    put_event(&base0, "rate", rate(50, 100000)).await;
     tokio::time::sleep(Duration::from_millis(1500)).await; // past the first second's burst
     let before = admitted_total(&base0, "rate").await;
     let t0 = Instant::now();
@@ -69,28 +54,11 @@ async fn three_replicas_admit_at_the_configured_rate() {
 
 #[tokio::test]
 async fn sigterm_drains_in_flight_requests() {
-    let redis = RedisServer::start().unwrap();
-    let gw = GatewayProcess::spawn(&[
-        "--redis-url",
-        &redis.url(),
-        "--redis-timeout-ms",
-        "1500",
-        "--drain-grace-seconds",
-        "10",
-    ]);
+    let (redis, gw) = redis_process(&["--redis-timeout-ms", "1500", "--drain-grace-seconds", "10"]);
     let base = gw.url("");
-    put_event(
-        &base,
-        "drain",
-        json!({"admit_per_second": 0, "max_active": 1}),
-    )
-    .await;
+    put_event(&base, "drain", rate(0, 1)).await;
     // Freeze Redis so that a join is in flight when SIGTERM arrives.
-    let pid = redis.pid().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-STOP", &pid])
-        .status()
-        .unwrap();
+    redis.signal("STOP").unwrap();
     let inflight = tokio::spawn({
         let base = base.clone();
         async move { join(&base, "drain", "s").await }
@@ -98,10 +66,7 @@ async fn sigterm_drains_in_flight_requests() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     gw.signal("TERM");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    std::process::Command::new("kill")
-        .args(["-CONT", &pid])
-        .status()
-        .unwrap();
+    redis.signal("CONT").unwrap();
     let r = inflight.await.unwrap();
     assert!(
         r.status == 201 || r.status == 503,
@@ -111,17 +76,13 @@ async fn sigterm_drains_in_flight_requests() {
     );
     // The process exits by itself, cleanly, and stops accepting.
     let mut gw = gw;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = gw.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gateway did not exit after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = async || gw.child.try_wait().unwrap().ok_or("running");
+    let status = poll(
+        "the gateway exiting after SIGTERM",
+        Duration::from_secs(10),
+        exit,
+    )
+    .await;
     assert!(status.success(), "exit status {status}");
     assert!(
         std::net::TcpStream::connect(gw.addr).is_err(),

@@ -3,12 +3,18 @@
 
 mod common;
 
+use common::http::*;
 use common::*;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use testkit::RedisServer;
 use tokio_tungstenite::tungstenite::Message;
+
+/// A gateway over its own redis-server that admits and streams every 50 ms.
+async fn ws_gateway() -> (RedisServer, TestGateway) {
+    redis_gateway(&["--admission-tick-ms", "50", "--ws-tick-ms", "50"]).await
+}
 
 async fn connect(gw: &TestGateway, token: &str) -> Ws {
     let url = format!("ws://{}/api/v1/queue/ws?token={token}", gw.addr);
@@ -28,28 +34,40 @@ async fn tokens(base: &str, event: &str, n: usize) -> Vec<String> {
     v
 }
 
+/// Sets `event` up on `base` with `config` and joins `n` sessions there; the last one connects
+/// to `gw`. Its tokens, its socket and the socket's first message.
+async fn last_in_line(
+    base: &str,
+    gw: &TestGateway,
+    event: &str,
+    config: Value,
+    n: usize,
+) -> (Vec<String>, Ws, Value) {
+    put_event(base, event, config).await;
+    let toks = tokens(base, event, n).await;
+    let mut ws = connect(gw, &toks[n - 1]).await;
+    let first = next_json(&mut ws, Duration::from_secs(5)).await;
+    (toks, ws, first)
+}
+
+/// Asserts that `ws` is closed next, with `code`.
+async fn assert_closed(ws: &mut Ws, code: u16) {
+    assert_eq!(next_json(ws, Duration::from_secs(2)).await["closed"], code);
+}
+
+/// A socket of a new place in the demo event, past its first message.
+async fn demo_socket(gw: &TestGateway, session: &str) -> Ws {
+    let tok = waiting_token(&gw.url(""), "demo", session).await;
+    let mut ws = connect(gw, &tok).await;
+    next_json(&mut ws, Duration::from_secs(2)).await;
+    ws
+}
+
 #[tokio::test]
 async fn positions_stream_in_order_until_admission() {
-    let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&[
-        "--redis-url",
-        &redis.url(),
-        "--admission-tick-ms",
-        "50",
-        "--ws-tick-ms",
-        "50",
-    ])
-    .await;
+    let (_redis, gw) = ws_gateway().await;
     let base = gw.url("");
-    put_event(
-        &base,
-        "wsflow",
-        json!({"admit_per_second": 0, "max_active": 100}),
-    )
-    .await;
-    let toks = tokens(&base, "wsflow", 5).await;
-    let mut ws = connect(&gw, &toks[4]).await;
-    let first = next_json(&mut ws, Duration::from_secs(2)).await;
+    let (toks, mut ws, first) = last_in_line(&base, &gw, "wsflow", rate(0, 100), 5).await;
     assert_eq!(
         (first["type"].as_str(), first["position"].as_u64()),
         (Some("POSITION_CHANGED"), Some(5)),
@@ -58,12 +76,7 @@ async fn positions_stream_in_order_until_admission() {
     assert_eq!(first["status"], "WAITING");
     assert!(first["timestamp"].is_string() && first["eta_seconds"].is_i64());
 
-    put_event(
-        &base,
-        "wsflow",
-        json!({"admit_per_second": 4, "max_active": 100}),
-    )
-    .await;
+    put_event(&base, "wsflow", rate(4, 100)).await;
     let mut seen = Vec::new();
     loop {
         let m = next_json(&mut ws, Duration::from_secs(5)).await;
@@ -86,23 +99,11 @@ async fn positions_stream_in_order_until_admission() {
 /// while others are drawn before this one.
 #[tokio::test]
 async fn a_lottery_streams_no_positions() {
-    let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&[
-        "--redis-url",
-        &redis.url(),
-        "--admission-tick-ms",
-        "50",
-        "--ws-tick-ms",
-        "50",
-    ])
-    .await;
+    let (_redis, gw) = ws_gateway().await;
     let base = gw.url("");
     let config =
         |aps: u32| json!({"admit_per_second": aps, "max_active": 100, "queueing_method": "random"});
-    put_event(&base, "wslottery", config(0)).await;
-    let toks = tokens(&base, "wslottery", 8).await;
-    let mut ws = connect(&gw, &toks[7]).await;
-    let first = next_json(&mut ws, Duration::from_secs(2)).await;
+    let (_, mut ws, first) = last_in_line(&base, &gw, "wslottery", config(0), 8).await;
     assert_eq!(
         (
             first["type"].as_str(),
@@ -126,37 +127,16 @@ async fn a_lottery_streams_no_positions() {
 
 #[tokio::test]
 async fn admission_on_another_replica_reaches_this_one_within_a_second() {
-    let redis = RedisServer::start().unwrap();
     // Replica `b` holds the sockets and never admits; replica `a` admits.
-    let a = TestGateway::start(&["--redis-url", &redis.url(), "--admission-tick-ms", "20"]).await;
-    let b = TestGateway::start(&[
-        "--redis-url",
-        &redis.url(),
-        "--admission-tick-ms",
-        "3600000",
-    ])
-    .await;
-    put_event(
-        &a.url(""),
-        "xrep",
-        json!({"admit_per_second": 0, "max_active": 100}),
-    )
-    .await;
-    let toks = tokens(&a.url(""), "xrep", 4).await;
-    let mut ws = connect(&b, &toks[3]).await;
-    assert_eq!(
-        next_json(&mut ws, Duration::from_secs(2)).await["position"],
-        4
-    );
+    let (redis, a) = redis_gateway(&["--admission-tick-ms", "20"]).await;
+    let url = redis.url();
+    let b = TestGateway::start(&["--redis-url", &url, "--admission-tick-ms", "3600000"]).await;
+    let (toks, mut ws, first) = last_in_line(&a.url(""), &b, "xrep", rate(0, 100), 4).await;
+    assert_eq!(first["position"], 4);
 
     // Someone ahead leaves through replica `a`: seen on `b`.
     let t0 = Instant::now();
-    send(
-        client()
-            .delete(a.url("/api/v1/queue"))
-            .bearer_auth(&toks[0]),
-    )
-    .await;
+    leave(&a.url(""), &toks[0]).await;
     let m = next_json(&mut ws, Duration::from_secs(2)).await;
     assert_eq!(
         (m["type"].as_str(), m["position"].as_u64()),
@@ -171,12 +151,7 @@ async fn admission_on_another_replica_reaches_this_one_within_a_second() {
 
     // Replica `a` admits one: seen on `b` within a second.
     let t0 = Instant::now();
-    put_event(
-        &a.url(""),
-        "xrep",
-        json!({"admit_per_second": 1, "max_active": 100}),
-    )
-    .await;
+    put_event(&a.url(""), "xrep", rate(1, 100)).await;
     let m = next_json(&mut ws, Duration::from_secs(3)).await;
     assert_eq!(m["position"], 2, "{m}");
     assert!(
@@ -190,24 +165,11 @@ async fn admission_on_another_replica_reaches_this_one_within_a_second() {
 
 #[tokio::test]
 async fn an_open_socket_is_a_heartbeat_and_ready_timeouts_expire() {
-    let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&[
-        "--redis-url",
-        &redis.url(),
-        "--sweep-interval-ms",
-        "200",
-        "--ws-tick-ms",
-        "100",
-    ])
-    .await;
+    let (_redis, gw) = redis_gateway(&["--sweep-interval-ms", "200", "--ws-tick-ms", "100"]).await;
     let base = gw.url("");
-    put_event(&base, "beat", json!({"admit_per_second": 0, "max_active": 1, "idle_timeout_seconds": 3, "ready_timeout_seconds": 1})).await;
-    let toks = tokens(&base, "beat", 2).await;
-    let mut ws = connect(&gw, &toks[1]).await;
-    assert_eq!(
-        next_json(&mut ws, Duration::from_secs(2)).await["position"],
-        2
-    );
+    let beat = |aps: u32| json!({"admit_per_second": aps, "max_active": 1, "idle_timeout_seconds": 3, "ready_timeout_seconds": 1});
+    let (toks, mut ws, first) = last_in_line(&base, &gw, "beat", beat(0), 2).await;
+    assert_eq!(first["position"], 2);
     // The first user has no socket and sends no status: expired after 3 s, swept; the second,
     // silent but connected, moves up and stays.
     let m = next_json(&mut ws, Duration::from_secs(6)).await;
@@ -225,7 +187,7 @@ async fn an_open_socket_is_a_heartbeat_and_ready_timeouts_expire() {
     );
 
     // READY but never entering: after ready_timeout_seconds the place is gone.
-    put_event(&base, "beat", json!({"admit_per_second": 5, "max_active": 1, "idle_timeout_seconds": 3, "ready_timeout_seconds": 1})).await;
+    put_event(&base, "beat", beat(5)).await;
     assert_eq!(
         next_json(&mut ws, Duration::from_secs(3)).await["type"],
         "ADMISSION_READY"
@@ -234,29 +196,15 @@ async fn an_open_socket_is_a_heartbeat_and_ready_timeouts_expire() {
         next_json(&mut ws, Duration::from_secs(35)).await["type"],
         "TOKEN_EXPIRED"
     );
-    assert_eq!(
-        next_json(&mut ws, Duration::from_secs(2)).await["closed"],
-        1000
-    );
+    assert_closed(&mut ws, 1000).await;
     gw.shutdown().await;
 }
 
 #[tokio::test]
 async fn reconnecting_resumes_the_same_place() {
-    let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&["--redis-url", &redis.url()]).await;
-    put_event(
-        &gw.url(""),
-        "resume",
-        json!({"admit_per_second": 0, "max_active": 1}),
-    )
-    .await;
-    let toks = tokens(&gw.url(""), "resume", 3).await;
-    let mut ws = connect(&gw, &toks[2]).await;
-    assert_eq!(
-        next_json(&mut ws, Duration::from_secs(2)).await["position"],
-        3
-    );
+    let (_redis, gw) = redis_gateway(&[]).await;
+    let (toks, mut ws, first) = last_in_line(&gw.url(""), &gw, "resume", rate(0, 1), 3).await;
+    assert_eq!(first["position"], 3);
     ws.close(None).await.unwrap();
     drop(ws);
     let mut again = connect(&gw, &toks[2]).await;
@@ -287,10 +235,7 @@ async fn bad_tokens_are_refused_before_the_upgrade() {
         }
     }
     // A plain GET with a valid token but no upgrade headers is a 400, not a hang.
-    let tok = join(&gw.url(""), "demo", "plain").await.body["waiting_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let tok = waiting_token(&gw.url(""), "demo", "plain").await;
     let r = send(client().get(gw.url(&format!("/api/v1/queue/ws?token={tok}")))).await;
     assert_eq!((r.status, r.code()), (400, "INVALID_ARGUMENT"));
     gw.shutdown().await;
@@ -299,12 +244,7 @@ async fn bad_tokens_are_refused_before_the_upgrade() {
 #[tokio::test]
 async fn oversized_client_frames_close_the_socket() {
     let gw = TestGateway::start(&[]).await;
-    let tok = join(&gw.url(""), "demo", "big").await.body["waiting_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mut ws = connect(&gw, &tok).await;
-    next_json(&mut ws, Duration::from_secs(2)).await;
+    let mut ws = demo_socket(&gw, "big").await;
     ws.send(Message::text("small is fine")).await.unwrap();
     ws.send(Message::text("x".repeat(5000))).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -320,56 +260,27 @@ async fn oversized_client_frames_close_the_socket() {
 
 #[tokio::test]
 async fn system_updates_reach_waiting_clients() {
-    let redis = RedisServer::start().unwrap();
-    let gw = TestGateway::start(&["--redis-url", &redis.url(), "--ws-tick-ms", "50"]).await;
+    let (_redis, gw) = redis_gateway(&["--ws-tick-ms", "50"]).await;
     let base = gw.url("");
-    put_event(
-        &base,
-        "sys",
-        json!({"admit_per_second": 0, "max_active": 1}),
-    )
-    .await;
-    let toks = tokens(&base, "sys", 1).await;
-    let mut ws = connect(&gw, &toks[0]).await;
-    next_json(&mut ws, Duration::from_secs(2)).await;
-    let act = |a: &'static str| {
-        client()
-            .post(gw.url("/admin/v1/events/sys/actions"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"action": a, "confirm": true}))
-    };
-    let r = send(act("STOP_ADMISSIONS")).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(
-        next_json(&mut ws, Duration::from_secs(2)).await["type"],
-        "ADMISSIONS_PAUSED"
-    );
-    send(act("RESUME_ADMISSIONS")).await;
-    assert_eq!(
-        next_json(&mut ws, Duration::from_secs(2)).await["type"],
-        "ADMISSIONS_RESUMED"
-    );
-    send(act("SOLD_OUT")).await;
-    assert_eq!(
-        next_json(&mut ws, Duration::from_secs(2)).await["type"],
-        "EVENT_SOLD_OUT"
-    );
-    assert_eq!(
-        next_json(&mut ws, Duration::from_secs(2)).await["closed"],
-        1000
-    );
+    let (_, mut ws, _) = last_in_line(&base, &gw, "sys", rate(0, 1), 1).await;
+    for (action, heard) in [
+        ("STOP_ADMISSIONS", "ADMISSIONS_PAUSED"),
+        ("RESUME_ADMISSIONS", "ADMISSIONS_RESUMED"),
+        ("SOLD_OUT", "EVENT_SOLD_OUT"),
+    ] {
+        let r = event_action(&base, "sys", action).await;
+        assert_eq!(r.status, 200, "{action}: {}", r.body);
+        let m = next_json(&mut ws, Duration::from_secs(2)).await;
+        assert_eq!(m["type"], heard, "{action}: {m}");
+    }
+    assert_closed(&mut ws, 1000).await;
     gw.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_peer_that_stops_answering_pings_is_dropped() {
     let gw = TestGateway::start(&["--ws-ping-seconds", "1", "--ws-tick-ms", "50"]).await;
-    let tok = join(&gw.url(""), "demo", "silent").await.body["waiting_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mut ws = connect(&gw, &tok).await;
-    next_json(&mut ws, Duration::from_secs(2)).await;
+    let mut ws = demo_socket(&gw, "silent").await;
     // Not reading means not answering pings: the server gives up after two intervals. (The
     // client may not get to read the 1008 close frame: its late pong can meet a closed socket,
     // and the reset discards what was queued. So the server's side is what is checked.)
@@ -402,19 +313,9 @@ async fn a_socket_whose_event_is_not_here_is_told_not_to_reconnect() {
     // Two gateways with the same token secret, each with its own embedded store: the event
     // exists on one only, as after its data was lost.
     let (a, b) = (TestGateway::start(&[]).await, TestGateway::start(&[]).await);
-    put_event(
-        &a.url(""),
-        "only-on-a",
-        json!({"admit_per_second": 0, "max_active": 10}),
-    )
-    .await;
-    let token = tokens(&a.url(""), "only-on-a", 1).await.remove(0);
-    let mut ws = connect(&b, &token).await;
+    let (_, _ws, first) = last_in_line(&a.url(""), &b, "only-on-a", rate(0, 10), 1).await;
     // 4404, from the error table: not 1013 ("try again later"), which retrying never ends.
-    assert_eq!(
-        next_json(&mut ws, Duration::from_secs(5)).await,
-        json!({"closed": 4404})
-    );
+    assert_eq!(first, json!({"closed": 4404}));
     a.shutdown().await;
     b.shutdown().await;
 }

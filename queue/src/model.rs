@@ -348,8 +348,11 @@ pub struct Place {
     pub stopped: bool,
     /// `opens_at` in Unix ms.
     pub opens_at_ms: Option<u64>,
-    /// The event's epoch: its creation time (Unix ms), different for every incarnation of an
-    /// event id; waiting tokens carry it. 0 for an event created before epochs existed.
+    /// The event's epoch: random, chosen when the event was created
+    /// ([`crate::store::new_epoch`]), so different for every incarnation of an event id (and
+    /// not its creation time: events created in the same millisecond differ too); waiting
+    /// tokens carry it. Events created before epochs were random keep their creation time (Unix
+    /// ms); 0 for an event created before epochs existed.
     pub epoch: u64,
     /// The event's queueing method now.
     pub method: QueueingMethod,

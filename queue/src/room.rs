@@ -409,6 +409,15 @@ impl WaitingRoom {
             .await
     }
 
+    /// One step of the idle sweep of `event`: at most `budget` x 64 places, from where the last
+    /// step stopped; `done` when it reached the end of the queue (the next step starts a pass).
+    pub async fn sweep_step(&self, event: &EventId, budget: u32) -> Result<SweepReport> {
+        self.inner
+            .store
+            .sweep(event, budget, self.inner.clock.now_ms())
+            .await
+    }
+
     /// A full idle sweep of `event` in steps of `budget` x 64 places; returns users expired.
     pub async fn sweep(&self, event: &EventId, budget: u32) -> Result<u64> {
         let mut expired = 0;

@@ -119,8 +119,14 @@ struct Gated {
 
 #[async_trait]
 impl Store for Gated {
-    async fn configure(&self, e: &EventId, c: &EventConfig, now: u64) -> Result<bool> {
-        self.inner.configure(e, c, now).await
+    async fn configure_with_epoch(
+        &self,
+        e: &EventId,
+        c: &EventConfig,
+        epoch: u64,
+        now: u64,
+    ) -> Result<bool> {
+        self.inner.configure_with_epoch(e, c, epoch, now).await
     }
     async fn info(&self, e: &EventId, now: u64) -> Result<Option<EventInfo>> {
         self.inner.info(e, now).await

@@ -1,20 +1,23 @@
 //! Waiting tokens are bound to one incarnation of an event: when an event's data is lost and
 //! the event is created again, a token of the old queue is refused (`InvalidToken`, a 401)
-//! rather than read against whoever holds that ticket in the new queue.
+//! rather than read against whoever holds that ticket in the new queue. The epoch that tells
+//! incarnations apart is random, not the creation time, and seeds the lottery.
 
 use queue::clock::ManualClock;
-use queue::model::{EventConfig, Status};
+use queue::ids::EventId;
+use queue::model::{Departure, EventConfig, QueueingMethod, Status};
 use queue::room::WaitingRoom;
-use queue::store::{MemoryStore, RedisOptions, RedisStore, Store};
+use queue::store::{MemoryStore, RedisOptions, RedisStore, Store, MAX_EPOCH};
 use queue::token::{AdmissionSigner, WaitingTokens};
 use queue::QueueError;
 use std::sync::Arc;
 use testkit::{raw_command, RedisServer};
 
 const T0: u64 = 1_800_000_000_000;
+const SECRET: &[u8] = b"epoch test secret 0123456789";
 
 fn room(store: Arc<dyn Store>, clock: &ManualClock) -> WaitingRoom {
-    let tokens = WaitingTokens::from_secret(b"epoch test secret 0123456789")
+    let tokens = WaitingTokens::from_secret(SECRET)
         .unwrap()
         .with_clock(Arc::new(clock.clone()));
     WaitingRoom::new(
@@ -84,4 +87,107 @@ async fn the_embedded_store_refuses_them_too() {
         second.status(&old).await,
         Err(QueueError::InvalidToken)
     ));
+}
+
+/// The epoch a waiting token carries.
+fn epoch_of(token: &str) -> u64 {
+    let claims = WaitingTokens::from_secret(SECRET)
+        .unwrap()
+        .verify(token)
+        .unwrap();
+    claims.epoch.unwrap()
+}
+
+/// On `store`, with a clock at `T0`: creates `draw`, a `random` event (with `epoch` when
+/// given, else as the queue does), joins twelve, and lets twelve admission ticks draw them one
+/// by one. The epoch the tokens carry and the ranks drawn.
+async fn lottery_at_t0(store: Arc<dyn Store>, epoch: Option<u64>) -> (u64, Vec<Departure>) {
+    let clock = ManualClock::new(T0);
+    let r = room(store.clone(), &clock);
+    let id = EventId::parse("draw").unwrap();
+    let cfg = EventConfig {
+        queueing_method: QueueingMethod::Random,
+        ..EventConfig::new(1, 100)
+    };
+    let created = match epoch {
+        Some(e) => store.configure_with_epoch(&id, &cfg, e, T0).await,
+        None => r.configure("draw", &cfg).await,
+    };
+    assert!(created.unwrap());
+    let mut tokens = Vec::new();
+    for i in 0..12 {
+        tokens.push(
+            r.join("draw", &format!("s{i}"), None)
+                .await
+                .unwrap()
+                .waiting_token,
+        );
+    }
+    let epoch = epoch_of(&tokens[0]);
+    assert!(tokens.iter().all(|t| epoch_of(t) == epoch));
+    let mut seq = store.pulse(&id, 0).await.unwrap().seq;
+    let mut ranks = Vec::new();
+    for _ in 0..12 {
+        clock.advance_ms(1000);
+        assert_eq!(r.admit(&id).await.unwrap().admitted, 1);
+        let p = store.pulse(&id, seq).await.unwrap();
+        seq = p.seq;
+        ranks.extend(p.departures.unwrap());
+    }
+    (epoch, ranks)
+}
+
+/// Nothing about an event's epoch or its lottery follows from when it was created: two events
+/// created in the same millisecond get different epochs, and an event created again at the
+/// very time it was first created, joined by the same sessions at the same times, gets another
+/// epoch and another draw. Given the epoch, the draw is the same again. `fresh` is a store
+/// without data (a new one, or the same one wiped).
+async fn epochs_are_random(fresh: impl Fn() -> Arc<dyn Store>) {
+    let clock = ManualClock::new(T0);
+    let r = room(fresh(), &clock);
+    let cfg = EventConfig::new(0, 10);
+    assert!(r.configure("a", &cfg).await.unwrap());
+    assert!(r.configure("b", &cfg).await.unwrap());
+    let alice = r.join("a", "alice", None).await.unwrap().waiting_token;
+    let (a, b) = (
+        epoch_of(&alice),
+        epoch_of(&r.join("b", "alice", None).await.unwrap().waiting_token),
+    );
+    assert_ne!(a, b, "two events created in the same millisecond");
+    assert!(
+        [a, b].iter().all(|e| (1..=MAX_EPOCH).contains(e)),
+        "{a} {b}"
+    );
+    // Updating an event keeps its epoch: tokens issued before stay valid.
+    assert!(!r.configure("a", &EventConfig::new(1, 10)).await.unwrap());
+    assert_eq!(r.status(&alice).await.unwrap().position, 1);
+    let bob = r.join("a", "bob", None).await.unwrap().waiting_token;
+    assert_eq!(epoch_of(&bob), a);
+
+    let (epoch, ranks) = lottery_at_t0(fresh(), None).await;
+    let (other_epoch, other_ranks) = lottery_at_t0(fresh(), None).await;
+    assert_ne!(epoch, other_epoch, "created again at the same time");
+    assert_ne!(ranks, other_ranks, "the same joins at the same times");
+    assert_eq!(lottery_at_t0(fresh(), Some(epoch)).await, (epoch, ranks));
+}
+
+#[tokio::test]
+async fn redis_epochs_are_random_not_the_creation_time() {
+    let server = RedisServer::start().unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        RedisStore::connect(&RedisOptions::new(server.url()))
+            .await
+            .unwrap(),
+    );
+    let port = server.port();
+    epochs_are_random(|| {
+        raw_command(port, "FLUSHALL").unwrap();
+        store.clone()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn embedded_epochs_are_random_too() {
+    epochs_are_random(|| -> Arc<dyn Store> { Arc::new(MemoryStore::new()) }).await;
 }

@@ -189,13 +189,18 @@ async fn switching_keeps_the_queue(c: &Ctx) {
 /// The lottery is uniform: 20 always waiting, 2,000 single admissions, tallied by the rank
 /// drawn (from the departure log). Chi-square, 19 degrees of freedom: under 43.82 with
 /// probability 99.9% for a uniform draw. Deterministic (the generator is seeded from the event's
-/// creation time, a fixed manual clock), so it cannot flake.
+/// epoch, random per event but fixed here), so it cannot flake.
 async fn random_is_uniform(c: &Ctx) {
     const N: u64 = 20;
     const DRAWS: u64 = 2000;
-    let ev = c.event(&cfg(1, 1_000_000, QueueingMethod::Random)).await;
+    let ev = format!("m{}", SEQ.fetch_add(1, Ordering::SeqCst));
     let id = EventId::parse(&ev).unwrap();
     let store = c.room.store().clone();
+    let conf = cfg(1, 1_000_000, QueueingMethod::Random);
+    assert!(store
+        .configure_with_epoch(&id, &conf, T0, c.clock.now_ms())
+        .await
+        .unwrap());
     for i in 0..N {
         c.room.join(&ev, &format!("r{i}"), None).await.unwrap();
     }

@@ -10,13 +10,17 @@ pub const ROW_SEATS: u64 = 20;
 /// Longest accepted user id or idempotency key, in bytes.
 pub const MAX_CLIENT_ID_BYTES: usize = 128;
 
+/// Whether `s` is 1 to `max` bytes of `[A-Za-z0-9_-]`: safe in a key and in a hash tag.
+fn key_safe(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// Checks an event id: `[A-Za-z0-9_-]{1,64}` (the gateway's rule), safe in a key's hash tag.
 pub fn check_event_id(s: &str) -> Result<()> {
-    let ok = !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
+    if key_safe(s, 64) {
         Ok(())
     } else {
         Err(ServiceError::InvalidArgument(
@@ -253,6 +257,17 @@ pub fn intent_event(id: &str) -> Result<String> {
     event_of(id, "pi_", "payment_intent_id")
 }
 
+/// Checks a payment provider's own id for an intent (Stripe's `pi_3MtwBw…`, `cs_…`):
+/// `[A-Za-z0-9_-]{1,255}`, and not of our intents' form, so that an id names one kind of intent.
+pub fn check_provider_intent_id(id: &str) -> Result<()> {
+    if key_safe(id, 255) && intent_event(id).is_err() {
+        return Ok(());
+    }
+    Err(ServiceError::InvalidArgument(
+        "provider_intent_id must match [A-Za-z0-9_-]{1,255} and not be one of our ids".into(),
+    ))
+}
+
 /// A short, key-safe digest of client-chosen strings (idempotency keys, fingerprints).
 pub fn digest(parts: &[&str]) -> String {
     let mut h = Sha256::new();
@@ -343,6 +358,9 @@ pub struct Intent {
     pub created_ms: u64,
     /// Deadline (the reservation's hold expiry), Unix ms.
     pub expires_ms: u64,
+    /// The payment provider's own id for it (Stripe's `pi_…`) when it was created at the
+    /// provider, which then settles it (nothing simulated); None for a simulated intent.
+    pub provider_id: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,16 +1,19 @@
 //! Payments end to end over real gRPC, on the in-memory store and on a real Redis: pay through
-//! the simulator and its signed webhook, confirm or cancel, the simulator's scenarios, and
-//! bounded webhook delivery.
+//! the simulator and its signed webhook, confirm or cancel, the simulator's scenarios, payments
+//! made at a provider under its own ids, and bounded webhook delivery.
 
 mod common;
 
 use anyhow::{Context, Result};
 use common::{
-    availability, check, free_seats, hold, intent, pay, pay_refused, payment_status, process,
-    process_refused, reserve, status_of, wait_for, with_seats, Harness, Kind, Options, Received,
-    Receiver,
+    approval, availability, check, free_seats, hold, intent, pay, pay_refused, payment_status,
+    process, process_refused, reserve, status_of, wait_for, with_seats, Harness, Kind, Options,
+    Received, Receiver,
 };
-use proto::payment::v1::{PaymentScenario, PaymentStatus};
+use proto::common::v1::Money;
+use proto::payment::v1::{
+    CreatePaymentIntentRequest, GetPaymentStatusRequest, PaymentScenario, PaymentStatus,
+};
 use proto::reservation::v1::{
     PaymentResult, ProcessPaymentRequest, ProcessingStatus, ReservationStatus,
 };
@@ -187,6 +190,90 @@ async fn timeout_scenario_never_reports(kind: Kind) -> Result<()> {
         payment_status(&h, &pi.payment_intent_id).await?,
         PaymentStatus::Expired
     );
+    h.stop().await
+}
+
+both_stores!(provider_ids_name_payments_made_at_the_provider);
+/// A payment made at the provider (Stripe's `pi_…`): its intent is created with the provider's
+/// id and nothing is simulated; a result naming that id (a verified Stripe event, forwarded)
+/// finds it within the reservation's event, and the first one settles it, once.
+async fn provider_ids_name_payments_made_at_the_provider(kind: Kind) -> Result<()> {
+    let rx = Receiver::start(0).await?;
+    let h = Harness::start(kind, rx.options()).await?;
+    let r = hold(&h, reserve("show", 2, "alice", "k1")).await?;
+    let other = hold(&h, reserve("show", 1, "bob", "k2")).await?;
+    let stripe = "pi_3MtwBwLkdIwHu7ix28a3tqPa";
+    let at_stripe = |rid: &str, key: &str, id: &str| CreatePaymentIntentRequest {
+        provider_intent_id: id.into(),
+        ..intent(rid, PaymentScenario::Approve, key)
+    };
+    let pi = pay(&h, at_stripe(&r.reservation_id, "p1", stripe)).await?;
+    assert_eq!(pi.status(), PaymentStatus::Pending);
+    let again = pay(&h, at_stripe(&r.reservation_id, "p1", stripe)).await?;
+    assert_eq!(again.payment_intent_id, pi.payment_intent_id);
+    // One provider id names one intent; ours, or a malformed one, is no provider id.
+    let e = pay_refused(&h, at_stripe(&other.reservation_id, "p2", stripe)).await?;
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    for bad in [pi.payment_intent_id.as_str(), "pi_3Mtw BwLk"] {
+        let e = pay_refused(&h, at_stripe(&r.reservation_id, "p3", bad)).await?;
+        assert_eq!(e.code(), Code::InvalidArgument, "{bad}");
+    }
+
+    // What the gateway forwards from a verified Stripe event: Stripe's id, the reservation of
+    // its metadata, the amount and currency. Refused: an id no intent was created with,
+    // another reservation, another amount or currency.
+    let paid = |rid: &str, id: &str, cents: i64, currency: &str| ProcessPaymentRequest {
+        amount: Some(Money {
+            amount_cents: cents,
+            currency: currency.into(),
+        }),
+        ..approval(id, rid)
+    };
+    let rid = r.reservation_id.as_str();
+    let unknown = "pi_3MtwBwLkdIwHu7ix0000000a";
+    let e = process_refused(&h, paid(rid, unknown, 5000, "USD")).await?;
+    assert_eq!(e.code(), Code::NotFound);
+    for wrong in [
+        paid(&other.reservation_id, stripe, 2500, "USD"),
+        paid(rid, stripe, 4999, "USD"),
+        paid(rid, stripe, 5000, "EUR"),
+    ] {
+        let e = process_refused(&h, wrong.clone()).await?;
+        assert_eq!(e.code(), Code::InvalidArgument, "{wrong:?}");
+    }
+    // APPROVE would have reported within ~5 ms at this time scale: the provider settles it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rx.hits.load(Ordering::SeqCst), 0);
+    let status = h
+        .payments()
+        .get_payment_status(GetPaymentStatusRequest {
+            payment_intent_id: pi.payment_intent_id.clone(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        (status.status(), status.provider_intent_id.as_str()),
+        (PaymentStatus::Pending, stripe)
+    );
+
+    let done = process(&h, paid(rid, stripe, 5000, "USD")).await?;
+    assert_eq!(done.reservation_status(), ReservationStatus::Confirmed);
+    assert_eq!(
+        payment_status(&h, &pi.payment_intent_id).await?,
+        PaymentStatus::Approved
+    );
+    let twice = process(&h, paid(rid, stripe, 5000, "USD")).await?;
+    assert_eq!(twice.status(), ProcessingStatus::AlreadyProcessed);
+    assert_eq!(twice.order_id, done.order_id);
+    // A later result that contradicts the first is refused; the sale stands.
+    let failed = ProcessPaymentRequest {
+        result: PaymentResult::Failed as i32,
+        ..paid(rid, stripe, 5000, "USD")
+    };
+    let e = process_refused(&h, failed).await?;
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert_eq!(status_of(&h, rid).await?, ReservationStatus::Confirmed);
+    assert_eq!(free_seats(&h, "show").await?, 7);
     h.stop().await
 }
 

@@ -19,6 +19,11 @@
 //! and the event `id` is the dedup key. An object without `metadata.reservation_id` is not ours
 //! ([`IgnoreReason::NoReservation`]); a completed session that is still `unpaid` is not an
 //! outcome yet ([`IgnoreReason::NotSettled`]).
+//!
+//! `payment_intent_id` is passed on as Stripe sends it: with a real integration that is Stripe's
+//! own id (`pi_3MtwBwLkdIwHu7ix28a3tqPa`, or a session's `cs_…`), never one of ours. The worker
+//! resolves it to the intent that was created with it as `provider_intent_id`, within the
+//! event of the reservation named here (docs/api.md, "Stripe's own ids").
 
 use crate::payload::{
     IgnoreReason, Ignored, Parsed, PayloadError, PaymentData, PaymentEvent, PaymentEventType,

@@ -1,8 +1,10 @@
 //! Headless Chromium for the page tests (Debian's `chromium` and `chromium-driver`, installed
 //! by scripts/test.sh), driven through chromedriver with fantoccini.
 
-use fantoccini::ClientBuilder;
+use super::http::poll_for;
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -41,17 +43,18 @@ pub fn start_chromedriver() -> Driver {
 }
 
 /// A headless Chromium session (phone-sized window) with its own empty profile.
-pub async fn start_browser(name: &str) -> (Driver, fantoccini::Client, std::path::PathBuf) {
+pub async fn start_browser(name: &str) -> (Driver, Client, PathBuf) {
     start_browser_with(name, &[], json!({})).await
 }
 
-/// As [`start_browser`], with extra command-line `args` and profile `prefs` (such as
-/// `intl.accept_languages`). The browser's console log is kept ([`console_errors`]).
+/// As [`start_browser`], with extra command-line `args` (such as another `--window-size=`) and
+/// profile `prefs` (such as `intl.accept_languages`). The browser's console log is kept
+/// ([`console_errors`]).
 pub async fn start_browser_with(
     name: &str,
     args: &[&str],
     prefs: Value,
-) -> (Driver, fantoccini::Client, std::path::PathBuf) {
+) -> (Driver, Client, PathBuf) {
     let driver = start_chromedriver();
     let profile = std::env::temp_dir().join(format!("chromium-{name}-{}", std::process::id()));
     let mut all: Vec<String> = [
@@ -64,11 +67,14 @@ pub async fn start_browser_with(
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        "--window-size=412,915",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
+    // A phone's window unless `args` asks for another.
+    if !args.iter().any(|a| a.starts_with("--window-size=")) {
+        all.push("--window-size=412,915".into());
+    }
     all.push(format!("--user-data-dir={}", profile.display()));
     all.extend(args.iter().map(|s| s.to_string()));
     let caps = json!({
@@ -89,9 +95,67 @@ pub async fn start_browser_with(
     (driver, browser, profile)
 }
 
+/// As [`start_browser`], on `url`.
+pub async fn start_browser_at(name: &str, url: &str) -> (Driver, Client, PathBuf) {
+    let (driver, browser, profile) = start_browser(name).await;
+    browser.goto(url).await.unwrap();
+    (driver, browser, profile)
+}
+
+/// Ends the session and removes its profile.
+pub async fn close_browser(browser: Client, profile: PathBuf) {
+    browser.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&profile);
+}
+
+/// `target/screenshots` of the workspace: what the page tests saw, for people to look at.
+pub fn screenshot_dir() -> PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Saves what `b` shows as `name` in [`screenshot_dir`].
+pub async fn screenshot(b: &Client, name: &str) {
+    let png = b.screenshot().await.unwrap();
+    std::fs::write(screenshot_dir().join(name), &png).unwrap();
+}
+
+/// The text of the element that `css` selects.
+pub async fn text(b: &Client, css: &str) -> String {
+    b.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The place the waiting page shows (`data-position` of `#position`), if it shows one yet.
+pub async fn position(b: &Client) -> Option<String> {
+    let el = b.find(Locator::Id("position")).await.ok()?;
+    let p = el.attr("data-position").await.ok().flatten();
+    p.filter(|p| !p.is_empty())
+}
+
+/// Waits up to `within` for the page to show the place `want`.
+pub async fn wait_for_position(b: &Client, want: &str, within: Duration) {
+    let what = format!("the page showing position {want}");
+    poll_for(&what, within, Some(want.to_owned()), async || {
+        position(b).await
+    })
+    .await
+}
+
+/// Waits up to 20 s for the element that `css` selects to read `want`.
+pub async fn wait_for_text(b: &Client, css: &str, want: &str) {
+    let within = Duration::from_secs(20);
+    poll_for(css, within, want.to_owned(), async || text(b, css).await).await
+}
+
 /// The browser console's errors since the last call (chromedriver's log endpoint): failed
 /// loads, uncaught exceptions, CSP violations and `console.error` calls.
-pub async fn console_errors(driver: &Driver, browser: &fantoccini::Client) -> Vec<String> {
+pub async fn console_errors(driver: &Driver, browser: &Client) -> Vec<String> {
     let session = browser.session_id().await.unwrap().expect("a session id");
     let r: Value = reqwest::Client::new()
         .post(format!(

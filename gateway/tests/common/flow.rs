@@ -2,7 +2,8 @@
 //! admits everyone at once, a real admission (join, READY, enter), admission tokens signed by
 //! hand, and the small gRPC and admin calls.
 
-use super::{client, enter, join, put_event, send, wait_status, Resp, TestGateway, ADMIN};
+use super::admin_http::{admin_get, admin_post};
+use super::{enter, join, put_event, wait_status, Resp, TestGateway};
 use futures::StreamExt;
 use queue::token::{AdmissionClaims, AdmissionSigner, ISSUER};
 use serde_json::{json, Value};
@@ -31,6 +32,15 @@ pub async fn gateway_with_grpc(redis: &RedisServer, extra: &[impl AsRef<str>]) -
     let mut args = vec!["--grpc-listen", "127.0.0.1:0"];
     args.extend(extra.iter().map(AsRef::as_ref));
     gateway(redis, &args).await
+}
+
+/// A redis-server of its own and [`gateway_with_grpc`] over it, with the gateway's base URL.
+/// (Keep the server bound: dropping it stops it.)
+pub async fn grpc_stack(extra: &[impl AsRef<str>]) -> (RedisServer, TestGateway, String) {
+    let redis = RedisServer::start().unwrap();
+    let gw = gateway_with_grpc(&redis, extra).await;
+    let base = gw.url("");
+    (redis, gw, base)
 }
 
 /// An event that admits everyone at once.
@@ -101,26 +111,23 @@ pub fn reason(s: &tonic::Status) -> String {
         .unwrap_or_default()
 }
 
+/// A gRPC request carrying `token` as its bearer (`authorization` metadata).
+pub fn bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    let value = format!("Bearer {token}").parse().unwrap();
+    r.metadata_mut().insert("authorization", value);
+    r
+}
+
 /// `POST /admin/v1/actions`.
 pub async fn system_action(base: &str, body: Value) -> Resp {
-    send(
-        client()
-            .post(format!("{base}/admin/v1/actions"))
-            .bearer_auth(ADMIN)
-            .json(&body),
-    )
-    .await
+    admin_post(base, "/admin/v1/actions", body).await
 }
 
 /// `GET /admin/v1/events/{id}`: the body.
 pub async fn get_event(base: &str, id: &str) -> Value {
-    send(
-        client()
-            .get(format!("{base}/admin/v1/events/{id}"))
-            .bearer_auth(ADMIN),
-    )
-    .await
-    .body
+    let path = format!("/admin/v1/events/{id}");
+    admin_get(base, &path).await.body
 }
 
 /// The next JSON text frame (pings are skipped), `{"closed": code}` for a close; panics after

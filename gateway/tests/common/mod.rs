@@ -2,9 +2,11 @@
 //! real `gateway` processes, and a JSON HTTP client.
 #![allow(dead_code)]
 
+pub mod admin_http;
 pub mod backends;
 pub mod chrome;
 pub mod cluster;
+pub mod http;
 pub mod webhook_http;
 
 mod flow;

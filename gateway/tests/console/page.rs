@@ -1,59 +1,19 @@
-//! The console tests' helpers: a headless Chromium through chromedriver (as in
-//! tests/browser.rs), screenshots, reading the page, and dead letters to show.
+//! The console tests' helpers: a headless Chromium (tests/common/chrome.rs) at a given window
+//! size, screenshots, using and reading the page, and dead letters to show.
 
-use super::common::{backends, client, send, ADMIN};
-use fantoccini::{ClientBuilder, Locator};
-use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use super::common::admin_http::admin_get;
+use super::common::{backends, chrome, client, send, until, ADMIN};
+use fantoccini::{Client, Locator};
+use serde_json::Value;
 
-pub struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub fn start_chromedriver() -> (Driver, u16) {
-    let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-    let port = testkit::free_port().unwrap();
-    let child = Command::new(&bin)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {bin} (is chromium-driver installed?): {e}"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Driver(child), port)
-}
-
-/// A headless Chromium session with a window of `size` and its own empty profile.
+/// A headless Chromium session with a window of `width` × `height` and its own empty profile.
 pub async fn start_browser(
     name: &str,
-    size: &str,
-) -> (Driver, fantoccini::Client, std::path::PathBuf) {
-    let (driver, port) = start_chromedriver();
-    let profile = std::env::temp_dir().join(format!("chromium-{name}-{}", std::process::id()));
-    let caps = json!({"goog:chromeOptions": {
-        "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
-        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 format!("--window-size={size}"), format!("--user-data-dir={}", profile.display())]
-    }});
-    let caps = caps.as_object().unwrap().clone().into_iter().collect();
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let browser = ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a chromium session");
-    (driver, browser, profile)
+    (width, height): (u32, u32),
+) -> (chrome::Driver, Client, std::path::PathBuf) {
+    let (driver, b, profile) = chrome::start_browser(name).await;
+    b.set_window_size(width, height).await.unwrap();
+    (driver, b, profile)
 }
 
 /// `<target dir>/console-screenshots` (CARGO_TARGET_TMPDIR is `<target dir>/tmp`).
@@ -66,7 +26,7 @@ pub fn screenshot_dir() -> std::path::PathBuf {
     dir
 }
 
-pub async fn shot(b: &fantoccini::Client, name: &str) {
+pub async fn shot(b: &Client, name: &str) {
     b.execute(
         "document.activeElement.blur(); window.scrollTo(0, 0);",
         vec![],
@@ -77,22 +37,54 @@ pub async fn shot(b: &fantoccini::Client, name: &str) {
     std::fs::write(screenshot_dir().join(name), png).unwrap();
 }
 
+/// Clicks the element at `at`, found again when the page redrew it in between (the console
+/// redraws its lists with every sample).
+pub async fn click(b: &Client, at: Locator<'_>) {
+    until("a click on an element still on the page", async || {
+        let clicked = b.find(at).await.unwrap().click().await;
+        match clicked {
+            Ok(()) => true,
+            Err(e) if e.is_stale_element_reference() => false,
+            Err(e) => panic!("clicking {at:?}: {e}"),
+        }
+    })
+    .await;
+}
+
+/// Replaces what the input `id` holds with `text`, as typed.
+pub async fn type_into(b: &Client, id: &str, text: &str) {
+    let input = b.find(Locator::Id(id)).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
+}
+
+/// The text of the element `id`.
+pub async fn text_of(b: &Client, id: &str) -> String {
+    b.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
+}
+
+/// Opens the console at `url` and types the admin token into its sign-in form (a screenshot
+/// `shot_name` of the form, when given), then submits it.
+pub async fn sign_in_on_page(b: &Client, url: &str, shot_name: Option<&str>) {
+    b.goto(url).await.unwrap();
+    type_into(b, "token", ADMIN).await;
+    if let Some(name) = shot_name {
+        shot(b, name).await;
+    }
+    click(b, Locator::Css("#sign-in button[type=submit]")).await;
+}
+
 /// The `data-value` of element `id` as a number (None while empty).
-pub async fn value(b: &fantoccini::Client, id: &str) -> Option<f64> {
+pub async fn value(b: &Client, id: &str) -> Option<f64> {
     let el = b.find(Locator::Id(id)).await.ok()?;
     el.attr("data-value").await.ok()??.parse().ok()
 }
 
 /// Samples the page has received so far.
-pub async fn samples(b: &fantoccini::Client) -> u64 {
-    b.find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .attr("data-samples")
-        .await
-        .unwrap()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+pub async fn samples(b: &Client) -> u64 {
+    let body = b.find(Locator::Css("body")).await.unwrap();
+    let n = body.attr("data-samples").await.unwrap();
+    n.and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 /// A webhook well signed with `common::backends::WEBHOOK_SECRET` that is not a payment event:
@@ -106,25 +98,23 @@ pub async fn dead_letter(base: &str, id: &str) {
     let sig = webhooks::StandardWebhooks::new(&[backends::WEBHOOK_SECRET])
         .unwrap()
         .sign(id, ts, body.as_bytes());
-    let r = send(
-        client()
-            .post(format!("{base}/webhooks/payments"))
-            .header("content-type", "application/json")
-            .header("webhook-id", id)
-            .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", sig)
-            .body(body),
-    )
-    .await;
+    let mut req = client()
+        .post(format!("{base}/webhooks/payments"))
+        .body(body);
+    for (name, value) in [
+        ("content-type", "application/json".to_owned()),
+        ("webhook-id", id.to_owned()),
+        ("webhook-timestamp", ts.to_string()),
+        ("webhook-signature", sig),
+    ] {
+        req = req.header(name, value);
+    }
+    let r = send(req).await;
     assert_eq!(r.code(), "INVALID_PAYLOAD", "{}", r.body);
 }
 
+/// The dead letters, newest first.
 pub async fn dlq(base: &str) -> Vec<Value> {
-    let r = send(
-        client()
-            .get(format!("{base}/admin/v1/dlq"))
-            .bearer_auth(ADMIN),
-    )
-    .await;
+    let r = admin_get(base, "/admin/v1/dlq").await;
     r.body["dead_letters"].as_array().unwrap().clone()
 }

@@ -3,6 +3,7 @@
 //! and Standard Webhooks `v1a` (Ed25519) signatures checked against configured public keys.
 
 use super::*;
+use proto::payment::v1 as pay;
 use webhooks::Ed25519Signer;
 
 /// A Stripe event fixture (`webhooks/tests/fixtures/stripe`, in the shapes of Stripe's API
@@ -41,6 +42,39 @@ async fn post_stripe(base: &str, header: &str, body: &str) -> Resp {
             .body(body.to_owned()),
     )
     .await
+}
+
+/// A one-seat reservation through the gateway, paid at Stripe: the shop's server (which holds
+/// the Stripe key) created the payment there and gives the PaymentService Stripe's own id for
+/// it, straight over gRPC. (reservation, our intent id.)
+async fn paid_at_stripe(
+    backends: &Backends,
+    base: &str,
+    token: &str,
+    key: &str,
+    stripe_id: &str,
+) -> (String, String) {
+    let rid = reserve(base, token, &format!("r-{key}"), 1).await;
+    let p = proto::PaymentClient::new(backends.channel().await)
+        .create_payment_intent(pay::CreatePaymentIntentRequest {
+            reservation_id: rid.clone(),
+            idempotency_key: format!("p-{key}"),
+            provider_intent_id: stripe_id.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    (rid, p.payment_intent_id)
+}
+
+/// Posts `body` signed by `stripe` now: answered 200 with `status` for event `id`.
+async fn answered(base: &str, stripe: &Stripe, body: &str, status: &str, id: &str) {
+    let r = post_stripe(base, &stripe.sign(webhook_now(), body.as_bytes()), body).await;
+    assert_eq!(
+        (r.status, &r.body),
+        (200, &json!({"status": status, "webhook_id": id}))
+    );
 }
 
 /// The v1 hex of a `t=…,v1=…` header.
@@ -162,11 +196,7 @@ async fn real_stripe_events_settle_our_reservations_through_their_metadata() {
     charge["type"] = json!("charge.succeeded");
     let charge = charge.to_string();
     for (body, id) in [(&foreign, "evt_foreign"), (&charge, "evt_charge")] {
-        let r = post_stripe(&base, &new.sign(webhook_now(), body.as_bytes()), body).await;
-        assert_eq!(
-            (r.status, &r.body),
-            (200, &json!({"status": "ignored", "webhook_id": id}))
-        );
+        answered(&base, &new, body, "ignored", id).await;
     }
     assert_metrics(
         &gw.metrics,
@@ -205,6 +235,46 @@ async fn real_stripe_events_settle_our_reservations_through_their_metadata() {
     )
     .await;
     assert_eq!(dlq.body["dead_letters"], json!([]), "nothing dead-lettered");
+
+    // Payments made at Stripe: its events name Stripe's own id (`pi_` and 24 characters),
+    // never ours, and the reservation through our metadata.
+    let (stripe_7, stripe_8) = ("pi_3MtwBwLkdIwHu7ix28a3tqPa", "pi_3MtwBwLkdIwHu7ix0b1c2d3e");
+    let (r7, pi7) = paid_at_stripe(&backends, &base, &token, "7", stripe_7).await;
+    let (r8, _) = paid_at_stripe(&backends, &base, &token, "8", stripe_8).await;
+    let paid = stripe_event("payment_intent.succeeded", "evt_ok_7", stripe_7, &r7, PRICE);
+    let declined = stripe_event(
+        "payment_intent.payment_failed",
+        "evt_no_8",
+        stripe_8,
+        &r8,
+        PRICE,
+    );
+    answered(&base, &new, &paid, "accepted", "evt_ok_7").await;
+    answered(&base, &new, &declined, "accepted", "evt_no_8").await;
+    wait_reservation(&base, &token, &r7, "CONFIRMED", Duration::from_secs(15)).await;
+    wait_reservation(&base, &token, &r8, "CANCELLED", Duration::from_secs(15)).await;
+    assert_eq!(remaining(&base, &token).await, 5);
+    // The sale names our intent, whose record keeps Stripe's id and the outcome.
+    assert_eq!(
+        reservation(&base, &token, &r7).await["payment_intent_id"],
+        json!(pi7)
+    );
+    let status = proto::PaymentClient::new(backends.channel().await)
+        .get_payment_status(pay::GetPaymentStatusRequest {
+            payment_intent_id: pi7,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (status.status(), status.provider_intent_id.as_str()),
+        (pay::PaymentStatus::Approved, stripe_7)
+    );
+    // Stripe resends the success: a duplicate, still one sale.
+    answered(&base, &new, &paid, "duplicate", "evt_ok_7").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(backends.processed(), 8, "each outcome applied once");
+    assert_eq!(remaining(&base, &token).await, 5);
     gw.shutdown().await;
 }
 

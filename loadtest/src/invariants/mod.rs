@@ -15,7 +15,9 @@ pub use queue::{
     TimedJoin,
 };
 pub use sales::{no_oversell, payments_settled, Order};
-pub use webhooks::{metric_value, webhooks_exactly_once, WebhookCounters, WebhookTally};
+pub use webhooks::{
+    forwarding_keeps_up, metric_value, webhooks_exactly_once, WebhookCounters, WebhookTally,
+};
 
 use serde::Serialize;
 use serde_json::{json, Value};

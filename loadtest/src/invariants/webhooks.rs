@@ -147,6 +147,42 @@ pub fn webhooks_exactly_once(tally: &WebhookTally, delta: &WebhookCounters) -> V
     ]
 }
 
+/// Forwarding keeps up with intake (issue 13's target): webhooks forwarded per second, from the
+/// start of the flood until the consumer has forwarded the last accepted one, at least
+/// `min_ratio` of webhooks accepted per second over the flood itself. A backlog left when the
+/// flood stops stretches the forwarding time, so the ratio falls below 1 by exactly the share
+/// of the run the consumer needed to catch up. Rates over the whole run, ramp-up included.
+pub fn forwarding_keeps_up(
+    accepted: u64,
+    flood: std::time::Duration,
+    forwarded: u64,
+    until_forwarded: std::time::Duration,
+    min_ratio: f64,
+) -> Check {
+    let per_s = |n: u64, d: std::time::Duration| n as f64 / d.as_secs_f64().max(1e-3);
+    let accepted_per_s = per_s(accepted, flood);
+    let forwarded_per_s = per_s(forwarded, until_forwarded.max(flood));
+    let ratio = if accepted_per_s > 0.0 {
+        forwarded_per_s / accepted_per_s
+    } else {
+        0.0
+    };
+    Check::new(
+        "forwarding_keeps_up_with_intake",
+        accepted > 0 && forwarded >= accepted && ratio >= min_ratio,
+        json!({
+            "accepted": accepted,
+            "accepted_per_s": accepted_per_s.round(),
+            "flood_s": (flood.as_secs_f64() * 10.0).round() / 10.0,
+            "forwarded": forwarded,
+            "forwarded_per_s": forwarded_per_s.round(),
+            "until_forwarded_s": (until_forwarded.as_secs_f64() * 10.0).round() / 10.0,
+            "ratio": (ratio * 1000.0).round() / 1000.0,
+            "min_ratio": min_ratio,
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +282,23 @@ mod tests {
             ..delta()
         };
         assert_eq!(failing(t, d), ["forged_and_stale_rejected"]);
+    }
+
+    #[test]
+    fn forwarding_that_trails_intake_fails_the_rate_check() {
+        use std::time::Duration;
+        let s = Duration::from_secs;
+        // Drained one second after a 30 s flood: 30/31 = 0.968.
+        let kept_up = forwarding_keeps_up(30_000, s(30), 30_000, s(31), 0.9);
+        assert!(kept_up.pass, "{:?}", kept_up.detail);
+        assert_eq!(kept_up.detail["ratio"], 0.968);
+        // A backlog that takes 10 s more to drain: 30/40 = 0.75.
+        let trailed = forwarding_keeps_up(30_000, s(30), 30_000, s(40), 0.9);
+        assert!(!trailed.pass);
+        assert_eq!(trailed.detail["ratio"], 0.75);
+        // Never drained: fails whatever the time.
+        assert!(!forwarding_keeps_up(30_000, s(30), 29_000, s(30), 0.9).pass);
+        // Nothing accepted: nothing shown.
+        assert!(!forwarding_keeps_up(0, s(30), 0, s(30), 0.9).pass);
     }
 }

@@ -21,6 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use webhooks::StandardWebhooks;
 
+/// Forwarded/s over accepted/s that the flood must reach (issue 13: forwarding at intake speed).
+const MIN_FORWARD_RATIO: f64 = 0.9;
+
 /// A key that is not the gateway's, for forged signatures.
 const FORGED_SECRET: &str = "whsec_bG9hZHRlc3QgZm9yZ2VkIGtleSwgbm90IHRoZSBnYXRld2F5IG9uZQ==";
 
@@ -221,6 +224,8 @@ pub async fn check(
     before: WebhookCounters,
 ) -> Result<Vec<Check>, LoadTestError> {
     let tally = ctx.webhooks.lock().unwrap().clone();
+    // The flood is over when the checks start; the consumer may still be forwarding.
+    let flood = ctx.started.elapsed();
     let deadline = Instant::now() + ctx.settings.settle_timeout;
     let mut delta;
     loop {
@@ -230,9 +235,18 @@ pub async fn check(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let until_forwarded = ctx.started.elapsed();
+    let forwarded = delta.forwarded;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let delta = WebhookCounters::parse(&admin.metrics().await?).since(&before);
     let mut checks = invariants::webhooks_exactly_once(&tally, &delta);
+    checks.push(invariants::forwarding_keeps_up(
+        tally.accepted,
+        flood,
+        forwarded,
+        until_forwarded,
+        MIN_FORWARD_RATIO,
+    ));
 
     // The backends' side: every payment with an accepted webhook is now CANCELLED.
     let reported: HashSet<String> = {

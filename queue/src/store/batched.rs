@@ -52,8 +52,16 @@ fn short(got: usize, want: usize) -> QueueError {
 
 #[async_trait]
 impl Store for Batched {
-    async fn configure(&self, event: &EventId, config: &EventConfig, now_ms: u64) -> Result<bool> {
-        self.inner.configure(event, config, now_ms).await
+    async fn configure_with_epoch(
+        &self,
+        event: &EventId,
+        config: &EventConfig,
+        epoch: u64,
+        now_ms: u64,
+    ) -> Result<bool> {
+        self.inner
+            .configure_with_epoch(event, config, epoch, now_ms)
+            .await
     }
 
     async fn info(&self, event: &EventId, now_ms: u64) -> Result<Option<EventInfo>> {

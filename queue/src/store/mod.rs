@@ -10,6 +10,7 @@ use crate::model::{
     Action, AdmitReport, EnterOutcome, EventConfig, EventInfo, Joined, Place, Pulse, SweepReport,
 };
 use async_trait::async_trait;
+use rand::Rng;
 
 mod batched;
 mod memory;
@@ -43,6 +44,18 @@ pub const DLOG_MAX: usize = 1024;
 
 /// Most tickets one [`Store::places`] call reads (callers split bigger batches).
 pub const PLACES_BATCH: usize = 4096;
+
+/// Largest event epoch, 2^53 - 1: an epoch stays exact as a Lua number (a double) in the
+/// scripts and as a JSON number wherever a waiting token's claims are read.
+pub const MAX_EPOCH: u64 = (1 << 53) - 1;
+
+/// A new event's epoch, uniform in `[1, MAX_EPOCH]`: neither the epoch nor the lottery seeded
+/// from it follows from when the event was created, and an event created again (its data lost)
+/// gets another one, so tokens of the old queue are refused. (0 is the epoch of events from
+/// before epochs.)
+pub fn new_epoch() -> u64 {
+    rand::thread_rng().gen_range(1..=MAX_EPOCH)
+}
 
 /// One join of a batch ([`Store::join_many`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,8 +95,22 @@ pub struct StatusRequest {
 /// is injected, and every method on an unknown event fails with `EventNotFound`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Creates or updates an event; true when it was created.
-    async fn configure(&self, event: &EventId, config: &EventConfig, now_ms: u64) -> Result<bool>;
+    /// Creates an event with a fresh random epoch ([`new_epoch`]) or updates one; true when it
+    /// was created.
+    async fn configure(&self, event: &EventId, config: &EventConfig, now_ms: u64) -> Result<bool> {
+        self.configure_with_epoch(event, config, new_epoch(), now_ms)
+            .await
+    }
+    /// Creates an event whose epoch is `epoch` (in `[1, MAX_EPOCH]`) or updates one, which keeps
+    /// the epoch it has; true when it was created. The epoch is an input, not drawn here, so
+    /// that a store is a function of its inputs: the property test gives both stores the same.
+    async fn configure_with_epoch(
+        &self,
+        event: &EventId,
+        config: &EventConfig,
+        epoch: u64,
+        now_ms: u64,
+    ) -> Result<bool>;
     /// The event's configuration and counters, or None.
     async fn info(&self, event: &EventId, now_ms: u64) -> Result<Option<EventInfo>>;
     /// Applies an emergency action.

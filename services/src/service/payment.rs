@@ -16,6 +16,10 @@ impl Backends {
         check_idempotency_key(&req.idempotency_key)?;
         let scenario = Scenario::from_code(i64::from(req.scenario))
             .ok_or_else(|| ServiceError::InvalidArgument("unknown scenario".into()))?;
+        let provider_id = Some(req.provider_intent_id.as_str()).filter(|p| !p.is_empty());
+        if let Some(p) = provider_id {
+            check_provider_intent_id(p)?;
+        }
         let r = self.load(&req.reservation_id, &req.user_id).await?;
         if let Some(m) = &req.amount {
             if m.amount_cents != r.amount_cents()
@@ -33,16 +37,23 @@ impl Backends {
             reservation_id: r.id.clone(),
             scenario,
             idem: digest(&[&r.id, &req.idempotency_key]),
-            fingerprint: digest(&[&(scenario as i32).to_string()]),
+            // The provider's id is a parameter only when given, so that the fingerprints of
+            // intents without one are those stored before it existed.
+            fingerprint: match provider_id {
+                None => digest(&[&(scenario as i32).to_string()]),
+                Some(p) => digest(&[&(scenario as i32).to_string(), p]),
+            },
             idem_ms: self.0.settings.idempotency_window.as_millis() as u64,
+            provider_id: provider_id.map(str::to_owned),
         };
         let (intent, replayed) = self.0.store.create_intent(&ir, self.now()).await?;
         if !replayed {
             tracing::info!(payment_intent_id = %intent.id, ?scenario, "payment intent created");
         }
         // Answered only once its outcome is kept: a replay (the client retrying after an error
-        // here) keeps the one kept before, or decides it now if there was none.
-        if intent.status == IntentStatus::Pending {
+        // here) keeps the one kept before, or decides it now if there was none. The provider
+        // settles an intent created with its id: nothing is simulated for it.
+        if intent.status == IntentStatus::Pending && intent.provider_id.is_none() {
             self.simulate(&intent, replayed).await?;
         }
         Ok(pay::CreatePaymentIntentResponse {
@@ -99,6 +110,7 @@ impl pay::payment_service_server::PaymentService for Backends {
                 created_at: Some(ts(i.created_ms)),
                 expires_at: Some(ts(i.expires_ms)),
                 error: None,
+                provider_intent_id: i.provider_id.clone().unwrap_or_default(),
             })
         }
         .await;

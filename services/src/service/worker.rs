@@ -16,32 +16,63 @@ impl Backends {
         req: res::ProcessPaymentRequest,
     ) -> Result<res::ProcessPaymentResponse> {
         check_reservation_id(&req.reservation_id)?;
-        check_intent_id(&req.payment_intent_id)?;
+        // Our id, or the provider's own (Stripe's `pi_…`) for an intent created with it.
+        let by_provider = match check_intent_id(&req.payment_intent_id) {
+            Ok(()) => false,
+            Err(e) => {
+                check_provider_intent_id(&req.payment_intent_id).map_err(|_| e)?;
+                true
+            }
+        };
         let result = res::PaymentResult::try_from(req.result)
             .ok()
             .filter(|r| *r != res::PaymentResult::Unspecified)
             .ok_or_else(|| {
                 ServiceError::InvalidArgument("result must be APPROVED, FAILED or CANCELLED".into())
             })?;
-        let intent = self
-            .0
-            .store
-            .intent(&req.payment_intent_id)
-            .await?
-            .ok_or_else(|| ServiceError::IntentNotFound(req.payment_intent_id.clone()))?;
+        let id = &req.payment_intent_id;
+        let found = if by_provider {
+            let event = reservation_event(&req.reservation_id)?;
+            self.0.store.provider_intent(&event, id).await?
+        } else {
+            self.0.store.intent(id).await?
+        };
+        let intent = found.ok_or_else(|| ServiceError::IntentNotFound(id.clone()))?;
         if intent.reservation_id != req.reservation_id {
             return Err(ServiceError::InvalidArgument(
                 "the intent pays another reservation".into(),
             ));
         }
         if let Some(m) = &req.amount {
-            if m.amount_cents != intent.amount_cents {
+            // An approval in another currency sells nothing; a refusal only releases the hold,
+            // whatever currency the provider names.
+            let approval = result == res::PaymentResult::Approved;
+            let other_currency = !m.currency.is_empty() && m.currency != intent.currency;
+            if m.amount_cents != intent.amount_cents || (approval && other_currency) {
                 return Err(ServiceError::InvalidArgument(
                     "amount does not match the intent".into(),
                 ));
             }
         }
-        // The result must agree with the provider's record (what a signed webhook reports).
+        // The intent's record decides, settled first so that two results racing see one
+        // record. A simulated intent's record is the simulator's: a refusal settles it while
+        // pending, an approval must find it approved. An intent the provider settles (created
+        // with the provider's id) has no record but the verified events reported for it: the
+        // first result settles it, and a later one that contradicts it is refused.
+        let intent = if intent.status == IntentStatus::Pending
+            && (intent.provider_id.is_some() || result != res::PaymentResult::Approved)
+        {
+            let st = match result {
+                res::PaymentResult::Approved => IntentStatus::Approved,
+                res::PaymentResult::Cancelled => IntentStatus::Cancelled,
+                _ => IntentStatus::Failed,
+            };
+            let code = (!req.failure_code.is_empty()).then_some(req.failure_code.as_str());
+            let settled = self.0.store.settle_intent(&intent.id, st, code, self.now());
+            settled.await?.0
+        } else {
+            intent
+        };
         let agrees = match result {
             res::PaymentResult::Approved => intent.status == IntentStatus::Approved,
             _ => intent.status != IntentStatus::Approved,
@@ -55,18 +86,6 @@ impl Backends {
         let (r, changed) = if result == res::PaymentResult::Approved {
             self.confirm(&req.reservation_id, &intent.id).await?
         } else {
-            if intent.status == IntentStatus::Pending {
-                let st = if result == res::PaymentResult::Cancelled {
-                    IntentStatus::Cancelled
-                } else {
-                    IntentStatus::Failed
-                };
-                let code = (!req.failure_code.is_empty()).then_some(req.failure_code.as_str());
-                self.0
-                    .store
-                    .settle_intent(&intent.id, st, code, self.now())
-                    .await?;
-            }
             let (r, changed) = self
                 .release(&req.reservation_id, ResStatus::Cancelled, false)
                 .await?;

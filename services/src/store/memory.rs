@@ -29,6 +29,8 @@ struct Inner {
     intents: HashMap<String, Intent>,
     /// Intent idempotency slot → (intent id, fingerprint, forgotten at).
     intent_idem: HashMap<String, (String, String, u64)>,
+    /// (event, provider's id) → intent id.
+    provider_ids: HashMap<(String, String), String>,
     /// Outcomes not yet reported, by intent.
     outcomes: HashMap<String, PendingOutcome>,
     /// Admission slot (per event) → the reservations made under it (pruned on each hold).
@@ -443,6 +445,10 @@ impl Store for MemoryStore {
                 )))
             }
         }
+        let pid = req.provider_id.clone().map(|p| (r.event_id.clone(), p));
+        if pid.as_ref().is_some_and(|k| g.provider_ids.contains_key(k)) {
+            return Err(super::taken_provider_id());
+        }
         let i = Intent {
             id: req.intent_id.clone(),
             reservation_id: r.id.clone(),
@@ -453,7 +459,11 @@ impl Store for MemoryStore {
             failure_code: None,
             created_ms: now_ms,
             expires_ms: r.hold_expires_ms,
+            provider_id: req.provider_id.clone(),
         };
+        if let Some(k) = pid {
+            g.provider_ids.insert(k, i.id.clone());
+        }
         g.intents.insert(i.id.clone(), i.clone());
         g.intent_idem.insert(
             req.idem.clone(),
@@ -464,6 +474,15 @@ impl Store for MemoryStore {
 
     async fn intent(&self, id: &str) -> Result<Option<Intent>> {
         Ok(self.lock().intents.get(id).cloned())
+    }
+
+    async fn provider_intent(&self, event: &str, provider_id: &str) -> Result<Option<Intent>> {
+        let g = self.lock();
+        let key = (event.to_owned(), provider_id.to_owned());
+        Ok(g.provider_ids
+            .get(&key)
+            .and_then(|id| g.intents.get(id))
+            .cloned())
     }
 
     async fn settle_intent(

@@ -83,6 +83,15 @@ pub struct IntentRequest {
     pub fingerprint: String,
     /// How long the idempotency key is remembered.
     pub idem_ms: u64,
+    /// The provider's own id for it (validated), which then names it within its event.
+    pub provider_id: Option<String>,
+}
+
+/// A provider id that already names another intent of the event: it must name one.
+fn taken_provider_id() -> crate::error::ServiceError {
+    crate::error::ServiceError::FailedPrecondition(
+        "provider_intent_id already names another intent".into(),
+    )
 }
 
 /// A simulated payment outcome decided but not yet reported: kept in the store until its
@@ -151,10 +160,13 @@ pub trait Store: Send + Sync + 'static {
     /// Every seeded event.
     async fn events(&self) -> Result<Vec<String>>;
     /// Creates a PENDING intent for a pending reservation; a key seen within its window returns
-    /// that intent instead (true = replayed).
+    /// that intent instead (true = replayed). A provider id that already names another intent
+    /// of the event is a FAILED_PRECONDITION.
     async fn create_intent(&self, req: &IntentRequest, now_ms: u64) -> Result<(Intent, bool)>;
     /// One intent, or None.
     async fn intent(&self, id: &str) -> Result<Option<Intent>>;
+    /// The intent of `event` created with the provider's id `provider_id`, or None.
+    async fn provider_intent(&self, event: &str, provider_id: &str) -> Result<Option<Intent>>;
     /// Records a pending intent's outcome (false when it already had one: unchanged).
     async fn settle_intent(
         &self,

@@ -387,6 +387,7 @@ impl Store for RedisStore {
             Value::from(req.idem.as_str()),
             Value::from(req.fingerprint.as_str()),
             Value::from(req.idem_ms.max(1) as i64),
+            Value::from(req.provider_id.as_deref().unwrap_or("")),
         ];
         let r = self.run(&self.scripts.intent, &event, now_ms, args).await?;
         match split_reply("intent", &r)? {
@@ -403,6 +404,20 @@ impl Store for RedisStore {
             return Ok(None);
         }
         decode_intent(&m).map(Some)
+    }
+
+    async fn provider_intent(&self, event: &str, provider_id: &str) -> Result<Option<Intent>> {
+        let key = format!("{}ppi", prefix(event));
+        let id: Option<String> = self
+            .redis
+            .client(&key)?
+            .hget(key, provider_id)
+            .await
+            .map_err(|e| self.redis.fail(e))?;
+        match id {
+            Some(id) => self.intent(&id).await,
+            None => Ok(None),
+        }
     }
 
     async fn settle_intent(

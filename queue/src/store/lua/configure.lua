@@ -1,8 +1,10 @@
 -- configure: ARGV[3..9] = aps, max, attl, idle, rto, opens ('' for none), target url ('' for none). Creates or updates
 -- the event; flags, counters and the token bucket survive an update. Reply: {1 created | 0}.
 -- ARGV[10] = join challenge difficulty bits (0: none).
--- A new event's epoch is its creation time (ms): waiting tokens carry it, so tokens of an
--- earlier incarnation of the event (deleted with its data, created again) are refused.
+-- ARGV[13] = the epoch of the event if this call creates it: random, chosen by the caller
+-- (queue::store::new_epoch, below 2^53 so exact as a Lua number). Waiting tokens carry it, so
+-- tokens of an earlier incarnation of the event (deleted with its data, created again) are
+-- refused; it also seeds the lottery (random_draw in lib.lua). An update keeps the epoch.
 local created = redis.call('EXISTS', EV) == 0
 redis.call('HSET', EV, 'aps', ARGV[3], 'max', ARGV[4], 'attl', ARGV[5], 'idle', ARGV[6],
   'rto', ARGV[7], 'opens', ARGV[8], 'url', ARGV[9])
@@ -14,7 +16,7 @@ redis.call('HSET', EV, 'qm', ARGV[11] or '0')
 redis.call('HSET', EV, 'page', ARGV[12] or '')
 if created then
   redis.call('HSET', EV, 'stopped', 0, 'sold', 0, 'tokens', 0, 'tb_ts', NOW, 'rate_m', -1,
-    'epoch', NOW)
+    'epoch', ARGV[13])
   return {1}
 end
 return {0}

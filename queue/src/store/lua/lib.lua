@@ -183,11 +183,13 @@ local function reply(c, code, t, p)
 end
 
 -- The lottery's generator: MINSTD (Park-Miller, x' = 48271 x mod 2^31 - 1), whose state `rnd` is
--- in the event hash, seeded from the epoch. Every step is an exact double (x < 2^31, so
--- 48271 x < 2^47), so the in-memory store steps it identically. One draw takes two steps and
--- joins 31 + 21 bits: a draw is uniform on [0, 2^52) up to MINSTD's quality, and draw mod N is
--- uniform over N ranks up to N / 2^52. The seed is not a secret: what a draw picks is a rank,
--- and who holds which rank at that moment depends on everyone's joins, leaves and expiries.
+-- in the event hash, seeded from the epoch (random per event, configure.lua), so reproducible
+-- given the epoch. Every step is an exact double (x < 2^31, so 48271 x < 2^47), so the
+-- in-memory store steps it identically. One draw takes two steps and joins 31 + 21 bits: a
+-- draw is uniform on [0, 2^52) up to MINSTD's quality, and draw mod N is uniform over N ranks
+-- up to N / 2^52. The seed is not a secret (waiting tokens carry the epoch), only unknown
+-- before the event exists: what a draw picks is a rank, and who holds which rank at that
+-- moment depends on everyone's joins, leaves and expiries.
 local MINSTD = 2147483647
 local function random_draw(c, state)
   local x = state or (math.fmod(c.epoch, MINSTD - 1) + 1)

@@ -65,8 +65,9 @@ pub(super) struct Ev {
     p_from: Option<u64>,
     p_end: u64,
     p_len: u64,
-    /// Creation time (ms): the event's epoch (configure.lua's `epoch`).
-    created_ms: u64,
+    /// The event's epoch, random, chosen when it was created (configure.lua's `epoch`): what
+    /// waiting tokens carry, and the lottery's seed. (`epoch` above is a change counter.)
+    token_epoch: u64,
     /// Access codes by hash: None while unspent, else the session that spent it (codes.lua).
     codes: HashMap<CodeHash, Option<SessionKey>>,
     /// The lottery generator's state (admit.lua's `rnd`), None before its first draw.
@@ -79,7 +80,7 @@ pub(super) struct Ev {
 const MINSTD: u64 = 2_147_483_647;
 
 impl Ev {
-    pub fn new(cfg: EventConfig, now: u64) -> Self {
+    pub fn new(cfg: EventConfig, token_epoch: u64, now: u64) -> Self {
         Self {
             cfg,
             stopped: false,
@@ -105,7 +106,7 @@ impl Ev {
             p_from: None,
             p_end: 0,
             p_len: 0,
-            created_ms: now,
+            token_epoch,
             codes: HashMap::new(),
             rnd: None,
             tick_ts: None,
@@ -157,7 +158,7 @@ impl Ev {
 
     /// Mirror of `random_draw` in lib.lua: (draw, next state).
     fn random_draw(&self, state: Option<u64>) -> (u64, u64) {
-        let mut x = state.unwrap_or(self.created_ms % (MINSTD - 1) + 1);
+        let mut x = state.unwrap_or(self.token_epoch % (MINSTD - 1) + 1);
         x = x * 48271 % MINSTD;
         let hi = x - 1;
         x = x * 48271 % MINSTD;
@@ -352,7 +353,7 @@ impl Ev {
             admit_per_second: self.cfg.admit_per_second,
             stopped: self.stopped,
             opens_at_ms: self.cfg.opens_at_ms(),
-            epoch: self.created_ms,
+            epoch: self.token_epoch,
             method: self.cfg.queueing_method,
         }
     }

@@ -70,7 +70,13 @@ impl MemoryStore {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn configure(&self, event: &EventId, config: &EventConfig, now_ms: u64) -> Result<bool> {
+    async fn configure_with_epoch(
+        &self,
+        event: &EventId,
+        config: &EventConfig,
+        epoch: u64,
+        now_ms: u64,
+    ) -> Result<bool> {
         // Stored as Redis stores it: a 0-bit challenge is no challenge.
         let normal;
         let config = if config.join_challenge.is_some() && config.challenge_bits() == 0 {
@@ -94,7 +100,7 @@ impl Store for MemoryStore {
                 Ok(false)
             }
             None => {
-                let ev = Ev::new(config.clone(), now_ms);
+                let ev = Ev::new(config.clone(), epoch, now_ms);
                 events.insert(event.clone(), Arc::new(Mutex::new(ev)));
                 Ok(true)
             }

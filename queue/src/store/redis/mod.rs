@@ -128,7 +128,13 @@ fn page_json(config: &EventConfig) -> String {
 
 #[async_trait]
 impl Store for RedisStore {
-    async fn configure(&self, event: &EventId, config: &EventConfig, now_ms: u64) -> Result<bool> {
+    async fn configure_with_epoch(
+        &self,
+        event: &EventId,
+        config: &EventConfig,
+        epoch: u64,
+        now_ms: u64,
+    ) -> Result<bool> {
         let (keys, p) = base_keys(event);
         let opens = config
             .opens_at_ms()
@@ -148,6 +154,7 @@ impl Store for RedisStore {
                 Value::from(i64::from(config.challenge_bits())),
                 Value::from(config.queueing_method.code()),
                 Value::from(page_json(config)),
+                Value::from(epoch as i64),
             ],
         );
         let r = self

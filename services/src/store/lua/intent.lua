@@ -1,7 +1,9 @@
--- ARGV: prefix, now, intent_id, reservation_id, scenario, idem slot, fingerprint, idem_ms.
+-- ARGV: prefix, now, intent_id, reservation_id, scenario, idem slot, fingerprint, idem_ms,
+-- provider's id ('' for none).
 -- Creates a pending intent for a reservation that is pending and within its hold.
 -- Replies {0, 1, intent...} created, {0, 0, intent...} replayed, {-2} key reused with other
--- parameters, {-4} no reservation, {-5} hold expired, {-6, status} not pending.
+-- parameters, {-4} no reservation, {-5} hold expired, {-6, status} not pending, {-9} the
+-- provider's id names another intent (`ppi`: provider's id -> intent id, one per id).
 local idem = P .. 'pidem:' .. ARGV[6]
 -- The slot holds `intent_id|forget_at_ms` (see hold.lua).
 local prev = redis.call('GET', idem)
@@ -18,9 +20,12 @@ local r = redis.call('HMGET', rk, 'st', 'exp', 'price', 'seats', 'cur')
 local st = tonumber(r[1])
 if st == 1 and tonumber(r[2]) <= NOW then return {-5} end
 if st ~= 1 then return {-6, st} end
+local pid = ARGV[9] or ''
+if pid ~= '' and redis.call('HEXISTS', P .. 'ppi', pid) == 1 then return {-9} end
 local n = #split(r[4])
 local id = ARGV[3]
 redis.call('HSET', ikey(id), 'id', id, 'res', ARGV[4], 'amt', tonumber(r[3]) * n, 'cur', r[5],
-  'scn', ARGV[5], 'st', 1, 'cat', NOW, 'exp', r[2], 'fp', ARGV[7])
+  'scn', ARGV[5], 'st', 1, 'cat', NOW, 'exp', r[2], 'fp', ARGV[7], 'pid', pid)
+if pid ~= '' then redis.call('HSET', P .. 'ppi', pid, id) end
 redis.call('SET', idem, id .. '|' .. (NOW + tonumber(ARGV[8])), 'PX', tonumber(ARGV[8]))
 return reply(0, 1, ikey(id))

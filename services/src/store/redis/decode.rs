@@ -101,6 +101,7 @@ pub(super) fn decode_intent(m: &HashMap<String, String>) -> Result<Intent> {
         failure_code: opt(m, "fc"),
         created_ms: num(m, "cat")? as u64,
         expires_ms: num(m, "exp")? as u64,
+        provider_id: opt(m, "pid"),
     })
 }
 
@@ -129,6 +130,7 @@ pub(super) fn script_error(code: i64, rest: Vec<String>, id: &str, event: &str) 
         }
         -7 => ServiceError::FailedPrecondition("the hold has not expired yet".into()),
         -8 => ServiceError::HoldLimit(rest.first().and_then(|s| s.parse().ok()).unwrap_or(0)),
+        -9 => super::super::taken_provider_id(),
         c => ServiceError::Internal(format!("script answered {c}")),
     }
 }

@@ -17,14 +17,17 @@
 //! publishes only the new key.
 
 mod common;
+#[path = "key_rotation/fleet.rs"]
+mod fleet;
 
 use common::backends::Backends;
+use common::webhook_http::availability;
 use common::*;
+use fleet::{client_loop, holder_loop, Fleet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use queue::token::AdmissionSigner;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 use testkit::RedisServer;
 
@@ -40,179 +43,6 @@ const CLIENTS: usize = 5;
 const HOLDERS: usize = 3;
 /// Completed client cycles to wait for after each step, so that every step is under load.
 const CYCLES_PER_STEP: u64 = 4;
-
-/// One replica slot behind the (test's) balancer.
-struct Replica {
-    process: Mutex<Option<GatewayProcess>>,
-    base: Mutex<String>,
-    up: AtomicBool,
-    /// Requests picked for this replica and not yet answered.
-    in_flight: AtomicUsize,
-}
-
-/// A request's hold on the replica it was sent to.
-struct Lease<'a> {
-    replica: &'a Replica,
-    base: String,
-}
-
-impl Drop for Lease<'_> {
-    fn drop(&mut self) {
-        self.replica.in_flight.fetch_sub(1, SeqCst);
-    }
-}
-
-/// The balancer, the keys' paths and what the clients record.
-struct Fleet {
-    replicas: [Replica; 2],
-    next: AtomicUsize,
-    redis_url: String,
-    inventory_url: String,
-    http: reqwest::Client,
-    stop: AtomicBool,
-    failures: Mutex<Vec<String>>,
-    requests: AtomicU64,
-    cycles: AtomicU64,
-    /// Bumped once every replica issues under the new keys; each client records the value at
-    /// the start of its cycle, so a cycle that began after the bump holds only new tokens.
-    generation: AtomicU64,
-    client_generation: Vec<AtomicU64>,
-    /// Set to make the holders re-join (re-issue their tokens); counts those done.
-    reissue: AtomicBool,
-    reissued: AtomicUsize,
-}
-
-/// A real `gateway` process whose keys come from the environment, comma-separated.
-fn spawn_gateway(
-    redis_url: &str,
-    inventory_url: &str,
-    secrets: &[&str],
-    keys: &[&str],
-) -> GatewayProcess {
-    let addr = free_addr();
-    let mut cmd = gateway_command(addr);
-    cmd.args(["--admin-token", ADMIN])
-        .args(["--redis-url", redis_url, "--inventory-url", inventory_url])
-        .args(["--drain-grace-seconds", "10"])
-        .env("GATEWAY_TOKEN_SECRET", secrets.join(","))
-        .env("GATEWAY_SIGNING_KEY", keys.join(","));
-    GatewayProcess::start(&mut cmd, addr, Duration::from_secs(30))
-}
-
-impl Fleet {
-    /// A replica that is up, round-robin (so consecutive requests of a client alternate, and a
-    /// token issued by one replica is checked by the other). The in-flight count is raised
-    /// before `up` is read and a restart clears `up` before it waits for the count to drop,
-    /// so no request is ever sent to a replica being restarted.
-    async fn pick(&self) -> Lease<'_> {
-        loop {
-            let n = self.next.fetch_add(1, SeqCst);
-            for i in 0..2 {
-                let r = &self.replicas[(n + i) % 2];
-                r.in_flight.fetch_add(1, SeqCst);
-                if r.up.load(SeqCst) {
-                    let base = r.base.lock().unwrap().clone();
-                    return Lease { replica: r, base };
-                }
-                r.in_flight.fetch_sub(1, SeqCst);
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    /// Sends `build(base)` to a replica that is up; a transport error or a non-2xx answer is
-    /// recorded as a failure (and None returned).
-    async fn call(
-        &self,
-        what: &str,
-        build: impl FnOnce(&reqwest::Client, &str) -> reqwest::RequestBuilder,
-    ) -> Option<Value> {
-        let lease = self.pick().await;
-        self.requests.fetch_add(1, SeqCst);
-        let res = build(&self.http, &lease.base).send().await;
-        let outcome = match res {
-            Ok(r) => {
-                let status = r.status();
-                let bytes = r.bytes().await.unwrap_or_default();
-                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                if status.is_success() {
-                    Ok(body)
-                } else {
-                    Err(format!("{status} {body}"))
-                }
-            }
-            Err(e) => Err(format!("transport: {e}")),
-        };
-        drop(lease);
-        outcome
-            .map_err(|e| self.failures.lock().unwrap().push(format!("{what}: {e}")))
-            .ok()
-    }
-
-    /// Takes replica `i` out of the rotation, drains and stops it, starts it again with
-    /// `secrets` and `keys`, and puts it back once it is ready.
-    async fn restart(self: &Arc<Self>, i: usize, secrets: &[&str], keys: &[&str]) {
-        let r = &self.replicas[i];
-        r.up.store(false, SeqCst);
-        while r.in_flight.load(SeqCst) > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let mut old = r.process.lock().unwrap().take().expect("running");
-        old.signal("TERM");
-        tokio::task::spawn_blocking(move || {
-            let _ = old.child.wait();
-        })
-        .await
-        .unwrap();
-        let (redis, inventory) = (self.redis_url.clone(), self.inventory_url.clone());
-        let secrets: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
-        let keys: Vec<String> = keys.iter().map(|s| s.to_string()).collect();
-        let p = tokio::task::spawn_blocking(move || {
-            let s: Vec<&str> = secrets.iter().map(String::as_str).collect();
-            let k: Vec<&str> = keys.iter().map(String::as_str).collect();
-            spawn_gateway(&redis, &inventory, &s, &k)
-        })
-        .await
-        .unwrap();
-        let base = p.url("");
-        wait_ready(&base).await;
-        *r.base.lock().unwrap() = base;
-        *r.process.lock().unwrap() = Some(p);
-        r.up.store(true, SeqCst);
-    }
-
-    /// Waits until the clients completed `n` more cycles (so the step ran under load).
-    async fn progress(&self, n: u64) {
-        let target = self.cycles.load(SeqCst) + n;
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while self.cycles.load(SeqCst) < target {
-            assert!(Instant::now() < deadline, "the clients made no progress");
-            assert!(
-                self.failures.lock().unwrap().is_empty(),
-                "failed requests: {:?}",
-                self.failures.lock().unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn base(&self, i: usize) -> String {
-        self.replicas[i].base.lock().unwrap().clone()
-    }
-}
-
-async fn wait_ready(base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client().get(format!("{base}/readyz")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "{base} never became ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// Verifies an admission as an origin does: the key the header's `kid` names in `jwks`.
 fn origin_verifies(jwks: &Value, token: &str, event: &str) -> Result<(), String> {
@@ -249,145 +79,6 @@ async fn jwks_kids(base: &str) -> Vec<String> {
         .collect()
 }
 
-async fn availability(base: &str, jwt: &str) -> Resp {
-    send(
-        client()
-            .get(format!("{base}/api/v1/events/{EVENT}/availability"))
-            .bearer_auth(jwt),
-    )
-    .await
-}
-
-/// One client: join, poll until READY, enter, use the admission (forwarded API and origin
-/// check), leave; again and again until stopped.
-async fn client_loop(fleet: Arc<Fleet>, c: usize) {
-    let mut n = 0u64;
-    while !fleet.stop.load(SeqCst) {
-        fleet.client_generation[c].store(fleet.generation.load(SeqCst), SeqCst);
-        n += 1;
-        let session = format!("client-{c}-{n}");
-        let Some(j) = fleet
-            .call("join", |h, b| {
-                h.post(format!("{b}/api/v1/queue/join"))
-                    .json(&json!({"event_id": EVENT, "session_id": session}))
-            })
-            .await
-        else {
-            continue;
-        };
-        let token = j["waiting_token"].as_str().unwrap_or_default().to_owned();
-        let mut ready = j["status"] == "READY";
-        while !ready && !fleet.stop.load(SeqCst) {
-            let Some(s) = fleet
-                .call("status", |h, b| {
-                    h.get(format!("{b}/api/v1/queue/status"))
-                        .bearer_auth(&token)
-                })
-                .await
-            else {
-                break;
-            };
-            ready = s["status"] == "READY";
-            if s["status"] == "EXPIRED" {
-                fleet
-                    .failures
-                    .lock()
-                    .unwrap()
-                    .push(format!("{session} expired"));
-                break;
-            }
-            if !ready {
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-        }
-        if !ready {
-            continue;
-        }
-        let Some(e) = fleet
-            .call("enter", |h, b| {
-                h.post(format!("{b}/api/v1/queue/enter"))
-                    .bearer_auth(&token)
-            })
-            .await
-        else {
-            continue;
-        };
-        let jwt = e["reservation_token"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        fleet
-            .call("availability", |h, b| {
-                h.get(format!("{b}/api/v1/events/{EVENT}/availability"))
-                    .bearer_auth(&jwt)
-            })
-            .await;
-        if let Some(jwks) = fleet
-            .call("jwks", |h, b| h.get(format!("{b}/.well-known/jwks.json")))
-            .await
-        {
-            if let Err(e) = origin_verifies(&jwks, &jwt, EVENT) {
-                fleet.failures.lock().unwrap().push(format!("origin: {e}"));
-            }
-        }
-        fleet
-            .call("leave", |h, b| {
-                h.delete(format!("{b}/api/v1/queue")).bearer_auth(&token)
-            })
-            .await;
-        fleet.cycles.fetch_add(1, SeqCst);
-    }
-}
-
-/// One holder: a place in the `hold` event since step 0, polled until stopped; re-joins (same
-/// session, same place, a token under the current secret) when told to. Returns the first
-/// token, the re-issued one and the place's position.
-async fn holder_loop(fleet: Arc<Fleet>, h: usize) -> (String, String, u64) {
-    let session = format!("holder-{h}");
-    let join = |fleet: Arc<Fleet>, session: String| async move {
-        let j = fleet
-            .call("holder join", |c, b| {
-                c.post(format!("{b}/api/v1/queue/join"))
-                    .json(&json!({"event_id": HOLD, "session_id": session}))
-            })
-            .await
-            .expect("holder joins");
-        (
-            j["waiting_token"].as_str().unwrap().to_owned(),
-            j["position"].as_u64().unwrap(),
-        )
-    };
-    let (first, position) = join(fleet.clone(), session.clone()).await;
-    let mut token = first.clone();
-    let mut reissued = false;
-    while !fleet.stop.load(SeqCst) {
-        if fleet.reissue.load(SeqCst) && !reissued {
-            let (t, p) = join(fleet.clone(), session.clone()).await;
-            assert_eq!(p, position, "a re-join keeps the place");
-            token = t;
-            reissued = true;
-            fleet.reissued.fetch_add(1, SeqCst);
-        }
-        if let Some(s) = fleet
-            .call("holder status", |c, b| {
-                c.get(format!("{b}/api/v1/queue/status"))
-                    .bearer_auth(&token)
-            })
-            .await
-        {
-            if s["position"].as_u64() != Some(position) {
-                fleet
-                    .failures
-                    .lock()
-                    .unwrap()
-                    .push(format!("{session} moved: {s}"));
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (first, token, position)
-}
-
 /// A place on `EVENT` taken straight to its admission on replica `base`: (waiting token, JWT).
 async fn admission_on(base: &str, session: &str) -> (String, String) {
     let j = join(base, EVENT, session).await;
@@ -414,36 +105,8 @@ async fn keys_rotate_across_replicas_under_load_without_a_failed_request() {
     let old_kid = AdmissionSigner::from_pem(PEM).unwrap().kid().to_owned();
     let new_kid = AdmissionSigner::from_pem(NEW_PEM).unwrap().kid().to_owned();
 
-    let start = |secrets: &[&str], keys: &[&str]| {
-        let p = spawn_gateway(&redis.url(), &backends.url(), secrets, keys);
-        Replica {
-            base: Mutex::new(p.url("")),
-            process: Mutex::new(Some(p)),
-            up: AtomicBool::new(true),
-            in_flight: AtomicUsize::new(0),
-        }
-    };
-    let fleet = Arc::new(Fleet {
-        replicas: [
-            start(&[OLD_SECRET], &[old_key]),
-            start(&[OLD_SECRET], &[old_key]),
-        ],
-        next: AtomicUsize::new(0),
-        redis_url: redis.url(),
-        inventory_url: backends.url(),
-        http: client(),
-        stop: AtomicBool::new(false),
-        failures: Mutex::new(Vec::new()),
-        requests: AtomicU64::new(0),
-        cycles: AtomicU64::new(0),
-        generation: AtomicU64::new(0),
-        client_generation: (0..CLIENTS).map(|_| AtomicU64::new(0)).collect(),
-        reissue: AtomicBool::new(false),
-        reissued: AtomicUsize::new(0),
-    });
+    let fleet = Fleet::start(redis.url(), backends.url(), &[OLD_SECRET], &[old_key]).await;
     let (a, b) = (fleet.base(0), fleet.base(1));
-    wait_ready(&a).await;
-    wait_ready(&b).await;
     let r = put_event(
         &a,
         EVENT,
@@ -498,7 +161,7 @@ async fn keys_rotate_across_replicas_under_load_without_a_failed_request() {
     for base in [&a, &b] {
         assert_eq!(jwks_kids(base).await, [new_kid.clone(), old_kid.clone()]);
         for jwt in [&old_jwt, &new_jwt] {
-            let r = availability(base, jwt).await;
+            let r = availability(base, EVENT, jwt).await;
             assert_eq!(r.status, 200, "an admission under either key: {}", r.body);
         }
         for token in [&new_token, &old_token] {
@@ -545,9 +208,9 @@ async fn keys_rotate_across_replicas_under_load_without_a_failed_request() {
     let (a, b) = (fleet.base(0), fleet.base(1));
     for base in [&a, &b] {
         assert_eq!(jwks_kids(base).await, vec![new_kid.clone()]);
-        let r = availability(base, &old_jwt).await;
+        let r = availability(base, EVENT, &old_jwt).await;
         assert_eq!((r.status, r.code()), (403, "FORBIDDEN"), "{}", r.body);
-        assert_eq!(availability(base, &new_jwt).await.status, 200);
+        assert_eq!(availability(base, EVENT, &new_jwt).await.status, 200);
         for (old, new, position) in &held {
             let r = status(base, old).await;
             assert_eq!((r.status, r.code()), (401, "INVALID_TOKEN"), "{}", r.body);

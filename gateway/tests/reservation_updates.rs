@@ -7,6 +7,7 @@
 mod common;
 
 use common::backends::*;
+use common::webhook_http::{pay, reservation, reserve, webhook_listener};
 use common::*;
 use proto::gateway::v1 as gw;
 use proto::gateway::v1::web_socket_service_client::WebSocketServiceClient;
@@ -53,19 +54,6 @@ async fn gateway_on(
     TestGateway::start_on(listener, &args).await
 }
 
-async fn reserve(base: &str, token: &str, key: &str) -> String {
-    let r = send(
-        client()
-            .post(format!("{base}/api/v1/reservations"))
-            .bearer_auth(token)
-            .header("Idempotency-Key", key)
-            .json(&json!({"event_id": "show", "quantity": 1})),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    r.body["reservation_id"].as_str().unwrap().to_owned()
-}
-
 /// The reservation WebSocket with the token as a bearer.
 async fn connect(gw: &TestGateway, id: &str, token: &str) -> Ws {
     let mut req = format!("ws://{}/api/v1/reservations/{id}/ws", gw.addr)
@@ -95,35 +83,16 @@ async fn until_type(ws: &mut Ws, want: &str) -> (Vec<Value>, Value) {
     }
 }
 
-/// Pays `id` through replica `base` (POST /api/v1/payments/intents, APPROVE): the simulator
-/// approves and POSTs its signed webhook to that replica, whose consumer applies it through
-/// WorkerService.ProcessPaymentResult.
-async fn pay(base: &str, token: &str, id: &str) {
-    let r = send(
-        client()
-            .post(format!("{base}/api/v1/payments/intents"))
-            .bearer_auth(token)
-            .header("Idempotency-Key", format!("pay-{id}"))
-            .json(&json!({"reservation_id": id, "scenario": "APPROVE"})),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_confirmation_reaches_the_websocket_and_grpc_stream_on_another_replica() {
     let redis = RedisServer::start().unwrap();
     // Replica A takes the simulator's webhooks.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!(
-        "http://{}/webhooks/payments",
-        listener.local_addr().unwrap()
-    );
+    let (listener, hook) = webhook_listener().await;
     let backends = Backends::start_on_redis(&redis.url(), Some(hook), &[("show", 10)]).await;
     let a = gateway_on(listener, &redis, &backends, true).await;
     let b = gateway(&redis, &backends).await;
     let token = open_and_admit(&a.url(""), "show", "alice").await;
-    let id = reserve(&a.url(""), &token, "k1").await;
+    let id = reserve(&a.url(""), &token, "k1", 1).await;
 
     // On replica B: the state first, then a hold-expiry warning before the hold runs out.
     let mut ws = connect(&b, &id, &token).await;
@@ -174,20 +143,16 @@ async fn a_confirmation_reaches_the_websocket_and_grpc_stream_on_another_replica
     })
     .await;
 
-    // Paid through replica A: the webhook is received and applied by A (B has no webhook
+    // Paid through replica A (APPROVE): the simulator POSTs its signed webhook to A, whose
+    // consumer applies it through WorkerService.ProcessPaymentResult (B has no webhook
     // consumer).
-    pay(&a.url(""), &token, &id).await;
+    pay(&a.url(""), &token, &format!("pay-{id}"), &id, "APPROVE").await;
     let (_, status) = until_type(&mut ws, "RESERVATION_STATUS").await;
     assert_eq!(status["status"], "CONFIRMED", "{status}");
     let order = status["order_id"].as_str().unwrap().to_owned();
     assert!(order.starts_with("ord_"), "{status}");
-    let got = send(
-        client()
-            .get(format!("{}/api/v1/reservations/{id}", a.url("")))
-            .bearer_auth(&token),
-    )
-    .await;
-    assert_eq!(got.body["order_id"], order.as_str(), "the stored order");
+    let got = reservation(&a.url(""), &token, &id).await;
+    assert_eq!(got["order_id"], order.as_str(), "the stored order");
     let paid = next_json(&mut ws, FRAME_WAIT).await;
     assert_eq!(paid["type"], "PAYMENT_CONFIRMED", "{paid}");
     assert_eq!(paid["order_id"], order.as_str());
@@ -232,7 +197,7 @@ async fn streams_need_the_reservations_own_admission() {
     let a = gateway(&redis, &backends).await;
     let base = a.url("");
     let token = open_and_admit(&base, "show", "alice").await;
-    let id = reserve(&base, &token, "k1").await;
+    let id = reserve(&base, &token, "k1", 1).await;
     let url = |q: &str| format!("{base}/api/v1/reservations/{id}/ws{q}");
     let upgrade = |u: String| {
         client()

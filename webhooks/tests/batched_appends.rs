@@ -1,23 +1,14 @@
 //! Group commit of webhook appends: concurrent deliveries are stored by few script calls, each
 //! answered exactly as a single append would be (new, or a duplicate naming the first entry).
 
+mod common;
+
+use common::envelope;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use testkit::RedisServer;
-use webhooks::{Appended, Envelope, Inbox, InboxOptions, Metrics};
-
-fn envelope(id: &str) -> Envelope {
-    let body = format!(
-        r#"{{"type":"payment.approved","timestamp":"2026-11-24T08:00:00Z","data":{{"payment_intent_id":"pi_{id}","reservation_id":"r_{id}","amount_cents":5000,"currency":"USD"}}}}"#
-    );
-    let v = webhooks::Verified {
-        id: id.to_owned(),
-        timestamp: 0,
-    };
-    let ev = webhooks::PaymentEvent::parse(body.as_bytes()).unwrap();
-    webhooks::envelope_of(&v, "standard-webhooks", Some(&ev), body.as_bytes(), 0)
-}
+use webhooks::{Appended, Inbox, InboxOptions, Metrics};
 
 fn evalsha_calls(port: u16) -> u64 {
     testkit::script_calls(port).unwrap()

@@ -2,7 +2,10 @@
 //! under concurrency, takeover of a crashed consumer's entries, retries then dead letters,
 //! and the dead-letter operations.
 
+mod common;
+
 use anyhow::Result;
+use common::{envelope, now_ms};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,31 +15,6 @@ use webhooks::{
     Appended, Consumer, ConsumerConfig, Envelope, ForwardError, ForwardFn, Inbox, InboxError,
     InboxOptions, Metrics, RetryPolicy,
 };
-
-fn envelope(id: &str) -> Envelope {
-    let body = format!(
-        r#"{{"type":"payment.approved","timestamp":"2026-11-24T08:00:00Z","data":{{"payment_intent_id":"pi_{id}","reservation_id":"r_{id}","amount_cents":5000,"currency":"USD"}}}}"#
-    );
-    let v = webhooks::Verified {
-        id: id.to_owned(),
-        timestamp: 0,
-    };
-    let ev = webhooks::PaymentEvent::parse(body.as_bytes()).unwrap();
-    webhooks::envelope_of(
-        &v,
-        "standard-webhooks",
-        Some(&ev),
-        body.as_bytes(),
-        now_ms(),
-    )
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 async fn inbox(url: &str, ns: &str) -> Result<Inbox> {
     let mut o = InboxOptions::new(url);

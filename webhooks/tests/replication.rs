@@ -4,23 +4,14 @@
 //! duplicate of the stored entry, acknowledged once the replica confirms. On a single primary
 //! with a replica and on a Redis Cluster.
 
+mod common;
+
 use anyhow::Result;
+use common::envelope;
 use std::sync::Arc;
 use std::time::Duration;
 use testkit::{RedisCluster, RedisServer};
-use webhooks::{Appended, Envelope, Inbox, InboxError, InboxOptions, Metrics};
-
-fn envelope(id: &str) -> Envelope {
-    let body = format!(
-        r#"{{"type":"payment.approved","timestamp":"2026-11-24T08:00:00Z","data":{{"payment_intent_id":"pi_{id}","reservation_id":"r_{id}","amount_cents":5000,"currency":"USD"}}}}"#
-    );
-    let v = webhooks::Verified {
-        id: id.to_owned(),
-        timestamp: 0,
-    };
-    let ev = webhooks::PaymentEvent::parse(body.as_bytes()).unwrap();
-    webhooks::envelope_of(&v, "standard-webhooks", Some(&ev), body.as_bytes(), 0)
-}
+use webhooks::{Appended, Inbox, InboxError, InboxOptions, Metrics};
 
 async fn inbox(url: &str, wait_replicas: u32) -> Result<Inbox> {
     let mut o = InboxOptions::new(url);

@@ -3,6 +3,7 @@
 //! every call, with a switch that makes the WorkerService answer as if it were down.
 
 use proto::reservation::v1 as res;
+use res::worker_service_server::WorkerService;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -69,15 +70,23 @@ struct Worker {
     hold: Arc<Hold>,
 }
 
+impl Worker {
+    /// UNAVAILABLE while `down` is set, as a backend that is down answers.
+    fn up(&self) -> Result<(), tonic::Status> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(tonic::Status::unavailable("down for the test"));
+        }
+        Ok(())
+    }
+}
+
 #[tonic::async_trait]
-impl res::worker_service_server::WorkerService for Worker {
+impl WorkerService for Worker {
     async fn process_reservation_expiry(
         &self,
         request: tonic::Request<res::ProcessExpiryRequest>,
     ) -> Result<tonic::Response<res::ProcessExpiryResponse>, tonic::Status> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(tonic::Status::unavailable("down for the test"));
-        }
+        self.up()?;
         self.inner.process_reservation_expiry(request).await
     }
 
@@ -85,9 +94,7 @@ impl res::worker_service_server::WorkerService for Worker {
         &self,
         request: tonic::Request<res::ProcessPaymentRequest>,
     ) -> Result<tonic::Response<res::ProcessPaymentResponse>, tonic::Status> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(tonic::Status::unavailable("down for the test"));
-        }
+        self.up()?;
         self.hold.pass(&request.get_ref().reservation_id).await;
         self.inner.process_payment_result(request).await
     }

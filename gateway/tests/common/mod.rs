@@ -5,7 +5,9 @@
 pub mod admin_http;
 pub mod backends;
 pub mod chrome;
+pub mod cluster;
 pub mod http;
+pub mod webhook_http;
 
 mod flow;
 

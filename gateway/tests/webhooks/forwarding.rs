@@ -35,15 +35,6 @@ async fn pending_payment(backends: &Backends, i: usize) -> (String, String, Stri
     (r.reservation_id, p.payment_intent_id, user)
 }
 
-fn cancelled_body(intent: &str, rid: &str) -> String {
-    json!({
-        "type": "payment.cancelled",
-        "timestamp": "2026-11-24T08:00:00Z",
-        "data": {"payment_intent_id": intent, "reservation_id": rid, "amount_cents": PRICE, "currency": "USD"}
-    })
-    .to_string()
-}
-
 /// The reservation's status as the backends record it.
 async fn status_at_backends(backends: &Backends, rid: &str, user: &str) -> i32 {
     proto::ReservationClient::new(backends.channel().await)
@@ -59,25 +50,23 @@ async fn status_at_backends(backends: &Backends, rid: &str, user: &str) -> i32 {
         .status
 }
 
+/// A window of 4: a held call takes one slot, the other webhooks pass through the other 3. The
+/// held call must not time out or be taken over during the test.
+const WINDOW_OF_FOUR: &[&str] = &[
+    "--webhook-forward-window",
+    "4",
+    "--webhook-forward-timeout-ms",
+    "120000",
+    "--webhook-claim-idle-ms",
+    "300000",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_forward_holds_back_only_its_own_webhook() {
     const OTHERS: usize = 12;
     let redis = RedisServer::start().unwrap();
     let backends = Backends::start(None, &[("show", 20)]).await;
-    let mut flags = backends.flags();
-    // A window of 4: the held call takes one slot, the other 12 webhooks pass through the
-    // other 3. The held call must not time out or be taken over during the test.
-    flags.extend(strings(&[
-        "--webhook-secret",
-        SECRET,
-        "--webhook-forward-window",
-        "4",
-        "--webhook-forward-timeout-ms",
-        "120000",
-        "--webhook-claim-idle-ms",
-        "300000",
-    ]));
-    let gw = Gw::on_free_port(&redis, &flags).await;
+    let gw = Gw::on_free_port(&redis, &shop_flags(&backends, WINDOW_OF_FOUR)).await;
     let base = gw.base.clone();
     let inbox = webhooks::Inbox::connect(
         &webhooks::InboxOptions::new(redis.url()),
@@ -95,8 +84,8 @@ async fn a_slow_forward_holds_back_only_its_own_webhook() {
         &base,
         SECRET,
         "msg_slow",
-        now_s(),
-        &cancelled_body(&slow_intent, &slow_rid),
+        webhook_now(),
+        &payment_body("payment.cancelled", &slow_intent, &slow_rid, PRICE),
         None,
     ))
     .await;
@@ -106,12 +95,12 @@ async fn a_slow_forward_holds_back_only_its_own_webhook() {
     })
     .await;
     for (i, (rid, intent, _)) in payments.iter().enumerate().skip(1) {
-        let body = cancelled_body(intent, rid);
+        let body = payment_body("payment.cancelled", intent, rid, PRICE);
         let r = send(signed(
             &base,
             SECRET,
             &format!("msg_{i}"),
-            now_s(),
+            webhook_now(),
             &body,
             None,
         ))
@@ -159,7 +148,7 @@ async fn readyz_fails_while_the_inbox_primary_is_down() {
     let gw = Gw::start_at(
         l,
         &cluster.url(),
-        &strings(&["--webhook-secret", SECRET, "--redis-timeout-ms", "300"]),
+        &["--webhook-secret", SECRET, "--redis-timeout-ms", "300"],
     )
     .await;
     let ready = || async { send(client().get(format!("{}/readyz", gw.base))).await };
@@ -168,14 +157,7 @@ async fn readyz_fails_while_the_inbox_primary_is_down() {
     // The inbox is reported (nothing stored yet), not judged.
     assert_eq!(r.body["webhooks"]["backlog"], 0, "{}", r.body);
     assert_eq!(r.body["webhooks"]["dead_letters"], 0, "{}", r.body);
-    let slot = cluster.keyslot("{payments}").unwrap();
-    let owner = cluster
-        .topology()
-        .unwrap()
-        .into_iter()
-        .find(|n| n.primary && n.serves(slot))
-        .unwrap();
-    let i = cluster.index_of(owner.port).unwrap();
+    let i = common::cluster::primary_index(&cluster, "{payments}");
     cluster.nodes[i].stop();
     // The other primaries still answer (the queue store alone would call this ready), but no
     // webhook can be stored: not ready.

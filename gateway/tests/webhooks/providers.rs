@@ -54,7 +54,7 @@ async fn paid_at_stripe(
     key: &str,
     stripe_id: &str,
 ) -> (String, String) {
-    let rid = reserve(base, token, key, 1).await;
+    let rid = reserve(base, token, &format!("r-{key}"), 1).await;
     let p = proto::PaymentClient::new(backends.channel().await)
         .create_payment_intent(pay::CreatePaymentIntentRequest {
             reservation_id: rid.clone(),
@@ -70,7 +70,7 @@ async fn paid_at_stripe(
 
 /// Posts `body` signed by `stripe` now: answered 200 with `status` for event `id`.
 async fn answered(base: &str, stripe: &Stripe, body: &str, status: &str, id: &str) {
-    let r = post_stripe(base, &stripe.sign(now_s(), body.as_bytes()), body).await;
+    let r = post_stripe(base, &stripe.sign(webhook_now(), body.as_bytes()), body).await;
     assert_eq!(
         (r.status, &r.body),
         (200, &json!({"status": status, "webhook_id": id}))
@@ -88,13 +88,7 @@ async fn real_stripe_events_settle_our_reservations_through_their_metadata() {
     // Six holds pending at once under one admission: the limit of one is lifted here.
     let backends = Backends::start_with_hold_limit(None, &[("show", 10)], 0).await;
     let new_secret = "whsec_rolled_stripe_secret";
-    let mut flags = backends.flags();
-    flags.extend(strings(&[
-        "--stripe-webhook-secret",
-        new_secret,
-        "--webhook-secret",
-        SECRET,
-    ]));
+    let flags = shop_flags(&backends, &["--stripe-webhook-secret", new_secret]);
     let gw = Gw::on_free_port(&redis, &flags).await;
     let base = gw.base.clone();
     let token = open_and_admit(&base, "show", "alice").await;
@@ -103,7 +97,7 @@ async fn real_stripe_events_settle_our_reservations_through_their_metadata() {
     // While an endpoint secret is rolled, Stripe signs with the old and the new one: two v1
     // entries (and, on test-mode endpoints, a v0 that counts for nothing).
     let rolled = |body: &str| {
-        let t = now_s();
+        let t = webhook_now();
         format!(
             "t={t},v1={},v1={},v0={}",
             v1_of(&old.sign(t, body.as_bytes())),
@@ -132,35 +126,34 @@ async fn real_stripe_events_settle_our_reservations_through_their_metadata() {
             &json!({"status": "accepted", "webhook_id": "evt_ok_1"})
         )
     );
-    let completed = stripe_event(
-        "checkout.session.completed",
-        "evt_ok_2",
-        &pi2,
-        &r2,
-        2 * PRICE,
-    );
-    let r = post_stripe(&base, &new.sign(now_s(), completed.as_bytes()), &completed).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let failed = stripe_event(
-        "payment_intent.payment_failed",
-        "evt_no_3",
-        &pi3,
-        &r3,
-        PRICE,
-    );
-    let r = post_stripe(&base, &new.sign(now_s(), failed.as_bytes()), &failed).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let canceled = stripe_event("payment_intent.canceled", "evt_no_4", &pi4, &r4, PRICE);
-    let r = post_stripe(&base, &new.sign(now_s(), canceled.as_bytes()), &canceled).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let expired = stripe_event("checkout.session.expired", "evt_no_5", &pi5, &r5, PRICE);
-    let r = post_stripe(&base, &new.sign(now_s(), expired.as_bytes()), &expired).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    // Signed with the new secret alone, as Stripe signs once the old one has expired.
+    for (name, id, pi, rid, amount) in [
+        (
+            "checkout.session.completed",
+            "evt_ok_2",
+            &pi2,
+            &r2,
+            2 * PRICE,
+        ),
+        (
+            "payment_intent.payment_failed",
+            "evt_no_3",
+            &pi3,
+            &r3,
+            PRICE,
+        ),
+        ("payment_intent.canceled", "evt_no_4", &pi4, &r4, PRICE),
+        ("checkout.session.expired", "evt_no_5", &pi5, &r5, PRICE),
+    ] {
+        let body = stripe_event(name, id, pi, rid, amount);
+        let r = post_stripe(&base, &new.sign(webhook_now(), body.as_bytes()), &body).await;
+        assert_eq!(r.status, 200, "{name}: {}", r.body);
+    }
     // Our own simulator's shape still works on this route too, with fields we do not know.
     let ours = approved_body(&pi6, &r6, PRICE)
         .replacen('{', r#"{"id":"evt_sim_6","livemode":false,"#, 1)
         .replacen(r#""currency":"USD""#, r#""currency":"USD","note":"x""#, 1);
-    let r = post_stripe(&base, &new.sign(now_s(), ours.as_bytes()), &ours).await;
+    let r = post_stripe(&base, &new.sign(webhook_now(), ours.as_bytes()), &ours).await;
     assert_eq!(r.status, 200, "{}", r.body);
 
     for (rid, want) in [
@@ -178,7 +171,12 @@ async fn real_stripe_events_settle_our_reservations_through_their_metadata() {
     assert_eq!(r["payment_intent_id"], json!(pi1));
 
     // Stripe retries an event (re-signed, same event id): a duplicate, not applied again.
-    let r = post_stripe(&base, &new.sign(now_s(), succeeded.as_bytes()), &succeeded).await;
+    let r = post_stripe(
+        &base,
+        &new.sign(webhook_now(), succeeded.as_bytes()),
+        &succeeded,
+    )
+    .await;
     assert_eq!(
         (r.status, &r.body),
         (
@@ -200,26 +198,24 @@ async fn real_stripe_events_settle_our_reservations_through_their_metadata() {
     for (body, id) in [(&foreign, "evt_foreign"), (&charge, "evt_charge")] {
         answered(&base, &new, body, "ignored", id).await;
     }
-    assert_eq!(
-        metric(
-            &gw.metrics,
-            "webhooks_ignored_total{type=\"payment_intent.succeeded\",reason=\"no_reservation\"} "
-        )
-        .await,
-        1
-    );
-    assert_eq!(
-        metric(
-            &gw.metrics,
-            "webhooks_ignored_total{type=\"charge.succeeded\",reason=\"unhandled_type\"} "
-        )
-        .await,
-        1
-    );
+    assert_metrics(
+        &gw.metrics,
+        &[
+            (
+                "webhooks_ignored_total{type=\"payment_intent.succeeded\",reason=\"no_reservation\"} ",
+                1,
+            ),
+            (
+                "webhooks_ignored_total{type=\"charge.succeeded\",reason=\"unhandled_type\"} ",
+                1,
+            ),
+        ],
+    )
+    .await;
 
     // Only v1 counts: a correct signature in the v0 slot, or under a secret no longer
     // configured, is refused.
-    let t = now_s();
+    let t = webhook_now();
     let v0 = format!("t={t},v0={}", v1_of(&new.sign(t, charge.as_bytes())));
     let r = post_stripe(&base, &v0, &charge).await;
     assert_eq!((r.status, r.code()), (401, "INVALID_SIGNATURE"));
@@ -282,23 +278,6 @@ async fn real_stripe_events_settle_our_reservations_through_their_metadata() {
     gw.shutdown().await;
 }
 
-/// A Standard Webhooks POST signed with `signature` (the whole `webhook-signature` value).
-fn with_signature(
-    base: &str,
-    id: &str,
-    ts: i64,
-    body: &str,
-    signature: &str,
-) -> reqwest::RequestBuilder {
-    client()
-        .post(format!("{base}/webhooks/payments"))
-        .header("content-type", "application/json")
-        .header("webhook-id", id)
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", signature)
-        .body(body.to_owned())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ed25519_v1a_signatures_verify_against_the_configured_public_keys() {
     let redis = RedisServer::start().unwrap();
@@ -307,20 +286,18 @@ async fn ed25519_v1a_signatures_verify_against_the_configured_public_keys() {
     let stranger = Ed25519Signer::generate();
     // Only a public key: the gateway holds no secret that could forge a webhook.
     let mut flags = backends.flags();
-    flags.extend(strings(&["--webhook-public-key", &sender.public_key()]));
+    flags.extend(["--webhook-public-key".into(), sender.public_key()]);
     let gw = Gw::on_free_port(&redis, &flags).await;
     let base = gw.base.clone();
     let token = open_and_admit(&base, "show", "alice").await;
     let (rid, intent) = buy(&base, &token, "1", 1, "APPROVE").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let body = approved_body(&intent, &rid, PRICE);
-    let now = now_s();
+    let now = webhook_now();
 
     // Refused: another key's signature, a tampered body, a stale one, an HMAC (no secret is
     // configured), and a v1a-looking entry that is not a signature.
-    let hmac = StandardWebhooks::new(&[SECRET])
-        .unwrap()
-        .sign("msg_a", now, body.as_bytes());
+    let hmac = sign(SECRET, "msg_a", now, &body);
     let tampered = body.replace(&PRICE.to_string(), "1");
     for (id, ts, b, sig) in [
         (
@@ -344,7 +321,7 @@ async fn ed25519_v1a_signatures_verify_against_the_configured_public_keys() {
         ("msg_a", now, &body, hmac),
         ("msg_a", now, &body, "v1a,bm90IGEgc2lnbmF0dXJl".to_owned()),
     ] {
-        let r = send(with_signature(&base, id, ts, b, &sig)).await;
+        let r = send(webhook_post(&client(), &base, id, ts, b, &sig)).await;
         assert_eq!((r.status, r.code()), (401, "INVALID_SIGNATURE"), "{sig}");
     }
     assert_eq!(reservation(&base, &token, &rid).await["status"], "PENDING");
@@ -356,30 +333,34 @@ async fn ed25519_v1a_signatures_verify_against_the_configured_public_keys() {
         stranger.sign("msg_a", now, body.as_bytes()),
         sender.sign("msg_a", now, body.as_bytes())
     );
-    let r = send(with_signature(&base, "msg_a", now, &body, &mixed)).await;
+    let r = send(webhook_post(&client(), &base, "msg_a", now, &body, &mixed)).await;
     assert_eq!(
         (r.status, &r.body),
         (200, &json!({"status": "accepted", "webhook_id": "msg_a"}))
     );
     wait_reservation(&base, &token, &rid, "CONFIRMED", Duration::from_secs(15)).await;
-    assert_eq!(
-        metric(
-            &gw.metrics,
-            "webhooks_rejected_total{reason=\"bad_signature\"} "
-        )
-        .await,
-        4
-    );
-    assert_eq!(
-        metric(&gw.metrics, "webhooks_rejected_total{reason=\"stale\"} ").await,
-        1
-    );
+    assert_metrics(
+        &gw.metrics,
+        &[
+            ("webhooks_rejected_total{reason=\"bad_signature\"} ", 4),
+            ("webhooks_rejected_total{reason=\"stale\"} ", 1),
+        ],
+    )
+    .await;
     gw.shutdown().await;
 
     // A gateway with only an HMAC secret does not take v1a entries on trust.
-    let hmac_only = Gw::on_free_port(&redis, &strings(&["--webhook-secret", SECRET])).await;
+    let hmac_only = Gw::on_free_port(&redis, &["--webhook-secret", SECRET]).await;
     let sig = sender.sign("msg_b", now, body.as_bytes());
-    let r = send(with_signature(&hmac_only.base, "msg_b", now, &body, &sig)).await;
+    let r = send(webhook_post(
+        &client(),
+        &hmac_only.base,
+        "msg_b",
+        now,
+        &body,
+        &sig,
+    ))
+    .await;
     assert_eq!((r.status, r.code()), (401, "INVALID_SIGNATURE"));
     hmac_only.shutdown().await;
 
@@ -392,13 +373,29 @@ async fn ed25519_v1a_signatures_verify_against_the_configured_public_keys() {
         &[("GATEWAY_WEBHOOK_PUBLIC_KEY", &keys)],
     );
     for (id, signer) in [("msg_c", &sender), ("msg_d", &stranger)] {
-        let sig = signer.sign(id, now_s(), body.as_bytes());
-        let r = send(with_signature(&p.url(""), id, now_s(), &body, &sig)).await;
+        let sig = signer.sign(id, webhook_now(), body.as_bytes());
+        let r = send(webhook_post(
+            &client(),
+            &p.url(""),
+            id,
+            webhook_now(),
+            &body,
+            &sig,
+        ))
+        .await;
         assert_eq!(r.status, 200, "{}", r.body);
     }
     let third = Ed25519Signer::generate();
-    let sig = third.sign("msg_e", now_s(), body.as_bytes());
-    let r = send(with_signature(&p.url(""), "msg_e", now_s(), &body, &sig)).await;
+    let sig = third.sign("msg_e", webhook_now(), body.as_bytes());
+    let r = send(webhook_post(
+        &client(),
+        &p.url(""),
+        "msg_e",
+        webhook_now(),
+        &body,
+        &sig,
+    ))
+    .await;
     assert_eq!(r.status, 401, "{}", r.body);
     drop(p);
 

@@ -8,6 +8,14 @@ use crate::store::SeatState;
 use proto::common::v1::{Seat, SeatStatus};
 use proto::reservation::v1 as res;
 
+grpc_service! {
+    res::inventory_server::Inventory {
+        check_availability(res::CheckAvailabilityRequest) -> res::CheckAvailabilityResponse = check_availability_inner;
+        commit_reservation(res::CommitReservationRequest) -> res::CommitReservationResponse = commit_reservation_inner;
+        release_hold(res::ReleaseHoldRequest) -> res::ReleaseHoldResponse = release_hold_inner;
+    }
+}
+
 impl Backends {
     async fn check_availability_inner(
         &self,
@@ -121,13 +129,5 @@ impl Backends {
             status: r.status as i32,
             error: None,
         })
-    }
-}
-
-grpc_service! {
-    res::inventory_server::Inventory {
-        check_availability(res::CheckAvailabilityRequest) -> res::CheckAvailabilityResponse = check_availability_inner;
-        commit_reservation(res::CommitReservationRequest) -> res::CommitReservationResponse = commit_reservation_inner;
-        release_hold(res::ReleaseHoldRequest) -> res::ReleaseHoldResponse = release_hold_inner;
     }
 }

@@ -8,6 +8,15 @@ use crate::store::{AdmissionLimit, HoldRequest};
 use proto::common::v1::SeatStatus;
 use proto::reservation::v1 as res;
 
+grpc_service! {
+    res::reservation_service_server::ReservationService {
+        create_reservation(res::CreateReservationRequest) -> res::CreateReservationResponse = create_reservation_inner;
+        get_reservation(res::GetReservationRequest) -> res::GetReservationResponse = get_reservation_inner;
+        confirm_reservation(res::ConfirmReservationRequest) -> res::ConfirmReservationResponse = confirm_reservation_inner;
+        cancel_reservation(res::CancelReservationRequest) -> res::CancelReservationResponse = cancel_reservation_inner;
+    }
+}
+
 impl Backends {
     async fn create_reservation_inner(
         &self,
@@ -131,14 +140,5 @@ impl Backends {
             released_seats: released_seats(&r, changed),
             error: None,
         })
-    }
-}
-
-grpc_service! {
-    res::reservation_service_server::ReservationService {
-        create_reservation(res::CreateReservationRequest) -> res::CreateReservationResponse = create_reservation_inner;
-        get_reservation(res::GetReservationRequest) -> res::GetReservationResponse = get_reservation_inner;
-        confirm_reservation(res::ConfirmReservationRequest) -> res::ConfirmReservationResponse = confirm_reservation_inner;
-        cancel_reservation(res::CancelReservationRequest) -> res::CancelReservationResponse = cancel_reservation_inner;
     }
 }

@@ -106,6 +106,11 @@ impl MemoryStore {
 /// An idempotency slot: (record id, fingerprint, forgotten at).
 type Slot = (String, String, u64);
 
+/// The slot that remembers a key for record `id` until `until` (ms).
+fn slot(id: &str, fingerprint: &str, until: u64) -> Slot {
+    (id.to_owned(), fingerprint.to_owned(), until)
+}
+
 /// The record that a key seen within its window answers with (`slot` in `slots`), or None; a
 /// key reused with other parameters (`fingerprint`) is a conflict.
 fn replay<T: Clone>(
@@ -316,10 +321,9 @@ impl Store for MemoryStore {
         if let Some((key, _)) = admission_key {
             g.admissions.entry(key).or_default().push(r.id.clone());
         }
-        g.idem.insert(
-            idem_key,
-            (r.id.clone(), req.fingerprint.clone(), now_ms + req.idem_ms),
-        );
+        let until = now_ms + req.idem_ms;
+        g.idem
+            .insert(idem_key, slot(&r.id, &req.fingerprint, until));
         Ok((r, false))
     }
 
@@ -465,10 +469,9 @@ impl Store for MemoryStore {
             expires_ms: r.hold_expires_ms,
         };
         g.intents.insert(i.id.clone(), i.clone());
-        g.intent_idem.insert(
-            req.idem.clone(),
-            (i.id.clone(), req.fingerprint.clone(), now_ms + req.idem_ms),
-        );
+        let until = now_ms + req.idem_ms;
+        g.intent_idem
+            .insert(req.idem.clone(), slot(&i.id, &req.fingerprint, until));
         Ok((i, false))
     }
 

@@ -123,6 +123,14 @@ impl Store for MemoryStore {
         Ok(ids)
     }
 
+    async fn add_access_codes(&self, event: &EventId, codes: &[CodeHash]) -> Result<u64> {
+        self.with(event, |ev| Ok(ev.add_codes(codes)))
+    }
+
+    async fn revoke_access_codes(&self, event: &EventId, codes: &[CodeHash]) -> Result<u64> {
+        self.with(event, |ev| Ok(ev.revoke_codes(codes)))
+    }
+
     /// One join each, under one lock hold (one script in Redis); a batch refused for a code is
     /// refused before any of it is applied, as join.lua checks every code first.
     async fn join_many(
@@ -146,14 +154,6 @@ impl Store for MemoryStore {
                 })
                 .collect()
         })
-    }
-
-    async fn add_access_codes(&self, event: &EventId, codes: &[CodeHash]) -> Result<u64> {
-        self.with(event, |ev| Ok(ev.add_codes(codes)))
-    }
-
-    async fn revoke_access_codes(&self, event: &EventId, codes: &[CodeHash]) -> Result<u64> {
-        self.with(event, |ev| Ok(ev.revoke_codes(codes)))
     }
 
     /// Under one lock hold, as status.lua reads a batch in one script. Tickets are unique

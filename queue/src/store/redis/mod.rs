@@ -126,6 +126,28 @@ impl RedisStore {
     fn not_found(event: &EventId) -> QueueError {
         QueueError::EventNotFound(event.to_string())
     }
+
+    /// The keys and arguments of a script on one place (enter.lua, leave.lua).
+    fn place_args(
+        event: &EventId,
+        ticket: u64,
+        session: SessionKey,
+        now_ms: u64,
+    ) -> (Vec<String>, Vec<Value>) {
+        let (keys, p) = base_keys(event);
+        let args = Self::args(p, now_ms, [Value::from(ticket as i64), member(session)]);
+        (keys, args)
+    }
+
+    /// The code that leads a script's reply (`what` names the script in the error); -1 means
+    /// the event does not exist.
+    fn reply_code(event: &EventId, r: &[i64], what: &str) -> Result<i64> {
+        match r.first() {
+            Some(-1) => Err(Self::not_found(event)),
+            Some(&code) => Ok(code),
+            None => Err(QueueError::Protocol(format!("empty {what} reply"))),
+        }
+    }
 }
 
 /// The event's `page` settings as stored in its hash ('' for none).
@@ -276,15 +298,12 @@ impl Store for RedisStore {
         session: SessionKey,
         now_ms: u64,
     ) -> Result<EnterOutcome> {
-        let (keys, p) = base_keys(event);
-        let args = Self::args(p, now_ms, [Value::from(ticket as i64), member(session)]);
+        let (keys, args) = Self::place_args(event, ticket, session, now_ms);
         let r = self.run_durable(&self.scripts.enter, keys, args).await?;
-        match r.first() {
-            Some(-1) => Err(Self::not_found(event)),
-            Some(1) => Ok(EnterOutcome::Granted(decode_place(&r)?)),
-            Some(_) => Ok(EnterOutcome::Refused(decode_place(&r)?)),
-            None => Err(QueueError::Protocol("empty enter reply".into())),
-        }
+        Ok(match Self::reply_code(event, &r, "enter")? {
+            1 => EnterOutcome::Granted(decode_place(&r)?),
+            _ => EnterOutcome::Refused(decode_place(&r)?),
+        })
     }
 
     async fn leave(
@@ -294,14 +313,9 @@ impl Store for RedisStore {
         session: SessionKey,
         now_ms: u64,
     ) -> Result<bool> {
-        let (keys, p) = base_keys(event);
-        let args = Self::args(p, now_ms, [Value::from(ticket as i64), member(session)]);
+        let (keys, args) = Self::place_args(event, ticket, session, now_ms);
         let r = self.run(&self.scripts.leave, keys, args).await?;
-        match r.first() {
-            Some(-1) => Err(Self::not_found(event)),
-            Some(&v) => Ok(v == 1),
-            None => Err(QueueError::Protocol("empty leave reply".into())),
-        }
+        Ok(Self::reply_code(event, &r, "leave")? == 1)
     }
 
     async fn admit(&self, event: &EventId, now_ms: u64) -> Result<AdmitReport> {
@@ -394,11 +408,7 @@ impl Store for RedisStore {
             [Value::from(from_ms as i64), Value::from(until_ms as i64)],
         );
         let r = self.run_durable(&self.scripts.resume, keys, args).await?;
-        match r.first() {
-            Some(-1) => Err(Self::not_found(event)),
-            Some(&v) => Ok(v == 1),
-            None => Err(QueueError::Protocol("empty resume reply".into())),
-        }
+        Ok(Self::reply_code(event, &r, "resume")? == 1)
     }
 
     async fn ping(&self) -> Result<()> {

@@ -72,17 +72,7 @@ pub enum QueueError {
 /// Shorthand for results of this crate.
 pub type Result<T, E = QueueError> = std::result::Result<T, E>;
 
-impl From<redis_layer::RedisError> for QueueError {
-    fn from(e: redis_layer::RedisError) -> Self {
-        use redis_layer::RedisError as R;
-        match e {
-            R::Unavailable(m) => Self::Unavailable(m),
-            R::NotReplicated { wanted, acked } => Self::NotReplicated { wanted, acked },
-            R::Bug(m) => Self::Protocol(m),
-            R::Config(m) => Self::InvalidArgument(format!("redis {m}")),
-        }
-    }
-}
+redis_layer::from_redis_error!(QueueError, config: QueueError::InvalidArgument);
 
 impl From<redis_layer::Full> for QueueError {
     fn from(_: redis_layer::Full) -> Self {

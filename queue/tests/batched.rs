@@ -155,6 +155,9 @@ impl Store for Gated {
     ) -> Result<Place> {
         self.inner.status(e, t, s, hb, now).await
     }
+    async fn status_many(&self, e: &EventId, r: &[StatusRequest], now: u64) -> Result<Vec<Place>> {
+        self.inner.status_many(e, r, now).await
+    }
     async fn enter(&self, e: &EventId, t: u64, s: SessionKey, now: u64) -> Result<EnterOutcome> {
         self.inner.enter(e, t, s, now).await
     }

@@ -34,6 +34,28 @@ impl RedisError {
     }
 }
 
+/// Implements `From<RedisError>` for a crate's error type that keeps the classes apart in its
+/// variants `Unavailable(String)`, `NotReplicated { wanted, acked }` and `Protocol(String)` (a
+/// bug), with `config` making its error for unusable settings from their message. A macro
+/// because the orphan rule forbids a generic impl for other crates' types.
+#[macro_export]
+macro_rules! from_redis_error {
+    ($t:ty, config: $config:expr) => {
+        impl From<$crate::RedisError> for $t {
+            fn from(e: $crate::RedisError) -> Self {
+                match e {
+                    $crate::RedisError::Unavailable(m) => Self::Unavailable(m),
+                    $crate::RedisError::NotReplicated { wanted, acked } => {
+                        Self::NotReplicated { wanted, acked }
+                    }
+                    $crate::RedisError::Bug(m) => Self::Protocol(m),
+                    $crate::RedisError::Config(m) => $config(format!("redis {m}")),
+                }
+            }
+        }
+    };
+}
+
 /// Error replies that retrying cannot change: a script that fails or does not compile, a key
 /// of the wrong type, a stream without its group, a script missing after a reload.
 const BUGS: [&str; 6] = [

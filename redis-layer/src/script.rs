@@ -1,8 +1,15 @@
 //! Lua scripts sent by hash (`EVALSHA`) and loaded again when the server lacks them.
 
 /// One Lua script: its text (a shared prelude plus one `.lua` file) and its SHA-1.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Script(pub(crate) fred::types::scripts::Script);
+
+/// The SHA-1 names the script; its text (kilobytes of Lua) would drown whatever prints it.
+impl std::fmt::Debug for Script {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Script").field(&self.sha1()).finish()
+    }
+}
 
 impl Script {
     /// A script made of `prelude` (shared helpers, may be empty) followed by `body`.

@@ -154,18 +154,23 @@ pub enum ResStatus {
     Expired = 4,
 }
 
-impl ResStatus {
-    /// The status with this code.
-    pub fn from_code(c: i64) -> Option<Self> {
-        Some(match c {
-            1 => Self::Pending,
-            2 => Self::Confirmed,
-            3 => Self::Cancelled,
-            4 => Self::Expired,
-            _ => return None,
-        })
-    }
+/// `from_code`, the inverse of `as i64`, for an enum whose variants are their protocol numbers;
+/// `0 => V` names the variant that an unset (0) field means, where there is one.
+macro_rules! from_code {
+    ($t:ident: $($v:ident),+ $(; 0 => $unset:ident)?) => {
+        impl $t {
+            /// The variant with this number (None for an unknown one).
+            pub fn from_code(c: i64) -> Option<Self> {
+                $(if c == 0 {
+                    return Some(Self::$unset);
+                })?
+                [$(Self::$v),+].into_iter().find(|v| *v as i64 == c)
+            }
+        }
+    };
 }
+
+from_code!(ResStatus: Pending, Confirmed, Cancelled, Expired);
 
 /// A reservation as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,19 +302,8 @@ pub enum Scenario {
     Timeout = 5,
 }
 
-impl Scenario {
-    /// The scenario with this code (0, unspecified, is APPROVE).
-    pub fn from_code(c: i64) -> Option<Self> {
-        Some(match c {
-            0 | 1 => Self::Approve,
-            2 => Self::Fail,
-            3 => Self::Delay,
-            4 => Self::Random,
-            5 => Self::Timeout,
-            _ => return None,
-        })
-    }
-}
+// 0, unspecified, is APPROVE.
+from_code!(Scenario: Approve, Fail, Delay, Random, Timeout; 0 => Approve);
 
 /// Where a payment intent stands; the numbers are `payment.v1.PaymentStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,18 +318,7 @@ pub enum IntentStatus {
     Cancelled = 4,
 }
 
-impl IntentStatus {
-    /// The status with this code.
-    pub fn from_code(c: i64) -> Option<Self> {
-        Some(match c {
-            1 => Self::Pending,
-            2 => Self::Approved,
-            3 => Self::Failed,
-            4 => Self::Cancelled,
-            _ => return None,
-        })
-    }
-}
+from_code!(IntentStatus: Pending, Approved, Failed, Cancelled);
 
 /// A payment intent as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -389,6 +372,25 @@ mod tests {
         ] {
             assert!(SeatRef::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn codes_read_back_as_their_variant() {
+        for s in [
+            ResStatus::Pending,
+            ResStatus::Confirmed,
+            ResStatus::Cancelled,
+            ResStatus::Expired,
+        ] {
+            assert_eq!(ResStatus::from_code(s as i64), Some(s));
+        }
+        assert_eq!(IntentStatus::from_code(3), Some(IntentStatus::Failed));
+        assert_eq!(Scenario::from_code(5), Some(Scenario::Timeout));
+        // An unset scenario is APPROVE; an unset status is no status.
+        assert_eq!(Scenario::from_code(0), Some(Scenario::Approve));
+        assert_eq!(ResStatus::from_code(0), None);
+        assert_eq!(IntentStatus::from_code(5), None);
+        assert_eq!(Scenario::from_code(-1), None);
     }
 
     #[test]

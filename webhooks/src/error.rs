@@ -37,17 +37,7 @@ pub enum InboxError {
 /// Result of inbox operations.
 pub type Result<T, E = InboxError> = std::result::Result<T, E>;
 
-impl From<redis_layer::RedisError> for InboxError {
-    fn from(e: redis_layer::RedisError) -> Self {
-        use redis_layer::RedisError as R;
-        match e {
-            R::Unavailable(m) => Self::Unavailable(m),
-            R::NotReplicated { wanted, acked } => Self::NotReplicated { wanted, acked },
-            R::Bug(m) => Self::Protocol(m),
-            R::Config(m) => Self::Config(format!("redis {m}")),
-        }
-    }
-}
+redis_layer::from_redis_error!(InboxError, config: InboxError::Config);
 
 impl From<redis_layer::Full> for InboxError {
     /// Too many webhooks already wait for the next batch: answered 503 (the provider retries),

@@ -1,6 +1,8 @@
 //! Group commit of the queue: joins (and status reads) of one event that arrive close
 //! together go to the store as one call ([`Store::join_many`], [`Store::status_many`]), so a
 //! burst of N requests costs one Redis round trip, one script call and one `WAIT` instead of N.
+//! What joins a batch is a lone request, as [`Store::join`] and [`Store::status`] send it; a
+//! batch the caller made goes through as it is.
 //! How batches form, their bounds, and what a failed batch answers: [`redis_layer::group`].
 //! A full lane answers [`QueueError::Overloaded`] (HTTP 503 + `Retry-After`).
 
@@ -10,6 +12,8 @@ use crate::ids::{EventId, SessionKey};
 use crate::model::*;
 use async_trait::async_trait;
 use redis_layer::Group;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 /// Bounds of the group commit, per event and operation (`max_batch`, `max_pending`,
@@ -50,6 +54,46 @@ fn short(got: usize, want: usize) -> QueueError {
     QueueError::Protocol(format!("{got} answers for {want} requests"))
 }
 
+/// One of the inner store's batch calls ([`Store::join_many`] or [`Store::status_many`]).
+type Many<Req, Resp> = for<'a> fn(
+    &'a dyn Store,
+    &'a EventId,
+    &'a [Req],
+    u64,
+) -> Pin<Box<dyn Future<Output = Result<Vec<Resp>>> + Send + 'a>>;
+
+impl Batched {
+    /// Sends `reqs` as `many` of the inner store: a lone request that may share a batch
+    /// (`alone` false) through `group`, so that it joins the others of its event, and anything
+    /// else straight.
+    async fn send<Req, Resp>(
+        &self,
+        group: &Group<EventId, Req, Resp, QueueError>,
+        event: &EventId,
+        reqs: &[Req],
+        alone: bool,
+        now_ms: u64,
+        many: Many<Req, Resp>,
+    ) -> Result<Vec<Resp>>
+    where
+        Req: Copy + Send + Sync + 'static,
+        Resp: Send + 'static,
+    {
+        let req = match reqs {
+            [req] if !alone => *req,
+            _ => return many(&*self.inner, event, reqs, now_ms).await,
+        };
+        let inner = self.inner.clone();
+        let ev = event.clone();
+        let batch = move |reqs: Vec<Req>, now| {
+            let inner = inner.clone();
+            let ev = ev.clone();
+            async move { many(&*inner, &ev, &reqs, now).await }
+        };
+        Ok(vec![group.submit(event, req, now_ms, batch, short).await?])
+    }
+}
+
 #[async_trait]
 impl Store for Batched {
     async fn configure_with_epoch(
@@ -76,65 +120,17 @@ impl Store for Batched {
         self.inner.events().await
     }
 
-    async fn join(
-        &self,
-        event: &EventId,
-        session: SessionKey,
-        pre_score: i64,
-        now_ms: u64,
-    ) -> Result<Joined> {
-        let inner = self.inner.clone();
-        let ev = event.clone();
-        self.joins
-            .submit(
-                event,
-                JoinRequest::new(session, pre_score),
-                now_ms,
-                move |reqs, now| {
-                    let inner = inner.clone();
-                    let ev = ev.clone();
-                    async move { inner.join_many(&ev, &reqs, now).await }
-                },
-                short,
-            )
-            .await
-    }
-
+    /// A join with an access code goes alone: one wrong code refuses its whole batch, which
+    /// must not take other people's joins with it.
     async fn join_many(
         &self,
         event: &EventId,
         joins: &[JoinRequest],
         now_ms: u64,
     ) -> Result<Vec<Joined>> {
-        self.inner.join_many(event, joins, now_ms).await
-    }
-
-    async fn status(
-        &self,
-        event: &EventId,
-        ticket: u64,
-        session: SessionKey,
-        heartbeat: bool,
-        now_ms: u64,
-    ) -> Result<Place> {
-        let inner = self.inner.clone();
-        let ev = event.clone();
-        self.reads
-            .submit(
-                event,
-                StatusRequest {
-                    ticket,
-                    session,
-                    heartbeat,
-                },
-                now_ms,
-                move |reqs, now| {
-                    let inner = inner.clone();
-                    let ev = ev.clone();
-                    async move { inner.status_many(&ev, &reqs, now).await }
-                },
-                short,
-            )
+        let coded = joins.iter().any(|j| j.access_code.is_some());
+        let many: Many<JoinRequest, Joined> = |s, e, r, n| s.join_many(e, r, n);
+        self.send(&self.joins, event, joins, coded, now_ms, many)
             .await
     }
 
@@ -144,7 +140,9 @@ impl Store for Batched {
         reads: &[StatusRequest],
         now_ms: u64,
     ) -> Result<Vec<Place>> {
-        self.inner.status_many(event, reads, now_ms).await
+        let many: Many<StatusRequest, Place> = |s, e, r, n| s.status_many(e, r, n);
+        self.send(&self.reads, event, reads, false, now_ms, many)
+            .await
     }
 
     async fn enter(

@@ -118,32 +118,42 @@ pub trait Store: Send + Sync + 'static {
     /// Every configured event.
     async fn events(&self) -> Result<Vec<EventId>>;
     /// Joins `session` (or returns its standing place). `pre_score` in
-    /// `[PRE_SCORE_MIN, -1]` is the secret draw used when the event is not yet open.
+    /// `[PRE_SCORE_MIN, -1]` is the secret draw used when the event is not yet open. A batch of
+    /// one [`Store::join_many`], so that each store writes its join once.
     async fn join(
         &self,
         event: &EventId,
         session: SessionKey,
         pre_score: i64,
         now_ms: u64,
-    ) -> Result<Joined>;
+    ) -> Result<Joined> {
+        let joins = [JoinRequest::new(session, pre_score)];
+        only(self.join_many(event, &joins, now_ms).await?, "join")
+    }
     /// Joins of one event applied in order, with exactly the answers of as many [`Store::join`]
     /// calls at `now_ms`; an error is the whole batch's (each join would have had it alone).
-    /// Stores that can do better than one call each (Redis: one script call) override it; the
-    /// default takes no access codes (a store with codes overrides it).
     async fn join_many(
         &self,
         event: &EventId,
         joins: &[JoinRequest],
         now_ms: u64,
-    ) -> Result<Vec<Joined>> {
-        if joins.iter().any(|j| j.access_code.is_some()) {
-            return Err(crate::error::QueueError::InvalidAccessCode);
-        }
-        let mut out = Vec::with_capacity(joins.len());
-        for j in joins {
-            out.push(self.join(event, j.session, j.pre_score, now_ms).await?);
-        }
-        Ok(out)
+    ) -> Result<Vec<Joined>>;
+    /// Where `ticket` (given to `session`) stands; with `heartbeat` the call also keeps a
+    /// waiting place alive. A batch of one [`Store::status_many`].
+    async fn status(
+        &self,
+        event: &EventId,
+        ticket: u64,
+        session: SessionKey,
+        heartbeat: bool,
+        now_ms: u64,
+    ) -> Result<Place> {
+        let reads = [StatusRequest {
+            ticket,
+            session,
+            heartbeat,
+        }];
+        only(self.status_many(event, &reads, now_ms).await?, "status")
     }
     /// Status reads of one event applied in order, with exactly the answers of as many
     /// [`Store::status`] calls at `now_ms`; an error is the whole batch's.
@@ -152,26 +162,7 @@ pub trait Store: Send + Sync + 'static {
         event: &EventId,
         reads: &[StatusRequest],
         now_ms: u64,
-    ) -> Result<Vec<Place>> {
-        let mut out = Vec::with_capacity(reads.len());
-        for r in reads {
-            out.push(
-                self.status(event, r.ticket, r.session, r.heartbeat, now_ms)
-                    .await?,
-            );
-        }
-        Ok(out)
-    }
-    /// Where `ticket` (given to `session`) stands; with `heartbeat` the call also keeps a
-    /// waiting place alive.
-    async fn status(
-        &self,
-        event: &EventId,
-        ticket: u64,
-        session: SessionKey,
-        heartbeat: bool,
-        now_ms: u64,
-    ) -> Result<Place>;
+    ) -> Result<Vec<Place>>;
     /// Turns a READY place into an admission (idempotent).
     async fn enter(
         &self,
@@ -229,6 +220,17 @@ pub trait Store: Send + Sync + 'static {
         until_ms: u64,
         now_ms: u64,
     ) -> Result<bool>;
+}
+
+/// The one answer to a batch of one request; `what` names the call in the error.
+fn only<T>(answers: Vec<T>, what: &str) -> Result<T> {
+    match <[T; 1]>::try_from(answers) {
+        Ok([answer]) => Ok(answer),
+        Err(answers) => Err(crate::error::QueueError::Protocol(format!(
+            "{} {what} answers for one request",
+            answers.len()
+        ))),
+    }
 }
 
 /// Longest id [`Store::claim_once`] takes.

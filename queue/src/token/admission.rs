@@ -50,6 +50,9 @@ impl AdmissionClaims {
     }
 }
 
+/// What verifying a token gives: its claims, or why it is refused.
+pub type Checked = std::result::Result<AdmissionClaims, jsonwebtoken::errors::Error>;
+
 /// One public key of the JWKS.
 #[derive(Clone)]
 struct PublishedKey {
@@ -155,36 +158,28 @@ impl AdmissionSigner {
     /// Checks signature (under the key the header's `kid` names, which must be one of ours),
     /// expiry, issuer and that `aud` is `event_id`. A token without a `kid`, or with one of a
     /// key no longer configured, fails as `InvalidSignature`.
-    pub fn verify(
-        &self,
-        token: &str,
-        event_id: &str,
-    ) -> std::result::Result<AdmissionClaims, jsonwebtoken::errors::Error> {
-        let header = jsonwebtoken::decode_header(token)?;
-        let key = header
-            .kid
-            .and_then(|kid| self.keys.iter().find(|k| k.kid == kid))
-            .ok_or(ErrorKind::InvalidSignature)?;
-        let mut v = Validation::new(Algorithm::EdDSA);
-        v.set_audience(&[event_id]);
-        v.set_issuer(&[ISSUER]);
-        v.leeway = 0;
-        jsonwebtoken::decode::<AdmissionClaims>(token, &key.decoding, &v).map(|d| d.claims)
+    pub fn verify(&self, token: &str, event_id: &str) -> Checked {
+        self.check(token, Some(event_id))
     }
 
     /// As [`Self::verify`], for any event: the claims name the event (`aud`) the token admits
     /// to. For callers that learn the event from the token (gRPC `ValidateToken`).
-    pub fn verify_any_event(
-        &self,
-        token: &str,
-    ) -> std::result::Result<AdmissionClaims, jsonwebtoken::errors::Error> {
+    pub fn verify_any_event(&self, token: &str) -> Checked {
+        self.check(token, None)
+    }
+
+    /// [`Self::verify`], with the audience checked only when `event_id` is given.
+    fn check(&self, token: &str, event_id: Option<&str>) -> Checked {
         let header = jsonwebtoken::decode_header(token)?;
         let key = header
             .kid
             .and_then(|kid| self.keys.iter().find(|k| k.kid == kid))
             .ok_or(ErrorKind::InvalidSignature)?;
         let mut v = Validation::new(Algorithm::EdDSA);
-        v.validate_aud = false;
+        match event_id {
+            Some(event_id) => v.set_audience(&[event_id]),
+            None => v.validate_aud = false,
+        }
         v.set_issuer(&[ISSUER]);
         v.leeway = 0;
         jsonwebtoken::decode::<AdmissionClaims>(token, &key.decoding, &v).map(|d| d.claims)

@@ -7,7 +7,14 @@ use crate::model::*;
 use crate::store::SeatState;
 use proto::common::v1::{Seat, SeatStatus};
 use proto::reservation::v1 as res;
-use tonic::{Request, Response, Status};
+
+grpc_service! {
+    res::inventory_server::Inventory {
+        check_availability(res::CheckAvailabilityRequest) -> res::CheckAvailabilityResponse = check_availability_inner;
+        commit_reservation(res::CommitReservationRequest) -> res::CommitReservationResponse = commit_reservation_inner;
+        release_hold(res::ReleaseHoldRequest) -> res::ReleaseHoldResponse = release_hold_inner;
+    }
+}
 
 impl Backends {
     async fn check_availability_inner(
@@ -84,63 +91,43 @@ impl Backends {
             error: None,
         })
     }
-}
 
-#[tonic::async_trait]
-impl res::inventory_server::Inventory for Backends {
-    async fn check_availability(
+    async fn commit_reservation_inner(
         &self,
-        request: Request<res::CheckAvailabilityRequest>,
-    ) -> std::result::Result<Response<res::CheckAvailabilityResponse>, Status> {
-        answer(self.check_availability_inner(request.into_inner()).await)
+        req: res::CommitReservationRequest,
+    ) -> Result<res::CommitReservationResponse> {
+        if req.payment_intent_id.is_empty() {
+            return Err(ServiceError::InvalidArgument(
+                "payment_intent_id is required".into(),
+            ));
+        }
+        let r = self.load(&req.reservation_id, &req.user_id).await?;
+        check_matches(&r, &req.event_id, &req.seat_ids)?;
+        if req.quantity != 0 && req.quantity as usize != r.seats.len() {
+            return Err(ServiceError::InvalidArgument(
+                "quantity does not match the reservation".into(),
+            ));
+        }
+        let (r, _) = self.confirm(&r.id, &req.payment_intent_id).await?;
+        Ok(res::CommitReservationResponse {
+            order_id: r.order_id.clone().unwrap_or_default(),
+            committed_seats: seats_of(&r, SeatStatus::Sold),
+            status: r.status as i32,
+            error: None,
+        })
     }
 
-    async fn commit_reservation(
+    async fn release_hold_inner(
         &self,
-        request: Request<res::CommitReservationRequest>,
-    ) -> std::result::Result<Response<res::CommitReservationResponse>, Status> {
-        let req = request.into_inner();
-        let out = async {
-            if req.payment_intent_id.is_empty() {
-                return Err(ServiceError::InvalidArgument(
-                    "payment_intent_id is required".into(),
-                ));
-            }
-            let r = self.load(&req.reservation_id, &req.user_id).await?;
-            check_matches(&r, &req.event_id, &req.seat_ids)?;
-            if req.quantity != 0 && req.quantity as usize != r.seats.len() {
-                return Err(ServiceError::InvalidArgument(
-                    "quantity does not match the reservation".into(),
-                ));
-            }
-            let (r, _) = self.confirm(&r.id, &req.payment_intent_id).await?;
-            Ok(res::CommitReservationResponse {
-                order_id: r.order_id.clone().unwrap_or_default(),
-                committed_seats: seats_of(&r, SeatStatus::Sold),
-                status: r.status as i32,
-                error: None,
-            })
-        }
-        .await;
-        answer(out)
-    }
-
-    async fn release_hold(
-        &self,
-        request: Request<res::ReleaseHoldRequest>,
-    ) -> std::result::Result<Response<res::ReleaseHoldResponse>, Status> {
-        let req = request.into_inner();
-        let out = async {
-            let r = self.load(&req.reservation_id, "").await?;
-            check_matches(&r, &req.event_id, &req.seat_ids)?;
-            let (r, changed) = self.release(&r.id, ResStatus::Cancelled, false).await?;
-            Ok(res::ReleaseHoldResponse {
-                released_seats: released_seats(&r, changed),
-                status: r.status as i32,
-                error: None,
-            })
-        }
-        .await;
-        answer(out)
+        req: res::ReleaseHoldRequest,
+    ) -> Result<res::ReleaseHoldResponse> {
+        let r = self.load(&req.reservation_id, "").await?;
+        check_matches(&r, &req.event_id, &req.seat_ids)?;
+        let (r, changed) = self.release(&r.id, ResStatus::Cancelled, false).await?;
+        Ok(res::ReleaseHoldResponse {
+            released_seats: released_seats(&r, changed),
+            status: r.status as i32,
+            error: None,
+        })
     }
 }

@@ -4,6 +4,25 @@
 //! settles intents and reports them by webhook, and the hold [`expiry`] sweep. What they share
 //! (loading and confirming a reservation, the proto views) stays here and in [`convert`].
 
+/// The tonic impl of a gRPC service on [`Backends`]: each method answers the named handler
+/// (`async fn(&self, message) -> Result<response>`) on the request's message, an error as its
+/// gRPC status. Defined before the modules that use it.
+macro_rules! grpc_service {
+    ($service:path { $($method:ident($req:ty) -> $resp:ty = $handler:ident;)+ }) => {
+        #[tonic::async_trait]
+        impl $service for Backends {
+            $(
+                async fn $method(
+                    &self,
+                    request: tonic::Request<$req>,
+                ) -> std::result::Result<tonic::Response<$resp>, tonic::Status> {
+                    answer(self.$handler(request.into_inner()).await)
+                }
+            )+
+        }
+    };
+}
+
 mod admin;
 mod convert;
 mod expiry;

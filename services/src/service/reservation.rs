@@ -7,7 +7,15 @@ use crate::model::*;
 use crate::store::{AdmissionLimit, HoldRequest};
 use proto::common::v1::SeatStatus;
 use proto::reservation::v1 as res;
-use tonic::{Request, Response, Status};
+
+grpc_service! {
+    res::reservation_service_server::ReservationService {
+        create_reservation(res::CreateReservationRequest) -> res::CreateReservationResponse = create_reservation_inner;
+        get_reservation(res::GetReservationRequest) -> res::GetReservationResponse = get_reservation_inner;
+        confirm_reservation(res::ConfirmReservationRequest) -> res::ConfirmReservationResponse = confirm_reservation_inner;
+        cancel_reservation(res::CancelReservationRequest) -> res::CancelReservationResponse = cancel_reservation_inner;
+    }
+}
 
 impl Backends {
     async fn create_reservation_inner(
@@ -81,78 +89,56 @@ impl Backends {
             replayed,
         })
     }
-}
 
-#[tonic::async_trait]
-impl res::reservation_service_server::ReservationService for Backends {
-    async fn create_reservation(
+    async fn get_reservation_inner(
         &self,
-        request: Request<res::CreateReservationRequest>,
-    ) -> std::result::Result<Response<res::CreateReservationResponse>, Status> {
-        answer(self.create_reservation_inner(request.into_inner()).await)
+        req: res::GetReservationRequest,
+    ) -> Result<res::GetReservationResponse> {
+        let r = self.load(&req.reservation_id, &req.user_id).await?;
+        Ok(res::GetReservationResponse {
+            reservation: Some(reservation_msg(&r, self.now())),
+            error: None,
+        })
     }
 
-    async fn get_reservation(
+    async fn confirm_reservation_inner(
         &self,
-        request: Request<res::GetReservationRequest>,
-    ) -> std::result::Result<Response<res::GetReservationResponse>, Status> {
-        let req = request.into_inner();
-        answer(self.load(&req.reservation_id, &req.user_id).await.map(|r| {
-            res::GetReservationResponse {
-                reservation: Some(reservation_msg(&r, self.now())),
-                error: None,
-            }
-        }))
-    }
-
-    async fn confirm_reservation(
-        &self,
-        request: Request<res::ConfirmReservationRequest>,
-    ) -> std::result::Result<Response<res::ConfirmReservationResponse>, Status> {
-        let req = request.into_inner();
-        let out = async {
-            let r = self.load(&req.reservation_id, &req.user_id).await?;
-            let intent = self
-                .0
-                .store
-                .intent(&req.payment_intent_id)
-                .await?
-                .filter(|i| i.reservation_id == r.id)
-                .ok_or_else(|| ServiceError::IntentNotFound(req.payment_intent_id.clone()))?;
-            if intent.status != IntentStatus::Approved {
-                return Err(ServiceError::FailedPrecondition(format!(
-                    "the payment is {:?}, not approved",
-                    intent.status
-                )));
-            }
-            let (r, _) = self.confirm(&r.id, &intent.id).await?;
-            Ok(res::ConfirmReservationResponse {
-                order_id: r.order_id.clone().unwrap_or_default(),
-                status: r.status as i32,
-                confirmed_at: r.confirmed_ms.map(ts),
-                confirmed_seats: seats_of(&r, SeatStatus::Sold),
-                error: None,
-            })
+        req: res::ConfirmReservationRequest,
+    ) -> Result<res::ConfirmReservationResponse> {
+        let r = self.load(&req.reservation_id, &req.user_id).await?;
+        let intent = self
+            .0
+            .store
+            .intent(&req.payment_intent_id)
+            .await?
+            .filter(|i| i.reservation_id == r.id)
+            .ok_or_else(|| ServiceError::IntentNotFound(req.payment_intent_id.clone()))?;
+        if intent.status != IntentStatus::Approved {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "the payment is {:?}, not approved",
+                intent.status
+            )));
         }
-        .await;
-        answer(out)
+        let (r, _) = self.confirm(&r.id, &intent.id).await?;
+        Ok(res::ConfirmReservationResponse {
+            order_id: r.order_id.clone().unwrap_or_default(),
+            status: r.status as i32,
+            confirmed_at: r.confirmed_ms.map(ts),
+            confirmed_seats: seats_of(&r, SeatStatus::Sold),
+            error: None,
+        })
     }
 
-    async fn cancel_reservation(
+    async fn cancel_reservation_inner(
         &self,
-        request: Request<res::CancelReservationRequest>,
-    ) -> std::result::Result<Response<res::CancelReservationResponse>, Status> {
-        let req = request.into_inner();
-        let out = async {
-            let r = self.load(&req.reservation_id, &req.user_id).await?;
-            let (r, changed) = self.release(&r.id, ResStatus::Cancelled, false).await?;
-            Ok(res::CancelReservationResponse {
-                status: r.status as i32,
-                released_seats: released_seats(&r, changed),
-                error: None,
-            })
-        }
-        .await;
-        answer(out)
+        req: res::CancelReservationRequest,
+    ) -> Result<res::CancelReservationResponse> {
+        let r = self.load(&req.reservation_id, &req.user_id).await?;
+        let (r, changed) = self.release(&r.id, ResStatus::Cancelled, false).await?;
+        Ok(res::CancelReservationResponse {
+            status: r.status as i32,
+            released_seats: released_seats(&r, changed),
+            error: None,
+        })
     }
 }

@@ -25,10 +25,10 @@ struct Inner {
     events: HashMap<String, Event>,
     reservations: HashMap<String, Reservation>,
     /// Idempotency slot → (reservation id, fingerprint, forgotten at).
-    idem: HashMap<String, (String, String, u64)>,
+    idem: HashMap<String, Slot>,
     intents: HashMap<String, Intent>,
     /// Intent idempotency slot → (intent id, fingerprint, forgotten at).
-    intent_idem: HashMap<String, (String, String, u64)>,
+    intent_idem: HashMap<String, Slot>,
     /// (event, provider's id) → intent id.
     provider_ids: HashMap<(String, String), String>,
     /// Outcomes not yet reported, by intent.
@@ -77,9 +77,79 @@ impl MemoryStore {
         // A panic while holding the lock leaves consistent data (every step validates first).
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Releases to `to` up to `limit` of the event's pending holds whose deadline is at most
+    /// `due_by`, earliest first, and announces each; their ids (None: no such event).
+    fn release_holds(
+        &self,
+        g: &mut Inner,
+        event: &str,
+        due_by: u64,
+        limit: usize,
+        to: ResStatus,
+    ) -> Option<Vec<String>> {
+        let ids: Vec<String> = g
+            .events
+            .get(event)?
+            .holds
+            .iter()
+            .take_while(|(t, _)| *t <= due_by)
+            .take(limit)
+            .map(|(_, id)| id.clone())
+            .collect();
+        for id in &ids {
+            g.release(id, to);
+            self.announce(ReservationUpdate::status_of(id, event, to));
+        }
+        Some(ids)
+    }
+}
+
+/// An idempotency slot: (record id, fingerprint, forgotten at).
+type Slot = (String, String, u64);
+
+/// The slot that remembers a key for record `id` until `until` (ms).
+fn slot(id: &str, fingerprint: &str, until: u64) -> Slot {
+    (id.to_owned(), fingerprint.to_owned(), until)
+}
+
+/// The record that a key seen within its window answers with (`slot` in `slots`), or None; a
+/// key reused with other parameters (`fingerprint`) is a conflict.
+fn replay<T: Clone>(
+    slots: &HashMap<String, Slot>,
+    records: &HashMap<String, T>,
+    slot: &str,
+    fingerprint: &str,
+    now_ms: u64,
+) -> Result<Option<T>> {
+    match slots.get(slot) {
+        Some((_, fp, until)) if *until > now_ms && *fp != fingerprint => {
+            Err(ServiceError::IdempotencyConflict)
+        }
+        Some((id, _, until)) if *until > now_ms => Ok(records.get(id).cloned()),
+        _ => Ok(None),
+    }
+}
+
+/// Why a step that needs a pending reservation refuses one in state `s`.
+fn not_pending(s: ResStatus) -> ServiceError {
+    ServiceError::FailedPrecondition(format!("reservation is {s:?}, not pending"))
 }
 
 impl Inner {
+    fn event(&self, event: &str) -> Result<&Event> {
+        self.events
+            .get(event)
+            .ok_or_else(|| ServiceError::EventNotFound(event.to_owned()))
+    }
+
+    fn reservation(&self, id: &str) -> Result<Reservation> {
+        self.reservations
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ServiceError::ReservationNotFound(id.to_owned()))
+    }
+
     fn release(&mut self, id: &str, to: ResStatus) {
         let Some(r) = self.reservations.get_mut(id) else {
             return;
@@ -136,10 +206,7 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> Result<(u64, Vec<String>)> {
         let g = self.lock();
-        let ev = g
-            .events
-            .get(event)
-            .ok_or_else(|| ServiceError::EventNotFound(event.to_owned()))?;
+        let ev = g.event(event)?;
         let (lo, hi) = range.unwrap_or((0, u64::MAX));
         let count = match range {
             None => ev.free.len() as u64,
@@ -156,10 +223,7 @@ impl Store for MemoryStore {
 
     async fn seat_states(&self, event: &str, seats: &[String]) -> Result<Vec<Option<SeatState>>> {
         let g = self.lock();
-        let ev = g
-            .events
-            .get(event)
-            .ok_or_else(|| ServiceError::EventNotFound(event.to_owned()))?;
+        let ev = g.event(event)?;
         Ok(seats
             .iter()
             .map(|s| ev.seats.get(s).map(|(_, st)| st.clone()))
@@ -173,15 +237,14 @@ impl Store for MemoryStore {
             return Err(ServiceError::EventNotFound(req.event_id.clone()));
         }
         let idem_key = format!("{}:{}", req.event_id, req.idem);
-        if let Some((rid, fp, until)) = g.idem.get(&idem_key) {
-            if *until > now_ms {
-                if *fp != req.fingerprint {
-                    return Err(ServiceError::IdempotencyConflict);
-                }
-                if let Some(r) = g.reservations.get(rid) {
-                    return Ok((r.clone(), true));
-                }
-            }
+        if let Some(r) = replay(
+            &g.idem,
+            &g.reservations,
+            &idem_key,
+            &req.fingerprint,
+            now_ms,
+        )? {
+            return Ok((r, true));
         }
         // As hold.lua: only PENDING holds before their deadline count against the admission.
         let admission_key = req
@@ -260,10 +323,9 @@ impl Store for MemoryStore {
         if let Some((key, _)) = admission_key {
             g.admissions.entry(key).or_default().push(r.id.clone());
         }
-        g.idem.insert(
-            idem_key,
-            (r.id.clone(), req.fingerprint.clone(), now_ms + req.idem_ms),
-        );
+        let until = now_ms + req.idem_ms;
+        g.idem
+            .insert(idem_key, slot(&r.id, &req.fingerprint, until));
         Ok((r, false))
     }
 
@@ -279,19 +341,11 @@ impl Store for MemoryStore {
         now_ms: u64,
     ) -> Result<(Reservation, bool)> {
         let mut g = self.lock();
-        let r = g
-            .reservations
-            .get(id)
-            .cloned()
-            .ok_or_else(|| ServiceError::ReservationNotFound(id.to_owned()))?;
+        let r = g.reservation(id)?;
         match r.status {
             ResStatus::Confirmed => return Ok((r, false)),
             ResStatus::Pending => {}
-            s => {
-                return Err(ServiceError::FailedPrecondition(format!(
-                    "reservation is {s:?}, not pending"
-                )))
-            }
+            s => return Err(not_pending(s)),
         }
         if r.hold_expires_ms <= now_ms {
             g.release(id, ResStatus::Expired);
@@ -341,11 +395,7 @@ impl Store for MemoryStore {
         now_ms: u64,
     ) -> Result<(Reservation, bool)> {
         let mut g = self.lock();
-        let r = g
-            .reservations
-            .get(id)
-            .cloned()
-            .ok_or_else(|| ServiceError::ReservationNotFound(id.to_owned()))?;
+        let r = g.reservation(id)?;
         match r.status {
             ResStatus::Cancelled | ResStatus::Expired => return Ok((r, false)),
             ResStatus::Confirmed => {
@@ -361,31 +411,16 @@ impl Store for MemoryStore {
             ));
         }
         g.release(id, to);
-        let r = g
-            .reservations
-            .get(id)
-            .cloned()
-            .ok_or_else(|| ServiceError::ReservationNotFound(id.to_owned()))?;
+        let r = g.reservation(id)?;
         self.announce(ReservationUpdate::of(&r));
         Ok((r, true))
     }
 
     async fn expire_due(&self, event: &str, now_ms: u64, limit: usize) -> Result<Vec<String>> {
         let mut g = self.lock();
-        let due: Vec<String> = match g.events.get(event) {
-            Some(ev) => ev
-                .holds
-                .iter()
-                .take_while(|(t, _)| *t <= now_ms)
-                .take(limit)
-                .map(|(_, id)| id.clone())
-                .collect(),
-            None => return Ok(Vec::new()),
+        let Some(due) = self.release_holds(&mut g, event, now_ms, limit, ResStatus::Expired) else {
+            return Ok(Vec::new());
         };
-        for id in &due {
-            g.release(id, ResStatus::Expired);
-            self.announce(ReservationUpdate::status_of(id, event, ResStatus::Expired));
-        }
         // Forget idempotency keys past their window.
         g.idem.retain(|_, (_, _, until)| *until > now_ms);
         g.intent_idem.retain(|_, (_, _, until)| *until > now_ms);
@@ -394,24 +429,8 @@ impl Store for MemoryStore {
 
     async fn cancel_holds(&self, event: &str, _now_ms: u64, limit: usize) -> Result<Vec<String>> {
         let mut g = self.lock();
-        let ids: Vec<String> = match g.events.get(event) {
-            Some(ev) => ev
-                .holds
-                .iter()
-                .take(limit)
-                .map(|(_, id)| id.clone())
-                .collect(),
-            None => return Ok(Vec::new()),
-        };
-        for id in &ids {
-            g.release(id, ResStatus::Cancelled);
-            self.announce(ReservationUpdate::status_of(
-                id,
-                event,
-                ResStatus::Cancelled,
-            ));
-        }
-        Ok(ids)
+        let ids = self.release_holds(&mut g, event, u64::MAX, limit, ResStatus::Cancelled);
+        Ok(ids.unwrap_or_default())
     }
 
     async fn events(&self) -> Result<Vec<String>> {
@@ -422,15 +441,14 @@ impl Store for MemoryStore {
 
     async fn create_intent(&self, req: &IntentRequest, now_ms: u64) -> Result<(Intent, bool)> {
         let mut g = self.lock();
-        if let Some((iid, fp, until)) = g.intent_idem.get(&req.idem) {
-            if *until > now_ms {
-                if *fp != req.fingerprint {
-                    return Err(ServiceError::IdempotencyConflict);
-                }
-                if let Some(i) = g.intents.get(iid) {
-                    return Ok((i.clone(), true));
-                }
-            }
+        if let Some(i) = replay(
+            &g.intent_idem,
+            &g.intents,
+            &req.idem,
+            &req.fingerprint,
+            now_ms,
+        )? {
+            return Ok((i, true));
         }
         let r = g
             .reservations
@@ -439,11 +457,7 @@ impl Store for MemoryStore {
         match r.status_at(now_ms) {
             ResStatus::Pending => {}
             ResStatus::Expired => return Err(ServiceError::ReservationExpired(r.id.clone())),
-            s => {
-                return Err(ServiceError::FailedPrecondition(format!(
-                    "reservation is {s:?}, not pending"
-                )))
-            }
+            s => return Err(not_pending(s)),
         }
         let pid = req.provider_id.clone().map(|p| (r.event_id.clone(), p));
         if pid.as_ref().is_some_and(|k| g.provider_ids.contains_key(k)) {
@@ -465,10 +479,9 @@ impl Store for MemoryStore {
             g.provider_ids.insert(k, i.id.clone());
         }
         g.intents.insert(i.id.clone(), i.clone());
-        g.intent_idem.insert(
-            req.idem.clone(),
-            (i.id.clone(), req.fingerprint.clone(), now_ms + req.idem_ms),
-        );
+        let until = now_ms + req.idem_ms;
+        g.intent_idem
+            .insert(req.idem.clone(), slot(&i.id, &req.fingerprint, until));
         Ok((i, false))
     }
 

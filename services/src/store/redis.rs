@@ -26,6 +26,7 @@ const SEED_BATCH: u64 = 1000;
 
 const LIB: &str = include_str!("lua/lib.lua");
 
+#[derive(Debug)]
 struct Scripts {
     seed: Script,
     hold: Script,
@@ -58,16 +59,11 @@ impl Scripts {
 }
 
 /// Reservations, seats and intents in Redis, shared by every `backends` process.
+#[derive(Debug)]
 pub struct RedisStore {
     /// The shared Redis layer's connection (per-primary pools in a cluster).
     redis: Redis,
     scripts: Scripts,
-}
-
-impl std::fmt::Debug for RedisStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore").finish_non_exhaustive()
-    }
 }
 
 fn prefix(event: &str) -> String {
@@ -89,6 +85,19 @@ impl RedisStore {
             .hgetall(key)
             .await
             .map_err(|e| self.redis.fail(e))?)
+    }
+
+    /// The record in the hash at `key`, decoded; None when there is none.
+    async fn record<T>(
+        &self,
+        key: String,
+        decode: impl FnOnce(&HashMap<String, String>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let m = self.hash(key).await?;
+        if m.is_empty() {
+            return Ok(None);
+        }
+        decode(&m).map(Some)
     }
 
     /// Connects (waiting up to `command_timeout` for the first connection; if Redis is down the
@@ -160,12 +169,24 @@ impl RedisStore {
         r
     }
 
-    /// Announces each of a batch of holds released to `to`.
-    async fn announce_all(&self, event: &str, ids: &[String], to: ResStatus) {
-        for id in ids {
+    /// Releases to `to` up to `limit` of the event's pending holds whose deadline is at most
+    /// `due_by` (a score: `+inf` for all), earliest first, and announces each; their ids.
+    async fn release_holds(
+        &self,
+        event: &str,
+        now_ms: u64,
+        limit: usize,
+        due_by: Value,
+        to: ResStatus,
+    ) -> Result<Vec<String>> {
+        let args = vec![Value::from(limit as i64), due_by, Value::from(to as i64)];
+        let r = self.run(&self.scripts.expire, event, now_ms, args).await?;
+        let ids: Vec<String> = r.iter().filter_map(text).collect();
+        for id in &ids {
             self.announce(&ReservationUpdate::status_of(id, event, to))
                 .await;
         }
+        Ok(ids)
     }
 }
 
@@ -204,15 +225,14 @@ impl Store for RedisStore {
 
     async fn event(&self, event: &str) -> Result<Option<EventInfo>> {
         let key = format!("{}ev", prefix(event));
-        let m = self.hash(key).await?;
-        if m.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(EventInfo {
-            price_cents: num(&m, "price")?,
-            currency: opt(&m, "cur").unwrap_or_default(),
-            total: num(&m, "total")?.max(0) as u64,
-        }))
+        self.record(key, |m| {
+            Ok(EventInfo {
+                price_cents: num(m, "price")?,
+                currency: opt(m, "cur").unwrap_or_default(),
+                total: num(m, "total")?.max(0) as u64,
+            })
+        })
+        .await
     }
 
     async fn free_seats(
@@ -294,13 +314,8 @@ impl Store for RedisStore {
     }
 
     async fn reservation(&self, id: &str) -> Result<Option<Reservation>> {
-        let event = reservation_event(id)?;
-        let key = format!("{}r:{id}", prefix(&event));
-        let m = self.hash(key).await?;
-        if m.is_empty() {
-            return Ok(None);
-        }
-        decode_reservation(&m).map(Some)
+        let key = format!("{}r:{id}", prefix(&reservation_event(id)?));
+        self.record(key, decode_reservation).await
     }
 
     async fn commit(
@@ -343,27 +358,15 @@ impl Store for RedisStore {
     }
 
     async fn expire_due(&self, event: &str, now_ms: u64, limit: usize) -> Result<Vec<String>> {
-        let args = vec![
-            Value::from(limit as i64),
-            Value::from(now_ms as i64),
-            Value::from(ResStatus::Expired as i64),
-        ];
-        let r = self.run(&self.scripts.expire, event, now_ms, args).await?;
-        let ids: Vec<String> = r.iter().filter_map(text).collect();
-        self.announce_all(event, &ids, ResStatus::Expired).await;
-        Ok(ids)
+        let due_by = Value::from(now_ms as i64);
+        self.release_holds(event, now_ms, limit, due_by, ResStatus::Expired)
+            .await
     }
 
     async fn cancel_holds(&self, event: &str, now_ms: u64, limit: usize) -> Result<Vec<String>> {
-        let args = vec![
-            Value::from(limit as i64),
-            Value::from("+inf"),
-            Value::from(ResStatus::Cancelled as i64),
-        ];
-        let r = self.run(&self.scripts.expire, event, now_ms, args).await?;
-        let ids: Vec<String> = r.iter().filter_map(text).collect();
-        self.announce_all(event, &ids, ResStatus::Cancelled).await;
-        Ok(ids)
+        let due_by = Value::from("+inf");
+        self.release_holds(event, now_ms, limit, due_by, ResStatus::Cancelled)
+            .await
     }
 
     async fn events(&self) -> Result<Vec<String>> {
@@ -397,13 +400,8 @@ impl Store for RedisStore {
     }
 
     async fn intent(&self, id: &str) -> Result<Option<Intent>> {
-        let event = intent_event(id)?;
-        let key = format!("{}pi:{id}", prefix(&event));
-        let m = self.hash(key).await?;
-        if m.is_empty() {
-            return Ok(None);
-        }
-        decode_intent(&m).map(Some)
+        let key = format!("{}pi:{id}", prefix(&intent_event(id)?));
+        self.record(key, decode_intent).await
     }
 
     async fn provider_intent(&self, event: &str, provider_id: &str) -> Result<Option<Intent>> {

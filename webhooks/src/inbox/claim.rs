@@ -8,13 +8,15 @@ impl Inbox {
         matches!(e, InboxError::Protocol(m) if m.contains("NOGROUP"))
     }
 
+    /// The keys of the consumer scripts: inbox stream, retry schedule, attempts.
+    fn consumer_keys(&self) -> Vec<String> {
+        let k = &self.keys;
+        vec![k.inbox.clone(), k.retry.clone(), k.attempts.clone()]
+    }
+
     /// Up to `count` entries for `consumer`: due retries first, then new entries.
     pub async fn read(&self, consumer: &str, now_ms: i64, count: usize) -> Result<Vec<Entry>> {
-        let keys = vec![
-            self.keys.inbox.clone(),
-            self.keys.retry.clone(),
-            self.keys.attempts.clone(),
-        ];
+        let keys = self.consumer_keys();
         let args = vec![
             Value::from(&*self.group),
             Value::from(consumer),
@@ -49,11 +51,7 @@ impl Inbox {
         cursor: &str,
         count: usize,
     ) -> Result<(String, Vec<Entry>)> {
-        let keys = vec![
-            self.keys.inbox.clone(),
-            self.keys.retry.clone(),
-            self.keys.attempts.clone(),
-        ];
+        let keys = self.consumer_keys();
         let args = vec![
             Value::from(&*self.group),
             Value::from(consumer),
@@ -93,15 +91,7 @@ impl Inbox {
             args.push(Value::from(&*self.group));
             args.extend(chunk.iter().map(|id| Value::from(id.as_ref())));
             let v = self
-                .eval(
-                    &self.scripts.ack,
-                    vec![
-                        self.keys.inbox.clone(),
-                        self.keys.retry.clone(),
-                        self.keys.attempts.clone(),
-                    ],
-                    args,
-                )
+                .eval(&self.scripts.ack, self.consumer_keys(), args)
                 .await?;
             acked += v.as_i64().unwrap_or(0).max(0) as u64;
         }
@@ -119,12 +109,8 @@ impl Inbox {
         error: &str,
         permanent: bool,
     ) -> Result<Failed> {
-        let keys = vec![
-            self.keys.inbox.clone(),
-            self.keys.retry.clone(),
-            self.keys.attempts.clone(),
-            self.keys.dlq.clone(),
-        ];
+        let mut keys = self.consumer_keys();
+        keys.push(self.keys.dlq.clone());
         let args = vec![
             Value::from(&*self.group),
             Value::from(id),

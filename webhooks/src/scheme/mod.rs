@@ -91,6 +91,11 @@ pub trait Scheme: Send + Sync {
         -> Result<Verified, VerifyError>;
 }
 
+/// The value of a header a scheme cannot do without (`name` in lower case).
+pub(crate) fn required<'h>(headers: &'h dyn Headers, name: &str) -> Result<&'h str, VerifyError> {
+    headers.get(name).ok_or(VerifyError::MissingHeader)
+}
+
 /// Refuses timestamps outside `now ± tolerance`.
 pub(crate) fn check_window(ts: i64, now: i64, tolerance: i64) -> Result<(), VerifyError> {
     if now.saturating_sub(ts) > tolerance {

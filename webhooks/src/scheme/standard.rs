@@ -10,7 +10,7 @@
 //! A delivery is accepted when any `v1` matches any secret or any `v1a` matches any public key.
 
 use super::{
-    check_window, ct_eq, hmac_sha256, Headers, Scheme, SecretError, Verified, VerifyError,
+    check_window, ct_eq, hmac_sha256, required, Headers, Scheme, SecretError, Verified, VerifyError,
 };
 use super::{DEFAULT_TOLERANCE_SECONDS, MAX_ID_LEN};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -164,15 +164,9 @@ impl Scheme for StandardWebhooks {
         body: &[u8],
         now: i64,
     ) -> Result<Verified, VerifyError> {
-        let id = headers
-            .get("webhook-id")
-            .ok_or(VerifyError::MissingHeader)?;
-        let ts_raw = headers
-            .get("webhook-timestamp")
-            .ok_or(VerifyError::MissingHeader)?;
-        let sigs = headers
-            .get("webhook-signature")
-            .ok_or(VerifyError::MissingHeader)?;
+        let id = required(headers, "webhook-id")?;
+        let ts_raw = required(headers, "webhook-timestamp")?;
+        let sigs = required(headers, "webhook-signature")?;
         if id.is_empty() || id.len() > MAX_ID_LEN {
             return Err(VerifyError::MissingHeader);
         }

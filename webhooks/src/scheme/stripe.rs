@@ -7,7 +7,7 @@
 //! only exact replays).
 
 use super::{
-    check_window, ct_eq, hmac_sha256, Headers, Scheme, SecretError, Verified, VerifyError,
+    check_window, ct_eq, hmac_sha256, required, Headers, Scheme, SecretError, Verified, VerifyError,
 };
 use super::{DEFAULT_TOLERANCE_SECONDS, MAX_ID_LEN};
 
@@ -94,9 +94,7 @@ impl Scheme for Stripe {
         body: &[u8],
         now: i64,
     ) -> Result<Verified, VerifyError> {
-        let header = headers
-            .get("stripe-signature")
-            .ok_or(VerifyError::MissingHeader)?;
+        let header = required(headers, "stripe-signature")?;
         let mut ts_raw = None;
         let mut candidates = Vec::new();
         for item in header.split(',') {

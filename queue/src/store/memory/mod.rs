@@ -12,7 +12,7 @@
 //! `sweep` (Redis splits it into budgeted calls too) and `places` (see there for how it stays
 //! one consistent snapshot).
 
-use super::{CodeHash, JoinRequest, Store};
+use super::{CodeHash, JoinRequest, StatusRequest, Store};
 use crate::error::{QueueError, Result};
 use crate::ids::{EventId, SessionKey};
 use crate::model::*;
@@ -129,19 +129,15 @@ impl Store for MemoryStore {
         Ok(ids)
     }
 
-    async fn join(
-        &self,
-        event: &EventId,
-        session: SessionKey,
-        pre_score: i64,
-        now_ms: u64,
-    ) -> Result<Joined> {
-        self.with(event, |ev| {
-            ev.join(event.as_str(), session, pre_score, None, now_ms)
-        })
+    async fn add_access_codes(&self, event: &EventId, codes: &[CodeHash]) -> Result<u64> {
+        self.with(event, |ev| Ok(ev.add_codes(codes)))
     }
 
-    /// One call each, under one lock hold (one script in Redis); a batch refused for a code is
+    async fn revoke_access_codes(&self, event: &EventId, codes: &[CodeHash]) -> Result<u64> {
+        self.with(event, |ev| Ok(ev.revoke_codes(codes)))
+    }
+
+    /// One join each, under one lock hold (one script in Redis); a batch refused for a code is
     /// refused before any of it is applied, as join.lua checks every code first.
     async fn join_many(
         &self,
@@ -166,25 +162,21 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn add_access_codes(&self, event: &EventId, codes: &[CodeHash]) -> Result<u64> {
-        self.with(event, |ev| Ok(ev.add_codes(codes)))
-    }
-
-    async fn revoke_access_codes(&self, event: &EventId, codes: &[CodeHash]) -> Result<u64> {
-        self.with(event, |ev| Ok(ev.revoke_codes(codes)))
-    }
-
-    async fn status(
+    /// Under one lock hold, as status.lua reads a batch in one script. Tickets are unique
+    /// within an event and a ticket is only ever its session's, so the ticket alone names the
+    /// place here (Redis files places by session, see lib.lua).
+    async fn status_many(
         &self,
         event: &EventId,
-        ticket: u64,
-        _session: SessionKey,
-        heartbeat: bool,
+        reads: &[StatusRequest],
         now_ms: u64,
-    ) -> Result<Place> {
-        // Tickets are unique within an event and a ticket is only ever its session's, so the
-        // ticket alone names the place here (Redis files places by session, see lib.lua).
-        self.with(event, |ev| Ok(ev.place(ticket, heartbeat, now_ms)))
+    ) -> Result<Vec<Place>> {
+        self.with(event, |ev| {
+            let places = reads
+                .iter()
+                .map(|r| ev.place(r.ticket, r.heartbeat, now_ms));
+            Ok(places.collect())
+        })
     }
 
     async fn enter(

@@ -37,6 +37,17 @@ fn held(t: u64) -> SessionKey {
     session(t.wrapping_sub(1))
 }
 
+/// A store whose event `name` (idle timeout `idle` s) has sessions 0..n waiting, joined at T0.
+async fn joined(name: &str, idle: u32, n: u64) -> (MemoryStore, EventId) {
+    let store = MemoryStore::new();
+    let ev = EventId::parse(name).unwrap();
+    store.configure(&ev, &config(idle), T0).await.unwrap();
+    for i in 0..n {
+        store.join(&ev, session(i), -1, T0).await.unwrap();
+    }
+    (store, ev)
+}
+
 /// What the sweep could change about the waiting users, read from the inside.
 fn waiting_state(store: &MemoryStore, ev: &EventId) -> (Vec<(u64, event::Waiting)>, usize, u64) {
     let shared = store.get(ev).unwrap();
@@ -52,12 +63,7 @@ fn waiting_state(store: &MemoryStore, ev: &EventId) -> (Vec<(u64, event::Waiting
 #[test]
 fn a_sweep_with_nothing_idle_leaves_every_place_as_it_was() {
     rt().block_on(async {
-        let store = MemoryStore::new();
-        let ev = EventId::parse("quiet").unwrap();
-        store.configure(&ev, &config(60), T0).await.unwrap();
-        for i in 0..1000 {
-            store.join(&ev, session(i), -1, T0).await.unwrap();
-        }
+        let (store, ev) = joined("quiet", 60, 1000).await;
         // Half of them heartbeat 30 s later; at +59 s nobody has been idle for 60 s.
         for t in (1..=1000).step_by(2) {
             store
@@ -67,15 +73,8 @@ fn a_sweep_with_nothing_idle_leaves_every_place_as_it_was() {
         }
         let now = T0 + 59_999;
         let before = waiting_state(&store, &ev);
-        let (seq, places) = store
-            .places(
-                &ev,
-                &(1..=1000).map(|t| (t, held(t))).collect::<Vec<_>>(),
-                false,
-                now,
-            )
-            .await
-            .unwrap();
+        let tickets: Vec<(u64, SessionKey)> = (1..=1000).map(|t| (t, held(t))).collect();
+        let (seq, places) = store.places(&ev, &tickets, false, now).await.unwrap();
         let report = store.sweep(&ev, 1, now).await.unwrap();
         assert_eq!((report.expired, report.done), (0, true));
         assert_eq!(
@@ -85,15 +84,7 @@ fn a_sweep_with_nothing_idle_leaves_every_place_as_it_was() {
         );
         let pulse = store.pulse(&ev, seq).await.unwrap();
         assert_eq!(pulse.seq, seq, "no departure logged");
-        let again = store
-            .places(
-                &ev,
-                &(1..=1000).map(|t| (t, held(t))).collect::<Vec<_>>(),
-                false,
-                now,
-            )
-            .await
-            .unwrap();
+        let again = store.places(&ev, &tickets, false, now).await.unwrap();
         assert_eq!(again, (seq, places), "every position and expiry as before");
     });
 }
@@ -151,12 +142,7 @@ fn a_sweep_expires_the_idle_in_ticket_order_and_leaves_the_rest() {
 #[test]
 fn chunked_places_answer_like_one_status_call_each() {
     rt().block_on(async {
-        let store = MemoryStore::new();
-        let ev = EventId::parse("batch").unwrap();
-        store.configure(&ev, &config(60), T0).await.unwrap();
-        for i in 0..1000 {
-            store.join(&ev, session(i), -1, T0).await.unwrap();
-        }
+        let (store, ev) = joined("batch", 60, 1000).await;
         // Out of order, with duplicates and unknown tickets, over several chunks.
         let tickets: Vec<(u64, SessionKey)> = (0..3 * CHUNK as u64 + 7)
             .map(|i| (i * 37 % 1200, held(i * 37 % 1200)))
@@ -174,15 +160,9 @@ fn chunked_places_answer_like_one_status_call_each() {
 #[test]
 fn places_stay_one_snapshot_while_others_leave_between_chunks() {
     use std::sync::atomic::{AtomicBool, Ordering};
-    let store = Arc::new(MemoryStore::new());
-    let ev = EventId::parse("busy").unwrap();
     let n = 8 * CHUNK as u64;
-    rt().block_on(async {
-        store.configure(&ev, &config(600), T0).await.unwrap();
-        for i in 0..n {
-            store.join(&ev, session(i), -1, T0).await.unwrap();
-        }
-    });
+    let (store, ev) = rt().block_on(joined("busy", 600, n));
+    let store = Arc::new(store);
     let stop = Arc::new(AtomicBool::new(false));
     let churn = {
         let (store, ev, stop) = (store.clone(), ev.clone(), stop.clone());

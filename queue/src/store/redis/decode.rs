@@ -29,6 +29,35 @@ pub(super) fn decode_place(r: &[i64]) -> Result<Place> {
     })
 }
 
+/// Splits a batch reply into its first `head` values and one row of `width` values for each of
+/// its `n` requests; a reply of any other length is a protocol error.
+pub(super) fn split<'r>(
+    r: &'r [i64],
+    head: usize,
+    width: usize,
+    n: usize,
+    what: &str,
+) -> Result<(&'r [i64], std::slice::ChunksExact<'r, i64>)> {
+    if r.len() != head + width * n {
+        return Err(QueueError::Protocol(format!(
+            "{what} reply of {} values for {n} requests",
+            r.len()
+        )));
+    }
+    let (head, rows) = r.split_at(head);
+    Ok((head, rows.chunks_exact(width)))
+}
+
+/// Decodes one place of a batch reply from its ticket, its row `{status, position, expires_at}`
+/// and the event's `{rate_m, aps, flags, opens, epoch}` that every place of the reply shares.
+pub(super) fn place_row(ticket: i64, row: &[i64], shared: &[i64]) -> Result<Place> {
+    let mut r = [0; 10];
+    r[1] = ticket;
+    r[2..5].copy_from_slice(&row[..3]);
+    r[5..].copy_from_slice(&shared[..5]);
+    decode_place(&r)
+}
+
 /// Decodes info.lua's reply (its first element is "1": the event exists).
 pub(super) fn info(raw: &[String]) -> Result<EventInfo> {
     if raw.len() < 16 {
@@ -37,6 +66,8 @@ pub(super) fn info(raw: &[String]) -> Result<EventInfo> {
     let r: Vec<i64> = raw[..15].iter().map(|v| v.parse().unwrap_or(0)).collect();
     let target_url = Some(raw[15].clone()).filter(|u| !u.is_empty());
     let secs = |v: i64| u32::try_from(v).unwrap_or(0);
+    let [joined_total, admitted_total, entered_total, waiting, ready, active] =
+        [8, 9, 10, 11, 12, 13].map(|i| u(r[i]));
     let opens_at = if r[6] >= 0 {
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(r[6]) * 1_000_000).ok()
     } else {
@@ -66,12 +97,12 @@ pub(super) fn info(raw: &[String]) -> Result<EventInfo> {
         sold_out: r[7] & 2 != 0,
         measured_rate_milli: r[14],
         stats: EventStats {
-            joined_total: u(r[8]),
-            admitted_total: u(r[9]),
-            entered_total: u(r[10]),
-            waiting: u(r[11]),
-            ready: u(r[12]),
-            active: u(r[13]),
+            joined_total,
+            admitted_total,
+            entered_total,
+            waiting,
+            ready,
+            active,
         },
     })
 }

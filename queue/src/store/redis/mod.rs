@@ -29,17 +29,12 @@ use scripts::Scripts;
 const EVENTS_KEY: &str = "wr:events";
 
 /// Queue state in Redis, shared by every replica.
+#[derive(Debug)]
 pub struct RedisStore {
     /// The connection (a pool, or one per primary in a cluster).
     redis: Redis,
     /// The Lua scripts (sent by hash, loaded on NOSCRIPT).
     scripts: Scripts,
-}
-
-impl std::fmt::Debug for RedisStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore").finish_non_exhaustive()
-    }
 }
 
 /// The five keys every script gets, and the prefix from which it derives the bucket keys.
@@ -54,6 +49,22 @@ fn base_keys(event: &EventId) -> (Vec<String>, String) {
 
 fn member(s: SessionKey) -> Value {
     Value::Bytes(s.bytes().to_vec().into())
+}
+
+/// A join's arguments to join.lua: session, draw, access code hash ('' for none).
+fn join_args(j: &JoinRequest) -> [Value; 3] {
+    let code = match &j.access_code {
+        Some(h) => Value::Bytes(h.to_vec().into()),
+        None => Value::from(""),
+    };
+    let draw = j.pre_score.clamp(super::PRE_SCORE_MIN, -1);
+    [member(j.session), Value::from(draw), code]
+}
+
+/// A status read's arguments to status.lua: ticket, session, heartbeat (0 or 1).
+fn read_args(r: &StatusRequest) -> [Value; 3] {
+    let heartbeat = Value::from(i64::from(r.heartbeat));
+    [Value::from(r.ticket as i64), member(r.session), heartbeat]
 }
 
 impl RedisStore {
@@ -114,6 +125,28 @@ impl RedisStore {
 
     fn not_found(event: &EventId) -> QueueError {
         QueueError::EventNotFound(event.to_string())
+    }
+
+    /// The keys and arguments of a script on one place (enter.lua, leave.lua).
+    fn place_args(
+        event: &EventId,
+        ticket: u64,
+        session: SessionKey,
+        now_ms: u64,
+    ) -> (Vec<String>, Vec<Value>) {
+        let (keys, p) = base_keys(event);
+        let args = Self::args(p, now_ms, [Value::from(ticket as i64), member(session)]);
+        (keys, args)
+    }
+
+    /// The code that leads a script's reply (`what` names the script in the error); -1 means
+    /// the event does not exist.
+    fn reply_code(event: &EventId, r: &[i64], what: &str) -> Result<i64> {
+        match r.first() {
+            Some(-1) => Err(Self::not_found(event)),
+            Some(&code) => Ok(code),
+            None => Err(QueueError::Protocol(format!("empty {what} reply"))),
+        }
     }
 }
 
@@ -217,21 +250,6 @@ impl Store for RedisStore {
         Ok(ids)
     }
 
-    async fn join(
-        &self,
-        event: &EventId,
-        session: SessionKey,
-        pre_score: i64,
-        now_ms: u64,
-    ) -> Result<Joined> {
-        let mut joined = self
-            .join_many(event, &[JoinRequest::new(session, pre_score)], now_ms)
-            .await?;
-        joined
-            .pop()
-            .ok_or_else(|| QueueError::Protocol("empty join reply".into()))
-    }
-
     async fn join_many(
         &self,
         event: &EventId,
@@ -239,62 +257,24 @@ impl Store for RedisStore {
         now_ms: u64,
     ) -> Result<Vec<Joined>> {
         let (keys, p) = base_keys(event);
-        let mut args = Vec::with_capacity(2 + 3 * joins.len());
-        args.push(Value::from(p));
-        args.push(Value::from(now_ms as i64));
-        for j in joins {
-            args.push(member(j.session));
-            args.push(Value::from(j.pre_score.clamp(super::PRE_SCORE_MIN, -1)));
-            args.push(match &j.access_code {
-                Some(h) => Value::Bytes(h.to_vec().into()),
-                None => Value::from(""),
-            });
-        }
+        let args = Self::args(p, now_ms, joins.iter().flat_map(join_args));
         let r = self.run_durable(&self.scripts.join, keys, args).await?;
-        match r.first() {
-            Some(-1) if r.len() == 1 => return Err(Self::not_found(event)),
-            Some(-2) if r.len() == 1 => return Err(QueueError::EventClosed(event.to_string())),
-            Some(-3) if r.len() == 1 => return Err(QueueError::QueueClosed(event.to_string())),
-            Some(-4) if r.len() == 1 => return Err(QueueError::InvalidAccessCode),
+        match r.as_slice() {
+            [-1] => return Err(Self::not_found(event)),
+            [-2] => return Err(QueueError::EventClosed(event.to_string())),
+            [-3] => return Err(QueueError::QueueClosed(event.to_string())),
+            [-4] => return Err(QueueError::InvalidAccessCode),
             _ => {}
         }
-        if r.len() != 5 + 5 * joins.len() {
-            return Err(QueueError::Protocol(format!(
-                "join reply of {} values for {} joins",
-                r.len(),
-                joins.len()
-            )));
-        }
-        r[5..]
-            .chunks_exact(5)
-            .map(|j| {
-                Ok(Joined {
-                    created: j[0] == 1,
-                    place: decode_place(&[
-                        0, j[1], j[2], j[3], j[4], r[0], r[1], r[2], r[3], r[4],
-                    ])?,
-                })
+        // The event's fields, then per join: created, ticket, status, position, expiry.
+        let (shared, rows) = decode::split(&r, 5, 5, joins.len(), "join")?;
+        rows.map(|j| {
+            Ok(Joined {
+                created: j[0] == 1,
+                place: decode::place_row(j[1], &j[2..], shared)?,
             })
-            .collect()
-    }
-
-    async fn status(
-        &self,
-        event: &EventId,
-        ticket: u64,
-        session: SessionKey,
-        heartbeat: bool,
-        now_ms: u64,
-    ) -> Result<Place> {
-        let req = StatusRequest {
-            ticket,
-            session,
-            heartbeat,
-        };
-        let mut places = self.status_many(event, &[req], now_ms).await?;
-        places
-            .pop()
-            .ok_or_else(|| QueueError::Protocol("empty status reply".into()))
+        })
+        .collect()
     }
 
     async fn status_many(
@@ -304,42 +284,17 @@ impl Store for RedisStore {
         now_ms: u64,
     ) -> Result<Vec<Place>> {
         let (keys, p) = base_keys(event);
-        let mut args = Vec::with_capacity(2 + 3 * reads.len());
-        args.push(Value::from(p));
-        args.push(Value::from(now_ms as i64));
-        for r in reads {
-            args.push(Value::from(r.ticket as i64));
-            args.push(member(r.session));
-            args.push(Value::from(i64::from(r.heartbeat)));
-        }
+        let args = Self::args(p, now_ms, reads.iter().flat_map(read_args));
         let r = self.run(&self.scripts.status, keys, args).await?;
-        if r.len() == 1 && r[0] == -1 {
+        if r == [-1] {
             return Err(Self::not_found(event));
         }
-        if r.len() != 5 + 3 * reads.len() {
-            return Err(QueueError::Protocol(format!(
-                "status reply of {} values for {} reads",
-                r.len(),
-                reads.len()
-            )));
-        }
+        // The event's fields, then per read: status, position, expiry.
+        let (shared, rows) = decode::split(&r, 5, 3, reads.len(), "status")?;
         reads
             .iter()
-            .zip(r[5..].chunks_exact(3))
-            .map(|(q, p)| {
-                decode_place(&[
-                    0,
-                    q.ticket as i64,
-                    p[0],
-                    p[1],
-                    p[2],
-                    r[0],
-                    r[1],
-                    r[2],
-                    r[3],
-                    r[4],
-                ])
-            })
+            .zip(rows)
+            .map(|(q, row)| decode::place_row(q.ticket as i64, row, shared))
             .collect()
     }
 
@@ -350,15 +305,12 @@ impl Store for RedisStore {
         session: SessionKey,
         now_ms: u64,
     ) -> Result<EnterOutcome> {
-        let (keys, p) = base_keys(event);
-        let args = Self::args(p, now_ms, [Value::from(ticket as i64), member(session)]);
+        let (keys, args) = Self::place_args(event, ticket, session, now_ms);
         let r = self.run_durable(&self.scripts.enter, keys, args).await?;
-        match r.first() {
-            Some(-1) => Err(Self::not_found(event)),
-            Some(1) => Ok(EnterOutcome::Granted(decode_place(&r)?)),
-            Some(_) => Ok(EnterOutcome::Refused(decode_place(&r)?)),
-            None => Err(QueueError::Protocol("empty enter reply".into())),
-        }
+        Ok(match Self::reply_code(event, &r, "enter")? {
+            1 => EnterOutcome::Granted(decode_place(&r)?),
+            _ => EnterOutcome::Refused(decode_place(&r)?),
+        })
     }
 
     async fn leave(
@@ -368,14 +320,9 @@ impl Store for RedisStore {
         session: SessionKey,
         now_ms: u64,
     ) -> Result<bool> {
-        let (keys, p) = base_keys(event);
-        let args = Self::args(p, now_ms, [Value::from(ticket as i64), member(session)]);
+        let (keys, args) = Self::place_args(event, ticket, session, now_ms);
         let r = self.run(&self.scripts.leave, keys, args).await?;
-        match r.first() {
-            Some(-1) => Err(Self::not_found(event)),
-            Some(&v) => Ok(v == 1),
-            None => Err(QueueError::Protocol("empty leave reply".into())),
-        }
+        Ok(Self::reply_code(event, &r, "leave")? == 1)
     }
 
     async fn admit(&self, event: &EventId, now_ms: u64) -> Result<AdmitReport> {
@@ -448,33 +395,16 @@ impl Store for RedisStore {
         if r.first() == Some(&-1) {
             return Err(Self::not_found(event));
         }
-        if r.len() != 7 + 3 * tickets.len() {
-            return Err(QueueError::Protocol(format!(
-                "places reply of {} values for {} tickets",
-                r.len(),
-                tickets.len()
-            )));
-        }
+        // {1, rate_m, aps, flags, opens, departure seq, epoch}, then per ticket: status,
+        // position, expiry.
+        let (head, rows) = decode::split(&r, 7, 3, tickets.len(), "places")?;
+        let shared = [head[1], head[2], head[3], head[4], head[6]];
         let places = tickets
             .iter()
-            .enumerate()
-            .map(|(i, &(t, _))| {
-                let at = 7 + 3 * i;
-                decode_place(&[
-                    0,
-                    t as i64,
-                    r[at],
-                    r[at + 1],
-                    r[at + 2],
-                    r[1],
-                    r[2],
-                    r[3],
-                    r[4],
-                    r[6],
-                ])
-            })
+            .zip(rows)
+            .map(|(&(t, _), row)| decode::place_row(t as i64, row, &shared))
             .collect::<Result<Vec<_>>>()?;
-        Ok((u(r[5]), places))
+        Ok((u(head[5]), places))
     }
 
     async fn resume(&self, event: &EventId, from_ms: u64, until_ms: u64) -> Result<bool> {
@@ -485,11 +415,7 @@ impl Store for RedisStore {
             [Value::from(from_ms as i64), Value::from(until_ms as i64)],
         );
         let r = self.run_durable(&self.scripts.resume, keys, args).await?;
-        match r.first() {
-            Some(-1) => Err(Self::not_found(event)),
-            Some(&v) => Ok(v == 1),
-            None => Err(QueueError::Protocol("empty resume reply".into())),
-        }
+        Ok(Self::reply_code(event, &r, "resume")? == 1)
     }
 
     async fn ping(&self) -> Result<()> {

@@ -5,6 +5,7 @@ use redis_layer::Script;
 
 const LIB: &str = include_str!("../lua/lib.lua");
 
+#[derive(Debug)]
 pub(super) struct Scripts {
     pub(super) join: Script,
     pub(super) status: Script,

@@ -2,8 +2,14 @@
 //! one upgrade of every socket the gateway serves (the queue's, the reservations', the
 //! console's), each then served by tokio-tungstenite on the upgraded connection.
 //!
-//! Why not axum's `WebSocketUpgrade`: see docs/benchmarks.md, "WebSocket handshake: ours vs
-//! axum's WebSocketUpgrade".
+//! Why not axum's `WebSocketUpgrade` (docs/benchmarks.md, "WebSocket handshake: ours vs axum's
+//! WebSocketUpgrade"; `loadtest/src/bin/ws_handshake.rs`): measured in two runs, its handshake
+//! costs the same server CPU (435.8 and 450.6 µs against our 440.3 and 432.2, unoptimized build,
+//! within the rounds' spread), and fed the hub's tungstenite 0.30 frames its socket costs more
+//! per frame (3,290 and 3,177 ns against 2,334 and 2,791). So speed does not favour it, and
+//! these weigh against it: axum's `ws` brings a third tokio-tungstenite (0.29), its `WebSocket`
+//! only comes from an HTTP upgrade (the hub's tests serve an in-memory pipe), and it hides
+//! tungstenite's error type, which the hub reads to close oversized frames with 1009.
 
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use hyper::upgrade::{OnUpgrade, Upgraded};

@@ -234,29 +234,18 @@ pub struct WsQuery {
     token: Option<String>,
 }
 
-/// The `Sec-WebSocket-Accept` of a valid version-13 upgrade request, else 400: the handshake
-/// check of every WebSocket route (the queue's and the reservations').
-pub(crate) fn websocket_accept_key(h: &axum::http::HeaderMap) -> Result<String, ApiError> {
-    let has = |name: header::HeaderName, want: &str| {
-        h.get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case(want)))
-    };
-    if !has(header::UPGRADE, "websocket")
-        || !has(header::CONNECTION, "upgrade")
-        || !has(header::SEC_WEBSOCKET_VERSION, "13")
-    {
-        return Err(ApiError::BadRequest(
-            "expected a WebSocket upgrade (version 13)".into(),
-        ));
-    }
-    let key = h
-        .get(header::SEC_WEBSOCKET_KEY)
-        .ok_or_else(|| ApiError::BadRequest("missing Sec-WebSocket-Key".into()))?;
-    Ok(ws::tungstenite::handshake::derive_accept_key(
-        key.as_bytes(),
-    ))
+/// The checked WebSocket upgrade of `req` (the handshake of every WebSocket route: the queue's,
+/// the reservations', the console's), else 400.
+pub(crate) fn websocket_upgrade(req: &mut axum::extract::Request) -> Result<ws::Upgrade, ApiError> {
+    ws::Upgrade::check(req).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// One of the connection permits, held by a socket for as long as it is open.
+pub(crate) fn socket_permit(st: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    st.permits
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::TooManyConnections)
 }
 
 /// `GET /api/v1/queue/ws?token=`: checks the token, then upgrades to the position stream.
@@ -270,42 +259,17 @@ pub async fn websocket(
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::Unauthenticated)?;
     let (event, ticket, session) = st.room.holder_of(&token)?;
-    let accept = websocket_accept_key(req.headers())?;
+    let upgrade = websocket_upgrade(&mut req)?;
     // Per place, so that a token cannot hold more than its share of the connection permits.
     let slot = st
         .hub
         .claim(&event, ticket)
         .ok_or(ApiError::TooManySockets)?;
-    let permit = st
-        .permits
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::TooManyConnections)?;
-    let on_upgrade = hyper::upgrade::on(&mut req);
+    let permit = socket_permit(&st)?;
     let hub = st.hub.clone();
-    tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                hub.serve(
-                    hyper_util::rt::TokioIo::new(upgraded),
-                    event,
-                    ticket,
-                    session,
-                )
-                .await
-            }
-            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
-        }
-        drop(permit);
-        drop(slot);
-    });
-    Ok(Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::UPGRADE, "websocket")
-        .header(header::CONNECTION, "upgrade")
-        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
-        .body(axum::body::Body::empty())
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+    Ok(upgrade.accept((permit, slot), move |io| async move {
+        hub.serve(io, event, ticket, session).await
+    }))
 }
 
 /// `GET /.well-known/jwks.json`.

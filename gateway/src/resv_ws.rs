@@ -9,8 +9,8 @@ use crate::extract::ApiQuery;
 use crate::resv;
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::header;
+use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use std::time::Duration;
@@ -37,46 +37,22 @@ pub async fn websocket(
     let token = bearer(req.headers().get(header::AUTHORIZATION))
         .or(q.token)
         .filter(|t| !t.is_empty());
-    let accept = crate::handlers::websocket_accept_key(req.headers())?;
+    let upgrade = crate::handlers::websocket_upgrade(&mut req)?;
     let request_id = req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let permit = st
-        .permits
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::TooManyConnections)?;
+    let permit = crate::handlers::socket_permit(&st)?;
     let opened = resv::open(&st, &reservation_id, token.as_deref(), &request_id).await?;
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                let io = hyper_util::rt::TokioIo::new(upgraded);
-                let socket = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
-                serve(socket, opened).await;
-            }
-            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
-        }
-        drop(permit);
-    });
-    Ok(Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::UPGRADE, "websocket")
-        .header(header::CONNECTION, "upgrade")
-        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
-        .body(axum::body::Body::empty())
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+    Ok(upgrade.accept(permit, move |io| serve(io, opened)))
 }
 
 /// Sends the stream's events as text frames until it ends (a final status: a normal close) or
 /// the client leaves.
-async fn serve<S>(socket: WebSocketStream<S>, opened: resv::Opened)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
+async fn serve(io: ws::Io, opened: resv::Opened) {
+    let socket = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
     let (mut sink, mut stream) = socket.split();
     let mut events = resv::spawn(opened);
     loop {

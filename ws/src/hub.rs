@@ -366,51 +366,23 @@ impl Hub {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let now = self.inner.room.now_ms();
-        let (seq, place) = match self
-            .inner
-            .room
-            .store()
-            .places(event, &[(ticket, session)], true, now)
-            .await
-        {
-            Ok((seq, places)) => (seq, places.into_iter().next()?),
-            Err(e) => {
-                self.send(ws, self.error_close(&e)).await;
-                return None;
-            }
-        };
-        let (tx, rx) = mpsc::channel(self.inner.cfg.outbox.max(4));
+        let (tx, mut rx) = mpsc::channel(self.inner.cfg.outbox.max(4));
         let last_seen = Arc::new(AtomicU64::new(self.elapsed_ms()));
-        let mut conn = Conn {
-            ticket,
-            session,
-            base: seq,
-            status: Status::Expired,
-            position: u64::MAX,
-            lottery: false,
-            pending: false,
-            paused: false,
-            tx,
-            last_seen: last_seen.clone(),
-        };
-        let alive = update(&mut conn, &place, now, &timestamp(now));
-        if alive && place.stopped && matches!(place.status, Status::Waiting | Status::PreQueue) {
-            conn.paused = true;
-            offer(&conn, messages::paused());
-        }
-        let mut rx = rx;
-        // Flush what `update` queued (the first frame) before anything the watcher adds.
+        let opened = self
+            .open(event, ticket, session, tx, last_seen.clone())
+            .await;
+        // Flush what `open` queued (the first frame, or the close frame of a place that could
+        // not be read) before anything the watcher adds.
         while let Ok(msg) = rx.try_recv() {
             let closing = matches!(msg, Message::Close(_));
             if self.send(ws, msg).await != Sent::Ok || closing {
                 return None;
             }
         }
-        if !alive {
-            return None;
+        match opened? {
+            (conn, true) => Some((self.register(event, conn), rx, last_seen)),
+            (_, false) => None,
         }
-        Some((self.register(event, conn), rx, last_seen))
     }
 
     /// Registers a listener that is not a WebSocket (a gRPC stream) for the place (`event`,
@@ -426,21 +398,37 @@ impl Hub {
         session: SessionKey,
     ) -> mpsc::Receiver<Message> {
         let (tx, rx) = mpsc::channel(self.inner.cfg.outbox.max(4));
+        // Never silent: a stream has no pings to answer (HTTP/2 keeps it alive).
+        let never_silent = Arc::new(AtomicU64::new(u64::MAX));
+        if let Some((conn, true)) = self.open(&event, ticket, session, tx, never_silent).await {
+            self.register(&event, conn);
+        }
+        rx
+    }
+
+    /// Reads the place (`event`, `ticket`) as it stands and makes it a connection feeding `tx`,
+    /// with what the client must hear first already queued; true when it stays open after that.
+    /// None when the place is gone, or could not be read (then its close frame is queued).
+    async fn open(
+        &self,
+        event: &EventId,
+        ticket: u64,
+        session: SessionKey,
+        tx: mpsc::Sender<Message>,
+        last_seen: Arc<AtomicU64>,
+    ) -> Option<(Conn, bool)> {
         let now = self.inner.room.now_ms();
         let read = self
             .inner
             .room
             .store()
-            .places(&event, &[(ticket, session)], true, now)
+            .places(event, &[(ticket, session)], true, now)
             .await;
         let (seq, place) = match read {
-            Ok((seq, places)) => match places.into_iter().next() {
-                Some(p) => (seq, p),
-                None => return rx,
-            },
+            Ok((seq, places)) => (seq, places.into_iter().next()?),
             Err(e) => {
                 let _ = tx.try_send(self.error_close(&e));
-                return rx;
+                return None;
             }
         };
         let mut conn = Conn {
@@ -453,18 +441,14 @@ impl Hub {
             pending: false,
             paused: false,
             tx,
-            // Never silent: a stream has no pings to answer (HTTP/2 keeps it alive).
-            last_seen: Arc::new(AtomicU64::new(u64::MAX)),
+            last_seen,
         };
         let alive = update(&mut conn, &place, now, &timestamp(now));
         if alive && place.stopped && matches!(place.status, Status::Waiting | Status::PreQueue) {
             conn.paused = true;
             offer(&conn, messages::paused());
         }
-        if alive {
-            self.register(&event, conn);
-        }
-        rx
+        Some((conn, alive))
     }
 
     fn register(&self, event: &EventId, conn: Conn) -> u64 {

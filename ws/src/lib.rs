@@ -12,6 +12,8 @@
 pub mod messages;
 
 mod hub;
+mod upgrade;
 
 pub use hub::{default_close, Hub, HubConfig, SocketSlot};
 pub use tokio_tungstenite::tungstenite;
+pub use upgrade::{Io, NotAnUpgrade, Upgrade};

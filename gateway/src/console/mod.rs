@@ -299,39 +299,15 @@ async fn websocket(State(st): State<AppState>, mut req: Request) -> Result<Respo
     if !same_origin(req.headers()) {
         return Err(ApiError::Forbidden);
     }
-    let accept = crate::handlers::websocket_accept_key(req.headers())?;
-    let permit = st
-        .permits
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::TooManyConnections)?;
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    let left_ms = (s.expires * 1000).saturating_sub(st.room.now_ms());
-    tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                let io = hyper_util::rt::TokioIo::new(upgraded);
-                let socket = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
-                serve(socket, &st, Duration::from_millis(left_ms)).await;
-            }
-            Err(e) => tracing::debug!(error = %e, "console websocket upgrade failed"),
-        }
-        drop(permit);
-    });
-    Ok(Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::UPGRADE, "websocket")
-        .header(header::CONNECTION, "upgrade")
-        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
-        .body(axum::body::Body::empty())
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+    let upgrade = crate::handlers::websocket_upgrade(&mut req)?;
+    let permit = crate::handlers::socket_permit(&st)?;
+    let left = Duration::from_millis((s.expires * 1000).saturating_sub(st.room.now_ms()));
+    Ok(upgrade.accept(permit, move |io| async move { serve(io, &st, left).await }))
 }
 
 /// The history, then every sample, until the console leaves or its session ends.
-async fn serve<S>(socket: WebSocketStream<S>, st: &AppState, session_left: Duration)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
+async fn serve(io: ws::Io, st: &AppState, session_left: Duration) {
+    let socket = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
     let (mut sink, mut stream) = socket.split();
     let mut feed = st.console.stats.subscribe();
     let mut closing = st.console.closing.subscribe();

@@ -16,22 +16,9 @@
 # Environment: REQUESTS (20000 per task), WARMUP (2000 per task), CONCURRENCY (1), SKIP_BUILD=1,
 # OUT_DIR (loadtest/out).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-BENCH_TAG=bench-upstream
 # shellcheck source=loadtest/lib.sh
-. "$ROOT/loadtest/lib.sh"
-case "${1:-}" in
-  "") ;;
-  -h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-  *)
-    echo "unknown argument: $1 (try --help)" >&2
-    exit 2
-    ;;
-esac
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_script bench-upstream "$@"
 REQUESTS="${REQUESTS:-20000}"
 WARMUP="${WARMUP:-2000}"
 CONCURRENCY="${CONCURRENCY:-1}"

@@ -31,22 +31,9 @@
 # FORWARD (1), INTENTS (1000), FLOOD_REQUESTS (50000), WINDOW, CONSUMERS, SKIP_BUILD=1,
 # OUT_DIR (loadtest/out).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-BENCH_TAG=bench-webhooks
 # shellcheck source=loadtest/lib.sh
-. "$ROOT/loadtest/lib.sh"
-case "${1:-}" in
-  "") ;;
-  -h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-  *)
-    echo "unknown argument: $1 (try --help)" >&2
-    exit 2
-    ;;
-esac
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_script bench-webhooks "$@"
 REQUESTS="${REQUESTS:-100000}"
 WARMUP="${WARMUP:-5000}"
 CONCURRENCY="${CONCURRENCY:-64}"

@@ -19,10 +19,7 @@ set -euo pipefail
 # shellcheck source=loadtest/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_script bench-upstream "$@"
-REQUESTS="${REQUESTS:-20000}"
-WARMUP="${WARMUP:-2000}"
-CONCURRENCY="${CONCURRENCY:-1}"
-OUT_DIR="${OUT_DIR:-$ROOT/loadtest/out}"
+: "${REQUESTS:=20000}" "${WARMUP:=2000}" "${CONCURRENCY:=1}"
 need curl awk
 [[ "${SKIP_BUILD:-0}" == 1 ]] || cargo build --release -p gateway -p services -p loadtest >&2
 

@@ -34,11 +34,7 @@ set -euo pipefail
 # shellcheck source=loadtest/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_script bench-webhooks "$@"
-REQUESTS="${REQUESTS:-100000}"
-WARMUP="${WARMUP:-5000}"
-CONCURRENCY="${CONCURRENCY:-64}"
-APPENDFSYNC="${APPENDFSYNC:-everysec}"
-OUT_DIR="${OUT_DIR:-$ROOT/loadtest/out}"
+: "${REQUESTS:=100000}" "${WARMUP:=5000}" "${CONCURRENCY:=64}" "${APPENDFSYNC:=everysec}"
 SECRET="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 need redis-server redis-cli curl awk
 FORWARD="${FORWARD:-1}"

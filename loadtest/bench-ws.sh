@@ -33,7 +33,6 @@ for a in "$@"; do
 done
 PER_ROUND="${PER_ROUND:-100}"
 SOURCES="${SOURCES:-5}"
-OUT_DIR="${OUT_DIR:-$ROOT/loadtest/out}"
 ADMIN_TOKEN="bench-admin-token"
 need redis-server redis-cli curl awk
 

@@ -72,6 +72,15 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_script bench
 
+# has_value OPTION WHAT ARGC: exits 2 ("OPTION needs WHAT") unless ARGC, the count of arguments
+# from OPTION on, leaves a value after it.
+has_value() {
+  [[ $3 -ge 2 ]] || {
+    echo "$1 needs $2" >&2
+    exit 2
+  }
+}
+
 QUICK=0
 OUT=""
 ONLY="queue,upstream,webhooks,ws,goose"
@@ -79,19 +88,13 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --out)
-      [[ $# -ge 2 ]] || {
-        echo "--out needs a file" >&2
-        exit 2
-      }
+      has_value "$1" "a file" $#
       OUT="$2"
       shift
       ;;
     --out=*) OUT="${1#--out=}" ;;
     --only)
-      [[ $# -ge 2 ]] || {
-        echo "--only needs a list" >&2
-        exit 2
-      }
+      has_value "$1" "a list" $#
       ONLY="$2"
       shift
       ;;
@@ -113,10 +116,7 @@ while [[ $# -gt 0 ]]; do
       exit "$rc"
       ;;
     --report-from)
-      [[ $# -ge 2 ]] || {
-        echo "--report-from needs a suite directory" >&2
-        exit 2
-      }
+      has_value "$1" "a suite directory" $#
       REPORT_FROM="$2"
       shift
       ;;

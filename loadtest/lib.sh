@@ -16,6 +16,8 @@ BENCH_TAG="${BENCH_TAG:-bench}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET_DIR/release"
+# Where each bench script writes its Markdown fragment.
+OUT_DIR="${OUT_DIR:-$ROOT/loadtest/out}"
 # Every load generator runs on this one host: the gateway's per-address rate limits would cut
 # it to 600 joins a minute, so the benchmarks turn them off unless the caller sets them.
 export GATEWAY_JOIN_RATE_PER_IP="${GATEWAY_JOIN_RATE_PER_IP:-0}"
@@ -48,7 +50,7 @@ other_arg() {
 # a script that takes none of its own) refused unless it is -h/--help or empty.
 bench_script() {
   BENCH_TAG="$1"
-  cd "$ROOT"
+  cd "$ROOT" || die "cannot enter $ROOT"
   [[ -z ${2:-} ]] || other_arg "$2"
 }
 

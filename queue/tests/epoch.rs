@@ -2,28 +2,18 @@
 //! the event is created again, a token of the old queue is refused (`InvalidToken`, a 401)
 //! rather than read against whoever holds that ticket in the new queue.
 
+mod common;
+
+use common::room;
 use queue::clock::ManualClock;
 use queue::model::{EventConfig, Status};
 use queue::room::WaitingRoom;
-use queue::store::{MemoryStore, RedisOptions, RedisStore, Store};
-use queue::token::{AdmissionSigner, WaitingTokens};
+use queue::store::MemoryStore;
 use queue::QueueError;
 use std::sync::Arc;
-use testkit::{raw_command, RedisServer};
+use testkit::raw_command;
 
 const T0: u64 = 1_800_000_000_000;
-
-fn room(store: Arc<dyn Store>, clock: &ManualClock) -> WaitingRoom {
-    let tokens = WaitingTokens::from_secret(b"epoch test secret 0123456789")
-        .unwrap()
-        .with_clock(Arc::new(clock.clone()));
-    WaitingRoom::new(
-        store,
-        Arc::new(clock.clone()),
-        tokens,
-        AdmissionSigner::ephemeral(),
-    )
-}
 
 /// Joins `alice`, loses the event (`lose` wipes the store's data), creates it again and joins
 /// `bob` then `alice` into the new queue: alice's old token is refused, her new one works.
@@ -51,10 +41,7 @@ async fn old_tokens_are_refused(r: &WaitingRoom, clock: &ManualClock, lose: impl
 
 #[tokio::test]
 async fn redis_refuses_tokens_of_an_earlier_incarnation() {
-    let server = RedisServer::start().unwrap();
-    let store = RedisStore::connect(&RedisOptions::new(server.url()))
-        .await
-        .unwrap();
+    let (server, store) = common::redis_store().await;
     let clock = ManualClock::new(T0);
     let r = room(Arc::new(store), &clock);
     let port = server.port();

@@ -1,0 +1,30 @@
+//! What the queue's integration tests share.
+
+use queue::clock::ManualClock;
+use queue::room::WaitingRoom;
+use queue::store::{RedisOptions, RedisStore, Store};
+use queue::token::{AdmissionSigner, WaitingTokens};
+use std::sync::Arc;
+use testkit::RedisServer;
+
+/// A `RedisStore` on a fresh redis-server, which stops when the returned server is dropped.
+pub async fn redis_store() -> (RedisServer, RedisStore) {
+    let server = RedisServer::start().unwrap();
+    let store = RedisStore::connect(&RedisOptions::new(server.url()))
+        .await
+        .unwrap();
+    (server, store)
+}
+
+/// A waiting room over `store` whose waiting tokens and admissions run on the manual `clock`.
+pub fn room(store: Arc<dyn Store>, clock: &ManualClock) -> WaitingRoom {
+    let tokens = WaitingTokens::from_secret(b"queue tests secret 0123456789")
+        .unwrap()
+        .with_clock(Arc::new(clock.clone()));
+    WaitingRoom::new(
+        store,
+        Arc::new(clock.clone()),
+        tokens,
+        AdmissionSigner::ephemeral(),
+    )
+}

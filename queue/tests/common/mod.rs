@@ -16,9 +16,12 @@ pub async fn redis_store() -> (RedisServer, RedisStore) {
     (server, store)
 }
 
+/// The secret of [`room`]'s waiting tokens (a test that reads a token's claims needs it).
+pub const SECRET: &[u8] = b"epoch test secret 0123456789";
+
 /// A waiting room over `store` whose waiting tokens and admissions run on the manual `clock`.
 pub fn room(store: Arc<dyn Store>, clock: &ManualClock) -> WaitingRoom {
-    let tokens = WaitingTokens::from_secret(b"queue tests secret 0123456789")
+    let tokens = WaitingTokens::from_secret(SECRET)
         .unwrap()
         .with_clock(Arc::new(clock.clone()));
     WaitingRoom::new(

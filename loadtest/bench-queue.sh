@@ -91,24 +91,17 @@
 #
 # Needs: cargo, redis-server, redis-cli, wrk, curl, awk. Linux (/proc is read for CPU times).
 set -euo pipefail
+# shellcheck source=loadtest/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_script bench-queue
 
 QUICK=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
-    -h | --help)
-      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-      exit 0
-      ;;
-    *)
-      echo "unknown argument: $a (try --help)" >&2
-      exit 2
-      ;;
+    *) other_arg "$a" ;;
   esac
 done
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
 
 if [[ $QUICK == 1 ]]; then
   REPEAT="${REPEAT:-1}"
@@ -137,14 +130,9 @@ NOISE_LIMIT="${NOISE_LIMIT:-25}"
 NOISE_RETRIES="${NOISE_RETRIES:-2}"
 REDIS_POOL_SIZE="${REDIS_POOL_SIZE:-4}"
 GATEWAY_ARGS="${GATEWAY_ARGS:-}"
-OUT_DIR="${OUT_DIR:-$ROOT/loadtest/out}"
 ADMIN_TOKEN="bench-admin-token"
 TOKEN_SECRET="bench-token-secret-0123456789abcdef"
 EVENT="bench"
-
-BENCH_TAG=bench-queue
-# shellcheck source=loadtest/lib.sh
-. "$ROOT/loadtest/lib.sh"
 
 need cargo redis-server redis-cli wrk curl awk
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 && $DURATION -le 600 ]] || die "DURATION must be 1..600"

@@ -10,10 +10,10 @@
 mapfile -t FAILURES <"$SUITE_DIR/failures"
 mapfile -t BUSY_STARTS <"$SUITE_DIR/busy"
 
-# fragment NAME RUN PREFIX: the Markdown fragment a part wrote (its only PREFIX-*.md file).
+# fragment PART RUN: the Markdown fragment a part wrote (its only PART-*.md file).
 fragment() {
   local f
-  for f in "$SUITE_DIR/$1-$2/$3"-*.md; do
+  for f in "$SUITE_DIR/$1-$2/$1"-*.md; do
     [[ -f $f ]] && {
       echo "$f"
       return
@@ -22,11 +22,16 @@ fragment() {
   echo /dev/null
 }
 
-# vals PART PREFIX TAG KEY: one value per run, "-" where a run left none.
+# summary_tag PART: the tag of the summary line that ends the part's fragments.
+summary_tag() {
+  if [[ $1 == queue ]]; then echo bench-summary; else echo "$1-summary"; fi
+}
+
+# vals PART KEY: KEY of the part's summary line, one value per run, "-" where a run left none.
 vals() {
   local r v
   for r in $(seq 1 "$RUNS"); do
-    v="$(summary_get "$(fragment "$1" "$r" "$2")" "$3" "$4")"
+    v="$(summary_get "$(fragment "$1" "$r")" "$(summary_tag "$1")" "$2")"
     echo "${v:--}"
   done
 }
@@ -60,6 +65,38 @@ figure() {
   local joined
   joined="$(printf '%s · ' "${runs[@]}")"
   echo "| $label | **$(fmt "$kind" "$m")** | ${joined% · } | $cmd |"
+}
+
+# fig PART KEY LABEL KIND COMMAND: the figure row of KEY over the part's runs.
+fig() {
+  local a
+  mapfile -t a < <(vals "$1" "$2")
+  figure "$3" "$4" "$5" "${a[@]}"
+}
+
+# figures_head: the head of a table of figure rows.
+figures_head() {
+  echo "| Figure | Median | Runs | Produced by |"
+  echo "|---|---:|---|---|"
+}
+
+# count_checks PART GOT WANT HELD FAILED: a checkbox per run of the part, ticked with HELD where
+# its summary's GOT equals its WANT, else marked failed with FAILED; in both, @GOT@ and @WANT@
+# stand for the two values ("?" where one is missing).
+count_checks() {
+  local r f got want line
+  for r in $(seq 1 "$RUNS"); do
+    f="$(fragment "$1" "$r")"
+    got="$(summary_get "$f" "$(summary_tag "$1")" "$2")"
+    want="$(summary_get "$f" "$(summary_tag "$1")" "$3")"
+    if [[ -n $got && $got == "$want" ]]; then
+      line="- [x] $1 run $r: $4"
+    else
+      line="- [ ] **FAILED:** $1 run $r: $5"
+    fi
+    line="${line//@GOT@/${got:-?}}"
+    echo "${line//@WANT@/${want:-?}}"
+  done
 }
 
 # per_run_ratio A_VALUES B_VALUES: A/B for each run (a, b as newline-separated lists).
@@ -121,22 +158,22 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
     # bench-queue.sh repeats a wrk run that other processes disturbed (up to twice) and flags
     # the ones that stayed disturbed: those runs' lines, as it wrote them.
     for r in $(seq 1 "$RUNS"); do
-      nl="$(grep -m 1 '^- \*\*noisy run:\*\*' "$(fragment queue "$r" queue)" 2>/dev/null | sed 's/^- \*\*noisy run:\*\* //' || true)"
+      nl="$(grep -m 1 '^- \*\*noisy run:\*\*' "$(fragment queue "$r")" 2>/dev/null | sed 's/^- \*\*noisy run:\*\* //' || true)"
       [[ -n $nl ]] && echo "| **Noisy wrk run** | queue run $r: $nl: the figures of a disturbed wrk run are low, and the ratios built on them skewed |"
     done
   fi
   echo
 
   if want queue; then
-    HZ="$(vals queue queue bench-summary healthz_rps)"
-    JN="$(vals queue queue bench-summary join_rps)"
-    ST="$(vals queue queue bench-summary status_rps)"
+    HZ="$(vals queue healthz_rps)"
+    JN="$(vals queue join_rps)"
+    ST="$(vals queue status_rps)"
   fi
   if want upstream; then
-    UD50="$(vals upstream upstream upstream-summary direct_p50_ms)"
-    UD99="$(vals upstream upstream upstream-summary direct_p99_ms)"
-    UG50="$(vals upstream upstream upstream-summary gateway_p50_ms)"
-    UG99="$(vals upstream upstream upstream-summary gateway_p99_ms)"
+    UD50="$(vals upstream direct_p50_ms)"
+    UD99="$(vals upstream direct_p99_ms)"
+    UG50="$(vals upstream gateway_p50_ms)"
+    UG99="$(vals upstream gateway_p99_ms)"
   fi
   echo "### Ratios, each measured within one run"
   echo
@@ -148,15 +185,11 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
     figure "joins/s ÷ \`/healthz\` req/s" x "the two wrk runs below, same gateway" "${R1[@]}"
     figure "status reads/s ÷ \`/healthz\` req/s" x "same" "${R2[@]}"
     # × bare hyper: each run's ratio to \`hello\` (a bare hyper server) measured beside the gateway.
-    mapfile -t a < <(vals queue queue bench-summary join_x_hello)
-    figure "joins/s ÷ bare hyper req/s" x "\`hello\` (loadtest/src/bin/hello.rs, \`{\"ok\":true}\`) measured by the same wrk settings just before" "${a[@]}"
-    mapfile -t a < <(vals queue queue bench-summary status_x_hello)
-    figure "status reads/s ÷ bare hyper req/s" x "same" "${a[@]}"
-    mapfile -t a < <(vals queue queue bench-summary healthz_x_hello)
-    figure "\`/healthz\` req/s ÷ bare hyper req/s" x "same" "${a[@]}"
+    fig queue join_x_hello "joins/s ÷ bare hyper req/s" x "\`hello\` (loadtest/src/bin/hello.rs, \`{\"ok\":true}\`) measured by the same wrk settings just before"
+    fig queue status_x_hello "status reads/s ÷ bare hyper req/s" x "same"
+    fig queue healthz_x_hello "\`/healthz\` req/s ÷ bare hyper req/s" x "same"
     if [[ $Q_PREFILL != 0 ]]; then
-      mapfile -t a < <(vals queue queue bench-summary prefill_ratio)
-      figure "joins/s with $(fmt int "$Q_PREFILL") waiting ÷ joins/s on an empty queue" x "run 1 only: two join runs on one stack, before and after \`fill --existing-event\`" "${a[@]}"
+      fig queue prefill_ratio "joins/s with $(fmt int "$Q_PREFILL") waiting ÷ joins/s on an empty queue" x "run 1 only: two join runs on one stack, before and after \`fill --existing-event\`"
     fi
   fi
   if want upstream; then
@@ -190,24 +223,24 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
   echo "|---|---:|---|"
   if want queue; then
     target "≥ 30,000 joins/s on this machine (wrk and Redis on the same box)" "$(median "$JN")" ge 30000 int
-    target "… with join p99 < 25 ms (ms)" "$(median "$(vals queue queue bench-summary join_p99_ms)")" lt 25 ms
-    target "≤ 200 bytes of Redis memory per waiting user (aim: 128) at $(fmt int "$QUEUE_USERS") users" "$(median "$(vals queue queue bench-summary bytes_per_user)")" le 200 b
+    target "… with join p99 < 25 ms (ms)" "$(median "$(vals queue join_p99_ms)")" lt 25 ms
+    target "≤ 200 bytes of Redis memory per waiting user (aim: 128) at $(fmt int "$QUEUE_USERS") users" "$(median "$(vals queue bytes_per_user)")" le 200 b
     if [[ -n $Q_BIG && $Q_BIG != 0 ]]; then
-      target "≤ 200 bytes of Redis memory per waiting user at $(fmt int "$Q_BIG") users" "$(median "$(vals queue queue bench-summary big_bytes_per_user)")" le 200 b
+      target "≤ 200 bytes of Redis memory per waiting user at $(fmt int "$Q_BIG") users" "$(median "$(vals queue big_bytes_per_user)")" le 200 b
     fi
     if [[ $Q_PREFILL != 0 ]]; then
-      target "joins/s with $(fmt int "$Q_PREFILL") already waiting within 10 % of an empty queue (ratio)" "$(median "$(vals queue queue bench-summary prefill_ratio)")" ge 0.9 x
+      target "joins/s with $(fmt int "$Q_PREFILL") already waiting within 10 % of an empty queue (ratio)" "$(median "$(vals queue prefill_ratio)")" ge 0.9 x
     fi
   fi
   if want ws; then
-    target "≤ 16 KiB gateway RSS per WebSocket (at $(fmt int "$WS_CONNECTIONS") connections; the target is at 100,000)" "$(median "$(vals ws ws ws-summary rss_per_conn_kib)")" le 16 kib
-    target "admission → client p99 < 1 s (ms, at $(fmt int "$WS_CONNECTIONS") connections)" "$(median "$(vals ws ws ws-summary p99_ms)")" lt 1000 int
+    target "≤ 16 KiB gateway RSS per WebSocket (at $(fmt int "$WS_CONNECTIONS") connections; the target is at 100,000)" "$(median "$(vals ws rss_per_conn_kib)")" le 16 kib
+    target "admission → client p99 < 1 s (ms, at $(fmt int "$WS_CONNECTIONS") connections)" "$(median "$(vals ws p99_ms)")" lt 1000 int
   fi
   if want upstream; then
     target "gateway added latency p99 < 2 ms (ms)" "$(median "${A99[@]}")" lt 2 ms3
   fi
   if want webhooks; then
-    target "≥ 10,000 webhooks/s verified and stored" "$(median "$(vals webhooks webhooks webhooks-summary accepted_per_s)")" ge 10000 int
+    target "≥ 10,000 webhooks/s verified and stored" "$(median "$(vals webhooks accepted_per_s)")" ge 10000 int
   fi
   echo
 
@@ -216,54 +249,32 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
     echo
     echo "Each run: $Q_CMD (wrk \`-t1 -c64 --latency\`, closed loop, so latencies are at saturation; event \`bench\` admits nobody, so every join stays WAITING; gateway \`--redis-pool-size 4\`)."
     echo
-    echo "| Figure | Median | Runs | Produced by |"
-    echo "|---|---:|---|---|"
+    figures_head
     w="wrk -t1 -c64 -d${QUEUE_DURATION}s --latency"
-    mapfile -t a < <(vals queue queue bench-summary hello_rps)
-    figure "bare hyper req/s (\`hello\`: the limit of one HTTP answer here)" int "\`$w -s loadtest/wrk/healthz.lua \$HELLO\` (\`target/release/hello 127.0.0.1:0\`)" "${a[@]}"
-    mapfile -t a < <(echo "$HZ")
-    figure "\`GET /healthz\` req/s (baseline, no Redis)" int "\`$w -s loadtest/wrk/healthz.lua \$GW\`" "${a[@]}"
-    mapfile -t a < <(vals queue queue bench-summary healthz_p99_ms)
-    figure "\`GET /healthz\` p99 ms" ms "same" "${a[@]}"
-    mapfile -t a < <(echo "$JN")
-    figure "**joins/s** (\`POST /api/v1/queue/join\`, a new session each)" int "\`$w -s loadtest/wrk/join.lua \$GW -- <prefix> bench\`" "${a[@]}"
-    mapfile -t a < <(vals queue queue bench-summary join_p50_ms)
-    figure "joins p50 ms" ms "same" "${a[@]}"
-    mapfile -t a < <(vals queue queue bench-summary join_p99_ms)
-    figure "joins p99 ms" ms "same" "${a[@]}"
-    mapfile -t a < <(echo "$ST")
-    figure "status reads/s (\`GET /api/v1/queue/status\`)" int "\`$w -s loadtest/wrk/status.lua \$GW -- tokens.txt\` (waiting tokens made by joins)" "${a[@]}"
-    mapfile -t a < <(vals queue queue bench-summary status_p50_ms)
-    figure "status p50 ms" ms "same" "${a[@]}"
-    mapfile -t a < <(vals queue queue bench-summary status_p99_ms)
-    figure "status p99 ms" ms "same" "${a[@]}"
-    mapfile -t a < <(vals queue queue bench-summary redis_us_join)
-    figure "**Redis CPU per join**, µs" b "redis-server's utime+stime growth over the join run ÷ its requests" "${a[@]}"
-    mapfile -t a < <(vals queue queue bench-summary redis_us_status)
-    figure "Redis CPU per status read, µs" b "same, status run" "${a[@]}"
-    mapfile -t a < <(vals queue queue bench-summary gw_us_join)
-    figure "gateway CPU per join, µs" b "same, the gateway's" "${a[@]}"
-    mapfile -t a < <(vals queue queue bench-summary gw_us_status)
-    figure "gateway CPU per status read, µs" b "same" "${a[@]}"
-    mapfile -t a < <(vals queue queue bench-summary multi_join_rps)
-    figure "joins/s through ${QUEUE_GATEWAYS:-2} gateways on one Redis (summed)" int "one wrk (\`$w\`, join.lua) per gateway, all on event \`bench\` at once" "${a[@]}"
-    mapfile -t a < <(vals queue queue bench-summary multi_redis_us)
-    figure "… Redis CPU per join, µs" b "same run" "${a[@]}"
-    mapfile -t a < <(vals queue queue bench-summary redis_core_joins_per_s)
-    figure "**joins/s one Redis core takes for one event** (derived)" int "1e6 ÷ the Redis µs per join above: assumes Redis has a core to itself, spends all of it on that event's join script and the cost per join stays as measured (this machine's cores saturate on gateways and wrk first)" "${a[@]}"
+    fig queue hello_rps "bare hyper req/s (\`hello\`: the limit of one HTTP answer here)" int "\`$w -s loadtest/wrk/healthz.lua \$HELLO\` (\`target/release/hello 127.0.0.1:0\`)"
+    fig queue healthz_rps "\`GET /healthz\` req/s (baseline, no Redis)" int "\`$w -s loadtest/wrk/healthz.lua \$GW\`"
+    fig queue healthz_p99_ms "\`GET /healthz\` p99 ms" ms "same"
+    fig queue join_rps "**joins/s** (\`POST /api/v1/queue/join\`, a new session each)" int "\`$w -s loadtest/wrk/join.lua \$GW -- <prefix> bench\`"
+    fig queue join_p50_ms "joins p50 ms" ms "same"
+    fig queue join_p99_ms "joins p99 ms" ms "same"
+    fig queue status_rps "status reads/s (\`GET /api/v1/queue/status\`)" int "\`$w -s loadtest/wrk/status.lua \$GW -- tokens.txt\` (waiting tokens made by joins)"
+    fig queue status_p50_ms "status p50 ms" ms "same"
+    fig queue status_p99_ms "status p99 ms" ms "same"
+    fig queue redis_us_join "**Redis CPU per join**, µs" b "redis-server's utime+stime growth over the join run ÷ its requests"
+    fig queue redis_us_status "Redis CPU per status read, µs" b "same, status run"
+    fig queue gw_us_join "gateway CPU per join, µs" b "same, the gateway's"
+    fig queue gw_us_status "gateway CPU per status read, µs" b "same"
+    fig queue multi_join_rps "joins/s through ${QUEUE_GATEWAYS:-2} gateways on one Redis (summed)" int "one wrk (\`$w\`, join.lua) per gateway, all on event \`bench\` at once"
+    fig queue multi_redis_us "… Redis CPU per join, µs" b "same run"
+    fig queue redis_core_joins_per_s "**joins/s one Redis core takes for one event** (derived)" int "1e6 ÷ the Redis µs per join above: assumes Redis has a core to itself, spends all of it on that event's join script and the cost per join stays as measured (this machine's cores saturate on gateways and wrk first)"
     if [[ $Q_PREFILL != 0 ]]; then
-      mapfile -t a < <(vals queue queue bench-summary prefill_empty_rps)
-      figure "joins/s, fresh stack, (nearly) empty queue" int "run 1: \`$w -s loadtest/wrk/join.lua\`" "${a[@]}"
-      mapfile -t a < <(vals queue queue bench-summary prefill_full_rps)
-      figure "**joins/s with $(fmt int "$Q_PREFILL") already waiting**" int "same stack after \`fill --existing-event --event bench --users $Q_PREFILL\`" "${a[@]}"
+      fig queue prefill_empty_rps "joins/s, fresh stack, (nearly) empty queue" int "run 1: \`$w -s loadtest/wrk/join.lua\`"
+      fig queue prefill_full_rps "**joins/s with $(fmt int "$Q_PREFILL") already waiting**" int "same stack after \`fill --existing-event --event bench --users $Q_PREFILL\`"
     fi
-    mapfile -t a < <(vals queue queue bench-summary bytes_per_user)
-    figure "**Redis memory per waiting user**, bytes" b "\`fill --redis-url redis://127.0.0.1:\$PORT --users $QUEUE_USERS\` on a fresh \`redis-server --save \"\" --appendonly no\` (\`used_memory\` growth ÷ users)" "${a[@]}"
-    mapfile -t a < <(vals queue queue bench-summary fill_joins_per_s)
-    figure "joins/s straight through \`RedisStore\` (no HTTP, 256 in flight)" int "same \`fill\` run" "${a[@]}"
+    fig queue bytes_per_user "**Redis memory per waiting user**, bytes" b "\`fill --redis-url redis://127.0.0.1:\$PORT --users $QUEUE_USERS\` on a fresh \`redis-server --save \"\" --appendonly no\` (\`used_memory\` growth ÷ users)"
+    fig queue fill_joins_per_s "joins/s straight through \`RedisStore\` (no HTTP, 256 in flight)" int "same \`fill\` run"
     if [[ -n $Q_BIG && $Q_BIG != 0 ]]; then
-      mapfile -t a < <(vals queue queue bench-summary big_bytes_per_user)
-      figure "**Redis memory per waiting user at $(fmt int "$Q_BIG") users**, bytes" b "run 1: \`fill --users $Q_BIG\` on a fresh redis-server" "${a[@]}"
+      fig queue big_bytes_per_user "**Redis memory per waiting user at $(fmt int "$Q_BIG") users**, bytes" b "run 1: \`fill --users $Q_BIG\` on a fresh redis-server"
     fi
     echo
     echo "CPU microseconds per request (gateway / redis-server / wrk), each run, from \`/proc/PID/stat\` and wrk's rusage:"
@@ -271,7 +282,7 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
     echo "| Workload | $(seq 1 "$RUNS" | sed 's/^/run /' | paste -sd'|' | sed 's/|/ | /g') |"
     echo "|---|$(seq 1 "$RUNS" | sed 's/.*/---/' | paste -sd'|')|"
     for wl in hello healthz join status; do
-      echo "| $wl | $(vals queue queue bench-summary "${wl}_cpu_us" | sed 's#/# / #g' | paste -sd'|' | sed 's/|/ | /g') |"
+      echo "| $wl | $(vals queue "${wl}_cpu_us" | sed 's#/# / #g' | paste -sd'|' | sed 's/|/ | /g') |"
     done
     echo
   fi
@@ -281,11 +292,9 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
     echo
     echo "Each run: \`env REQUESTS=$UPSTREAM_REQUESTS WARMUP=$U_WARM CONCURRENCY=1 loadtest/bench-upstream.sh\`, i.e. \`upstream_latency --gateway \$GW --backends \$BE --event demo --requests $UPSTREAM_REQUESTS --warmup $U_WARM --concurrency 1\`: one client alternates a direct gRPC \`Inventory.CheckAvailability\` and \`GET /api/v1/events/demo/availability\` through the gateway (admission JWT check, HTTP to gRPC)."
     echo
-    echo "| Figure | Median | Runs | Produced by |"
-    echo "|---|---:|---|---|"
+    figures_head
     for k in direct_p50_ms:"direct gRPC, p50 ms" direct_p99_ms:"direct gRPC, p99 ms" gateway_p50_ms:"through the gateway, p50 ms" gateway_p99_ms:"through the gateway, p99 ms" added_pair_p50_ms:"added per pair (difference of each pair), p50 ms" added_pair_p99_ms:"added per pair, p99 ms"; do
-      mapfile -t a < <(vals upstream upstream upstream-summary "${k%%:*}")
-      figure "${k#*:}" ms3 "same run" "${a[@]}"
+      fig upstream "${k%%:*}" "${k#*:}" ms3 "same run"
     done
     echo
   fi
@@ -295,14 +304,10 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
     echo
     echo "Each run: \`env REQUESTS=$WEBHOOK_REQUESTS WARMUP=$W_WARM CONCURRENCY=64 loadtest/bench-webhooks.sh\`, i.e. \`webhook_bench --gateway \$GW --secret \$SECRET --requests $WEBHOOK_REQUESTS --warmup $W_WARM --concurrency 64\` against a gateway with \`--webhook-secret\` and no worker, Redis with \`appendonly yes\`, \`appendfsync everysec\`; every webhook has a fresh id, so every one is verified and stored."
     echo
-    echo "| Figure | Median | Runs | Produced by |"
-    echo "|---|---:|---|---|"
-    mapfile -t a < <(vals webhooks webhooks webhooks-summary accepted_per_s)
-    figure "**webhooks accepted/s** (verified, stored, 200)" int "same run" "${a[@]}"
-    mapfile -t a < <(vals webhooks webhooks webhooks-summary p50_ms)
-    figure "time to 200, p50 ms" ms "same run" "${a[@]}"
-    mapfile -t a < <(vals webhooks webhooks webhooks-summary p99_ms)
-    figure "time to 200, p99 ms" ms "same run" "${a[@]}"
+    figures_head
+    fig webhooks accepted_per_s "**webhooks accepted/s** (verified, stored, 200)" int "same run"
+    fig webhooks p50_ms "time to 200, p50 ms" ms "same run"
+    fig webhooks p99_ms "time to 200, p99 ms" ms "same run"
     echo
   fi
 
@@ -314,16 +319,11 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
       echo "**$WS_CONNECTIONS connections, not the $WS_ASKED asked for:** this machine's hard limit on open files is $WS_FD_HARD (\`ulimit -Hn\`), and the gateway and the client each hold one descriptor per connection."
     fi
     echo
-    echo "| Figure | Median | Runs | Produced by |"
-    echo "|---|---:|---|---|"
-    mapfile -t a < <(vals ws ws ws-summary connections)
-    figure "connections open" int "same run" "${a[@]}"
-    mapfile -t a < <(vals ws ws ws-summary rss_per_conn_kib)
-    figure "**gateway RSS per connection**, KiB" kib "\`VmRSS\` growth ÷ connections" "${a[@]}"
-    mapfile -t a < <(vals ws ws ws-summary p50_ms)
-    figure "admission → client, p50 ms" int "same run" "${a[@]}"
-    mapfile -t a < <(vals ws ws ws-summary p99_ms)
-    figure "admission → client, p99 ms" int "same run" "${a[@]}"
+    figures_head
+    fig ws connections "connections open" int "same run"
+    fig ws rss_per_conn_kib "**gateway RSS per connection**, KiB" kib "\`VmRSS\` growth ÷ connections"
+    fig ws p50_ms "admission → client, p50 ms" int "same run"
+    fig ws p99_ms "admission → client, p99 ms" int "same run"
     echo
   fi
 
@@ -380,26 +380,16 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
   echo
   if want queue; then
     for r in $(seq 1 "$RUNS"); do
-      grep -E '^- \[( |x)\]' "$(fragment queue "$r" queue)" 2>/dev/null | sed "s/^- \[\(.\)\] /- [\1] queue run $r: /"
+      grep -E '^- \[( |x)\]' "$(fragment queue "$r")" 2>/dev/null | sed "s/^- \[\(.\)\] /- [\1] queue run $r: /"
     done
   fi
   if want webhooks; then
-    for r in $(seq 1 "$RUNS"); do
-      f="$(fragment webhooks "$r" webhooks)"
-      st="$(summary_get "$f" webhooks-summary stored)"
-      se="$(summary_get "$f" webhooks-summary sent)"
-      [[ -n $st && $st == "$se" ]] && echo "- [x] webhooks run $r: the inbox holds exactly the $se webhooks sent" ||
-        echo "- [ ] **FAILED:** webhooks run $r: the inbox holds ${st:-?} of ${se:-?} webhooks sent"
-    done
+    count_checks webhooks stored sent "the inbox holds exactly the @WANT@ webhooks sent" \
+      "the inbox holds @GOT@ of @WANT@ webhooks sent"
   fi
   if want ws; then
-    for r in $(seq 1 "$RUNS"); do
-      f="$(fragment ws "$r" ws)"
-      rc="$(summary_get "$f" ws-summary received)"
-      ex="$(summary_get "$f" ws-summary expected)"
-      [[ -n $rc && $rc == "$ex" ]] && echo "- [x] ws run $r: every client heard of every admission ($rc of $ex updates)" ||
-        echo "- [ ] **FAILED:** ws run $r: ${rc:-?} of ${ex:-?} updates received"
-    done
+    count_checks ws received expected "every client heard of every admission (@GOT@ of @WANT@ updates)" \
+      "@GOT@ of @WANT@ updates received"
   fi
   if want goose && [[ $GOOSE_STATE == ran ]]; then
     for s in $GOOSE_SCENARIOS; do

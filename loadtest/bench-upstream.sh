@@ -16,26 +16,10 @@
 # Environment: REQUESTS (20000 per task), WARMUP (2000 per task), CONCURRENCY (1), SKIP_BUILD=1,
 # OUT_DIR (loadtest/out).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-BENCH_TAG=bench-upstream
 # shellcheck source=loadtest/lib.sh
-. "$ROOT/loadtest/lib.sh"
-case "${1:-}" in
-  "") ;;
-  -h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-  *)
-    echo "unknown argument: $1 (try --help)" >&2
-    exit 2
-    ;;
-esac
-REQUESTS="${REQUESTS:-20000}"
-WARMUP="${WARMUP:-2000}"
-CONCURRENCY="${CONCURRENCY:-1}"
-OUT_DIR="${OUT_DIR:-$ROOT/loadtest/out}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_script bench-upstream "$@"
+: "${REQUESTS:=20000}" "${WARMUP:=2000}" "${CONCURRENCY:=1}"
 need curl awk
 [[ "${SKIP_BUILD:-0}" == 1 ]] || cargo build --release -p gateway -p services -p loadtest >&2
 

@@ -31,27 +31,10 @@
 # FORWARD (1), INTENTS (1000), FLOOD_REQUESTS (50000), WINDOW, CONSUMERS, SKIP_BUILD=1,
 # OUT_DIR (loadtest/out).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-BENCH_TAG=bench-webhooks
 # shellcheck source=loadtest/lib.sh
-. "$ROOT/loadtest/lib.sh"
-case "${1:-}" in
-  "") ;;
-  -h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-  *)
-    echo "unknown argument: $1 (try --help)" >&2
-    exit 2
-    ;;
-esac
-REQUESTS="${REQUESTS:-100000}"
-WARMUP="${WARMUP:-5000}"
-CONCURRENCY="${CONCURRENCY:-64}"
-APPENDFSYNC="${APPENDFSYNC:-everysec}"
-OUT_DIR="${OUT_DIR:-$ROOT/loadtest/out}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_script bench-webhooks "$@"
+: "${REQUESTS:=100000}" "${WARMUP:=5000}" "${CONCURRENCY:=64}" "${APPENDFSYNC:=everysec}"
 SECRET="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 need redis-server redis-cli curl awk
 FORWARD="${FORWARD:-1}"

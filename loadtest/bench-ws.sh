@@ -17,11 +17,9 @@
 # Environment: CONNECTIONS (100000; --quick: CONNECTIONS_QUICK or 10000), ROUNDS (5; --quick 3),
 # PER_ROUND (100), SOURCES (5), SKIP_BUILD=1, OUT_DIR (loadtest/out).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-BENCH_TAG=bench-ws
 # shellcheck source=loadtest/lib.sh
-. "$ROOT/loadtest/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_script bench-ws
 CONNECTIONS="${CONNECTIONS:-100000}"
 ROUNDS="${ROUNDS:-5}"
 for a in "$@"; do
@@ -30,19 +28,11 @@ for a in "$@"; do
       CONNECTIONS="${CONNECTIONS_QUICK:-10000}"
       ROUNDS=3
       ;;
-    -h | --help)
-      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-      exit 0
-      ;;
-    *)
-      echo "unknown argument: $a (try --help)" >&2
-      exit 2
-      ;;
+    *) other_arg "$a" ;;
   esac
 done
 PER_ROUND="${PER_ROUND:-100}"
 SOURCES="${SOURCES:-5}"
-OUT_DIR="${OUT_DIR:-$ROOT/loadtest/out}"
 ADMIN_TOKEN="bench-admin-token"
 need redis-server redis-cli curl awk
 

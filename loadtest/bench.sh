@@ -68,12 +68,18 @@
 #
 # Needs: cargo, redis-server, redis-cli, wrk, curl, awk, git. Linux.
 set -euo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-BENCH_TAG=bench
 # shellcheck source=loadtest/lib.sh
-. "$ROOT/loadtest/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_script bench
+
+# has_value OPTION WHAT ARGC: exits 2 ("OPTION needs WHAT") unless ARGC, the count of arguments
+# from OPTION on, leaves a value after it.
+has_value() {
+  [[ $3 -ge 2 ]] || {
+    echo "$1 needs $2" >&2
+    exit 2
+  }
+}
 
 QUICK=0
 OUT=""
@@ -82,19 +88,13 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --out)
-      [[ $# -ge 2 ]] || {
-        echo "--out needs a file" >&2
-        exit 2
-      }
+      has_value "$1" "a file" $#
       OUT="$2"
       shift
       ;;
     --out=*) OUT="${1#--out=}" ;;
     --only)
-      [[ $# -ge 2 ]] || {
-        echo "--only needs a list" >&2
-        exit 2
-      }
+      has_value "$1" "a list" $#
       ONLY="$2"
       shift
       ;;
@@ -116,21 +116,11 @@ while [[ $# -gt 0 ]]; do
       exit "$rc"
       ;;
     --report-from)
-      [[ $# -ge 2 ]] || {
-        echo "--report-from needs a suite directory" >&2
-        exit 2
-      }
+      has_value "$1" "a suite directory" $#
       REPORT_FROM="$2"
       shift
       ;;
-    -h | --help)
-      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-      exit 0
-      ;;
-    *)
-      echo "unknown argument: $1 (try --help)" >&2
-      exit 2
-      ;;
+    *) other_arg "$1" ;;
   esac
   shift
 done
@@ -261,22 +251,32 @@ before_part() {
   fi
 }
 
-# run_part NAME RUN SCRIPT [ARGS...] with VAR=value pairs in PART_ENV: runs a bench-*.sh with
-# OUT_DIR=$SUITE_DIR/NAME-RUN, its stdout/stderr to .../log; returns its exit status.
+# run_part NAME RUN WHY with VAR=value pairs in PART_ENV: runs loadtest/bench-NAME.sh with
+# OUT_DIR=$SUITE_DIR/NAME-RUN, its stdout/stderr to .../log; a non-zero exit is a failure of the
+# suite, WHY (appended to the failure's line) says what it means.
 run_part() {
-  local name="$1" run="$2" script="$3"
-  shift 3
+  local name="$1" run="$2" script="loadtest/bench-$1.sh"
   local dir="$SUITE_DIR/$name-$run"
   mkdir -p "$dir"
   before_part "$name run $run"
-  log "$name, run $run of $RUNS: ${PART_ENV[*]} $script $*"
+  log "$name, run $run of $RUNS: ${PART_ENV[*]} $script"
   local t0=$SECONDS rc=0
-  env SKIP_BUILD=1 OUT_DIR="$dir" "${PART_ENV[@]}" "$script" "$@" >"$dir/log" 2>&1 || rc=$?
+  env SKIP_BUILD=1 OUT_DIR="$dir" "${PART_ENV[@]}" "$script" >"$dir/log" 2>&1 || rc=$?
   echo "$((SECONDS - t0))" >"$dir/seconds"
   if [[ $rc != 0 ]]; then
     tail -n 5 "$dir/log" | sed 's/^/    /' >&2
+    fail "$name run $run: $script exited non-zero$3"
   fi
-  return "$rc"
+}
+
+# run_parts NAME WHY VAR=value...: the RUNS runs of run_part NAME, each with that environment.
+run_parts() {
+  local name="$1" why="$2" r
+  shift 2
+  for r in $(seq 1 "$RUNS"); do
+    PART_ENV=("$@")
+    run_part "$name" "$r" "$why"
+  done
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -295,24 +295,18 @@ if want queue; then
     else
       PART_ENV+=(PREFILL=0 USERS_BIG=)
     fi
-    run_part queue "$r" loadtest/bench-queue.sh || fail "queue run $r: loadtest/bench-queue.sh exited non-zero (a check failed; see its report)"
+    run_part queue "$r" " (a check failed; see its report)"
   done
 fi
 
 UPSTREAM_ENV=(REQUESTS="$UPSTREAM_REQUESTS" WARMUP="$((UPSTREAM_REQUESTS / 10))" CONCURRENCY=1)
 if want upstream; then
-  for r in $(seq 1 "$RUNS"); do
-    PART_ENV=("${UPSTREAM_ENV[@]}")
-    run_part upstream "$r" loadtest/bench-upstream.sh || fail "upstream run $r: loadtest/bench-upstream.sh exited non-zero"
-  done
+  run_parts upstream "" "${UPSTREAM_ENV[@]}"
 fi
 
 WEBHOOK_ENV=(REQUESTS="$WEBHOOK_REQUESTS" WARMUP="$((WEBHOOK_REQUESTS / 20))" CONCURRENCY=64 APPENDFSYNC=everysec)
 if want webhooks; then
-  for r in $(seq 1 "$RUNS"); do
-    PART_ENV=("${WEBHOOK_ENV[@]}")
-    run_part webhooks "$r" loadtest/bench-webhooks.sh || fail "webhooks run $r: loadtest/bench-webhooks.sh exited non-zero (lost webhooks or a client error)"
-  done
+  run_parts webhooks " (lost webhooks or a client error)" "${WEBHOOK_ENV[@]}"
 fi
 
 # The gateway and the client each hold one descriptor per WebSocket: cap the connections at what
@@ -325,10 +319,7 @@ if [[ $WS_FD_HARD != unlimited ]] && ((WS_CONNECTIONS > WS_FD_HARD - 2000)); the
 fi
 WS_ENV=(CONNECTIONS="$WS_CONNECTIONS" ROUNDS="$WS_ROUNDS" PER_ROUND=100 SOURCES=5)
 if want ws; then
-  for r in $(seq 1 "$RUNS"); do
-    PART_ENV=("${WS_ENV[@]}")
-    run_part ws "$r" loadtest/bench-ws.sh || fail "ws run $r: loadtest/bench-ws.sh exited non-zero (updates missing or a client error)"
-  done
+  run_parts ws " (updates missing or a client error)" "${WS_ENV[@]}"
 fi
 
 # --------------------------------------------------------------------------------------------

@@ -4,16 +4,20 @@
 #
 #   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #
-# Provides: log/die (prefixed with $BENCH_TAG), free_port, a process list killed on exit
-# (bench_spawn, stop_pid, bench_cleanup), start_redis, start_gateway, wait_port, CPU accounting
-# from /proc (cpu_of, machine_jiffies, wait_quiet), json_num, summary_get and the machine/commit
-# description every report starts with (machine_line, commit_line). Everything listens on
-# 127.0.0.1 only. Needs bash 4, awk, curl and redis-cli; Linux (/proc).
+# Provides: bench_script (the start of every script), log/die (prefixed with $BENCH_TAG),
+# other_arg (--help and unknown arguments),
+# free_port, a process list killed on exit (bench_spawn, stop_pid, bench_cleanup), start_redis,
+# start_gateway, wait_port, CPU accounting from /proc (cpu_of, machine_jiffies, wait_quiet),
+# json_num, summary_get and the machine/commit description every report starts with
+# (machine_line, commit_line). Everything listens on 127.0.0.1 only. Needs bash 4, awk, curl and
+# redis-cli; Linux (/proc).
 
 BENCH_TAG="${BENCH_TAG:-bench}"
-ROOT="${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET_DIR/release"
+# Where each bench script writes its Markdown fragment.
+OUT_DIR="${OUT_DIR:-$ROOT/loadtest/out}"
 # Every load generator runs on this one host: the gateway's per-address rate limits would cut
 # it to 600 joins a minute, so the benchmarks turn them off unless the caller sets them.
 export GATEWAY_JOIN_RATE_PER_IP="${GATEWAY_JOIN_RATE_PER_IP:-0}"
@@ -23,6 +27,31 @@ log() { echo "[$BENCH_TAG] $*" >&2; }
 die() {
   echo "[$BENCH_TAG] error: $*" >&2
   exit 1
+}
+
+# other_arg ARG: what a script does with an argument none of its own cases took: -h/--help
+# prints the script's header comment (line 2 up to `set -euo`) and exits 0, anything else
+# exits 2.
+other_arg() {
+  case "$1" in
+    -h | --help)
+      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+      exit 0
+      ;;
+    *)
+      echo "unknown argument: $1 (try --help)" >&2
+      exit 2
+      ;;
+  esac
+}
+
+# bench_script TAG [ARG...]: how each bench script starts once it has sourced this file: its
+# messages tagged TAG, the repository's root as the working directory, and ARG (the arguments of
+# a script that takes none of its own) refused unless it is -h/--help or empty.
+bench_script() {
+  BENCH_TAG="$1"
+  cd "$ROOT" || die "cannot enter $ROOT"
+  [[ -z ${2:-} ]] || other_arg "$2"
 }
 
 # need TOOL...: dies naming the first tool that is not on PATH.

@@ -201,36 +201,54 @@ fn assert_passed(r: &Report) {
     assert!(!names.is_empty());
 }
 
+/// The successes of the requests named `name` (as [`counts`]), none of which may have failed.
+fn no_failures(r: &Report, name: &str) -> usize {
+    let (ok, fail) = counts(r, name);
+    assert_eq!(fail, 0, "{name} failed");
+    ok
+}
+
+/// Runs `scenario` on a fresh stack seeding `events` (the run's event is the first of them, if
+/// any): `users` started at once, for `seconds`, with goose's `extra` arguments and the stack's
+/// settings as `tune` changes them. The run must pass.
+async fn passing_run(
+    scenario: &str,
+    events: &[(&str, u64)],
+    users: u32,
+    seconds: u32,
+    extra: &[&str],
+    tune: impl FnOnce(Settings) -> Settings,
+) -> Report {
+    let _one = ONE_ATTACK.lock().await;
+    let stack = Stack::start(events).await;
+    let (users, seconds) = (users.to_string(), seconds.to_string());
+    let (users, seconds) = (users.as_str(), seconds.as_str());
+    let mut args = vec![
+        "--users",
+        users,
+        "--increase-rate",
+        users,
+        "--run-time",
+        seconds,
+    ];
+    args.extend_from_slice(extra);
+    let mut settings = stack.settings();
+    settings.event = events.first().map(|(id, _)| id.to_string());
+    let r = stack.run(scenario, &args, tune(settings)).await;
+    assert_passed(&r);
+    r
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn join_storm_hands_out_unique_gap_free_places() {
-    let _one = ONE_ATTACK.lock().await;
-    let stack = Stack::start(&[]).await;
     let dir = std::env::temp_dir().join(format!("loadtest-join-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("requests.csv");
     let log_s = log.to_str().unwrap().to_owned();
-    let r = stack
-        .run(
-            "join_storm",
-            &[
-                "--users",
-                "8",
-                "--increase-rate",
-                "8",
-                "--run-time",
-                "3",
-                "--request-log",
-                &log_s,
-                "--request-format",
-                "csv",
-            ],
-            stack.settings(),
-        )
-        .await;
-    assert_passed(&r);
-    let (ok, fail) = counts(&r, "join");
+    let extra = ["--request-log", &log_s, "--request-format", "csv"];
+    let r = passing_run("join_storm", &[], 8, 3, &extra, |s| s).await;
+    let ok = no_failures(&r, "join");
     assert!(ok >= 20, "only {ok} joins");
-    assert_eq!(fail, 0);
     let gap = &r
         .invariants
         .iter()
@@ -249,53 +267,33 @@ async fn join_storm_hands_out_unique_gap_free_places() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn waiting_room_admits_at_the_configured_rate() {
-    let _one = ONE_ATTACK.lock().await;
-    let stack = Stack::start(&[]).await;
-    let settings = Settings {
+    let r = passing_run("waiting_room", &[], 40, 7, &[], |s| Settings {
         admit_per_second: 10,
-        ..stack.settings()
-    };
-    let r = stack
-        .run(
-            "waiting_room",
-            &["--users", "40", "--increase-rate", "40", "--run-time", "7"],
-            settings,
-        )
-        .await;
-    assert_passed(&r);
-    let (ok, fail) = counts(&r, "connect");
+        ..s
+    })
+    .await;
+    let ok = no_failures(&r, "connect");
     assert!(ok >= 40, "{ok} sockets");
-    assert_eq!(fail, 0);
-    let (entered, fail) = counts(&r, "enter");
+    let entered = no_failures(&r, "enter");
     assert!(entered >= 30, "{entered} entered");
-    assert_eq!(fail, 0);
-    assert_eq!(counts(&r, "join").1, 0);
+    no_failures(&r, "join");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn purchase_journey_sells_each_seat_once() {
-    let _one = ONE_ATTACK.lock().await;
     // Fewer seats than buyers: the sale sells out during the run.
-    let stack = Stack::start(&[("shop", 25)]).await;
-    let settings = Settings {
-        event: Some("shop".into()),
-        admit_per_second: 50,
-        fail_share: 0.2,
-        ..stack.settings()
-    };
-    let r = stack
-        .run(
-            "purchase_journey",
-            &["--users", "6", "--increase-rate", "6", "--run-time", "5"],
-            settings,
-        )
-        .await;
-    assert_passed(&r);
-    let (paid, fail) = counts(&r, "pay");
+    let r = passing_run("purchase_journey", &[("shop", 25)], 6, 5, &[], |s| {
+        Settings {
+            admit_per_second: 50,
+            fail_share: 0.2,
+            ..s
+        }
+    })
+    .await;
+    let paid = no_failures(&r, "pay");
     assert!(paid >= 10, "{paid} payments");
-    assert_eq!(fail, 0);
     for name in ["join", "enter", "reserve", "reservation", "availability"] {
-        assert_eq!(counts(&r, name).1, 0, "{name} failed");
+        no_failures(&r, name);
     }
     let oversell = r
         .invariants
@@ -311,28 +309,17 @@ async fn purchase_journey_sells_each_seat_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn webhook_flood_processes_each_webhook_once() {
-    let _one = ONE_ATTACK.lock().await;
-    let stack = Stack::start(&[("hooks", 100)]).await;
-    let settings = Settings {
-        event: Some("hooks".into()),
-        webhook_intents: 20,
-        ..stack.settings()
-    };
-    let r = stack
-        .run(
-            "webhook_flood",
-            &["--users", "4", "--increase-rate", "4", "--run-time", "3"],
-            settings,
-        )
-        .await;
-    assert_passed(&r);
-    let (fresh, fail) = counts(&r, "fresh");
+    let r = passing_run("webhook_flood", &[("hooks", 100)], 4, 3, &[], |s| {
+        Settings {
+            webhook_intents: 20,
+            ..s
+        }
+    })
+    .await;
+    let fresh = no_failures(&r, "fresh");
     assert!(fresh >= 50, "{fresh} fresh webhooks");
-    assert_eq!(fail, 0);
     for name in ["duplicate", "stale", "forged"] {
-        let (ok, fail) = counts(&r, name);
-        assert!(ok > 0, "no {name} webhook sent");
-        assert_eq!(fail, 0, "{name}");
+        assert!(no_failures(&r, name) > 0, "no {name} webhook sent");
     }
 }
 

@@ -7,27 +7,16 @@ use queue::clock::ManualClock;
 use queue::ids::EventId;
 use queue::model::{Departure, EventConfig, QueueingMethod, Status};
 use queue::room::WaitingRoom;
-use queue::store::{MemoryStore, RedisOptions, RedisStore, Store, MAX_EPOCH};
-use queue::token::{AdmissionSigner, WaitingTokens};
+use queue::store::{MemoryStore, Store, MAX_EPOCH};
+use queue::token::WaitingTokens;
 use queue::QueueError;
 use std::sync::Arc;
-use testkit::{raw_command, RedisServer};
+use testkit::raw_command;
+
+mod common;
+use common::{room, SECRET};
 
 const T0: u64 = 1_800_000_000_000;
-const SECRET: &[u8] = b"epoch test secret 0123456789";
-
-fn room(store: Arc<dyn Store>, clock: &ManualClock) -> WaitingRoom {
-    let tokens = WaitingTokens::from_secret(SECRET)
-        .unwrap()
-        .with_clock(Arc::new(clock.clone()));
-    WaitingRoom::new(
-        store,
-        Arc::new(clock.clone()),
-        tokens,
-        AdmissionSigner::ephemeral(),
-    )
-}
-
 /// Joins `alice`, loses the event (`lose` wipes the store's data), creates it again and joins
 /// `bob` then `alice` into the new queue: alice's old token is refused, her new one works.
 async fn old_tokens_are_refused(r: &WaitingRoom, clock: &ManualClock, lose: impl FnOnce()) {
@@ -54,10 +43,7 @@ async fn old_tokens_are_refused(r: &WaitingRoom, clock: &ManualClock, lose: impl
 
 #[tokio::test]
 async fn redis_refuses_tokens_of_an_earlier_incarnation() {
-    let server = RedisServer::start().unwrap();
-    let store = RedisStore::connect(&RedisOptions::new(server.url()))
-        .await
-        .unwrap();
+    let (server, store) = common::redis_store().await;
     let clock = ManualClock::new(T0);
     let r = room(Arc::new(store), &clock);
     let port = server.port();
@@ -173,12 +159,8 @@ async fn epochs_are_random(fresh: impl Fn() -> Arc<dyn Store>) {
 
 #[tokio::test]
 async fn redis_epochs_are_random_not_the_creation_time() {
-    let server = RedisServer::start().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        RedisStore::connect(&RedisOptions::new(server.url()))
-            .await
-            .unwrap(),
-    );
+    let (server, store) = common::redis_store().await;
+    let store: Arc<dyn Store> = Arc::new(store);
     let port = server.port();
     epochs_are_random(|| {
         raw_command(port, "FLUSHALL").unwrap();

@@ -2,6 +2,8 @@
 //! redis-server, with a manual clock: only a verified user assertion names a user, a re-join
 //! never re-labels a ticket, and a left or expired admission no longer stands.
 
+mod common;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -9,11 +11,10 @@ use queue::clock::ManualClock;
 use queue::ids::EventId;
 use queue::model::EventConfig;
 use queue::room::WaitingRoom;
-use queue::store::{MemoryStore, RedisOptions, RedisStore, Store};
+use queue::store::{MemoryStore, Store};
 use queue::token::{AdmissionSigner, UserAssertions, WaitingTokens};
 use queue::QueueError;
 use std::sync::Arc;
-use testkit::RedisServer;
 
 const T0: u64 = 1_800_000_000_000;
 const KEY: &[u8] = b"the origin's assertion key: 32+ bytes";
@@ -33,17 +34,9 @@ fn vouch(user: &str) -> String {
     assertion(user, T0 / 1000 + 600)
 }
 
+/// The shared test room, trusting the origin's assertions signed with `KEY`.
 fn room(store: Arc<dyn Store>, clock: &ManualClock) -> WaitingRoom {
-    let tokens = WaitingTokens::from_secret(b"suite secret 0123456789")
-        .unwrap()
-        .with_clock(Arc::new(clock.clone()));
-    WaitingRoom::new(
-        store,
-        Arc::new(clock.clone()),
-        tokens,
-        AdmissionSigner::ephemeral(),
-    )
-    .with_user_assertions(UserAssertions::from_keys([KEY]).unwrap())
+    common::room(store, clock).with_user_assertions(UserAssertions::from_keys([KEY]).unwrap())
 }
 
 /// A second later (the admission bucket refills), admits everyone waiting and enters with
@@ -62,10 +55,7 @@ async fn admitted(
 
 async fn with_stores(f: impl AsyncFn(Arc<dyn Store>, &str)) {
     f(Arc::new(MemoryStore::new()), "memory").await;
-    let server = RedisServer::start().unwrap();
-    let redis = RedisStore::connect(&RedisOptions::new(server.url()))
-        .await
-        .unwrap();
+    let (_server, redis) = common::redis_store().await;
     f(Arc::new(redis), "redis").await;
 }
 

@@ -54,17 +54,12 @@ fn us(d: Duration) -> String {
 async fn measure(size: u64, args: &Args) -> anyhow::Result<Row> {
     let store = MemoryStore::new();
     let ev = EventId::parse("bench")?;
+    // Admissions paused: the queue only grows, and the sweeps below expire by IDLE_S alone.
     let config = EventConfig {
-        admit_per_second: 0,
-        max_active: 100,
         admission_ttl_seconds: 60,
         idle_timeout_seconds: IDLE_S as u32,
         ready_timeout_seconds: 30,
-        opens_at: None,
-        target_url: None,
-        join_challenge: None,
-        queueing_method: Default::default(),
-        page: None,
+        ..EventConfig::new(0, 100)
     };
     store.configure(&ev, &config, T0).await?;
     // Session keys are made before the clock starts: hashing them is not the store's cost.

@@ -1,6 +1,6 @@
 //! The gateway's admin API and `/metrics`, for the set-up and the checks.
 
-use super::LoadTestError;
+use super::{Ctx, LoadTestError};
 use crate::invariants::RateSample;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -52,6 +52,22 @@ impl Admin {
                 .json(&config),
         )
         .await
+    }
+
+    /// Sets the run's event up, unless `LOADTEST_SETUP=0` left that to the caller: the settings'
+    /// `admit_per_second` and `max_active`, with the fields of `config` over them.
+    pub async fn set_up(&self, ctx: &Ctx, config: Value) -> Result<(), LoadTestError> {
+        if !ctx.settings.setup {
+            return Ok(());
+        }
+        let mut event = json!({
+            "admit_per_second": ctx.settings.admit_per_second,
+            "max_active": ctx.settings.max_active,
+        });
+        if let (Some(fields), Value::Object(over)) = (event.as_object_mut(), config) {
+            fields.extend(over);
+        }
+        self.put_event(&ctx.event, event).await.map(|_| ())
     }
 
     /// `GET /admin/v1/events/{event}`.

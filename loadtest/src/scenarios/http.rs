@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A goose transaction that calls `f` with the shared context.
 pub(crate) fn transaction(
@@ -102,6 +103,45 @@ pub(crate) async fn call(
         let _ = user.set_failure(&format!("unexpected {status}"), &mut g.request, None, None);
     }
     Ok(Answer { status, body })
+}
+
+/// What a page does with its place in the queue, with the place's waiting token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Place {
+    /// `GET /api/v1/queue/status`, recorded as `status`.
+    Status,
+    /// `POST /api/v1/queue/enter` once admitted, recorded as `enter`.
+    Enter,
+    /// `DELETE /api/v1/queue`: gives the place up, recorded as `leave`.
+    Leave,
+}
+
+/// One of the [`Place`] calls for the place `token` names; its one success status (200, or
+/// 204 for `Leave`) counts as a success.
+pub(crate) async fn place(
+    user: &mut GooseUser,
+    token: &str,
+    what: Place,
+) -> Result<Answer, Box<TransactionError>> {
+    let (method, path, name, ok) = match what {
+        Place::Status => (GooseMethod::Get, "/api/v1/queue/status", "status", 200),
+        Place::Enter => (GooseMethod::Post, "/api/v1/queue/enter", "enter", 200),
+        Place::Leave => (GooseMethod::Delete, "/api/v1/queue", "leave", 204),
+    };
+    call(user, method, path, name, |rb| rb.bearer_auth(token), &[ok]).await
+}
+
+/// A duration goose did not time itself (a WebSocket's connect, a wait), recorded as the
+/// request `method name`; a failure when `error` says why.
+pub(crate) async fn record(
+    user: &mut GooseUser,
+    method: &str,
+    name: &str,
+    took: Duration,
+    error: Option<&str>,
+) -> TransactionResult {
+    user.record_custom_request_duration(method, name, took, error.is_none(), None, error)
+        .await
 }
 
 /// A custom error that ends a transaction.

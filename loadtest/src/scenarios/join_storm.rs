@@ -22,14 +22,7 @@ pub struct Before {
 
 /// Configures the event with admissions paused; reads its counters.
 pub async fn setup(ctx: &Ctx, admin: &Admin) -> Result<Before, LoadTestError> {
-    if ctx.settings.setup {
-        admin
-            .put_event(
-                &ctx.event,
-                json!({"admit_per_second": 0, "max_active": ctx.settings.max_active}),
-            )
-            .await?;
-    }
+    admin.set_up(ctx, json!({"admit_per_second": 0})).await?;
     let v = admin.event(&ctx.event).await?;
     Ok(Before {
         waiting: v["stats"]["waiting"].as_u64().unwrap_or(0),

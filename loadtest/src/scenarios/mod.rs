@@ -33,12 +33,12 @@ pub use admin::Admin;
 pub use cli::{inform, informational, parse_time, selected};
 pub use ctx::{Ctx, JoinRecord, Purchase, WebhookTarget, WsTally};
 pub use error::LoadTestError;
-pub(crate) use http::{call, fail, join_as, transaction, BoxFuture};
+pub(crate) use http::{call, fail, join_as, place, record, transaction, BoxFuture, Place};
 pub use report::{Report, RequestCounts};
 pub use settings::Settings;
 
 use goose::config::{GooseConfiguration, Scenarios};
-use goose::goose::Scenario;
+use goose::goose::{GooseUser, Scenario};
 use goose::{GooseAttack, GooseError};
 use serde::Serialize;
 use std::sync::Arc;
@@ -87,37 +87,31 @@ impl Kind {
     }
 }
 
-/// Registers the four scenarios, each with its transactions calling into `ctx`.
+/// A scenario's one transaction: its name and what each iteration of a user does.
+type Step = (
+    &'static str,
+    for<'r> fn(Arc<Ctx>, &'r mut GooseUser) -> BoxFuture<'r>,
+);
+
+impl Kind {
+    fn step(self) -> Step {
+        match self {
+            Kind::JoinStorm => ("join", join_storm::join),
+            Kind::WaitingRoom => ("visit", waiting_room::visit),
+            Kind::PurchaseJourney => ("purchase", purchase_journey::purchase),
+            Kind::WebhookFlood => ("webhook", webhook_flood::webhook),
+        }
+    }
+}
+
+/// Registers the four scenarios, each with its transaction calling into `ctx`.
 pub fn register(attack: GooseAttack, ctx: &Arc<Ctx>) -> GooseAttack {
-    attack
-        .register_scenario(
-            Scenario::new("join_storm").register_transaction(transaction(
-                ctx,
-                "join",
-                join_storm::join,
-            )),
+    Kind::ALL.into_iter().fold(attack, |attack, kind| {
+        let (name, f) = kind.step();
+        attack.register_scenario(
+            Scenario::new(kind.name()).register_transaction(transaction(ctx, name, f)),
         )
-        .register_scenario(
-            Scenario::new("waiting_room").register_transaction(transaction(
-                ctx,
-                "visit",
-                waiting_room::visit,
-            )),
-        )
-        .register_scenario(
-            Scenario::new("purchase_journey").register_transaction(transaction(
-                ctx,
-                "purchase",
-                purchase_journey::purchase,
-            )),
-        )
-        .register_scenario(
-            Scenario::new("webhook_flood").register_transaction(transaction(
-                ctx,
-                "webhook",
-                webhook_flood::webhook,
-            )),
-        )
+    })
 }
 
 /// Runs the scenario `--scenarios` names against `--host`: sets the event up (unless

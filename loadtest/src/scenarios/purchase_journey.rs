@@ -4,12 +4,15 @@
 //! `CANCELLED`), and leave the queue. Afterwards every payment must have settled and no seat
 //! may be sold twice or beyond what was free.
 
-use super::{call, fail, join_as, Admin, BoxFuture, Ctx, LoadTestError, Purchase};
+use super::http::Answer;
+use super::{
+    call, fail, join_as, place, record, Admin, BoxFuture, Ctx, LoadTestError, Place, Purchase,
+};
 use crate::invariants::{self, Check, Order};
-use goose::goose::{GooseMethod, GooseUser};
+use goose::goose::{GooseMethod, GooseUser, TransactionError};
 use proto::reservation::v1 as res;
 use rand::Rng;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,23 +38,34 @@ pub(crate) async fn free_seats(ctx: &Ctx) -> Result<u64, LoadTestError> {
 
 /// Configures the event; answers the seats free before the run.
 pub async fn setup(ctx: &Ctx, admin: &Admin) -> Result<u64, LoadTestError> {
-    if ctx.settings.setup {
-        admin
-            .put_event(
-                &ctx.event,
-                json!({
-                    "admit_per_second": ctx.settings.admit_per_second,
-                    "max_active": ctx.settings.max_active,
-                }),
-            )
-            .await?;
-    }
+    admin.set_up(ctx, json!({})).await?;
     free_seats(ctx).await
 }
 
-/// A fresh idempotency key.
-fn key() -> String {
-    format!("{:032x}", rand::thread_rng().gen::<u128>())
+/// One call of the sale's API with the reservation grant: a GET, or with `post` a POST of that
+/// JSON under a fresh idempotency key.
+async fn with_grant(
+    user: &mut GooseUser,
+    grant: &str,
+    path: &str,
+    name: &str,
+    post: Option<&Value>,
+    ok: &[u16],
+) -> Result<Answer, Box<TransactionError>> {
+    let method = match post {
+        Some(_) => GooseMethod::Post,
+        None => GooseMethod::Get,
+    };
+    let build = |rb: goose_reqwest::RequestBuilder| match post {
+        Some(body) => {
+            let key = format!("{:032x}", rand::thread_rng().gen::<u128>());
+            rb.bearer_auth(grant)
+                .header("idempotency-key", key)
+                .json(body)
+        }
+        None => rb.bearer_auth(grant),
+    };
+    call(user, method, path, name, build, ok).await
 }
 
 /// One purchase, from joining the queue to a settled payment.
@@ -70,15 +84,7 @@ pub fn purchase(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
         // Wait for the turn, polling as a page without WebSockets does.
         let deadline = Instant::now() + ctx.settings.wait_timeout;
         loop {
-            let s = call(
-                user,
-                GooseMethod::Get,
-                "/api/v1/queue/status",
-                "status",
-                |rb| rb.bearer_auth(&token),
-                &[200],
-            )
-            .await?;
+            let s = place(user, &token, Place::Status).await?;
             match s.body["status"].as_str() {
                 Some("READY") | Some("ADMITTED") => break,
                 Some("WAITING") | Some("PRE_QUEUE") | None => {}
@@ -86,70 +92,41 @@ pub fn purchase(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
             }
             if Instant::now() >= deadline || ctx.stopping() {
                 // Give the place up rather than leave it to expire.
-                call(
-                    user,
-                    GooseMethod::Delete,
-                    "/api/v1/queue",
-                    "leave",
-                    |rb| rb.bearer_auth(&token),
-                    &[204],
-                )
-                .await?;
+                place(user, &token, Place::Leave).await?;
                 return Ok(());
             }
             tokio::time::sleep(ctx.settings.poll_interval).await;
         }
-        let e = call(
-            user,
-            GooseMethod::Post,
-            "/api/v1/queue/enter",
-            "enter",
-            |rb| rb.bearer_auth(&token),
-            &[200],
-        )
-        .await?;
+        let e = place(user, &token, Place::Enter).await?;
         let Some(grant) = e.body["reservation_token"].as_str().map(str::to_owned) else {
             return Err(fail(format!("enter answered {}", e.status)));
         };
         let avail_path = format!("/api/v1/events/{}/availability?quantity=1", ctx.event);
-        let av = call(
-            user,
-            GooseMethod::Get,
-            &avail_path,
-            "availability",
-            |rb| rb.bearer_auth(&grant),
-            &[200],
-        )
-        .await?;
+        let av = with_grant(user, &grant, &avail_path, "availability", None, &[200]).await?;
         if av.status == 200 && av.body["remaining_in_section"].as_u64() == Some(0) {
             // Sold out: the shopper sees it and goes.
             ctx.sold_out.fetch_add(1, Ordering::Relaxed);
-            leave(user, &token).await?;
+            place(user, &token, Place::Leave).await?;
             return Ok(());
         }
         let reserve = json!({"event_id": ctx.event, "quantity": 1});
-        let k = key();
-        let r = call(
+        // Sold out (409) is an answer the sale expects, not a failure.
+        let r = with_grant(
             user,
-            GooseMethod::Post,
+            &grant,
             "/api/v1/reservations",
             "reserve",
-            |rb| {
-                rb.bearer_auth(&grant)
-                    .header("idempotency-key", &k)
-                    .json(&reserve)
-            },
-            // Sold out is an answer the sale expects, not a failure.
+            Some(&reserve),
             &[201, 409],
         )
         .await?;
         if r.status == 409 && r.code() == "INVENTORY_CONFLICT" {
             ctx.sold_out.fetch_add(1, Ordering::Relaxed);
-            leave(user, &token).await?;
+            place(user, &token, Place::Leave).await?;
             return Ok(());
         }
         let Some(reservation_id) = r.body["reservation_id"].as_str().map(str::to_owned) else {
-            leave(user, &token).await?;
+            place(user, &token, Place::Leave).await?;
             return Err(fail(format!(
                 "reservation answered {}: {}",
                 r.status, r.body
@@ -161,22 +138,17 @@ pub fn purchase(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
             "APPROVE"
         };
         let pay = json!({"reservation_id": reservation_id, "scenario": scenario});
-        let k = key();
-        let p = call(
+        let p = with_grant(
             user,
-            GooseMethod::Post,
+            &grant,
             "/api/v1/payments/intents",
             "pay",
-            |rb| {
-                rb.bearer_auth(&grant)
-                    .header("idempotency-key", &k)
-                    .json(&pay)
-            },
+            Some(&pay),
             &[201],
         )
         .await?;
         if p.status != 201 {
-            leave(user, &token).await?;
+            place(user, &token, Place::Leave).await?;
             return Ok(());
         }
         let settle_started = Instant::now();
@@ -185,15 +157,7 @@ pub fn purchase(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
         let mut seen = String::from("PENDING");
         while Instant::now() < settle_deadline && !ctx.stopping() {
             tokio::time::sleep(ctx.settings.poll_interval).await;
-            let g = call(
-                user,
-                GooseMethod::Get,
-                &path,
-                "reservation",
-                |rb| rb.bearer_auth(&grant),
-                &[200],
-            )
-            .await?;
+            let g = with_grant(user, &grant, &path, "reservation", None, &[200]).await?;
             seen = g.body["status"].as_str().unwrap_or("").to_owned();
             if seen != "PENDING" {
                 break;
@@ -207,40 +171,15 @@ pub fn purchase(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
             } else {
                 "cancelled"
             };
-            user.record_custom_request_duration(
-                "PAY",
-                name,
-                settle_started.elapsed(),
-                true,
-                None,
-                None,
-            )
-            .await?;
+            record(user, "PAY", name, settle_started.elapsed(), None).await?;
         }
         ctx.purchases.lock().unwrap().push(Purchase {
             reservation_id,
             seen_status: seen,
         });
-        leave(user, &token).await?;
+        place(user, &token, Place::Leave).await?;
         Ok(())
     })
-}
-
-/// Gives the place in the queue up (the shopper is done).
-async fn leave(
-    user: &mut GooseUser,
-    token: &str,
-) -> Result<(), Box<goose::goose::TransactionError>> {
-    call(
-        user,
-        GooseMethod::Delete,
-        "/api/v1/queue",
-        "leave",
-        |rb| rb.bearer_auth(token),
-        &[204],
-    )
-    .await
-    .map(|_| ())
 }
 
 /// The name of a reservation status.

@@ -5,10 +5,10 @@
 //! leaving (they go idle and expire later). The positions pushed to each socket must never go
 //! up, and the admission rate over the run must match the configured one.
 
-use super::{call, join_as, Admin, BoxFuture, Ctx, LoadTestError};
+use super::{join_as, place, record, Admin, BoxFuture, Ctx, LoadTestError, Place};
 use crate::invariants::{self, Check, RateSample};
 use futures::StreamExt;
-use goose::goose::{GooseMethod, GooseUser};
+use goose::goose::GooseUser;
 use rand::Rng;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -17,21 +17,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Configures the event: the admission rate under test, a `max_active` that does not limit it.
 pub async fn setup(ctx: &Ctx, admin: &Admin) -> Result<(), LoadTestError> {
-    if ctx.settings.setup {
-        admin
-            .put_event(
-                &ctx.event,
-                json!({
-                    "admit_per_second": ctx.settings.admit_per_second,
-                    "max_active": ctx.settings.max_active,
-                    // Idle visitors give their place up within a minute.
-                    "idle_timeout_seconds": 60,
-                    "ready_timeout_seconds": 60,
-                }),
-            )
-            .await?;
-    }
-    Ok(())
+    // Idle visitors give their place up within a minute.
+    let timeouts = json!({"idle_timeout_seconds": 60, "ready_timeout_seconds": 60});
+    admin.set_up(ctx, timeouts).await
 }
 
 /// What a visit does besides waiting.
@@ -83,32 +71,13 @@ pub fn visit(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
             Duration::from_secs(10),
             tokio_tungstenite::connect_async(ws_url.as_str()),
         )
-        .await;
+        .await
+        .map_err(|_| "timeout".to_owned())
+        .and_then(|c| c.map_err(|e| e.to_string()));
         let mut socket = match connected {
-            Ok(Ok((s, _))) => s,
-            Ok(Err(e)) => {
-                let err = e.to_string();
-                user.record_custom_request_duration(
-                    "WS",
-                    "connect",
-                    connect_started.elapsed(),
-                    false,
-                    None,
-                    Some(&err),
-                )
-                .await?;
-                return Ok(());
-            }
-            Err(_) => {
-                user.record_custom_request_duration(
-                    "WS",
-                    "connect",
-                    connect_started.elapsed(),
-                    false,
-                    None,
-                    Some("timeout"),
-                )
-                .await?;
+            Ok((s, _)) => s,
+            Err(err) => {
+                record(user, "WS", "connect", connect_started.elapsed(), Some(&err)).await?;
                 return Ok(());
             }
         };
@@ -137,15 +106,7 @@ pub fn visit(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
             if now >= next_poll {
                 next_poll = now + Duration::from_secs(1);
                 if rand::thread_rng().gen_bool(ctx.settings.status_share) {
-                    call(
-                        user,
-                        GooseMethod::Get,
-                        "/api/v1/queue/status",
-                        "status",
-                        |rb| rb.bearer_auth(&token),
-                        &[200],
-                    )
-                    .await?;
+                    place(user, &token, Place::Status).await?;
                 }
             }
             let frame = tokio::time::timeout(Duration::from_millis(200), socket.next()).await;
@@ -158,15 +119,7 @@ pub fn visit(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
             let msg: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             if first_frame {
                 first_frame = false;
-                user.record_custom_request_duration(
-                    "WS",
-                    "connect",
-                    connect_started.elapsed(),
-                    true,
-                    None,
-                    None,
-                )
-                .await?;
+                record(user, "WS", "connect", connect_started.elapsed(), None).await?;
                 ctx.ws.lock().unwrap().connected += 1;
             }
             match msg["type"].as_str() {
@@ -190,49 +143,24 @@ pub fn visit(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
         let waited = waiting_since.elapsed();
         match outcome {
             "ready" => {
-                user.record_custom_request_duration(
-                    "WS",
-                    "admission_wait",
-                    waited,
-                    true,
-                    None,
-                    None,
-                )
-                .await?;
+                record(user, "WS", "admission_wait", waited, None).await?;
                 ctx.ws.lock().unwrap().admitted += 1;
-                let a = call(
-                    user,
-                    GooseMethod::Post,
-                    "/api/v1/queue/enter",
-                    "enter",
-                    |rb| rb.bearer_auth(&token),
-                    &[200],
-                )
-                .await?;
+                let a = place(user, &token, Place::Enter).await?;
                 if a.status == 200 {
                     ctx.ws.lock().unwrap().entered += 1;
                 }
             }
             "leave" => {
-                call(
-                    user,
-                    GooseMethod::Delete,
-                    "/api/v1/queue",
-                    "leave",
-                    |rb| rb.bearer_auth(&token),
-                    &[204],
-                )
-                .await?;
+                place(user, &token, Place::Leave).await?;
                 ctx.ws.lock().unwrap().left += 1;
             }
             "idle" => ctx.ws.lock().unwrap().idle += 1,
             "closed" => {
-                user.record_custom_request_duration(
+                record(
+                    user,
                     "WS",
                     "admission_wait",
                     waited,
-                    false,
-                    None,
                     Some("closed before admission"),
                 )
                 .await?;

@@ -16,15 +16,14 @@ use crate::clock::Clock;
 use crate::error::{QueueError, Result};
 use crate::ids::EventId;
 use crate::store::Store;
+use crate::token::KidKey;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// Default lifetime of a challenge, in seconds (`--join-challenge-ttl-seconds`).
 pub const DEFAULT_TTL_SECONDS: u64 = 120;
@@ -72,34 +71,11 @@ struct Body {
     n: String,
 }
 
-struct Key {
-    kid: String,
-    mac: HmacSha256,
-}
-
-impl Key {
-    fn new(key: &[u8; 32]) -> Self {
-        let mac = HmacSha256::new_from_slice(key).expect("hmac accepts any key length");
-        let mut id = mac.clone();
-        id.update(b"join-challenge key id");
-        let kid = B64.encode(&id.finalize().into_bytes()[..6]);
-        Self { kid, mac }
-    }
-
-    fn sign(&self, body_b64: &str) -> HmacSha256 {
-        let mut mac = self.mac.clone();
-        mac.update(self.kid.as_bytes());
-        mac.update(b".");
-        mac.update(body_b64.as_bytes());
-        mac
-    }
-}
-
 /// Issues and checks join challenges for every event of a store.
 pub struct Challenges {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    keys: Vec<Key>,
+    keys: Vec<KidKey>,
     ttl_ms: u64,
     /// Event → (difficulty bits, when read, Unix ms). Read by every join of every event, so
     /// a read lock: joins do not queue behind one another here.
@@ -199,7 +175,7 @@ impl Challenges {
             keys: waiting
                 .derive_keys(KEY_LABEL)
                 .iter()
-                .map(Key::new)
+                .map(|key| KidKey::new(key, b"join-challenge key id"))
                 .collect(),
             ttl_ms: ttl_seconds.max(1).saturating_mul(1000),
             cache: RwLock::new(HashMap::new()),

@@ -2,16 +2,14 @@
 //! it shares with the gateway (`--user-assertion-key`). A verified assertion's `sub` becomes the
 //! admission's `sub`; nothing else a client sends can.
 
+use super::keys::{distinct_keys, HmacSha256};
 use crate::error::{QueueError, Result};
 use crate::ids::MAX_CLIENT_ID_BYTES;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use serde::Deserialize;
-use sha2::Sha256;
 use std::sync::Arc;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// Shortest accepted `--user-assertion-key`, in bytes (RFC 7518 §3.2: an HS256 key must be at
 /// least as long as the hash, 256 bits).
@@ -79,25 +77,11 @@ impl UserAssertions {
         I: IntoIterator<Item = S>,
         S: AsRef<[u8]>,
     {
-        let mut seen: Vec<Vec<u8>> = Vec::new();
-        let mut macs = Vec::new();
-        for (n, key) in keys.into_iter().enumerate() {
-            let key = key.as_ref();
-            if key.len() < MIN_ASSERTION_KEY_LEN {
-                return Err(QueueError::Key(format!(
-                    "user assertion key #{} must be at least {MIN_ASSERTION_KEY_LEN} bytes",
-                    n + 1
-                )));
-            }
-            if seen.iter().any(|k| k == key) {
-                continue;
-            }
-            seen.push(key.to_vec());
-            macs.push(HmacSha256::new_from_slice(key).expect("hmac accepts any key length"));
-        }
-        if macs.is_empty() {
-            return Err(QueueError::Key("no user assertion key given".into()));
-        }
+        let macs: Vec<HmacSha256> =
+            distinct_keys(keys, MIN_ASSERTION_KEY_LEN, "user assertion key")?
+                .iter()
+                .map(|key| HmacSha256::new_from_slice(key).expect("hmac accepts any key length"))
+                .collect();
         Ok(Self { keys: macs.into() })
     }
 

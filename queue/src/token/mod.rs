@@ -10,7 +10,10 @@
 
 mod admission;
 mod assertion;
+mod keys;
 mod waiting;
+
+pub(crate) use keys::KidKey;
 
 pub use admission::{AdmissionClaims, AdmissionSigner};
 pub use assertion::{UserAssertions, MAX_ASSERTION_LEN, MIN_ASSERTION_KEY_LEN};

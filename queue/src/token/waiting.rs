@@ -1,17 +1,15 @@
 //! Waiting tokens: HMAC-SHA256 over the place's claims and the issue time, under one of
 //! several secrets.
 
+use super::keys::{distinct_keys, KidKey};
 use super::{MAX_WAITING_TOKEN_LEN, MIN_SECRET_LEN};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{QueueError, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use std::sync::Arc;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// Length of a waiting-token key id (base64url of 6 bytes).
 const WAITING_KID_LEN: usize = 8;
@@ -81,35 +79,6 @@ struct BodyIn {
     i: Option<u64>,
 }
 
-/// One token secret: its public id and the HMAC state keyed with it (cloned per use, which
-/// saves re-hashing the key for every token).
-#[derive(Clone)]
-struct WaitingKey {
-    kid: String,
-    mac: HmacSha256,
-}
-
-impl WaitingKey {
-    fn new(secret: &[u8]) -> Self {
-        // HMAC takes keys of any length; this cannot fail.
-        let mac = HmacSha256::new_from_slice(secret).expect("hmac accepts any key length");
-        let mut id = mac.clone();
-        id.update(b"waiting-token key id");
-        let kid = B64.encode(&id.finalize().into_bytes()[..6]);
-        Self { kid, mac }
-    }
-
-    /// The MAC of a current-format token: over `kid "." base64url(body)`, so it can never be
-    /// confused with the MAC of an old-format token (over the raw body).
-    fn sign_v2(&self, body_b64: &str) -> HmacSha256 {
-        let mut mac = self.mac.clone();
-        mac.update(self.kid.as_bytes());
-        mac.update(b".");
-        mac.update(body_b64.as_bytes());
-        mac
-    }
-}
-
 /// Issues and checks waiting tokens: `kid "." base64url(body JSON) "." base64url(HMAC-SHA256)`,
 /// where `kid` names the secret (8 characters derived from it) and the body holds the
 /// [`WaitingClaims`] and the issue time. The first secret issues, every secret verifies, so a
@@ -121,7 +90,7 @@ impl WaitingKey {
 /// had, or one that differs only in its issue time.
 #[derive(Clone)]
 pub struct WaitingTokens {
-    keys: Arc<[WaitingKey]>,
+    keys: Arc<[KidKey]>,
     clock: Arc<dyn Clock>,
 }
 
@@ -146,25 +115,10 @@ impl WaitingTokens {
         I: IntoIterator<Item = S>,
         S: AsRef<[u8]>,
     {
-        let mut seen: Vec<Vec<u8>> = Vec::new();
-        let mut keys = Vec::new();
-        for (n, secret) in secrets.into_iter().enumerate() {
-            let secret = secret.as_ref();
-            if secret.len() < MIN_SECRET_LEN {
-                return Err(QueueError::Key(format!(
-                    "token secret #{} must be at least {MIN_SECRET_LEN} bytes",
-                    n + 1
-                )));
-            }
-            if seen.iter().any(|s| s == secret) {
-                continue;
-            }
-            seen.push(secret.to_vec());
-            keys.push(WaitingKey::new(secret));
-        }
-        if keys.is_empty() {
-            return Err(QueueError::Key("no token secret given".into()));
-        }
+        let keys: Vec<KidKey> = distinct_keys(secrets, MIN_SECRET_LEN, "token secret")?
+            .iter()
+            .map(|secret| KidKey::new(secret, b"waiting-token key id"))
+            .collect();
         Ok(Self {
             keys: keys.into(),
             clock: Arc::new(SystemClock),
@@ -200,7 +154,7 @@ impl WaitingTokens {
             i: self.clock.now_ms() / 1000,
         };
         let body = B64.encode(serde_json::to_vec(&body).unwrap_or_default());
-        let sig = key.sign_v2(&body).finalize().into_bytes();
+        let sig = key.sign(&body).finalize().into_bytes();
         format!("{}.{}.{}", key.kid, body, B64.encode(sig))
     }
 
@@ -228,7 +182,7 @@ impl WaitingTokens {
                     .position(|k| {
                         kid.len() == WAITING_KID_LEN
                             && k.kid == kid
-                            && k.sign_v2(body).verify_slice(&sig).is_ok()
+                            && k.sign(body).verify_slice(&sig).is_ok()
                     })
                     .ok_or(QueueError::InvalidToken)?;
                 (
@@ -297,6 +251,7 @@ impl WaitingTokens {
 
 #[cfg(test)]
 mod tests {
+    use super::super::keys::HmacSha256;
     use super::*;
     use crate::clock::ManualClock;
 
@@ -428,7 +383,7 @@ mod tests {
         let t = tokens(&[OLD]);
         let key = &t.keys[0];
         let body = B64.encode(br#"{"e":"demo","t":7,"s":"s1","u":"mallory","i":1}"#);
-        let sig = B64.encode(key.sign_v2(&body).finalize().into_bytes());
+        let sig = B64.encode(key.sign(&body).finalize().into_bytes());
         let token = format!("{}.{body}.{sig}", key.kid);
         // (Nor had such tokens an epoch.)
         let want = WaitingClaims {

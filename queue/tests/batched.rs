@@ -2,7 +2,6 @@
 //! to Redis as few script calls, answer exactly as joins made one at a time would, refuse with
 //! `Overloaded` when a lane is full, and never acknowledge what Redis did not store.
 
-use async_trait::async_trait;
 use queue::error::{QueueError, Result};
 use queue::ids::{EventId, SessionKey};
 use queue::model::*;
@@ -117,87 +116,34 @@ struct Gated {
     sizes: Mutex<Vec<usize>>,
 }
 
-#[async_trait]
-impl Store for Gated {
-    async fn configure_with_epoch(
-        &self,
-        e: &EventId,
-        c: &EventConfig,
-        epoch: u64,
-        now: u64,
-    ) -> Result<bool> {
-        self.inner.configure_with_epoch(e, c, epoch, now).await
-    }
-    async fn info(&self, e: &EventId, now: u64) -> Result<Option<EventInfo>> {
-        self.inner.info(e, now).await
-    }
-    async fn act(&self, e: &EventId, a: Action) -> Result<()> {
-        self.inner.act(e, a).await
-    }
-    async fn events(&self) -> Result<Vec<EventId>> {
-        self.inner.events().await
-    }
-    async fn join(&self, e: &EventId, s: SessionKey, pre: i64, now: u64) -> Result<Joined> {
-        self.inner.join(e, s, pre, now).await
-    }
+queue::forward_store!(Gated, inner, [
+    fn configure_with_epoch(e: &EventId, c: &EventConfig, epoch: u64, now: u64) -> bool;
+    fn info(e: &EventId, now: u64) -> Option<EventInfo>;
+    fn act(e: &EventId, a: Action) -> ();
+    fn events() -> Vec<EventId>;
+    fn join(e: &EventId, s: SessionKey, pre: i64, now: u64) -> Joined;
+    fn status(e: &EventId, t: u64, s: SessionKey, hb: bool, now: u64) -> Place;
+    fn status_many(e: &EventId, r: &[StatusRequest], now: u64) -> Vec<Place>;
+    fn enter(e: &EventId, t: u64, s: SessionKey, now: u64) -> EnterOutcome;
+    fn leave(e: &EventId, t: u64, s: SessionKey, now: u64) -> bool;
+    fn admit(e: &EventId, now: u64) -> AdmitReport;
+    fn sweep(e: &EventId, b: u32, now: u64) -> SweepReport;
+    fn pulse(e: &EventId, since: u64) -> Pulse;
+    fn resume(e: &EventId, from: u64, until: u64) -> bool;
+    fn places(e: &EventId, t: &[(u64, SessionKey)], hb: bool, now: u64) -> (u64, Vec<Place>);
+    fn claim_once(e: &EventId, id: &str, until: u64, now: u64) -> bool;
+    fn add_access_codes(e: &EventId, c: &[queue::store::CodeHash]) -> u64;
+    fn revoke_access_codes(e: &EventId, c: &[queue::store::CodeHash]) -> u64;
+], {
     async fn join_many(&self, e: &EventId, j: &[JoinRequest], now: u64) -> Result<Vec<Joined>> {
         self.sizes.lock().unwrap().push(j.len());
         self.gate.acquire().await.unwrap().forget();
         self.inner.join_many(e, j, now).await
     }
-    async fn status(
-        &self,
-        e: &EventId,
-        t: u64,
-        s: SessionKey,
-        hb: bool,
-        now: u64,
-    ) -> Result<Place> {
-        self.inner.status(e, t, s, hb, now).await
-    }
-    async fn status_many(&self, e: &EventId, r: &[StatusRequest], now: u64) -> Result<Vec<Place>> {
-        self.inner.status_many(e, r, now).await
-    }
-    async fn enter(&self, e: &EventId, t: u64, s: SessionKey, now: u64) -> Result<EnterOutcome> {
-        self.inner.enter(e, t, s, now).await
-    }
-    async fn leave(&self, e: &EventId, t: u64, s: SessionKey, now: u64) -> Result<bool> {
-        self.inner.leave(e, t, s, now).await
-    }
-    async fn admit(&self, e: &EventId, now: u64) -> Result<AdmitReport> {
-        self.inner.admit(e, now).await
-    }
-    async fn sweep(&self, e: &EventId, b: u32, now: u64) -> Result<SweepReport> {
-        self.inner.sweep(e, b, now).await
-    }
-    async fn pulse(&self, e: &EventId, since: u64) -> Result<Pulse> {
-        self.inner.pulse(e, since).await
-    }
-    async fn resume(&self, e: &EventId, from: u64, until: u64) -> Result<bool> {
-        self.inner.resume(e, from, until).await
-    }
-    async fn places(
-        &self,
-        e: &EventId,
-        t: &[(u64, SessionKey)],
-        hb: bool,
-        now: u64,
-    ) -> Result<(u64, Vec<Place>)> {
-        self.inner.places(e, t, hb, now).await
-    }
     async fn ping(&self) -> Result<()> {
         Ok(())
     }
-    async fn claim_once(&self, e: &EventId, id: &str, until: u64, now: u64) -> Result<bool> {
-        self.inner.claim_once(e, id, until, now).await
-    }
-    async fn add_access_codes(&self, e: &EventId, c: &[queue::store::CodeHash]) -> Result<u64> {
-        self.inner.add_access_codes(e, c).await
-    }
-    async fn revoke_access_codes(&self, e: &EventId, c: &[queue::store::CodeHash]) -> Result<u64> {
-        self.inner.revoke_access_codes(e, c).await
-    }
-}
+});
 
 #[tokio::test]
 async fn a_full_lane_refuses_at_once_and_the_waiting_ones_go_as_one_batch() {

@@ -6,11 +6,10 @@
 //! How batches form, their bounds, and what a failed batch answers: [`redis_layer::group`].
 //! A full lane answers [`QueueError::Overloaded`] (HTTP 503 + `Retry-After`).
 
-use super::{JoinRequest, StatusRequest, Store};
+use super::{CodeHash, JoinRequest, StatusRequest, Store};
 use crate::error::{QueueError, Result};
 use crate::ids::{EventId, SessionKey};
 use crate::model::*;
-use async_trait::async_trait;
 use redis_layer::Group;
 use std::future::Future;
 use std::pin::Pin;
@@ -94,32 +93,23 @@ impl Batched {
     }
 }
 
-#[async_trait]
-impl Store for Batched {
-    async fn configure_with_epoch(
-        &self,
-        event: &EventId,
-        config: &EventConfig,
-        epoch: u64,
-        now_ms: u64,
-    ) -> Result<bool> {
-        self.inner
-            .configure_with_epoch(event, config, epoch, now_ms)
-            .await
-    }
-
-    async fn info(&self, event: &EventId, now_ms: u64) -> Result<Option<EventInfo>> {
-        self.inner.info(event, now_ms).await
-    }
-
-    async fn act(&self, event: &EventId, action: Action) -> Result<()> {
-        self.inner.act(event, action).await
-    }
-
-    async fn events(&self) -> Result<Vec<EventId>> {
-        self.inner.events().await
-    }
-
+crate::forward_store!(Batched, inner, [
+    fn configure_with_epoch(event: &EventId, config: &EventConfig, epoch: u64, now_ms: u64) -> bool;
+    fn info(event: &EventId, now_ms: u64) -> Option<EventInfo>;
+    fn act(event: &EventId, action: Action) -> ();
+    fn events() -> Vec<EventId>;
+    fn enter(event: &EventId, ticket: u64, session: SessionKey, now_ms: u64) -> EnterOutcome;
+    fn leave(event: &EventId, ticket: u64, session: SessionKey, now_ms: u64) -> bool;
+    fn admit(event: &EventId, now_ms: u64) -> AdmitReport;
+    fn sweep(event: &EventId, budget: u32, now_ms: u64) -> SweepReport;
+    fn pulse(event: &EventId, since: u64) -> Pulse;
+    fn resume(event: &EventId, from_ms: u64, until_ms: u64) -> bool;
+    fn places(event: &EventId, tickets: &[(u64, SessionKey)], heartbeat: bool, now_ms: u64) -> (u64, Vec<Place>);
+    fn ping() -> ();
+    fn add_access_codes(event: &EventId, codes: &[CodeHash]) -> u64;
+    fn revoke_access_codes(event: &EventId, codes: &[CodeHash]) -> u64;
+    fn claim_once(event: &EventId, id: &str, until_ms: u64, now_ms: u64) -> bool;
+], {
     /// A join with an access code goes alone: one wrong code refuses its whole batch, which
     /// must not take other people's joins with it.
     async fn join_many(
@@ -144,72 +134,4 @@ impl Store for Batched {
         self.send(&self.reads, event, reads, false, now_ms, many)
             .await
     }
-
-    async fn enter(
-        &self,
-        event: &EventId,
-        ticket: u64,
-        session: SessionKey,
-        now_ms: u64,
-    ) -> Result<EnterOutcome> {
-        self.inner.enter(event, ticket, session, now_ms).await
-    }
-
-    async fn leave(
-        &self,
-        event: &EventId,
-        ticket: u64,
-        session: SessionKey,
-        now_ms: u64,
-    ) -> Result<bool> {
-        self.inner.leave(event, ticket, session, now_ms).await
-    }
-
-    async fn admit(&self, event: &EventId, now_ms: u64) -> Result<AdmitReport> {
-        self.inner.admit(event, now_ms).await
-    }
-
-    async fn sweep(&self, event: &EventId, budget: u32, now_ms: u64) -> Result<SweepReport> {
-        self.inner.sweep(event, budget, now_ms).await
-    }
-
-    async fn pulse(&self, event: &EventId, since: u64) -> Result<Pulse> {
-        self.inner.pulse(event, since).await
-    }
-
-    async fn resume(&self, event: &EventId, from_ms: u64, until_ms: u64) -> Result<bool> {
-        self.inner.resume(event, from_ms, until_ms).await
-    }
-
-    async fn places(
-        &self,
-        event: &EventId,
-        tickets: &[(u64, SessionKey)],
-        heartbeat: bool,
-        now_ms: u64,
-    ) -> Result<(u64, Vec<Place>)> {
-        self.inner.places(event, tickets, heartbeat, now_ms).await
-    }
-
-    async fn ping(&self) -> Result<()> {
-        self.inner.ping().await
-    }
-
-    async fn add_access_codes(&self, event: &EventId, codes: &[super::CodeHash]) -> Result<u64> {
-        self.inner.add_access_codes(event, codes).await
-    }
-
-    async fn revoke_access_codes(&self, event: &EventId, codes: &[super::CodeHash]) -> Result<u64> {
-        self.inner.revoke_access_codes(event, codes).await
-    }
-
-    async fn claim_once(
-        &self,
-        event: &EventId,
-        id: &str,
-        until_ms: u64,
-        now_ms: u64,
-    ) -> Result<bool> {
-        self.inner.claim_once(event, id, until_ms, now_ms).await
-    }
-}
+});

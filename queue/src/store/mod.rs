@@ -13,12 +13,16 @@ use async_trait::async_trait;
 use rand::Rng;
 
 mod batched;
+mod forward;
 mod memory;
 mod redis;
 
 pub use self::batched::{BatchOptions, Batched};
 pub use self::memory::MemoryStore;
 pub use self::redis::{RedisOptions, RedisStore};
+/// The attribute [`forward_store!`](crate::forward_store) puts on the impl it writes.
+#[doc(hidden)]
+pub use async_trait::async_trait as __async_trait;
 
 /// Lowest score a pre-queue draw may take: the draw is in `[-2^23 + 1, -1]`, below every
 /// ticket. Redis keeps `draw * 2^30 + ticket` as the score, exact in a double (see lib.lua);

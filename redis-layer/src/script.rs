@@ -28,3 +28,45 @@ impl Script {
         self.0.sha1()
     }
 }
+
+/// Declares a struct of [`Script`]s, one field a Lua file, and its `new()`: field `join` is the
+/// file `join.lua` in `$dir` (relative to the file that calls the macro), with the `prelude`
+/// of its group in front (`""` for none).
+///
+/// ```ignore
+/// redis_layer::scripts! {
+///     #[derive(Debug)]
+///     pub(super) struct Scripts in "../lua/" {
+///         prelude LIB => [join, leave];
+///         prelude "" => [outcome];
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! scripts {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident in $dir:literal {
+            $(prelude $prelude:expr => [$($field:ident),* $(,)?];)+
+        }
+    ) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $($($vis $field: $crate::Script,)*)+
+        }
+
+        impl $name {
+            /// Every script, with its prelude in front.
+            $vis fn new() -> Self {
+                Self {
+                    $($(
+                        $field: $crate::Script::new(
+                            $prelude,
+                            include_str!(concat!($dir, stringify!($field), ".lua")),
+                        ),
+                    )*)+
+                }
+            }
+        }
+    };
+}

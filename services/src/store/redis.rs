@@ -26,35 +26,11 @@ const SEED_BATCH: u64 = 1000;
 
 const LIB: &str = include_str!("lua/lib.lua");
 
-#[derive(Debug)]
-struct Scripts {
-    seed: Script,
-    hold: Script,
-    commit: Script,
-    release: Script,
-    expire: Script,
-    intent: Script,
-    settle: Script,
-    outcome_put: Script,
-    outcome_list: Script,
-    outcome_done: Script,
-}
-
-impl Scripts {
-    fn new() -> Self {
-        let s = |body: &str| Script::new(LIB, body);
-        Self {
-            seed: s(include_str!("lua/seed.lua")),
-            hold: s(include_str!("lua/hold.lua")),
-            commit: s(include_str!("lua/commit.lua")),
-            release: s(include_str!("lua/release.lua")),
-            expire: s(include_str!("lua/expire.lua")),
-            intent: s(include_str!("lua/intent.lua")),
-            settle: s(include_str!("lua/settle.lua")),
-            outcome_put: Script::new("", include_str!("lua/outcome_put.lua")),
-            outcome_list: Script::new("", include_str!("lua/outcome_list.lua")),
-            outcome_done: Script::new("", include_str!("lua/outcome_done.lua")),
-        }
+redis_layer::scripts! {
+    #[derive(Debug)]
+    struct Scripts in "lua/" {
+        prelude LIB => [seed, hold, commit, release, expire, intent, settle];
+        prelude "" => [outcome_put, outcome_list, outcome_done];
     }
 }
 

@@ -166,31 +166,12 @@ pub struct DeadLetter {
     pub note: Option<String>,
 }
 
-struct Scripts {
-    append: Script,
-    group: Script,
-    read: Script,
-    claim: Script,
-    ack: Script,
-    fail: Script,
-    dlq_read: Script,
-    dlq_retry: Script,
-    dlq_resolve: Script,
-}
-
-impl Scripts {
-    fn new() -> Self {
-        Self {
-            append: Script::new("", include_str!("../lua/append.lua")),
-            group: Script::new("", include_str!("../lua/group.lua")),
-            read: Script::new("", include_str!("../lua/read.lua")),
-            claim: Script::new("", include_str!("../lua/claim.lua")),
-            ack: Script::new("", include_str!("../lua/ack.lua")),
-            fail: Script::new("", include_str!("../lua/fail.lua")),
-            dlq_read: Script::new("", include_str!("../lua/dlq_read.lua")),
-            dlq_retry: Script::new("", include_str!("../lua/dlq_retry.lua")),
-            dlq_resolve: Script::new("", include_str!("../lua/dlq_resolve.lua")),
-        }
+redis_layer::scripts! {
+    /// The inbox's Lua scripts, one file each.
+    struct Scripts in "../lua/" {
+        prelude "" => [
+            append, group, read, claim, ack, fail, dlq_read, dlq_retry, dlq_resolve,
+        ];
     }
 }
 

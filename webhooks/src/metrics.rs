@@ -108,44 +108,44 @@ impl Metrics {
 
     /// Registers every metric in `registry` under its exported name (`webhooks_*`).
     pub fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "webhooks_received",
-            "Verified webhooks accepted (new and duplicates)",
-            self.received.clone(),
-        );
-        registry.register(
-            "webhooks_duplicates",
-            "Verified deliveries of a webhook id already stored",
-            self.duplicates.clone(),
-        );
-        registry.register(
-            "webhooks_forwarded",
-            "Stored webhooks forwarded to the worker",
-            self.forwarded.clone(),
-        );
-        registry.register(
-            "webhooks_retried",
-            "Failed forwards scheduled for a retry",
-            self.retried.clone(),
-        );
-        registry.register(
-            "webhooks_dead_lettered",
-            "Webhooks moved to the dead-letter stream",
-            self.dead_lettered.clone(),
-        );
-        registry.register(
-            "webhooks_rejected",
-            "Webhooks refused, by reason",
-            self.rejected.clone(),
-        );
-        registry.register(
-            "webhooks_ignored",
-            "Verified webhooks acknowledged but not acted on, by event type and reason",
-            self.ignored.clone(),
-        );
+        let counters = [
+            (
+                "webhooks_received",
+                "Verified webhooks accepted (new and duplicates)",
+                &self.received,
+            ),
+            (
+                "webhooks_duplicates",
+                "Verified deliveries of a webhook id already stored",
+                &self.duplicates,
+            ),
+            (
+                "webhooks_forwarded",
+                "Stored webhooks forwarded to the worker",
+                &self.forwarded,
+            ),
+            (
+                "webhooks_retried",
+                "Failed forwards scheduled for a retry",
+                &self.retried,
+            ),
+            (
+                "webhooks_dead_lettered",
+                "Webhooks moved to the dead-letter stream",
+                &self.dead_lettered,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            registry.register(name, help, counter.clone());
+        }
+        let by_reason = "Webhooks refused, by reason";
+        registry.register("webhooks_rejected", by_reason, self.rejected.clone());
+        let by_type = "Verified webhooks acknowledged but not acted on, by event type and reason";
+        registry.register("webhooks_ignored", by_type, self.ignored.clone());
+        let latency = "From acceptance to a successful forward";
         registry.register(
             "webhooks_end_to_end_latency_seconds",
-            "From acceptance to a successful forward",
+            latency,
             self.latency.clone(),
         );
     }

@@ -27,6 +27,9 @@ pub struct Verified {
     pub timestamp: i64,
 }
 
+/// What [`Scheme::verify`] answers.
+pub type Verdict = Result<Verified, VerifyError>;
+
 /// Why a webhook was refused. The HTTP edge answers all of them with one generic 401, so a
 /// forger learns nothing; the reason goes to metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -87,8 +90,7 @@ pub trait Scheme: Send + Sync {
 
     /// Checks the signature of `body` under `headers` at `now` (Unix seconds), in constant time
     /// per candidate signature, and returns the message id and timestamp it vouches for.
-    fn verify(&self, headers: &dyn Headers, body: &[u8], now: i64)
-        -> Result<Verified, VerifyError>;
+    fn verify(&self, headers: &dyn Headers, body: &[u8], now: i64) -> Verdict;
 }
 
 /// The value of a header a scheme cannot do without (`name` in lower case).
@@ -96,14 +98,15 @@ pub(crate) fn required<'h>(headers: &'h dyn Headers, name: &str) -> Result<&'h s
     headers.get(name).ok_or(VerifyError::MissingHeader)
 }
 
-/// Refuses timestamps outside `now ± tolerance`.
-pub(crate) fn check_window(ts: i64, now: i64, tolerance: i64) -> Result<(), VerifyError> {
+/// The signed timestamp `raw` (Unix seconds, as sent); one outside `now ± tolerance` is refused.
+pub(crate) fn signed_time(raw: &str, now: i64, tolerance: i64) -> Result<i64, VerifyError> {
+    let ts: i64 = raw.parse().map_err(|_| VerifyError::BadTimestamp)?;
     if now.saturating_sub(ts) > tolerance {
         Err(VerifyError::Stale)
     } else if ts.saturating_sub(now) > tolerance {
         Err(VerifyError::Future)
     } else {
-        Ok(())
+        Ok(ts)
     }
 }
 
@@ -117,6 +120,16 @@ pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
         mac.update(p);
     }
     mac.finalize().into_bytes().into()
+}
+
+/// Whether `given` equals any of `expected`. Every one is compared, in constant time and
+/// without an early exit, so timing does not reveal which secret (if any) nearly matched.
+pub(crate) fn matches_any<'e>(given: &[u8], expected: impl IntoIterator<Item = &'e [u8]>) -> bool {
+    let mut ok = false;
+    for e in expected {
+        ok |= ct_eq(given, e);
+    }
+    ok
 }
 
 /// Constant-time equality of two byte strings (the length is not secret).

@@ -9,9 +9,8 @@
 //!
 //! A delivery is accepted when any `v1` matches any secret or any `v1a` matches any public key.
 
-use super::{
-    check_window, ct_eq, hmac_sha256, required, Headers, Scheme, SecretError, Verified, VerifyError,
-};
+use super::{hmac_sha256, matches_any, required, signed_time, Headers, Scheme, SecretError};
+use super::{Verdict, Verified, VerifyError};
 use super::{DEFAULT_TOLERANCE_SECONDS, MAX_ID_LEN};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -158,25 +157,16 @@ impl Scheme for StandardWebhooks {
         "standard-webhooks"
     }
 
-    fn verify(
-        &self,
-        headers: &dyn Headers,
-        body: &[u8],
-        now: i64,
-    ) -> Result<Verified, VerifyError> {
+    fn verify(&self, headers: &dyn Headers, body: &[u8], now: i64) -> Verdict {
         let id = required(headers, "webhook-id")?;
         let ts_raw = required(headers, "webhook-timestamp")?;
         let sigs = required(headers, "webhook-signature")?;
         if id.is_empty() || id.len() > MAX_ID_LEN {
             return Err(VerifyError::MissingHeader);
         }
-        let ts: i64 = ts_raw
-            .trim()
-            .parse()
-            .map_err(|_| VerifyError::BadTimestamp)?;
-        check_window(ts, now, self.tolerance)?;
         // The timestamp is signed as it was sent (the header text), as the reference libraries do.
         let ts_raw = ts_raw.trim();
+        let ts = signed_time(ts_raw, now, self.tolerance)?;
         let expected: Vec<[u8; 32]> = self
             .keys
             .iter()
@@ -184,17 +174,15 @@ impl Scheme for StandardWebhooks {
             .collect();
         // Built once, and only when a v1a entry meets a configured public key.
         let mut signed: Option<Vec<u8>> = None;
-        // Every v1 candidate is compared against every secret without an early exit, so timing
-        // does not reveal which secret (if any) nearly matched. Ed25519 needs no such care: the
-        // public keys and the signature are public, and verify_strict is not a secret compare.
+        // Every v1 candidate is compared against every secret (`matches_any`). Ed25519 needs no
+        // such care: the public keys and the signature are public, and verify_strict is not a
+        // secret compare.
         let mut ok = false;
         for entry in sigs.split(' ').filter(|s| !s.is_empty()) {
             match entry.split_once(',') {
                 Some(("v1", b64)) => {
                     let Ok(given) = B64.decode(b64) else { continue };
-                    for e in &expected {
-                        ok |= ct_eq(&given, e);
-                    }
+                    ok |= matches_any(&given, expected.iter().map(|e| &e[..]));
                 }
                 Some(("v1a", b64)) if !self.public_keys.is_empty() => {
                     let Some(sig) = B64

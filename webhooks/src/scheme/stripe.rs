@@ -6,9 +6,8 @@
 //! one, else the signature itself (each delivery of one event is re-signed, so that id dedups
 //! only exact replays).
 
-use super::{
-    check_window, ct_eq, hmac_sha256, required, Headers, Scheme, SecretError, Verified, VerifyError,
-};
+use super::{hmac_sha256, matches_any, required, signed_time, Headers, Scheme, SecretError};
+use super::{Verdict, Verified, VerifyError};
 use super::{DEFAULT_TOLERANCE_SECONDS, MAX_ID_LEN};
 
 /// The Stripe scheme with one or more endpoint secrets (any one verifies).
@@ -88,12 +87,7 @@ impl Scheme for Stripe {
         "stripe"
     }
 
-    fn verify(
-        &self,
-        headers: &dyn Headers,
-        body: &[u8],
-        now: i64,
-    ) -> Result<Verified, VerifyError> {
+    fn verify(&self, headers: &dyn Headers, body: &[u8], now: i64) -> Verdict {
         let header = required(headers, "stripe-signature")?;
         let mut ts_raw = None;
         let mut candidates = Vec::new();
@@ -108,8 +102,7 @@ impl Scheme for Stripe {
         if candidates.is_empty() {
             return Err(VerifyError::MissingHeader);
         }
-        let ts: i64 = ts_raw.parse().map_err(|_| VerifyError::BadTimestamp)?;
-        check_window(ts, now, self.tolerance)?;
+        let ts = signed_time(ts_raw, now, self.tolerance)?;
         let expected: Vec<String> = self
             .keys
             .iter()
@@ -119,9 +112,7 @@ impl Scheme for Stripe {
         for c in &candidates {
             // Hex digests compared as text: lower case, as Stripe sends.
             let c = c.to_ascii_lowercase();
-            for e in &expected {
-                ok |= ct_eq(c.as_bytes(), e.as_bytes());
-            }
+            ok |= matches_any(c.as_bytes(), expected.iter().map(String::as_bytes));
         }
         if !ok {
             return Err(VerifyError::BadSignature);

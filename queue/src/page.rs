@@ -226,36 +226,18 @@ mod tests {
             template: None,
         };
         assert!(ok.validate().is_ok());
-        for bad in [
-            PageSettings {
-                accent_color: Some("red".into()),
-                ..ok.clone()
-            },
-            PageSettings {
-                accent_color: Some("#12345".into()),
-                ..ok.clone()
-            },
-            PageSettings {
-                logo_url: Some("javascript:alert(1)".into()),
-                ..ok.clone()
-            },
-            PageSettings {
-                logo_url: Some("https://x/\"onerror=1".into()),
-                ..ok.clone()
-            },
-            PageSettings {
-                logo_url: Some("/relative.png".into()),
-                ..ok.clone()
-            },
-            PageSettings {
-                title: Some("x".repeat(MAX_TITLE_CHARS + 1)),
-                ..ok.clone()
-            },
-            PageSettings {
-                message: Some("a\u{0}b".into()),
-                ..ok.clone()
-            },
-        ] {
+        let edits: [fn(&mut PageSettings); 7] = [
+            |p| p.accent_color = Some("red".into()),
+            |p| p.accent_color = Some("#12345".into()),
+            |p| p.logo_url = Some("javascript:alert(1)".into()),
+            |p| p.logo_url = Some("https://x/\"onerror=1".into()),
+            |p| p.logo_url = Some("/relative.png".into()),
+            |p| p.title = Some("x".repeat(MAX_TITLE_CHARS + 1)),
+            |p| p.message = Some("a\u{0}b".into()),
+        ];
+        for edit in edits {
+            let mut bad = ok.clone();
+            edit(&mut bad);
             assert!(bad.validate().is_err(), "{bad:?}");
         }
     }

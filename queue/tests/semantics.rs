@@ -307,10 +307,14 @@ async fn actions(c: &Ctx) {
     assert!(info.sold_out && !info.stopped);
 }
 
+/// An opening time `seconds` after `T0`.
+fn opens_after(seconds: i64) -> Option<time::OffsetDateTime> {
+    Some(time::OffsetDateTime::from_unix_timestamp((T0 / 1000) as i64 + seconds).unwrap())
+}
+
 async fn pre_queue_is_shuffled_ahead(c: &Ctx) {
     let mut conf = cfg(1000, 100_000);
-    conf.opens_at =
-        Some(time::OffsetDateTime::from_unix_timestamp((T0 / 1000) as i64 + 600).unwrap());
+    conf.opens_at = opens_after(600);
     c.clock.set_ms(T0);
     let ev = c.event(conf).await;
     let early = c.join_n(&ev, 40).await;
@@ -541,8 +545,7 @@ async fn pre_queue_order_is_uniform() {
     let mut firsts = [0u32; 4];
     for _ in 0..4000 {
         let mut conf = cfg(1, 1);
-        conf.opens_at =
-            Some(time::OffsetDateTime::from_unix_timestamp((T0 / 1000) as i64 + 10).unwrap());
+        conf.opens_at = opens_after(10);
         c.clock.set_ms(T0);
         let ev = c.event(conf).await;
         let toks = c.join_n(&ev, 4).await;

@@ -171,6 +171,22 @@ fn offer(c: &Conn, msg: Message) -> bool {
     c.tx.try_send(msg).is_ok()
 }
 
+/// A close frame with `code` and `reason`.
+fn close_frame(code: CloseCode, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+/// Offers a connection its place's last message, then a normal close with `reason`; false:
+/// the connection is finished.
+fn finish(c: &Conn, last: Message, reason: &str) -> bool {
+    offer(c, last);
+    let _ = c.tx.try_send(close_frame(CloseCode::Normal, reason));
+    false
+}
+
 /// Applies a re-read place to a connection and queues what the client must hear; false when
 /// the connection is finished (its place is gone, or it cannot keep up).
 fn update(c: &mut Conn, p: &Place, now_ms: u64, ts: &str) -> bool {
@@ -189,22 +205,8 @@ fn update(c: &mut Conn, p: &Place, now_ms: u64, ts: &str) -> bool {
         {
             offer(c, messages::admission_ready(ts))
         }
-        Status::Expired => {
-            offer(c, messages::token_expired());
-            let _ = c.tx.try_send(Message::Close(Some(CloseFrame {
-                code: CloseCode::Normal,
-                reason: "token expired".into(),
-            })));
-            false
-        }
-        Status::SoldOut => {
-            offer(c, messages::sold_out());
-            let _ = c.tx.try_send(Message::Close(Some(CloseFrame {
-                code: CloseCode::Normal,
-                reason: "sold out".into(),
-            })));
-            false
-        }
+        Status::Expired => finish(c, messages::token_expired(), "token expired"),
+        Status::SoldOut => finish(c, messages::sold_out(), "sold out"),
         _ => true,
     }
 }
@@ -229,10 +231,7 @@ impl Hub {
     /// The close frame of a failure to read the place at connect ([`HubConfig::close_for`]).
     fn error_close(&self, e: &QueueError) -> Message {
         let (code, reason) = (self.inner.cfg.close_for)(e);
-        Message::Close(Some(CloseFrame {
-            code: CloseCode::from(code),
-            reason: reason.into(),
-        }))
+        close_frame(CloseCode::from(code), reason)
     }
 
     /// Open WebSocket connections in this process.
@@ -267,10 +266,8 @@ impl Hub {
         let events = self.inner.events.lock().unwrap_or_else(|p| p.into_inner());
         for watch in events.values() {
             for c in watch.lock().drain().map(|(_, c)| c) {
-                let _ = c.tx.try_send(Message::Close(Some(CloseFrame {
-                    code: CloseCode::Away,
-                    reason: "server shutting down".into(),
-                })));
+                let _ =
+                    c.tx.try_send(close_frame(CloseCode::Away, "server shutting down"));
             }
         }
     }

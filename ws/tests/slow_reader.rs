@@ -10,6 +10,8 @@ use queue::store::{MemoryStore, Store};
 use queue::token::{AdmissionSigner, WaitingTokens};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::DuplexStream;
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -18,7 +20,9 @@ use ws::{Hub, HubConfig};
 /// Generous: the send timeout below is 300 ms.
 const BOUND: Duration = Duration::from_secs(10);
 
-async fn hub_with_a_place() -> (Hub, queue::ids::EventId, u64, queue::ids::SessionKey) {
+/// A hub serving one place over a 16-byte pipe: the hub, the client's end of the pipe and the
+/// connection's task.
+async fn serving_a_place() -> (Hub, DuplexStream, JoinHandle<()>) {
     let store = MemoryStore::new();
     let event = queue::ids::EventId::parse("slow").unwrap();
     let clock = Arc::new(SystemClock);
@@ -47,33 +51,33 @@ async fn hub_with_a_place() -> (Hub, queue::ids::EventId, u64, queue::ids::Sessi
             ..HubConfig::default()
         },
     );
-    (hub, event, ticket, session)
-}
-
-#[tokio::test]
-async fn a_client_that_never_reads_is_let_go_after_the_send_timeout() {
-    let (hub, event, ticket, session) = hub_with_a_place().await;
-    let (_client, server) = tokio::io::duplex(16);
-    // The first frame (~130 bytes) cannot be written: nobody reads the 16-byte pipe.
-    let serving = tokio::spawn({
-        let hub = hub.clone();
-        async move { hub.serve(server, event, ticket, session).await }
-    });
-    tokio::time::timeout(BOUND, serving)
-        .await
-        .expect("the connection task ends")
-        .unwrap();
-    assert_eq!(hub.connections(), 0);
-}
-
-#[tokio::test]
-async fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
-    let (hub, event, ticket, session) = hub_with_a_place().await;
     let (client, server) = tokio::io::duplex(16);
     let serving = tokio::spawn({
         let hub = hub.clone();
         async move { hub.serve(server, event, ticket, session).await }
     });
+    (hub, client, serving)
+}
+
+/// Waits (at most [`BOUND`]) for the connection's task to end.
+async fn ended(serving: JoinHandle<()>) {
+    tokio::time::timeout(BOUND, serving)
+        .await
+        .expect("the connection task ends")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_let_go_after_the_send_timeout() {
+    // The first frame (~130 bytes) cannot be written: nobody reads the 16-byte pipe.
+    let (hub, _client, serving) = serving_a_place().await;
+    ended(serving).await;
+    assert_eq!(hub.connections(), 0);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
+    let (hub, client, serving) = serving_a_place().await;
     let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
     let first = tokio::time::timeout(BOUND, client.next()).await.unwrap();
     assert!(
@@ -91,10 +95,7 @@ async fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });
-    tokio::time::timeout(BOUND, serving)
-        .await
-        .expect("the connection task ends")
-        .unwrap();
+    ended(serving).await;
     assert_eq!(hub.connections(), 0);
     assert_eq!(hub.dropped_slow(), 1, "counted once as too slow");
     tokio::time::timeout(BOUND, talking)

@@ -51,6 +51,11 @@ fn invalid(why: &'static str) -> QueueError {
     QueueError::InvalidAssertion(why)
 }
 
+/// A base64url JSON part of the JWT, parsed; None when it is not one.
+fn json_part<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
+    serde_json::from_slice(&B64.decode(part).ok()?).ok()
+}
+
 /// Verifies user assertions: compact JWS, `alg` HS256, under any of the configured keys
 /// (several while the shared key rotates; each MAC is compared in constant time). The claims:
 /// `sub` (required, 1 to 128 bytes: the user id), `exp` (required, Unix seconds; past it the
@@ -109,11 +114,7 @@ impl UserAssertions {
         else {
             return Err(invalid("it is not a compact JWT"));
         };
-        let header: Header = B64
-            .decode(h64)
-            .ok()
-            .and_then(|h| serde_json::from_slice(&h).ok())
-            .ok_or_else(|| invalid("its header does not parse"))?;
+        let header: Header = json_part(h64).ok_or_else(|| invalid("its header does not parse"))?;
         if header.alg != "HS256" {
             return Err(invalid("its alg is not HS256"));
         }
@@ -133,11 +134,7 @@ impl UserAssertions {
         if !genuine {
             return Err(invalid("its signature does not verify"));
         }
-        let claims: Claims = B64
-            .decode(b64)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| invalid("its claims do not parse"))?;
+        let claims: Claims = json_part(b64).ok_or_else(|| invalid("its claims do not parse"))?;
         let now_s = now_ms as f64 / 1000.0;
         match claims.exp {
             None => return Err(invalid("it has no exp")),

@@ -287,19 +287,17 @@ impl RankTree {
                 self.free.push(t);
                 (m, true)
             }
-            Ordering::Less => {
-                let (l, found) = self.remove_in(n.left, key);
-                self.nodes[t as usize].left = l;
-                if found {
-                    self.nodes[t as usize].size -= 1;
+            side => {
+                let left = side == Ordering::Less;
+                let (child, found) = self.remove_in(if left { n.left } else { n.right }, key);
+                let node = &mut self.nodes[t as usize];
+                if left {
+                    node.left = child;
+                } else {
+                    node.right = child;
                 }
-                (t, found)
-            }
-            Ordering::Greater => {
-                let (r, found) = self.remove_in(n.right, key);
-                self.nodes[t as usize].right = r;
                 if found {
-                    self.nodes[t as usize].size -= 1;
+                    node.size -= 1;
                 }
                 (t, found)
             }

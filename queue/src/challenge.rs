@@ -152,11 +152,7 @@ fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &str {
 }
 
 fn valid_nonce(nonce: &str) -> bool {
-    !nonce.is_empty()
-        && nonce.len() <= MAX_NONCE_LEN
-        && nonce
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    crate::ids::is_key_safe(nonce, MAX_NONCE_LEN)
 }
 
 impl Challenges {

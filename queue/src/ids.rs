@@ -4,6 +4,14 @@ use crate::error::QueueError;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
+/// Whether `s` is 1 to `max_len` characters of `[A-Za-z0-9_-]` (URL-safe, and safe in a key).
+pub(crate) fn is_key_safe(s: &str, max_len: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max_len
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// An event id: `[A-Za-z0-9_-]{1,64}`, safe to embed in a key's `{hash tag}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EventId(String);
@@ -11,11 +19,7 @@ pub struct EventId(String);
 impl EventId {
     /// Validates `s` as an event id.
     pub fn parse(s: &str) -> Result<Self, QueueError> {
-        let ok = !s.is_empty()
-            && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if ok {
+        if is_key_safe(s, 64) {
             Ok(Self(s.to_owned()))
         } else {
             Err(QueueError::InvalidArgument(

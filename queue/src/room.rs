@@ -458,12 +458,7 @@ fn sha256(s: &str) -> CodeHash {
 /// The stored form of an access code; a code that is not URL-safe base64 of a sane length was
 /// never minted.
 fn access_code_hash(code: &str) -> Result<CodeHash> {
-    let ok = !code.is_empty()
-        && code.len() <= MAX_ACCESS_CODE_LEN
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
+    if crate::ids::is_key_safe(code, MAX_ACCESS_CODE_LEN) {
         Ok(sha256(code))
     } else {
         Err(QueueError::InvalidAccessCode)

@@ -121,6 +121,8 @@ pub trait Store: Send + Sync + 'static {
     async fn act(&self, event: &EventId, action: Action) -> Result<()>;
     /// Every configured event.
     async fn events(&self) -> Result<Vec<EventId>>;
+    // `join` and `status` below are alike in shape only: two calls, each a batch of one of its
+    // own batch method; what they share, answering a batch of one, is `only`.
     /// Joins `session` (or returns its standing place). `pre_score` in
     /// `[PRE_SCORE_MIN, -1]` is the secret draw used when the event is not yet open. A batch of
     /// one [`Store::join_many`], so that each store writes its join once.
@@ -242,12 +244,7 @@ pub const CLAIM_ID_MAX: usize = 64;
 
 /// Checks an id for [`Store::claim_once`] (it becomes part of a Redis key).
 pub(crate) fn check_claim_id(id: &str) -> Result<()> {
-    let ok = !id.is_empty()
-        && id.len() <= CLAIM_ID_MAX
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
+    if crate::ids::is_key_safe(id, CLAIM_ID_MAX) {
         Ok(())
     } else {
         Err(crate::error::QueueError::InvalidArgument(format!(

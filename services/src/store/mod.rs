@@ -35,6 +35,7 @@ pub enum SeatState {
 }
 
 /// A request to hold seats, validated by the caller.
+// Alike in shape only to `model::Intent` (documented id and string fields): other data.
 #[derive(Debug, Clone)]
 pub struct HoldRequest {
     /// The event.

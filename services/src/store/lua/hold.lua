@@ -7,16 +7,10 @@
 -- admission already has `limit` active holds.
 if redis.call('EXISTS', K_EV) == 0 then return {-1} end
 local idem = P .. 'idem:' .. ARGV[6]
--- The slot holds `reservation_id|forget_at_ms`: the window follows the caller's clock; the
--- key's own TTL only collects garbage.
-local prev = redis.call('GET', idem)
-if prev then
-  local rid, till = string.match(prev, '^(.*)|(%d+)$')
-  if rid and tonumber(till) > NOW and redis.call('EXISTS', rkey(rid)) == 1 then
-    if redis.call('HGET', rkey(rid), 'fp') ~= ARGV[7] then return {-2} end
-    return reply(0, 0, rkey(rid))
-  end
-end
+-- The slot names a reservation (see `replayed` in lib.lua).
+local prior, reused = replayed(idem, rkey, ARGV[7])
+if reused then return {-2} end
+if prior then return reply(0, 0, prior) end
 -- The admission's holds: a set of reservation ids. Only PENDING ones before their deadline
 -- count; the others (released, expired, settled, gone) are dropped from it here.
 local adm = nil
@@ -56,7 +50,7 @@ redis.call('HSET', rkey(id), 'id', id, 'ev', ARGV[4], 'user', ARGV[5], 'st', 1,
   'seats', table.concat(seats, ','), 'price', ev[1], 'cur', ev[2], 'cat', NOW, 'exp', exp,
   'fp', ARGV[7])
 redis.call('ZADD', K_HOLDS, exp, id)
-redis.call('SET', idem, id .. '|' .. (NOW + tonumber(ARGV[10])), 'PX', tonumber(ARGV[10]))
+remember(idem, id, tonumber(ARGV[10]))
 if adm then
   redis.call('SADD', adm, id)
   -- The TTL only collects garbage: the set matters while its newest hold can be pending.

@@ -5,15 +5,10 @@
 -- parameters, {-4} no reservation, {-5} hold expired, {-6, status} not pending, {-9} the
 -- provider's id names another intent (`ppi`: provider's id -> intent id, one per id).
 local idem = P .. 'pidem:' .. ARGV[6]
--- The slot holds `intent_id|forget_at_ms` (see hold.lua).
-local prev = redis.call('GET', idem)
-if prev then
-  local iid, till = string.match(prev, '^(.*)|(%d+)$')
-  if iid and tonumber(till) > NOW and redis.call('EXISTS', ikey(iid)) == 1 then
-    if redis.call('HGET', ikey(iid), 'fp') ~= ARGV[7] then return {-2} end
-    return reply(0, 0, ikey(iid))
-  end
-end
+-- The slot names an intent (see `replayed` in lib.lua).
+local prior, reused = replayed(idem, ikey, ARGV[7])
+if reused then return {-2} end
+if prior then return reply(0, 0, prior) end
 local rk = rkey(ARGV[4])
 if redis.call('EXISTS', rk) == 0 then return {-4} end
 local r = redis.call('HMGET', rk, 'st', 'exp', 'price', 'seats', 'cur')
@@ -27,5 +22,5 @@ local id = ARGV[3]
 redis.call('HSET', ikey(id), 'id', id, 'res', ARGV[4], 'amt', tonumber(r[3]) * n, 'cur', r[5],
   'scn', ARGV[5], 'st', 1, 'cat', NOW, 'exp', r[2], 'fp', ARGV[7], 'pid', pid)
 if pid ~= '' then redis.call('HSET', P .. 'ppi', pid, id) end
-redis.call('SET', idem, id .. '|' .. (NOW + tonumber(ARGV[8])), 'PX', tonumber(ARGV[8]))
+remember(idem, id, tonumber(ARGV[8]))
 return reply(0, 1, ikey(id))

@@ -34,3 +34,22 @@ local function release(id, status)
   redis.call('HSET', k, 'st', status)
   redis.call('ZREM', K_HOLDS, id)
 end
+
+-- An idempotency slot holds `id|forget_at_ms`: the window follows the caller's clock; the key's
+-- own TTL only collects garbage. The record (`key_of(id)`) the slot `idem` names while the
+-- window is open and the record exists, or nil; and whether its fingerprint differs from `fp`
+-- (the key reused with other parameters).
+local function replayed(idem, key_of, fp)
+  local prev = redis.call('GET', idem)
+  if not prev then return nil, false end
+  local id, till = string.match(prev, '^(.*)|(%d+)$')
+  if id and tonumber(till) > NOW and redis.call('EXISTS', key_of(id)) == 1 then
+    return key_of(id), redis.call('HGET', key_of(id), 'fp') ~= fp
+  end
+  return nil, false
+end
+
+-- Points the slot `idem` at `id` for `ms` milliseconds.
+local function remember(idem, id, ms)
+  redis.call('SET', idem, id .. '|' .. (NOW + ms), 'PX', ms)
+end

@@ -328,11 +328,7 @@ async fn execute_http(
 ) -> Result<Value, ApiError> {
     let caller = Caller {
         peer: peer.map(|Extension(ConnectInfo(p))| p),
-        request_id: headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
+        request_id: crate::extract::request_id(headers),
         operator: body.operator_id.unwrap_or_default(),
         reason: body.reason.unwrap_or_default(),
         via: "http",

@@ -161,16 +161,7 @@ impl GatewayService for GatewayGrpc {
             .as_ref()
             .map(|m| m.request_id.clone());
         let request_id = request_id(&request, own_id.as_deref());
-        let bearer = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme
-                    .eq_ignore_ascii_case("bearer")
-                    .then(|| token.trim().to_owned())
-            });
+        let bearer = crate::admin_grpc::bearer(request.metadata()).map(str::to_owned);
         let r = request.into_inner();
         let token = Some(r.reservation_token)
             .filter(|t| !t.is_empty())

@@ -104,6 +104,16 @@ pub fn bearer(value: Option<&header::HeaderValue>) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
 
+/// The `x-request-id` header as sent, or empty (the id a caller's request is known by upstream and
+/// in the audit log).
+pub fn request_id(headers: &header::HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::whole_floats_to_integers;

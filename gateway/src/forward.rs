@@ -4,7 +4,7 @@
 //! [`crate::upstream::Upstream::call`] and shapes its answer as JSON.
 
 use crate::error::ApiError;
-use crate::extract::{bearer, ApiJson};
+use crate::extract::{bearer, request_id, ApiJson};
 use crate::upstream::{Upstream, UpstreamError};
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -127,14 +127,6 @@ fn seat(s: &Seat) -> Value {
 fn reservation_status(v: i32) -> &'static str {
     let s = res::ReservationStatus::try_from(v).unwrap_or_default();
     name(s.as_str_name(), "RESERVATION_STATUS_")
-}
-
-fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// Query of `GET /api/v1/events/{event_id}/availability`.

@@ -355,13 +355,18 @@ mod tests {
         IpKey::from(s.parse::<IpAddr>().unwrap())
     }
 
+    /// Takes `n` tokens of `k`'s bucket, each of them allowed.
+    fn allowed(l: &RateLimiter, k: IpKey, n: u32) {
+        for _ in 0..n {
+            assert_eq!(l.check(k), Ok(()));
+        }
+    }
+
     #[test]
     fn a_bucket_allows_n_then_says_when_the_next_token_comes() {
         let (l, clock) = limiter(3);
         let k = key("192.0.2.1");
-        for _ in 0..3 {
-            assert_eq!(l.check(k), Ok(()));
-        }
+        allowed(&l, k, 3);
         // 3 per minute: one token per 20 s.
         assert_eq!(l.check(k), Err(20));
         clock.advance_ms(19_001);
@@ -371,9 +376,7 @@ mod tests {
         assert_eq!(l.check(k), Err(20));
         // A long pause refills to the burst, not beyond.
         clock.advance_ms(10 * 60_000);
-        for _ in 0..3 {
-            assert_eq!(l.check(k), Ok(()));
-        }
+        allowed(&l, k, 3);
         assert!(l.check(k).is_err());
         // Another client has its own bucket.
         assert_eq!(l.check(key("192.0.2.2")), Ok(()));
@@ -383,9 +386,7 @@ mod tests {
     fn retry_after_is_at_least_one_second() {
         let (l, _clock) = limiter(6000);
         let k = key("192.0.2.1");
-        for _ in 0..6000 {
-            assert_eq!(l.check(k), Ok(()));
-        }
+        allowed(&l, k, 6000);
         // A token every 10 ms: still "1", never "0".
         assert_eq!(l.check(k), Err(1));
     }
@@ -525,9 +526,7 @@ mod tests {
             }],
         );
         // 100 - 4 - 6 - 1 - 1 - 2 = 86 left.
-        for _ in 0..86 {
-            assert_eq!(a.check(k), Ok(()));
-        }
+        allowed(&a, k, 86);
         assert_eq!(a.check(k), Err(1));
         // The others' excess is owed, up to one burst: 100 owed is 101 tokens away at 100 a
         // minute.

@@ -4,8 +4,8 @@
 //! are ordinary JSON errors (401, 403, 404, 503...).
 
 use crate::error::ApiError;
-use crate::extract::bearer;
 use crate::extract::ApiQuery;
+use crate::extract::{bearer, request_id};
 use crate::resv;
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -38,12 +38,7 @@ pub async fn websocket(
         .or(q.token)
         .filter(|t| !t.is_empty());
     let upgrade = crate::handlers::websocket_upgrade(&mut req)?;
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let request_id = request_id(req.headers());
     let permit = crate::handlers::socket_permit(&st)?;
     let opened = resv::open(&st, &reservation_id, token.as_deref(), &request_id).await?;
     Ok(upgrade.accept(permit, move |io| serve(io, opened)))

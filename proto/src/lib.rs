@@ -17,44 +17,44 @@ pub use prost;
 pub use prost_types;
 pub use tonic;
 
-/// Package `common.v1`.
 /// The encoded `FileDescriptorSet` of every `.proto` here, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
 
-pub mod common {
-    /// Shared types: errors, money, seats, and the AdminService.
-    #[allow(missing_docs)]
-    pub mod v1 {
-        tonic::include_proto!("common.v1");
-    }
+/// `pub mod $pkg { pub mod v1 { <the code generated from package "$pkg.v1"> } }`.
+macro_rules! package {
+    ($(#[$doc:meta])* $pkg:ident, $v1_doc:literal) => {
+        $(#[$doc])*
+        pub mod $pkg {
+            #[doc = $v1_doc]
+            #[allow(missing_docs)]
+            pub mod v1 {
+                // What `tonic::include_proto!` does, with the file named from `$pkg`.
+                include!(concat!(env!("OUT_DIR"), "/", stringify!($pkg), ".v1.rs"));
+            }
+        }
+    };
 }
 
-/// Package `gateway.v1`.
-pub mod gateway {
-    /// The gateway's QueueService and GatewayService.
-    #[allow(missing_docs)]
-    pub mod v1 {
-        tonic::include_proto!("gateway.v1");
-    }
-}
-
-/// Package `reservation.v1`.
-pub mod reservation {
-    /// ReservationService, Inventory and WorkerService.
-    #[allow(missing_docs)]
-    pub mod v1 {
-        tonic::include_proto!("reservation.v1");
-    }
-}
-
-/// Package `payment.v1`.
-pub mod payment {
-    /// The PaymentService (simulator).
-    #[allow(missing_docs)]
-    pub mod v1 {
-        tonic::include_proto!("payment.v1");
-    }
-}
+package!(
+    /// Package `common.v1`.
+    common,
+    "Shared types: errors, money, seats, and the AdminService."
+);
+package!(
+    /// Package `gateway.v1`.
+    gateway,
+    "The gateway's QueueService and GatewayService."
+);
+package!(
+    /// Package `reservation.v1`.
+    reservation,
+    "ReservationService, Inventory and WorkerService."
+);
+package!(
+    /// Package `payment.v1`.
+    payment,
+    "The PaymentService (simulator)."
+);
 
 // Each client defaults to the bare channel; `T` is another transport over it (the gateway's
 // layered upstream service).

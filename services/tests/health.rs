@@ -9,11 +9,20 @@ use common::{
     seeded, status_of, Harness, Kind, Options,
 };
 use proto::common::v1::{
-    EmergencyActionRequest, EmergencyActionType, ErrorCode, SystemHealthRequest, SystemHealthStatus,
+    EmergencyActionRequest, EmergencyActionType, ErrorCode, SystemHealthRequest,
+    SystemHealthResponse, SystemHealthStatus,
 };
 use proto::reservation::v1::ReservationStatus;
 use std::time::Duration;
 use tonic::Code;
+
+/// The backends' AdminService health report.
+async fn system_health(h: &Harness) -> Result<SystemHealthResponse> {
+    Ok(h.admin()
+        .get_system_health(SystemHealthRequest::default())
+        .await?
+        .into_inner())
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_health_follows_the_store() -> Result<()> {
@@ -69,11 +78,7 @@ async fn redis_down_is_unavailable_and_recovers() -> Result<()> {
     let t0 = std::time::Instant::now();
     let e = hold_refused(&h, reserve("show", 1, "kim", "k2")).await?;
     assert_refusal(&e, Code::Unavailable, ErrorCode::Unavailable);
-    let health = h
-        .admin()
-        .get_system_health(SystemHealthRequest::default())
-        .await?
-        .into_inner();
+    let health = system_health(&h).await?;
     assert_eq!(health.overall_status(), SystemHealthStatus::Unhealthy);
     assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
     // Without persistence the restarted server is empty: the event is gone, and says so.
@@ -121,11 +126,7 @@ async fn redis_down_is_unavailable_and_recovers() -> Result<()> {
 both_stores!(admin_health_and_emergency_cancel);
 async fn admin_health_and_emergency_cancel(kind: Kind) -> Result<()> {
     let h = Harness::start(kind, seeded(vec![("show", 10, 100), ("other", 5, 100)])).await?;
-    let health = h
-        .admin()
-        .get_system_health(SystemHealthRequest::default())
-        .await?
-        .into_inner();
+    let health = system_health(&h).await?;
     assert_eq!(health.overall_status(), SystemHealthStatus::Healthy);
     assert_eq!(health.services.len(), 4);
 

@@ -100,22 +100,9 @@ fn parse_event(s: &str, default_price: i64) -> Result<(String, u64, i64)> {
     Ok((id, seats, price))
 }
 
+/// Resolves on SIGTERM or SIGINT.
 async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    binkit::shutdown_signal().await;
     tracing::info!("shutting down: draining in-flight calls");
 }
 

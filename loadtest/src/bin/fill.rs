@@ -22,7 +22,7 @@ use futures::stream::{self, StreamExt};
 use loadtest::{human_bytes, info_field};
 use queue::ids::{EventId, SessionKey};
 use queue::model::EventConfig;
-use queue::store::{RedisOptions, RedisStore, Store};
+use queue::store::{JoinRequest, RedisOptions, RedisStore, Store};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -38,12 +38,20 @@ struct Args {
     /// Unique sessions to join.
     #[arg(long, default_value_t = 1_000_000)]
     users: u64,
-    /// Joins in flight at once.
+    /// Store calls in flight at once (each of `--batch` joins).
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
     /// Connections in the store's pool.
     #[arg(long, default_value_t = 4)]
     pool_size: usize,
+    /// Joins per store call (`join_many`), as the gateway's group commit sends them; 1 sends
+    /// each join alone.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    batch: u64,
+    /// The event's max_active (0: nobody is ever admitted, so a join never checks capacity;
+    /// the gateway's benchmark event has 1, which makes each join look for a free slot).
+    #[arg(long, default_value_t = 0)]
+    max_active: u32,
     /// Event id to fill.
     #[arg(long, default_value = "fill")]
     event: String,
@@ -132,7 +140,7 @@ async fn main() -> Result<()> {
         }
     } else {
         store
-            .configure(&event, &EventConfig::new(0, 0), now_ms())
+            .configure(&event, &EventConfig::new(0, args.max_active), now_ms())
             .await?;
     }
 
@@ -140,20 +148,27 @@ async fn main() -> Result<()> {
     let done = AtomicU64::new(0);
     let step = (args.users / 10).max(1);
     let started = Instant::now();
-    let results: Vec<Result<()>> = stream::iter(0..args.users)
-        .map(|i| {
+    let results: Vec<Result<()>> = stream::iter((0..args.users).step_by(args.batch as usize))
+        .map(|first| {
             let (store, event, created, done) = (&store, &event, &created, &done);
             async move {
                 if Instant::now() > deadline {
                     bail!("gave up after --max-seconds {}", args.max_seconds);
                 }
-                let session = SessionKey::of(&format!("fill-{}-{i}", event.as_str()));
-                let j = store.join(event, session, -1, now_ms()).await?;
-                if j.created {
-                    created.fetch_add(1, Ordering::Relaxed);
-                }
-                let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if d % step == 0 {
+                let last = (first + args.batch).min(args.users);
+                let joins: Vec<JoinRequest> = (first..last)
+                    .map(|i| JoinRequest {
+                        session: SessionKey::of(&format!("fill-{}-{i}", event.as_str())),
+                        pre_score: -1,
+                        access_code: None,
+                    })
+                    .collect();
+                let joined = store.join_many(event, &joins, now_ms()).await?;
+                let new = joined.iter().filter(|j| j.created).count() as u64;
+                created.fetch_add(new, Ordering::Relaxed);
+                let n = last - first;
+                let d = done.fetch_add(n, Ordering::Relaxed) + n;
+                if d / step != (d - n) / step {
                     let secs = started.elapsed().as_secs_f64();
                     eprintln!("  {d} joined, {:.0} joins/s", d as f64 / secs);
                 }

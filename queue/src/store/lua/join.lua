@@ -15,8 +15,11 @@ if c.sold then return {-2} end
 -- holding a place keep it and read it with their waiting token (status, WebSocket).
 if c.qm == REJECT then return {-3} end
 local n = (#ARGV - 2) / 3
--- Checked once for the batch, so that a batch is refused whole rather than half applied.
-if (tonumber(redis.call('GET', SEQ)) or 0) + n >= TBITS then return {-2} end
+-- Checked once for the batch, so that a batch is refused whole rather than half applied. The
+-- counter is read once and written once (below): tickets of the batch are handed out here.
+local seq0 = tonumber(redis.call('GET', SEQ)) or 0
+if seq0 + n >= TBITS then return {-2} end
+local seq = seq0
 -- Access codes: codes hash field = SHA-256 of the code, value '1' while unspent, else the digest
 -- of the session that spent it. Checked before anything is written, for the same reason; a
 -- code that one join of the batch spends is spent for the later ones.
@@ -43,8 +46,10 @@ local wrote = false
 -- token bucket has a token (`passthrough` needs none: it admits as fast as capacity allows).
 -- So nobody is passed, and the rate holds whether admission comes from here or from the tick.
 -- Returns the READY deadline, or nil.
+-- Who waits ahead is asked before what is held: under load the queue is not empty, and its
+-- length is already known, so a join then costs no capacity count (two ZCOUNTs).
 local function at_once(d, t, prio)
-  if pre or c.stopped or held() >= c.max then return nil end
+  if pre or c.stopped then return nil end
   local ahead
   if prio then
     ahead = redis.call('ZCOUNT', Q, '-inf', '(' .. string.format('%.0f', PRIO_END))
@@ -52,6 +57,7 @@ local function at_once(d, t, prio)
     ahead = qlen or redis.call('ZCARD', Q)
   end
   if ahead > 0 then return nil end
+  if held() >= c.max then return nil end
   if c.qm ~= PASSTHROUGH then
     local tokens, tb_ts = bucket(c)
     if tokens < 1000 then return nil end
@@ -64,17 +70,33 @@ local function at_once(d, t, prio)
   return deadline
 end
 
+-- Every session's queue score and READY/ADMITTED ticket are read once for the batch (ZMSCORE,
+-- HMGET) rather than by one ZSCORE and one HGET per join: in a script a redis.call costs more
+-- than the lookup it asks for. What the batch itself changes of either is kept in in_q and
+-- in_tk (false: gone), so a session met twice in one batch reads what its first join left.
+local sessions = {}
+for i = 1, n do sessions[i] = ARGV[3 * i] end
+local scores = redis.call('ZMSCORE', Q, unpack(sessions))
+local slots = redis.call('HMGET', TK, unpack(sessions))
+local in_q, in_tk = {}, {}
+local function now_or_then(now, then_, d, i)
+  local v = now[d]
+  if v == nil then v = then_[i] end
+  return v or nil
+end
+
 for i = 1, n do
-  local d = ARGV[3 * i]
-  local s = redis.call('ZSCORE', Q, d)
+  local d = sessions[i]
+  local s = now_or_then(in_q, scores, d, i)
   local old = nil
-  if s then old = tonumber(s) % TBITS else old = tonumber(redis.call('HGET', TK, d)) end
+  if s then old = tonumber(s) % TBITS else old = tonumber(now_or_then(in_tk, slots, d, i)) end
   local p = nil
   if old then
     p = place(c, old, d, true, s)
     if p[1] == EXPIRED then
       -- A lapsed READY slot or admission ends here, so the session is in one set at a time.
-      if not s then drop_slot(d) end
+      -- (A waiting place that expired was taken out of the queue by place().)
+      if s then in_q[d] = false else drop_slot(d); in_tk[d] = false end
       p = nil
       qlen = nil
       wrote = true
@@ -84,7 +106,8 @@ for i = 1, n do
     end
   end
   if not p then
-    local t = redis.call('INCR', SEQ)
+    seq = seq + 1
+    local t = seq
     wrote = true
     -- A new place with a code takes the priority lane and spends the code; the session that
     -- spent it, back after its place ended, joins the general queue (one priority place a code).
@@ -97,9 +120,11 @@ for i = 1, n do
     local k = #out
     local ready_until = at_once(d, t, prio)
     if ready_until then
+      in_tk[d] = t
       out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = 1, t, READY, 0, ready_until
     elseif prio then
       redis.call('ZADD', Q, PRIO_SCORE + t, d)
+      in_q[d] = PRIO_SCORE + t
       if qlen then qlen = qlen + 1 end
       local st, pos = WAITING, redis.call('ZRANK', Q, d) + 1
       if pre then st, pos = PRE_QUEUE, 0 end
@@ -108,11 +133,14 @@ for i = 1, n do
       -- Arrival order is the ticket. In the pre-queue the score is a secret uniform draw below
       -- every ticket, so at opening the pre-queue is a uniform shuffle placed ahead of later
       -- arrivals (equal draws keep arrival order).
-      redis.call('ZADD', Q, tonumber(ARGV[1 + 3 * i]) * TBITS + t, d)
+      local score = tonumber(ARGV[1 + 3 * i]) * TBITS + t
+      redis.call('ZADD', Q, score, d)
+      in_q[d] = score
       if qlen then qlen = qlen + 1 end
       out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = 1, t, PRE_QUEUE, 0, expires
     else
       redis.call('ZADD', Q, t, d)
+      in_q[d] = t
       -- The newest ticket is last in the queue (pre-queue draws all sort below it): its place
       -- is the queue's length, counted once per batch and then by the joins it added.
       if qlen then qlen = qlen + 1 else qlen = redis.call('ZCARD', Q) end
@@ -121,6 +149,7 @@ for i = 1, n do
     if not ready_until then redis.call('HSET', hb_key(t), t % BUCKET, NOW_S) end
   end
 end
+if seq > seq0 then redis.call('SET', SEQ, seq) end
 -- A batch of refreshes only may have written nothing; one write that changes nothing makes
 -- the WAIT after this call also cover the writes it answers about, which may not have reached a
 -- replica yet (Redis waits for the offset of this connection's last write).

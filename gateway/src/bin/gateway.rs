@@ -5,6 +5,12 @@ use clap::Parser;
 use gateway::{Config, Gateway};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of glibc's malloc: a request allocates and frees many small buffers on
+/// whichever worker thread runs it, and glibc's arena locks and consolidation were about a
+/// sixth of the gateway's CPU per join (measured, docs/benchmarks.md, "The allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();

@@ -5,8 +5,20 @@
 local c = load_cfg()
 if not c then return {-1} end
 local out = {c.rate_m, c.aps, flags(c), c.opens or -1, c.epoch}
+-- The readers' queue scores are read once for the batch (ZMSCORE) rather than by one ZSCORE
+-- each: in a script a redis.call costs more than the lookup it asks for. A read only ever takes
+-- a place out of the queue (an idle one expires), so `gone` is all a later read of the same
+-- session in this batch needs to know.
+local sessions = {}
+for i = 3, #ARGV, 3 do sessions[#sessions + 1] = ARGV[i + 1] end
+local scores = redis.call('ZMSCORE', Q, unpack(sessions))
+local gone = {}
 for i = 3, #ARGV, 3 do
-  local p = place(c, tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2] == '1')
+  local t, d = tonumber(ARGV[i]), ARGV[i + 1]
+  local s = scores[i / 3]
+  if gone[d] then s = false end
+  local p = place(c, t, d, ARGV[i + 2] == '1', s or nil)
+  if p[1] == EXPIRED and s and tonumber(s) % TBITS == t then gone[d] = true end
   local k = #out
   out[k + 1], out[k + 2], out[k + 3] = p[1], p[2], p[3]
 end

@@ -37,7 +37,7 @@ vals() {
 }
 
 # fmt KIND V: "int" (thousands separators), "ms" (2 decimals), "ms3" (3 decimals), "x" (ratio,
-# 2 decimals), "kib" (2 decimals), "b" (1 decimal); "-" and "n/a" stay as they are.
+# 2 decimals), "x3" (ratio, 3 decimals), "kib" (2 decimals), "b" (1 decimal); "-" and "n/a" stay as they are.
 fmt() {
   [[ $2 == - || $2 == n/a || -z $2 ]] && {
     echo "${2:--}"
@@ -51,6 +51,7 @@ fmt() {
     } else if (k == "ms") printf "%.2f", v
     else if (k == "ms3") printf "%.3f", v
     else if (k == "x") printf "%.2f", v
+    else if (k == "x3") printf "%.3f", v
     else if (k == "kib") printf "%.2f", v
     else printf "%.1f", v
   }'
@@ -72,6 +73,31 @@ fig() {
   local a
   mapfile -t a < <(vals "$1" "$2")
   figure "$3" "$4" "$5" "${a[@]}"
+}
+
+# vals_nth PART KEY N: the Nth of the "a/b/c" values of KEY, one per run ("-" where none).
+vals_nth() {
+  vals "$1" "$2" | awk -F/ -v n="$3" '{ v = $n; print (v ~ /^-?[0-9.]+$/ ? v : "-") }'
+}
+
+# fig_nth PART KEY N LABEL KIND COMMAND: fig of the Nth of KEY's "a/b/c" values.
+fig_nth() {
+  local a
+  mapfile -t a < <(vals_nth "$1" "$2" "$3")
+  figure "$4" "$5" "$6" "${a[@]}"
+}
+
+# measured PART KEY: true if at least one run's summary has a number for KEY.
+measured() {
+  [[ -n $(vals "$1" "$2" | awk '/^-?[0-9.]+$/') ]]
+}
+
+# goose_detail SCENARIO INVARIANT FIELD: a field of an invariant's numbers in the scenario's
+# LOADTEST_JSON line (empty without jq or the line).
+goose_detail() {
+  command -v jq >/dev/null || return 0
+  jq -r --arg n "$2" --arg f "$3" '.invariants[]? | select(.name == $n) | .detail[$f] // empty' \
+    "$GOOSE_DIR/$1.json" 2>/dev/null || true
 }
 
 # figures_head: the head of a table of figure rows.
@@ -241,6 +267,14 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
   fi
   if want webhooks; then
     target "≥ 10,000 webhooks/s verified and stored" "$(median "$(vals webhooks accepted_per_s)")" ge 10000 int
+    if measured webhooks drained_per_s; then
+      target "a backlog of $(fmt int "$((WEBHOOK_REQUESTS + W_WARM))") drains at ≥ 5,000/s (webhooks part)" "$(median "$(vals webhooks drained_per_s)")" ge 5000 int
+      target "forwarded/s ≥ 0.9 × accepted/s, webhooks part (\`webhook_bench\` as the client)" "$(median "$(vals webhooks fwd_ratio)")" ge 0.9 x
+    fi
+  fi
+  if want goose && [[ $GOOSE_STATE == ran && " $GOOSE_SCENARIOS " == *" webhook_flood "* ]]; then
+    target "forwarded/s ≥ 0.9 × accepted/s, goose \`webhook_flood\` (one run)" \
+      "$(goose_detail webhook_flood forwarding_keeps_up_with_intake ratio)" ge 0.9 x3
   fi
   echo
 
@@ -277,6 +311,19 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
       fig queue big_bytes_per_user "**Redis memory per waiting user at $(fmt int "$Q_BIG") users**, bytes" b "run 1: \`fill --users $Q_BIG\` on a fresh redis-server"
     fi
     echo
+    if measured queue limiter_off_rps; then
+      echo "The per-address join limit (step 4b of \`bench-queue.sh\`): the same join run (\`$w -s loadtest/wrk/join.lua\`) on three fresh stacks, one after the other: the limit off, on at 1e9 joins a minute (every join counted, none refused: all of wrk's joins come from one address), and on and shared across replicas (\`--rate-sync-ms 250\`). One run each per queue run: differences of a few µs are within this machine's noise."
+      echo
+      figures_head
+      i=1
+      for v in "off:**off**" "on:**on**" "sync:**on + sync**"; do
+        fig queue "limiter_${v%%:*}_rps" "joins/s, limit ${v#*:}" int "step 4b"
+        fig_nth queue limiter_gw_us "$i" "… gateway CPU per join, µs" b "\`/proc/PID/stat\` growth ÷ requests"
+        fig_nth queue limiter_redis_us "$i" "… Redis CPU per join, µs" b "same"
+        i=$((i + 1))
+      done
+      echo
+    fi
     echo "CPU microseconds per request (gateway / redis-server / wrk), each run, from \`/proc/PID/stat\` and wrk's rusage:"
     echo
     echo "| Workload | $(seq 1 "$RUNS" | sed 's/^/run /' | paste -sd'|' | sed 's/|/ | /g') |"
@@ -308,6 +355,18 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
     fig webhooks accepted_per_s "**webhooks accepted/s** (verified, stored, 200)" int "same run"
     fig webhooks p50_ms "time to 200, p50 ms" ms "same run"
     fig webhooks p99_ms "time to 200, p99 ms" ms "same run"
+    if measured webhooks drained_per_s; then
+      flood_n="$(vals webhooks flood_requests | awk 'NR == 1')"
+      intents="$(vals webhooks intents | awk 'NR == 1')"
+      fig webhooks drained_per_s "**backlog drained/s** into the reference WorkerService" int "the inbox left by the run above ($(fmt int "$((WEBHOOK_REQUESTS + W_WARM))") entries), forwarded by a second gateway with the worker (\`--payment-result-url\` at \`backends\`, in memory, $(fmt int "$intents") pending payments); \`webhook_bench --drain-watch\` times the inbox from its first decrease to empty"
+      fig webhooks drain_s "… seconds to drain it" ms "same run"
+      fig webhooks fwd_accepted_per_s "webhooks accepted/s **while forwarding**" int "then \`webhook_bench --forwarded --requests $flood_n --concurrency 64\` to that gateway while it forwards: each webhook reports on one of the pending payments"
+      fig webhooks forwarded_per_s "**forwarded/s** (first POST to the last forward)" int "same run: the gateway's \`webhooks_forwarded_total\`"
+      fig webhooks fwd_ratio "**forwarded/s ÷ accepted/s**" x "same run, within the run"
+      fig webhooks e2e_p50_ms "received → applied, p50 ms" b "same run: the gateway's \`webhooks_end_to_end_latency_seconds\` (received time to the worker's answer), interpolated within its buckets"
+      fig webhooks e2e_p99_ms "received → applied, p99 ms" b "same"
+      fig webhooks dead_letters "dead letters" int "\`XLEN wh:{payments}:dlq\` afterwards"
+    fi
     echo
   fi
 

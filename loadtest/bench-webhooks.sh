@@ -75,6 +75,18 @@ if [[ $FORWARD == 1 && $STORED == "$SENT" ]]; then
     --forwarded >"$BENCH_WORK/flood.md" || die "webhook_bench --forwarded failed"
   DEAD="$(redis-cli -p "$REDIS_PORT" xlen 'wh:{payments}:dlq')"
 fi
+# forward_summary: " k=v ..." of the drain and the flood for the summary line (empty if they did
+# not run): drained entries, seconds and drained/s (`--drain-watch`'s row), then accepted/s,
+# forwarded/s, their ratio and the received-to-applied p50/p99 (`--forwarded`'s second table),
+# the dead letters, and FLOOD_REQUESTS and INTENTS.
+forward_summary() {
+  [[ -s $BENCH_WORK/drain.md && -s $BENCH_WORK/flood.md ]] || return 0
+  awk -F' *[|] *' '$2 ~ /^[0-9]+$/ { printf " drained=%s drain_s=%s drained_per_s=%s", $2, $3, $4 }' "$BENCH_WORK/drain.md"
+  awk -F' *[|] *' '/^$/ { second = 1; next }
+    second && $2 ~ /^[0-9.]+$/ { printf " fwd_accepted_per_s=%s forwarded_per_s=%s fwd_ratio=%s e2e_p50_ms=%s e2e_p99_ms=%s", $2, $3, $4, $5, $6 }' \
+    "$BENCH_WORK/flood.md"
+  echo " dead_letters=$DEAD flood_requests=$FLOOD_REQUESTS intents=$INTENTS"
+}
 {
   echo "- commit \`$(commit_line)\`; $(machine_line)"
   echo "- \`loadtest/bench-webhooks.sh\` with REQUESTS=$REQUESTS WARMUP=$WARMUP CONCURRENCY=$CONCURRENCY; redis-server $(redis-server --version | awk '{print $3}') with appendonly yes, appendfsync $APPENDFSYNC; gateway, Redis and the client share the machine"
@@ -95,9 +107,10 @@ fi
     echo "- dead letters: $DEAD"
     echo
   fi
-  # The table's one data row: measured | concurrency | accepted/s | p50 | p90 | p99 | p99.9.
-  awk -F' *[|] *' -v stored="$STORED" -v sent="$SENT" '
-    $2 ~ /^[0-9]+$/ { printf "<!-- webhooks-summary accepted_per_s=%s p50_ms=%s p90_ms=%s p99_ms=%s p999_ms=%s stored=%s sent=%s -->\n", $4, $5, $6, $7, $8, stored, sent }' \
+  # The table's one data row: measured | concurrency | accepted/s | p50 | p90 | p99 | p99.9;
+  # then the forwarding figures (none when FORWARD=0 or the intake lost webhooks).
+  awk -F' *[|] *' -v stored="$STORED" -v sent="$SENT" -v fwd="$(forward_summary)" '
+    $2 ~ /^[0-9]+$/ { printf "<!-- webhooks-summary accepted_per_s=%s p50_ms=%s p90_ms=%s p99_ms=%s p999_ms=%s stored=%s sent=%s%s -->\n", $4, $5, $6, $7, $8, stored, sent, fwd }' \
     "$BENCH_WORK/table.md"
 } | tee "$OUT"
 log "wrote $OUT"

@@ -111,8 +111,11 @@ pub struct ConsumerConfig {
     pub retry: RetryPolicy,
 }
 
-/// Default of [`ConsumerConfig::window`].
-pub const DEFAULT_WINDOW: usize = 256;
+/// Default of [`ConsumerConfig::window`]. 512, not 256: when the consumer shares the CPU with
+/// the intake, each forward waits longer for it, and at 256 in flight the forwards fell behind
+/// the intake of a saturated 2-core machine (the `webhook_flood` scenario, docs/benchmarks.md,
+/// "The webhook flood's forwarding window").
+pub const DEFAULT_WINDOW: usize = 512;
 
 /// Most entry ids one acknowledgement call carries.
 const MAX_ACK_BATCH: usize = 512;

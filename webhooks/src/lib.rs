@@ -24,7 +24,7 @@ pub mod scheme;
 pub mod stripe_event;
 
 pub use consumer::{
-    Clock, Consumer, ConsumerConfig, Forward, ForwardError, ForwardFn, RetryPolicy,
+    Clock, Consumer, ConsumerConfig, Forward, ForwardError, ForwardFn, RetryPolicy, DEFAULT_WINDOW,
 };
 pub use envelope::{Envelope, SCHEMA_VERSION};
 pub use error::{InboxError, Result};

@@ -68,8 +68,10 @@ pub struct WebhookConfig {
     /// Most webhook forwards in flight per consumer: a sliding window (when one forward ends,
     /// the next stored webhook starts; a slow one holds back only itself). Also the forwards'
     /// concurrency limit towards the worker (window × consumers), instead of
-    /// `--upstream-max-in-flight`.
-    #[arg(long, env = "GATEWAY_WEBHOOK_FORWARD_WINDOW", default_value_t = 256,
+    /// `--upstream-max-in-flight`. Under CPU contention each forward takes longer, and the
+    /// window divided by that time is the consumer's ceiling: at 256 a saturated 2-core machine
+    /// forwarded slower than it accepted (docs/benchmarks.md).
+    #[arg(long, env = "GATEWAY_WEBHOOK_FORWARD_WINDOW", default_value_t = webhooks::DEFAULT_WINDOW as u64,
           value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub webhook_forward_window: u64,
 

@@ -18,6 +18,9 @@
 #        b. GET /healthz                    (the gateway's HTTP baseline, no Redis)
 #        c. POST /api/v1/queue/join         (a new session_id on every request: wrk/join.lua)
 #        d. GET /api/v1/queue/status        (cycling through STATUS_TOKENS waiting tokens: status.lua)
+#        e. GET /api/v1/queue/status?hint=  (the same tokens, each with the poll_hint its join
+#                                            answered: the position comes from the departure log
+#                                            the gateway follows, no Redis operation per read)
 #      recording the CPU time that the server (gateway, or hello for a), redis-server and wrk each
 #      used during each run (/proc/PID/stat utime+stime, wrk from this shell's child rusage)
 #   3. several gateways in front of one Redis: a fresh redis-server, GATEWAYS gateways on it, event
@@ -312,7 +315,11 @@ make_tokens() {
       printf 'write-out = "\\n"\nsilent\n'
     done
   } >"$WORK/tokens.curl"
-  curl -K "$WORK/tokens.curl" | sed -n 's/.*"waiting_token":"\([^"]*\)".*/\1/p' >"$1"
+  curl -K "$WORK/tokens.curl" >"$WORK/tokens.replies"
+  sed -n 's/.*"waiting_token":"\([^"]*\)".*/\1/p' "$WORK/tokens.replies" >"$1"
+  # The same tokens with their joins' poll_hint: "token hint" a line (for step e).
+  sed -n 's/.*"poll_hint":"\([^"]*\)".*"waiting_token":"\([^"]*\)".*/\2 \1/p' \
+    "$WORK/tokens.replies" >"$1.hinted"
   local made
   made="$(wc -l <"$1" | tr -d ' ')"
   [[ $made == "$2" ]] || die "made $made of $2 waiting tokens"
@@ -337,6 +344,8 @@ for r in $(seq 1 "$REPEAT"); do
   make_tokens "$WORK/tokens.$r" "$STATUS_TOKENS"
   run_wrk "status.$r" "$DURATION" "$GW" "$GW_PID" loadtest/wrk/status.lua "$WORK/tokens.$r"
   curl -s -H "authorization: Bearer $(head -n 1 "$WORK/tokens.$r")" "$GW/api/v1/queue/status" >"$WORK/sample.$r"
+  log "repetition $r: e. GET /api/v1/queue/status?hint= (the same tokens with their poll_hint) for ${DURATION}s"
+  run_wrk "hinted.$r" "$DURATION" "$GW" "$GW_PID" loadtest/wrk/status.lua "$WORK/tokens.$r.hinted"
   queue_depth >"$WORK/depth.$r"
   stop_stack
 done

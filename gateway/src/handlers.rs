@@ -29,14 +29,16 @@ struct PlaceReply {
     admission_ready: bool,
     eta_seconds: i64,
     expires_at: Option<String>,
+    poll_hint: Option<String>,
     position: u64,
     queueing_method: &'static str,
     status: &'static str,
 }
 
 impl PlaceReply {
-    fn of(p: &PlaceView) -> Self {
+    fn of(p: &PlaceView, poll_hint: Option<String>) -> Self {
         Self {
+            poll_hint,
             admission_ready: p.admission_ready,
             eta_seconds: p.eta_seconds,
             expires_at: p.expires_at.and_then(|t| t.format(&Rfc3339).ok()),
@@ -52,6 +54,7 @@ impl PlaceReply {
 struct JoinReply {
     eta_seconds: i64,
     expires_at: Option<String>,
+    poll_hint: Option<String>,
     position: u64,
     queueing_method: &'static str,
     status: &'static str,
@@ -193,16 +196,30 @@ pub async fn join(
         queueing_method: p.queueing_method.as_str(),
         status: p.status.as_str(),
         waiting_token: joined.waiting_token,
+        poll_hint: joined.poll_hint,
     };
     Ok((code, Json(body)).into_response())
 }
 
-/// `GET /api/v1/queue/status`: where the bearer's place stands (a heartbeat).
+/// Query of `GET /api/v1/queue/status`.
+#[derive(Deserialize)]
+pub struct StatusQuery {
+    /// The `poll_hint` of the last answer for this token (optional).
+    #[serde(default)]
+    hint: Option<String>,
+}
+
+/// `GET /api/v1/queue/status`: where the bearer's place stands (a heartbeat). With the last
+/// answer's `poll_hint` the position of a waiting place is derived from the departure log this
+/// replica follows, without a Redis operation (see `WaitingRoom::status_hinted`).
 pub async fn status(
     State(st): State<AppState>,
     Bearer(token): Bearer,
+    ApiQuery(q): ApiQuery<StatusQuery>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(PlaceReply::of(&st.room.status(&token).await?)).into_response())
+    let hint = q.hint.as_deref().filter(|h| !h.is_empty());
+    let (place, next) = st.room.status_hinted(&token, hint).await?;
+    Ok(Json(PlaceReply::of(&place, next)).into_response())
 }
 
 /// `POST /api/v1/queue/enter`: the admission grant once READY.

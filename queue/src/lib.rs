@@ -11,6 +11,7 @@
 pub mod challenge;
 pub mod clock;
 pub mod error;
+pub mod follow;
 pub mod ids;
 pub mod model;
 pub mod page;

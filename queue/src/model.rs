@@ -356,6 +356,8 @@ pub struct Place {
     pub epoch: u64,
     /// The event's queueing method now.
     pub method: QueueingMethod,
+    /// The departure log's sequence at which `position` is exact ([`Pulse::seq`]).
+    pub log_seq: u64,
 }
 
 impl Place {
@@ -503,10 +505,17 @@ pub enum Departure {
     Head(u64),
     /// The waiting user at this 1-based position left (gave up or expired).
     Rank(u64),
+    /// A priority place (access code) arrived at this 1-based position: everyone from it on
+    /// moved back one.
+    Arrival(u64),
+    /// Positions moved in a way the log does not describe (the opening time changed): every
+    /// position must be read again.
+    Reset,
 }
 
 impl Departure {
-    /// A waiting user's position after this departure; None when the user was the one leaving.
+    /// A waiting user's position after this entry; None when the user was the one leaving, or
+    /// the position cannot be derived (read it again).
     pub fn apply(self, position: u64) -> Option<u64> {
         match self {
             Self::Head(n) if position <= n => None,
@@ -514,15 +523,20 @@ impl Departure {
             Self::Rank(k) if position == k => None,
             Self::Rank(k) if position > k => Some(position - 1),
             Self::Rank(_) => Some(position),
+            Self::Arrival(k) if position >= k => Some(position + 1),
+            Self::Arrival(_) => Some(position),
+            Self::Reset => None,
         }
     }
 
-    /// Parses a log entry (`a<n>` or `r<k>`).
+    /// Parses a log entry (`a<n>`, `r<k>`, `p<k>` or `x0`).
     pub fn parse(s: &str) -> Option<Self> {
         let n = s.get(1..)?.parse().ok()?;
         match s.as_bytes().first()? {
             b'a' => Some(Self::Head(n)),
             b'r' => Some(Self::Rank(n)),
+            b'p' => Some(Self::Arrival(n)),
+            b'x' => Some(Self::Reset),
             _ => None,
         }
     }
@@ -552,6 +566,25 @@ pub struct Pulse {
     pub idle_timeout_seconds: u32,
     /// The event's queueing method now (a `random` queue shows no positions).
     pub queueing_method: QueueingMethod,
+    /// The event's epoch ([`Place::epoch`]).
+    pub epoch: u64,
+    /// The end of the last pause `resume` recorded (Unix s; 0 for none) and every pause's
+    /// seconds added up: what a heartbeat from before that end is credited with.
+    pub pause_end_s: u64,
+    /// See `pause_end_s`.
+    pub pause_len_s: u64,
+}
+
+impl Pulse {
+    /// A heartbeat at `last` (Unix s) as the idle timeout counts it: the mirror of `beat` in
+    /// lib.lua (time the queue stood still is not held against anyone).
+    pub fn beat(&self, last: u64) -> u64 {
+        if last < self.pause_end_s {
+            (last + self.pause_len_s).min(self.pause_end_s)
+        } else {
+            last
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,11 +3,13 @@
 
 use crate::clock::Clock;
 use crate::error::{QueueError, Result};
+use crate::follow::{Follower, FOLLOW_TICK};
 use crate::ids::{check_session_id, EventId, SessionKey};
 use crate::model::*;
 use crate::store::{CodeHash, JoinRequest, Store, MAX_ACCESS_CODES_PER_CALL, PRE_SCORE_MIN};
 use crate::token::{
-    AdmissionClaims, AdmissionSigner, UserAssertions, WaitingClaims, WaitingTokens, ISSUER,
+    AdmissionClaims, AdmissionSigner, PositionHint, PositionHints, UserAssertions, WaitingClaims,
+    WaitingTokens, ISSUER,
 };
 use rand::Rng;
 use std::sync::Arc;
@@ -39,6 +41,8 @@ pub struct JoinView {
     pub created: bool,
     /// The place.
     pub place: PlaceView,
+    /// A position hint for the next status read, while WAITING ([`WaitingRoom::status_hinted`]).
+    pub poll_hint: Option<String>,
 }
 
 /// A granted admission.
@@ -67,6 +71,8 @@ struct Parts {
     signer: AdmissionSigner,
     /// Verifies joins' user assertions; None: joins with one are refused.
     assertions: Option<UserAssertions>,
+    hints: PositionHints,
+    follower: Follower,
 }
 
 fn at(ms: u64) -> Option<OffsetDateTime> {
@@ -86,6 +92,8 @@ impl WaitingRoom {
     ) -> Self {
         Self {
             inner: Arc::new(Parts {
+                follower: Follower::new(store.clone(), clock.clone(), FOLLOW_TICK),
+                hints: PositionHints::for_tokens(&waiting),
                 store,
                 clock,
                 waiting,
@@ -93,6 +101,11 @@ impl WaitingRoom {
                 assertions: None,
             }),
         }
+    }
+
+    /// The departure-log follower that answers hinted status reads (tests refresh it).
+    pub fn follower(&self) -> &Follower {
+        &self.inner.follower
     }
 
     /// The same room, verifying joins' user assertions with `assertions`.
@@ -199,11 +212,28 @@ impl WaitingRoom {
             user_id: user,
             epoch: Some(joined.place.epoch),
         };
+        let waiting_token = self.inner.waiting.issue(&claims);
         Ok(JoinView {
-            waiting_token: self.inner.waiting.issue(&claims),
+            poll_hint: self.hint_for(&event, &waiting_token, &joined.place, now),
+            waiting_token,
             created: joined.created,
             place: self.view(&joined.place, now),
         })
+    }
+
+    /// The hint for a place just read from the store (whose heartbeat that read wrote), while
+    /// it waits; the event is followed from now on so that the next read can use it.
+    fn hint_for(&self, event: &EventId, token: &str, p: &Place, now: u64) -> Option<String> {
+        if p.status != Status::Waiting {
+            return None;
+        }
+        self.inner.follower.follow(event);
+        let hint = PositionHint {
+            seq: p.log_seq,
+            position: p.position,
+            beat_s: now / 1000,
+        };
+        Some(self.inner.hints.issue(token, &hint))
     }
 
     fn claims(&self, token: &str) -> Result<(WaitingClaims, EventId)> {
@@ -223,6 +253,76 @@ impl WaitingRoom {
             .await?;
         same_epoch(&claims, &place)?;
         Ok(self.view(&place, now))
+    }
+
+    /// [`WaitingRoom::status`] for a client that presents the position hint of its last
+    /// answer: while the place waits, its position is derived from the departure log this
+    /// process follows ([`Follower`]), without a store operation, and the heartbeat is written
+    /// only once a tenth of the idle timeout has passed since the last one (so a place idles
+    /// out between 0.9 and 1 idle timeout after its last read, not exactly 1). Whatever the log
+    /// cannot answer (a hint that does not verify, a departure that concerns this place, the
+    /// pre-queue, a sold-out event, a heartbeat due) is read from the store as by `status`.
+    /// The answer carries the hint for the next read (None unless WAITING).
+    pub async fn status_hinted(
+        &self,
+        token: &str,
+        hint: Option<&str>,
+    ) -> Result<(PlaceView, Option<String>)> {
+        let (claims, event) = self.claims(token)?;
+        let now = self.inner.clock.now_ms();
+        let hint = hint.and_then(|h| self.inner.hints.verify(token, h));
+        if let Some(p) = hint.and_then(|h| self.derived(&claims, &event, &h, now)) {
+            let next = PositionHint {
+                seq: p.log_seq,
+                position: p.position,
+                beat_s: hint.map_or(0, |h| h.beat_s),
+            };
+            let next = self.inner.hints.issue(token, &next);
+            return Ok((self.view(&p, now), Some(next)));
+        }
+        let place = self
+            .inner
+            .store
+            .status(&event, claims.ticket, session_of(&claims), true, now)
+            .await?;
+        same_epoch(&claims, &place)?;
+        let next = self.hint_for(&event, token, &place, now);
+        Ok((self.view(&place, now), next))
+    }
+
+    /// The place a verified hint and the followed log say, exactly as the store would answer
+    /// it now without writing a heartbeat; None where only the store can answer.
+    fn derived(
+        &self,
+        claims: &WaitingClaims,
+        event: &EventId,
+        hint: &PositionHint,
+        now: u64,
+    ) -> Option<Place> {
+        let d = self.inner.follower.derive(event, hint)?;
+        let p = &d.pulse;
+        let (now_s, idle) = (now / 1000, u64::from(p.idle_timeout_seconds));
+        let last = p.beat(hint.beat_s);
+        let beat_due = now_s >= hint.beat_s + (idle / 10).max(1);
+        let idled = now_s.saturating_sub(last) >= idle;
+        let pre_queue = p.opens_at_ms.is_some_and(|o| now < o);
+        let other_epoch = claims.epoch.is_some_and(|e| e != p.epoch);
+        if beat_due || idled || pre_queue || p.sold_out || other_epoch {
+            return None;
+        }
+        Some(Place {
+            ticket: claims.ticket,
+            status: Status::Waiting,
+            position: d.position,
+            expires_at_ms: (last + idle) * 1000,
+            measured_rate_milli: p.measured_rate_milli,
+            admit_per_second: p.admit_per_second,
+            stopped: p.stopped,
+            opens_at_ms: p.opens_at_ms,
+            epoch: p.epoch,
+            method: p.queueing_method,
+            log_seq: d.seq,
+        })
     }
 
     /// The event and ticket a genuine waiting token names (for streams that watch a place).

@@ -32,7 +32,7 @@ pub mod handlers {
     }
 
     operation! {
-        get "/api/v1/queue/status" => status, "queueStatus", tag "queue", waiting, "Where the place stands (also a heartbeat)", [description = "Every call is a heartbeat: it keeps a waiting place alive for another\nidle_timeout_seconds.\n", params(RequestId)],
+        get "/api/v1/queue/status" => status, "queueStatus", tag "queue", waiting, "Where the place stands (also a heartbeat)", [description = "Every call is a heartbeat: it keeps a waiting place alive for another\nidle_timeout_seconds.\n\nWith `hint` (the poll_hint of the last join or status answer for this\ntoken) a WAITING place is answered from the departure log this replica\nfollows, without a Redis operation, and its heartbeat is written only once a\ntenth of idle_timeout_seconds has passed since the last one written (so a\npoller idles out 0.9 to 1 idle_timeout_seconds after its last read). Its\nposition is the one Redis would give, up to one log tick (250 ms) of age;\nits expires_at is when the last heartbeat written lapses. A hint that does\nnot verify is ignored.\n", params(RequestId, ("hint" = Option<String>, Query, description = "The poll_hint of the last answer for this token (optional)."))],
         200 => echoed(description = "The place's current state.", content_type = "application/json", body = StatusResponse, example = json!({"status": "WAITING", "position": 12, "eta_seconds": 6, "admission_ready": false, "expires_at": "2026-03-01T10:00:05Z"})),
         401 => BadWaitingToken, 404 => EventNotFound, 429 => RateLimited, ServerFailures,
     }

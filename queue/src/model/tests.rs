@@ -37,6 +37,7 @@ fn waiting(position: u64, measured: i64, aps: u32) -> Place {
         opens_at_ms: None,
         epoch: 0,
         method: QueueingMethod::Fifo,
+        log_seq: 0,
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod admission;
 mod assertion;
+mod hint;
 mod keys;
 mod waiting;
 
@@ -17,6 +18,7 @@ pub(crate) use keys::KidKey;
 
 pub use admission::{AdmissionClaims, AdmissionSigner};
 pub use assertion::{UserAssertions, MAX_ASSERTION_LEN, MIN_ASSERTION_KEY_LEN};
+pub use hint::{PositionHint, PositionHints, MAX_HINT_LEN};
 pub use waiting::{VerifiedWaiting, WaitingClaims, WaitingTokens};
 
 /// Longest waiting token accepted for verification (longer input is rejected unread).

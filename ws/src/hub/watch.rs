@@ -180,13 +180,15 @@ pub(super) async fn watch_loop(hub: Hub, event: EventId, watch: Arc<Watch>) {
         for chunk in pending.chunks(PLACES_BATCH) {
             let tickets: Vec<(u64, SessionKey)> = chunk.iter().map(|&(_, t)| t).collect();
             match store.places(&event, &tickets, heartbeat, now).await {
-                Ok((at, places)) => {
+                Ok((_, places)) => {
                     let mut conns = watch.lock();
                     for (&(id, _), place) in chunk.iter().zip(&places) {
                         let Some(c) = conns.get_mut(&id) else {
                             continue;
                         };
-                        c.base = at;
+                        // Each place's own sequence, not the call's last: a lazy expiry read
+                        // later in the call moved the places read before it, after them.
+                        c.base = place.log_seq;
                         if !update(c, place, now, &ts) {
                             conns.remove(&id);
                         }

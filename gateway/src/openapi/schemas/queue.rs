@@ -113,6 +113,13 @@ json_schema!(
   "expires_at": {
    "$ref": "#/components/schemas/ExpiresAt"
   },
+  "poll_hint": {
+   "type": [
+    "string",
+    "null"
+   ],
+   "description": "While WAITING: pass it back as the hint query parameter of the next GET /api/v1/queue/status, which can then answer from the departure log the gateway follows, without a Redis operation. Opaque, signed, bound to this waiting_token; null unless WAITING."
+  },
   "queueing_method": {
    "$ref": "#/components/schemas/QueueingMethod"
   }
@@ -148,6 +155,13 @@ json_schema!(
   },
   "expires_at": {
    "$ref": "#/components/schemas/ExpiresAt"
+  },
+  "poll_hint": {
+   "type": [
+    "string",
+    "null"
+   ],
+   "description": "While WAITING: pass it back as the hint query parameter of the next GET /api/v1/queue/status, which can then answer from the departure log the gateway follows, without a Redis operation. Opaque, signed, bound to this waiting_token; null unless WAITING."
   },
   "queueing_method": {
    "$ref": "#/components/schemas/QueueingMethod"

@@ -6,6 +6,12 @@
 -- tokens of an earlier incarnation of the event (deleted with its data, created again) are
 -- refused; it also seeds the lottery (random_draw in lib.lua). An update keeps the epoch.
 local created = redis.call('EXISTS', EV) == 0
+-- A new opening time may put pre-queue draws ahead of places already waiting (joins before
+-- the opening sort ahead of every ticket), which the log cannot describe: 'x0' has every
+-- position reader re-read.
+if (not created) and (redis.call('HGET', EV, 'opens') or '') ~= ARGV[8] then
+  log_departure('x0')
+end
 redis.call('HSET', EV, 'aps', ARGV[3], 'max', ARGV[4], 'attl', ARGV[5], 'idle', ARGV[6],
   'rto', ARGV[7], 'opens', ARGV[8], 'url', ARGV[9])
 redis.call('HSET', EV, 'pow', ARGV[10] or '0')

@@ -3,7 +3,8 @@
 -- SHA-256 of its access code ('' for none) (i = 1..N).
 -- Reply: {-1} unknown event | {-2} closed or out of tickets | {-3} the queueing method is
 -- `reject` | {-4} an access code is unknown or spent by another session | {rate_m, aps, flags,
--- opens, epoch, then per join: code (1 new, 0 existing), ticket, status, position, expires_at}.
+-- opens, epoch, then per join: code (1 new, 0 existing), ticket, status, position, expires_at,
+-- log seq (the departure log's sequence the position is exact at)}.
 -- A batch is one script call, so the whole group costs one round trip and one WAIT (the group
 -- commit of joins); a session whose ticket still stands gets it back (a refresh never takes a
 -- second place), also when it appears twice in one batch; one whose ticket is gone joins again
@@ -103,6 +104,7 @@ for i = 1, n do
     else
       local k = #out
       out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = 0, old, p[1], p[2], p[3]
+      out[k + 6] = log_seq(c)
     end
   end
   if not p then
@@ -127,6 +129,8 @@ for i = 1, n do
       in_q[d] = PRIO_SCORE + t
       if qlen then qlen = qlen + 1 end
       local st, pos = WAITING, redis.call('ZRANK', Q, d) + 1
+      -- Everyone from that rank on moved back one: logged, unlike a join at the back.
+      log_departure('p' .. pos)
       if pre then st, pos = PRE_QUEUE, 0 end
       out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = 1, t, st, pos, expires
     elseif pre then
@@ -147,6 +151,7 @@ for i = 1, n do
       out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = 1, t, WAITING, qlen, expires
     end
     if not ready_until then redis.call('HSET', hb_key(t), t % BUCKET, NOW_S) end
+    out[k + 6] = log_seq(c)
   end
 end
 if seq > seq0 then redis.call('SET', SEQ, seq) end

@@ -47,7 +47,7 @@ end
 -- The event's configuration and flags, or nil when the event does not exist.
 local function load_cfg()
   local v = redis.call('HMGET', EV, 'aps', 'max', 'attl', 'idle', 'rto', 'opens', 'stopped', 'sold',
-    'rate_m', 'p_end', 'p_len', 'epoch', 'qm')
+    'rate_m', 'p_end', 'p_len', 'epoch', 'qm', 'dseq')
   if not v[1] then
     return nil
   end
@@ -55,7 +55,7 @@ local function load_cfg()
     aps = tonumber(v[1]), max = tonumber(v[2]), attl = tonumber(v[3]), idle = tonumber(v[4]),
     rto = tonumber(v[5]), opens = tonumber(v[6]), stopped = v[7] == '1', sold = v[8] == '1',
     rate_m = tonumber(v[9]) or -1, p_end = tonumber(v[10]) or 0, p_len = tonumber(v[11]) or 0,
-    epoch = tonumber(v[12]) or 0, qm = tonumber(v[13]) or 0,
+    epoch = tonumber(v[12]) or 0, qm = tonumber(v[13]) or 0, dseq = tonumber(v[14]) or 0,
   }
 end
 
@@ -75,14 +75,27 @@ local function pre_queue(c)
 end
 
 -- The departure log: every change to who is waiting ahead of whom, in order, so that a
--- WebSocket fan-out can derive every position from its last one without asking per user.
--- 'a<n>' = n left from the head (admission), 'r<k>' = the user at 1-based rank k left.
--- Joins are not logged: a join never moves anyone already waiting.
+-- WebSocket fan-out (and a status read with a position hint) can derive every position from
+-- its last one without asking per user.
+-- 'a<n>' = n left from the head (admission), 'r<k>' = the user at 1-based rank k left,
+-- 'p<k>' = a priority place arrived at 1-based rank k (everyone from k on moved back one) and
+-- 'x0' = positions moved in a way the log does not describe (the opening time changed, so
+-- pre-queue draws may now sort ahead of waiting places): every reader re-reads.
+-- Joins at the back are not logged: such a join never moves anyone already waiting.
 local DLOG_MAX = 1024
+-- Entries this script call has logged: the sequence a position read in this call is exact at
+-- is the one loaded with the configuration plus these (see `log_seq`), read without a call.
+local LOGGED = 0
 local function log_departure(entry)
   redis.call('LPUSH', P .. 'dlog', entry)
   redis.call('LTRIM', P .. 'dlog', 0, DLOG_MAX - 1)
   redis.call('HINCRBY', EV, 'dseq', 1)
+  LOGGED = LOGGED + 1
+end
+
+-- The departure log's sequence now, within this call: positions read now are exact at it.
+local function log_seq(c)
+  return c.dseq + LOGGED
 end
 
 -- Removes session d's waiting ticket t, whose 0-based rank is known, and its heartbeat.
@@ -179,7 +192,7 @@ local function held()
 end
 
 local function reply(c, code, t, p)
-  return {code, t, p[1], p[2], p[3], c.rate_m, c.aps, flags(c), c.opens or -1, c.epoch}
+  return {code, t, p[1], p[2], p[3], c.rate_m, c.aps, flags(c), c.opens or -1, c.epoch, log_seq(c)}
 end
 
 -- The lottery's generator: MINSTD (Park-Miller, x' = 48271 x mod 2^31 - 1), whose state `rnd` is

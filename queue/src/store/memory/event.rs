@@ -217,7 +217,11 @@ impl Ev {
         (self.departure_seq, self.epoch)
     }
 
+    /// Mirror of configure.lua on an existing event.
     pub fn configure(&mut self, cfg: &EventConfig) {
+        if self.cfg.opens_at_ms() != cfg.opens_at_ms() {
+            self.log_departure(Departure::Reset);
+        }
         self.cfg = cfg.clone();
         self.epoch += 1;
     }
@@ -264,6 +268,9 @@ impl Ev {
             admit_per_second: self.cfg.admit_per_second,
             idle_timeout_seconds: self.cfg.idle_timeout_seconds,
             queueing_method: self.cfg.queueing_method,
+            epoch: self.token_epoch,
+            pause_end_s: self.p_end,
+            pause_len_s: self.p_len,
         }
     }
 
@@ -355,6 +362,7 @@ impl Ev {
             opens_at_ms: self.cfg.opens_at_ms(),
             epoch: self.token_epoch,
             method: self.cfg.queueing_method,
+            log_seq: self.departure_seq,
         }
     }
 
@@ -462,6 +470,10 @@ impl Ev {
                 t as i64
             };
             self.add_waiting(t, score, now_ms / 1000);
+            if prio {
+                let rank = self.rank_of(t).unwrap_or_default();
+                self.log_departure(Departure::Arrival(rank + 1));
+            }
         }
         Ok(Joined {
             created: true,

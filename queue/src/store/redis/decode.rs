@@ -8,9 +8,10 @@ pub(super) fn u(v: i64) -> u64 {
     v.max(0) as u64
 }
 
-/// Decodes `{code, ticket, status, position, expires_at, rate_m, aps, flags, opens, epoch}`.
+/// Decodes `{code, ticket, status, position, expires_at, rate_m, aps, flags, opens, epoch,
+/// log seq}`.
 pub(super) fn decode_place(r: &[i64]) -> Result<Place> {
-    if r.len() < 10 {
+    if r.len() < 11 {
         return Err(QueueError::Protocol(format!("short place reply {r:?}")));
     }
     let status =
@@ -26,6 +27,7 @@ pub(super) fn decode_place(r: &[i64]) -> Result<Place> {
         opens_at_ms: (r[8] >= 0).then(|| r[8] as u64),
         epoch: u(r[9]),
         method: QueueingMethod::from_code((r[7] >> 2) & 3),
+        log_seq: u(r[10]),
     })
 }
 
@@ -48,13 +50,15 @@ pub(super) fn split<'r>(
     Ok((head, rows.chunks_exact(width)))
 }
 
-/// Decodes one place of a batch reply from its ticket, its row `{status, position, expires_at}`
-/// and the event's `{rate_m, aps, flags, opens, epoch}` that every place of the reply shares.
+/// Decodes one place of a batch reply from its ticket, its row `{status, position, expires_at,
+/// log seq}` and the event's `{rate_m, aps, flags, opens, epoch}` that every place of the reply
+/// shares.
 pub(super) fn place_row(ticket: i64, row: &[i64], shared: &[i64]) -> Result<Place> {
-    let mut r = [0; 10];
+    let mut r = [0; 11];
     r[1] = ticket;
     r[2..5].copy_from_slice(&row[..3]);
-    r[5..].copy_from_slice(&shared[..5]);
+    r[5..10].copy_from_slice(&shared[..5]);
+    r[10] = row[3];
     decode_place(&r)
 }
 
@@ -119,7 +123,7 @@ pub(super) fn pulse(r: &[String]) -> Result<Pulse> {
     let departures = if num(6)? == 1 {
         None
     } else {
-        let d: Option<Vec<Departure>> = r[8..].iter().map(|e| Departure::parse(e)).collect();
+        let d: Option<Vec<Departure>> = r[11..].iter().map(|e| Departure::parse(e)).collect();
         Some(d.ok_or_else(|| QueueError::Protocol(format!("bad departure in {r:?}")))?)
     };
     Ok(Pulse {
@@ -132,5 +136,8 @@ pub(super) fn pulse(r: &[String]) -> Result<Pulse> {
         admit_per_second: u32::try_from(num(5)?).unwrap_or(0),
         idle_timeout_seconds: u32::try_from(num(7)?).unwrap_or(0),
         queueing_method: QueueingMethod::from_code((flags >> 2) & 3),
+        epoch: u(num(8)?),
+        pause_end_s: u(num(9)?),
+        pause_len_s: u(num(10)?),
     })
 }

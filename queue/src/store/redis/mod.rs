@@ -266,8 +266,8 @@ impl Store for RedisStore {
             [-4] => return Err(QueueError::InvalidAccessCode),
             _ => {}
         }
-        // The event's fields, then per join: created, ticket, status, position, expiry.
-        let (shared, rows) = decode::split(&r, 5, 5, joins.len(), "join")?;
+        // The event's fields, then per join: created, ticket, status, position, expiry, log seq.
+        let (shared, rows) = decode::split(&r, 5, 6, joins.len(), "join")?;
         rows.map(|j| {
             Ok(Joined {
                 created: j[0] == 1,
@@ -289,8 +289,8 @@ impl Store for RedisStore {
         if r == [-1] {
             return Err(Self::not_found(event));
         }
-        // The event's fields, then per read: status, position, expiry.
-        let (shared, rows) = decode::split(&r, 5, 3, reads.len(), "status")?;
+        // The event's fields, then per read: status, position, expiry, log seq.
+        let (shared, rows) = decode::split(&r, 5, 4, reads.len(), "status")?;
         reads
             .iter()
             .zip(rows)
@@ -396,8 +396,8 @@ impl Store for RedisStore {
             return Err(Self::not_found(event));
         }
         // {1, rate_m, aps, flags, opens, departure seq, epoch}, then per ticket: status,
-        // position, expiry.
-        let (head, rows) = decode::split(&r, 7, 3, tickets.len(), "places")?;
+        // position, expiry, log seq.
+        let (head, rows) = decode::split(&r, 7, 4, tickets.len(), "places")?;
         let shared = [head[1], head[2], head[3], head[4], head[6]];
         let places = tickets
             .iter()

@@ -49,11 +49,12 @@ impl QueueGrpc {
     }
 }
 
-fn timestamp(t: Option<OffsetDateTime>) -> Option<proto::prost_types::Timestamp> {
-    t.map(|t| proto::prost_types::Timestamp {
+/// The protobuf form of an instant (the gateway's gRPC services all answer with these).
+pub(crate) fn timestamp(t: OffsetDateTime) -> proto::prost_types::Timestamp {
+    proto::prost_types::Timestamp {
         seconds: t.unix_timestamp(),
         nanos: t.nanosecond() as i32,
-    })
+    }
 }
 
 /// The gRPC status of a place: the same states as the HTTP API's `status`.
@@ -85,7 +86,7 @@ macro_rules! place_reply {
             $($field: $value,)*
             status: queue_status(p.status) as i32,
             eta_seconds: clamp(p.eta_seconds),
-            expires_at: timestamp(p.expires_at),
+            expires_at: p.expires_at.map(timestamp),
             error: None,
             queueing_method: p.queueing_method.as_str().to_owned(),
         }
@@ -162,7 +163,7 @@ impl QueueService for QueueGrpc {
             admission: gw::AdmissionStatus::Granted as i32,
             reservation_token: g.reservation_token,
             ttl_seconds: clamp(i64::try_from(g.ttl_seconds).unwrap_or(i64::MAX)),
-            valid_until: timestamp(Some(g.valid_until)),
+            valid_until: Some(timestamp(g.valid_until)),
             error: None,
         }))
     }

@@ -40,12 +40,13 @@ fn err(e: impl Into<ApiError>) -> tonic::Status {
 }
 
 impl QueueGrpc {
-    /// UNAVAILABLE (`MAINTENANCE`) while MAINTENANCE_MODE is in force, as the HTTP queue API.
-    fn open(&self) -> Result<(), tonic::Status> {
+    /// The message of a call; UNAVAILABLE (`MAINTENANCE`) instead while MAINTENANCE_MODE is in
+    /// force, as the HTTP queue API.
+    fn open<T>(&self, request: Request<T>) -> Result<T, tonic::Status> {
         if self.state.system.maintenance() {
             return Err(err(ApiError::Maintenance));
         }
-        Ok(())
+        Ok(request.into_inner())
     }
 }
 
@@ -99,8 +100,7 @@ impl QueueService for QueueGrpc {
         &self,
         request: Request<gw::JoinQueueRequest>,
     ) -> Result<Response<gw::JoinQueueResponse>, tonic::Status> {
-        self.open()?;
-        let r = request.into_inner();
+        let r = self.open(request)?;
         // `user_id` is not trusted (as over HTTP): only a verified assertion names a user.
         let assertion = (!r.user_assertion.is_empty()).then_some(r.user_assertion.as_str());
         // JoinQueueRequest has no field for a solution: an event with `join_challenge` is
@@ -135,8 +135,7 @@ impl QueueService for QueueGrpc {
         &self,
         request: Request<gw::GetQueueStatusRequest>,
     ) -> Result<Response<gw::GetQueueStatusResponse>, tonic::Status> {
-        self.open()?;
-        let token = request.into_inner().waiting_token;
+        let token = self.open(request)?.waiting_token;
         let p = self.state.room.status(&token).await.map_err(err)?;
         Ok(Response::new(
             place_reply!(gw::GetQueueStatusResponse, &p, {
@@ -150,8 +149,7 @@ impl QueueService for QueueGrpc {
         &self,
         request: Request<gw::RequestAdmissionRequest>,
     ) -> Result<Response<gw::RequestAdmissionResponse>, tonic::Status> {
-        self.open()?;
-        let r = request.into_inner();
+        let r = self.open(request)?;
         let (event, _) = self.state.room.ticket_of(&r.waiting_token).map_err(err)?;
         if !r.event_id.is_empty() && r.event_id != event.as_str() {
             return Err(err(ApiError::BadRequest(
@@ -172,8 +170,7 @@ impl QueueService for QueueGrpc {
         &self,
         request: Request<gw::LeaveQueueRequest>,
     ) -> Result<Response<gw::LeaveQueueResponse>, tonic::Status> {
-        self.open()?;
-        let token = request.into_inner().waiting_token;
+        let token = self.open(request)?.waiting_token;
         self.state.room.leave(&token).await.map_err(err)?;
         Ok(Response::new(gw::LeaveQueueResponse {
             left: true,

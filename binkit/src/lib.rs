@@ -1,6 +1,8 @@
 //! What the workspace's server binaries (`gateway`, `backends`) share around `main`: the future
 //! that resolves when the process is asked to stop, which each passes to its server as the
-//! start of its drain.
+//! start of its drain, and the gRPC health and reflection services both serve ([`grpc`]).
+
+pub mod grpc;
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C); elsewhere than Unix, on Ctrl-C only.
 pub async fn shutdown_signal() {

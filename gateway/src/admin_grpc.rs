@@ -3,6 +3,7 @@
 //! every call is UNAUTHENTICATED). The work is [`crate::admin`]'s, shared with HTTP.
 
 use crate::admin::{self, Caller, Emergency};
+use crate::grpc::timestamp;
 use crate::AppState;
 use proto::common::v1 as common;
 use proto::common::v1::admin_service_server::{AdminService, AdminServiceServer};
@@ -49,13 +50,6 @@ pub fn server(state: AppState) -> Guarded {
         state: state.clone(),
     };
     AdminServiceServer::with_interceptor(AdminGrpc { state }, guard)
-}
-
-fn timestamp(t: time::OffsetDateTime) -> proto::prost_types::Timestamp {
-    proto::prost_types::Timestamp {
-        seconds: t.unix_timestamp(),
-        nanos: t.nanosecond() as i32,
-    }
 }
 
 fn caller<T>(req: &Request<T>, operator: &str, reason: &str) -> Caller {

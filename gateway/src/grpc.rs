@@ -12,12 +12,14 @@ use proto::common::v1::admin_service_server::AdminServiceServer;
 use proto::gateway::v1 as gw;
 use proto::gateway::v1::gateway_service_server::GatewayServiceServer;
 use proto::gateway::v1::queue_service_server::{QueueService, QueueServiceServer};
+use proto::gateway::v1::web_socket_service_server::WebSocketServiceServer;
 use queue::model::Status;
 use queue::room::PlaceView;
 use std::future::Future;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
+use tonic::server::NamedService;
 use tonic::{Request, Response};
 
 /// The QueueService implementation over the gateway's state.
@@ -38,20 +40,22 @@ fn err(e: impl Into<ApiError>) -> tonic::Status {
 }
 
 impl QueueGrpc {
-    /// UNAVAILABLE (`MAINTENANCE`) while MAINTENANCE_MODE is in force, as the HTTP queue API.
-    fn open(&self) -> Result<(), tonic::Status> {
+    /// The message of a call; UNAVAILABLE (`MAINTENANCE`) instead while MAINTENANCE_MODE is in
+    /// force, as the HTTP queue API.
+    fn open<T>(&self, request: Request<T>) -> Result<T, tonic::Status> {
         if self.state.system.maintenance() {
             return Err(err(ApiError::Maintenance));
         }
-        Ok(())
+        Ok(request.into_inner())
     }
 }
 
-fn timestamp(t: Option<OffsetDateTime>) -> Option<proto::prost_types::Timestamp> {
-    t.map(|t| proto::prost_types::Timestamp {
+/// The protobuf form of an instant (the gateway's gRPC services all answer with these).
+pub(crate) fn timestamp(t: OffsetDateTime) -> proto::prost_types::Timestamp {
+    proto::prost_types::Timestamp {
         seconds: t.unix_timestamp(),
         nanos: t.nanosecond() as i32,
-    })
+    }
 }
 
 /// The gRPC status of a place: the same states as the HTTP API's `status`.
@@ -74,14 +78,29 @@ fn position(p: &PlaceView) -> i32 {
     clamp(i64::try_from(p.position).unwrap_or(i64::MAX))
 }
 
+/// `$reply` (JoinQueueResponse, GetQueueStatusResponse: two messages, no common type) with its
+/// own `$field`s and the fields every reply about a place carries, from the [`PlaceView`] `$p`.
+macro_rules! place_reply {
+    ($reply:path, $p:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
+        let p: &PlaceView = $p;
+        $reply {
+            $($field: $value,)*
+            status: queue_status(p.status) as i32,
+            eta_seconds: clamp(p.eta_seconds),
+            expires_at: p.expires_at.map(timestamp),
+            error: None,
+            queueing_method: p.queueing_method.as_str().to_owned(),
+        }
+    }};
+}
+
 #[tonic::async_trait]
 impl QueueService for QueueGrpc {
     async fn join_queue(
         &self,
         request: Request<gw::JoinQueueRequest>,
     ) -> Result<Response<gw::JoinQueueResponse>, tonic::Status> {
-        self.open()?;
-        let r = request.into_inner();
+        let r = self.open(request)?;
         // `user_id` is not trusted (as over HTTP): only a verified assertion names a user.
         let assertion = (!r.user_assertion.is_empty()).then_some(r.user_assertion.as_str());
         // JoinQueueRequest has no field for a solution: an event with `join_challenge` is
@@ -104,42 +123,33 @@ impl QueueService for QueueGrpc {
                 .get_or_create(&Metrics::event(&r.event_id))
                 .inc();
         }
-        let p = &joined.place;
-        Ok(Response::new(gw::JoinQueueResponse {
-            waiting_token: joined.waiting_token,
-            position_hint: position(p),
-            eta_seconds: clamp(p.eta_seconds),
-            status: queue_status(p.status) as i32,
-            expires_at: timestamp(p.expires_at),
-            error: None,
-            queueing_method: p.queueing_method.as_str().to_owned(),
-        }))
+        Ok(Response::new(
+            place_reply!(gw::JoinQueueResponse, &joined.place, {
+                waiting_token: joined.waiting_token,
+                position_hint: position(&joined.place),
+            }),
+        ))
     }
 
     async fn get_queue_status(
         &self,
         request: Request<gw::GetQueueStatusRequest>,
     ) -> Result<Response<gw::GetQueueStatusResponse>, tonic::Status> {
-        self.open()?;
-        let token = request.into_inner().waiting_token;
+        let token = self.open(request)?.waiting_token;
         let p = self.state.room.status(&token).await.map_err(err)?;
-        Ok(Response::new(gw::GetQueueStatusResponse {
-            status: queue_status(p.status) as i32,
-            position: position(&p),
-            eta_seconds: clamp(p.eta_seconds),
-            admission_ready: p.admission_ready,
-            expires_at: timestamp(p.expires_at),
-            error: None,
-            queueing_method: p.queueing_method.as_str().to_owned(),
-        }))
+        Ok(Response::new(
+            place_reply!(gw::GetQueueStatusResponse, &p, {
+                position: position(&p),
+                admission_ready: p.admission_ready,
+            }),
+        ))
     }
 
     async fn request_admission(
         &self,
         request: Request<gw::RequestAdmissionRequest>,
     ) -> Result<Response<gw::RequestAdmissionResponse>, tonic::Status> {
-        self.open()?;
-        let r = request.into_inner();
+        let r = self.open(request)?;
         let (event, _) = self.state.room.ticket_of(&r.waiting_token).map_err(err)?;
         if !r.event_id.is_empty() && r.event_id != event.as_str() {
             return Err(err(ApiError::BadRequest(
@@ -151,7 +161,7 @@ impl QueueService for QueueGrpc {
             admission: gw::AdmissionStatus::Granted as i32,
             reservation_token: g.reservation_token,
             ttl_seconds: clamp(i64::try_from(g.ttl_seconds).unwrap_or(i64::MAX)),
-            valid_until: timestamp(Some(g.valid_until)),
+            valid_until: Some(timestamp(g.valid_until)),
             error: None,
         }))
     }
@@ -160,8 +170,7 @@ impl QueueService for QueueGrpc {
         &self,
         request: Request<gw::LeaveQueueRequest>,
     ) -> Result<Response<gw::LeaveQueueResponse>, tonic::Status> {
-        self.open()?;
-        let token = request.into_inner().waiting_token;
+        let token = self.open(request)?.waiting_token;
         self.state.room.leave(&token).await.map_err(err)?;
         Ok(Response::new(gw::LeaveQueueResponse {
             left: true,
@@ -170,45 +179,18 @@ impl QueueService for QueueGrpc {
     }
 }
 
-/// Keeps the gRPC health status of the server (`""`) and of QueueService equal to readiness
-/// (the store answers a PING), checked once a second, and NOT_SERVING once draining starts.
-async fn follow_readiness(
-    state: AppState,
-    health: tonic_health::server::HealthReporter,
-    mut stopped: tokio::sync::watch::Receiver<bool>,
-) {
-    use tonic::server::NamedService;
-    use tonic_health::ServingStatus;
-    let names = [
-        "",
-        <QueueServiceServer<QueueGrpc> as NamedService>::NAME,
-        <GatewayServiceServer<GatewayGrpc> as NamedService>::NAME,
-        <AdminServiceServer<AdminGrpc> as NamedService>::NAME,
-        <proto::gateway::v1::web_socket_service_server::WebSocketServiceServer<
-            crate::resv_grpc::StreamsGrpc,
-        > as NamedService>::NAME,
-    ];
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        let status = if *stopped.borrow() {
-            ServingStatus::NotServing
-        } else if state.room.store().ping().await.is_ok() {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::NotServing
-        };
-        for name in names {
-            health.set_service_status(name, status).await;
-        }
-        if status == ServingStatus::NotServing && *stopped.borrow() {
-            return;
-        }
-        tokio::select! {
-            _ = tick.tick() => {}
-            // The server is gone (it failed before draining): nothing left to report for.
-            r = stopped.changed() => if r.is_err() { return },
-        }
-    }
+/// What this server serves besides health and reflection: the services whose health status
+/// follows readiness and that reflection names.
+const SERVICES: [&str; 4] = [
+    <QueueServiceServer<QueueGrpc> as NamedService>::NAME,
+    <GatewayServiceServer<GatewayGrpc> as NamedService>::NAME,
+    <AdminServiceServer<AdminGrpc> as NamedService>::NAME,
+    <WebSocketServiceServer<crate::resv_grpc::StreamsGrpc> as NamedService>::NAME,
+];
+
+/// Ready while the store answers a PING.
+async fn ready(state: AppState) -> bool {
+    state.room.store().ping().await.is_ok()
 }
 
 /// Serves QueueService on `listener` until `shutdown` resolves, then gives in-flight calls
@@ -221,26 +203,9 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     let limits = state.limits.clone();
     let (tx, mut rx) = tokio::sync::watch::channel(false);
-    // The standard gRPC surface: grpc.health.v1 (what Kubernetes gRPC probes and load balancers
-    // ask), following readiness, and server reflection (what grpcurl and grpcui ask).
-    let (health, health_service) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        // Only what this server serves (the descriptor set holds every service of proto/).
-        .with_service_name(<QueueServiceServer<QueueGrpc> as tonic::server::NamedService>::NAME)
-        .with_service_name(<GatewayServiceServer<GatewayGrpc> as tonic::server::NamedService>::NAME)
-        .with_service_name(<AdminServiceServer<AdminGrpc> as tonic::server::NamedService>::NAME)
-        .with_service_name(
-            <proto::gateway::v1::web_socket_service_server::WebSocketServiceServer<
-                crate::resv_grpc::StreamsGrpc,
-            > as tonic::server::NamedService>::NAME,
-        )
-        .with_service_name("grpc.health.v1.Health")
-        .with_service_name("grpc.reflection.v1.ServerReflection")
-        .build_v1()
-        .expect("the compiled descriptor set is valid");
-    let follow = tokio::spawn(follow_readiness(state.clone(), health, tx.subscribe()));
+    // Health follows readiness, and is NOT_SERVING once draining starts.
+    let (health_service, reflection, follow) =
+        binkit::grpc::standard_services(&SERVICES, tx.subscribe(), state.clone(), ready);
     let server = tonic::transport::Server::builder()
         .timeout(limits.request_timeout)
         .add_service(health_service)

@@ -10,6 +10,16 @@ use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
+
+/// The services served besides health and reflection.
+const SERVICES: [&str; 5] = [
+    <ReservationServiceServer<Backends> as NamedService>::NAME,
+    <InventoryServer<Backends> as NamedService>::NAME,
+    <PaymentServiceServer<Backends> as NamedService>::NAME,
+    <WorkerServiceServer<Backends> as NamedService>::NAME,
+    <AdminServiceServer<Backends> as NamedService>::NAME,
+];
 
 /// Serves ReservationService, Inventory, PaymentService, WorkerService and AdminService
 /// (health, CANCEL_RESERVATIONS) on `listener` and
@@ -41,25 +51,13 @@ pub async fn serve(
             .await
         })
     };
-    // The standard gRPC surface: grpc.health.v1 following the store (what Kubernetes gRPC
-    // probes ask) and server reflection (what grpcurl asks).
-    let (health, health_service) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        // Only what this server serves (the descriptor set holds every service of proto/).
-        .with_service_name(
-            <ReservationServiceServer<Backends> as tonic::server::NamedService>::NAME,
-        )
-        .with_service_name(<InventoryServer<Backends> as tonic::server::NamedService>::NAME)
-        .with_service_name(<PaymentServiceServer<Backends> as tonic::server::NamedService>::NAME)
-        .with_service_name(<WorkerServiceServer<Backends> as tonic::server::NamedService>::NAME)
-        .with_service_name(<AdminServiceServer<Backends> as tonic::server::NamedService>::NAME)
-        .with_service_name("grpc.health.v1.Health")
-        .with_service_name("grpc.reflection.v1.ServerReflection")
-        .build_v1()
-        .expect("the compiled descriptor set is valid");
-    let follow = tokio::spawn(follow_store(backends.clone(), health, stop_rx.clone()));
+    // Health follows whether the store answers a PING.
+    let (health_service, reflection, follow) = binkit::grpc::standard_services(
+        &SERVICES,
+        stop_rx.clone(),
+        backends.clone(),
+        |b: Backends| async move { b.store().ping().await.is_ok() },
+    );
     let result = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
@@ -74,38 +72,4 @@ pub async fn serve(
     let _ = sweeper.await;
     let _ = follow.await;
     result
-}
-
-/// Keeps the gRPC health status of the server (`""`) and of each service equal to whether the
-/// store answers a PING, checked once a second, until `stopped`.
-async fn follow_store(
-    backends: Backends,
-    health: tonic_health::server::HealthReporter,
-    mut stopped: tokio::sync::watch::Receiver<bool>,
-) {
-    use tonic::server::NamedService;
-    use tonic_health::ServingStatus;
-    let names = [
-        "",
-        <ReservationServiceServer<Backends> as NamedService>::NAME,
-        <InventoryServer<Backends> as NamedService>::NAME,
-        <PaymentServiceServer<Backends> as NamedService>::NAME,
-        <WorkerServiceServer<Backends> as NamedService>::NAME,
-        <AdminServiceServer<Backends> as NamedService>::NAME,
-    ];
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    while !*stopped.borrow() {
-        let status = if backends.store().ping().await.is_ok() {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::NotServing
-        };
-        for name in names {
-            health.set_service_status(name, status).await;
-        }
-        tokio::select! {
-            _ = tick.tick() => {}
-            r = stopped.changed() => if r.is_err() { return },
-        }
-    }
 }

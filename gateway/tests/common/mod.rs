@@ -285,13 +285,13 @@ pub async fn join(base: &str, event: &str, session: &str) -> Resp {
     .await
 }
 
+/// `GET {base}{path}` with `token` as the bearer.
+pub async fn get_as(base: &str, path: &str, token: &str) -> Resp {
+    send(client().get(format!("{base}{path}")).bearer_auth(token)).await
+}
+
 pub async fn status(base: &str, token: &str) -> Resp {
-    send(
-        client()
-            .get(format!("{base}/api/v1/queue/status"))
-            .bearer_auth(token),
-    )
-    .await
+    get_as(base, "/api/v1/queue/status", token).await
 }
 
 pub async fn enter(base: &str, token: &str) -> Resp {

@@ -2,7 +2,7 @@
 //! body), the shop's calls around them (reserve, pay, read a reservation and the seats left)
 //! and the gateway's `/metrics` counters.
 
-use super::{client, send, Resp};
+use super::{client, get_as, send, Resp};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use webhooks::StandardWebhooks;
@@ -155,11 +155,6 @@ pub async fn buy(
     let rid = reserve(base, token, &format!("r-{key}"), quantity).await;
     let intent = pay(base, token, &format!("p-{key}"), &rid, scenario).await;
     (rid, intent)
-}
-
-/// `GET {base}{path}` with `token` as the bearer.
-pub async fn get_as(base: &str, path: &str, token: &str) -> Resp {
-    send(client().get(format!("{base}{path}")).bearer_auth(token)).await
 }
 
 /// The availability of `event` as the holder of the admission `jwt` asks for it.

@@ -58,7 +58,15 @@ fn departures_move_positions() {
     assert_eq!(Departure::Rank(4).apply(3), Some(3));
     assert_eq!(Departure::parse("a12"), Some(Departure::Head(12)));
     assert_eq!(Departure::parse("r1"), Some(Departure::Rank(1)));
-    assert_eq!(Departure::parse("x1"), None);
+    // A priority arrival at 4 moves 4 and everyone behind back one, nobody ahead.
+    assert_eq!(Departure::Arrival(4).apply(4), Some(5));
+    assert_eq!(Departure::Arrival(4).apply(9), Some(10));
+    assert_eq!(Departure::Arrival(4).apply(3), Some(3));
+    assert_eq!(Departure::Reset.apply(1), None);
+    assert_eq!(Departure::parse("p2"), Some(Departure::Arrival(2)));
+    assert_eq!(Departure::parse("x0"), Some(Departure::Reset));
+    assert_eq!(Departure::parse("z1"), None);
+    assert_eq!(Departure::parse("p"), None);
     assert_eq!(Departure::parse(""), None);
 }
 

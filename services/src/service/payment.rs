@@ -1,21 +1,14 @@
 //! PaymentService: payment intents, settled by the [simulator](super::simulator).
 
 use super::convert::{check_intent_id, money, ts};
-use super::{answer, Backends};
+use super::Backends;
 use crate::error::{Result, ServiceError};
 use crate::model::*;
 use crate::store::IntentRequest;
 use proto::payment::v1 as pay;
 
-grpc_service! {
-    pay::payment_service_server::PaymentService {
-        create_payment_intent(pay::CreatePaymentIntentRequest) -> pay::CreatePaymentIntentResponse = create_intent_inner;
-        get_payment_status(pay::GetPaymentStatusRequest) -> pay::GetPaymentStatusResponse = payment_status_inner;
-    }
-}
-
 impl Backends {
-    async fn create_intent_inner(
+    pub(super) async fn create_intent_inner(
         &self,
         req: pay::CreatePaymentIntentRequest,
     ) -> Result<pay::CreatePaymentIntentResponse> {
@@ -73,7 +66,7 @@ impl Backends {
         })
     }
 
-    async fn payment_status_inner(
+    pub(super) async fn payment_status_inner(
         &self,
         req: pay::GetPaymentStatusRequest,
     ) -> Result<pay::GetPaymentStatusResponse> {

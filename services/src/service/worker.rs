@@ -4,20 +4,13 @@ use super::convert::{
     check_intent_id, check_matches, check_reservation_id, processing, released_seats,
     seat_status_of, seats_of, ts,
 };
-use super::{answer, Backends};
+use super::Backends;
 use crate::error::{Result, ServiceError};
 use crate::model::*;
 use proto::reservation::v1 as res;
 
-grpc_service! {
-    res::worker_service_server::WorkerService {
-        process_reservation_expiry(res::ProcessExpiryRequest) -> res::ProcessExpiryResponse = process_expiry_inner;
-        process_payment_result(res::ProcessPaymentRequest) -> res::ProcessPaymentResponse = process_payment_inner;
-    }
-}
-
 impl Backends {
-    async fn process_expiry_inner(
+    pub(super) async fn process_expiry_inner(
         &self,
         req: res::ProcessExpiryRequest,
     ) -> Result<res::ProcessExpiryResponse> {
@@ -33,7 +26,7 @@ impl Backends {
         })
     }
 
-    async fn process_payment_inner(
+    pub(super) async fn process_payment_inner(
         &self,
         req: res::ProcessPaymentRequest,
     ) -> Result<res::ProcessPaymentResponse> {

@@ -85,8 +85,8 @@ impl JoinRequest {
 }
 
 /// A place as the store's calls name it: its ticket and the session the ticket was given to.
-/// The two always travel together (a waiting token carries both) because the stores file a
-/// place differently: memory by ticket, Redis by session (see lib.lua).
+/// The two travel together (a waiting token carries both) because each store finds a place by
+/// one of them: memory by ticket, Redis by session (see lib.lua).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Holder {
     /// The place's ticket.

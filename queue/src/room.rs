@@ -244,16 +244,22 @@ impl WaitingRoom {
         Ok((claims, event))
     }
 
+    /// The place `claims` name as the store has it, read as a heartbeat.
+    async fn beat(&self, claims: &WaitingClaims, event: &EventId, now: u64) -> Result<Place> {
+        let place = self
+            .inner
+            .store
+            .status(event, holder(claims), true, now)
+            .await?;
+        same_epoch(claims, &place)?;
+        Ok(place)
+    }
+
     /// Where the token's place stands; the call is a heartbeat.
     pub async fn status(&self, token: &str) -> Result<PlaceView> {
         let (claims, event) = self.claims(token)?;
         let now = self.inner.clock.now_ms();
-        let place = self
-            .inner
-            .store
-            .status(&event, holder(&claims), true, now)
-            .await?;
-        same_epoch(&claims, &place)?;
+        let place = self.beat(&claims, &event, now).await?;
         Ok(self.view(&place, now))
     }
 
@@ -282,12 +288,7 @@ impl WaitingRoom {
             let next = self.inner.hints.issue(token, &next);
             return Ok((self.view(&p, now), Some(next)));
         }
-        let place = self
-            .inner
-            .store
-            .status(&event, holder(&claims), true, now)
-            .await?;
-        same_epoch(&claims, &place)?;
+        let place = self.beat(&claims, &event, now).await?;
         let next = self.hint_for(&event, token, &place, now);
         Ok((self.view(&place, now), next))
     }

@@ -6,7 +6,9 @@ use crate::error::{QueueError, Result};
 use crate::follow::{Follower, FOLLOW_TICK};
 use crate::ids::{check_session_id, EventId, SessionKey};
 use crate::model::*;
-use crate::store::{CodeHash, JoinRequest, Store, MAX_ACCESS_CODES_PER_CALL, PRE_SCORE_MIN};
+use crate::store::{
+    CodeHash, Holder, JoinRequest, Store, MAX_ACCESS_CODES_PER_CALL, PRE_SCORE_MIN,
+};
 use crate::token::{
     AdmissionClaims, AdmissionSigner, PositionHint, PositionHints, UserAssertions, WaitingClaims,
     WaitingTokens, ISSUER,
@@ -242,16 +244,22 @@ impl WaitingRoom {
         Ok((claims, event))
     }
 
+    /// The place `claims` name as the store has it, read as a heartbeat.
+    async fn beat(&self, claims: &WaitingClaims, event: &EventId, now: u64) -> Result<Place> {
+        let place = self
+            .inner
+            .store
+            .status(event, holder(claims), true, now)
+            .await?;
+        same_epoch(claims, &place)?;
+        Ok(place)
+    }
+
     /// Where the token's place stands; the call is a heartbeat.
     pub async fn status(&self, token: &str) -> Result<PlaceView> {
         let (claims, event) = self.claims(token)?;
         let now = self.inner.clock.now_ms();
-        let place = self
-            .inner
-            .store
-            .status(&event, claims.ticket, session_of(&claims), true, now)
-            .await?;
-        same_epoch(&claims, &place)?;
+        let place = self.beat(&claims, &event, now).await?;
         Ok(self.view(&place, now))
     }
 
@@ -280,12 +288,7 @@ impl WaitingRoom {
             let next = self.inner.hints.issue(token, &next);
             return Ok((self.view(&p, now), Some(next)));
         }
-        let place = self
-            .inner
-            .store
-            .status(&event, claims.ticket, session_of(&claims), true, now)
-            .await?;
-        same_epoch(&claims, &place)?;
+        let place = self.beat(&claims, &event, now).await?;
         let next = self.hint_for(&event, token, &place, now);
         Ok((self.view(&place, now), next))
     }
@@ -335,20 +338,16 @@ impl WaitingRoom {
     /// about that place take.
     pub fn holder_of(&self, token: &str) -> Result<(EventId, u64, SessionKey)> {
         let (claims, event) = self.claims(token)?;
-        Ok((event, claims.ticket, session_of(&claims)))
+        let Holder { ticket, session } = holder(&claims);
+        Ok((event, ticket, session))
     }
 
     /// Turns a READY place into an admission JWT; the same grant on every call.
     pub async fn enter(&self, token: &str) -> Result<Grant> {
         let (claims, event) = self.claims(token)?;
         let now = self.inner.clock.now_ms();
-        let session = session_of(&claims);
-        let place = match self
-            .inner
-            .store
-            .enter(&event, claims.ticket, session, now)
-            .await?
-        {
+        let holder = holder(&claims);
+        let place = match self.inner.store.enter(&event, holder, now).await? {
             EnterOutcome::Granted(p) => {
                 same_epoch(&claims, &p)?;
                 p
@@ -379,7 +378,7 @@ impl WaitingRoom {
             exp,
             jti,
             tkt: Some(claims.ticket),
-            sk: Some(session.to_hex()),
+            sk: Some(holder.session.to_hex()),
         })?;
         Ok(Grant {
             reservation_token: token,
@@ -393,10 +392,7 @@ impl WaitingRoom {
     pub async fn leave(&self, token: &str) -> Result<()> {
         let (claims, event) = self.claims(token)?;
         let now = self.inner.clock.now_ms();
-        self.inner
-            .store
-            .leave(&event, claims.ticket, session_of(&claims), now)
-            .await?;
+        self.inner.store.leave(&event, holder(&claims), now).await?;
         Ok(())
     }
 
@@ -416,7 +412,7 @@ impl WaitingRoom {
         let place = match self
             .inner
             .store
-            .status(&event, ticket, session, false, now)
+            .status(&event, Holder { ticket, session }, false, now)
             .await
         {
             Ok(p) => p,
@@ -565,7 +561,11 @@ fn access_code_hash(code: &str) -> Result<CodeHash> {
     }
 }
 
-/// The session a waiting token's ticket was given to, as the store files it.
-fn session_of(claims: &WaitingClaims) -> SessionKey {
-    SessionKey::of_place(&claims.session_id, claims.user_id.as_deref())
+/// The place a waiting token names: its ticket, and the session it was given to as the store
+/// files it.
+fn holder(claims: &WaitingClaims) -> Holder {
+    Holder {
+        ticket: claims.ticket,
+        session: SessionKey::of_place(&claims.session_id, claims.user_id.as_deref()),
+    }
 }

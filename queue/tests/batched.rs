@@ -6,7 +6,8 @@ use queue::error::{QueueError, Result};
 use queue::ids::{EventId, SessionKey};
 use queue::model::*;
 use queue::store::{
-    BatchOptions, Batched, JoinRequest, MemoryStore, RedisOptions, RedisStore, StatusRequest, Store,
+    BatchOptions, Batched, Holder, JoinRequest, MemoryStore, RedisOptions, RedisStore,
+    StatusRequest, Store,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -86,20 +87,19 @@ async fn concurrent_joins_share_script_calls_and_get_every_place_once() {
     let reads: Vec<StatusRequest> = [1u64, 7, 500, 2000, 99_999]
         .iter()
         .map(|&ticket| StatusRequest {
-            ticket,
-            session: holders
-                .get(&ticket)
-                .copied()
-                .unwrap_or_else(|| SessionKey::of("nobody")),
+            holder: Holder {
+                ticket,
+                session: holders
+                    .get(&ticket)
+                    .copied()
+                    .unwrap_or_else(|| SessionKey::of("nobody")),
+            },
             heartbeat: true,
         })
         .collect();
     let many = store.status_many(&ev, &reads, T0 + 500).await.unwrap();
     for (r, p) in reads.iter().zip(&many) {
-        let one = redis
-            .status(&ev, r.ticket, r.session, true, T0 + 500)
-            .await
-            .unwrap();
+        let one = redis.status(&ev, r.holder, true, T0 + 500).await.unwrap();
         assert_eq!(&one, p);
     }
     assert_eq!(many[3].position, 2000);
@@ -122,15 +122,15 @@ queue::forward_store!(Gated, inner, [
     fn act(e: &EventId, a: Action) -> ();
     fn events() -> Vec<EventId>;
     fn join(e: &EventId, s: SessionKey, pre: i64, now: u64) -> Joined;
-    fn status(e: &EventId, t: u64, s: SessionKey, hb: bool, now: u64) -> Place;
+    fn status(e: &EventId, h: Holder, hb: bool, now: u64) -> Place;
     fn status_many(e: &EventId, r: &[StatusRequest], now: u64) -> Vec<Place>;
-    fn enter(e: &EventId, t: u64, s: SessionKey, now: u64) -> EnterOutcome;
-    fn leave(e: &EventId, t: u64, s: SessionKey, now: u64) -> bool;
+    fn enter(e: &EventId, h: Holder, now: u64) -> EnterOutcome;
+    fn leave(e: &EventId, h: Holder, now: u64) -> bool;
     fn admit(e: &EventId, now: u64) -> AdmitReport;
     fn sweep(e: &EventId, b: u32, now: u64) -> SweepReport;
     fn pulse(e: &EventId, since: u64) -> Pulse;
     fn resume(e: &EventId, from: u64, until: u64) -> bool;
-    fn places(e: &EventId, t: &[(u64, SessionKey)], hb: bool, now: u64) -> (u64, Vec<Place>);
+    fn places(e: &EventId, h: &[Holder], hb: bool, now: u64) -> (u64, Vec<Place>);
     fn claim_once(e: &EventId, id: &str, until: u64, now: u64) -> bool;
     fn add_access_codes(e: &EventId, c: &[queue::store::CodeHash]) -> u64;
     fn revoke_access_codes(e: &EventId, c: &[queue::store::CodeHash]) -> u64;

@@ -35,12 +35,12 @@ queue::forward_store!(Counted, inner, [
     fn act(event: &EventId, action: Action) -> ();
     fn events() -> Vec<EventId>;
     fn join_many(event: &EventId, joins: &[JoinRequest], now_ms: u64) -> Vec<Joined>;
-    fn enter(event: &EventId, ticket: u64, session: SessionKey, now_ms: u64) -> EnterOutcome;
-    fn leave(event: &EventId, ticket: u64, session: SessionKey, now_ms: u64) -> bool;
+    fn enter(event: &EventId, holder: Holder, now_ms: u64) -> EnterOutcome;
+    fn leave(event: &EventId, holder: Holder, now_ms: u64) -> bool;
     fn admit(event: &EventId, now_ms: u64) -> AdmitReport;
     fn sweep(event: &EventId, budget: u32, now_ms: u64) -> SweepReport;
     fn pulse(event: &EventId, since: u64) -> Pulse;
-    fn places(event: &EventId, tickets: &[(u64, SessionKey)], heartbeat: bool, now_ms: u64) -> (u64, Vec<Place>);
+    fn places(event: &EventId, holders: &[Holder], heartbeat: bool, now_ms: u64) -> (u64, Vec<Place>);
     fn resume(event: &EventId, from_ms: u64, until_ms: u64) -> bool;
     fn ping() -> ();
     fn add_access_codes(event: &EventId, codes: &[CodeHash]) -> u64;
@@ -195,12 +195,14 @@ impl Run {
             return Ok(());
         };
         self.room.follower().refresh(&self.event).await.unwrap();
-        let claims_ticket = self.room.ticket_of(&token).unwrap().1;
-        let session = SessionKey::of(&format!("s{s}"));
+        let holder = Holder {
+            ticket: self.room.ticket_of(&token).unwrap().1,
+            session: SessionKey::of(&format!("s{s}")),
+        };
         let want = self
             .store
             .inner
-            .status(&self.event, claims_ticket, session, false, now)
+            .status(&self.event, holder, false, now)
             .await
             .unwrap();
         let before = self.store.reads.load(Ordering::SeqCst);

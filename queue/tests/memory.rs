@@ -5,7 +5,7 @@
 
 use queue::ids::{EventId, SessionKey};
 use queue::model::EventConfig;
-use queue::store::{JoinRequest, RedisOptions, RedisStore, Store};
+use queue::store::{Holder, JoinRequest, RedisOptions, RedisStore, Store};
 use std::sync::Arc;
 use testkit::{raw_command, RedisServer};
 
@@ -47,7 +47,11 @@ async fn a_million_expired_joins_leave_redis_as_it_was() {
     // Every script loaded and the event's own keys written once before the baseline.
     let warm = SessionKey::of("warm-up");
     let j = store.join(&ev, warm, -1, T0).await.unwrap();
-    store.leave(&ev, j.place.ticket, warm, T0).await.unwrap();
+    let held = Holder {
+        ticket: j.place.ticket,
+        session: warm,
+    };
+    store.leave(&ev, held, T0).await.unwrap();
     store.sweep(&ev, 1, T0).await.unwrap();
     let (mem_before, keys_before) = (used_memory(server.port()), keys(server.port()));
 

@@ -11,7 +11,8 @@ use queue::ids::{EventId, SessionKey};
 use queue::model::{Action, EventConfig, JoinChallenge, QueueingMethod};
 use queue::page::PageSettings;
 use queue::store::{
-    CodeHash, JoinRequest, MemoryStore, RedisOptions, RedisStore, StatusRequest, Store, MAX_EPOCH,
+    CodeHash, Holder, JoinRequest, MemoryStore, RedisOptions, RedisStore, StatusRequest, Store,
+    MAX_EPOCH,
 };
 use std::sync::atomic::{AtomicU32, Ordering};
 use testkit::RedisServer;
@@ -175,6 +176,14 @@ fn sess(s: u8) -> SessionKey {
     SessionKey::of(&format!("session-{s}"))
 }
 
+/// Session `s`'s place: the ticket its last join recorded in `tickets`.
+fn holder(tickets: &[u64; 6], s: u8) -> Holder {
+    Holder {
+        ticket: tickets[s as usize],
+        session: sess(s),
+    }
+}
+
 /// Applies `op` to `store` and returns its answer, normalised; `batched` false makes each batch
 /// as single calls, one by one. Joins record their tickets in `tickets`.
 async fn apply(
@@ -214,17 +223,14 @@ async fn apply(
             }
             norm(r)
         }
-        Op::Status { s, heartbeat } => norm(
-            store
-                .status(ev, tickets[*s as usize], sess(*s), *heartbeat, now)
-                .await,
-        ),
+        Op::Status { s, heartbeat } => {
+            norm(store.status(ev, holder(tickets, *s), *heartbeat, now).await)
+        }
         Op::StatusMany { reads } => {
             let reqs: Vec<StatusRequest> = reads
                 .iter()
                 .map(|(s, heartbeat)| StatusRequest {
-                    ticket: tickets[*s as usize],
-                    session: sess(*s),
+                    holder: holder(tickets, *s),
                     heartbeat: *heartbeat,
                 })
                 .collect();
@@ -233,17 +239,13 @@ async fn apply(
             } else {
                 let mut out = Vec::new();
                 for q in &reqs {
-                    out.push(
-                        store
-                            .status(ev, q.ticket, q.session, q.heartbeat, now)
-                            .await,
-                    );
+                    out.push(store.status(ev, q.holder, q.heartbeat, now).await);
                 }
                 norm(out.into_iter().collect::<queue::error::Result<Vec<_>>>())
             }
         }
-        Op::Enter { s } => norm(store.enter(ev, tickets[*s as usize], sess(*s), now).await),
-        Op::Leave { s } => norm(store.leave(ev, tickets[*s as usize], sess(*s), now).await),
+        Op::Enter { s } => norm(store.enter(ev, holder(tickets, *s), now).await),
+        Op::Leave { s } => norm(store.leave(ev, holder(tickets, *s), now).await),
         Op::Admit => norm(store.admit(ev, now).await),
         Op::Sweep { budget } => {
             // A full pass: the chunking differs between stores, the outcome may not.
@@ -282,8 +284,8 @@ async fn apply(
         Op::Pulse { since } => norm(store.pulse(ev, *since).await),
         Op::Resume { ms } => norm(store.resume(ev, now.saturating_sub(*ms), now).await),
         Op::Places { heartbeat } => {
-            let held: Vec<(u64, SessionKey)> = (0..tickets.len())
-                .map(|s| (tickets[s], sess(s as u8)))
+            let held: Vec<Holder> = (0..tickets.len() as u8)
+                .map(|s| holder(tickets, s))
                 .collect();
             norm(store.places(ev, &held, *heartbeat, now).await)
         }

@@ -5,7 +5,7 @@
 
 use queue::ids::{EventId, SessionKey};
 use queue::model::EventConfig;
-use queue::store::{RedisOptions, RedisStore, Store};
+use queue::store::{Holder, RedisOptions, RedisStore, Store};
 use queue::QueueError;
 use std::time::Duration;
 use testkit::{raw_command, RedisCluster, RedisServer};
@@ -92,20 +92,19 @@ async fn wait_on_a_primary_with_one_replica() {
     let admitting = EventConfig::new(10, 1000);
     durable.configure(&ev, &admitting, NOW).await.unwrap();
     durable.admit(&ev, NOW + 1000).await.unwrap();
-    assert!(durable
-        .enter(&ev, a.place.ticket, session("a"), NOW + 1000)
-        .await
-        .is_ok());
+    let a_held = Holder {
+        ticket: a.place.ticket,
+        session: session("a"),
+    };
+    assert!(durable.enter(&ev, a_held, NOW + 1000).await.is_ok());
     replica.signal("STOP").unwrap();
     assert!(matches!(
-        durable
-            .enter(&ev, a.place.ticket, session("a"), NOW + 1000)
-            .await,
+        durable.enter(&ev, a_held, NOW + 1000).await,
         Err(QueueError::NotReplicated { .. })
     ));
     // Reads are not waited for.
     durable
-        .status(&ev, a.place.ticket, session("a"), false, NOW + 1000)
+        .status(&ev, a_held, false, NOW + 1000)
         .await
         .unwrap();
     replica.signal("CONT").unwrap();

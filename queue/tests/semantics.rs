@@ -2,10 +2,9 @@
 //! and a real 3-primary Redis Cluster. Time is a manual clock, so TTLs and rates are exact.
 
 use queue::clock::{Clock, ManualClock};
-use queue::ids::SessionKey;
 use queue::model::{Action, EventConfig, Status};
 use queue::room::WaitingRoom;
-use queue::store::{MemoryStore, RedisOptions, RedisStore, Store};
+use queue::store::{Holder, MemoryStore, RedisOptions, RedisStore, Store};
 use queue::token::{AdmissionSigner, WaitingTokens};
 use queue::QueueError;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -463,11 +462,11 @@ async fn departures_derive_positions(c: &Ctx) {
             }
         }
         pulse = next;
-        let ids: Vec<(u64, SessionKey)> = toks
+        let ids: Vec<Holder> = toks
             .iter()
             .map(|t| {
                 let (_, ticket, session) = c.room().holder_of(t).unwrap();
-                (ticket, session)
+                Holder { ticket, session }
             })
             .collect();
         let actual = store

@@ -98,17 +98,19 @@ enum IdOrObject {
     Object { id: String },
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<Event<T>, PayloadError> {
-    serde_json::from_slice(body).map_err(|e| PayloadError(format!("stripe event: {e}")))
-}
-
-fn reservation(metadata: &Option<Metadata>) -> Option<String> {
-    metadata
-        .as_ref()?
-        .get(RESERVATION_KEY)?
-        .as_str()
+/// The event in `body` and the reservation named in its object's metadata (which `metadata`
+/// reads); None when the object names none: it is not ours.
+fn ours<T: DeserializeOwned>(
+    body: &[u8],
+    metadata: impl FnOnce(&T) -> Option<&Metadata>,
+) -> Result<Option<(Event<T>, String)>, PayloadError> {
+    let ev: Event<T> =
+        serde_json::from_slice(body).map_err(|e| PayloadError(format!("stripe event: {e}")))?;
+    let reservation = metadata(&ev.data.object)
+        .and_then(|m| m.get(RESERVATION_KEY)?.as_str())
         .filter(|r| !r.is_empty())
-        .map(str::to_owned)
+        .map(str::to_owned);
+    Ok(reservation.map(|r| (ev, r)))
 }
 
 fn required<T>(v: Option<T>, what: &str) -> Result<T, PayloadError> {
@@ -148,11 +150,10 @@ pub(crate) fn map(kind: &str, body: &[u8]) -> Result<Option<Parsed>, PayloadErro
         "payment_intent.succeeded"
         | "payment_intent.payment_failed"
         | "payment_intent.canceled" => {
-            let ev: Event<Intent> = parse(body)?;
-            let pi = ev.data.object;
-            let Some(reservation_id) = reservation(&pi.metadata) else {
+            let Some((ev, reservation_id)) = ours(body, |o: &Intent| o.metadata.as_ref())? else {
                 return Ok(Some(ignored(kind, IgnoreReason::NoReservation)));
             };
+            let pi = ev.data.object;
             let (out, amount, failure_code) = match kind {
                 "payment_intent.succeeded" => (T::Approved, pi.amount_received.or(pi.amount), None),
                 "payment_intent.payment_failed" => (
@@ -176,11 +177,10 @@ pub(crate) fn map(kind: &str, body: &[u8]) -> Result<Option<Parsed>, PayloadErro
         | "checkout.session.async_payment_succeeded"
         | "checkout.session.async_payment_failed"
         | "checkout.session.expired" => {
-            let ev: Event<Session> = parse(body)?;
-            let cs = ev.data.object;
-            let Some(reservation_id) = reservation(&cs.metadata) else {
+            let Some((ev, reservation_id)) = ours(body, |o: &Session| o.metadata.as_ref())? else {
                 return Ok(Some(ignored(kind, IgnoreReason::NoReservation)));
             };
+            let cs = ev.data.object;
             let (out, failure_code) = match kind {
                 "checkout.session.completed" => {
                     let paid = matches!(

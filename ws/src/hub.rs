@@ -7,6 +7,7 @@ use futures::{SinkExt, StreamExt};
 use queue::ids::{EventId, SessionKey};
 use queue::model::{Place, QueueingMethod, Status};
 use queue::room::WaitingRoom;
+use queue::store::Holder;
 use queue::QueueError;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -419,7 +420,7 @@ impl Hub {
             .inner
             .room
             .store()
-            .places(event, &[(ticket, session)], true, now)
+            .places(event, &[Holder { ticket, session }], true, now)
             .await;
         let (seq, place) = match read {
             Ok((seq, places)) => (seq, places.into_iter().next()?),

@@ -12,7 +12,7 @@
 use clap::Parser;
 use queue::ids::{EventId, SessionKey};
 use queue::model::EventConfig;
-use queue::store::{MemoryStore, Store, PLACES_BATCH};
+use queue::store::{Holder, MemoryStore, Store, PLACES_BATCH};
 use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
 
@@ -74,6 +74,10 @@ async fn measure(size: u64, args: &Args) -> anyhow::Result<Row> {
         store.join(&ev, s, -1, now).await?;
     }
     let joins_per_s = size as f64 / started.elapsed().as_secs_f64();
+    let held = |t: u64| Holder {
+        ticket: t,
+        session: sessions[t as usize - 1],
+    };
 
     // Nobody is idle yet: the reads below change nothing.
     let now = T0 + 1000 * (IDLE_S - 50);
@@ -82,9 +86,7 @@ async fn measure(size: u64, args: &Args) -> anyhow::Result<Row> {
     for _ in 0..args.reads {
         let t = rng.gen_range(1..=size);
         let at = Instant::now();
-        let p = store
-            .status(&ev, t, sessions[t as usize - 1], false, now)
-            .await?;
+        let p = store.status(&ev, held(t), false, now).await?;
         lat.push(at.elapsed());
         std::hint::black_box(p);
     }
@@ -93,9 +95,8 @@ async fn measure(size: u64, args: &Args) -> anyhow::Result<Row> {
 
     let mut batch_lat = Vec::with_capacity(args.batches);
     for _ in 0..args.batches {
-        let tickets: Vec<(u64, SessionKey)> = (0..PLACES_BATCH)
-            .map(|_| rng.gen_range(1..=size))
-            .map(|t| (t, sessions[t as usize - 1]))
+        let tickets: Vec<Holder> = (0..PLACES_BATCH)
+            .map(|_| held(rng.gen_range(1..=size)))
             .collect();
         let at = Instant::now();
         let r = store.places(&ev, &tickets, false, now).await?;

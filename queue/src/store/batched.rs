@@ -6,9 +6,9 @@
 //! How batches form, their bounds, and what a failed batch answers: [`redis_layer::group`].
 //! A full lane answers [`QueueError::Overloaded`] (HTTP 503 + `Retry-After`).
 
-use super::{CodeHash, JoinRequest, StatusRequest, Store};
+use super::{CodeHash, Holder, JoinRequest, StatusRequest, Store};
 use crate::error::{QueueError, Result};
-use crate::ids::{EventId, SessionKey};
+use crate::ids::EventId;
 use crate::model::*;
 use redis_layer::Group;
 use std::future::Future;
@@ -98,13 +98,13 @@ crate::forward_store!(Batched, inner, [
     fn info(event: &EventId, now_ms: u64) -> Option<EventInfo>;
     fn act(event: &EventId, action: Action) -> ();
     fn events() -> Vec<EventId>;
-    fn enter(event: &EventId, ticket: u64, session: SessionKey, now_ms: u64) -> EnterOutcome;
-    fn leave(event: &EventId, ticket: u64, session: SessionKey, now_ms: u64) -> bool;
+    fn enter(event: &EventId, holder: Holder, now_ms: u64) -> EnterOutcome;
+    fn leave(event: &EventId, holder: Holder, now_ms: u64) -> bool;
     fn admit(event: &EventId, now_ms: u64) -> AdmitReport;
     fn sweep(event: &EventId, budget: u32, now_ms: u64) -> SweepReport;
     fn pulse(event: &EventId, since: u64) -> Pulse;
     fn resume(event: &EventId, from_ms: u64, until_ms: u64) -> bool;
-    fn places(event: &EventId, tickets: &[(u64, SessionKey)], heartbeat: bool, now_ms: u64) -> (u64, Vec<Place>);
+    fn places(event: &EventId, holders: &[Holder], heartbeat: bool, now_ms: u64) -> (u64, Vec<Place>);
     fn ping() -> ();
     fn add_access_codes(event: &EventId, codes: &[CodeHash]) -> u64;
     fn revoke_access_codes(event: &EventId, codes: &[CodeHash]) -> u64;

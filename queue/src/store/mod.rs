@@ -84,13 +84,22 @@ impl JoinRequest {
     }
 }
 
+/// A place as the store's calls name it: its ticket and the session the ticket was given to.
+/// The two travel together (a waiting token carries both) because each store finds a place by
+/// one of them: memory by ticket, Redis by session (see lib.lua).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    /// The place's ticket.
+    pub ticket: u64,
+    /// The session the ticket was given to.
+    pub session: SessionKey,
+}
+
 /// One status read of a batch ([`Store::status_many`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatusRequest {
     /// Whose place.
-    pub ticket: u64,
-    /// The session the ticket was given to.
-    pub session: SessionKey,
+    pub holder: Holder,
     /// Whether the read keeps a waiting place alive.
     pub heartbeat: bool,
 }
@@ -149,16 +158,11 @@ pub trait Store: Send + Sync + 'static {
     async fn status(
         &self,
         event: &EventId,
-        ticket: u64,
-        session: SessionKey,
+        holder: Holder,
         heartbeat: bool,
         now_ms: u64,
     ) -> Result<Place> {
-        let reads = [StatusRequest {
-            ticket,
-            session,
-            heartbeat,
-        }];
+        let reads = [StatusRequest { holder, heartbeat }];
         only(self.status_many(event, &reads, now_ms).await?, "status")
     }
     /// Status reads of one event applied in order, with exactly the answers of as many
@@ -170,21 +174,9 @@ pub trait Store: Send + Sync + 'static {
         now_ms: u64,
     ) -> Result<Vec<Place>>;
     /// Turns a READY place into an admission (idempotent).
-    async fn enter(
-        &self,
-        event: &EventId,
-        ticket: u64,
-        session: SessionKey,
-        now_ms: u64,
-    ) -> Result<EnterOutcome>;
+    async fn enter(&self, event: &EventId, holder: Holder, now_ms: u64) -> Result<EnterOutcome>;
     /// Gives up the place (waiting, ready or admitted); true when something was held.
-    async fn leave(
-        &self,
-        event: &EventId,
-        ticket: u64,
-        session: SessionKey,
-        now_ms: u64,
-    ) -> Result<bool>;
+    async fn leave(&self, event: &EventId, holder: Holder, now_ms: u64) -> Result<bool>;
     /// One admission tick: expire stale READY slots and admissions, then admit within rate and
     /// capacity.
     async fn admit(&self, event: &EventId, now_ms: u64) -> Result<AdmitReport>;
@@ -192,14 +184,13 @@ pub trait Store: Send + Sync + 'static {
     async fn sweep(&self, event: &EventId, budget: u32, now_ms: u64) -> Result<SweepReport>;
     /// The event's [`Pulse`]: its flags and the departures since log sequence `since`.
     async fn pulse(&self, event: &EventId, since: u64) -> Result<Pulse>;
-    /// Where each of `tickets` (ticket and session, at most [`PLACES_BATCH`]) stands, in order,
-    /// and the departure
+    /// Where each of `holders` (at most [`PLACES_BATCH`]) stands, in order, and the departure
     /// log sequence at which those positions are exact; with `heartbeat` every waiting one is
     /// kept alive, as a status call would.
     async fn places(
         &self,
         event: &EventId,
-        tickets: &[(u64, SessionKey)],
+        holders: &[Holder],
         heartbeat: bool,
         now_ms: u64,
     ) -> Result<(u64, Vec<Place>)>;

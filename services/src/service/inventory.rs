@@ -1,23 +1,15 @@
 //! Inventory: availability, and committing or releasing a hold.
 
 use super::convert::{check_matches, released_seats, seat, seats_of};
-use super::{answer, Backends, MAX_LISTED_SEATS};
+use super::{Backends, MAX_LISTED_SEATS};
 use crate::error::{Result, ServiceError};
 use crate::model::*;
 use crate::store::SeatState;
 use proto::common::v1::{Seat, SeatStatus};
 use proto::reservation::v1 as res;
 
-grpc_service! {
-    res::inventory_server::Inventory {
-        check_availability(res::CheckAvailabilityRequest) -> res::CheckAvailabilityResponse = check_availability_inner;
-        commit_reservation(res::CommitReservationRequest) -> res::CommitReservationResponse = commit_reservation_inner;
-        release_hold(res::ReleaseHoldRequest) -> res::ReleaseHoldResponse = release_hold_inner;
-    }
-}
-
 impl Backends {
-    async fn check_availability_inner(
+    pub(super) async fn check_availability_inner(
         &self,
         req: res::CheckAvailabilityRequest,
     ) -> Result<res::CheckAvailabilityResponse> {
@@ -92,7 +84,7 @@ impl Backends {
         })
     }
 
-    async fn commit_reservation_inner(
+    pub(super) async fn commit_reservation_inner(
         &self,
         req: res::CommitReservationRequest,
     ) -> Result<res::CommitReservationResponse> {
@@ -117,7 +109,7 @@ impl Backends {
         })
     }
 
-    async fn release_hold_inner(
+    pub(super) async fn release_hold_inner(
         &self,
         req: res::ReleaseHoldRequest,
     ) -> Result<res::ReleaseHoldResponse> {

@@ -4,22 +4,24 @@
 //! settles intents and reports them by webhook, and the hold [`expiry`] sweep. What they share
 //! (loading and confirming a reservation, the proto views) stays here and in [`convert`].
 
-/// The tonic impl of a gRPC service on [`Backends`]: each method answers the named handler
-/// (`async fn(&self, message) -> Result<response>`) on the request's message, an error as its
-/// gRPC status. Defined before the modules that use it.
-macro_rules! grpc_service {
-    ($service:path { $($method:ident($req:ty) -> $resp:ty = $handler:ident;)+ }) => {
-        #[tonic::async_trait]
-        impl $service for Backends {
-            $(
-                async fn $method(
-                    &self,
-                    request: tonic::Request<$req>,
-                ) -> std::result::Result<tonic::Response<$resp>, tonic::Status> {
-                    answer(self.$handler(request.into_inner()).await)
-                }
-            )+
-        }
+/// The tonic impls of gRPC services on [`Backends`]: each method answers the named handler
+/// (`async fn(&self, message) -> Result<response>`, in the service's file) on the request's
+/// message, an error as its gRPC status.
+macro_rules! grpc_services {
+    ($($service:path { $($method:ident($req:ty) -> $resp:ty = $handler:ident;)+ })+) => {
+        $(
+            #[tonic::async_trait]
+            impl $service for Backends {
+                $(
+                    async fn $method(
+                        &self,
+                        request: tonic::Request<$req>,
+                    ) -> std::result::Result<tonic::Response<$resp>, tonic::Status> {
+                        answer(self.$handler(request.into_inner()).await)
+                    }
+                )+
+            }
+        )+
     };
 }
 
@@ -40,9 +42,35 @@ use crate::model::*;
 use crate::payment_webhooks::WebhookSender;
 use crate::store::Store;
 use convert::check_reservation_id;
+use proto::payment::v1 as pay;
+use proto::reservation::v1 as res;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::{Response, Status};
+
+// The gRPC surface: every method of four services and its handler (AdminService is written
+// out in admin.rs).
+grpc_services! {
+    res::reservation_service_server::ReservationService {
+        create_reservation(res::CreateReservationRequest) -> res::CreateReservationResponse = create_reservation_inner;
+        get_reservation(res::GetReservationRequest) -> res::GetReservationResponse = get_reservation_inner;
+        confirm_reservation(res::ConfirmReservationRequest) -> res::ConfirmReservationResponse = confirm_reservation_inner;
+        cancel_reservation(res::CancelReservationRequest) -> res::CancelReservationResponse = cancel_reservation_inner;
+    }
+    res::inventory_server::Inventory {
+        check_availability(res::CheckAvailabilityRequest) -> res::CheckAvailabilityResponse = check_availability_inner;
+        commit_reservation(res::CommitReservationRequest) -> res::CommitReservationResponse = commit_reservation_inner;
+        release_hold(res::ReleaseHoldRequest) -> res::ReleaseHoldResponse = release_hold_inner;
+    }
+    pay::payment_service_server::PaymentService {
+        create_payment_intent(pay::CreatePaymentIntentRequest) -> pay::CreatePaymentIntentResponse = create_intent_inner;
+        get_payment_status(pay::GetPaymentStatusRequest) -> pay::GetPaymentStatusResponse = payment_status_inner;
+    }
+    res::worker_service_server::WorkerService {
+        process_reservation_expiry(res::ProcessExpiryRequest) -> res::ProcessExpiryResponse = process_expiry_inner;
+        process_payment_result(res::ProcessPaymentRequest) -> res::ProcessPaymentResponse = process_payment_inner;
+    }
+}
 
 /// Most seats listed by one CheckAvailability answer.
 pub const MAX_LISTED_SEATS: usize = 100;

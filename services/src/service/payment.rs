@@ -1,15 +1,14 @@
 //! PaymentService: payment intents, settled by the [simulator](super::simulator).
 
 use super::convert::{check_intent_id, money, ts};
-use super::{answer, Backends};
+use super::Backends;
 use crate::error::{Result, ServiceError};
 use crate::model::*;
 use crate::store::IntentRequest;
 use proto::payment::v1 as pay;
-use tonic::{Request, Response, Status};
 
 impl Backends {
-    async fn create_intent_inner(
+    pub(super) async fn create_intent_inner(
         &self,
         req: pay::CreatePaymentIntentRequest,
     ) -> Result<pay::CreatePaymentIntentResponse> {
@@ -67,6 +66,31 @@ impl Backends {
         })
     }
 
+    pub(super) async fn payment_status_inner(
+        &self,
+        req: pay::GetPaymentStatusRequest,
+    ) -> Result<pay::GetPaymentStatusResponse> {
+        check_intent_id(&req.payment_intent_id)?;
+        let i = self
+            .0
+            .store
+            .intent(&req.payment_intent_id)
+            .await?
+            .ok_or_else(|| ServiceError::IntentNotFound(req.payment_intent_id.clone()))?;
+        Ok(pay::GetPaymentStatusResponse {
+            payment_intent_id: i.id.clone(),
+            reservation_id: i.reservation_id.clone(),
+            status: self.intent_status(&i) as i32,
+            amount: Some(money(i.amount_cents, &i.currency)),
+            scenario: i.scenario as i32,
+            failure_code: i.failure_code.clone().unwrap_or_default(),
+            created_at: Some(ts(i.created_ms)),
+            expires_at: Some(ts(i.expires_ms)),
+            error: None,
+            provider_intent_id: i.provider_id.clone().unwrap_or_default(),
+        })
+    }
+
     fn intent_status(&self, i: &Intent) -> pay::PaymentStatus {
         match i.status {
             IntentStatus::Pending if self.now() >= i.expires_ms => pay::PaymentStatus::Expired,
@@ -75,45 +99,5 @@ impl Backends {
             IntentStatus::Failed => pay::PaymentStatus::Failed,
             IntentStatus::Cancelled => pay::PaymentStatus::Cancelled,
         }
-    }
-}
-
-#[tonic::async_trait]
-impl pay::payment_service_server::PaymentService for Backends {
-    async fn create_payment_intent(
-        &self,
-        request: Request<pay::CreatePaymentIntentRequest>,
-    ) -> std::result::Result<Response<pay::CreatePaymentIntentResponse>, Status> {
-        answer(self.create_intent_inner(request.into_inner()).await)
-    }
-
-    async fn get_payment_status(
-        &self,
-        request: Request<pay::GetPaymentStatusRequest>,
-    ) -> std::result::Result<Response<pay::GetPaymentStatusResponse>, Status> {
-        let req = request.into_inner();
-        let out = async {
-            check_intent_id(&req.payment_intent_id)?;
-            let i = self
-                .0
-                .store
-                .intent(&req.payment_intent_id)
-                .await?
-                .ok_or_else(|| ServiceError::IntentNotFound(req.payment_intent_id.clone()))?;
-            Ok(pay::GetPaymentStatusResponse {
-                payment_intent_id: i.id.clone(),
-                reservation_id: i.reservation_id.clone(),
-                status: self.intent_status(&i) as i32,
-                amount: Some(money(i.amount_cents, &i.currency)),
-                scenario: i.scenario as i32,
-                failure_code: i.failure_code.clone().unwrap_or_default(),
-                created_at: Some(ts(i.created_ms)),
-                expires_at: Some(ts(i.expires_ms)),
-                error: None,
-                provider_intent_id: i.provider_id.clone().unwrap_or_default(),
-            })
-        }
-        .await;
-        answer(out)
     }
 }

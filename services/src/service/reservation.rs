@@ -1,24 +1,15 @@
 //! ReservationService: hold seats, read, confirm and cancel a reservation.
 
 use super::convert::{money, released_seats, reservation_msg, seat_status_of, seats_of, ts};
-use super::{answer, Backends};
+use super::Backends;
 use crate::error::{Result, ServiceError};
 use crate::model::*;
 use crate::store::{AdmissionLimit, HoldRequest};
 use proto::common::v1::SeatStatus;
 use proto::reservation::v1 as res;
 
-grpc_service! {
-    res::reservation_service_server::ReservationService {
-        create_reservation(res::CreateReservationRequest) -> res::CreateReservationResponse = create_reservation_inner;
-        get_reservation(res::GetReservationRequest) -> res::GetReservationResponse = get_reservation_inner;
-        confirm_reservation(res::ConfirmReservationRequest) -> res::ConfirmReservationResponse = confirm_reservation_inner;
-        cancel_reservation(res::CancelReservationRequest) -> res::CancelReservationResponse = cancel_reservation_inner;
-    }
-}
-
 impl Backends {
-    async fn create_reservation_inner(
+    pub(super) async fn create_reservation_inner(
         &self,
         req: res::CreateReservationRequest,
     ) -> Result<res::CreateReservationResponse> {
@@ -90,7 +81,7 @@ impl Backends {
         })
     }
 
-    async fn get_reservation_inner(
+    pub(super) async fn get_reservation_inner(
         &self,
         req: res::GetReservationRequest,
     ) -> Result<res::GetReservationResponse> {
@@ -101,7 +92,7 @@ impl Backends {
         })
     }
 
-    async fn confirm_reservation_inner(
+    pub(super) async fn confirm_reservation_inner(
         &self,
         req: res::ConfirmReservationRequest,
     ) -> Result<res::ConfirmReservationResponse> {
@@ -129,7 +120,7 @@ impl Backends {
         })
     }
 
-    async fn cancel_reservation_inner(
+    pub(super) async fn cancel_reservation_inner(
         &self,
         req: res::CancelReservationRequest,
     ) -> Result<res::CancelReservationResponse> {

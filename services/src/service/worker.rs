@@ -4,14 +4,29 @@ use super::convert::{
     check_intent_id, check_matches, check_reservation_id, processing, released_seats,
     seat_status_of, seats_of, ts,
 };
-use super::{answer, Backends};
+use super::Backends;
 use crate::error::{Result, ServiceError};
 use crate::model::*;
 use proto::reservation::v1 as res;
-use tonic::{Request, Response, Status};
 
 impl Backends {
-    async fn process_payment_inner(
+    pub(super) async fn process_expiry_inner(
+        &self,
+        req: res::ProcessExpiryRequest,
+    ) -> Result<res::ProcessExpiryResponse> {
+        let r = self.load(&req.reservation_id, "").await?;
+        check_matches(&r, &req.event_id, &req.seat_ids)?;
+        let (r, changed) = self.release(&r.id, ResStatus::Expired, true).await?;
+        Ok(res::ProcessExpiryResponse {
+            status: processing(changed),
+            released_seats: released_seats(&r, changed),
+            processed_at: Some(ts(self.now())),
+            next_action: "completed".into(),
+            error: None,
+        })
+    }
+
+    pub(super) async fn process_payment_inner(
         &self,
         req: res::ProcessPaymentRequest,
     ) -> Result<res::ProcessPaymentResponse> {
@@ -103,36 +118,5 @@ impl Backends {
             seats: seats_of(&r, seat_status_of(st)),
             error: None,
         })
-    }
-}
-
-#[tonic::async_trait]
-impl res::worker_service_server::WorkerService for Backends {
-    async fn process_reservation_expiry(
-        &self,
-        request: Request<res::ProcessExpiryRequest>,
-    ) -> std::result::Result<Response<res::ProcessExpiryResponse>, Status> {
-        let req = request.into_inner();
-        let out = async {
-            let r = self.load(&req.reservation_id, "").await?;
-            check_matches(&r, &req.event_id, &req.seat_ids)?;
-            let (r, changed) = self.release(&r.id, ResStatus::Expired, true).await?;
-            Ok(res::ProcessExpiryResponse {
-                status: processing(changed),
-                released_seats: released_seats(&r, changed),
-                processed_at: Some(ts(self.now())),
-                next_action: "completed".into(),
-                error: None,
-            })
-        }
-        .await;
-        answer(out)
-    }
-
-    async fn process_payment_result(
-        &self,
-        request: Request<res::ProcessPaymentRequest>,
-    ) -> std::result::Result<Response<res::ProcessPaymentResponse>, Status> {
-        answer(self.process_payment_inner(request.into_inner()).await)
     }
 }

@@ -100,6 +100,7 @@ impl RedisStore {
         Ok(self.redis.eval(script, keys, args).await?)
     }
 
+    /// Runs `script` on reservation `id` (with `rest` after the id) and announces its change.
     async fn reservation_step(
         &self,
         script: &Script,
@@ -111,10 +112,11 @@ impl RedisStore {
         let mut args = vec![Value::from(id)];
         args.extend(rest);
         let r = self.run(script, &event, now_ms, args).await?;
-        match split_reply("reservation", &r)? {
+        let r = match split_reply("reservation", &r)? {
             Ok((m, changed)) => Ok((decode_reservation(&m)?, changed)),
             Err((code, rest)) => Err(script_error(code, rest, id, &event)),
-        }
+        };
+        self.announced(r).await
     }
 
     /// Publishes `u` on its event's channel, after the change is applied. A failure is logged:
@@ -301,15 +303,9 @@ impl Store for RedisStore {
         order_id: &str,
         now_ms: u64,
     ) -> Result<(Reservation, bool)> {
-        let r = self
-            .reservation_step(
-                &self.scripts.commit,
-                id,
-                now_ms,
-                vec![Value::from(intent_id), Value::from(order_id)],
-            )
-            .await;
-        self.announced(r).await
+        let args = vec![Value::from(intent_id), Value::from(order_id)];
+        self.reservation_step(&self.scripts.commit, id, now_ms, args)
+            .await
     }
 
     async fn release(
@@ -319,18 +315,12 @@ impl Store for RedisStore {
         only_if_due: bool,
         now_ms: u64,
     ) -> Result<(Reservation, bool)> {
-        let r = self
-            .reservation_step(
-                &self.scripts.release,
-                id,
-                now_ms,
-                vec![
-                    Value::from(to as i64),
-                    Value::from(if only_if_due { "1" } else { "0" }),
-                ],
-            )
-            .await;
-        self.announced(r).await
+        let args = vec![
+            Value::from(to as i64),
+            Value::from(if only_if_due { "1" } else { "0" }),
+        ];
+        self.reservation_step(&self.scripts.release, id, now_ms, args)
+            .await
     }
 
     async fn expire_due(&self, event: &str, now_ms: u64, limit: usize) -> Result<Vec<String>> {

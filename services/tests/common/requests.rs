@@ -91,38 +91,26 @@ impl Receiver {
     }
 }
 
-/// Creates a reservation.
-pub async fn hold(h: &Harness, req: CreateReservationRequest) -> Result<CreateReservationResponse> {
-    Ok(h.reservations().create_reservation(req).await?.into_inner())
+/// Two helpers for one call: `$answered` makes it and returns the answer; `$refused` returns
+/// the error it is refused with (and fails if it is answered).
+macro_rules! call {
+    ($answered:ident, $refused:ident: $client:ident.$method:ident($req:ty) -> $resp:ty) => {
+        pub async fn $answered(h: &Harness, req: $req) -> Result<$resp> {
+            Ok(h.$client().$method(req).await?.into_inner())
+        }
+
+        pub async fn $refused(h: &Harness, req: $req) -> Result<tonic::Status> {
+            refusal(h.$client().$method(req).await)
+        }
+    };
 }
 
-/// The error a reservation is refused with (fails if it is made).
-pub async fn hold_refused(h: &Harness, req: CreateReservationRequest) -> Result<tonic::Status> {
-    refusal(h.reservations().create_reservation(req).await)
-}
-
-/// Creates a payment intent.
-pub async fn pay(
-    h: &Harness,
-    req: CreatePaymentIntentRequest,
-) -> Result<CreatePaymentIntentResponse> {
-    Ok(h.payments().create_payment_intent(req).await?.into_inner())
-}
-
-/// The error a payment intent is refused with (fails if it is created).
-pub async fn pay_refused(h: &Harness, req: CreatePaymentIntentRequest) -> Result<tonic::Status> {
-    refusal(h.payments().create_payment_intent(req).await)
-}
-
-/// Applies a payment result through WorkerService.
-pub async fn process(h: &Harness, req: ProcessPaymentRequest) -> Result<ProcessPaymentResponse> {
-    Ok(h.worker().process_payment_result(req).await?.into_inner())
-}
-
-/// The error a payment result is refused with (fails if it is applied).
-pub async fn process_refused(h: &Harness, req: ProcessPaymentRequest) -> Result<tonic::Status> {
-    refusal(h.worker().process_payment_result(req).await)
-}
+// Creates a reservation.
+call!(hold, hold_refused: reservations.create_reservation(CreateReservationRequest) -> CreateReservationResponse);
+// Creates a payment intent.
+call!(pay, pay_refused: payments.create_payment_intent(CreatePaymentIntentRequest) -> CreatePaymentIntentResponse);
+// Applies a payment result through WorkerService.
+call!(process, process_refused: worker.process_payment_result(ProcessPaymentRequest) -> ProcessPaymentResponse);
 
 /// Checks availability.
 pub async fn check(

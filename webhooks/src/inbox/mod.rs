@@ -166,12 +166,14 @@ pub struct DeadLetter {
     pub note: Option<String>,
 }
 
+/// What the scripts that copy an entry between streams share.
+const LIB: &str = include_str!("../lua/lib.lua");
+
 redis_layer::scripts! {
     /// The inbox's Lua scripts, one file each.
     struct Scripts in "../lua/" {
-        prelude "" => [
-            append, group, read, claim, ack, fail, dlq_read, dlq_retry, dlq_resolve,
-        ];
+        prelude LIB => [fail, dlq_retry];
+        prelude "" => [append, group, read, claim, ack, dlq_read, dlq_resolve];
     }
 }
 

@@ -13,16 +13,9 @@ if st.retry_stream_id then return {'already', st.retry_stream_id} end
 if st.resolved_at then return {'resolved'} end
 local e = redis.call('XRANGE', KEYS[1], id, id)
 if #e == 0 then return {'missing'} end
-local fields = e[1][2]
 -- The envelope only: the dead letter's own bookkeeping does not travel back.
 local meta = {attempts = true, last_error = true, failed_at = true, stream_id = true, retry_of = true}
-local copy = {}
-for i = 1, #fields, 2 do
-  if not meta[fields[i]] then
-    copy[#copy + 1] = fields[i]
-    copy[#copy + 1] = fields[i + 1]
-  end
-end
+local copy = fields_without(e[1][2], meta)
 copy[#copy + 1] = 'retry_of'
 copy[#copy + 1] = id
 local sid = redis.call('XADD', KEYS[3], '*', unpack(copy))

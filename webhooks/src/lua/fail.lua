@@ -14,15 +14,8 @@ if ARGV[7] == '1' or n >= tonumber(ARGV[4]) then
     redis.call('ZREM', KEYS[2], id)
     return {'gone', n}
   end
-  local fields = e[1][2]
   local meta = {attempts = true, last_error = true, failed_at = true, stream_id = true}
-  local copy = {}
-  for i = 1, #fields, 2 do
-    if not meta[fields[i]] then
-      copy[#copy + 1] = fields[i]
-      copy[#copy + 1] = fields[i + 1]
-    end
-  end
+  local copy = fields_without(e[1][2], meta)
   for _, v in ipairs({'attempts', tostring(n), 'last_error', ARGV[6], 'failed_at', ARGV[8], 'stream_id', id}) do
     copy[#copy + 1] = v
   end

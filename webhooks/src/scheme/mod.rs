@@ -137,3 +137,12 @@ pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
+
+/// Asserts that a message signed at `signed` is refused one second past the tolerance either
+/// way (`verify_at` verifies it at a given now): as stale after, as from the future before.
+#[cfg(test)]
+#[track_caller]
+fn assert_window_closes(signed: i64, verify_at: impl Fn(i64) -> Verdict) {
+    assert_eq!(verify_at(signed + 301), Err(VerifyError::Stale));
+    assert_eq!(verify_at(signed - 301), Err(VerifyError::Future));
+}

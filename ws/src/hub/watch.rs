@@ -3,9 +3,9 @@
 
 use super::{offer, timestamp, update, Conn, Hub, Watch};
 use crate::messages;
-use queue::ids::{EventId, SessionKey};
+use queue::ids::EventId;
 use queue::model::{eta_seconds, Departure, Pulse, QueueingMethod, Status};
-use queue::store::PLACES_BATCH;
+use queue::store::{Holder, PLACES_BATCH};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -171,15 +171,21 @@ pub(super) async fn watch_loop(hub: Hub, event: EventId, watch: Arc<Watch>) {
         seq = Some(pulse.seq);
 
         // Re-read what cannot be derived, in pipelined batches.
-        let pending: Vec<(u64, (u64, SessionKey))> = watch
+        let pending: Vec<(u64, Holder)> = watch
             .lock()
             .iter()
             .filter(|(_, c)| c.pending)
-            .map(|(&id, c)| (id, (c.ticket, c.session)))
+            .map(|(&id, c)| {
+                let holder = Holder {
+                    ticket: c.ticket,
+                    session: c.session,
+                };
+                (id, holder)
+            })
             .collect();
         for chunk in pending.chunks(PLACES_BATCH) {
-            let tickets: Vec<(u64, SessionKey)> = chunk.iter().map(|&(_, t)| t).collect();
-            match store.places(&event, &tickets, heartbeat, now).await {
+            let holders: Vec<Holder> = chunk.iter().map(|&(_, h)| h).collect();
+            match store.places(&event, &holders, heartbeat, now).await {
                 Ok((_, places)) => {
                     let mut conns = watch.lock();
                     for (&(id, _), place) in chunk.iter().zip(&places) {

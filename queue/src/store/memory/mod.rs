@@ -12,9 +12,9 @@
 //! `sweep` (Redis splits it into budgeted calls too) and `places` (see there for how it stays
 //! one consistent snapshot).
 
-use super::{CodeHash, JoinRequest, StatusRequest, Store};
+use super::{CodeHash, Holder, JoinRequest, StatusRequest, Store};
 use crate::error::{QueueError, Result};
-use crate::ids::{EventId, SessionKey};
+use crate::ids::EventId;
 use crate::model::*;
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -174,29 +174,17 @@ impl Store for MemoryStore {
         self.with(event, |ev| {
             let places = reads
                 .iter()
-                .map(|r| ev.place(r.ticket, r.heartbeat, now_ms));
+                .map(|r| ev.place(r.holder.ticket, r.heartbeat, now_ms));
             Ok(places.collect())
         })
     }
 
-    async fn enter(
-        &self,
-        event: &EventId,
-        ticket: u64,
-        _session: SessionKey,
-        now_ms: u64,
-    ) -> Result<EnterOutcome> {
-        self.with(event, |ev| Ok(ev.enter(ticket, now_ms)))
+    async fn enter(&self, event: &EventId, holder: Holder, now_ms: u64) -> Result<EnterOutcome> {
+        self.with(event, |ev| Ok(ev.enter(holder.ticket, now_ms)))
     }
 
-    async fn leave(
-        &self,
-        event: &EventId,
-        ticket: u64,
-        session: SessionKey,
-        _now_ms: u64,
-    ) -> Result<bool> {
-        self.with(event, |ev| Ok(ev.leave(ticket, session)))
+    async fn leave(&self, event: &EventId, holder: Holder, _now_ms: u64) -> Result<bool> {
+        self.with(event, |ev| Ok(ev.leave(holder.ticket, holder.session)))
     }
 
     async fn admit(&self, event: &EventId, now_ms: u64) -> Result<AdmitReport> {
@@ -291,22 +279,22 @@ impl Store for MemoryStore {
     async fn places(
         &self,
         event: &EventId,
-        tickets: &[(u64, SessionKey)],
+        holders: &[Holder],
         heartbeat: bool,
         now_ms: u64,
     ) -> Result<(u64, Vec<Place>)> {
         const PLACES_TRIES: usize = 3;
         let shared = self.get(event)?;
-        let mut out = Vec::with_capacity(tickets.len());
+        let mut out = Vec::with_capacity(holders.len());
         'tries: for _ in 0..PLACES_TRIES {
             out.clear();
             let mut stamp = None;
-            for chunk in tickets.chunks(CHUNK) {
+            for chunk in holders.chunks(CHUNK) {
                 let mut ev = lock(&shared);
                 if stamp.is_some_and(|s| s != ev.stamp()) {
                     continue 'tries;
                 }
-                out.extend(chunk.iter().map(|&(t, _)| ev.place(t, heartbeat, now_ms)));
+                out.extend(chunk.iter().map(|h| ev.place(h.ticket, heartbeat, now_ms)));
                 stamp = Some(ev.stamp());
             }
             let departure_seq = match stamp {
@@ -317,7 +305,11 @@ impl Store for MemoryStore {
         }
         let mut ev = lock(&shared);
         out.clear();
-        out.extend(tickets.iter().map(|&(t, _)| ev.place(t, heartbeat, now_ms)));
+        out.extend(
+            holders
+                .iter()
+                .map(|h| ev.place(h.ticket, heartbeat, now_ms)),
+        );
         Ok((ev.departure_seq, out))
     }
 

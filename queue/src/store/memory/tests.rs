@@ -3,6 +3,7 @@
 //! consistent snapshot while other calls interleave.
 
 use super::*;
+use crate::ids::SessionKey;
 use std::collections::BTreeMap;
 
 const T0: u64 = 1_800_000_000_000;
@@ -32,9 +33,12 @@ fn session(i: u64) -> SessionKey {
     SessionKey::of(&format!("session-{i}"))
 }
 
-/// The session that got ticket `t` when sessions 0, 1, ... joined in order.
-fn held(t: u64) -> SessionKey {
-    session(t.wrapping_sub(1))
+/// Ticket `t` as held when sessions 0, 1, ... joined in order.
+fn held(t: u64) -> Holder {
+    Holder {
+        ticket: t,
+        session: session(t.wrapping_sub(1)),
+    }
 }
 
 /// A store whose event `name` (idle timeout `idle` s) has sessions 0..n waiting, joined at T0.
@@ -66,14 +70,11 @@ fn a_sweep_with_nothing_idle_leaves_every_place_as_it_was() {
         let (store, ev) = joined("quiet", 60, 1000).await;
         // Half of them heartbeat 30 s later; at +59 s nobody has been idle for 60 s.
         for t in (1..=1000).step_by(2) {
-            store
-                .status(&ev, t, held(t), true, T0 + 30_000)
-                .await
-                .unwrap();
+            store.status(&ev, held(t), true, T0 + 30_000).await.unwrap();
         }
         let now = T0 + 59_999;
         let before = waiting_state(&store, &ev);
-        let tickets: Vec<(u64, SessionKey)> = (1..=1000).map(|t| (t, held(t))).collect();
+        let tickets: Vec<Holder> = (1..=1000).map(held).collect();
         let (seq, places) = store.places(&ev, &tickets, false, now).await.unwrap();
         let report = store.sweep(&ev, 1, now).await.unwrap();
         assert_eq!((report.expired, report.done), (0, true));
@@ -103,10 +104,7 @@ fn a_sweep_expires_the_idle_in_ticket_order_and_leaves_the_rest() {
         // Every third user heartbeats at +40 s; the others last showed at T0..T0+3 s.
         let live: Vec<u64> = (1..=n).filter(|t| t % 3 == 0).collect();
         for &t in &live {
-            store
-                .status(&ev, t, held(t), true, T0 + 40_000)
-                .await
-                .unwrap();
+            store.status(&ev, held(t), true, T0 + 40_000).await.unwrap();
         }
         let live_before: Vec<_> = waiting_state(&store, &ev)
             .0
@@ -131,7 +129,7 @@ fn a_sweep_expires_the_idle_in_ticket_order_and_leaves_the_rest() {
         assert_eq!(pulse.departures, Some(want));
         for (i, &t) in live.iter().enumerate() {
             let p = store
-                .status(&ev, t, held(t), false, T0 + 64_000)
+                .status(&ev, held(t), false, T0 + 64_000)
                 .await
                 .unwrap();
             assert_eq!((p.status, p.position), (Status::Waiting, i as u64 + 1));
@@ -144,13 +142,13 @@ fn chunked_places_answer_like_one_status_call_each() {
     rt().block_on(async {
         let (store, ev) = joined("batch", 60, 1000).await;
         // Out of order, with duplicates and unknown tickets, over several chunks.
-        let tickets: Vec<(u64, SessionKey)> = (0..3 * CHUNK as u64 + 7)
-            .map(|i| (i * 37 % 1200, held(i * 37 % 1200)))
+        let tickets: Vec<Holder> = (0..3 * CHUNK as u64 + 7)
+            .map(|i| held(i * 37 % 1200))
             .collect();
         let (seq, places) = store.places(&ev, &tickets, false, T0).await.unwrap();
         let mut want = Vec::new();
-        for &(t, s) in &tickets {
-            want.push(store.status(&ev, t, s, false, T0).await.unwrap());
+        for &h in &tickets {
+            want.push(store.status(&ev, h, false, T0).await.unwrap());
         }
         assert_eq!(places, want);
         assert_eq!(seq, store.pulse(&ev, 0).await.unwrap().seq);
@@ -173,7 +171,7 @@ fn places_stay_one_snapshot_while_others_leave_between_chunks() {
                 let mut next = n;
                 while !stop.load(Ordering::Relaxed) && next < n + n / 2 {
                     let head = next - n + 1;
-                    store.leave(&ev, head, session(head - 1), T0).await.unwrap();
+                    store.leave(&ev, held(head), T0).await.unwrap();
                     store.join(&ev, session(next), -1, T0).await.unwrap();
                     next += 1;
                 }
@@ -181,7 +179,7 @@ fn places_stay_one_snapshot_while_others_leave_between_chunks() {
             })
         })
     };
-    let tickets: Vec<(u64, SessionKey)> = (1..=n).map(|t| (t, held(t))).collect();
+    let tickets: Vec<Holder> = (1..=n).map(held).collect();
     rt().block_on(async {
         for _ in 0..100 {
             let (seq, places) = store.places(&ev, &tickets, false, T0).await.unwrap();

@@ -9,7 +9,7 @@
 //! the event's configuration) are followed by `WAIT` on the same connection and node, and are
 //! acknowledged only once that many replicas have them (see [`QueueError::NotReplicated`]).
 
-use super::{CodeHash, JoinRequest, StatusRequest, Store};
+use super::{CodeHash, Holder, JoinRequest, StatusRequest, Store};
 use crate::error::{QueueError, Result};
 use crate::ids::{EventId, SessionKey};
 use crate::model::*;
@@ -61,10 +61,15 @@ fn join_args(j: &JoinRequest) -> [Value; 3] {
     [member(j.session), Value::from(draw), code]
 }
 
+/// How every script on a place takes it: ticket, then session.
+fn holder_args(h: Holder) -> [Value; 2] {
+    [Value::from(h.ticket as i64), member(h.session)]
+}
+
 /// A status read's arguments to status.lua: ticket, session, heartbeat (0 or 1).
 fn read_args(r: &StatusRequest) -> [Value; 3] {
-    let heartbeat = Value::from(i64::from(r.heartbeat));
-    [Value::from(r.ticket as i64), member(r.session), heartbeat]
+    let [ticket, session] = holder_args(r.holder);
+    [ticket, session, Value::from(i64::from(r.heartbeat))]
 }
 
 impl RedisStore {
@@ -128,14 +133,9 @@ impl RedisStore {
     }
 
     /// The keys and arguments of a script on one place (enter.lua, leave.lua).
-    fn place_args(
-        event: &EventId,
-        ticket: u64,
-        session: SessionKey,
-        now_ms: u64,
-    ) -> (Vec<String>, Vec<Value>) {
+    fn place_args(event: &EventId, holder: Holder, now_ms: u64) -> (Vec<String>, Vec<Value>) {
         let (keys, p) = base_keys(event);
-        let args = Self::args(p, now_ms, [Value::from(ticket as i64), member(session)]);
+        let args = Self::args(p, now_ms, holder_args(holder));
         (keys, args)
     }
 
@@ -294,18 +294,12 @@ impl Store for RedisStore {
         reads
             .iter()
             .zip(rows)
-            .map(|(q, row)| decode::place_row(q.ticket as i64, row, shared))
+            .map(|(q, row)| decode::place_row(q.holder.ticket as i64, row, shared))
             .collect()
     }
 
-    async fn enter(
-        &self,
-        event: &EventId,
-        ticket: u64,
-        session: SessionKey,
-        now_ms: u64,
-    ) -> Result<EnterOutcome> {
-        let (keys, args) = Self::place_args(event, ticket, session, now_ms);
+    async fn enter(&self, event: &EventId, holder: Holder, now_ms: u64) -> Result<EnterOutcome> {
+        let (keys, args) = Self::place_args(event, holder, now_ms);
         let r = self.run_durable(&self.scripts.enter, keys, args).await?;
         Ok(match Self::reply_code(event, &r, "enter")? {
             1 => EnterOutcome::Granted(decode_place(&r)?),
@@ -313,14 +307,8 @@ impl Store for RedisStore {
         })
     }
 
-    async fn leave(
-        &self,
-        event: &EventId,
-        ticket: u64,
-        session: SessionKey,
-        now_ms: u64,
-    ) -> Result<bool> {
-        let (keys, args) = Self::place_args(event, ticket, session, now_ms);
+    async fn leave(&self, event: &EventId, holder: Holder, now_ms: u64) -> Result<bool> {
+        let (keys, args) = Self::place_args(event, holder, now_ms);
         let r = self.run(&self.scripts.leave, keys, args).await?;
         Ok(Self::reply_code(event, &r, "leave")? == 1)
     }
@@ -377,7 +365,7 @@ impl Store for RedisStore {
     async fn places(
         &self,
         event: &EventId,
-        tickets: &[(u64, SessionKey)],
+        holders: &[Holder],
         heartbeat: bool,
         now_ms: u64,
     ) -> Result<(u64, Vec<Place>)> {
@@ -385,11 +373,8 @@ impl Store for RedisStore {
         let args = Self::args(
             p,
             now_ms,
-            std::iter::once(Value::from(i64::from(heartbeat))).chain(
-                tickets
-                    .iter()
-                    .flat_map(|&(t, s)| [Value::from(t as i64), member(s)]),
-            ),
+            std::iter::once(Value::from(i64::from(heartbeat)))
+                .chain(holders.iter().flat_map(|&h| holder_args(h))),
         );
         let r = self.run(&self.scripts.places, keys, args).await?;
         if r.first() == Some(&-1) {
@@ -397,12 +382,12 @@ impl Store for RedisStore {
         }
         // {1, rate_m, aps, flags, opens, departure seq, epoch}, then per ticket: status,
         // position, expiry, log seq.
-        let (head, rows) = decode::split(&r, 7, 4, tickets.len(), "places")?;
+        let (head, rows) = decode::split(&r, 7, 4, holders.len(), "places")?;
         let shared = [head[1], head[2], head[3], head[4], head[6]];
-        let places = tickets
+        let places = holders
             .iter()
             .zip(rows)
-            .map(|(&(t, _), row)| decode::place_row(t as i64, row, &shared))
+            .map(|(h, row)| decode::place_row(h.ticket as i64, row, &shared))
             .collect::<Result<Vec<_>>>()?;
         Ok((u(head[5]), places))
     }

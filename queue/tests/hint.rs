@@ -18,7 +18,6 @@ use queue::room::WaitingRoom;
 use queue::store::*;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use testkit::RedisServer;
 
 const T0: u64 = 1_800_000_000_000;
 const SESSIONS: u8 = 6;
@@ -252,12 +251,9 @@ async fn run_case(
 
 #[test]
 fn hinted_status_reads_say_what_the_store_says() {
-    let server = RedisServer::start().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let redis = Arc::new(
-        rt.block_on(RedisStore::connect(&RedisOptions::new(server.url())))
-            .unwrap(),
-    );
+    let (_server, redis) = rt.block_on(common::redis_store());
+    let redis = Arc::new(redis);
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())

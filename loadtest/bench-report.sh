@@ -213,6 +213,7 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
     # × bare hyper: each run's ratio to \`hello\` (a bare hyper server) measured beside the gateway.
     fig queue join_x_hello "joins/s ÷ bare hyper req/s" x "\`hello\` (loadtest/src/bin/hello.rs, \`{\"ok\":true}\`) measured by the same wrk settings just before"
     fig queue status_x_hello "status reads/s ÷ bare hyper req/s" x "same"
+    fig queue hinted_x_hello "hinted status reads/s (\`?hint=\`) ÷ bare hyper req/s" x "same"
     fig queue healthz_x_hello "\`/healthz\` req/s ÷ bare hyper req/s" x "same"
     if [[ $Q_PREFILL != 0 ]]; then
       fig queue prefill_ratio "joins/s with $(fmt int "$Q_PREFILL") waiting ÷ joins/s on an empty queue" x "run 1 only: two join runs on one stack, before and after \`fill --existing-event\`"
@@ -294,8 +295,12 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
     fig queue status_rps "status reads/s (\`GET /api/v1/queue/status\`)" int "\`$w -s loadtest/wrk/status.lua \$GW -- tokens.txt\` (waiting tokens made by joins)"
     fig queue status_p50_ms "status p50 ms" ms "same"
     fig queue status_p99_ms "status p99 ms" ms "same"
+    fig queue hinted_rps "hinted status reads/s (\`GET /api/v1/queue/status?hint=\`, each token with its join's \`poll_hint\`)" int "\`$w -s loadtest/wrk/status.lua \$GW -- tokens.txt.hinted\` (lines \"token hint\")"
+    fig queue hinted_p99_ms "hinted status p99 ms" ms "same"
     fig queue redis_us_join "**Redis CPU per join**, µs" b "redis-server's utime+stime growth over the join run ÷ its requests"
     fig queue redis_us_status "Redis CPU per status read, µs" b "same, status run"
+    fig queue redis_us_hinted "Redis CPU per hinted status read, µs" b "same, hinted status run (the log's own pulse reads and the background loops included)"
+    fig queue gw_us_hinted "gateway CPU per hinted status read, µs" b "same, the gateway's"
     fig queue gw_us_join "gateway CPU per join, µs" b "same, the gateway's"
     fig queue gw_us_status "gateway CPU per status read, µs" b "same"
     fig queue multi_join_rps "joins/s through ${QUEUE_GATEWAYS:-2} gateways on one Redis (summed)" int "one wrk (\`$w\`, join.lua) per gateway, all on event \`bench\` at once"

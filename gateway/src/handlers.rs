@@ -218,8 +218,11 @@ pub async fn status(
     ApiQuery(q): ApiQuery<StatusQuery>,
 ) -> Result<Response, ApiError> {
     let hint = q.hint.as_deref().filter(|h| !h.is_empty());
-    let (place, next) = st.room.status_hinted(&token, hint).await?;
-    Ok(Json(PlaceReply::of(&place, next)).into_response())
+    let answer = st.room.status_hinted(&token, hint).await?;
+    if answer.from_log {
+        st.metrics.status_reads_from_log.inc();
+    }
+    Ok(Json(PlaceReply::of(&answer.place, answer.poll_hint)).into_response())
 }
 
 /// `POST /api/v1/queue/enter`: the admission grant once READY.

@@ -127,6 +127,8 @@ pub struct Metrics {
     pub rate_syncs: Counter<u64, std::sync::atomic::AtomicU64>,
     /// Rate-limit syncs that failed (set when `/metrics` is read).
     pub rate_sync_failures: Counter<u64, std::sync::atomic::AtomicU64>,
+    /// Status reads answered from the followed departure log (a poll hint), no Redis operation.
+    pub status_reads_from_log: Counter<u64, std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -232,7 +234,14 @@ impl Metrics {
             "Cross-replica rate-limit syncs that failed (limits were per replica meanwhile)",
             rate_sync_failures.clone(),
         );
+        let status_reads_from_log = Counter::default();
+        registry.register(
+            "waiting_room_status_reads_from_log",
+            "Status reads answered from the followed departure log (a poll hint), without Redis",
+            status_reads_from_log.clone(),
+        );
         Self {
+            status_reads_from_log,
             registry: std::sync::Mutex::new(registry),
             audit_write_failures,
             rate_syncs,

@@ -27,7 +27,7 @@ fn hint_of(r: &Resp) -> String {
 #[tokio::test]
 async fn a_hinted_poller_follows_the_queue_without_a_script_call_per_read() {
     // Nobody is admitted: positions move only by who leaves or arrives ahead.
-    let (redis, _gw, base) = redis_event(&[], "hint", rate(0, 0)).await;
+    let (redis, gw, base) = redis_event(&[], "hint", rate(0, 0)).await;
     let mut tokens = Vec::new();
     for s in ["a", "b", "c", "d"] {
         tokens.push(waiting_token(&base, "hint", s).await);
@@ -66,6 +66,19 @@ async fn a_hinted_poller_follows_the_queue_without_a_script_call_per_read() {
     assert!(
         hinted_calls < 100,
         "300 hinted reads made {hinted_calls} script calls (300 plain ones: {plain_calls})"
+    );
+    // Operators see it too: the reads answered from the log are counted.
+    let metrics = send(client().get(gw.metrics_url("/metrics"))).await.body;
+    let from_log: u64 = metrics
+        .as_str()
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("waiting_room_status_reads_from_log_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no from-log counter in {metrics}"));
+    assert!(
+        from_log >= 200,
+        "{from_log} of 300 hinted reads counted as from the log"
     );
 
     // Someone ahead leaves: the hinted poller moves up, within a tick or so.

@@ -47,6 +47,17 @@ pub struct JoinView {
     pub poll_hint: Option<String>,
 }
 
+/// The answer of [`WaitingRoom::status_hinted`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HintedStatus {
+    /// The place.
+    pub place: PlaceView,
+    /// The hint for the next read (None unless WAITING).
+    pub poll_hint: Option<String>,
+    /// True when the answer came from the followed departure log, without a store operation.
+    pub from_log: bool,
+}
+
 /// A granted admission.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
@@ -270,12 +281,8 @@ impl WaitingRoom {
     /// out between 0.9 and 1 idle timeout after its last read, not exactly 1). Whatever the log
     /// cannot answer (a hint that does not verify, a departure that concerns this place, the
     /// pre-queue, a sold-out event, a heartbeat due) is read from the store as by `status`.
-    /// The answer carries the hint for the next read (None unless WAITING).
-    pub async fn status_hinted(
-        &self,
-        token: &str,
-        hint: Option<&str>,
-    ) -> Result<(PlaceView, Option<String>)> {
+    /// The answer carries the hint for the next read, and says where it came from.
+    pub async fn status_hinted(&self, token: &str, hint: Option<&str>) -> Result<HintedStatus> {
         let (claims, event) = self.claims(token)?;
         let now = self.inner.clock.now_ms();
         let hint = hint.and_then(|h| self.inner.hints.verify(token, h));
@@ -285,12 +292,18 @@ impl WaitingRoom {
                 position: p.position,
                 beat_s: hint.map_or(0, |h| h.beat_s),
             };
-            let next = self.inner.hints.issue(token, &next);
-            return Ok((self.view(&p, now), Some(next)));
+            return Ok(HintedStatus {
+                place: self.view(&p, now),
+                poll_hint: Some(self.inner.hints.issue(token, &next)),
+                from_log: true,
+            });
         }
         let place = self.beat(&claims, &event, now).await?;
-        let next = self.hint_for(&event, token, &place, now);
-        Ok((self.view(&place, now), next))
+        Ok(HintedStatus {
+            poll_hint: self.hint_for(&event, token, &place, now),
+            place: self.view(&place, now),
+            from_log: false,
+        })
     }
 
     /// The place a verified hint and the followed log say, exactly as the store would answer

@@ -3,13 +3,12 @@
 //! on the in-memory store and a real redis-server. At each poll the hinted read
 //! (`WaitingRoom::status_hinted`, which derives the position from the followed departure log
 //! when it can) must say what the store says at that instant: the same status and position,
-//! and, when it was answered without the store, the same expiry. A store wrapper counts the
-//! status reads that reached it, so the test also knows that derivation happened.
+//! and, when it was answered from the log (`from_log`), the same expiry; the test also checks
+//! that derivation happened.
 
 mod common;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 use queue::clock::{Clock, ManualClock};
 use queue::error::Result;
 use queue::ids::{EventId, SessionKey};
@@ -21,41 +20,6 @@ use std::sync::Arc;
 
 const T0: u64 = 1_800_000_000_000;
 const SESSIONS: u8 = 6;
-
-/// A store that counts the status reads that reach it.
-struct Counted {
-    inner: Arc<dyn Store>,
-    reads: AtomicU64,
-}
-
-queue::forward_store!(Counted, inner, [
-    fn configure_with_epoch(event: &EventId, config: &EventConfig, epoch: u64, now_ms: u64) -> bool;
-    fn info(event: &EventId, now_ms: u64) -> Option<EventInfo>;
-    fn act(event: &EventId, action: Action) -> ();
-    fn events() -> Vec<EventId>;
-    fn join_many(event: &EventId, joins: &[JoinRequest], now_ms: u64) -> Vec<Joined>;
-    fn enter(event: &EventId, holder: Holder, now_ms: u64) -> EnterOutcome;
-    fn leave(event: &EventId, holder: Holder, now_ms: u64) -> bool;
-    fn admit(event: &EventId, now_ms: u64) -> AdmitReport;
-    fn sweep(event: &EventId, budget: u32, now_ms: u64) -> SweepReport;
-    fn pulse(event: &EventId, since: u64) -> Pulse;
-    fn places(event: &EventId, holders: &[Holder], heartbeat: bool, now_ms: u64) -> (u64, Vec<Place>);
-    fn resume(event: &EventId, from_ms: u64, until_ms: u64) -> bool;
-    fn ping() -> ();
-    fn add_access_codes(event: &EventId, codes: &[CodeHash]) -> u64;
-    fn revoke_access_codes(event: &EventId, codes: &[CodeHash]) -> u64;
-    fn claim_once(event: &EventId, id: &str, until_ms: u64, now_ms: u64) -> bool;
-], {
-    async fn status_many(
-        &self,
-        event: &EventId,
-        reads: &[StatusRequest],
-        now_ms: u64,
-    ) -> Result<Vec<Place>> {
-        self.reads.fetch_add(reads.len() as u64, Ordering::SeqCst);
-        self.inner.status_many(event, reads, now_ms).await
-    }
-});
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -118,18 +82,14 @@ static DERIVED: AtomicU64 = AtomicU64::new(0);
 /// One store's run: its room, event, the sessions' tokens and hints.
 struct Run {
     room: WaitingRoom,
-    store: Arc<Counted>,
+    store: Arc<dyn Store>,
     event: EventId,
     codes: Vec<String>,
     held: Vec<Option<(String, Option<String>)>>,
 }
 
 impl Run {
-    async fn new(inner: Arc<dyn Store>, clock: &ManualClock, cfg: &EventConfig) -> Self {
-        let store = Arc::new(Counted {
-            inner,
-            reads: AtomicU64::new(0),
-        });
+    async fn new(store: Arc<dyn Store>, clock: &ManualClock, cfg: &EventConfig) -> Self {
         let room = common::room(store.clone(), clock);
         let event = EventId::parse(&format!("h{}", EVENT.fetch_add(1, Ordering::SeqCst))).unwrap();
         store.configure(&event, cfg, clock.now_ms()).await.unwrap();
@@ -200,17 +160,15 @@ impl Run {
         };
         let want = self
             .store
-            .inner
             .status(&self.event, holder, false, now)
             .await
             .unwrap();
-        let before = self.store.reads.load(Ordering::SeqCst);
-        let (got, next) = self
+        let answer = self
             .room
             .status_hinted(&token, hint.as_deref())
             .await
             .unwrap();
-        let derived = self.store.reads.load(Ordering::SeqCst) == before;
+        let (got, derived) = (&answer.place, answer.from_log);
         prop_assert_eq!(got.status, want.status, "derived {}", derived);
         prop_assert_eq!(got.position, want.shown_position(), "derived {}", derived);
         prop_assert_eq!(got.queueing_method, want.method);
@@ -222,6 +180,7 @@ impl Run {
                 .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as u64);
             prop_assert_eq!(expires, Some(want.expires_at_ms));
         }
+        let next = answer.poll_hint;
         prop_assert_eq!(next.is_some(), want.status == Status::Waiting);
         self.held[s as usize] = Some((token, next));
         Ok(())
@@ -254,14 +213,7 @@ fn hinted_status_reads_say_what_the_store_says() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (_server, redis) = rt.block_on(common::redis_store());
     let redis = Arc::new(redis);
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(128);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        ..Config::default()
-    });
+    let mut runner = common::runner(128);
     runner
         .run(
             &(config(), prop::collection::vec(op(), 1..60)),

@@ -5,8 +5,9 @@
 //! call for N requests) must answer exactly as those N calls do. The ops include live switches
 //! of the queueing method and joins with access codes (minted, spent, revoked).
 
+mod common;
+
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 use queue::ids::{EventId, SessionKey};
 use queue::model::{Action, EventConfig, JoinChallenge, QueueingMethod};
 use queue::page::PageSettings;
@@ -351,14 +352,7 @@ fn redis_matches_the_in_memory_model() {
     let redis = rt
         .block_on(RedisStore::connect(&RedisOptions::new(server.url())))
         .unwrap();
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        ..Config::default()
-    });
+    let mut runner = common::runner(256);
     runner
         .run(
             &(config(), epoch(), prop::collection::vec(op(), 1..80)),

@@ -1,4 +1,5 @@
-//! What the queue's integration tests share.
+//! What the queue's integration tests share (each test file uses a part of it).
+#![allow(dead_code)]
 
 use queue::clock::ManualClock;
 use queue::room::WaitingRoom;
@@ -30,4 +31,16 @@ pub fn room(store: Arc<dyn Store>, clock: &ManualClock) -> WaitingRoom {
         tokens,
         AdmissionSigner::ephemeral(),
     )
+}
+
+/// A proptest runner of `PROPTEST_CASES` cases, `default` when that is not set.
+pub fn runner(default: u32) -> proptest::test_runner::TestRunner {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases,
+        ..proptest::test_runner::Config::default()
+    })
 }

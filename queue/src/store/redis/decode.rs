@@ -123,8 +123,18 @@ pub(super) fn pulse(r: &[String]) -> Result<Pulse> {
     let departures = if num(6)? == 1 {
         None
     } else {
-        let d: Option<Vec<Departure>> = r[11..].iter().map(|e| Departure::parse(e)).collect();
-        Some(d.ok_or_else(|| QueueError::Protocol(format!("bad departure in {r:?}")))?)
+        let entries = r
+            .get(11..)
+            .ok_or_else(|| QueueError::Protocol(format!("short pulse reply {r:?}")))?;
+        // An entry this version cannot read (one that a newer replica's scripts wrote, during a
+        // rolling upgrade) counts as a reset: every position is read again, where an error
+        // would stall the event's fan-out until the entry left the log.
+        Some(
+            entries
+                .iter()
+                .map(|e| Departure::parse(e).unwrap_or(Departure::Reset))
+                .collect(),
+        )
     };
     Ok(Pulse {
         seq: u(num(1)?),
@@ -140,4 +150,32 @@ pub(super) fn pulse(r: &[String]) -> Result<Pulse> {
         pause_end_s: u(num(9)?),
         pause_len_s: u(num(10)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(entries: &[&str]) -> Vec<String> {
+        let head = ["1", "9", "0", "-1", "-1", "5", "0", "60", "42", "0", "0"];
+        head.iter().chain(entries).map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn an_unknown_log_entry_reads_as_a_reset_not_an_error() {
+        let p = pulse(&reply(&["a2", "q7", "p3"])).unwrap();
+        assert_eq!(
+            p.departures,
+            Some(vec![
+                Departure::Head(2),
+                Departure::Reset,
+                Departure::Arrival(3)
+            ])
+        );
+        assert_eq!((p.seq, p.epoch, p.idle_timeout_seconds), (9, 42, 60));
+        assert!(
+            pulse(&reply(&[])[..10]).is_err(),
+            "a short reply is a protocol error"
+        );
+    }
 }

@@ -16,7 +16,7 @@ use crate::store::Store;
 use crate::token::PositionHint;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 /// How often a followed event's pulse is read (default 250 ms, the WebSocket fan-out's tick):
@@ -50,7 +50,9 @@ struct Inner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     tick: Duration,
-    events: Mutex<HashMap<EventId, Arc<Followed>>>,
+    /// Read on every hinted status read and every hint issued, written only when an event
+    /// starts or stops being followed: a read lock, so readers on many threads never queue.
+    events: RwLock<HashMap<EventId, Arc<Followed>>>,
 }
 
 /// One followed event.
@@ -106,7 +108,7 @@ impl Snapshot {
 
 impl std::fmt::Debug for Follower {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.inner.events.lock().map(|e| e.len()).unwrap_or(0);
+        let n = self.events().len();
         f.debug_struct("Follower").field("events", &n).finish()
     }
 }
@@ -119,26 +121,41 @@ impl Follower {
                 store,
                 clock,
                 tick,
-                events: Mutex::new(HashMap::new()),
+                events: RwLock::new(HashMap::new()),
             }),
         }
     }
 
-    fn events(&self) -> std::sync::MutexGuard<'_, HashMap<EventId, Arc<Followed>>> {
-        self.inner.events.lock().unwrap_or_else(|p| p.into_inner())
+    fn events(&self) -> RwLockReadGuard<'_, HashMap<EventId, Arc<Followed>>> {
+        self.inner.events.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn events_mut(&self) -> RwLockWriteGuard<'_, HashMap<EventId, Arc<Followed>>> {
+        self.inner.events.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The followed event, its last use set to `now`.
+    fn used(&self, event: &EventId, now: u64) -> Option<Arc<Followed>> {
+        let f = self.events().get(event).cloned()?;
+        f.used_ms.store(now, Ordering::Relaxed);
+        Some(f)
     }
 
     /// Follows `event` from now on (a task on the current tokio runtime), if not yet.
     pub fn follow(&self, event: &EventId) {
         let now = self.inner.clock.now_ms();
-        let mut events = self.events();
-        if let Some(f) = events.get(event) {
-            f.used_ms.store(now, Ordering::Relaxed);
+        if self.used(event, now).is_some() {
             return;
         }
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let mut events = self.events_mut();
+        // Another thread may have started following between the two locks.
+        if let Some(f) = events.get(event) {
+            f.used_ms.store(now, Ordering::Relaxed);
+            return;
+        }
         let f = Arc::new(Followed::default());
         f.used_ms.store(now, Ordering::Relaxed);
         events.insert(event.clone(), f.clone());
@@ -153,7 +170,7 @@ impl Follower {
             interval.tick().await;
             let now = self.inner.clock.now_ms();
             if now.saturating_sub(f.used_ms.load(Ordering::Relaxed)) >= idle {
-                let mut events = self.events();
+                let mut events = self.events_mut();
                 if events.get(&event).is_some_and(|g| Arc::ptr_eq(g, &f)) {
                     events.remove(&event);
                 }
@@ -201,13 +218,11 @@ impl Follower {
     /// the event's log), or an entry since concerns the place itself (it left the queue, or
     /// positions moved in a way the log does not describe).
     pub fn derive(&self, event: &EventId, hint: &PositionHint) -> Option<Derived> {
-        let f = self.events().get(event).cloned();
-        let Some(f) = f else {
+        let now = self.inner.clock.now_ms();
+        let Some(f) = self.used(event, now) else {
             self.follow(event);
             return None;
         };
-        let now = self.inner.clock.now_ms();
-        f.used_ms.store(now, Ordering::Relaxed);
         let snap = f.snap.read().unwrap_or_else(|p| p.into_inner());
         let s = snap.as_ref()?;
         if now.saturating_sub(s.read_ms) > 2 * self.inner.tick.as_millis() as u64 {

@@ -285,12 +285,14 @@ impl WaitingRoom {
     pub async fn status_hinted(&self, token: &str, hint: Option<&str>) -> Result<HintedStatus> {
         let (claims, event) = self.claims(token)?;
         let now = self.inner.clock.now_ms();
-        let hint = hint.and_then(|h| self.inner.hints.verify(token, h));
-        if let Some(p) = hint.and_then(|h| self.derived(&claims, &event, &h, now)) {
+        let verified = hint.and_then(|h| self.inner.hints.verify(token, h));
+        let derived = verified.and_then(|h| Some((self.derived(&claims, &event, &h, now)?, h)));
+        if let Some((p, hint)) = derived {
+            // The heartbeat was not written, so the next hint keeps the last one written.
             let next = PositionHint {
                 seq: p.log_seq,
                 position: p.position,
-                beat_s: hint.map_or(0, |h| h.beat_s),
+                beat_s: hint.beat_s,
             };
             return Ok(HintedStatus {
                 place: self.view(&p, now),

@@ -150,7 +150,7 @@ for i = 1, n do
       if qlen then qlen = qlen + 1 else qlen = redis.call('ZCARD', Q) end
       out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = 1, t, WAITING, qlen, expires
     end
-    if not ready_until then redis.call('HSET', hb_key(t), t % BUCKET, NOW_S) end
+    if not ready_until then redis.call('HSET', hb_key(t), hb_field(t), NOW_S_ARG) end
     out[k + 6] = log_seq(c)
   end
 end

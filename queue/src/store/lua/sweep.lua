@@ -22,7 +22,7 @@ for i = 1, #slice, 2 do
   local last = nil
   if score < 0 then
     -- The pre-queue is in draw order, where neighbours rarely share a bucket.
-    last = tonumber(redis.call('HGET', hk, t % BUCKET))
+    last = tonumber(redis.call('HGET', hk, hb_field(t)))
   else
     if hk ~= bucket_key then
       bucket_key, beats = hk, {}

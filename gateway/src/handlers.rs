@@ -22,11 +22,11 @@ fn rfc3339(t: Option<OffsetDateTime>) -> Value {
         .map_or(Value::Null, Value::String)
 }
 
-/// The body of a status reply. A typed struct, not `json!`: it is serialised straight into the
-/// response bytes, without building a map of owned keys per request (the hot path).
+/// What a join and a status reply both say of the place, in their JSON order. Typed structs,
+/// not `json!`: a reply is serialised straight into the response bytes, without building a map
+/// of owned keys per request (the hot path).
 #[derive(Serialize)]
-struct PlaceReply {
-    admission_ready: bool,
+struct PlaceFields {
     eta_seconds: i64,
     expires_at: Option<String>,
     poll_hint: Option<String>,
@@ -35,11 +35,10 @@ struct PlaceReply {
     status: &'static str,
 }
 
-impl PlaceReply {
+impl PlaceFields {
     fn of(p: &PlaceView, poll_hint: Option<String>) -> Self {
         Self {
             poll_hint,
-            admission_ready: p.admission_ready,
             eta_seconds: p.eta_seconds,
             expires_at: p.expires_at.and_then(|t| t.format(&Rfc3339).ok()),
             position: p.position,
@@ -49,15 +48,28 @@ impl PlaceReply {
     }
 }
 
-/// The body of a join reply (typed for the same reason as [`PlaceReply`]).
+/// The body of a status reply.
+#[derive(Serialize)]
+struct PlaceReply {
+    admission_ready: bool,
+    #[serde(flatten)]
+    place: PlaceFields,
+}
+
+impl PlaceReply {
+    fn of(p: &PlaceView, poll_hint: Option<String>) -> Self {
+        Self {
+            admission_ready: p.admission_ready,
+            place: PlaceFields::of(p, poll_hint),
+        }
+    }
+}
+
+/// The body of a join reply.
 #[derive(Serialize)]
 struct JoinReply {
-    eta_seconds: i64,
-    expires_at: Option<String>,
-    poll_hint: Option<String>,
-    position: u64,
-    queueing_method: &'static str,
-    status: &'static str,
+    #[serde(flatten)]
+    place: PlaceFields,
     waiting_token: String,
 }
 
@@ -188,15 +200,9 @@ pub async fn join(
     } else {
         StatusCode::OK
     };
-    let p = &joined.place;
     let body = JoinReply {
-        eta_seconds: p.eta_seconds,
-        expires_at: p.expires_at.and_then(|t| t.format(&Rfc3339).ok()),
-        position: p.position,
-        queueing_method: p.queueing_method.as_str(),
-        status: p.status.as_str(),
+        place: PlaceFields::of(&joined.place, joined.poll_hint),
         waiting_token: joined.waiting_token,
-        poll_hint: joined.poll_hint,
     };
     Ok((code, Json(body)).into_response())
 }

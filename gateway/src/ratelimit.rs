@@ -362,11 +362,18 @@ mod tests {
         }
     }
 
+    /// A limiter of `n` a minute whose client (192.0.2.1, the key returned) has just taken its
+    /// whole burst, each token allowed.
+    fn burst_spent(n: u32) -> (RateLimiter, ManualClock, IpKey) {
+        let (l, clock) = limiter(n);
+        let k = key("192.0.2.1");
+        allowed(&l, k, n);
+        (l, clock, k)
+    }
+
     #[test]
     fn a_bucket_allows_n_then_says_when_the_next_token_comes() {
-        let (l, clock) = limiter(3);
-        let k = key("192.0.2.1");
-        allowed(&l, k, 3);
+        let (l, clock, k) = burst_spent(3);
         // 3 per minute: one token per 20 s.
         assert_eq!(l.check(k), Err(20));
         clock.advance_ms(19_001);
@@ -384,9 +391,7 @@ mod tests {
 
     #[test]
     fn retry_after_is_at_least_one_second() {
-        let (l, _clock) = limiter(6000);
-        let k = key("192.0.2.1");
-        allowed(&l, k, 6000);
+        let (l, _clock, k) = burst_spent(6000);
         // A token every 10 ms: still "1", never "0".
         assert_eq!(l.check(k), Err(1));
     }

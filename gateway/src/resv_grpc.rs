@@ -46,39 +46,50 @@ fn status_of(s: &str) -> ReservationStatus {
 /// The protobuf form of a stream event.
 pub fn to_proto(ev: Event) -> gw::ReservationUpdateEvent {
     let timestamp = Some(now());
+    // What every event says: its type, the reservation, its status and the time.
+    let event =
+        |kind: gw::ReservationEventType, reservation_id: String, status: ReservationStatus| {
+            gw::ReservationUpdateEvent {
+                r#type: kind as i32,
+                reservation_id,
+                status: status as i32,
+                timestamp,
+                ..Default::default()
+            }
+        };
     match ev {
         Event::Status(s) => gw::ReservationUpdateEvent {
-            r#type: gw::ReservationEventType::Status as i32,
-            status: status_of(&s.status) as i32,
             hold_expires_at: s.hold_expires_ms.map(ts_ms),
             order_id: s.order_id.unwrap_or_default(),
-            reservation_id: s.reservation_id,
-            timestamp,
-            ..Default::default()
+            ..event(
+                gw::ReservationEventType::Status,
+                s.reservation_id,
+                status_of(&s.status),
+            )
         },
         Event::HoldExpiring {
             reservation_id,
             seconds_left,
             hold_expires_ms,
         } => gw::ReservationUpdateEvent {
-            r#type: gw::ReservationEventType::HoldExpiring as i32,
-            reservation_id,
-            status: ReservationStatus::Pending as i32,
             seconds_left: i32::try_from(seconds_left).unwrap_or(i32::MAX),
             hold_expires_at: Some(ts_ms(hold_expires_ms)),
-            timestamp,
-            ..Default::default()
+            ..event(
+                gw::ReservationEventType::HoldExpiring,
+                reservation_id,
+                ReservationStatus::Pending,
+            )
         },
         Event::PaymentConfirmed {
             reservation_id,
             order_id,
         } => gw::ReservationUpdateEvent {
-            r#type: gw::ReservationEventType::PaymentConfirmed as i32,
-            reservation_id,
-            status: ReservationStatus::Confirmed as i32,
             order_id,
-            timestamp,
-            ..Default::default()
+            ..event(
+                gw::ReservationEventType::PaymentConfirmed,
+                reservation_id,
+                ReservationStatus::Confirmed,
+            )
         },
     }
 }

@@ -7,8 +7,8 @@ mod common;
 use anyhow::{Context, Result};
 use common::{
     approval, availability, check, free_seats, hold, intent, pay, pay_refused, payment_status,
-    process, process_refused, reserve, status_of, wait_for, with_seats, Harness, Kind, Options,
-    Received, Receiver,
+    process, process_refused, reserve, seeded, status_of, wait_for, with_receiver, with_seats,
+    Harness, Kind, Options, Received,
 };
 use proto::common::v1::Money;
 use proto::payment::v1::{
@@ -53,8 +53,7 @@ async fn already_processed(h: &Harness, w: &Received) -> Result<String> {
 both_stores!(approved_payment_confirms_via_signed_webhook + cluster);
 async fn approved_payment_confirms_via_signed_webhook(kind: Kind) -> Result<()> {
     // The receiver refuses the first delivery: the simulator must retry with the same id.
-    let mut rx = Receiver::start(1).await?;
-    let h = Harness::start(kind, rx.options()).await?;
+    let (mut rx, h) = with_receiver(kind, 1, Options::default()).await?;
     let r = hold(&h, reserve("show", 2, "alice", "k1")).await?;
     assert_eq!(r.status(), ReservationStatus::Pending);
     assert_eq!(r.reserved_seats.len(), 2);
@@ -116,15 +115,7 @@ async fn approved_payment_confirms_via_signed_webhook(kind: Kind) -> Result<()> 
 
 both_stores!(failed_payment_cancels_and_frees_the_seats);
 async fn failed_payment_cancels_and_frees_the_seats(kind: Kind) -> Result<()> {
-    let mut rx = Receiver::start(0).await?;
-    let h = Harness::start(
-        kind,
-        Options {
-            events: vec![("show", 40, 2500)],
-            ..rx.options()
-        },
-    )
-    .await?;
+    let (mut rx, h) = with_receiver(kind, 0, seeded(vec![("show", 40, 2500)])).await?;
     let seats = ["B-3", "B-4"];
     let r = hold(&h, with_seats(&seats, reserve("show", 0, "bob", "k"))).await?;
     assert_eq!(
@@ -174,8 +165,7 @@ async fn failed_payment_cancels_and_frees_the_seats(kind: Kind) -> Result<()> {
 
 both_stores!(timeout_scenario_never_reports);
 async fn timeout_scenario_never_reports(kind: Kind) -> Result<()> {
-    let rx = Receiver::start(0).await?;
-    let h = Harness::start(kind, rx.options()).await?;
+    let (rx, h) = with_receiver(kind, 0, Options::default()).await?;
     let r = hold(&h, reserve("show", 1, "hal", "k")).await?;
     let pi = pay(&h, intent(&r.reservation_id, PaymentScenario::Timeout, "p")).await?;
     // APPROVE would have reported within ~5 ms at this time scale.
@@ -198,8 +188,7 @@ both_stores!(provider_ids_name_payments_made_at_the_provider);
 /// id and nothing is simulated; a result naming that id (a verified Stripe event, forwarded)
 /// finds it within the reservation's event, and the first one settles it, once.
 async fn provider_ids_name_payments_made_at_the_provider(kind: Kind) -> Result<()> {
-    let rx = Receiver::start(0).await?;
-    let h = Harness::start(kind, rx.options()).await?;
+    let (rx, h) = with_receiver(kind, 0, Options::default()).await?;
     let r = hold(&h, reserve("show", 2, "alice", "k1")).await?;
     let other = hold(&h, reserve("show", 1, "bob", "k2")).await?;
     let stripe = "pi_3MtwBwLkdIwHu7ix28a3tqPa";
@@ -279,19 +268,15 @@ async fn provider_ids_name_payments_made_at_the_provider(kind: Kind) -> Result<(
 
 both_stores!(scenarios_delay_and_random);
 async fn scenarios_delay_and_random(kind: Kind) -> Result<()> {
-    let mut rx = Receiver::start(0).await?;
-    let h = Harness::start(
-        kind,
-        Options {
-            settings: services::Settings {
-                sim_time_scale: 0.001,
-                random_approve_percent: 0,
-                ..Default::default()
-            },
-            ..rx.options()
+    let opts = Options {
+        settings: services::Settings {
+            sim_time_scale: 0.001,
+            random_approve_percent: 0,
+            ..Default::default()
         },
-    )
-    .await?;
+        ..Default::default()
+    };
+    let (mut rx, h) = with_receiver(kind, 0, opts).await?;
     // DELAY approves after 10–30 s (10–30 ms at this scale).
     let r = hold(&h, reserve("show", 1, "jo", "k1")).await?;
     let t0 = std::time::Instant::now();
@@ -318,15 +303,11 @@ async fn scenarios_delay_and_random(kind: Kind) -> Result<()> {
 #[tokio::test]
 async fn webhook_delivery_gives_up_after_bounded_attempts() -> Result<()> {
     // Every delivery is refused; the sender stops after its 3 attempts.
-    let rx = Receiver::start(usize::MAX).await?;
-    let h = Harness::start(
-        Kind::Memory,
-        Options {
-            webhook_attempts: 3,
-            ..rx.options()
-        },
-    )
-    .await?;
+    let opts = Options {
+        webhook_attempts: 3,
+        ..Default::default()
+    };
+    let (rx, h) = with_receiver(Kind::Memory, usize::MAX, opts).await?;
     let r = hold(&h, reserve("show", 1, "ivy", "k")).await?;
     pay(&h, intent(&r.reservation_id, PaymentScenario::Approve, "p")).await?;
     wait_for(

@@ -87,7 +87,7 @@ async fn status_changes_are_published_on_the_event_channel() -> Result<()> {
 
 #[tokio::test]
 async fn the_memory_store_hands_updates_to_local_receivers() -> Result<()> {
-    use services::store::HoldRequest;
+    use services::store::{HoldRequest, IdemKey};
     use services::Store;
     let store = MemoryStore::new();
     let mut rx = store.subscribe();
@@ -96,12 +96,14 @@ async fn the_memory_store_hands_updates_to_local_receivers() -> Result<()> {
         event_id: "ev".into(),
         reservation_id: "r_0123456789abcdef0123456789abcdef_ev".into(),
         user_id: "u".into(),
-        idem: "i".into(),
-        fingerprint: "f".into(),
+        idem: IdemKey {
+            slot: "i".into(),
+            fingerprint: "f".into(),
+            ttl_ms: 60_000,
+        },
         quantity: 1,
         seats: vec![],
         hold_ms: 60_000,
-        idem_ms: 60_000,
         admission: None,
     };
     let (r, _) = store.hold(&req, 1_000).await?;

@@ -40,7 +40,7 @@ use crate::clock::Clock;
 use crate::error::{Result, ServiceError};
 use crate::model::*;
 use crate::payment_webhooks::WebhookSender;
-use crate::store::Store;
+use crate::store::{IdemKey, Store};
 use convert::check_reservation_id;
 use proto::payment::v1 as pay;
 use proto::reservation::v1 as res;
@@ -153,6 +153,16 @@ impl Backends {
 
     fn now(&self) -> u64 {
         self.0.clock.now_ms()
+    }
+
+    /// The idempotency key of a request: its slot the digest of (`owner`, the client's `key`),
+    /// remembered for the configured window.
+    fn idem_key(&self, owner: &str, key: &str, fingerprint: String) -> IdemKey {
+        IdemKey {
+            slot: digest(&[owner, key]),
+            fingerprint,
+            ttl_ms: self.0.settings.idempotency_window.as_millis() as u64,
+        }
     }
 
     /// Seeds an event: `seats` seats `A-1`…, each at `price_cents`.

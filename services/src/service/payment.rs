@@ -31,18 +31,17 @@ impl Backends {
                 )));
             }
         }
+        // The provider's id is a parameter only when given, so that the fingerprints of intents
+        // without one are those stored before it existed.
+        let fingerprint = match provider_id {
+            None => digest(&[&(scenario as i32).to_string()]),
+            Some(p) => digest(&[&(scenario as i32).to_string(), p]),
+        };
         let ir = IntentRequest {
             intent_id: new_intent_id(&r.event_id),
             reservation_id: r.id.clone(),
             scenario,
-            idem: digest(&[&r.id, &req.idempotency_key]),
-            // The provider's id is a parameter only when given, so that the fingerprints of
-            // intents without one are those stored before it existed.
-            fingerprint: match provider_id {
-                None => digest(&[&(scenario as i32).to_string()]),
-                Some(p) => digest(&[&(scenario as i32).to_string(), p]),
-            },
-            idem_ms: self.0.settings.idempotency_window.as_millis() as u64,
+            idem: self.idem_key(&r.id, &req.idempotency_key, fingerprint),
             provider_id: provider_id.map(str::to_owned),
         };
         let (intent, replayed) = self.0.store.create_intent(&ir, self.now()).await?;

@@ -51,12 +51,10 @@ impl Backends {
             event_id: req.event_id.clone(),
             reservation_id: new_reservation_id(&req.event_id),
             user_id: req.user_id.clone(),
-            idem: digest(&[&req.user_id, &req.idempotency_key]),
-            fingerprint: digest(&fp_parts),
+            idem: self.idem_key(&req.user_id, &req.idempotency_key, digest(&fp_parts)),
             quantity: quantity as u32,
             seats,
             hold_ms: self.0.settings.hold.as_millis() as u64,
-            idem_ms: self.0.settings.idempotency_window.as_millis() as u64,
             admission: (!req.admission_id.is_empty() && self.0.settings.holds_per_admission > 0)
                 .then(|| AdmissionLimit {
                     slot: digest(&[&req.admission_id]),

@@ -1,6 +1,6 @@
 //! The in-memory store: one mutex over everything, so every step is atomic like the Lua scripts.
 
-use super::{EventInfo, HoldRequest, IntentRequest, PendingOutcome, SeatState, Store};
+use super::{EventInfo, HoldRequest, IdemKey, IntentRequest, PendingOutcome, SeatState, Store};
 use crate::error::{Result, ServiceError};
 use crate::model::*;
 use crate::updates::ReservationUpdate;
@@ -108,22 +108,22 @@ impl MemoryStore {
 /// An idempotency slot: (record id, fingerprint, forgotten at).
 type Slot = (String, String, u64);
 
-/// The slot that remembers a key for record `id` until `until` (ms).
-fn slot(id: &str, fingerprint: &str, until: u64) -> Slot {
-    (id.to_owned(), fingerprint.to_owned(), until)
+/// The slot that remembers `key` for record `id` from `now_ms` on, for the key's window.
+fn slot(id: &str, key: &IdemKey, now_ms: u64) -> Slot {
+    (id.to_owned(), key.fingerprint.clone(), now_ms + key.ttl_ms)
 }
 
 /// The record that a key seen within its window answers with (`slot` in `slots`), or None; a
-/// key reused with other parameters (`fingerprint`) is a conflict.
+/// key reused with other parameters (another fingerprint) is a conflict.
 fn replay<T: Clone>(
     slots: &HashMap<String, Slot>,
     records: &HashMap<String, T>,
     slot: &str,
-    fingerprint: &str,
+    key: &IdemKey,
     now_ms: u64,
 ) -> Result<Option<T>> {
     match slots.get(slot) {
-        Some((_, fp, until)) if *until > now_ms && *fp != fingerprint => {
+        Some((_, fp, until)) if *until > now_ms && *fp != key.fingerprint => {
             Err(ServiceError::IdempotencyConflict)
         }
         Some((id, _, until)) if *until > now_ms => Ok(records.get(id).cloned()),
@@ -236,14 +236,8 @@ impl Store for MemoryStore {
         if !g.events.contains_key(&req.event_id) {
             return Err(ServiceError::EventNotFound(req.event_id.clone()));
         }
-        let idem_key = format!("{}:{}", req.event_id, req.idem);
-        if let Some(r) = replay(
-            &g.idem,
-            &g.reservations,
-            &idem_key,
-            &req.fingerprint,
-            now_ms,
-        )? {
+        let idem_key = format!("{}:{}", req.event_id, req.idem.slot);
+        if let Some(r) = replay(&g.idem, &g.reservations, &idem_key, &req.idem, now_ms)? {
             return Ok((r, true));
         }
         // As hold.lua: only PENDING holds before their deadline count against the admission.
@@ -323,9 +317,7 @@ impl Store for MemoryStore {
         if let Some((key, _)) = admission_key {
             g.admissions.entry(key).or_default().push(r.id.clone());
         }
-        let until = now_ms + req.idem_ms;
-        g.idem
-            .insert(idem_key, slot(&r.id, &req.fingerprint, until));
+        g.idem.insert(idem_key, slot(&r.id, &req.idem, now_ms));
         Ok((r, false))
     }
 
@@ -444,8 +436,8 @@ impl Store for MemoryStore {
         if let Some(i) = replay(
             &g.intent_idem,
             &g.intents,
+            &req.idem.slot,
             &req.idem,
-            &req.fingerprint,
             now_ms,
         )? {
             return Ok((i, true));
@@ -479,9 +471,8 @@ impl Store for MemoryStore {
             g.provider_ids.insert(k, i.id.clone());
         }
         g.intents.insert(i.id.clone(), i.clone());
-        let until = now_ms + req.idem_ms;
         g.intent_idem
-            .insert(req.idem.clone(), slot(&i.id, &req.fingerprint, until));
+            .insert(req.idem.slot.clone(), slot(&i.id, &req.idem, now_ms));
         Ok((i, false))
     }
 

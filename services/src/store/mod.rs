@@ -34,8 +34,19 @@ pub enum SeatState {
     Sold(String),
 }
 
+/// A request's idempotency key as the stores keep it: a request that names a slot seen within
+/// its window is answered with what that slot made, or refused if its parameters differ.
+#[derive(Debug, Clone)]
+pub struct IdemKey {
+    /// Digest of (owner, idempotency key): the deduplication slot.
+    pub slot: String,
+    /// Digest of the request's parameters, to detect a reused key.
+    pub fingerprint: String,
+    /// How long the key is remembered.
+    pub ttl_ms: u64,
+}
+
 /// A request to hold seats, validated by the caller.
-// Alike in shape only to `model::Intent` (documented id and string fields): other data.
 #[derive(Debug, Clone)]
 pub struct HoldRequest {
     /// The event.
@@ -44,18 +55,14 @@ pub struct HoldRequest {
     pub reservation_id: String,
     /// The holder.
     pub user_id: String,
-    /// Digest of (user, idempotency key): the deduplication slot.
-    pub idem: String,
-    /// Digest of the request's parameters, to detect a reused key.
-    pub fingerprint: String,
+    /// Its idempotency key: the slot is a digest of (user, idempotency key).
+    pub idem: IdemKey,
     /// Seats wanted when `seats` is empty (any free ones, best first).
     pub quantity: u32,
     /// Specific seats (validated ids, no duplicates), or empty.
     pub seats: Vec<String>,
     /// Hold length.
     pub hold_ms: u64,
-    /// How long the idempotency key is remembered.
-    pub idem_ms: u64,
     /// The admission the hold is made under and its limit; None: not counted.
     pub admission: Option<AdmissionLimit>,
 }
@@ -78,12 +85,8 @@ pub struct IntentRequest {
     pub reservation_id: String,
     /// The simulated outcome.
     pub scenario: Scenario,
-    /// Digest of (reservation, idempotency key).
-    pub idem: String,
-    /// Digest of the request's parameters.
-    pub fingerprint: String,
-    /// How long the idempotency key is remembered.
-    pub idem_ms: u64,
+    /// Its idempotency key: the slot is a digest of (reservation, idempotency key).
+    pub idem: IdemKey,
     /// The provider's own id for it (validated), which then names it within its event.
     pub provider_id: Option<String>,
 }

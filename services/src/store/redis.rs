@@ -273,11 +273,11 @@ impl Store for RedisStore {
             Value::from(req.reservation_id.as_str()),
             Value::from(req.event_id.as_str()),
             Value::from(req.user_id.as_str()),
-            Value::from(req.idem.as_str()),
-            Value::from(req.fingerprint.as_str()),
+            Value::from(req.idem.slot.as_str()),
+            Value::from(req.idem.fingerprint.as_str()),
             Value::from(i64::from(req.quantity)),
             Value::from(req.hold_ms as i64),
-            Value::from(req.idem_ms.max(1) as i64),
+            Value::from(req.idem.ttl_ms.max(1) as i64),
             Value::from(req.admission.as_ref().map_or("", |a| a.slot.as_str())),
             Value::from(req.admission.as_ref().map_or(0, |a| i64::from(a.limit))),
         ];
@@ -353,9 +353,9 @@ impl Store for RedisStore {
             Value::from(req.intent_id.as_str()),
             Value::from(req.reservation_id.as_str()),
             Value::from(req.scenario as i64),
-            Value::from(req.idem.as_str()),
-            Value::from(req.fingerprint.as_str()),
-            Value::from(req.idem_ms.max(1) as i64),
+            Value::from(req.idem.slot.as_str()),
+            Value::from(req.idem.fingerprint.as_str()),
+            Value::from(req.idem.ttl_ms.max(1) as i64),
             Value::from(req.provider_id.as_deref().unwrap_or("")),
         ];
         let r = self.run(&self.scripts.intent, &event, now_ms, args).await?;

@@ -1,6 +1,6 @@
 //! Requests and reads the suites share.
 
-use super::{Harness, Options, Receiver};
+use super::{Harness, Kind, Options, Receiver};
 use anyhow::{bail, ensure, Context, Result};
 use proto::common::v1::ErrorCode;
 use proto::payment::v1::{
@@ -81,14 +81,23 @@ pub fn seeded(events: Vec<(&'static str, u64, i64)>) -> Options {
     }
 }
 
-impl Receiver {
-    /// The default options, with webhooks delivered to this receiver.
-    pub fn options(&self) -> Options {
+/// A receiver that answers 500 to its first `fail_first` valid requests, and a harness of
+/// `kind` with `opts` whose webhooks are delivered to it.
+pub async fn with_receiver(
+    kind: Kind,
+    fail_first: usize,
+    opts: Options,
+) -> Result<(Receiver, Harness)> {
+    let rx = Receiver::start(fail_first).await?;
+    let h = Harness::start(
+        kind,
         Options {
-            webhook_url: Some(self.url.clone()),
-            ..Default::default()
-        }
-    }
+            webhook_url: Some(rx.url.clone()),
+            ..opts
+        },
+    )
+    .await?;
+    Ok((rx, h))
 }
 
 /// Two helpers for one call: `$answered` makes it and returns the answer; `$refused` returns

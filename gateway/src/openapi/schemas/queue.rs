@@ -84,9 +84,33 @@ json_schema!(
 }"##
 );
 
+/// The properties that close both [`JoinResponse`] and [`StatusResponse`] (the place's
+/// deadline, the poll hint and the queueing method) and the end of the object: a literal, for
+/// `concat!`, so that the two answers describe them once and keep their property order.
+macro_rules! place_properties_tail {
+    () => {
+        r##"  "expires_at": {
+   "$ref": "#/components/schemas/ExpiresAt"
+  },
+  "poll_hint": {
+   "type": [
+    "string",
+    "null"
+   ],
+   "description": "While WAITING: pass it back as the hint query parameter of the next GET /api/v1/queue/status, which can then answer from the departure log the gateway follows, without a Redis operation. Opaque, signed, bound to this waiting_token; null unless WAITING."
+  },
+  "queueing_method": {
+   "$ref": "#/components/schemas/QueueingMethod"
+  }
+ }
+}"##
+    };
+}
+
 json_schema!(
     JoinResponse,
-    r##"{
+    concat!(
+        r##"{
  "type": "object",
  "required": [
   "waiting_token",
@@ -110,26 +134,15 @@ json_schema!(
   "status": {
    "$ref": "#/components/schemas/Status"
   },
-  "expires_at": {
-   "$ref": "#/components/schemas/ExpiresAt"
-  },
-  "poll_hint": {
-   "type": [
-    "string",
-    "null"
-   ],
-   "description": "While WAITING: pass it back as the hint query parameter of the next GET /api/v1/queue/status, which can then answer from the departure log the gateway follows, without a Redis operation. Opaque, signed, bound to this waiting_token; null unless WAITING."
-  },
-  "queueing_method": {
-   "$ref": "#/components/schemas/QueueingMethod"
-  }
- }
-}"##
+"##,
+        place_properties_tail!()
+    )
 );
 
 json_schema!(
     StatusResponse,
-    r##"{
+    concat!(
+        r##"{
  "type": "object",
  "required": [
   "status",
@@ -153,21 +166,9 @@ json_schema!(
    "type": "boolean",
    "description": "true if and only if status is READY."
   },
-  "expires_at": {
-   "$ref": "#/components/schemas/ExpiresAt"
-  },
-  "poll_hint": {
-   "type": [
-    "string",
-    "null"
-   ],
-   "description": "While WAITING: pass it back as the hint query parameter of the next GET /api/v1/queue/status, which can then answer from the departure log the gateway follows, without a Redis operation. Opaque, signed, bound to this waiting_token; null unless WAITING."
-  },
-  "queueing_method": {
-   "$ref": "#/components/schemas/QueueingMethod"
-  }
- }
-}"##
+"##,
+        place_properties_tail!()
+    )
 );
 
 json_schema!(

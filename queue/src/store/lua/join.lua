@@ -41,6 +41,35 @@ local expires = (NOW_S + c.idle) * 1000
 local qlen = nil
 local wrote = false
 
+-- New places are written together: one ZADD for the batch and one HSET a heartbeat bucket, at
+-- the end or before anything reads the queue or a heartbeat again (a refresh, a repeated
+-- session, the queue's length, a priority arrival), so every read sees what the joins before it
+-- would have left, one by one. In a script a redis.call costs more than the entry it writes.
+local new_q, new_n = {}, 0
+local new_beats, beat_keys = {}, {}
+local function write_new()
+  if new_n > 0 then
+    redis.call('ZADD', Q, unpack(new_q, 1, new_n))
+    new_n = 0
+  end
+  if #beat_keys > 0 then
+    for _, k in ipairs(beat_keys) do redis.call('HSET', k, unpack(new_beats[k])) end
+    new_beats, beat_keys = {}, {}
+  end
+end
+local function add_new(score, d, t)
+  new_q[new_n + 1], new_q[new_n + 2] = score, d
+  new_n = new_n + 2
+  local k = hb_key(t)
+  local b = new_beats[k]
+  if not b then
+    b = {}
+    new_beats[k] = b
+    beat_keys[#beat_keys + 1] = k
+  end
+  b[#b + 1], b[#b + 2] = hb_field(t), NOW_S_ARG
+end
+
 -- Admission at once, in this script so it is atomic with the join: when the queue is open and
 -- admitting, nobody waits ahead of the newcomer (nobody at all, or for a priority place nobody
 -- in the priority lane, which is admitted first whatever the method), a slot is free and the
@@ -53,9 +82,13 @@ local function at_once(d, t, prio)
   if pre or c.stopped then return nil end
   local ahead
   if prio then
+    write_new()
     ahead = redis.call('ZCOUNT', Q, '-inf', '(' .. string.format('%.0f', PRIO_END))
+  elseif qlen then
+    ahead = qlen
   else
-    ahead = qlen or redis.call('ZCARD', Q)
+    write_new()
+    ahead = redis.call('ZCARD', Q)
   end
   if ahead > 0 then return nil end
   if held() >= c.max then return nil end
@@ -93,6 +126,7 @@ for i = 1, n do
   if s then old = tonumber(s) % TBITS else old = tonumber(now_or_then(in_tk, slots, d, i)) end
   local p = nil
   if old then
+    write_new()
     p = place(c, old, d, true, s)
     if p[1] == EXPIRED then
       -- A lapsed READY slot or admission ends here, so the session is in one set at a time.
@@ -125,7 +159,9 @@ for i = 1, n do
       in_tk[d] = t
       out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = 1, t, READY, 0, ready_until
     elseif prio then
+      write_new()
       redis.call('ZADD', Q, PRIO_SCORE + t, d)
+      redis.call('HSET', hb_key(t), hb_field(t), NOW_S_ARG)
       in_q[d] = PRIO_SCORE + t
       if qlen then qlen = qlen + 1 end
       local st, pos = WAITING, redis.call('ZRANK', Q, d) + 1
@@ -138,22 +174,27 @@ for i = 1, n do
       -- every ticket, so at opening the pre-queue is a uniform shuffle placed ahead of later
       -- arrivals (equal draws keep arrival order).
       local score = tonumber(ARGV[1 + 3 * i]) * TBITS + t
-      redis.call('ZADD', Q, score, d)
+      add_new(score, d, t)
       in_q[d] = score
       if qlen then qlen = qlen + 1 end
       out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = 1, t, PRE_QUEUE, 0, expires
     else
-      redis.call('ZADD', Q, t, d)
-      in_q[d] = t
       -- The newest ticket is last in the queue (pre-queue draws all sort below it): its place
-      -- is the queue's length, counted once per batch and then by the joins it added.
-      if qlen then qlen = qlen + 1 else qlen = redis.call('ZCARD', Q) end
+      -- is the queue's length with it, counted once per batch and then by the joins it added.
+      if qlen then
+        qlen = qlen + 1
+      else
+        write_new()
+        qlen = redis.call('ZCARD', Q) + 1
+      end
+      add_new(t, d, t)
+      in_q[d] = t
       out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = 1, t, WAITING, qlen, expires
     end
-    if not ready_until then redis.call('HSET', hb_key(t), hb_field(t), NOW_S_ARG) end
     out[k + 6] = log_seq(c)
   end
 end
+write_new()
 if seq > seq0 then redis.call('SET', SEQ, seq) end
 -- A batch of refreshes only may have written nothing; one write that changes nothing makes
 -- the WAIT after this call also cover the writes it answers about, which may not have reached a

@@ -28,7 +28,9 @@ pub fn metrics_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Latency metrics and the request timeout, around every routed request.
+/// Latency metrics, the maintenance gate and the request timeout, around every routed
+/// request. One middleware rather than one each: every `from_fn` layer costs a request a boxed
+/// future and a clone of the state.
 async fn edge(
     State(st): State<AppState>,
     matched: Option<MatchedPath>,
@@ -38,9 +40,27 @@ async fn edge(
     let start = Instant::now();
     let method = metrics::method_label(req.method());
     let route = matched.map_or("unmatched", |m| metrics::route_label(m.as_str()));
+    let resp = match maintenance_answer(&st, &req) {
+        Some(r) => r,
+        None => timed(&st, next, req).await,
+    };
+    let labels = HttpLabels {
+        method,
+        route,
+        status: resp.status().as_u16(),
+    };
+    st.metrics
+        .http
+        .get_or_create(&labels)
+        .observe(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// The rest of the request's handling, within the request timeout.
+async fn timed(st: &AppState, next: Next, req: Request) -> Response {
     let body_wait = req.extensions().get::<server::BodyWait>().cloned();
     let http1 = req.version() <= axum::http::Version::HTTP_11;
-    let resp = match tokio::time::timeout(st.limits.request_timeout, next.run(req)).await {
+    match tokio::time::timeout(st.limits.request_timeout, next.run(req)).await {
         Ok(r) => r,
         // The handler was waiting for body bytes: the client is late, not the gateway. The
         // unread rest of the body makes the HTTP/1 connection unusable, so it closes.
@@ -55,17 +75,7 @@ async fn edge(
             r
         }
         Err(_) => ApiError::Timeout.into_response(),
-    };
-    let labels = HttpLabels {
-        method,
-        route,
-        status: resp.status().as_u16(),
-    };
-    st.metrics
-        .http
-        .get_or_create(&labels)
-        .observe(start.elapsed().as_secs_f64());
-    resp
+    }
 }
 
 /// Whether `given` is the admin token (compared in constant time, as SHA-256 digests); false
@@ -80,19 +90,20 @@ pub fn admin_token_ok(st: &AppState, given: Option<&str>) -> bool {
     }
 }
 
-/// While MAINTENANCE_MODE is in force, the queue API (`/api/v1/queue...`) answers 503
-/// `MAINTENANCE` with Retry-After, and the pages (`/`, `/e/...`) a maintenance page.
-async fn maintenance_gate(State(st): State<AppState>, req: Request, next: Next) -> Response {
+/// The maintenance gate: while MAINTENANCE_MODE is in force, the queue API
+/// (`/api/v1/queue...`) answers 503 `MAINTENANCE` with Retry-After, and the pages (`/`,
+/// `/e/...`) a maintenance page; None lets the request through.
+fn maintenance_answer(st: &AppState, req: &Request) -> Option<Response> {
     if !st.system.maintenance() {
-        return next.run(req).await;
+        return None;
     }
     let path = req.uri().path();
     if path.starts_with("/api/v1/queue") {
-        ApiError::Maintenance.into_response()
+        Some(ApiError::Maintenance.into_response())
     } else if path == "/" || path.starts_with("/e/") {
-        page::maintenance_page()
+        Some(page::maintenance_page())
     } else {
-        next.run(req).await
+        None
     }
 }
 
@@ -199,10 +210,6 @@ pub fn router(state: AppState) -> Router {
         .merge(console::routes())
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            maintenance_gate,
-        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), edge))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(

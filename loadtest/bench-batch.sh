@@ -25,7 +25,7 @@ for flags in "$@"; do
   sleep 0.5
   # shellcheck disable=SC2086
   # The rate limits off: wrk sends every join from one address.
-  RUST_LOG=warn GATEWAY_JOIN_RATE_PER_IP=0 GATEWAY_STATUS_RATE_PER_IP=0 GATEWAY_METRICS_LISTEN= target/release/gateway --listen "127.0.0.1:$gp" --redis-url "redis://127.0.0.1:$rp" \
+  RUST_LOG=warn GATEWAY_JOIN_RATE_PER_IP=0 GATEWAY_STATUS_RATE_PER_IP=0 GATEWAY_METRICS_LISTEN='' target/release/gateway --listen "127.0.0.1:$gp" --redis-url "redis://127.0.0.1:$rp" \
     --admin-token t --token-secret bench-token-secret-0123456789abcdef $flags >/dev/null 2>&1 &
   gpid=$!
   for _ in $(seq 50); do curl -sf "localhost:$gp/healthz" >/dev/null && break; sleep 0.1; done

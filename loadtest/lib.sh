@@ -172,6 +172,7 @@ start_gateway() {
       kill -0 "$GW_PID" 2>/dev/null || break
       sleep 0.1
     done
+    echo "gateway $name did not start on port $GW_PORT (tried again on another port up to 3 times); its log ends:" >&2
     tail -n 20 "$BENCH_WORK/$name.log" >&2
     stop_pid "$GW_PID"
   done
@@ -191,6 +192,7 @@ start_backends() {
     BE_PID=$!
     PIDS+=("$BE_PID")
     wait_port "$BE_PORT" "$BE_PID" 150 && return 0
+    echo "backends $name did not start on port $BE_PORT (tried again on another port up to 3 times); its log ends:" >&2
     tail -n 20 "$BENCH_WORK/$name.log" >&2
     stop_pid "$BE_PID"
   done

@@ -1,7 +1,7 @@
 //! A join flood leaves nothing behind: 1,000,000 joins whose places all expire leave Redis
 //! within 5 % of its size before them once the sweep has run (issue 12). The queue's member is
-//! the session, so an expired place takes its session entry with it; emptied heartbeat buckets
-//! disappear with their last field.
+//! the session, so an expired place takes its session entry with it; a heartbeat bucket
+//! goes with its last heartbeat.
 
 use queue::ids::{EventId, SessionKey};
 use queue::model::EventConfig;

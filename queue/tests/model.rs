@@ -16,7 +16,7 @@ use queue::store::{
     MAX_EPOCH,
 };
 use std::sync::atomic::{AtomicU32, Ordering};
-use testkit::RedisServer;
+use testkit::{raw_command, RedisServer};
 
 const T0: u64 = 1_800_000_000_000;
 
@@ -295,6 +295,7 @@ async fn apply(
 
 async fn run_case(
     redis: &RedisStore,
+    port: u16,
     cfg: EventConfig,
     epoch: u64,
     ops: Vec<Op>,
@@ -313,6 +314,9 @@ async fn run_case(
         norm(redis.configure_with_epoch(&one, &cfg, epoch, now).await),
         created
     );
+    // `one` keeps its heartbeats in hash buckets, as an event created before string buckets
+    // does (lib.lua, "Memory layout"), so the model holds both layouts to the same answers.
+    raw_command(port, &format!("HDEL wr:{{{}}}:ev hbl", one.as_str())).unwrap();
     let (mut t_mem, mut t_red, mut t_one) = ([0u64; 6], [0u64; 6], [0u64; 6]);
     for (i, op) in ops.iter().enumerate() {
         if let Op::Advance { ms } = op {
@@ -356,7 +360,7 @@ fn redis_matches_the_in_memory_model() {
     runner
         .run(
             &(config(), epoch(), prop::collection::vec(op(), 1..80)),
-            |(cfg, epoch, ops)| rt.block_on(run_case(&redis, cfg, epoch, ops)),
+            |(cfg, epoch, ops)| rt.block_on(run_case(&redis, server.port(), cfg, epoch, ops)),
         )
         .unwrap();
 }

@@ -230,8 +230,15 @@ async fn main() -> Result<()> {
         // The session index of READY and ADMITTED places (empty after a fill: nobody admitted).
         let (s, s_keys) = sum_usage(&client, vec![format!("{p}tk")], 1).await?;
         let seq: Option<u64> = client.get(format!("{p}seq")).await?;
-        // Heartbeat buckets of 64 tickets (BUCKET in queue/src/store/lua/lib.lua).
-        let last_bucket = seq.unwrap_or(0) / 64;
+        // Heartbeat buckets: strings of 63 tickets, or hashes of 64 for an event created before
+        // string buckets (BUCKET in queue/src/store/lua/lib.lua).
+        let layout: Option<String> = client.hget(format!("{p}ev"), "hbl").await?;
+        let per_bucket = if layout.as_deref() == Some("1") {
+            63
+        } else {
+            64
+        };
+        let last_bucket = seq.unwrap_or(0) / per_bucket;
         let (h, h_keys) = sum_usage(
             &client,
             (0..=last_bucket).map(|b| format!("{p}h:{b}")).collect(),
@@ -246,7 +253,7 @@ async fn main() -> Result<()> {
             s as f64 / u
         );
         println!(
-            "    h:* (heartbeat hashes, {h_keys} keys) {:>7.1} B",
+            "    h:* (heartbeat buckets, {h_keys} keys) {:>7.1} B",
             h as f64 / u
         );
         println!(

@@ -40,9 +40,7 @@ if not paused then
   -- Idle users not yet swept are skipped, not admitted: they would only hold a slot until the
   -- ready timeout.
   local function let_in(d, t)
-    local hk, hf = hb_key(t), hb_field(t)
-    local last = tonumber(redis.call('HGET', hk, hf))
-    redis.call('HDEL', hk, hf)
+    local last = hb_del(t, true)
     if last and NOW_S - beat(c, last) < c.idle then
       redis.call('ZADD', R, deadline, d)
       redis.call('HSET', TK, d, t)

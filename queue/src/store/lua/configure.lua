@@ -23,6 +23,9 @@ redis.call('HSET', EV, 'page', ARGV[12] or '')
 if created then
   redis.call('HSET', EV, 'stopped', 0, 'sold', 0, 'tokens', 0, 'tb_ts', NOW, 'rate_m', -1,
     'epoch', ARGV[13])
+  -- Heartbeats in string buckets (lib.lua, "Memory layout"); an event created before keeps
+  -- hash buckets.
+  redis.call('HSET', EV, 'hbl', 1)
   return {1}
 end
 return {0}

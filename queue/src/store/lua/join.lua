@@ -41,10 +41,12 @@ local expires = (NOW_S + c.idle) * 1000
 local qlen = nil
 local wrote = false
 
--- New places are written together: one ZADD for the batch and one HSET a heartbeat bucket, at
+-- New places are written together: one ZADD for the batch and one write a heartbeat bucket, at
 -- the end or before anything reads the queue or a heartbeat again (a refresh, a repeated
 -- session, the queue's length, a priority arrival), so every read sees what the joins before it
 -- would have left, one by one. In a script a redis.call costs more than the entry it writes.
+-- A string bucket's new slots are one run of bytes from the first: the tickets between are this
+-- batch's too, admitted at once, so their slots hold zero and are written as zero.
 local new_q, new_n = {}, 0
 local new_beats, beat_keys = {}, {}
 local function write_new()
@@ -53,7 +55,14 @@ local function write_new()
     new_n = 0
   end
   if #beat_keys > 0 then
-    for _, k in ipairs(beat_keys) do redis.call('HSET', k, unpack(new_beats[k])) end
+    for _, k in ipairs(beat_keys) do
+      local b = new_beats[k]
+      if HB_STR then
+        hb_write(k, hb_off(b.first), table.concat(b))
+      else
+        redis.call('HSET', k, unpack(b))
+      end
+    end
     new_beats, beat_keys = {}, {}
   end
 end
@@ -63,11 +72,16 @@ local function add_new(score, d, t)
   local k = hb_key(t)
   local b = new_beats[k]
   if not b then
-    b = {}
+    b = {first = t, last = t - 1}
     new_beats[k] = b
     beat_keys[#beat_keys + 1] = k
   end
-  b[#b + 1], b[#b + 2] = hb_field(t), NOW_S_ARG
+  if HB_STR then
+    for _ = b.last + 1, t - 1 do b[#b + 1] = ZERO4 end
+    b[#b + 1], b.last = NOW_B, t
+  else
+    b[#b + 1], b[#b + 2] = hb_field(t), NOW_S_ARG
+  end
 end
 
 -- Admission at once, in this script so it is atomic with the join: when the queue is open and
@@ -161,7 +175,7 @@ for i = 1, n do
     elseif prio then
       write_new()
       redis.call('ZADD', Q, PRIO_SCORE + t, d)
-      redis.call('HSET', hb_key(t), hb_field(t), NOW_S_ARG)
+      hb_put(t)
       in_q[d] = PRIO_SCORE + t
       if qlen then qlen = qlen + 1 end
       local st, pos = WAITING, redis.call('ZRANK', Q, d) + 1

@@ -6,20 +6,27 @@
 -- ARGV[2] is the caller's clock in milliseconds: one injected clock for the in-memory store and
 -- Redis alike is what lets tests move time and lets the property test compare the two.
 --
--- Memory layout (docs/operations.md, "Sizing"): one sorted-set entry and one small heartbeat
--- field per waiting user, about 113 + 9 bytes at 10,000,000 waiting.
+-- Memory layout (docs/operations.md, "Sizing"): one sorted-set entry and one heartbeat slot
+-- per waiting user, about 113 + 5 bytes at 10,000,000 waiting.
 --   q    zset  member = the session's 8-byte digest; score = its ticket, or in the pre-queue
 --              draw * TBITS + ticket with a secret draw < 0, so every draw sorts below every
 --              ticket and the ticket can be read back from any score (score % TBITS)
---   h:N  hash  heartbeat buckets of BUCKET tickets: field = ticket % BUCKET, value = unix seconds
+--   h:N  heartbeat bucket N: the heartbeats (unix seconds) of BUCKET consecutive tickets, in
+--              the layout the event was created with (the event hash's 'hbl', configure.lua):
+--        hbl 1   string of 63 4-byte big-endian slots, ticket t at byte 4 * (t % 63), zero for
+--                none (~5.2 bytes a place: 252 bytes and the string's header fill jemalloc's
+--                256-byte class exactly, so a bucket is always written at its full length)
+--        none    hash, field = ticket % 64, value = unix seconds (~11.1 bytes a place): events
+--                created by an earlier version keep it (docs/operations.md, "Upgrading to
+--                string heartbeat buckets")
 --   tk   hash  session digest -> ticket of each READY or ADMITTED place only (bounded by
 --              max_active): a session is in at most one of q, r and a, and has a tk entry
 --              exactly while it is in r or a
 -- The session is the queue's member, so "one place per session" needs no index beside the
--- queue, and a place that goes (admitted, left, expired) takes its session entry with it. The
--- only small hashes are the heartbeat buckets, of 64 entries: half of the lowest
--- hash-max-listpack-entries seen in deployments (128, Redis's default), so they stay listpack
--- encoded whatever the queue's size and the layout does not depend on that setting.
+-- queue, and a place that goes (admitted, left, expired) takes its session entry with it; a
+-- bucket whose last heartbeat goes is deleted with it. Hash buckets hold 64 entries: half of the
+-- lowest hash-max-listpack-entries seen in deployments (128, Redis's default), so they stay
+-- listpack encoded whatever the queue's size and the layout does not depend on that setting.
 local EV, SEQ, Q, R, A = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local P = ARGV[1]
 local TK = P .. 'tk'
@@ -28,7 +35,12 @@ local NOW_S = math.floor(NOW / 1000)
 
 -- Status codes, mirrored by queue::model::Status.
 local PRE_QUEUE, WAITING, READY, ADMITTED, EXPIRED, SOLD_OUT = 0, 1, 2, 3, 4, 5
+-- Tickets a heartbeat bucket holds: set by load_cfg from the event's layout (see above).
 local BUCKET = 64
+local HB_STR = false
+local HB_SLOTS, HB_LEN = 63, 252
+local ZERO4 = '\0\0\0\0'
+local HB_REST = string.rep('\0', HB_LEN - 4)
 -- Tickets live below 2^30 so that draw * TBITS + ticket stays an exact double (|draw| <= 2^23).
 local TBITS = 1073741824
 -- Queueing methods (queue::model::QueueingMethod::code).
@@ -49,6 +61,8 @@ local function int(n)
   return string.format('%d', n)
 end
 local NOW_S_ARG = int(NOW_S)
+-- The time as a string bucket's slot holds it (struct is Redis's own Lua library).
+local NOW_B = struct.pack('>I4', NOW_S)
 
 local hb_keys = {}
 local function hb_key(t)
@@ -61,7 +75,7 @@ local function hb_key(t)
   return k
 end
 
--- The field names of a bucket's BUCKET (64) heartbeats, made on first use: one literal table
+-- The field names of a hash bucket's 64 heartbeats, made on first use: one literal table
 -- costs a batch less than formatting a field a join.
 local hb_fields = nil
 local function hb_field(t)
@@ -77,12 +91,78 @@ local function hb_field(t)
   return hb_fields[t % BUCKET + 1]
 end
 
+local function hb_off(t)
+  return 4 * (t % BUCKET)
+end
+
+-- Slot `off` of a string bucket's contents b (false: no bucket), or nil for none.
+local function hb_at(b, off)
+  if (not b) or #b < off + 4 then return nil end
+  local v = struct.unpack('>I4', b, off + 1)
+  if v == 0 then return nil end
+  return v
+end
+
+-- Writes the slots bytes s at byte off of string bucket k. A bucket that did not exist is
+-- written again whole: SETRANGE creates a string just long enough for what it writes and grows
+-- it later by doubling its allocation, so a bucket made slot by slot would take ~520 bytes.
+local function hb_write(k, off, s)
+  local len = redis.call('SETRANGE', k, off, s)
+  if len < HB_LEN then
+    redis.call('SET', k, redis.call('GET', k) .. string.rep('\0', HB_LEN - len))
+  end
+end
+
+-- Ticket t's heartbeat (unix seconds), or nil.
+local function hb_get(t)
+  if HB_STR then
+    local off = hb_off(t)
+    return hb_at(redis.call('GETRANGE', hb_key(t), off, off + 3), 0)
+  end
+  return tonumber(redis.call('HGET', hb_key(t), hb_field(t)))
+end
+
+-- Ticket t's heartbeat set to now.
+local function hb_put(t)
+  if HB_STR then
+    hb_write(hb_key(t), hb_off(t), NOW_B)
+  else
+    redis.call('HSET', hb_key(t), hb_field(t), NOW_S_ARG)
+  end
+end
+
+-- Removes ticket t's heartbeat; with `read`, returns what it was (nil for none). The bucket
+-- goes with its last heartbeat: a hash by itself, a string when the rest of it reads zero.
+local function hb_del(t, read)
+  local k = hb_key(t)
+  if not HB_STR then
+    local f, last = hb_field(t), nil
+    if read then last = tonumber(redis.call('HGET', k, f)) end
+    redis.call('HDEL', k, f)
+    return last
+  end
+  local off = hb_off(t)
+  local b = redis.call('GET', k)
+  local last = hb_at(b, off)
+  if last then
+    if #b == HB_LEN and b:sub(1, off) .. b:sub(off + 5) == HB_REST then
+      redis.call('DEL', k)
+    else
+      redis.call('SETRANGE', k, off, ZERO4)
+    end
+  end
+  return last
+end
+
 -- The event's configuration and flags, or nil when the event does not exist.
 local function load_cfg()
   local v = redis.call('HMGET', EV, 'aps', 'max', 'attl', 'idle', 'rto', 'opens', 'stopped', 'sold',
-    'rate_m', 'p_end', 'p_len', 'epoch', 'qm', 'dseq')
+    'rate_m', 'p_end', 'p_len', 'epoch', 'qm', 'dseq', 'hbl')
   if not v[1] then
     return nil
+  end
+  if v[15] == '1' then
+    HB_STR, BUCKET = true, HB_SLOTS
   end
   return {
     aps = tonumber(v[1]), max = tonumber(v[2]), attl = tonumber(v[3]), idle = tonumber(v[4]),
@@ -134,7 +214,7 @@ end
 -- Removes session d's waiting ticket t, whose 0-based rank is known, and its heartbeat.
 local function drop_waiting(d, t, rank)
   redis.call('ZREM', Q, d)
-  redis.call('HDEL', hb_key(t), hb_field(t))
+  hb_del(t)
   log_departure('r' .. (rank + 1))
 end
 
@@ -153,8 +233,7 @@ local function place(c, t, d, heartbeat, score)
   score = score or redis.call('ZSCORE', Q, d)
   if score and tonumber(score) % TBITS == t then
     local rank = redis.call('ZRANK', Q, d)
-    local hk, hf = hb_key(t), hb_field(t)
-    local last = tonumber(redis.call('HGET', hk, hf))
+    local last = hb_get(t)
     if last then last = beat(c, last) end
     if (not last) or NOW_S - last >= c.idle then
       drop_waiting(d, t, rank)
@@ -164,7 +243,7 @@ local function place(c, t, d, heartbeat, score)
       return {SOLD_OUT, 0, 0}
     end
     if heartbeat and last ~= NOW_S then
-      redis.call('HSET', hk, hf, NOW_S_ARG)
+      hb_put(t)
       last = NOW_S
     end
     local expires = (last + c.idle) * 1000

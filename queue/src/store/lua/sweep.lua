@@ -1,4 +1,4 @@
--- sweep: ARGV[3] = budget: at most budget * BUCKET waiting places are read per call. Removes
+-- sweep: ARGV[3] = budget: at most budget * 64 waiting places are read per call. Removes
 -- waiting users idle for idle_timeout_seconds. Reply: {expired, 1 when the pass reached the end
 -- of the queue | 0} or {-1}.
 --
@@ -11,7 +11,8 @@ if not c then return {-1} end
 local pos = redis.call('HGET', EV, 'sweep_pos')
 local lo = '-inf'
 if pos then lo = '(' .. pos end
-local want = tonumber(ARGV[3]) * BUCKET
+-- A budget unit is 64 places, about one heartbeat bucket.
+local want = tonumber(ARGV[3]) * 64
 local slice = redis.call('ZRANGEBYSCORE', Q, lo, '+inf', 'WITHSCORES', 'LIMIT', 0, want)
 local stale = {}
 local bucket_key, beats = nil, nil
@@ -22,14 +23,19 @@ for i = 1, #slice, 2 do
   local last = nil
   if score < 0 then
     -- The pre-queue is in draw order, where neighbours rarely share a bucket.
-    last = tonumber(redis.call('HGET', hk, hb_field(t)))
+    last = hb_get(t)
   else
     if hk ~= bucket_key then
-      bucket_key, beats = hk, {}
-      local h = redis.call('HGETALL', hk)
-      for j = 1, #h, 2 do beats[tonumber(h[j])] = tonumber(h[j + 1]) end
+      bucket_key = hk
+      if HB_STR then
+        beats = redis.call('GET', hk)
+      else
+        beats = {}
+        local h = redis.call('HGETALL', hk)
+        for j = 1, #h, 2 do beats[tonumber(h[j])] = tonumber(h[j + 1]) end
+      end
     end
-    last = beats[t % BUCKET]
+    if HB_STR then last = hb_at(beats, hb_off(t)) else last = beats[t % BUCKET] end
   end
   if (not last) or NOW_S - beat(c, last) >= c.idle then
     stale[#stale + 1] = {slice[i], t}

@@ -40,7 +40,9 @@ local BUCKET = 64
 local HB_STR = false
 local HB_SLOTS, HB_LEN = 63, 252
 local ZERO4 = '\0\0\0\0'
-local HB_REST = string.rep('\0', HB_LEN - 4)
+-- A string bucket's other 62 slots when empty, made when a place first leaves: string.rep
+-- builds it a byte at a time, ~13,000 instructions that a join would otherwise pay.
+local HB_REST = nil
 -- Tickets live below 2^30 so that draw * TBITS + ticket stays an exact double (|draw| <= 2^23).
 local TBITS = 1073741824
 -- Queueing methods (queue::model::QueueingMethod::code).
@@ -145,6 +147,7 @@ local function hb_del(t, read)
   local b = redis.call('GET', k)
   local last = hb_at(b, off)
   if last then
+    HB_REST = HB_REST or string.rep(ZERO4, HB_SLOTS - 1)
     if #b == HB_LEN and b:sub(1, off) .. b:sub(off + 5) == HB_REST then
       redis.call('DEL', k)
     else

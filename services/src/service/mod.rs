@@ -120,13 +120,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct Backends(Arc<Inner>);
 
-impl std::fmt::Debug for Backends {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Backends")
-            .field("settings", &self.0.settings)
-            .finish_non_exhaustive()
-    }
-}
+redis_layer::debug_some!(Backends, |b| settings = b.0.settings);
 
 impl Backends {
     /// A core over `store`, with time from `clock`; `webhooks` None records outcomes without

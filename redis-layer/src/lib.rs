@@ -32,7 +32,8 @@ pub type Result<T, E = RedisError> = std::result::Result<T, E>;
 
 /// `Debug` for a type that shows only some of its state, as `Name { field: value, .. }`: the
 /// handles, keys and caches it holds stay out of logs. In each `field = value`, the closure's
-/// argument is the value being formatted:
+/// argument is the value being formatted. (It lives here because the crates that use it,
+/// `queue`, `webhooks`, `services` and `gateway`, all depend on this one.)
 ///
 /// ```
 /// struct Pool {

@@ -164,13 +164,7 @@ pub struct Audit {
     failures: AtomicU64,
 }
 
-impl std::fmt::Debug for Audit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Audit")
-            .field("max_entries", &self.max_entries)
-            .finish_non_exhaustive()
-    }
-}
+redis_layer::debug_some!(Audit, |a| max_entries = a.max_entries);
 
 /// Keys whose values are never logged nor stored (matched case-insensitively, as parts).
 const SECRET_KEYS: [&str; 6] = [

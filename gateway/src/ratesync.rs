@@ -54,13 +54,7 @@ pub struct RateSync {
     failures: AtomicU64,
 }
 
-impl std::fmt::Debug for RateSync {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RateSync")
-            .field("every", &self.every)
-            .finish_non_exhaustive()
-    }
-}
+redis_layer::debug_some!(RateSync, |r| every = r.every);
 
 impl RateSync {
     /// A sync of `limits` every `every` through `redis`; starts counting consumption now.

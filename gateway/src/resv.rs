@@ -53,13 +53,7 @@ pub struct ResvUpdates {
     _subscription: Option<redis_layer::Subscription>,
 }
 
-impl std::fmt::Debug for ResvUpdates {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResvUpdates")
-            .field("warnings", &self.warnings)
-            .finish_non_exhaustive()
-    }
-}
+redis_layer::debug_some!(ResvUpdates, |r| warnings = r.warnings);
 
 impl ResvUpdates {
     /// Subscribes to every event's channel when Redis is configured (else streams only get the

@@ -82,17 +82,11 @@ pub struct Challenges {
     cache: RwLock<HashMap<EventId, (u32, u64)>>,
 }
 
-impl std::fmt::Debug for Challenges {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Challenges")
-            .field(
-                "kids",
-                &self.keys.iter().map(|k| &k.kid).collect::<Vec<_>>(),
-            )
-            .field("ttl_ms", &self.ttl_ms)
-            .finish_non_exhaustive()
-    }
-}
+redis_layer::debug_some!(
+    Challenges,
+    |c| kids = c.keys.iter().map(|k| &k.kid).collect::<Vec<_>>(),
+    ttl_ms = c.ttl_ms
+);
 
 /// Leading zero bits of `digest`.
 pub fn leading_zero_bits(digest: &[u8]) -> u32 {

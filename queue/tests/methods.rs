@@ -326,12 +326,15 @@ async fn priority_in_the_pre_queue(c: &Ctx) {
 }
 
 async fn suite(c: Ctx) {
-    admits_at_once_when_there_is_room(&c).await;
-    passthrough_fills_capacity(&c).await;
-    switching_keeps_the_queue(&c).await;
-    random_is_uniform(&c).await;
-    access_codes(&c).await;
-    priority_in_the_pre_queue(&c).await;
+    testkit::run_checks!(
+        &c,
+        admits_at_once_when_there_is_room,
+        passthrough_fills_capacity,
+        switching_keeps_the_queue,
+        random_is_uniform,
+        access_codes,
+        priority_in_the_pre_queue,
+    );
 }
 
 #[tokio::test]

@@ -495,18 +495,21 @@ async fn departures_derive_positions(c: &Ctx) {
 }
 
 async fn suite(c: Ctx) {
-    departures_derive_positions(&c).await;
-    order_and_leave(&c).await;
-    rejoin_keeps_the_place(&c).await;
-    rate_is_smooth_and_shared(&c).await;
-    burst_is_at_most_one_second(&c).await;
-    capacity_and_ttls(&c).await;
-    idle_users_expire(&c).await;
-    enter_grants_once(&c).await;
-    actions(&c).await;
-    pre_queue_is_shuffled_ahead(&c).await;
-    measured_rate_drives_eta(&c).await;
-    bad_input(&c).await;
+    testkit::run_checks!(
+        &c,
+        departures_derive_positions,
+        order_and_leave,
+        rejoin_keeps_the_place,
+        rate_is_smooth_and_shared,
+        burst_is_at_most_one_second,
+        capacity_and_ttls,
+        idle_users_expire,
+        enter_grants_once,
+        actions,
+        pre_queue_is_shuffled_ahead,
+        measured_rate_drives_eta,
+        bad_input,
+    );
 }
 
 async fn redis_stores(url: &str, n: usize) -> Vec<Arc<dyn Store>> {

@@ -35,14 +35,11 @@ pub struct Redis {
     command_timeout: Duration,
 }
 
-impl std::fmt::Debug for Redis {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Redis")
-            .field("clustered", &self.nodes.is_some())
-            .field("wait_replicas", &self.wait_replicas)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_some!(
+    Redis,
+    |r| clustered = r.nodes.is_some(),
+    wait_replicas = r.wait_replicas
+);
 
 /// The per-primary pools of a cluster.
 struct NodePools {

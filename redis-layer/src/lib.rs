@@ -29,3 +29,31 @@ pub use script::Script;
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = RedisError> = std::result::Result<T, E>;
+
+/// `Debug` for a type that shows only some of its state, as `Name { field: value, .. }`: the
+/// handles, keys and caches it holds stay out of logs. In each `field = value`, the closure's
+/// argument is the value being formatted. (It lives here because the crates that use it,
+/// `queue`, `webhooks`, `services` and `gateway`, all depend on this one.)
+///
+/// ```
+/// struct Pool {
+///     size: usize,
+///     secret: String,
+/// }
+/// redis_layer::debug_some!(Pool, |p| size = p.size);
+/// let p = Pool { size: 4, secret: "s".into() };
+/// assert_eq!(format!("{p:?}"), "Pool { size: 4, .. }");
+/// ```
+#[macro_export]
+macro_rules! debug_some {
+    ($ty:ident, |$s:ident| $($field:ident = $value:expr),+ $(,)?) => {
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                let $s = self;
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &$value))+
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}

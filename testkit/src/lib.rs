@@ -477,3 +477,13 @@ impl RedisCluster {
         self.nodes.iter().position(|n| n.port() == port)
     }
 }
+
+/// Runs a suite's async checks one after another on one context: `run_checks!(&c, a, b)` is
+/// `a(&c).await; b(&c).await;`, so that a suite is the list of its checks.
+#[macro_export]
+macro_rules! run_checks {
+    ($ctx:expr, $($check:path),+ $(,)?) => {{
+        let ctx = $ctx;
+        $($check(ctx).await;)+
+    }};
+}

@@ -25,20 +25,25 @@ fn every_flag_keeps_its_gateway_environment_variable() {
 
 #[test]
 fn a_value_that_was_silently_raised_is_refused_with_its_flag_named() {
-    for (flag, bad, least) in [
-        ("--redis-timeout-ms", "0", "1"),
-        ("--redis-pool-size", "0", "1"),
+    // Most take at least 1 (0 is refused); two have a higher floor.
+    let at_least_one = [
+        "--redis-timeout-ms",
+        "--redis-pool-size",
+        "--max-connections",
+        "--idle-timeout-ms",
+        "--ws-per-token",
+        "--admission-tick-ms",
+        "--upstream-max-in-flight",
+        "--breaker-failures",
+        "--webhook-max-attempts",
+        "--webhook-backoff-ms",
+    ]
+    .map(|flag| (flag, "0", "1"));
+    let higher = [
         ("--max-header-bytes", "4096", "8192"),
-        ("--max-connections", "0", "1"),
-        ("--idle-timeout-ms", "0", "1"),
         ("--ws-tick-ms", "5", "10"),
-        ("--ws-per-token", "0", "1"),
-        ("--admission-tick-ms", "0", "1"),
-        ("--upstream-max-in-flight", "0", "1"),
-        ("--breaker-failures", "0", "1"),
-        ("--webhook-max-attempts", "0", "1"),
-        ("--webhook-backoff-ms", "0", "1"),
-    ] {
+    ];
+    for (flag, bad, least) in at_least_one.into_iter().chain(higher) {
         let e = Config::from_args_no_env(["gateway", flag, bad]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::ValueValidation, "{flag}");
         let msg = e.to_string();

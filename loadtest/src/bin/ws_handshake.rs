@@ -277,22 +277,48 @@ fn main() -> Result<()> {
     rt.block_on(report(&args, addr, tid))
 }
 
+/// A column of a table: its header and its value for one round.
+type Column<'a> = (&'a str, &'a dyn Fn(&Sample) -> f64);
+
+/// A measurement's table: `heading`, then a row a side with each column's median and every
+/// round's value ([`row`]).
+fn table(
+    heading: &str,
+    sides: &[(&str, &str)],
+    samples: Vec<Vec<Sample>>,
+    columns: &[Column<'_>],
+    digits: usize,
+) {
+    println!("{heading}\n");
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let rule = "---|".repeat(columns.len());
+    println!("| server side | {} |\n|---|{rule}", names.join(" | "));
+    for ((_, name), s) in sides.iter().zip(samples) {
+        let figures: Vec<Vec<f64>> = columns
+            .iter()
+            .map(|(_, value)| s.iter().map(value).collect())
+            .collect();
+        println!("{}", row(name, &figures, digits));
+    }
+}
+
 async fn report(args: &Args, addr: SocketAddr, tid: u32) -> Result<()> {
     let n = args.handshakes;
     let hs = alternate(&HANDSHAKE_SIDES, args.rounds, async |side: &str| {
         round(addr, tid, &format!("/{side}/1"), n, args.concurrency, 1).await
     })
     .await?;
-    println!(
-        "WebSocket handshakes: {} rounds of {n} per side, {} clients at once, medians (each round)\n",
+    let heading = format!(
+        "WebSocket handshakes: {} rounds of {n} per side, {} clients at once, medians (each round)",
         args.rounds, args.concurrency
     );
-    println!("| server side | handshakes/s | server CPU per handshake (µs) |\n|---|---|---|");
-    for ((_, name), s) in HANDSHAKE_SIDES.iter().zip(hs) {
-        let rate = s.iter().map(|s| n as f64 / s.wall.as_secs_f64()).collect();
-        let cpu = s.iter().map(|s| s.cpu_ns as f64 / n as f64 / 1e3).collect();
-        println!("{}", row(name, &[rate, cpu], 1));
-    }
+    let rate = |s: &Sample| n as f64 / s.wall.as_secs_f64();
+    let cpu = |s: &Sample| s.cpu_ns as f64 / n as f64 / 1e3;
+    let columns: [Column<'_>; 2] = [
+        ("handshakes/s", &rate),
+        ("server CPU per handshake (µs)", &cpu),
+    ];
+    table(&heading, &HANDSHAKE_SIDES, hs, &columns, 1);
     if args.frames == 0 {
         return Ok(());
     }
@@ -301,15 +327,13 @@ async fn report(args: &Args, addr: SocketAddr, tid: u32) -> Result<()> {
         round(addr, tid, &format!("/{side}/{f}"), 1, 1, f).await
     })
     .await?;
-    println!(
-        "\nText frames of {} bytes: {} rounds of one socket sending {f} per side, medians (each round)\n",
+    let heading = format!(
+        "\nText frames of {} bytes: {} rounds of one socket sending {f} per side, medians (each round)",
         args.frame_bytes, args.rounds
     );
-    println!("| server side | server CPU per frame (ns) | frames/s |\n|---|---|---|");
-    for ((_, name), s) in FRAME_SIDES.iter().zip(fr) {
-        let cpu = s.iter().map(|s| s.cpu_ns as f64 / f as f64).collect();
-        let rate = s.iter().map(|s| f as f64 / s.wall.as_secs_f64()).collect();
-        println!("{}", row(name, &[cpu, rate], 0));
-    }
+    let cpu = |s: &Sample| s.cpu_ns as f64 / f as f64;
+    let rate = |s: &Sample| f as f64 / s.wall.as_secs_f64();
+    let columns: [Column<'_>; 2] = [("server CPU per frame (ns)", &cpu), ("frames/s", &rate)];
+    table(&heading, &FRAME_SIDES, fr, &columns, 0);
     Ok(())
 }

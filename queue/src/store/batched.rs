@@ -28,13 +28,7 @@ pub struct Batched {
     reads: Group<EventId, StatusRequest, Place, QueueError>,
 }
 
-impl std::fmt::Debug for Batched {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Batched")
-            .field("opts", &self.opts)
-            .finish_non_exhaustive()
-    }
-}
+redis_layer::debug_some!(Batched, |b| opts = b.opts);
 
 impl Batched {
     /// Group-commits `inner`'s joins and status reads within `opts`.

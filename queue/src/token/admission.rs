@@ -71,13 +71,7 @@ pub struct AdmissionSigner {
     keys: Arc<[PublishedKey]>,
 }
 
-impl std::fmt::Debug for AdmissionSigner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdmissionSigner")
-            .field("kids", &self.kids())
-            .finish_non_exhaustive()
-    }
-}
+redis_layer::debug_some!(AdmissionSigner, |a| kids = a.kids());
 
 impl AdmissionSigner {
     /// A signer from a PKCS#8 PEM Ed25519 private key (`openssl genpkey -algorithm ed25519`).

@@ -66,13 +66,7 @@ pub struct UserAssertions {
     keys: Arc<[HmacSha256]>,
 }
 
-impl std::fmt::Debug for UserAssertions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserAssertions")
-            .field("keys", &self.keys.len())
-            .finish_non_exhaustive()
-    }
-}
+redis_layer::debug_some!(UserAssertions, |a| keys = a.keys.len());
 
 impl UserAssertions {
     /// A verifier accepting assertions signed with any of `keys` (each at least

@@ -94,13 +94,7 @@ pub struct WaitingTokens {
     clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for WaitingTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WaitingTokens")
-            .field("kids", &self.key_ids())
-            .finish_non_exhaustive()
-    }
-}
+redis_layer::debug_some!(WaitingTokens, |w| kids = w.key_ids());
 
 impl WaitingTokens {
     /// Tokens under `secret` (at least 16 bytes): every replica with it accepts the others'.

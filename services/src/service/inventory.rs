@@ -1,18 +1,17 @@
 //! Inventory: availability, and committing or releasing a hold.
 
 use super::convert::{check_matches, released_seats, seat, seats_of};
-use super::{Backends, MAX_LISTED_SEATS};
+use super::{Backends, Handle, MAX_LISTED_SEATS};
 use crate::error::{Result, ServiceError};
 use crate::model::*;
 use crate::store::SeatState;
 use proto::common::v1::{Seat, SeatStatus};
 use proto::reservation::v1 as res;
 
-impl Backends {
-    pub(super) async fn check_availability_inner(
-        &self,
-        req: res::CheckAvailabilityRequest,
-    ) -> Result<res::CheckAvailabilityResponse> {
+impl Handle<res::CheckAvailabilityRequest> for Backends {
+    type Reply = res::CheckAvailabilityResponse;
+
+    async fn handle(&self, req: res::CheckAvailabilityRequest) -> Result<Self::Reply> {
         check_event_id(&req.event_id)?;
         if req.quantity < 0 {
             return Err(ServiceError::InvalidArgument(
@@ -83,11 +82,12 @@ impl Backends {
             error: None,
         })
     }
+}
 
-    pub(super) async fn commit_reservation_inner(
-        &self,
-        req: res::CommitReservationRequest,
-    ) -> Result<res::CommitReservationResponse> {
+impl Handle<res::CommitReservationRequest> for Backends {
+    type Reply = res::CommitReservationResponse;
+
+    async fn handle(&self, req: res::CommitReservationRequest) -> Result<Self::Reply> {
         if req.payment_intent_id.is_empty() {
             return Err(ServiceError::InvalidArgument(
                 "payment_intent_id is required".into(),
@@ -108,11 +108,12 @@ impl Backends {
             error: None,
         })
     }
+}
 
-    pub(super) async fn release_hold_inner(
-        &self,
-        req: res::ReleaseHoldRequest,
-    ) -> Result<res::ReleaseHoldResponse> {
+impl Handle<res::ReleaseHoldRequest> for Backends {
+    type Reply = res::ReleaseHoldResponse;
+
+    async fn handle(&self, req: res::ReleaseHoldRequest) -> Result<Self::Reply> {
         let r = self.load(&req.reservation_id, "").await?;
         check_matches(&r, &req.event_id, &req.seat_ids)?;
         let (r, changed) = self.release(&r.id, ResStatus::Cancelled, false).await?;

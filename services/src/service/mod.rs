@@ -4,11 +4,11 @@
 //! settles intents and reports them by webhook, and the hold [`expiry`] sweep. What they share
 //! (loading and confirming a reservation, the proto views) stays here and in [`convert`].
 
-/// The tonic impls of gRPC services on [`Backends`]: each method answers the named handler
-/// (`async fn(&self, message) -> Result<response>`, in the service's file) on the request's
-/// message, an error as its gRPC status.
+/// The tonic impls of gRPC services on [`Backends`]: each method answers its request message
+/// with the [`Handle`] impl for that message (in the service's file), an error as its gRPC
+/// status.
 macro_rules! grpc_services {
-    ($($service:path { $($method:ident($req:ty) -> $resp:ty = $handler:ident;)+ })+) => {
+    ($($service:path { $($method:ident($req:ty) -> $resp:ty;)+ })+) => {
         $(
             #[tonic::async_trait]
             impl $service for Backends {
@@ -17,12 +17,21 @@ macro_rules! grpc_services {
                         &self,
                         request: tonic::Request<$req>,
                     ) -> std::result::Result<tonic::Response<$resp>, tonic::Status> {
-                        answer(self.$handler(request.into_inner()).await)
+                        answer(Handle::<$req>::handle(self, request.into_inner()).await)
                     }
                 )+
             }
         )+
     };
+}
+
+/// How [`Backends`] answers one gRPC request message `Req`: one impl a method of
+/// [`grpc_services!`], in its service's file.
+trait Handle<Req> {
+    /// The method's response message.
+    type Reply;
+    /// Answers `req`.
+    async fn handle(&self, req: Req) -> Result<Self::Reply>;
 }
 
 mod admin;
@@ -48,27 +57,26 @@ use std::sync::Arc;
 use std::time::Duration;
 use tonic::{Response, Status};
 
-// The gRPC surface: every method of four services and its handler (AdminService is written
-// out in admin.rs).
+// The gRPC surface: every method of four services (AdminService is written out in admin.rs).
 grpc_services! {
     res::reservation_service_server::ReservationService {
-        create_reservation(res::CreateReservationRequest) -> res::CreateReservationResponse = create_reservation_inner;
-        get_reservation(res::GetReservationRequest) -> res::GetReservationResponse = get_reservation_inner;
-        confirm_reservation(res::ConfirmReservationRequest) -> res::ConfirmReservationResponse = confirm_reservation_inner;
-        cancel_reservation(res::CancelReservationRequest) -> res::CancelReservationResponse = cancel_reservation_inner;
+        create_reservation(res::CreateReservationRequest) -> res::CreateReservationResponse;
+        get_reservation(res::GetReservationRequest) -> res::GetReservationResponse;
+        confirm_reservation(res::ConfirmReservationRequest) -> res::ConfirmReservationResponse;
+        cancel_reservation(res::CancelReservationRequest) -> res::CancelReservationResponse;
     }
     res::inventory_server::Inventory {
-        check_availability(res::CheckAvailabilityRequest) -> res::CheckAvailabilityResponse = check_availability_inner;
-        commit_reservation(res::CommitReservationRequest) -> res::CommitReservationResponse = commit_reservation_inner;
-        release_hold(res::ReleaseHoldRequest) -> res::ReleaseHoldResponse = release_hold_inner;
+        check_availability(res::CheckAvailabilityRequest) -> res::CheckAvailabilityResponse;
+        commit_reservation(res::CommitReservationRequest) -> res::CommitReservationResponse;
+        release_hold(res::ReleaseHoldRequest) -> res::ReleaseHoldResponse;
     }
     pay::payment_service_server::PaymentService {
-        create_payment_intent(pay::CreatePaymentIntentRequest) -> pay::CreatePaymentIntentResponse = create_intent_inner;
-        get_payment_status(pay::GetPaymentStatusRequest) -> pay::GetPaymentStatusResponse = payment_status_inner;
+        create_payment_intent(pay::CreatePaymentIntentRequest) -> pay::CreatePaymentIntentResponse;
+        get_payment_status(pay::GetPaymentStatusRequest) -> pay::GetPaymentStatusResponse;
     }
     res::worker_service_server::WorkerService {
-        process_reservation_expiry(res::ProcessExpiryRequest) -> res::ProcessExpiryResponse = process_expiry_inner;
-        process_payment_result(res::ProcessPaymentRequest) -> res::ProcessPaymentResponse = process_payment_inner;
+        process_reservation_expiry(res::ProcessExpiryRequest) -> res::ProcessExpiryResponse;
+        process_payment_result(res::ProcessPaymentRequest) -> res::ProcessPaymentResponse;
     }
 }
 
@@ -120,13 +128,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct Backends(Arc<Inner>);
 
-impl std::fmt::Debug for Backends {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Backends")
-            .field("settings", &self.0.settings)
-            .finish_non_exhaustive()
-    }
-}
+redis_layer::debug_some!(Backends, |b| settings = b.0.settings);
 
 impl Backends {
     /// A core over `store`, with time from `clock`; `webhooks` None records outcomes without

@@ -1,17 +1,16 @@
 //! PaymentService: payment intents, settled by the [simulator](super::simulator).
 
 use super::convert::{check_intent_id, money, ts};
-use super::Backends;
+use super::{Backends, Handle};
 use crate::error::{Result, ServiceError};
 use crate::model::*;
 use crate::store::IntentRequest;
 use proto::payment::v1 as pay;
 
-impl Backends {
-    pub(super) async fn create_intent_inner(
-        &self,
-        req: pay::CreatePaymentIntentRequest,
-    ) -> Result<pay::CreatePaymentIntentResponse> {
+impl Handle<pay::CreatePaymentIntentRequest> for Backends {
+    type Reply = pay::CreatePaymentIntentResponse;
+
+    async fn handle(&self, req: pay::CreatePaymentIntentRequest) -> Result<Self::Reply> {
         check_idempotency_key(&req.idempotency_key)?;
         let scenario = Scenario::from_code(i64::from(req.scenario))
             .ok_or_else(|| ServiceError::InvalidArgument("unknown scenario".into()))?;
@@ -64,11 +63,12 @@ impl Backends {
             replayed,
         })
     }
+}
 
-    pub(super) async fn payment_status_inner(
-        &self,
-        req: pay::GetPaymentStatusRequest,
-    ) -> Result<pay::GetPaymentStatusResponse> {
+impl Handle<pay::GetPaymentStatusRequest> for Backends {
+    type Reply = pay::GetPaymentStatusResponse;
+
+    async fn handle(&self, req: pay::GetPaymentStatusRequest) -> Result<Self::Reply> {
         check_intent_id(&req.payment_intent_id)?;
         let i = self
             .0
@@ -89,7 +89,11 @@ impl Backends {
             provider_intent_id: i.provider_id.clone().unwrap_or_default(),
         })
     }
+}
 
+impl Backends {
+    /// The intent's status as PaymentService reports it (a pending one past its deadline reads
+    /// EXPIRED).
     fn intent_status(&self, i: &Intent) -> pay::PaymentStatus {
         match i.status {
             IntentStatus::Pending if self.now() >= i.expires_ms => pay::PaymentStatus::Expired,

@@ -1,18 +1,17 @@
 //! ReservationService: hold seats, read, confirm and cancel a reservation.
 
 use super::convert::{money, released_seats, reservation_msg, seat_status_of, seats_of, ts};
-use super::Backends;
+use super::{Backends, Handle};
 use crate::error::{Result, ServiceError};
 use crate::model::*;
 use crate::store::{AdmissionLimit, HoldRequest};
 use proto::common::v1::SeatStatus;
 use proto::reservation::v1 as res;
 
-impl Backends {
-    pub(super) async fn create_reservation_inner(
-        &self,
-        req: res::CreateReservationRequest,
-    ) -> Result<res::CreateReservationResponse> {
+impl Handle<res::CreateReservationRequest> for Backends {
+    type Reply = res::CreateReservationResponse;
+
+    async fn handle(&self, req: res::CreateReservationRequest) -> Result<Self::Reply> {
         check_event_id(&req.event_id)?;
         check_user_id(&req.user_id)?;
         check_idempotency_key(&req.idempotency_key)?;
@@ -78,22 +77,24 @@ impl Backends {
             replayed,
         })
     }
+}
 
-    pub(super) async fn get_reservation_inner(
-        &self,
-        req: res::GetReservationRequest,
-    ) -> Result<res::GetReservationResponse> {
+impl Handle<res::GetReservationRequest> for Backends {
+    type Reply = res::GetReservationResponse;
+
+    async fn handle(&self, req: res::GetReservationRequest) -> Result<Self::Reply> {
         let r = self.load(&req.reservation_id, &req.user_id).await?;
         Ok(res::GetReservationResponse {
             reservation: Some(reservation_msg(&r, self.now())),
             error: None,
         })
     }
+}
 
-    pub(super) async fn confirm_reservation_inner(
-        &self,
-        req: res::ConfirmReservationRequest,
-    ) -> Result<res::ConfirmReservationResponse> {
+impl Handle<res::ConfirmReservationRequest> for Backends {
+    type Reply = res::ConfirmReservationResponse;
+
+    async fn handle(&self, req: res::ConfirmReservationRequest) -> Result<Self::Reply> {
         let r = self.load(&req.reservation_id, &req.user_id).await?;
         let intent = self
             .0
@@ -117,11 +118,12 @@ impl Backends {
             error: None,
         })
     }
+}
 
-    pub(super) async fn cancel_reservation_inner(
-        &self,
-        req: res::CancelReservationRequest,
-    ) -> Result<res::CancelReservationResponse> {
+impl Handle<res::CancelReservationRequest> for Backends {
+    type Reply = res::CancelReservationResponse;
+
+    async fn handle(&self, req: res::CancelReservationRequest) -> Result<Self::Reply> {
         let r = self.load(&req.reservation_id, &req.user_id).await?;
         let (r, changed) = self.release(&r.id, ResStatus::Cancelled, false).await?;
         Ok(res::CancelReservationResponse {

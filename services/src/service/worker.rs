@@ -4,16 +4,15 @@ use super::convert::{
     check_intent_id, check_matches, check_reservation_id, processing, released_seats,
     seat_status_of, seats_of, ts,
 };
-use super::Backends;
+use super::{Backends, Handle};
 use crate::error::{Result, ServiceError};
 use crate::model::*;
 use proto::reservation::v1 as res;
 
-impl Backends {
-    pub(super) async fn process_expiry_inner(
-        &self,
-        req: res::ProcessExpiryRequest,
-    ) -> Result<res::ProcessExpiryResponse> {
+impl Handle<res::ProcessExpiryRequest> for Backends {
+    type Reply = res::ProcessExpiryResponse;
+
+    async fn handle(&self, req: res::ProcessExpiryRequest) -> Result<Self::Reply> {
         let r = self.load(&req.reservation_id, "").await?;
         check_matches(&r, &req.event_id, &req.seat_ids)?;
         let (r, changed) = self.release(&r.id, ResStatus::Expired, true).await?;
@@ -25,11 +24,12 @@ impl Backends {
             error: None,
         })
     }
+}
 
-    pub(super) async fn process_payment_inner(
-        &self,
-        req: res::ProcessPaymentRequest,
-    ) -> Result<res::ProcessPaymentResponse> {
+impl Handle<res::ProcessPaymentRequest> for Backends {
+    type Reply = res::ProcessPaymentResponse;
+
+    async fn handle(&self, req: res::ProcessPaymentRequest) -> Result<Self::Reply> {
         check_reservation_id(&req.reservation_id)?;
         // Our id, or the provider's own (Stripe's `pi_…`) for an intent created with it.
         let by_provider = match check_intent_id(&req.payment_intent_id) {

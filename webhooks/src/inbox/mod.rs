@@ -236,13 +236,7 @@ struct Append {
     fields: Vec<(String, String)>,
 }
 
-impl std::fmt::Debug for Inbox {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inbox")
-            .field("prefix", &self.keys.prefix)
-            .finish_non_exhaustive()
-    }
-}
+redis_layer::debug_some!(Inbox, |i| prefix = i.keys.prefix);
 
 /// A stream id `ms-seq` (admin input is checked before it reaches a command).
 pub fn is_stream_id(id: &str) -> bool {

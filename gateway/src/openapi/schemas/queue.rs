@@ -307,9 +307,11 @@ json_schema!(
 }"##
 );
 
-json_schema!(
-    Healthz,
-    r##"{
+/// The start of an answer whose `status` is one fixed string ([`Healthz`], [`Readiness`]), up to
+/// that string: a literal, for `concat!`.
+macro_rules! status_answer_head {
+    () => {
+        r##"{
  "type": "object",
  "required": [
   "status"
@@ -317,25 +319,28 @@ json_schema!(
  "properties": {
   "status": {
    "enum": [
-    "ok"
+"##
+    };
+}
+
+json_schema!(
+    Healthz,
+    concat!(
+        status_answer_head!(),
+        r##"    "ok"
    ],
    "type": "string"
   }
  }
 }"##
+    )
 );
 
 json_schema!(
     Readiness,
-    r##"{
- "type": "object",
- "required": [
-  "status"
- ],
- "properties": {
-  "status": {
-   "enum": [
-    "ready"
+    concat!(
+        status_answer_head!(),
+        r##"    "ready"
    ],
    "type": "string"
   },
@@ -359,4 +364,5 @@ json_schema!(
   }
  }
 }"##
+    )
 );

@@ -9,7 +9,7 @@ mod common;
 use queue::ids::{EventId, SessionKey};
 use queue::model::{Action, EventConfig, Status};
 use queue::store::{Holder, JoinRequest, RedisStore, StatusRequest, Store};
-use testkit::raw_command;
+use testkit::{raw_command, RedisServer};
 
 const T0: u64 = 1_800_000_000_000;
 const IDLE: u32 = 60;
@@ -35,9 +35,10 @@ fn bucket_keys(port: u16, ev: &str) -> Vec<String> {
     keys
 }
 
-async fn event(store: &RedisStore, name: &str, port: u16, legacy: bool) -> EventId {
+/// Event `name` admitting `aps` a second; `legacy`: with hash buckets.
+async fn event(store: &RedisStore, name: &str, port: u16, legacy: bool, aps: u32) -> EventId {
     let ev = EventId::parse(name).unwrap();
-    let mut cfg = EventConfig::new(0, 1_000);
+    let mut cfg = EventConfig::new(aps, 1_000);
     cfg.idle_timeout_seconds = IDLE;
     store.configure(&ev, &cfg, T0).await.unwrap();
     if legacy {
@@ -117,16 +118,29 @@ async fn heartbeats_keep_places_and_buckets_go(
     assert_eq!(bucket_keys(port, ev.as_str()), Vec::<String>::new());
 }
 
+/// The buckets a fill leaves in one layout: how many, and of which Redis type.
+async fn layout(name: &str, legacy: bool) -> (RedisServer, RedisStore, EventId, Vec<Holder>) {
+    let (server, store) = common::redis_store().await;
+    let ev = event(&store, name, server.port(), legacy, 0).await;
+    let held = fill(&store, &ev).await;
+    let (per_bucket, kind) = if legacy {
+        (64, "+hash")
+    } else {
+        (63, "+string")
+    };
+    let keys = bucket_keys(server.port(), name);
+    assert_eq!(keys.len(), USERS.div_ceil(per_bucket), "{keys:?}");
+    for k in &keys {
+        assert_eq!(reply(server.port(), &format!("TYPE {k}")), kind, "{k}");
+    }
+    (server, store, ev, held)
+}
+
 #[tokio::test]
 async fn a_new_event_keeps_heartbeats_in_full_length_strings() {
-    let (server, store) = common::redis_store().await;
+    let (server, store, ev, held) = layout("strings", false).await;
     let port = server.port();
-    let ev = event(&store, "strings", port, false).await;
-    let held = fill(&store, &ev).await;
-    let keys = bucket_keys(port, "strings");
-    assert_eq!(keys.len(), USERS.div_ceil(63), "{keys:?}");
-    for k in &keys {
-        assert_eq!(reply(port, &format!("TYPE {k}")), "+string");
+    for k in bucket_keys(port, "strings") {
         // Written whole on creation, so never grown by doubling: one 256-byte allocation.
         assert_eq!(int(port, &format!("STRLEN {k}")), 252, "{k}");
         let bytes = int(port, &format!("MEMORY USAGE {k}"));
@@ -137,31 +151,18 @@ async fn a_new_event_keeps_heartbeats_in_full_length_strings() {
 
 #[tokio::test]
 async fn an_event_created_before_string_buckets_keeps_its_hashes() {
-    let (server, store) = common::redis_store().await;
-    let port = server.port();
-    let ev = event(&store, "hashes", port, true).await;
-    let held = fill(&store, &ev).await;
-    let keys = bucket_keys(port, "hashes");
-    assert_eq!(keys.len(), USERS.div_ceil(64), "{keys:?}");
-    for k in &keys {
-        assert_eq!(reply(port, &format!("TYPE {k}")), "+hash");
-    }
-    heartbeats_keep_places_and_buckets_go(&store, &ev, port, &held).await;
+    let (server, store, ev, held) = layout("hashes", true).await;
+    heartbeats_keep_places_and_buckets_go(&store, &ev, server.port(), &held).await;
 }
 
-/// Admission takes each admitted place's heartbeat with it, and skips a place gone idle.
+/// Admission takes each admitted place's heartbeat with it: once everyone is admitted no bucket
+/// is left, in either layout.
 #[tokio::test]
 async fn admission_empties_the_buckets_in_both_layouts() {
     let (server, store) = common::redis_store().await;
     let port = server.port();
     for (name, legacy) in [("adm-strings", false), ("adm-hashes", true)] {
-        let ev = EventId::parse(name).unwrap();
-        let mut cfg = EventConfig::new(1_000, 1_000);
-        cfg.idle_timeout_seconds = IDLE;
-        store.configure(&ev, &cfg, T0).await.unwrap();
-        if legacy {
-            assert_eq!(int(port, &format!("HDEL wr:{{{name}}}:ev hbl")), 1);
-        }
+        let ev = event(&store, name, port, legacy, 1_000).await;
         // Joined before the queue admits (stopped), so that every place waits.
         store.act(&ev, Action::StopAdmissions).await.unwrap();
         let held = fill(&store, &ev).await;

@@ -179,8 +179,10 @@ pub struct RedisConfig {
     #[arg(long, env = "GATEWAY_REDIS_BATCH_PENDING", default_value_t = 8192, value_parser = at_least::<u32, 1>)]
     pub redis_batch_pending: u32,
 
-    /// Batches of one event and operation in flight at once.
-    #[arg(long, env = "GATEWAY_REDIS_BATCH_IN_FLIGHT", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Batches of one event and operation in flight at once. One makes the batches larger:
+    /// less Redis and gateway CPU per join (docs/benchmarks.md, "One batch in flight"). With
+    /// `--redis-wait-replicas`, 2 lets one batch's WAIT overlap the next batch.
+    #[arg(long, env = "GATEWAY_REDIS_BATCH_IN_FLIGHT", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub redis_batch_in_flight: u32,
 }
 

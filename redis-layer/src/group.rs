@@ -35,12 +35,12 @@ pub struct GroupOptions {
 }
 
 impl Default for GroupOptions {
-    /// 256 per batch, 8,192 pending, 2 in flight (the defaults measured in docs/benchmarks.md).
+    /// 256 per batch, 8,192 pending, 1 in flight (the defaults measured in docs/benchmarks.md).
     fn default() -> Self {
         Self {
             max_batch: 256,
             max_pending: 8192,
-            max_in_flight: 2,
+            max_in_flight: 1,
         }
     }
 }

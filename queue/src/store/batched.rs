@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 /// Bounds of the group commit, per event and operation (`max_batch`, `max_pending`,
-/// `max_in_flight`; defaults 256, 8,192 and 2).
+/// `max_in_flight`; defaults 256, 8,192 and 1).
 pub use redis_layer::GroupOptions as BatchOptions;
 
 /// A store whose joins and status reads are group-committed (see the module docs); every other

@@ -542,7 +542,9 @@ async fn redis_cluster_three_primaries() {
 #[tokio::test]
 async fn pre_queue_order_is_uniform() {
     // 4 pre-queue users, 4000 openings: each should be first about 1000 times. The chi-square
-    // statistic with 3 degrees of freedom stays under 16.3 with probability 99.9%.
+    // statistic with 3 degrees of freedom stays under 25.9 with probability 99.999% (16.3, at
+    // 99.9%, failed once in a local run with nothing wrong); a user first 1200 times instead
+    // of 1000 alone adds 40.
     let c = Ctx::new(vec![Arc::new(MemoryStore::new())]);
     let mut firsts = [0u32; 4];
     for _ in 0..4000 {
@@ -559,5 +561,5 @@ async fn pre_queue_order_is_uniform() {
         .iter()
         .map(|&o| (o as f64 - 1000.0).powi(2) / 1000.0)
         .sum();
-    assert!(chi2 < 16.3, "first places {firsts:?}, chi2 {chi2}");
+    assert!(chi2 < 25.9, "first places {firsts:?}, chi2 {chi2}");
 }

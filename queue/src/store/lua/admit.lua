@@ -41,7 +41,7 @@ if not paused then
   -- ready timeout.
   local function let_in(d, t)
     local last = hb_del(t, true)
-    if last and NOW_S - beat(c, last) < c.idle then
+    if not idle(c, last) then
       redis.call('ZADD', R, deadline, d)
       redis.call('HSET', TK, d, t)
       n = n + 1

@@ -186,6 +186,11 @@ local function beat(c, last)
   return last
 end
 
+-- Whether a place whose heartbeat is `last` (nil: none) has been idle for the idle timeout.
+local function idle(c, last)
+  return (not last) or NOW_S - beat(c, last) >= c.idle
+end
+
 local function pre_queue(c)
   return c.opens ~= nil and NOW < c.opens
 end

@@ -15,7 +15,7 @@
 -- ticket are read by bucket ('sweep_pos' = 'b' .. the next bucket): one GET and one unpack for
 -- 63 heartbeats, and a queue lookup only for an idle one. Reading every place's score off the
 -- queue cost ~11,500 redis-server instructions a place, mostly turning scores into strings and
--- back; a bucket costs ~10,000 for its 63 (docs/benchmarks.md).
+-- back; by bucket it is ~1,000 a place (docs/benchmarks.md).
 local c = load_cfg()
 if not c then return {-1} end
 local budget = tonumber(ARGV[3])
@@ -23,10 +23,6 @@ local pos = redis.call('HGET', EV, 'sweep_pos')
 local by_bucket = HB_STR and pos and string.sub(pos, 1, 1) == 'b'
 local stale = {}
 local done, next_pos = 0, nil
-
-local function idle(last)
-  return (not last) or NOW_S - beat(c, last) >= c.idle
-end
 
 if not by_bucket then
   local want = budget * 64
@@ -51,7 +47,7 @@ if not by_bucket then
       end
       last = beats[t % BUCKET]
     end
-    if idle(last) then
+    if idle(c, last) then
       stale[#stale + 1] = {slice[i], t}
     end
   end
@@ -88,7 +84,7 @@ if by_bucket then
       for i = 1, HB_SLOTS do
         local last = beats[i]
         -- A zero slot is no place (admitted, left, or not a waiting ticket).
-        if last <= cut and last ~= 0 and idle(last) then
+        if last <= cut and last ~= 0 and idle(c, last) then
           local t = b * BUCKET + i - 1
           -- Found only while scored by its ticket: a place scored below 0 was read above.
           local m = redis.call('ZRANGEBYSCORE', Q, t, t)

@@ -18,6 +18,7 @@ mod build;
 pub mod client_ip;
 pub mod config;
 pub mod console;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod forward;
@@ -38,7 +39,7 @@ pub mod upstream;
 pub mod webhook;
 
 pub use config::{Config, Limits};
-pub use routes::{admin_token_ok, metrics_router, router};
+pub use routes::{admin_token_ok, app, metrics_router, router};
 
 use axum::Router;
 use metrics::Metrics;
@@ -132,9 +133,14 @@ impl Gateway {
         self.grpc.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// The HTTP router.
+    /// The HTTP routes without the edge (in-process use).
     pub fn router(&self) -> Router {
         router(self.state.clone())
+    }
+
+    /// The public listener's service: the routes behind the edge.
+    pub fn app(&self) -> edge::Edge {
+        app(self.state.clone())
     }
 
     /// Serves HTTP on `listener` (and the gRPC QueueService when configured) and runs the
@@ -191,7 +197,7 @@ impl Gateway {
             .into_iter()
             .map(|c| tokio::spawn(c.run(stop_rx.clone())))
             .collect();
-        let app = self.router();
+        let app = self.app();
         let limits = self.state.limits.clone();
         // One shutdown future, three servers: HTTP awaits it and tells gRPC and the metrics
         // listener through a watch.

@@ -8,7 +8,8 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 /// Labels of HTTP request metrics (route is the matched pattern, never the raw path). Static
-/// strings, so that recording a request allocates nothing ([`method_label`], [`route_label`]).
+/// strings, so that recording a request allocates nothing ([`method_label`]; the route is the
+/// pattern the edge matched, [`crate::edge::RouteInfo`]).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
     /// HTTP method.
@@ -35,26 +36,6 @@ pub fn method_label(m: &http::Method) -> &'static str {
         M::TRACE => "TRACE",
         _ => "OTHER",
     }
-}
-
-/// The label of a matched route pattern, interned: each pattern of the router is leaked once
-/// (a fixed, small set: patterns, never raw paths), so later requests look it up without
-/// allocating.
-pub fn route_label(pattern: &str) -> &'static str {
-    use std::collections::HashSet;
-    use std::sync::{OnceLock, RwLock};
-    static ROUTES: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
-    let routes = ROUTES.get_or_init(Default::default);
-    if let Some(r) = routes.read().expect("routes").get(pattern) {
-        return r;
-    }
-    let mut w = routes.write().expect("routes");
-    if let Some(r) = w.get(pattern) {
-        return r;
-    }
-    let leaked: &'static str = Box::leak(pattern.to_owned().into_boxed_str());
-    w.insert(leaked);
-    leaked
 }
 
 /// Labels of per-event metrics (events exist only once an admin configured them, so the label

@@ -16,9 +16,7 @@
 
 pub use crate::client_ip::client_ip;
 use crate::error::ApiError;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::{ConnectInfo, Request};
 use ipnet::IpNet;
 use queue::clock::Clock;
 use std::collections::HashMap;
@@ -309,7 +307,14 @@ impl RateLimits {
         }
     }
 
-    fn check(&self, limiter: Option<&RateLimiter>, req: &Request) -> Result<(), ApiError> {
+    /// Whether the client of `req` may make one more request under `limit` (429
+    /// `RATE_LIMITED` with the seconds until its next token if not). Called by the edge for
+    /// the routes that take a limit.
+    pub fn check(&self, limit: Limit, req: &Request) -> Result<(), ApiError> {
+        let limiter = match limit {
+            Limit::Join => self.join.as_ref(),
+            Limit::Status => self.status.as_ref(),
+        };
         let Some(limiter) = limiter else {
             return Ok(());
         };
@@ -325,20 +330,13 @@ impl RateLimits {
     }
 }
 
-/// Middleware of the join route.
-pub async fn limit_join(State(rl): State<Arc<RateLimits>>, req: Request, next: Next) -> Response {
-    match rl.check(rl.join.as_ref(), &req) {
-        Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
-    }
-}
-
-/// Middleware of the status route and the WebSocket upgrade.
-pub async fn limit_status(State(rl): State<Arc<RateLimits>>, req: Request, next: Next) -> Response {
-    match rl.check(rl.status.as_ref(), &req) {
-        Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
-    }
+/// The per-client limit a route takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// `--join-rate-per-ip`: joins (API and no-JS page).
+    Join,
+    /// `--status-rate-per-ip`: status reads, challenges and the queue WebSocket upgrade.
+    Status,
 }
 
 #[cfg(test)]

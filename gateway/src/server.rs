@@ -25,9 +25,9 @@ use tower::ServiceExt;
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and gives open
 /// connections `limits.drain_grace` to finish their requests. Each connection holds one of
 /// `permits` (shared with WebSocket upgrades, which outlive their HTTP connection).
-pub async fn serve(
+pub async fn serve<A: App>(
     listener: TcpListener,
-    app: Router,
+    app: A,
     limits: Limits,
     permits: Arc<Semaphore>,
     shutdown: impl Future<Output = ()> + Send,
@@ -99,7 +99,8 @@ pub async fn serve(
     Ok(())
 }
 
-type Conn = auto::UpgradeableConnection<'static, TokioIo<TcpStream>, ConnService, TokioExecutor>;
+type Conn<A> =
+    auto::UpgradeableConnection<'static, TokioIo<TcpStream>, ConnService<A>, TokioExecutor>;
 
 /// How long an idle connection has to close after the server began closing it. HTTP/2 closes
 /// in two steps (GOAWAY, a ping, the final GOAWAY once the ping is acknowledged), so a peer
@@ -115,7 +116,12 @@ struct ConnTimeouts {
 /// Runs one connection to its end under the connection timeouts, which hyper does not have:
 /// hyper-util's protocol detection, the HTTP/2 handshake and an HTTP/2 connection without
 /// streams wait for the peer forever. Dropping the connection future closes the socket.
-async fn drive(conn: Conn, activity: &Activity, t: ConnTimeouts, mut drain: watch::Receiver<bool>) {
+async fn drive<A: App>(
+    conn: Conn<A>,
+    activity: &Activity,
+    t: ConnTimeouts,
+    mut drain: watch::Receiver<bool>,
+) {
     tokio::pin!(conn);
     let handshake_deadline = activity.base + t.handshake;
     // Checked at the earlier of the two: a first request may have come and gone by then.
@@ -230,18 +236,55 @@ impl Drop for InFlight {
     }
 }
 
-/// The router as one connection's hyper service: counts requests in flight for the idle
+/// What a listener serves: the public [`crate::edge::Edge`], or a bare router (the metrics
+/// listener).
+pub trait App: Clone + Send + Sync + 'static {
+    /// Answers one request; `wait` tells whether its handler is waiting for body bytes.
+    fn handle(
+        &self,
+        req: Request<Body>,
+        wait: BodyWait,
+    ) -> impl Future<Output = Response> + Send + 'static;
+}
+
+impl App for Router {
+    fn handle(
+        &self,
+        req: Request<Body>,
+        _: BodyWait,
+    ) -> impl Future<Output = Response> + Send + 'static {
+        let routed = self.clone().oneshot(req);
+        async move {
+            match routed.await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            }
+        }
+    }
+}
+
+impl App for crate::edge::Edge {
+    fn handle(
+        &self,
+        req: Request<Body>,
+        wait: BodyWait,
+    ) -> impl Future<Output = Response> + Send + 'static {
+        crate::edge::Edge::handle(self, req, wait)
+    }
+}
+
+/// The app as one connection's hyper service: counts requests in flight for the idle
 /// timer and marks each request body so that the request timeout can tell a client that
 /// stopped sending ([`BodyWait`]) from a slow gateway.
 #[derive(Clone)]
-struct ConnService {
-    app: Router,
+struct ConnService<A> {
+    app: A,
     activity: Arc<Activity>,
     /// The socket peer, given to every request as `ConnectInfo` (the rate limits key on it).
     peer: std::net::SocketAddr,
 }
 
-impl hyper::service::Service<Request<Incoming>> for ConnService {
+impl<A: App> hyper::service::Service<Request<Incoming>> for ConnService<A> {
     type Response = Response;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
@@ -250,22 +293,25 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         let in_flight = InFlight::begin(&self.activity);
         let (mut parts, body) = req.into_parts();
         let wait = BodyWait::default();
-        parts.extensions.insert(wait.clone());
         parts
             .extensions
             .insert(axum::extract::ConnectInfo(self.peer));
-        let req = Request::from_parts(parts, Body::new(WatchedBody { inner: body, wait }));
-        let app = self.app.clone();
+        let watched = WatchedBody {
+            inner: body,
+            wait: wait.clone(),
+        };
+        let answer = self
+            .app
+            .handle(Request::from_parts(parts, Body::new(watched)), wait);
         Box::pin(async move {
-            let resp = app.oneshot(req).await;
+            let resp = answer.await;
             drop(in_flight);
-            resp
+            Ok(resp)
         })
     }
 }
 
-/// Whether the handler of a request is waiting for body bytes that the client has not sent
-/// (a request extension).
+/// Whether the handler of a request is waiting for body bytes that the client has not sent.
 #[derive(Debug, Clone, Default)]
 pub struct BodyWait(Arc<AtomicBool>);
 

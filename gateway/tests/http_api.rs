@@ -105,6 +105,8 @@ async fn the_queue_flow_over_http() {
     let gone = enter(&base, &tb).await;
     assert_eq!((gone.status, gone.code()), (410, "TOKEN_EXPIRED"));
 
+    let lost = send(client().get(format!("{base}/no/such/page"))).await;
+    assert_eq!((lost.status, lost.code()), (404, "NOT_FOUND"));
     let m = send(client().get(gw.metrics_url("/metrics"))).await;
     let text = m.body.as_str().unwrap_or_default().to_owned();
     assert!(
@@ -112,6 +114,17 @@ async fn the_queue_flow_over_http() {
         "{text}"
     );
     assert!(text.contains("gateway_http_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/queue/join\",status=\"201\"} 2"));
+    // A route with a parameter is labelled by its pattern, never by the raw path (one series
+    // per event id would be unbounded), and a path no route takes by `unmatched`.
+    assert!(
+        text.contains("gateway_http_request_duration_seconds_count{method=\"GET\",route=\"/admin/v1/events/{event_id}\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(!text.contains("route=\"/admin/v1/events/flow\""), "{text}");
+    assert!(
+        text.contains("gateway_http_request_duration_seconds_count{method=\"GET\",route=\"unmatched\",status=\"404\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("waiting_room_queue_depth{event=\"flow\"}"));
     gw.shutdown().await;
 }

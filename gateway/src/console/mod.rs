@@ -16,6 +16,7 @@ pub mod stats;
 
 use crate::error::ApiError;
 use crate::extract::bearer;
+use crate::routes::Routes;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -23,7 +24,6 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use futures::{SinkExt, StreamExt};
 use session::{Keys, Session, COOKIE};
 use std::time::Duration;
@@ -123,8 +123,8 @@ pub fn authorize(st: &AppState, method: &Method, headers: &HeaderMap) -> Result<
 }
 
 /// The console's routes (merged into [`crate::router`]).
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route("/admin", get(page))
         .route("/admin/sign-in", post(sign_in))
         .route("/admin/sign-out", post(sign_out))

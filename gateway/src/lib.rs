@@ -52,8 +52,8 @@ use tokio::sync::watch;
 /// The id of the event preconfigured in the embedded in-memory store.
 pub const DEMO_EVENT: &str = "demo";
 
-/// What every handler shares: one `Arc`, because axum clones the state for every request, once
-/// per `from_fn_with_state` layer and once for the handler. As a struct of ~14 `Arc`s that cost
+/// What every handler shares: one `Arc`, because axum clones the state for every request (once
+/// for the handler, and once per `from_fn_with_state` layer of the admin routes). As a struct of ~14 `Arc`s that cost
 /// ~14 atomic increments and decrements per clone, bouncing cache lines between the runtime's
 /// threads; `perf` of a `/healthz` run put `drop_in_place<AppState>` and the clones at ~15 % of
 /// the gateway's CPU. Fields read through `Deref`, as before.

@@ -22,6 +22,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method, Version};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use futures::future::{Either, FutureExt};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
@@ -83,30 +84,36 @@ impl Edge {
     }
 
     /// Answers one request; `wait` tells whether its handler is waiting for body bytes.
+    ///
+    /// What can be done before the router runs is done here, outside the returned future, and
+    /// the router's part is a plain combinator future: the future is moved into the connection's
+    /// box once per request, and kept under mimalloc's small-size limit (1 KiB) it costs a copy
+    /// and an allocation less (callgrind: `memcpy` was a tenth of a `/healthz`).
     pub fn handle(
         &self,
         mut req: Request,
         wait: BodyWait,
     ) -> impl Future<Output = Response> + Send + 'static {
+        let start = Instant::now();
+        let route = self.0.routes.at(req.uri().path());
+        let id = request_id(&mut req);
+        let span = tracing::info_span!(
+            "http",
+            method = %req.method(),
+            // The path only: query strings can carry tokens, and headers are never logged.
+            path = %req.uri().path(),
+            request_id = id.to_str().unwrap_or(""),
+        );
+        let method = metrics::method_label(req.method());
+        // Routes that set their own (the webhooks) replace this one, as axum's layers did. A
+        // request without a body (most of them: status reads, health checks) needs none.
+        if req.body().size_hint().upper() != Some(0) {
+            self.0.body_limit.apply(&mut req);
+        }
+        let answer = self.0.answer(route, req, wait).instrument(span.clone());
         let edge = self.0.clone();
         async move {
-            let start = Instant::now();
-            let route = edge.routes.at(req.uri().path());
-            let id = request_id(&mut req);
-            let span = tracing::info_span!(
-                "http",
-                method = %req.method(),
-                // The path only: query strings can carry tokens, and headers are never logged.
-                path = %req.uri().path(),
-                request_id = id.to_str().unwrap_or(""),
-            );
-            let method = metrics::method_label(req.method());
-            // Routes that set their own (the webhooks) replace this one, as axum's layers did. A
-            // request without a body (most of them: status reads, health checks) needs none.
-            if req.body().size_hint().upper() != Some(0) {
-                edge.body_limit.apply(&mut req);
-            }
-            let mut resp = edge.answer(route, req, wait).instrument(span.clone()).await;
+            let mut resp = answer.await;
             resp.headers_mut().entry(X_REQUEST_ID).or_insert(id);
             let status = resp.status();
             let elapsed = start.elapsed();
@@ -138,26 +145,19 @@ impl Edge {
 
 impl Inner {
     /// The gates of a routed request, then the router within the request timeout.
-    async fn answer(&self, route: Option<RouteInfo>, req: Request, wait: BodyWait) -> Response {
-        if let Some(route) = route {
-            if let Some(r) = maintenance_answer(&self.st, &req) {
-                return r;
-            }
-            if let Some((method, limit)) = route.limit {
-                if req.method() == method {
-                    if let Err(e) = self.st.rate_limits.check(limit, &req) {
-                        return e.into_response();
-                    }
-                }
-            }
+    fn answer(
+        &self,
+        route: Option<RouteInfo>,
+        req: Request,
+        wait: BodyWait,
+    ) -> impl Future<Output = Response> + Send + 'static {
+        if let Some(refused) = route.and_then(|r| self.gate(r, &req)) {
+            return Either::Left(std::future::ready(refused));
         }
-        self.timed(req, wait).await
-    }
-
-    async fn timed(&self, req: Request, wait: BodyWait) -> Response {
         let http1 = req.version() <= Version::HTTP_11;
         let routed = self.router.clone().oneshot(req);
-        match tokio::time::timeout(self.st.limits.request_timeout, routed).await {
+        let timed = tokio::time::timeout(self.st.limits.request_timeout, routed);
+        Either::Right(timed.map(move |answer| match answer {
             Ok(Ok(r)) => r,
             Ok(Err(never)) => match never {},
             // The handler was waiting for body bytes: the client is late, not the gateway. The
@@ -171,7 +171,23 @@ impl Inner {
                 r
             }
             Err(_) => ApiError::Timeout.into_response(),
+        }))
+    }
+
+    /// The maintenance gate and the route's rate limit: an answer refuses the request.
+    fn gate(&self, route: RouteInfo, req: &Request) -> Option<Response> {
+        if let Some(r) = maintenance_answer(&self.st, req) {
+            return Some(r);
         }
+        let (method, limit) = route.limit?;
+        if req.method() != method {
+            return None;
+        }
+        self.st
+            .rate_limits
+            .check(limit, req)
+            .err()
+            .map(IntoResponse::into_response)
     }
 }
 

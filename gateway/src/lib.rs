@@ -53,10 +53,10 @@ use tokio::sync::watch;
 pub const DEMO_EVENT: &str = "demo";
 
 /// What every handler shares: one `Arc`, because axum clones the state for every request (once
-/// for the handler, and once per `from_fn_with_state` layer of the admin routes). As a struct of ~14 `Arc`s that cost
-/// ~14 atomic increments and decrements per clone, bouncing cache lines between the runtime's
-/// threads; `perf` of a `/healthz` run put `drop_in_place<AppState>` and the clones at ~15 % of
-/// the gateway's CPU. Fields read through `Deref`, as before.
+/// for the handler, and once per `from_fn_with_state` layer of the admin routes). As a struct
+/// of ~14 `Arc`s that cost ~14 atomic increments and decrements per clone, bouncing cache lines
+/// between the runtime's threads; `perf` of a `/healthz` run put `drop_in_place<AppState>` and
+/// the clones at ~15 % of the gateway's CPU. Fields read through `Deref`, as before.
 #[derive(Clone)]
 pub struct AppState(Arc<State>);
 

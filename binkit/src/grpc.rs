@@ -16,10 +16,7 @@ use tonic_reflection::server::v1::{ServerReflection, ServerReflectionServer};
 /// `ready(state)`, asked once a second, until `stopped` turns true: then NOT_SERVING, and the
 /// task ends.
 pub fn standard_services<S, F, R>(
-    services: &'static [&'static str],
-    stopped: watch::Receiver<bool>,
-    state: S,
-    ready: F,
+    services: &'static [&'static str], stopped: watch::Receiver<bool>, state: S, ready: F,
 ) -> (
     HealthServer<impl Health>,
     ServerReflectionServer<impl ServerReflection>,
@@ -54,9 +51,7 @@ fn reflection(services: &[&str]) -> ServerReflectionServer<impl ServerReflection
 }
 
 async fn follow_health<R: Future<Output = bool>>(
-    health: HealthReporter,
-    services: &[&str],
-    mut stopped: watch::Receiver<bool>,
+    health: HealthReporter, services: &[&str], mut stopped: watch::Receiver<bool>,
     ready: impl Fn() -> R,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -41,9 +41,7 @@ impl std::fmt::Debug for RevokeBody {
 /// `POST /admin/v1/events/{event_id}/access-codes` `{"count": n}`: 201
 /// `{"event_id", "count", "codes": [...]}`, not cached anywhere.
 pub async fn mint(
-    State(st): State<AppState>,
-    who: AuditContext,
-    Path(id): Path<String>,
+    State(st): State<AppState>, who: AuditContext, Path(id): Path<String>,
     ApiJson(body): ApiJson<MintBody>,
 ) -> Result<Response, ApiError> {
     let codes = st.room.mint_access_codes(&id, body.count).await?;
@@ -68,9 +66,7 @@ pub async fn mint(
 /// `{"revoked": n}`, n the codes that existed (spent or not). Idempotent. A place already taken
 /// with a revoked code stays.
 pub async fn revoke(
-    State(st): State<AppState>,
-    who: AuditContext,
-    Path(id): Path<String>,
+    State(st): State<AppState>, who: AuditContext, Path(id): Path<String>,
     ApiJson(body): ApiJson<RevokeBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let revoked = st.room.revoke_access_codes(&id, &body.codes).await?;

@@ -127,10 +127,7 @@ pub struct Executed {
 /// when it needs the confirmation flag and `confirm` is false. Every call, refused, failed or
 /// done, is audited here and only here.
 pub async fn execute(
-    st: &AppState,
-    action: Emergency,
-    confirm: bool,
-    caller: &Caller,
+    st: &AppState, action: Emergency, confirm: bool, caller: &Caller,
 ) -> Result<Executed, ApiError> {
     let action_id = format!("act_{}", uuid::Uuid::new_v4().simple());
     let before = audit_state(st, &action).await;
@@ -181,10 +178,7 @@ async fn audit_state(st: &AppState, action: &Emergency) -> Value {
 /// The audit line (tracing, target `audit`, level info): action, event, peer, request id,
 /// operator, reason, edge and outcome. Never a token.
 fn audit(
-    action_id: &str,
-    action: &Emergency,
-    caller: &Caller,
-    result: &Result<Executed, ApiError>,
+    action_id: &str, action: &Emergency, caller: &Caller, result: &Result<Executed, ApiError>,
 ) {
     let outcome = match result {
         Ok(_) => "executed",
@@ -263,9 +257,7 @@ async fn run(st: &AppState, action: &Emergency, caller: &Caller) -> Result<Strin
 /// CIRCUIT_BREAKER holds it open) and gets the request timeout as its deadline: cancelling
 /// many holds takes longer than one forwarded call.
 async fn cancel_reservations(
-    st: &AppState,
-    event: Option<&str>,
-    caller: &Caller,
+    st: &AppState, event: Option<&str>, caller: &Caller,
 ) -> Result<String, ApiError> {
     let u = st.upstreams.reservation.as_ref().ok_or(ApiError::Upstream(
         UpstreamError::NotConfigured("reservation"),
@@ -320,11 +312,8 @@ pub struct ActionBody {
 /// Executes `action` for an HTTP caller (peer, `x-request-id`, the body's operator and
 /// reason) and says what was done.
 async fn execute_http(
-    st: &AppState,
-    action: Emergency,
-    body: ActionBody,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: &HeaderMap,
+    st: &AppState, action: Emergency, body: ActionBody,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>, headers: &HeaderMap,
 ) -> Result<Value, ApiError> {
     let caller = Caller {
         peer: peer.map(|Extension(ConnectInfo(p))| p),
@@ -349,10 +338,8 @@ async fn execute_http(
 /// `"confirm": true`), RESUME_ADMISSIONS and SOLD_OUT. Answers the event (as `GET
 /// /admin/v1/events/{event_id}`) with what was done under `action`.
 pub async fn post_event_action(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
+    State(st): State<AppState>, Path(id): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>, headers: HeaderMap,
     ApiJson(body): ApiJson<ActionBody>,
 ) -> Result<Json<Value>, ApiError> {
     let action = match body.action.as_str() {
@@ -378,10 +365,8 @@ pub async fn post_event_action(
 /// `POST /admin/v1/actions`: MAINTENANCE_MODE and CIRCUIT_BREAKER (with `"confirm": true`),
 /// END_MAINTENANCE_MODE and END_CIRCUIT_BREAKER.
 pub async fn post_system_action(
-    State(st): State<AppState>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<ActionBody>,
+    State(st): State<AppState>, peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap, ApiJson(body): ApiJson<ActionBody>,
 ) -> Result<Json<Value>, ApiError> {
     let action = match body.action.as_str() {
         "MAINTENANCE_MODE" => Emergency::MaintenanceMode,

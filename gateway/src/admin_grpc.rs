@@ -72,8 +72,7 @@ impl AdminService for AdminGrpc {
     /// The gateway's health report; `include_dependencies: false` leaves the list out (the
     /// verdicts still count them).
     async fn get_system_health(
-        &self,
-        request: Request<common::SystemHealthRequest>,
+        &self, request: Request<common::SystemHealthRequest>,
     ) -> Result<Response<common::SystemHealthResponse>, tonic::Status> {
         let include = request.into_inner().include_dependencies;
         let r = crate::admin_health::system_health(&self.state).await;
@@ -109,8 +108,7 @@ impl AdminService for AdminGrpc {
     /// The four emergency actions (STOP_ADMISSIONS needs `event_id`; CANCEL_RESERVATIONS
     /// without one cancels every event's holds) with `confirm: true`, and their ways back.
     async fn emergency_action(
-        &self,
-        request: Request<common::EmergencyActionRequest>,
+        &self, request: Request<common::EmergencyActionRequest>,
     ) -> Result<Response<common::EmergencyActionResponse>, tonic::Status> {
         let who = {
             let r = request.get_ref();

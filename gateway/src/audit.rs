@@ -110,11 +110,7 @@ pub struct AuditContext {
 impl AuditContext {
     /// An entry of this request.
     pub fn entry(
-        &self,
-        action: &str,
-        event_id: Option<&str>,
-        before: Value,
-        after: Value,
+        &self, action: &str, event_id: Option<&str>, before: Value, after: Value,
     ) -> AuditEntry {
         AuditEntry {
             action: action.to_owned(),
@@ -351,8 +347,7 @@ pub struct AuditQuery {
 /// `GET /admin/v1/audit?limit=`: the newest entries first, [`DEFAULT_LIMIT`] by default, at
 /// most [`MAX_LIMIT`].
 pub async fn list(
-    State(st): State<AppState>,
-    ApiQuery(q): ApiQuery<AuditQuery>,
+    State(st): State<AppState>, ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = match q.limit.as_deref() {
         None => DEFAULT_LIMIT,

@@ -58,9 +58,7 @@ struct Rounds {
 
 impl Rounds {
     fn new(
-        room: &WaitingRoom,
-        every: Duration,
-        paused_by: Option<Arc<SystemModes>>,
+        room: &WaitingRoom, every: Duration, paused_by: Option<Arc<SystemModes>>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
@@ -137,10 +135,7 @@ pub async fn held_loop(room: WaitingRoom, metrics: Arc<Metrics>, shutdown: watch
 
 /// Runs admission ticks every `tick` until `shutdown` turns true.
 pub async fn admit_loop(
-    room: WaitingRoom,
-    metrics: Arc<Metrics>,
-    tick: Duration,
-    system: Arc<SystemModes>,
+    room: WaitingRoom, metrics: Arc<Metrics>, tick: Duration, system: Arc<SystemModes>,
     shutdown: watch::Receiver<bool>,
 ) {
     // Nobody can enter during maintenance: a READY slot granted now would lapse unused.
@@ -195,10 +190,7 @@ struct Pass {
 /// (bench-queue's prefill step); paced, the same work is spread thin. The cursor is in the store, so a pass resumes
 /// where it stopped, also across replicas.
 pub async fn sweep_loop(
-    room: WaitingRoom,
-    every: Duration,
-    per_second: u32,
-    system: Arc<SystemModes>,
+    room: WaitingRoom, every: Duration, per_second: u32, system: Arc<SystemModes>,
     shutdown: watch::Receiver<bool>,
 ) {
     let step = every.min(SWEEP_STEP);

@@ -102,8 +102,7 @@ impl GatewayService for GatewayGrpc {
     /// other issuer; RESERVATION_EXPIRED: expired; FORBIDDEN: `required_scope` not granted, the
     /// user and scopes still given). Only an empty token is INVALID_ARGUMENT.
     async fn validate_token(
-        &self,
-        request: Request<gw::ValidateTokenRequest>,
+        &self, request: Request<gw::ValidateTokenRequest>,
     ) -> Result<Response<gw::ValidateTokenResponse>, tonic::Status> {
         let r = request.into_inner();
         if r.token.trim().is_empty() {
@@ -152,8 +151,7 @@ impl GatewayService for GatewayGrpc {
     /// [`forward::reserve`]: the token is `reservation_token` (or the `authorization: Bearer`
     /// metadata when that is empty); `user_id`, when set, must be the token's subject.
     async fn create_reservation(
-        &self,
-        request: Request<gw::CreateReservationRequest>,
+        &self, request: Request<gw::CreateReservationRequest>,
     ) -> Result<Response<gw::CreateReservationResponse>, tonic::Status> {
         let own_id = request
             .get_ref()

@@ -90,9 +90,7 @@ impl Edge {
     /// box once per request, and kept under mimalloc's small-size limit (1 KiB) it costs a copy
     /// and an allocation less (callgrind: `memcpy` was a tenth of a `/healthz`).
     pub fn handle(
-        &self,
-        mut req: Request,
-        wait: BodyWait,
+        &self, mut req: Request, wait: BodyWait,
     ) -> impl Future<Output = Response> + Send + 'static {
         let start = Instant::now();
         let route = self.0.routes.at(req.uri().path());
@@ -146,10 +144,7 @@ impl Edge {
 impl Inner {
     /// The gates of a routed request, then the router within the request timeout.
     fn answer(
-        &self,
-        route: Option<RouteInfo>,
-        req: Request,
-        wait: BodyWait,
+        &self, route: Option<RouteInfo>, req: Request, wait: BodyWait,
     ) -> impl Future<Output = Response> + Send + 'static {
         if let Some(refused) = route.and_then(|r| self.gate(r, &req)) {
             return Either::Left(std::future::ready(refused));

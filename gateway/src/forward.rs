@@ -28,9 +28,7 @@ const MAX_IDEMPOTENCY_KEY: usize = 128;
 /// event or an expired token is 403. Shared by HTTP (the bearer) and gRPC (the request's
 /// `reservation_token`).
 pub(crate) fn admitted_token(
-    st: &AppState,
-    token: Option<&str>,
-    event_id: &str,
+    st: &AppState, token: Option<&str>, event_id: &str,
 ) -> Result<AdmissionClaims, ApiError> {
     let token = token
         .filter(|t| !t.is_empty())
@@ -46,9 +44,7 @@ pub(crate) fn admitted_token(
 
 /// The bearer of `headers`, verified as an admission to `event_id` (see [`admitted_token`]).
 fn admitted(
-    st: &AppState,
-    headers: &HeaderMap,
-    event_id: &str,
+    st: &AppState, headers: &HeaderMap, event_id: &str,
 ) -> Result<AdmissionClaims, ApiError> {
     let token = bearer(headers.get(header::AUTHORIZATION));
     admitted_token(st, token.as_deref(), event_id)
@@ -140,9 +136,7 @@ pub struct AvailabilityQuery {
 
 /// `GET /api/v1/events/{event_id}/availability?quantity=&section=` → Inventory.CheckAvailability.
 pub async fn availability(
-    State(st): State<AppState>,
-    Path(event_id): Path<String>,
-    headers: HeaderMap,
+    State(st): State<AppState>, Path(event_id): Path<String>, headers: HeaderMap,
     query: Result<Query<AvailabilityQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     admitted(&st, &headers, &event_id)?;
@@ -211,8 +205,7 @@ pub const PAYMENT_PATH: &str = "/api/v1/payments/intents";
 /// CheckAvailability first would be a second call and still racy), and the answer gets its
 /// `payment_url`.
 pub async fn reserve(
-    st: &AppState,
-    input: ReserveInput,
+    st: &AppState, input: ReserveInput,
 ) -> Result<(res::CreateReservationResponse, AdmissionClaims), ApiError> {
     let claims = admitted_token(st, input.token.as_deref(), &input.event_id)?;
     if input
@@ -258,9 +251,7 @@ pub async fn reserve(
 /// `Idempotency-Key` already made it (`replayed: true`). Only while the admission stands in the
 /// queue's store (403 ADMISSION_ENDED after a leave or its expiry).
 pub async fn create_reservation(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    body: Result<ApiJson<ReserveBody>, ApiError>,
+    State(st): State<AppState>, headers: HeaderMap, body: Result<ApiJson<ReserveBody>, ApiError>,
 ) -> Result<Response, ApiError> {
     require_bearer(&headers)?;
     let ApiJson(body) = body?;
@@ -297,9 +288,7 @@ pub async fn create_reservation(
 /// `GET /api/v1/reservations/{reservation_id}` → ReservationService.GetReservation, for the
 /// token's user only (another user's reservation is 404).
 pub async fn get_reservation(
-    State(st): State<AppState>,
-    Path(reservation_id): Path<String>,
-    headers: HeaderMap,
+    State(st): State<AppState>, Path(reservation_id): Path<String>, headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     require_bearer(&headers)?;
     let event = event_of(&reservation_id, "r_").ok_or(ApiError::NotFound)?;
@@ -344,9 +333,7 @@ pub struct IntentBody {
 /// `POST /api/v1/payments/intents` → PaymentService.CreatePaymentIntent: 201 with a new
 /// intent, 200 when the same `Idempotency-Key` already made it.
 pub async fn create_payment_intent(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    body: Result<ApiJson<IntentBody>, ApiError>,
+    State(st): State<AppState>, headers: HeaderMap, body: Result<ApiJson<IntentBody>, ApiError>,
 ) -> Result<Response, ApiError> {
     require_bearer(&headers)?;
     let ApiJson(body) = body?;

@@ -97,8 +97,7 @@ macro_rules! place_reply {
 #[tonic::async_trait]
 impl QueueService for QueueGrpc {
     async fn join_queue(
-        &self,
-        request: Request<gw::JoinQueueRequest>,
+        &self, request: Request<gw::JoinQueueRequest>,
     ) -> Result<Response<gw::JoinQueueResponse>, tonic::Status> {
         let r = self.open(request)?;
         // `user_id` is not trusted (as over HTTP): only a verified assertion names a user.
@@ -132,8 +131,7 @@ impl QueueService for QueueGrpc {
     }
 
     async fn get_queue_status(
-        &self,
-        request: Request<gw::GetQueueStatusRequest>,
+        &self, request: Request<gw::GetQueueStatusRequest>,
     ) -> Result<Response<gw::GetQueueStatusResponse>, tonic::Status> {
         let token = self.open(request)?.waiting_token;
         let p = self.state.room.status(&token).await.map_err(err)?;
@@ -146,8 +144,7 @@ impl QueueService for QueueGrpc {
     }
 
     async fn request_admission(
-        &self,
-        request: Request<gw::RequestAdmissionRequest>,
+        &self, request: Request<gw::RequestAdmissionRequest>,
     ) -> Result<Response<gw::RequestAdmissionResponse>, tonic::Status> {
         let r = self.open(request)?;
         let (event, _) = self.state.room.ticket_of(&r.waiting_token).map_err(err)?;
@@ -167,8 +164,7 @@ impl QueueService for QueueGrpc {
     }
 
     async fn leave_queue(
-        &self,
-        request: Request<gw::LeaveQueueRequest>,
+        &self, request: Request<gw::LeaveQueueRequest>,
     ) -> Result<Response<gw::LeaveQueueResponse>, tonic::Status> {
         let token = self.open(request)?.waiting_token;
         self.state.room.leave(&token).await.map_err(err)?;
@@ -197,9 +193,7 @@ async fn ready(state: AppState) -> bool {
 /// `drain_grace`. Calls past `request_timeout` end with CANCELLED, as HTTP requests end with
 /// 503.
 pub async fn serve(
-    state: AppState,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send,
+    state: AppState, listener: TcpListener, shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let limits = state.limits.clone();
     let (tx, mut rx) = tokio::sync::watch::channel(false);

@@ -153,8 +153,7 @@ struct ChallengeReply {
 /// `GET /api/v1/queue/challenge?event_id=`: a new single-use proof-of-work challenge, or
 /// `{"required": false}` for an event that asks for none.
 pub async fn challenge(
-    State(st): State<AppState>,
-    ApiQuery(q): ApiQuery<ChallengeQuery>,
+    State(st): State<AppState>, ApiQuery(q): ApiQuery<ChallengeQuery>,
 ) -> Result<Response, ApiError> {
     let body = match st.challenges.issue(&q.event_id).await? {
         Some(c) => serde_json::to_value(ChallengeReply {
@@ -174,8 +173,7 @@ pub async fn challenge(
 
 /// `POST /api/v1/queue/join`: 201 with a new place, 200 with the standing one.
 pub async fn join(
-    State(st): State<AppState>,
-    ApiJson(body): ApiJson<JoinBody>,
+    State(st): State<AppState>, ApiJson(body): ApiJson<JoinBody>,
 ) -> Result<Response, ApiError> {
     let solution = body.challenge.as_ref().map(|c| queue::challenge::Solution {
         challenge: &c.token,
@@ -219,9 +217,7 @@ pub struct StatusQuery {
 /// answer's `poll_hint` the position of a waiting place is derived from the departure log this
 /// replica follows, without a Redis operation (see `WaitingRoom::status_hinted`).
 pub async fn status(
-    State(st): State<AppState>,
-    Bearer(token): Bearer,
-    ApiQuery(q): ApiQuery<StatusQuery>,
+    State(st): State<AppState>, Bearer(token): Bearer, ApiQuery(q): ApiQuery<StatusQuery>,
 ) -> Result<Response, ApiError> {
     let hint = q.hint.as_deref().filter(|h| !h.is_empty());
     let answer = st.room.status_hinted(&token, hint).await?;
@@ -233,8 +229,7 @@ pub async fn status(
 
 /// `POST /api/v1/queue/enter`: the admission grant once READY.
 pub async fn enter(
-    State(st): State<AppState>,
-    Bearer(token): Bearer,
+    State(st): State<AppState>, Bearer(token): Bearer,
 ) -> Result<Json<Value>, ApiError> {
     let g = st.room.enter(&token).await?;
     Ok(Json(json!({
@@ -247,8 +242,7 @@ pub async fn enter(
 
 /// `DELETE /api/v1/queue`: gives up the place.
 pub async fn leave(
-    State(st): State<AppState>,
-    Bearer(token): Bearer,
+    State(st): State<AppState>, Bearer(token): Bearer,
 ) -> Result<StatusCode, ApiError> {
     st.room.leave(&token).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -276,9 +270,7 @@ pub(crate) fn socket_permit(st: &AppState) -> Result<tokio::sync::OwnedSemaphore
 
 /// `GET /api/v1/queue/ws?token=`: checks the token, then upgrades to the position stream.
 pub async fn websocket(
-    State(st): State<AppState>,
-    ApiQuery(q): ApiQuery<WsQuery>,
-    mut req: axum::extract::Request,
+    State(st): State<AppState>, ApiQuery(q): ApiQuery<WsQuery>, mut req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let token = q
         .token
@@ -357,9 +349,7 @@ async fn audit_state(st: &AppState, id: &str) -> Result<Value, ApiError> {
 
 /// `PUT /admin/v1/events/{event_id}`: 201 created, 200 updated.
 pub async fn put_event(
-    State(st): State<AppState>,
-    who: AuditContext,
-    Path(id): Path<String>,
+    State(st): State<AppState>, who: AuditContext, Path(id): Path<String>,
     ApiJson(config): ApiJson<EventConfig>,
 ) -> Result<Response, ApiError> {
     let before = audit_state(&st, &id).await?;
@@ -380,8 +370,7 @@ pub async fn put_event(
 
 /// `GET /admin/v1/events/{event_id}`.
 pub async fn get_event(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
+    State(st): State<AppState>, Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let info = st.room.info(&id).await?;
     Ok(Json(event_json(&id, &info)))

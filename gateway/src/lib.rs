@@ -146,9 +146,7 @@ impl Gateway {
     /// Serves HTTP on `listener` (and the gRPC QueueService when configured) and runs the
     /// admission loops until `shutdown` resolves; then drains both.
     pub async fn serve(
-        mut self,
-        listener: TcpListener,
-        shutdown: impl std::future::Future<Output = ()> + Send,
+        mut self, listener: TcpListener, shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let room = self.state.room.clone();
@@ -286,9 +284,7 @@ fn limits_for_metrics(l: &Limits) -> Limits {
 /// Tells this replica's WebSocket clients when MAINTENANCE_MODE begins and ends (every
 /// replica follows the shared mode, so every client hears it).
 async fn announce_modes(
-    hub: ws::Hub,
-    system: Arc<system::SystemModes>,
-    mut stop: watch::Receiver<bool>,
+    hub: ws::Hub, system: Arc<system::SystemModes>, mut stop: watch::Receiver<bool>,
 ) {
     let mut changes = system.subscribe();
     let mut maintenance = system.maintenance();

@@ -177,10 +177,7 @@ impl RateLimiter {
 
     /// `key`'s bucket brought up to `now` (a full one when it had none).
     fn bucket<'a>(
-        &self,
-        map: &'a mut HashMap<IpKey, Bucket>,
-        key: IpKey,
-        now: u64,
+        &self, map: &'a mut HashMap<IpKey, Bucket>, key: IpKey, now: u64,
     ) -> &'a mut Bucket {
         if !map.contains_key(&key) && map.len() >= self.max_per_shard {
             self.evict(map, now);

@@ -59,10 +59,7 @@ redis_layer::debug_some!(RateSync, |r| every = r.every);
 impl RateSync {
     /// A sync of `limits` every `every` through `redis`; starts counting consumption now.
     pub fn new(
-        redis: Arc<Redis>,
-        limits: Arc<RateLimits>,
-        clock: Arc<dyn Clock>,
-        every: Duration,
+        redis: Arc<Redis>, limits: Arc<RateLimits>, clock: Arc<dyn Clock>, every: Duration,
     ) -> Self {
         for l in [&limits.join, &limits.status].into_iter().flatten() {
             l.track_pending();

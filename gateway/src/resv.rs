@@ -59,8 +59,7 @@ impl ResvUpdates {
     /// Subscribes to every event's channel when Redis is configured (else streams only get the
     /// state on connect and the warnings); `warnings`: `--hold-warning-seconds` (0s ignored).
     pub async fn connect(
-        redis: Option<&redis_layer::RedisOptions>,
-        warnings: &[u64],
+        redis: Option<&redis_layer::RedisOptions>, warnings: &[u64],
     ) -> anyhow::Result<Self> {
         let registry: Registry = Arc::default();
         let subscription = match redis {
@@ -270,10 +269,7 @@ type Reread = Box<
 
 /// The reservation as GetReservation answers it, for `user`.
 async fn read_state(
-    st: &AppState,
-    reservation_id: &str,
-    user: &str,
-    request_id: &str,
+    st: &AppState, reservation_id: &str, user: &str, request_id: &str,
 ) -> Result<State, ApiError> {
     let reservations = st.upstreams.reservation.as_ref().ok_or(ApiError::Upstream(
         crate::upstream::UpstreamError::NotConfigured("reservation"),
@@ -303,10 +299,7 @@ async fn read_state(
 /// Checks `token` as an admission to the reservation's event, registers for its updates, then
 /// reads its current state (GetReservation, for the token's user: another user's is 404).
 pub async fn open(
-    st: &AppState,
-    reservation_id: &str,
-    token: Option<&str>,
-    request_id: &str,
+    st: &AppState, reservation_id: &str, token: Option<&str>, request_id: &str,
 ) -> Result<Opened, ApiError> {
     if token.is_none_or(str::is_empty) {
         return Err(ApiError::Unauthenticated);

@@ -168,8 +168,7 @@ impl WebSocketService for StreamsGrpc {
     type StreamQueueUpdatesStream = QueueUpdates;
 
     async fn stream_queue_updates(
-        &self,
-        request: Request<gw::StreamQueueRequest>,
+        &self, request: Request<gw::StreamQueueRequest>,
     ) -> Result<Response<Self::StreamQueueUpdatesStream>, Status> {
         let req = request.into_inner();
         if req.waiting_token.is_empty() {
@@ -206,8 +205,7 @@ impl WebSocketService for StreamsGrpc {
     }
 
     async fn stream_reservation_updates(
-        &self,
-        request: Request<gw::StreamReservationRequest>,
+        &self, request: Request<gw::StreamReservationRequest>,
     ) -> Result<Response<Self::StreamReservationUpdatesStream>, Status> {
         // The token in the request, or as `authorization: Bearer` metadata.
         let meta = crate::admin_grpc::bearer(request.metadata()).map(str::to_owned);

@@ -29,10 +29,8 @@ pub struct TokenQuery {
 
 /// Checks the token, reads the reservation, then upgrades and streams its updates.
 pub async fn websocket(
-    State(st): State<AppState>,
-    Path(reservation_id): Path<String>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    mut req: axum::extract::Request,
+    State(st): State<AppState>, Path(reservation_id): Path<String>,
+    ApiQuery(q): ApiQuery<TokenQuery>, mut req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let token = bearer(req.headers().get(header::AUTHORIZATION))
         .or(q.token)

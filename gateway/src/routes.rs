@@ -75,19 +75,14 @@ impl Routes {
     /// Adds `pattern` with its methods; requests of `method` take the per-client `limit`
     /// (before the handler, so a refused request reads no body).
     pub fn limited(
-        self,
-        pattern: &'static str,
-        method: &'static Method,
-        limit: Limit,
+        self, pattern: &'static str, method: &'static Method, limit: Limit,
         methods: MethodRouter<AppState>,
     ) -> Self {
         self.add(pattern, Some((method, limit)), methods)
     }
 
     fn add(
-        mut self,
-        pattern: &'static str,
-        limit: Option<(&'static Method, Limit)>,
+        mut self, pattern: &'static str, limit: Option<(&'static Method, Limit)>,
         methods: MethodRouter<AppState>,
     ) -> Self {
         self.router = self.router.route(pattern, methods);

@@ -27,10 +27,7 @@ use tower::ServiceExt;
 /// connections `limits.drain_grace` to finish their requests. Each connection holds one of
 /// `permits` (shared with WebSocket upgrades, which outlive their HTTP connection).
 pub async fn serve<A: App>(
-    listener: TcpListener,
-    app: A,
-    limits: Limits,
-    permits: Arc<Semaphore>,
+    listener: TcpListener, app: A, limits: Limits, permits: Arc<Semaphore>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -118,10 +115,7 @@ struct ConnTimeouts {
 /// hyper-util's protocol detection, the HTTP/2 handshake and an HTTP/2 connection without
 /// streams wait for the peer forever. Dropping the connection future closes the socket.
 async fn drive<A: App>(
-    conn: Conn<A>,
-    activity: &Activity,
-    t: ConnTimeouts,
-    mut drain: watch::Receiver<bool>,
+    conn: Conn<A>, activity: &Activity, t: ConnTimeouts, mut drain: watch::Receiver<bool>,
 ) {
     tokio::pin!(conn);
     let handshake_deadline = activity.base + t.handshake;
@@ -242,17 +236,13 @@ impl Drop for InFlight {
 pub trait App: Clone + Send + Sync + 'static {
     /// Answers one request; `wait` tells whether its handler is waiting for body bytes.
     fn handle(
-        &self,
-        req: Request<Body>,
-        wait: BodyWait,
+        &self, req: Request<Body>, wait: BodyWait,
     ) -> impl Future<Output = Response> + Send + 'static;
 }
 
 impl App for Router {
     fn handle(
-        &self,
-        req: Request<Body>,
-        _: BodyWait,
+        &self, req: Request<Body>, _: BodyWait,
     ) -> impl Future<Output = Response> + Send + 'static {
         let routed = self.clone().oneshot(req);
         async move {
@@ -266,9 +256,7 @@ impl App for Router {
 
 impl App for crate::edge::Edge {
     fn handle(
-        &self,
-        req: Request<Body>,
-        wait: BodyWait,
+        &self, req: Request<Body>, wait: BodyWait,
     ) -> impl Future<Output = Response> + Send + 'static {
         crate::edge::Edge::handle(self, req, wait)
     }
@@ -333,8 +321,7 @@ impl hyper::body::Body for WatchedBody {
     type Error = hyper::Error;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
+        mut self: Pin<&mut Self>, cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         self.wait.0.store(polled.is_pending(), Ordering::Relaxed);

@@ -77,9 +77,7 @@ impl SystemModes {
     /// Modes kept in Redis at `redis` (a connection of its own, one pooled connection), or in
     /// this process when None. `breaker` is the upstreams' switch.
     pub async fn connect(
-        redis: Option<RedisOptions>,
-        breaker: Arc<AtomicBool>,
-        clock: Arc<dyn queue::clock::Clock>,
+        redis: Option<RedisOptions>, breaker: Arc<AtomicBool>, clock: Arc<dyn queue::clock::Clock>,
     ) -> anyhow::Result<Self> {
         let redis = match redis {
             Some(mut opts) => {

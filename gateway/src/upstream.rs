@@ -79,8 +79,7 @@ impl Upstreams {
     /// Builds a lazy channel per configured URL (nothing connects until the first call);
     /// calls are counted in `metrics`.
     pub fn from_config(
-        config: &UpstreamConfig,
-        metrics: Arc<Metrics>,
+        config: &UpstreamConfig, metrics: Arc<Metrics>,
     ) -> Result<Self, tonic::transport::Error> {
         let settings = UpstreamSettings {
             max_in_flight: config.upstream_max_in_flight,
@@ -138,10 +137,7 @@ pub struct Upstream {
 impl Upstream {
     /// An upstream named `name` at `url` (`http://host:port`) whose calls get `deadline`.
     pub fn new(
-        name: &'static str,
-        url: &str,
-        deadline: Duration,
-        settings: &UpstreamSettings,
+        name: &'static str, url: &str, deadline: Duration, settings: &UpstreamSettings,
     ) -> Result<Self, tonic::transport::Error> {
         // Connecting is bounded by the call's own deadline: a connect that takes longer than
         // the whole call may take is of no use to that call.
@@ -207,10 +203,7 @@ impl Upstream {
     /// the upstream's logs can be correlated with the gateway's). Refused at once when the
     /// circuit is open or the limit is reached; never retried.
     pub async fn call<Req, Resp, F, Fut>(
-        &self,
-        message: Req,
-        request_id: &str,
-        f: F,
+        &self, message: Req, request_id: &str, f: F,
     ) -> Result<Resp, UpstreamError>
     where
         F: FnOnce(UpstreamService, tonic::Request<Req>) -> Fut,

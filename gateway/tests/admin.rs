@@ -48,8 +48,7 @@ async fn refused(admin: &mut AdminClient, a: T, event: &str, confirm: bool) -> S
 
 /// GetSystemHealth over gRPC with the admin token (the dependencies when `include_dependencies`).
 async fn grpc_health(
-    admin: &mut AdminClient,
-    include_dependencies: bool,
+    admin: &mut AdminClient, include_dependencies: bool,
 ) -> pc::SystemHealthResponse {
     let req = authed(pc::SystemHealthRequest {
         include_dependencies,

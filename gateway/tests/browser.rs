@@ -31,10 +31,7 @@ async fn landing_server() -> std::net::SocketAddr {
 /// noting on the way each place the waiting page shows after those in `seen`: the query of the
 /// URL it landed on (name, value pairs) and the places seen.
 async fn land(
-    browser: &fantoccini::Client,
-    prefix: &str,
-    within: Duration,
-    mut seen: Vec<u32>,
+    browser: &fantoccini::Client, prefix: &str, within: Duration, mut seen: Vec<u32>,
 ) -> (Vec<(String, String)>, Vec<u32>) {
     let what = format!("landing on {prefix}, places seen");
     let query = poll(&what, within, async || {
@@ -114,8 +111,7 @@ async fn the_page_follows_the_queue_and_lands_on_the_target_with_a_valid_token()
 /// A reverse proxy that refuses WebSocket upgrades, as some corporate proxies do, and counts
 /// the status polls that pass through it.
 async fn proxy_without_websockets(
-    upstream: String,
-    polls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    upstream: String, polls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) -> std::net::SocketAddr {
     use axum::extract::Request;
     use axum::response::IntoResponse;

@@ -177,9 +177,7 @@ struct Kill {
 /// backend keys, its replica LAG behind; returns once a surviving node reports the replica
 /// promoted and the dead node is restarted (it rejoins as the new primary's replica).
 async fn kill_a_primary(
-    mut cluster: RedisCluster,
-    events: &[String],
-    owners: &[u16],
+    mut cluster: RedisCluster, events: &[String], owners: &[u16],
 ) -> (RedisCluster, Kill) {
     let spared = [
         primary_of(&cluster, "wh:{payments}:inbox").port,

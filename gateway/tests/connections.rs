@@ -182,8 +182,7 @@ async fn an_http2_peer_that_does_not_answer_pings_is_dropped() {
 }
 
 async fn ws_connect(
-    gw: &TestGateway,
-    token: &str,
+    gw: &TestGateway, token: &str,
 ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
     let url = format!("ws://{}/api/v1/queue/ws?token={token}", gw.addr);
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;

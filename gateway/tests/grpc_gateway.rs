@@ -43,9 +43,7 @@ impl Gala {
 
 /// ValidateToken of `token`, for `scope` ("": none required).
 async fn validate(
-    c: &mut Client,
-    token: &str,
-    scope: &str,
+    c: &mut Client, token: &str, scope: &str,
 ) -> Result<gw::ValidateTokenResponse, Status> {
     let req = gw::ValidateTokenRequest {
         token: token.into(),

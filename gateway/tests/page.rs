@@ -22,10 +22,7 @@ fn no_redirects() -> reqwest::Client {
 /// A `method` request to `url` as a browser without JavaScript sends it, with `cookies` and
 /// the languages `lang` (each left out when empty).
 async fn browse(
-    method: reqwest::Method,
-    url: &str,
-    cookies: &str,
-    lang: &str,
+    method: reqwest::Method, url: &str, cookies: &str, lang: &str,
 ) -> reqwest::Response {
     let mut req = no_redirects().request(method, url);
     for (name, value) in [("cookie", cookies), ("accept-language", lang)] {

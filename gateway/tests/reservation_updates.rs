@@ -30,10 +30,7 @@ async fn gateway(redis: &RedisServer, backends: &Backends) -> TestGateway {
 /// As [`gateway`], on `listener`; with `webhooks`, it takes (and alone applies) the
 /// simulator's signed payment webhooks.
 async fn gateway_on(
-    listener: tokio::net::TcpListener,
-    redis: &RedisServer,
-    backends: &Backends,
-    webhooks: bool,
+    listener: tokio::net::TcpListener, redis: &RedisServer, backends: &Backends, webhooks: bool,
 ) -> TestGateway {
     let url = redis.url();
     let mut args: Vec<String> = vec![

@@ -41,9 +41,7 @@ impl Gw {
     /// On an already-bound `listener` (so that its URL can be given to the backends' simulator
     /// before it starts), over the Redis at `url` (a server's or a cluster's).
     async fn start_at(
-        listener: tokio::net::TcpListener,
-        url: &str,
-        extra: &[impl AsRef<str>],
+        listener: tokio::net::TcpListener, url: &str, extra: &[impl AsRef<str>],
     ) -> Self {
         let mut args = vec!["--redis-url", url, "--admission-tick-ms", "20"];
         args.extend(extra.iter().map(AsRef::as_ref));

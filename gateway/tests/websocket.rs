@@ -37,11 +37,7 @@ async fn tokens(base: &str, event: &str, n: usize) -> Vec<String> {
 /// Sets `event` up on `base` with `config` and joins `n` sessions there; the last one connects
 /// to `gw`. Its tokens, its socket and the socket's first message.
 async fn last_in_line(
-    base: &str,
-    gw: &TestGateway,
-    event: &str,
-    config: Value,
-    n: usize,
+    base: &str, gw: &TestGateway, event: &str, config: Value, n: usize,
 ) -> (Vec<String>, Ws, Value) {
     put_event(base, event, config).await;
     let toks = tokens(base, event, n).await;

@@ -212,11 +212,7 @@ fn no_failures(r: &Report, name: &str) -> usize {
 /// any): `users` started at once, for `seconds`, with goose's `extra` arguments and the stack's
 /// settings as `tune` changes them. The run must pass.
 async fn passing_run(
-    scenario: &str,
-    events: &[(&str, u64)],
-    users: u32,
-    seconds: u32,
-    extra: &[&str],
+    scenario: &str, events: &[(&str, u64)], users: u32, seconds: u32, extra: &[&str],
     tune: impl FnOnce(Settings) -> Settings,
 ) -> Report {
     let _one = ONE_ATTACK.lock().await;

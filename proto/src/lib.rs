@@ -79,8 +79,7 @@ pub type AdminClient =
 /// connection). Connects within `connect_timeout`; TCP_NODELAY; HTTP/2 keepalive every 20 s.
 /// Per-call deadlines are the caller's (`tonic::Request::set_timeout`, sent as `grpc-timeout`).
 pub fn lazy_channel(
-    url: &str,
-    connect_timeout: std::time::Duration,
+    url: &str, connect_timeout: std::time::Duration,
 ) -> Result<tonic::transport::Channel, tonic::transport::Error> {
     Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?
         .connect_timeout(connect_timeout)
@@ -102,9 +101,7 @@ pub fn error_of(status: &tonic::Status) -> Option<common::v1::Error> {
 
 /// A status with `code` and `message` whose details carry the matching [`common::v1::Error`].
 pub fn status_with_error(
-    code: tonic::Code,
-    message: impl Into<String>,
-    error: common::v1::Error,
+    code: tonic::Code, message: impl Into<String>, error: common::v1::Error,
 ) -> tonic::Status {
     use prost::Message;
     tonic::Status::with_details(code, message, error.encode_to_vec().into())

@@ -154,9 +154,7 @@ impl Challenges {
     /// [`crate::token::WaitingTokens::derive_keys`] gives them: the first signs), valid for
     /// `ttl_seconds` (at least 1).
     pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        waiting: &crate::token::WaitingTokens,
+        store: Arc<dyn Store>, clock: Arc<dyn Clock>, waiting: &crate::token::WaitingTokens,
         ttl_seconds: u64,
     ) -> Self {
         Self {

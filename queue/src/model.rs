@@ -397,10 +397,7 @@ impl Place {
 /// (milli-users/s), the configured rate until one is measured; -1 when admissions are stopped or
 /// paused and nothing was measured.
 pub fn eta_seconds(
-    position: u64,
-    measured_rate_milli: i64,
-    admit_per_second: u32,
-    stopped: bool,
+    position: u64, measured_rate_milli: i64, admit_per_second: u32, stopped: bool,
 ) -> i64 {
     let milli = if measured_rate_milli > 0 && !stopped {
         measured_rate_milli as u64

@@ -98,9 +98,7 @@ fn at(ms: u64) -> Option<OffsetDateTime> {
 impl WaitingRoom {
     /// A room over `store` with the given clock and keys.
     pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        waiting: WaitingTokens,
+        store: Arc<dyn Store>, clock: Arc<dyn Clock>, waiting: WaitingTokens,
         signer: AdmissionSigner,
     ) -> Self {
         Self {
@@ -160,10 +158,7 @@ impl WaitingRoom {
     /// identity is another place ([`SessionKey::of_place`]): the identity bound to a ticket
     /// never changes.
     pub async fn join(
-        &self,
-        event_id: &str,
-        session_id: &str,
-        user_assertion: Option<&str>,
+        &self, event_id: &str, session_id: &str, user_assertion: Option<&str>,
     ) -> Result<JoinView> {
         self.join_with_code(event_id, session_id, user_assertion, None)
             .await
@@ -175,10 +170,7 @@ impl WaitingRoom {
     /// join with [`QueueError::InvalidAccessCode`]; the session that spent it, back after its
     /// place ended, joins the general queue. An empty code counts as none.
     pub async fn join_with_code(
-        &self,
-        event_id: &str,
-        session_id: &str,
-        user_assertion: Option<&str>,
+        &self, event_id: &str, session_id: &str, user_assertion: Option<&str>,
         access_code: Option<&str>,
     ) -> Result<JoinView> {
         let event = EventId::parse(event_id)?;
@@ -311,11 +303,7 @@ impl WaitingRoom {
     /// The place a verified hint and the followed log say, exactly as the store would answer
     /// it now without writing a heartbeat; None where only the store can answer.
     fn derived(
-        &self,
-        claims: &WaitingClaims,
-        event: &EventId,
-        hint: &PositionHint,
-        now: u64,
+        &self, claims: &WaitingClaims, event: &EventId, hint: &PositionHint, now: u64,
     ) -> Option<Place> {
         let d = self.inner.follower.derive(event, hint)?;
         let p = &d.pulse;

@@ -75,10 +75,7 @@ async fn fill(store: &RedisStore, ev: &EventId) -> Vec<Holder> {
 /// it, only those are still waiting, the others read as expired; then everyone leaves or is
 /// swept and no bucket is left.
 async fn heartbeats_keep_places_and_buckets_go(
-    store: &RedisStore,
-    ev: &EventId,
-    port: u16,
-    held: &[Holder],
+    store: &RedisStore, ev: &EventId, port: u16, held: &[Holder],
 ) {
     let beat_at = T0 + (u64::from(IDLE) - 1) * 1000;
     let reads: Vec<StatusRequest> = held

@@ -188,9 +188,7 @@ impl Run {
 }
 
 async fn run_case(
-    redis: &Arc<RedisStore>,
-    cfg: EventConfig,
-    ops: Vec<Op>,
+    redis: &Arc<RedisStore>, cfg: EventConfig, ops: Vec<Op>,
 ) -> Result<(), TestCaseError> {
     let clock = ManualClock::new(T0);
     let mut runs = [

@@ -42,10 +42,7 @@ fn room(store: Arc<dyn Store>, clock: &ManualClock) -> WaitingRoom {
 /// A second later (the admission bucket refills), admits everyone waiting and enters with
 /// `waiting`: the admission's claims.
 async fn admitted(
-    r: &WaitingRoom,
-    clock: &ManualClock,
-    ev: &str,
-    waiting: &str,
+    r: &WaitingRoom, clock: &ManualClock, ev: &str, waiting: &str,
 ) -> queue::token::AdmissionClaims {
     clock.advance_ms(1000);
     r.admit(&EventId::parse(ev).unwrap()).await.unwrap();

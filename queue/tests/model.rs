@@ -188,12 +188,7 @@ fn holder(tickets: &[u64; 6], s: u8) -> Holder {
 /// Applies `op` to `store` and returns its answer, normalised; `batched` false makes each batch
 /// as single calls, one by one. Joins record their tickets in `tickets`.
 async fn apply(
-    store: &dyn Store,
-    ev: &EventId,
-    op: &Op,
-    tickets: &mut [u64; 6],
-    now: u64,
-    batched: bool,
+    store: &dyn Store, ev: &EventId, op: &Op, tickets: &mut [u64; 6], now: u64, batched: bool,
 ) -> String {
     match op {
         Op::Join { s, pre } => {
@@ -294,11 +289,7 @@ async fn apply(
 }
 
 async fn run_case(
-    redis: &RedisStore,
-    port: u16,
-    cfg: EventConfig,
-    epoch: u64,
-    ops: Vec<Op>,
+    redis: &RedisStore, port: u16, cfg: EventConfig, epoch: u64, ops: Vec<Op>,
 ) -> Result<(), TestCaseError> {
     let mem = MemoryStore::new();
     let ev = EventId::parse(&format!("p{}", EVENT.fetch_add(1, Ordering::SeqCst))).unwrap();

@@ -207,10 +207,7 @@ impl Redis {
     /// Runs `script` (`EVALSHA`, loading it on NOSCRIPT) on the node that serves `keys[0]`'s
     /// slot. Every key must share that slot (one hash tag).
     pub async fn eval<R: FromValue>(
-        &self,
-        script: &Script,
-        keys: Vec<String>,
-        args: Vec<Value>,
+        &self, script: &Script, keys: Vec<String>, args: Vec<Value>,
     ) -> Result<R> {
         let client = self.client(keys.first().map_or("", String::as_str))?;
         script
@@ -225,10 +222,7 @@ impl Redis {
     /// [`Self::durably`]). The script must write something on every call, even when it changes
     /// nothing, so that the `WAIT` also covers earlier writes it answers about.
     pub async fn eval_durable<R: FromValue>(
-        &self,
-        script: &Script,
-        keys: Vec<String>,
-        args: Vec<Value>,
+        &self, script: &Script, keys: Vec<String>, args: Vec<Value>,
     ) -> Result<R> {
         if self.wait_replicas == 0 {
             return self.eval(script, keys, args).await;
@@ -287,11 +281,7 @@ impl Redis {
     /// the new owner but answered as `Unavailable`, and the routing table refreshed for the next
     /// call. A connection that breaks fails both commands.
     async fn waited(
-        &self,
-        client: &Client,
-        slot: u16,
-        cmd: &'static str,
-        args: Vec<Value>,
+        &self, client: &Client, slot: u16, cmd: &'static str, args: Vec<Value>,
     ) -> std::result::Result<Value, Waited> {
         let node: Option<Server> = if client.is_clustered() {
             client

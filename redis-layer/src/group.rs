@@ -163,12 +163,7 @@ where
     /// Queues `req` in `key`'s lane and waits for its answer. `run` makes one store call of a
     /// batch at a clock; `short` is the error when it answers fewer or more than it was given.
     pub async fn submit<F, Fut, S>(
-        &self,
-        key: &K,
-        req: Req,
-        now_ms: u64,
-        run: F,
-        short: S,
+        &self, key: &K, req: Req, now_ms: u64, run: F, short: S,
     ) -> Result<Resp, E>
     where
         F: Fn(Vec<Req>, u64) -> Fut + Send + Sync + 'static,

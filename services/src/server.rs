@@ -26,9 +26,7 @@ const SERVICES: [&str; 5] = [
 /// sweeps expired holds every `expiry_every`, until `shutdown` resolves; then stops accepting
 /// and waits for in-flight calls.
 pub async fn serve(
-    backends: Backends,
-    listener: TcpListener,
-    expiry_every: Duration,
+    backends: Backends, listener: TcpListener, expiry_every: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     // Outcomes a previous process kept but did not report (it stopped or crashed first).

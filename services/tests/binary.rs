@@ -44,10 +44,7 @@ fn start_on(listen: &str, redis: &testkit::RedisServer, more: &[&str]) -> Result
 
 /// Available seats of `event` in `section` (empty: any), offering up to `quantity` of them.
 async fn seats_in(
-    inv: &mut InventoryClient<Channel>,
-    event: &str,
-    section: &str,
-    quantity: i32,
+    inv: &mut InventoryClient<Channel>, event: &str, section: &str, quantity: i32,
 ) -> Result<CheckAvailabilityResponse> {
     let req = CheckAvailabilityRequest {
         section: section.into(),

@@ -15,8 +15,7 @@ use tokio::sync::broadcast;
 
 /// The next update about `id` (others are skipped), waiting at most 10 s.
 async fn next_about(
-    rx: &mut broadcast::Receiver<redis_layer::Published>,
-    id: &str,
+    rx: &mut broadcast::Receiver<redis_layer::Published>, id: &str,
 ) -> Result<(String, ReservationUpdate)> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {

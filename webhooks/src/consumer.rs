@@ -377,10 +377,7 @@ impl Consumer {
 
 /// Forwards one entry; on failure records it (a retry, or a dead letter).
 async fn handle(
-    inbox: Inbox,
-    forward: Arc<dyn Forward>,
-    retry: RetryPolicy,
-    clock: Arc<dyn Clock>,
+    inbox: Inbox, forward: Arc<dyn Forward>, retry: RetryPolicy, clock: Arc<dyn Clock>,
     entry: Entry,
 ) -> Done {
     let metrics = inbox.metrics();

@@ -38,11 +38,7 @@ pub use scheme::{Ed25519Signer, Headers, Scheme, StandardWebhooks, Stripe, Verif
 /// Builds the envelope of a verified webhook: `payload` is the verified body; `event_type` and
 /// `occurred_at` come from the parsed event when there is one.
 pub fn envelope_of(
-    verified: &Verified,
-    source: &str,
-    event: Option<&PaymentEvent>,
-    body: &[u8],
-    received_ms: i64,
+    verified: &Verified, source: &str, event: Option<&PaymentEvent>, body: &[u8], received_ms: i64,
 ) -> Envelope {
     Envelope {
         event_id: verified.id.clone(),

@@ -101,8 +101,7 @@ enum IdOrObject {
 /// The event in `body` and the reservation named in its object's metadata (which `metadata`
 /// reads); None when the object names none: it is not ours.
 fn ours<T: DeserializeOwned>(
-    body: &[u8],
-    metadata: impl FnOnce(&T) -> Option<&Metadata>,
+    body: &[u8], metadata: impl FnOnce(&T) -> Option<&Metadata>,
 ) -> Result<Option<(Event<T>, String)>, PayloadError> {
     let ev: Event<T> =
         serde_json::from_slice(body).map_err(|e| PayloadError(format!("stripe event: {e}")))?;
@@ -118,10 +117,7 @@ fn required<T>(v: Option<T>, what: &str) -> Result<T, PayloadError> {
 }
 
 fn outcome(
-    event_id: String,
-    created: i64,
-    kind: PaymentEventType,
-    data: PaymentData,
+    event_id: String, created: i64, kind: PaymentEventType, data: PaymentData,
 ) -> Result<Parsed, PayloadError> {
     let timestamp = time::OffsetDateTime::from_unix_timestamp(created)
         .map_err(|_| PayloadError("stripe event: created is out of range".into()))?;

@@ -355,11 +355,7 @@ impl Hub {
     /// Sends the place as it stands (reading it is also a heartbeat) and registers the
     /// connection with its event's watcher; None when the socket is already finished.
     async fn first_frame<S>(
-        &self,
-        ws: &mut WebSocketStream<S>,
-        event: &EventId,
-        ticket: u64,
-        session: SessionKey,
+        &self, ws: &mut WebSocketStream<S>, event: &EventId, ticket: u64, session: SessionKey,
     ) -> Option<(u64, mpsc::Receiver<Message>, Arc<AtomicU64>)>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -390,10 +386,7 @@ impl Hub {
     /// final frame (TOKEN_EXPIRED, EVENT_SOLD_OUT, or a Close when the place cannot be read)
     /// the sender is dropped, ending the stream.
     pub async fn listen(
-        &self,
-        event: EventId,
-        ticket: u64,
-        session: SessionKey,
+        &self, event: EventId, ticket: u64, session: SessionKey,
     ) -> mpsc::Receiver<Message> {
         let (tx, rx) = mpsc::channel(self.inner.cfg.outbox.max(4));
         // Never silent: a stream has no pings to answer (HTTP/2 keeps it alive).
@@ -408,11 +401,7 @@ impl Hub {
     /// with what the client must hear first already queued; true when it stays open after that.
     /// None when the place is gone, or could not be read (then its close frame is queued).
     async fn open(
-        &self,
-        event: &EventId,
-        ticket: u64,
-        session: SessionKey,
-        tx: mpsc::Sender<Message>,
+        &self, event: &EventId, ticket: u64, session: SessionKey, tx: mpsc::Sender<Message>,
         last_seen: Arc<AtomicU64>,
     ) -> Option<(Conn, bool)> {
         let now = self.inner.room.now_ms();

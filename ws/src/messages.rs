@@ -6,10 +6,7 @@ use tokio_tungstenite::tungstenite::Message;
 /// `{"type":"POSITION_CHANGED","status","position","eta_seconds","timestamp"}`; `status` is
 /// WAITING, or PRE_QUEUE before opening (position 0, ETA = time to opening).
 pub fn position_changed(
-    status: Status,
-    position: u64,
-    eta_seconds: i64,
-    timestamp: &str,
+    status: Status, position: u64, eta_seconds: i64, timestamp: &str,
 ) -> Message {
     Message::text(format!(
         r#"{{"type":"POSITION_CHANGED","status":"{}","position":{position},"eta_seconds":{eta_seconds},"timestamp":"{timestamp}"}}"#,

@@ -214,9 +214,7 @@ fn wants_html(headers: &HeaderMap) -> bool {
 /// `POST /admin/sign-in` (form field `token`): 303 to `/admin` with the session cookie, or
 /// 401 (the form again for a browser, the JSON error otherwise).
 async fn sign_in(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    State(st): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>,
 ) -> Response {
     // As the JSON routes do (`extract::ApiJson`): a body over the limit is the JSON 413.
     let body = match body {

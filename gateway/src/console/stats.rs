@@ -134,11 +134,7 @@ fn rate_json(r: Option<f64>) -> Value {
 
 /// The `sample` message of one tick.
 fn sample_json(
-    t: u64,
-    infos: &[(String, EventInfo)],
-    samples: &[Sample],
-    websockets: usize,
-    webhooks: Value,
+    t: u64, infos: &[(String, EventInfo)], samples: &[Sample], websockets: usize, webhooks: Value,
 ) -> String {
     let events: Vec<Value> = infos
         .iter()

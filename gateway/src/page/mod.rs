@@ -160,11 +160,7 @@ fn favicon_data_url() -> String {
 
 /// A short page: a heading and a paragraph (both already HTML), in `lang`.
 pub fn message_page_in(
-    status: StatusCode,
-    lang: Lang,
-    title: &str,
-    html_text: &str,
-    head: &str,
+    status: StatusCode, lang: Lang, title: &str, html_text: &str, head: &str,
 ) -> Response {
     let (light, dark) = (render::LIGHT.css(None), render::DARK.css(None));
     let body = format!(
@@ -223,12 +219,7 @@ fn unavailable(lang: Lang, e: &queue::QueueError) -> Response {
 /// The waiting-room page of an event, with `nojs` as what browsers without JavaScript see in
 /// the widget and `refresh` (seconds) as their reload interval, if any.
 fn room(
-    status: StatusCode,
-    id: &str,
-    info: &EventInfo,
-    lang: Lang,
-    nojs: &str,
-    refresh: Option<u32>,
+    status: StatusCode, id: &str, info: &EventInfo, lang: Lang, nojs: &str, refresh: Option<u32>,
 ) -> Response {
     let page = info.config.page.clone().unwrap_or_default();
     let accent = page.accent_color.as_deref().and_then(parse_hex_color);

@@ -32,8 +32,7 @@ fn inbox(st: &AppState) -> Result<&Inbox, WebhookError> {
 
 /// `GET /admin/v1/dlq?limit=`: newest first.
 pub async fn dlq_list(
-    State(st): State<AppState>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    State(st): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = match q.limit.as_deref() {
         None => 50,
@@ -52,8 +51,7 @@ pub async fn dlq_list(
 
 /// `GET /admin/v1/dlq/{id}`.
 pub async fn dlq_get(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
+    State(st): State<AppState>, Path(id): Path<String>,
 ) -> Result<Json<webhooks::DeadLetter>, ApiError> {
     Ok(Json(
         inbox(&st)?
@@ -65,9 +63,7 @@ pub async fn dlq_get(
 
 /// `POST /admin/v1/dlq/{id}/retry`: 202 when enqueued now, 200 when an earlier retry had.
 pub async fn dlq_retry(
-    State(st): State<AppState>,
-    who: AuditContext,
-    Path(id): Path<String>,
+    State(st): State<AppState>, who: AuditContext, Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let before = dlq_audit_state(&st, &id).await;
     let r = inbox(&st)?
@@ -104,9 +100,7 @@ pub struct ResolveBody {
 
 /// `POST /admin/v1/dlq/{id}/resolve`.
 pub async fn dlq_resolve(
-    State(st): State<AppState>,
-    who: AuditContext,
-    Path(id): Path<String>,
+    State(st): State<AppState>, who: AuditContext, Path(id): Path<String>,
     ApiJson(body): ApiJson<ResolveBody>,
 ) -> Result<Json<webhooks::DeadLetter>, ApiError> {
     // The length is that of the value sent, as the schema's maxLength counts it.

@@ -47,9 +47,7 @@ impl Webhooks {
     /// `--redis-url` (the inbox is in Redis); forwards go to `--payment-result-url`, else
     /// `--reservation-url`, behind the upstreams' circuit breaker settings.
     pub async fn from_config(
-        config: &WebhookConfig,
-        redis: &RedisConfig,
-        upstreams: &UpstreamConfig,
+        config: &WebhookConfig, redis: &RedisConfig, upstreams: &UpstreamConfig,
         metrics: Arc<GatewayMetrics>,
     ) -> anyhow::Result<Option<Arc<Self>>> {
         let standard_keys =

@@ -47,10 +47,7 @@ fn ticket_of(token: &str) -> Option<u64> {
 /// One join: (status, Retry-After present, error code, ticket). A 4xx/5xx without the JSON
 /// error's message is marked `NO_JSON_ERROR`.
 pub async fn join_once(
-    http: &reqwest::Client,
-    base: &str,
-    event: &str,
-    session: &str,
+    http: &reqwest::Client, base: &str, event: &str, session: &str,
 ) -> (u16, bool, String, Option<u64>) {
     let r = http
         .post(format!("{base}/api/v1/queue/join"))
@@ -97,10 +94,7 @@ impl Load {
     /// Starts the joins on `events` through every gateway of `bases`, the probe of the `probe`
     /// event's availability with `admission` through gateway 1, and the webhooks.
     pub fn start(
-        http: &reqwest::Client,
-        bases: &[String],
-        events: &[String],
-        admission: String,
+        http: &reqwest::Client, bases: &[String], events: &[String], admission: String,
     ) -> Self {
         let mut load = Self {
             stop: Arc::new(AtomicBool::new(false)),
@@ -163,8 +157,7 @@ impl Load {
     /// Sends `request(n)` every 50 ms until stopped, recording each answer's status in
     /// `statuses` (0: none).
     fn poll(
-        &mut self,
-        statuses: Arc<Mutex<Vec<u16>>>,
+        &mut self, statuses: Arc<Mutex<Vec<u16>>>,
         mut request: impl FnMut(usize) -> reqwest::RequestBuilder + Send + 'static,
     ) {
         let stop = self.stop.clone();

@@ -28,9 +28,7 @@ pub struct Report {
 
 /// Per gateway (of 3), the time from the kill to the first 2xx on a killed primary's event.
 pub fn recovered(
-    records: &[Record],
-    victim_events: &HashSet<usize>,
-    kill_at: Instant,
+    records: &[Record], victim_events: &HashSet<usize>, kill_at: Instant,
 ) -> Vec<Option<Duration>> {
     (0..3)
         .map(|g| {
@@ -47,10 +45,7 @@ pub fn recovered(
 
 /// The acknowledged joins whose session, joining again, does not get the same ticket back.
 pub async fn lost_joins(
-    http: &reqwest::Client,
-    bases: &[String],
-    events: &[String],
-    acked: &[Record],
+    http: &reqwest::Client, bases: &[String], events: &[String], acked: &[Record],
 ) -> Vec<Record> {
     let mut lost = Vec::new();
     for chunk in acked.chunks(64) {
@@ -139,10 +134,7 @@ async fn admitted_totals(http: &reqwest::Client, base: &str, events: &[String]) 
 /// Reads every event's admitted count through the first gateway, then through the last until
 /// every event has admitted at least a second's worth more (or `limit` has passed).
 pub async fn admissions(
-    http: &reqwest::Client,
-    bases: &[String],
-    events: &[String],
-    limit: Duration,
+    http: &reqwest::Client, bases: &[String], events: &[String], limit: Duration,
 ) -> Vec<Admitted> {
     let start = Instant::now();
     let before = admitted_totals(http, &bases[0], events).await;

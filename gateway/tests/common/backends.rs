@@ -83,16 +83,14 @@ impl Worker {
 #[tonic::async_trait]
 impl WorkerService for Worker {
     async fn process_reservation_expiry(
-        &self,
-        request: tonic::Request<res::ProcessExpiryRequest>,
+        &self, request: tonic::Request<res::ProcessExpiryRequest>,
     ) -> Result<tonic::Response<res::ProcessExpiryResponse>, tonic::Status> {
         self.up()?;
         self.inner.process_reservation_expiry(request).await
     }
 
     async fn process_payment_result(
-        &self,
-        request: tonic::Request<res::ProcessPaymentRequest>,
+        &self, request: tonic::Request<res::ProcessPaymentRequest>,
     ) -> Result<tonic::Response<res::ProcessPaymentResponse>, tonic::Status> {
         self.up()?;
         self.hold.pass(&request.get_ref().reservation_id).await;
@@ -110,9 +108,7 @@ impl Backends {
     /// As [`Backends::start`], with `holds_per_admission` active holds per admission (0: no
     /// limit), for tests that make several holds under one admission on purpose.
     pub async fn start_with_hold_limit(
-        webhook_url: Option<String>,
-        events: &[(&str, u64)],
-        holds_per_admission: u32,
+        webhook_url: Option<String>, events: &[(&str, u64)], holds_per_admission: u32,
     ) -> Self {
         let store = Arc::new(services::MemoryStore::new());
         Self::start_on(store, webhook_url, events, holds_per_admission).await
@@ -121,9 +117,7 @@ impl Backends {
     /// As [`Backends::start`], on a `RedisStore` over `redis_url` (shared with the gateways:
     /// the reservation updates they subscribe to are published there).
     pub async fn start_on_redis(
-        redis_url: &str,
-        webhook_url: Option<String>,
-        events: &[(&str, u64)],
+        redis_url: &str, webhook_url: Option<String>, events: &[(&str, u64)],
     ) -> Self {
         let store = services::RedisStore::connect(&services::RedisOptions {
             command_timeout: Duration::from_secs(5),
@@ -135,9 +129,7 @@ impl Backends {
     }
 
     async fn start_on(
-        store: Arc<dyn services::Store>,
-        webhook_url: Option<String>,
-        events: &[(&str, u64)],
+        store: Arc<dyn services::Store>, webhook_url: Option<String>, events: &[(&str, u64)],
         holds_per_admission: u32,
     ) -> Self {
         let settings = services::Settings {

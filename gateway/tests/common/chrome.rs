@@ -51,9 +51,7 @@ pub async fn start_browser(name: &str) -> (Driver, Client, PathBuf) {
 /// profile `prefs` (such as `intl.accept_languages`). The browser's console log is kept
 /// ([`console_errors`]).
 pub async fn start_browser_with(
-    name: &str,
-    args: &[&str],
-    prefs: Value,
+    name: &str, args: &[&str], prefs: Value,
 ) -> (Driver, Client, PathBuf) {
     let driver = start_chromedriver();
     let profile = std::env::temp_dir().join(format!("chromium-{name}-{}", std::process::id()));

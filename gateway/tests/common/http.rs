@@ -30,9 +30,7 @@ pub async fn redis_gateway(extra: &[&str]) -> (RedisServer, TestGateway) {
 
 /// As [`redis_gateway`], with `event` set up with `config`; also the gateway's base URL.
 pub async fn redis_event(
-    extra: &[&str],
-    event: &str,
-    config: Value,
+    extra: &[&str], event: &str, config: Value,
 ) -> (RedisServer, TestGateway, String) {
     let (redis, gw) = redis_gateway(extra).await;
     let base = gw.url("");
@@ -80,9 +78,7 @@ pub async fn event_action(base: &str, event: &str, action: &str) -> Resp {
 /// Polls `check` every 100 ms until it gives `Ok`, and returns what it gave; after `within`,
 /// fails the test naming `what` and the last thing `check` saw instead.
 pub async fn poll<T, E: Debug>(
-    what: &str,
-    within: Duration,
-    mut check: impl AsyncFnMut() -> Result<T, E>,
+    what: &str, within: Duration, mut check: impl AsyncFnMut() -> Result<T, E>,
 ) -> T {
     let deadline = Instant::now() + within;
     loop {
@@ -100,10 +96,7 @@ pub async fn poll<T, E: Debug>(
 
 /// [`poll`]s `read` until it reads `want`.
 pub async fn poll_for<T: PartialEq + Debug>(
-    what: &str,
-    within: Duration,
-    want: T,
-    mut read: impl AsyncFnMut() -> T,
+    what: &str, within: Duration, want: T, mut read: impl AsyncFnMut() -> T,
 ) {
     poll(what, within, async || {
         let got = read().await;

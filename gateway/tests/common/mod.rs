@@ -70,15 +70,13 @@ impl TestGateway {
 
     /// As [`Self::start`], on `clock` (a `ManualClock` moves the queue's time).
     pub async fn start_with_clock(
-        extra: &[&str],
-        clock: std::sync::Arc<dyn queue::clock::Clock>,
+        extra: &[&str], clock: std::sync::Arc<dyn queue::clock::Clock>,
     ) -> Self {
         Self::start_with(extra, clock, None).await
     }
 
     async fn start_with(
-        extra: &[&str],
-        clock: std::sync::Arc<dyn queue::clock::Clock>,
+        extra: &[&str], clock: std::sync::Arc<dyn queue::clock::Clock>,
         listener: Option<tokio::net::TcpListener>,
     ) -> Self {
         let mut args = vec!["gateway"];

@@ -51,12 +51,7 @@ pub fn sign(secret: &str, id: &str, ts: i64, body: &str) -> String {
 /// A POST of `body` to `{base}/webhooks/payments` with the Standard Webhooks headers, the
 /// whole `webhook-signature` value given.
 pub fn webhook_post(
-    http: &reqwest::Client,
-    base: &str,
-    id: &str,
-    ts: i64,
-    body: &str,
-    signature: &str,
+    http: &reqwest::Client, base: &str, id: &str, ts: i64, body: &str, signature: &str,
 ) -> reqwest::RequestBuilder {
     http.post(format!("{base}/webhooks/payments"))
         .header("content-type", "application/json")
@@ -69,12 +64,7 @@ pub fn webhook_post(
 /// A Standard Webhooks POST of `body` signed by `secret` at `ts`, leaving out the header named
 /// `skip` (a delivery missing it).
 pub fn signed(
-    base: &str,
-    secret: &str,
-    id: &str,
-    ts: i64,
-    body: &str,
-    skip: Option<&str>,
+    base: &str, secret: &str, id: &str, ts: i64, body: &str, skip: Option<&str>,
 ) -> reqwest::RequestBuilder {
     let mut r = client()
         .post(format!("{base}/webhooks/payments"))
@@ -146,11 +136,7 @@ pub async fn pay(base: &str, token: &str, key: &str, rid: &str, scenario: &str) 
 
 /// Reserves `quantity` seats and creates a payment intent with `scenario`: (reservation, intent).
 pub async fn buy(
-    base: &str,
-    token: &str,
-    key: &str,
-    quantity: u32,
-    scenario: &str,
+    base: &str, token: &str, key: &str, quantity: u32, scenario: &str,
 ) -> (String, String) {
     let rid = reserve(base, token, &format!("r-{key}"), quantity).await;
     let intent = pay(base, token, &format!("p-{key}"), &rid, scenario).await;
@@ -171,11 +157,7 @@ pub async fn reservation(base: &str, token: &str, rid: &str) -> Value {
 
 /// Polls the reservation until its status is `want` (or panics after `within`).
 pub async fn wait_reservation(
-    base: &str,
-    token: &str,
-    rid: &str,
-    want: &str,
-    within: Duration,
+    base: &str, token: &str, rid: &str, want: &str, within: Duration,
 ) -> Value {
     let deadline = Instant::now() + within;
     loop {

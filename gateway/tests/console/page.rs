@@ -8,8 +8,7 @@ use serde_json::Value;
 
 /// A headless Chromium session with a window of `width` × `height` and its own empty profile.
 pub async fn start_browser(
-    name: &str,
-    (width, height): (u32, u32),
+    name: &str, (width, height): (u32, u32),
 ) -> (chrome::Driver, Client, std::path::PathBuf) {
     let (driver, b, profile) = chrome::start_browser(name).await;
     b.set_window_size(width, height).await.unwrap();

@@ -64,10 +64,7 @@ pub struct Console<'a> {
 }
 
 fn request(
-    me: Console<'_>,
-    method: Method,
-    path: &str,
-    csrf: Option<&str>,
+    me: Console<'_>, method: Method, path: &str, csrf: Option<&str>,
 ) -> reqwest::RequestBuilder {
     let r = client().request(method, format!("{}{path}", me.base));
     let r = r.header("cookie", me.cookie);
@@ -89,10 +86,7 @@ pub async fn console_put(me: Console<'_>, path: &str, csrf: Option<&str>, body: 
 
 /// `POST path` (of the JSON `body`, when given), with the CSRF token `csrf` when given.
 pub async fn console_post(
-    me: Console<'_>,
-    path: &str,
-    csrf: Option<&str>,
-    body: Option<&Value>,
+    me: Console<'_>, path: &str, csrf: Option<&str>, body: Option<&Value>,
 ) -> Resp {
     let req = request(me, Method::POST, path, csrf);
     send(match body {

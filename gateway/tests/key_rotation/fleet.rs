@@ -54,10 +54,7 @@ pub struct Fleet {
 
 /// A real `gateway` process whose keys come from the environment, comma-separated.
 fn spawn_gateway(
-    redis_url: &str,
-    inventory_url: &str,
-    secrets: &[&str],
-    keys: &[&str],
+    redis_url: &str, inventory_url: &str, secrets: &[&str], keys: &[&str],
 ) -> GatewayProcess {
     let addr = free_addr();
     let mut cmd = gateway_command(addr);
@@ -87,10 +84,7 @@ impl Fleet {
     /// Two replicas on the Redis at `redis_url` and the inventory at `inventory_url`, both with
     /// `secrets` and `keys`, ready.
     pub async fn start(
-        redis_url: String,
-        inventory_url: String,
-        secrets: &[&str],
-        keys: &[&str],
+        redis_url: String, inventory_url: String, secrets: &[&str], keys: &[&str],
     ) -> Arc<Self> {
         let start = || {
             let p = spawn_gateway(&redis_url, &inventory_url, secrets, keys);
@@ -145,9 +139,7 @@ impl Fleet {
     /// Sends `build(base)` to a replica that is up; a transport error or a non-2xx answer is
     /// recorded as a failure (and None returned).
     async fn call(
-        &self,
-        what: &str,
-        build: impl FnOnce(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+        &self, what: &str, build: impl FnOnce(&reqwest::Client, &str) -> reqwest::RequestBuilder,
     ) -> Option<Value> {
         let lease = self.pick().await;
         self.requests.fetch_add(1, SeqCst);

@@ -68,10 +68,7 @@ pub struct Crossing {
 /// Connects every client (`tokens`, queued in that order behind `ahead` users) to replica
 /// `x`, checks its place, and follows it from there ([`follow`]) to one of `others`.
 pub async fn follow_all(
-    x: SocketAddr,
-    others: [SocketAddr; 2],
-    tokens: &[String],
-    ahead: usize,
+    x: SocketAddr, others: [SocketAddr; 2], tokens: &[String], ahead: usize,
     killed_at: &Arc<Mutex<Option<Instant>>>,
 ) -> Vec<JoinHandle<Crossing>> {
     let mut followers = Vec::new();
@@ -94,10 +91,7 @@ pub async fn follow_all(
 /// drops, then reconnects with the same token to `other` (what the balancer picks once `x` is
 /// gone), reading the admitted count around it to judge the new position.
 async fn follow(
-    token: String,
-    mut ws: Ws,
-    place: u64,
-    other: SocketAddr,
+    token: String, mut ws: Ws, place: u64, other: SocketAddr,
     killed_at: Arc<Mutex<Option<Instant>>>,
 ) -> Crossing {
     let mut last = place;

@@ -29,15 +29,13 @@ struct RecordingWorker {
 #[tonic::async_trait]
 impl res::worker_service_server::WorkerService for RecordingWorker {
     async fn process_reservation_expiry(
-        &self,
-        request: Request<res::ProcessExpiryRequest>,
+        &self, request: Request<res::ProcessExpiryRequest>,
     ) -> Result<Response<res::ProcessExpiryResponse>, Status> {
         self.inner.process_reservation_expiry(request).await
     }
 
     async fn process_payment_result(
-        &self,
-        request: Request<res::ProcessPaymentRequest>,
+        &self, request: Request<res::ProcessPaymentRequest>,
     ) -> Result<Response<res::ProcessPaymentResponse>, Status> {
         tokio::time::sleep(WORKER_DELAY).await;
         let id = request.get_ref().webhook_id.clone();
@@ -131,12 +129,7 @@ pub struct Delivery {
 /// Delivers one signed webhook as a provider does: to `targets[first]`, and on a connection
 /// error or a non-2xx answer again to the next replica, until a 2xx.
 async fn deliver(
-    http: &reqwest::Client,
-    targets: &[String],
-    first: usize,
-    x: &str,
-    id: &str,
-    body: &str,
+    http: &reqwest::Client, targets: &[String], first: usize, x: &str, id: &str, body: &str,
 ) -> Delivery {
     let mut d = Delivery::default();
     for k in 0..12 {
@@ -176,9 +169,7 @@ async fn deliver(
 /// killed), each delivering the next of `paid`'s approvals and pausing 80 ms; each sender's
 /// deliveries by webhook id.
 pub fn flood(
-    paid: Vec<(String, String)>,
-    bases: &[String],
-    x: &str,
+    paid: Vec<(String, String)>, bases: &[String], x: &str,
 ) -> Vec<JoinHandle<Vec<(String, Delivery)>>> {
     let next = Arc::new(AtomicUsize::new(0));
     let paid = Arc::new(paid);
@@ -236,11 +227,8 @@ pub fn pending_with(redis_port: u16, name: &str) -> usize {
 /// Every webhook applied exactly once, the ones X held (`pending_x` at the kill, taken over
 /// `takeover` after it) included, and nothing left pending with any replica.
 pub async fn assert_applied_once(
-    senders: Vec<JoinHandle<Vec<(String, Delivery)>>>,
-    log: &Mutex<Vec<Applied>>,
-    redis_port: u16,
-    pending_x: usize,
-    takeover: Option<Duration>,
+    senders: Vec<JoinHandle<Vec<(String, Delivery)>>>, log: &Mutex<Vec<Applied>>, redis_port: u16,
+    pending_x: usize, takeover: Option<Duration>,
 ) {
     let mut deliveries = Vec::new();
     for s in senders {

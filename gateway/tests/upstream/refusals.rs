@@ -124,8 +124,7 @@ struct SlowInventory {
 #[tonic::async_trait]
 impl res::inventory_server::Inventory for SlowInventory {
     async fn check_availability(
-        &self,
-        req: tonic::Request<res::CheckAvailabilityRequest>,
+        &self, req: tonic::Request<res::CheckAvailabilityRequest>,
     ) -> Result<tonic::Response<res::CheckAvailabilityResponse>, tonic::Status> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let header = |n| {
@@ -148,15 +147,13 @@ impl res::inventory_server::Inventory for SlowInventory {
     }
 
     async fn commit_reservation(
-        &self,
-        _: tonic::Request<res::CommitReservationRequest>,
+        &self, _: tonic::Request<res::CommitReservationRequest>,
     ) -> Result<tonic::Response<res::CommitReservationResponse>, tonic::Status> {
         Err(tonic::Status::unimplemented("test server"))
     }
 
     async fn release_hold(
-        &self,
-        _: tonic::Request<res::ReleaseHoldRequest>,
+        &self, _: tonic::Request<res::ReleaseHoldRequest>,
     ) -> Result<tonic::Response<res::ReleaseHoldResponse>, tonic::Status> {
         Err(tonic::Status::unimplemented("test server"))
     }

@@ -77,8 +77,7 @@ fn payment(intent: &str, rid: &str, result: res::PaymentResult) -> res::ProcessP
 
 /// Tells the worker a payment's result (the gateway's webhook endpoint is the next issue).
 async fn settle(
-    worker: &mut proto::WorkerClient,
-    req: res::ProcessPaymentRequest,
+    worker: &mut proto::WorkerClient, req: res::ProcessPaymentRequest,
 ) -> res::ProcessPaymentResponse {
     let done = worker.process_payment_result(req).await.unwrap();
     done.into_inner()

@@ -48,11 +48,7 @@ async fn post_stripe(base: &str, header: &str, body: &str) -> Resp {
 /// the Stripe key) created the payment there and gives the PaymentService Stripe's own id for
 /// it, straight over gRPC. (reservation, our intent id.)
 async fn paid_at_stripe(
-    backends: &Backends,
-    base: &str,
-    token: &str,
-    key: &str,
-    stripe_id: &str,
+    backends: &Backends, base: &str, token: &str, key: &str, stripe_id: &str,
 ) -> (String, String) {
     let rid = reserve(base, token, &format!("r-{key}"), 1).await;
     let p = proto::PaymentClient::new(backends.channel().await)

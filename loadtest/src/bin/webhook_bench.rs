@@ -138,11 +138,7 @@ struct Webhooks {
 /// Sends webhooks numbered from the shared counter until `end`; the latencies (µs) of those at
 /// or past `measure_from`.
 async fn worker(
-    http: reqwest::Client,
-    url: String,
-    what: Arc<Webhooks>,
-    next: Arc<AtomicUsize>,
-    end: usize,
+    http: reqwest::Client, url: String, what: Arc<Webhooks>, next: Arc<AtomicUsize>, end: usize,
     measure_from: usize,
 ) -> Result<Vec<u64>> {
     let Webhooks {

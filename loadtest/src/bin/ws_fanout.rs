@@ -108,10 +108,7 @@ async fn join_all(args: &Args) -> Result<Vec<String>> {
 }
 
 async fn client(
-    shared: Arc<Shared>,
-    gateway: SocketAddr,
-    src: Ipv4Addr,
-    token: String,
+    shared: Arc<Shared>, gateway: SocketAddr, src: Ipv4Addr, token: String,
     handshake: tokio::sync::oneshot::Sender<()>,
 ) -> Result<()> {
     let socket = TcpSocket::new_v4()?;

@@ -91,9 +91,7 @@ async fn ours(State(f): State<Frame>, Path(frames): Path<usize>, mut req: Reques
 }
 
 async fn axum_native(
-    State(f): State<Frame>,
-    Path(frames): Path<usize>,
-    upgrade: WebSocketUpgrade,
+    State(f): State<Frame>, Path(frames): Path<usize>, upgrade: WebSocketUpgrade,
 ) -> Response {
     let msg = AxMessage::Text(AxText::from(f.0.as_str()));
     upgrade.on_upgrade(move |socket| play(socket, msg, frames))
@@ -111,9 +109,7 @@ fn from_hub(m: Message) -> Result<AxMessage, axum::Error> {
 }
 
 async fn axum_fed_by_hub(
-    State(f): State<Frame>,
-    Path(frames): Path<usize>,
-    upgrade: WebSocketUpgrade,
+    State(f): State<Frame>, Path(frames): Path<usize>, upgrade: WebSocketUpgrade,
 ) -> Response {
     upgrade.on_upgrade(move |socket| {
         let socket = socket.with(|m| std::future::ready(from_hub(m)));
@@ -198,12 +194,7 @@ struct Sample {
 
 /// One round: `n` sockets on `path`, `concurrency` at a time, each expecting `texts` frames.
 async fn round(
-    addr: SocketAddr,
-    tid: u32,
-    path: &str,
-    n: usize,
-    concurrency: usize,
-    texts: usize,
+    addr: SocketAddr, tid: u32, path: &str, n: usize, concurrency: usize, texts: usize,
 ) -> Result<Sample> {
     let cpu0 = cpu_ns(tid)?;
     let t0 = Instant::now();
@@ -228,9 +219,7 @@ async fn round(
 /// `rounds` measured rounds of every side after one warm-up round each, alternating sides and
 /// reversing their order every round; the samples by side.
 async fn alternate(
-    sides: &[(&str, &str)],
-    rounds: usize,
-    mut run: impl AsyncFnMut(&str) -> Result<Sample>,
+    sides: &[(&str, &str)], rounds: usize, mut run: impl AsyncFnMut(&str) -> Result<Sample>,
 ) -> Result<Vec<Vec<Sample>>> {
     let mut samples = vec![Vec::with_capacity(rounds); sides.len()];
     for r in 0..=rounds {
@@ -283,10 +272,7 @@ type Column<'a> = (&'a str, &'a dyn Fn(&Sample) -> f64);
 /// A measurement's table: `heading`, then a row a side with each column's median and every
 /// round's value ([`row`]).
 fn table(
-    heading: &str,
-    sides: &[(&str, &str)],
-    samples: Vec<Vec<Sample>>,
-    columns: &[Column<'_>],
+    heading: &str, sides: &[(&str, &str)], samples: Vec<Vec<Sample>>, columns: &[Column<'_>],
     digits: usize,
 ) {
     println!("{heading}\n");

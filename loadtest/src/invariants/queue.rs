@@ -99,11 +99,7 @@ pub struct RateSample {
 /// second's worth through at once. Fails when no such stretch of at least `min_window` exists,
 /// since the rate then cannot be judged.
 pub fn admission_rate(
-    samples: &[RateSample],
-    configured: f64,
-    tolerance: f64,
-    skip: f64,
-    min_window: f64,
+    samples: &[RateSample], configured: f64, tolerance: f64, skip: f64, min_window: f64,
 ) -> Check {
     // Longest run of consecutive samples with a backlog.
     let (mut best, mut start) = ((0usize, 0usize), None::<usize>);

@@ -153,11 +153,8 @@ pub fn webhooks_exactly_once(tally: &WebhookTally, delta: &WebhookCounters) -> V
 /// flood stops stretches the forwarding time, so the ratio falls below 1 by exactly the share
 /// of the run the consumer needed to catch up. Rates over the whole run, ramp-up included.
 pub fn forwarding_keeps_up(
-    accepted: u64,
-    flood: std::time::Duration,
-    forwarded: u64,
-    until_forwarded: std::time::Duration,
-    min_ratio: f64,
+    accepted: u64, flood: std::time::Duration, forwarded: u64,
+    until_forwarded: std::time::Duration, min_ratio: f64,
 ) -> Check {
     let per_s = |n: u64, d: std::time::Duration| n as f64 / d.as_secs_f64().max(1e-3);
     let accepted_per_s = per_s(accepted, flood);

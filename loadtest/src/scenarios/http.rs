@@ -11,9 +11,7 @@ use std::time::Duration;
 
 /// A goose transaction that calls `f` with the shared context.
 pub(crate) fn transaction(
-    ctx: &Arc<Ctx>,
-    name: &str,
-    f: for<'r> fn(Arc<Ctx>, &'r mut GooseUser) -> BoxFuture<'r>,
+    ctx: &Arc<Ctx>, name: &str, f: for<'r> fn(Arc<Ctx>, &'r mut GooseUser) -> BoxFuture<'r>,
 ) -> Transaction {
     fn hr<F>(f: F) -> F
     where
@@ -47,9 +45,7 @@ impl Answer {
 /// `POST /api/v1/queue/join` of `session` to the run's event, recorded as `join`; only 201 (a
 /// new place) counts as a success.
 pub(crate) async fn join_as(
-    ctx: &Ctx,
-    user: &mut GooseUser,
-    session: &str,
+    ctx: &Ctx, user: &mut GooseUser, session: &str,
 ) -> Result<Answer, Box<TransactionError>> {
     let body = json!({"event_id": ctx.event, "session_id": session});
     call(
@@ -66,12 +62,8 @@ pub(crate) async fn join_as(
 /// One request through goose (so it is measured and logged), named `name`; statuses in `ok`
 /// count as successes, any other as a failure.
 pub(crate) async fn call(
-    user: &mut GooseUser,
-    method: GooseMethod,
-    path: &str,
-    name: &str,
-    build: impl FnOnce(goose_reqwest::RequestBuilder) -> goose_reqwest::RequestBuilder,
-    ok: &[u16],
+    user: &mut GooseUser, method: GooseMethod, path: &str, name: &str,
+    build: impl FnOnce(goose_reqwest::RequestBuilder) -> goose_reqwest::RequestBuilder, ok: &[u16],
 ) -> Result<Answer, Box<TransactionError>> {
     let rb = build(user.get_request_builder(&method, path)?);
     let mut req = GooseRequest::builder()
@@ -119,9 +111,7 @@ pub(crate) enum Place {
 /// One of the [`Place`] calls for the place `token` names; its one success status (200, or
 /// 204 for `Leave`) counts as a success.
 pub(crate) async fn place(
-    user: &mut GooseUser,
-    token: &str,
-    what: Place,
+    user: &mut GooseUser, token: &str, what: Place,
 ) -> Result<Answer, Box<TransactionError>> {
     let (method, path, name, ok) = match what {
         Place::Status => (GooseMethod::Get, "/api/v1/queue/status", "status", 200),
@@ -134,11 +124,7 @@ pub(crate) async fn place(
 /// A duration goose did not time itself (a WebSocket's connect, a wait), recorded as the
 /// request `method name`; a failure when `error` says why.
 pub(crate) async fn record(
-    user: &mut GooseUser,
-    method: &str,
-    name: &str,
-    took: Duration,
-    error: Option<&str>,
+    user: &mut GooseUser, method: &str, name: &str, took: Duration, error: Option<&str>,
 ) -> TransactionResult {
     user.record_custom_request_duration(method, name, took, error.is_none(), None, error)
         .await

@@ -117,8 +117,7 @@ pub fn register(attack: GooseAttack, ctx: &Arc<Ctx>) -> GooseAttack {
 /// Runs the scenario `--scenarios` names against `--host`: sets the event up (unless
 /// `LOADTEST_SETUP=0`), runs goose's attack as configured, then checks the invariants.
 pub async fn run(
-    mut config: GooseConfiguration,
-    settings: Settings,
+    mut config: GooseConfiguration, settings: Settings,
 ) -> Result<Report, LoadTestError> {
     let kind = selected(&config)?;
     config.scenarios = Some(Scenarios {

@@ -45,12 +45,7 @@ pub async fn setup(ctx: &Ctx, admin: &Admin) -> Result<u64, LoadTestError> {
 /// One call of the sale's API with the reservation grant: a GET, or with `post` a POST of that
 /// JSON under a fresh idempotency key.
 async fn with_grant(
-    user: &mut GooseUser,
-    grant: &str,
-    path: &str,
-    name: &str,
-    post: Option<&Value>,
-    ok: &[u16],
+    user: &mut GooseUser, grant: &str, path: &str, name: &str, post: Option<&Value>, ok: &[u16],
 ) -> Result<Answer, Box<TransactionError>> {
     let method = match post {
         Some(_) => GooseMethod::Post,

@@ -73,11 +73,7 @@ impl Report {
 
 /// The report of a run of `kind` from goose's metrics and the invariants.
 pub(crate) fn report(
-    kind: Kind,
-    event: &str,
-    invariants: Vec<Check>,
-    m: &GooseMetrics,
-    goose_error: Option<String>,
+    kind: Kind, event: &str, invariants: Vec<Check>, m: &GooseMetrics, goose_error: Option<String>,
 ) -> Report {
     let requests = m
         .requests

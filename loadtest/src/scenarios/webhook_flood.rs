@@ -31,8 +31,7 @@ const FORGED_SECRET: &str = "whsec_bG9hZHRlc3QgZm9yZ2VkIGtleSwgbm90IHRoZSBnYXRld
 /// pending `TIMEOUT` intent, straight at the backends) and reads the gateway's webhook
 /// counters.
 pub async fn setup(
-    ctx: &Ctx,
-    admin: &Admin,
+    ctx: &Ctx, admin: &Admin,
 ) -> Result<(Vec<WebhookTarget>, WebhookCounters), LoadTestError> {
     StandardWebhooks::new(&[ctx.settings.webhook_secret.as_str()]).map_err(|e| {
         LoadTestError::Setting {
@@ -219,9 +218,7 @@ pub fn webhook(ctx: Arc<Ctx>, user: &mut GooseUser) -> BoxFuture<'_> {
 /// a moment more so that a doubled forward would show), then checks the counters and that the
 /// backends cancelled every payment a webhook was accepted for.
 pub async fn check(
-    ctx: &Ctx,
-    admin: &Admin,
-    before: WebhookCounters,
+    ctx: &Ctx, admin: &Admin, before: WebhookCounters,
 ) -> Result<Vec<Check>, LoadTestError> {
     let tally = ctx.webhooks.lock().unwrap().clone();
     // The flood is over when the checks start; the consumer may still be forwarding.

@@ -60,13 +60,8 @@ impl Batched {
     /// (`alone` false) through `group`, so that it joins the others of its event, and anything
     /// else straight.
     async fn send<Req, Resp>(
-        &self,
-        group: &Group<EventId, Req, Resp, QueueError>,
-        event: &EventId,
-        reqs: &[Req],
-        alone: bool,
-        now_ms: u64,
-        many: Many<Req, Resp>,
+        &self, group: &Group<EventId, Req, Resp, QueueError>, event: &EventId, reqs: &[Req],
+        alone: bool, now_ms: u64, many: Many<Req, Resp>,
     ) -> Result<Vec<Resp>>
     where
         Req: Copy + Send + Sync + 'static,

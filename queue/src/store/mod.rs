@@ -118,11 +118,7 @@ pub trait Store: Send + Sync + 'static {
     /// the epoch it has; true when it was created. The epoch is an input, not drawn here, so
     /// that a store is a function of its inputs: the property test gives both stores the same.
     async fn configure_with_epoch(
-        &self,
-        event: &EventId,
-        config: &EventConfig,
-        epoch: u64,
-        now_ms: u64,
+        &self, event: &EventId, config: &EventConfig, epoch: u64, now_ms: u64,
     ) -> Result<bool>;
     /// The event's configuration and counters, or None.
     async fn info(&self, event: &EventId, now_ms: u64) -> Result<Option<EventInfo>>;
@@ -136,11 +132,7 @@ pub trait Store: Send + Sync + 'static {
     /// `[PRE_SCORE_MIN, -1]` is the secret draw used when the event is not yet open. A batch of
     /// one [`Store::join_many`], so that each store writes its join once.
     async fn join(
-        &self,
-        event: &EventId,
-        session: SessionKey,
-        pre_score: i64,
-        now_ms: u64,
+        &self, event: &EventId, session: SessionKey, pre_score: i64, now_ms: u64,
     ) -> Result<Joined> {
         let joins = [JoinRequest::new(session, pre_score)];
         only(self.join_many(event, &joins, now_ms).await?, "join")
@@ -148,19 +140,12 @@ pub trait Store: Send + Sync + 'static {
     /// Joins of one event applied in order, with exactly the answers of as many [`Store::join`]
     /// calls at `now_ms`; an error is the whole batch's (each join would have had it alone).
     async fn join_many(
-        &self,
-        event: &EventId,
-        joins: &[JoinRequest],
-        now_ms: u64,
+        &self, event: &EventId, joins: &[JoinRequest], now_ms: u64,
     ) -> Result<Vec<Joined>>;
     /// Where `ticket` (given to `session`) stands; with `heartbeat` the call also keeps a
     /// waiting place alive. A batch of one [`Store::status_many`].
     async fn status(
-        &self,
-        event: &EventId,
-        holder: Holder,
-        heartbeat: bool,
-        now_ms: u64,
+        &self, event: &EventId, holder: Holder, heartbeat: bool, now_ms: u64,
     ) -> Result<Place> {
         let reads = [StatusRequest { holder, heartbeat }];
         only(self.status_many(event, &reads, now_ms).await?, "status")
@@ -168,10 +153,7 @@ pub trait Store: Send + Sync + 'static {
     /// Status reads of one event applied in order, with exactly the answers of as many
     /// [`Store::status`] calls at `now_ms`; an error is the whole batch's.
     async fn status_many(
-        &self,
-        event: &EventId,
-        reads: &[StatusRequest],
-        now_ms: u64,
+        &self, event: &EventId, reads: &[StatusRequest], now_ms: u64,
     ) -> Result<Vec<Place>>;
     /// Turns a READY place into an admission (idempotent).
     async fn enter(&self, event: &EventId, holder: Holder, now_ms: u64) -> Result<EnterOutcome>;
@@ -188,11 +170,7 @@ pub trait Store: Send + Sync + 'static {
     /// log sequence at which those positions are exact; with `heartbeat` every waiting one is
     /// kept alive, as a status call would.
     async fn places(
-        &self,
-        event: &EventId,
-        holders: &[Holder],
-        heartbeat: bool,
-        now_ms: u64,
+        &self, event: &EventId, holders: &[Holder], heartbeat: bool, now_ms: u64,
     ) -> Result<(u64, Vec<Place>)>;
     /// Records that the event's queue stood still from `from_ms` to `until_ms` (MAINTENANCE_MODE:
     /// nobody could poll or be admitted): nobody's idle timeout counts that time, and every
@@ -211,11 +189,7 @@ pub trait Store: Send + Sync + 'static {
     /// and has not lapsed. What makes a join challenge single-use across replicas. The one
     /// method that does not look the event up (its caller has).
     async fn claim_once(
-        &self,
-        event: &EventId,
-        id: &str,
-        until_ms: u64,
-        now_ms: u64,
+        &self, event: &EventId, id: &str, until_ms: u64, now_ms: u64,
     ) -> Result<bool>;
 }
 

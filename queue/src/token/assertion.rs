@@ -93,11 +93,7 @@ impl UserAssertions {
     /// at `now_ms`; anything else is [`QueueError::InvalidAssertion`]. The signature is checked
     /// before any claim is read.
     pub fn verify(
-        &self,
-        assertion: &str,
-        event_id: &str,
-        session_id: &str,
-        now_ms: u64,
+        &self, assertion: &str, event_id: &str, session_id: &str, now_ms: u64,
     ) -> Result<String> {
         if assertion.len() > MAX_ASSERTION_LEN {
             return Err(invalid("it is too long"));

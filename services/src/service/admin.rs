@@ -8,8 +8,7 @@ use tonic::{Request, Response, Status};
 #[tonic::async_trait]
 impl proto::common::v1::admin_service_server::AdminService for Backends {
     async fn get_system_health(
-        &self,
-        _request: Request<proto::common::v1::SystemHealthRequest>,
+        &self, _request: Request<proto::common::v1::SystemHealthRequest>,
     ) -> std::result::Result<Response<proto::common::v1::SystemHealthResponse>, Status> {
         use proto::common::v1::{DependencyStatus, ServiceHealthStatus, SystemHealthStatus as H};
         let t0 = std::time::Instant::now();
@@ -47,8 +46,7 @@ impl proto::common::v1::admin_service_server::AdminService for Backends {
     }
 
     async fn emergency_action(
-        &self,
-        request: Request<proto::common::v1::EmergencyActionRequest>,
+        &self, request: Request<proto::common::v1::EmergencyActionRequest>,
     ) -> std::result::Result<Response<proto::common::v1::EmergencyActionResponse>, Status> {
         use proto::common::v1::EmergencyActionType as A;
         let req = request.into_inner();

@@ -31,9 +31,7 @@ impl Backends {
 
     /// Runs [`Backends::expire_due`] every `every` until `shutdown` resolves.
     pub async fn run_expiry(
-        &self,
-        every: Duration,
-        shutdown: impl std::future::Future<Output = ()>,
+        &self, every: Duration, shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
         let mut tick = tokio::time::interval(every);

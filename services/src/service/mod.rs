@@ -134,9 +134,7 @@ impl Backends {
     /// A core over `store`, with time from `clock`; `webhooks` None records outcomes without
     /// reporting them.
     pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        settings: Settings,
+        store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Settings,
         webhooks: Option<WebhookSender>,
     ) -> Self {
         Self(Arc::new(Inner {
@@ -169,11 +167,7 @@ impl Backends {
 
     /// Seeds an event: `seats` seats `A-1`…, each at `price_cents`.
     pub async fn seed(
-        &self,
-        event: &str,
-        seats: u64,
-        price_cents: i64,
-        currency: &str,
+        &self, event: &str, seats: u64, price_cents: i64, currency: &str,
     ) -> Result<()> {
         check_event_id(event)?;
         self.0.store.seed(event, seats, price_cents, currency).await
@@ -191,10 +185,7 @@ impl Backends {
     /// Releases a reservation's seats now, as `to` (with `only_if_due`, only a hold that ran
     /// out); whether it changed.
     async fn release(
-        &self,
-        id: &str,
-        to: ResStatus,
-        only_if_due: bool,
+        &self, id: &str, to: ResStatus, only_if_due: bool,
     ) -> Result<(Reservation, bool)> {
         self.0.store.release(id, to, only_if_due, self.now()).await
     }

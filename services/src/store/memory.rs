@@ -81,12 +81,7 @@ impl MemoryStore {
     /// Releases to `to` up to `limit` of the event's pending holds whose deadline is at most
     /// `due_by`, earliest first, and announces each; their ids (None: no such event).
     fn release_holds(
-        &self,
-        g: &mut Inner,
-        event: &str,
-        due_by: u64,
-        limit: usize,
-        to: ResStatus,
+        &self, g: &mut Inner, event: &str, due_by: u64, limit: usize, to: ResStatus,
     ) -> Option<Vec<String>> {
         let ids: Vec<String> = g
             .events
@@ -116,10 +111,7 @@ fn slot(id: &str, key: &IdemKey, now_ms: u64) -> Slot {
 /// The record that a key seen within its window answers with (`slot` in `slots`), or None; a
 /// key reused with other parameters (another fingerprint) is a conflict.
 fn replay<T: Clone>(
-    slots: &HashMap<String, Slot>,
-    records: &HashMap<String, T>,
-    slot: &str,
-    key: &IdemKey,
+    slots: &HashMap<String, Slot>, records: &HashMap<String, T>, slot: &str, key: &IdemKey,
     now_ms: u64,
 ) -> Result<Option<T>> {
     match slots.get(slot) {
@@ -200,10 +192,7 @@ impl Store for MemoryStore {
     }
 
     async fn free_seats(
-        &self,
-        event: &str,
-        range: Option<(u64, u64)>,
-        limit: usize,
+        &self, event: &str, range: Option<(u64, u64)>, limit: usize,
     ) -> Result<(u64, Vec<String>)> {
         let g = self.lock();
         let ev = g.event(event)?;
@@ -326,11 +315,7 @@ impl Store for MemoryStore {
     }
 
     async fn commit(
-        &self,
-        id: &str,
-        intent_id: &str,
-        order_id: &str,
-        now_ms: u64,
+        &self, id: &str, intent_id: &str, order_id: &str, now_ms: u64,
     ) -> Result<(Reservation, bool)> {
         let mut g = self.lock();
         let r = g.reservation(id)?;
@@ -380,11 +365,7 @@ impl Store for MemoryStore {
     }
 
     async fn release(
-        &self,
-        id: &str,
-        to: ResStatus,
-        only_if_due: bool,
-        now_ms: u64,
+        &self, id: &str, to: ResStatus, only_if_due: bool, now_ms: u64,
     ) -> Result<(Reservation, bool)> {
         let mut g = self.lock();
         let r = g.reservation(id)?;
@@ -490,11 +471,7 @@ impl Store for MemoryStore {
     }
 
     async fn settle_intent(
-        &self,
-        id: &str,
-        status: IntentStatus,
-        failure_code: Option<&str>,
-        _now_ms: u64,
+        &self, id: &str, status: IntentStatus, failure_code: Option<&str>, _now_ms: u64,
     ) -> Result<(Intent, bool)> {
         let mut g = self.lock();
         let i = g
@@ -520,11 +497,7 @@ impl Store for MemoryStore {
     }
 
     async fn outcomes(
-        &self,
-        event: &str,
-        due_by_ms: u64,
-        offset: usize,
-        limit: usize,
+        &self, event: &str, due_by_ms: u64, offset: usize, limit: usize,
     ) -> Result<Vec<PendingOutcome>> {
         let g = self.lock();
         let mut due: Vec<PendingOutcome> = g

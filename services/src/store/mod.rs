@@ -123,10 +123,7 @@ pub trait Store: Send + Sync + 'static {
     async fn event(&self, event: &str) -> Result<Option<EventInfo>>;
     /// How many seats are free (within the score range when given) and the first `limit`.
     async fn free_seats(
-        &self,
-        event: &str,
-        range: Option<(u64, u64)>,
-        limit: usize,
+        &self, event: &str, range: Option<(u64, u64)>, limit: usize,
     ) -> Result<(u64, Vec<String>)>;
     /// The state of each seat, None for a seat that does not exist.
     async fn seat_states(&self, event: &str, seats: &[String]) -> Result<Vec<Option<SeatState>>>;
@@ -140,21 +137,13 @@ pub trait Store: Send + Sync + 'static {
     /// Sells a pending reservation's seats, only if it still holds all of them; a hold past its
     /// deadline is expired instead. Confirming again changes nothing (false = unchanged).
     async fn commit(
-        &self,
-        id: &str,
-        intent_id: &str,
-        order_id: &str,
-        now_ms: u64,
+        &self, id: &str, intent_id: &str, order_id: &str, now_ms: u64,
     ) -> Result<(Reservation, bool)>;
     /// Frees a pending reservation's seats and sets `to` (CANCELLED or EXPIRED); with
     /// `only_if_due`, only once its hold has run out. A cancelled or expired one is returned
     /// unchanged (false); a confirmed one is a conflict.
     async fn release(
-        &self,
-        id: &str,
-        to: ResStatus,
-        only_if_due: bool,
-        now_ms: u64,
+        &self, id: &str, to: ResStatus, only_if_due: bool, now_ms: u64,
     ) -> Result<(Reservation, bool)>;
     /// Expires up to `limit` of the event's holds that ran out; their ids.
     async fn expire_due(&self, event: &str, now_ms: u64, limit: usize) -> Result<Vec<String>>;
@@ -173,22 +162,14 @@ pub trait Store: Send + Sync + 'static {
     async fn provider_intent(&self, event: &str, provider_id: &str) -> Result<Option<Intent>>;
     /// Records a pending intent's outcome (false when it already had one: unchanged).
     async fn settle_intent(
-        &self,
-        id: &str,
-        status: IntentStatus,
-        failure_code: Option<&str>,
-        now_ms: u64,
+        &self, id: &str, status: IntentStatus, failure_code: Option<&str>, now_ms: u64,
     ) -> Result<(Intent, bool)>;
     /// Keeps `outcome` until [`Store::outcome_done`], replacing one kept for the same intent
     /// unless `keep_existing`; whether it was stored now.
     async fn outcome_put(&self, outcome: &PendingOutcome, keep_existing: bool) -> Result<bool>;
     /// The event's kept outcomes due by `due_by_ms`, earliest first: `limit` from `offset`.
     async fn outcomes(
-        &self,
-        event: &str,
-        due_by_ms: u64,
-        offset: usize,
-        limit: usize,
+        &self, event: &str, due_by_ms: u64, offset: usize, limit: usize,
     ) -> Result<Vec<PendingOutcome>>;
     /// Forgets a kept outcome.
     async fn outcome_done(&self, intent_id: &str) -> Result<()>;

@@ -65,9 +65,7 @@ impl RedisStore {
 
     /// The record in the hash at `key`, decoded; None when there is none.
     async fn record<T>(
-        &self,
-        key: String,
-        decode: impl FnOnce(&HashMap<String, String>) -> Result<T>,
+        &self, key: String, decode: impl FnOnce(&HashMap<String, String>) -> Result<T>,
     ) -> Result<Option<T>> {
         let m = self.hash(key).await?;
         if m.is_empty() {
@@ -86,11 +84,7 @@ impl RedisStore {
     }
 
     async fn run(
-        &self,
-        script: &Script,
-        event: &str,
-        now_ms: u64,
-        rest: Vec<Value>,
+        &self, script: &Script, event: &str, now_ms: u64, rest: Vec<Value>,
     ) -> Result<Vec<Value>> {
         let p = prefix(event);
         // The script's keys all derive from the prefix; naming one lets a cluster route it.
@@ -102,11 +96,7 @@ impl RedisStore {
 
     /// Runs `script` on reservation `id` (with `rest` after the id) and announces its change.
     async fn reservation_step(
-        &self,
-        script: &Script,
-        id: &str,
-        now_ms: u64,
-        rest: Vec<Value>,
+        &self, script: &Script, id: &str, now_ms: u64, rest: Vec<Value>,
     ) -> Result<(Reservation, bool)> {
         let event = reservation_event(id)?;
         let mut args = vec![Value::from(id)];
@@ -150,12 +140,7 @@ impl RedisStore {
     /// Releases to `to` up to `limit` of the event's pending holds whose deadline is at most
     /// `due_by` (a score: `+inf` for all), earliest first, and announces each; their ids.
     async fn release_holds(
-        &self,
-        event: &str,
-        now_ms: u64,
-        limit: usize,
-        due_by: Value,
-        to: ResStatus,
+        &self, event: &str, now_ms: u64, limit: usize, due_by: Value, to: ResStatus,
     ) -> Result<Vec<String>> {
         let args = vec![Value::from(limit as i64), due_by, Value::from(to as i64)];
         let r = self.run(&self.scripts.expire, event, now_ms, args).await?;
@@ -214,10 +199,7 @@ impl Store for RedisStore {
     }
 
     async fn free_seats(
-        &self,
-        event: &str,
-        range: Option<(u64, u64)>,
-        limit: usize,
+        &self, event: &str, range: Option<(u64, u64)>, limit: usize,
     ) -> Result<(u64, Vec<String>)> {
         if self.event(event).await?.is_none() {
             return Err(ServiceError::EventNotFound(event.to_owned()));
@@ -297,11 +279,7 @@ impl Store for RedisStore {
     }
 
     async fn commit(
-        &self,
-        id: &str,
-        intent_id: &str,
-        order_id: &str,
-        now_ms: u64,
+        &self, id: &str, intent_id: &str, order_id: &str, now_ms: u64,
     ) -> Result<(Reservation, bool)> {
         let args = vec![Value::from(intent_id), Value::from(order_id)];
         self.reservation_step(&self.scripts.commit, id, now_ms, args)
@@ -309,11 +287,7 @@ impl Store for RedisStore {
     }
 
     async fn release(
-        &self,
-        id: &str,
-        to: ResStatus,
-        only_if_due: bool,
-        now_ms: u64,
+        &self, id: &str, to: ResStatus, only_if_due: bool, now_ms: u64,
     ) -> Result<(Reservation, bool)> {
         let args = vec![
             Value::from(to as i64),
@@ -385,11 +359,7 @@ impl Store for RedisStore {
     }
 
     async fn settle_intent(
-        &self,
-        id: &str,
-        status: IntentStatus,
-        failure_code: Option<&str>,
-        now_ms: u64,
+        &self, id: &str, status: IntentStatus, failure_code: Option<&str>, now_ms: u64,
     ) -> Result<(Intent, bool)> {
         let event = intent_event(id)?;
         let args = vec![
@@ -423,11 +393,7 @@ impl Store for RedisStore {
     }
 
     async fn outcomes(
-        &self,
-        event: &str,
-        due_by_ms: u64,
-        offset: usize,
-        limit: usize,
+        &self, event: &str, due_by_ms: u64, offset: usize, limit: usize,
     ) -> Result<Vec<PendingOutcome>> {
         let r: Value = self
             .redis

@@ -34,9 +34,7 @@ pub fn with_seats(seats: &[&str], req: CreateReservationRequest) -> CreateReserv
 }
 
 pub fn intent(
-    reservation_id: &str,
-    scenario: PaymentScenario,
-    key: &str,
+    reservation_id: &str, scenario: PaymentScenario, key: &str,
 ) -> CreatePaymentIntentRequest {
     CreatePaymentIntentRequest {
         reservation_id: reservation_id.into(),
@@ -84,9 +82,7 @@ pub fn seeded(events: Vec<(&'static str, u64, i64)>) -> Options {
 /// A receiver that answers 500 to its first `fail_first` valid requests, and a harness of
 /// `kind` with `opts` whose webhooks are delivered to it.
 pub async fn with_receiver(
-    kind: Kind,
-    fail_first: usize,
-    opts: Options,
+    kind: Kind, fail_first: usize, opts: Options,
 ) -> Result<(Receiver, Harness)> {
     let rx = Receiver::start(fail_first).await?;
     let h = Harness::start(
@@ -123,8 +119,7 @@ call!(process, process_refused: worker.process_payment_result(ProcessPaymentRequ
 
 /// Checks availability.
 pub async fn check(
-    h: &Harness,
-    req: CheckAvailabilityRequest,
+    h: &Harness, req: CheckAvailabilityRequest,
 ) -> Result<CheckAvailabilityResponse> {
     Ok(h.inventory().check_availability(req).await?.into_inner())
 }
@@ -188,10 +183,7 @@ pub fn assert_refusal(e: &tonic::Status, code: Code, error: ErrorCode) {
 
 /// Polls `done` every `every` until it answers true, failing with `what` after `within`.
 pub async fn wait_for(
-    within: Duration,
-    every: Duration,
-    what: &str,
-    mut done: impl AsyncFnMut() -> Result<bool>,
+    within: Duration, every: Duration, what: &str, mut done: impl AsyncFnMut() -> Result<bool>,
 ) -> Result<()> {
     let deadline = tokio::time::Instant::now() + within;
     while !done().await? {
@@ -214,9 +206,7 @@ pub async fn approved(h: &Harness, intent_id: &str, within: Duration) -> Result<
 
 /// Pays `reservation_id` with the simulator's APPROVE and applies the approval: the result.
 pub async fn pay_and_confirm(
-    h: &Harness,
-    reservation_id: &str,
-    key: &str,
+    h: &Harness, reservation_id: &str, key: &str,
 ) -> Result<ProcessPaymentResponse> {
     let pi = pay(h, intent(reservation_id, PaymentScenario::Approve, key)).await?;
     approved(h, &pi.payment_intent_id, Duration::from_secs(5)).await?;
@@ -225,8 +215,7 @@ pub async fn pay_and_confirm(
 
 /// Sends every request at once, each on its own task: the answers, in order.
 pub async fn all_at_once(
-    h: &Harness,
-    reqs: impl IntoIterator<Item = CreateReservationRequest>,
+    h: &Harness, reqs: impl IntoIterator<Item = CreateReservationRequest>,
 ) -> Result<Vec<Result<CreateReservationResponse, tonic::Status>>> {
     let tasks: Vec<_> = reqs
         .into_iter()

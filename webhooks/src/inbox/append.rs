@@ -37,11 +37,7 @@ impl Inbox {
     }
 
     async fn append_to(
-        &self,
-        seen: String,
-        stream: &str,
-        env: &Envelope,
-        extra: &[(&str, String)],
+        &self, seen: String, stream: &str, env: &Envelope, extra: &[(&str, String)],
     ) -> Result<Appended> {
         let fields = env
             .to_fields()

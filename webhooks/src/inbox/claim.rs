@@ -45,11 +45,7 @@ impl Inbox {
     /// ("0-0" once the scan wrapped) and the entries to forward. When a scan wraps, consumers
     /// silent for [`InboxOptions::stale_consumer`] with nothing pending are removed from the group.
     pub async fn claim(
-        &self,
-        consumer: &str,
-        min_idle: Duration,
-        cursor: &str,
-        count: usize,
+        &self, consumer: &str, min_idle: Duration, cursor: &str, count: usize,
     ) -> Result<(String, Vec<Entry>)> {
         let keys = self.consumer_keys();
         let args = vec![
@@ -101,12 +97,7 @@ impl Inbox {
     /// Records a failed attempt: schedules the next one `delay` from `now_ms`, or, when this
     /// was attempt `max_attempts` or `permanent`, moves the entry to the dead-letter stream.
     pub async fn fail(
-        &self,
-        id: &str,
-        now_ms: i64,
-        max_attempts: u32,
-        delay: Duration,
-        error: &str,
+        &self, id: &str, now_ms: i64, max_attempts: u32, delay: Duration, error: &str,
         permanent: bool,
     ) -> Result<Failed> {
         let mut keys = self.consumer_keys();

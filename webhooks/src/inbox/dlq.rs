@@ -13,11 +13,7 @@ struct DlqState {
 
 impl Inbox {
     async fn dlq_read(
-        &self,
-        rev: bool,
-        from: &str,
-        to: &str,
-        count: usize,
+        &self, rev: bool, from: &str, to: &str, count: usize,
     ) -> Result<Vec<DeadLetter>> {
         let v = self
             .eval(
@@ -128,10 +124,7 @@ impl Inbox {
     /// Marks a dead letter resolved by `resolved_by` (1 to 200 characters) with an optional
     /// note (at most 2,000); one-shot: a second resolve is `AlreadyResolved`.
     pub async fn dlq_resolve(
-        &self,
-        id: &str,
-        resolved_by: &str,
-        note: Option<&str>,
+        &self, id: &str, resolved_by: &str, note: Option<&str>,
     ) -> Result<DeadLetter> {
         if !is_stream_id(id) {
             return Err(InboxError::InvalidId);

@@ -115,8 +115,7 @@ impl StandardWebhooks {
     /// From HMAC secrets (as [`new`](Self::new)) and Ed25519 public keys `whpk_<base64>` (the
     /// prefix is optional; 32 bytes, a valid curve point); at least one of either.
     pub fn with_keys<S: AsRef<str>, P: AsRef<str>>(
-        secrets: &[S],
-        public_keys: &[P],
+        secrets: &[S], public_keys: &[P],
     ) -> Result<Self, SecretError> {
         if secrets.is_empty() && public_keys.is_empty() {
             return Err(SecretError("at least one secret or public key is required"));

@@ -4,10 +4,7 @@
 /// `emergency` actions must carry `"confirm": true`, the `other` ones (a variant titled
 /// `other_title`) need none; any may name a reason and an operator for the audit log.
 pub(super) fn action_request(
-    description: &str,
-    emergency: [&str; 2],
-    other_title: &str,
-    other: [&str; 2],
+    description: &str, emergency: [&str; 2], other_title: &str, other: [&str; 2],
 ) -> String {
     let text = |value: &str| serde_json::Value::from(value).to_string();
     let list = |values: [&str; 2]| serde_json::Value::from(values.to_vec()).to_string();

@@ -68,13 +68,7 @@ pub(crate) struct Series<'a> {
 /// Draws one panel (axes, grid, ticks, series, legend) into `svg` at `(x, y)` of size `w`x`h`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn panel(
-    svg: &mut String,
-    x: f64,
-    y: f64,
-    w: f64,
-    h: f64,
-    y_label: &str,
-    seconds: usize,
+    svg: &mut String, x: f64, y: f64, w: f64, h: f64, y_label: &str, seconds: usize,
     series: &[Series<'_>],
 ) {
     let max = series

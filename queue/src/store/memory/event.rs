@@ -415,11 +415,7 @@ impl Ev {
 
     /// Mirror of join.lua (after its checks for an unknown event).
     pub fn join(
-        &mut self,
-        event: &str,
-        session: SessionKey,
-        pre_score: i64,
-        code: Option<CodeHash>,
+        &mut self, event: &str, session: SessionKey, pre_score: i64, code: Option<CodeHash>,
         now_ms: u64,
     ) -> Result<Joined> {
         if self.sold {
@@ -521,11 +517,7 @@ impl Ev {
     /// Up to `max` waiting tickets whose last heartbeat is at or before second `upto`, after
     /// `after` in (second, ticket) order: the sweep's candidates, read a chunk at a time.
     pub fn idle_candidates(
-        &self,
-        upto: u64,
-        after: Option<(u64, u64)>,
-        max: usize,
-        out: &mut Vec<(u64, u64)>,
+        &self, upto: u64, after: Option<(u64, u64)>, max: usize, out: &mut Vec<(u64, u64)>,
     ) {
         use std::ops::Bound::{Excluded, Included, Unbounded};
         let lo = match after {

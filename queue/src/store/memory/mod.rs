@@ -71,11 +71,7 @@ impl MemoryStore {
 #[async_trait]
 impl Store for MemoryStore {
     async fn configure_with_epoch(
-        &self,
-        event: &EventId,
-        config: &EventConfig,
-        epoch: u64,
-        now_ms: u64,
+        &self, event: &EventId, config: &EventConfig, epoch: u64, now_ms: u64,
     ) -> Result<bool> {
         // Stored as Redis stores it: a 0-bit challenge is no challenge.
         let normal;
@@ -140,10 +136,7 @@ impl Store for MemoryStore {
     /// One join each, under one lock hold (one script in Redis); a batch refused for a code is
     /// refused before any of it is applied, as join.lua checks every code first.
     async fn join_many(
-        &self,
-        event: &EventId,
-        joins: &[JoinRequest],
-        now_ms: u64,
+        &self, event: &EventId, joins: &[JoinRequest], now_ms: u64,
     ) -> Result<Vec<Joined>> {
         self.with(event, |ev| {
             ev.check_codes(joins)?;
@@ -166,10 +159,7 @@ impl Store for MemoryStore {
     /// within an event and a ticket is only ever its session's, so the ticket alone names the
     /// place here (Redis files places by session, see lib.lua).
     async fn status_many(
-        &self,
-        event: &EventId,
-        reads: &[StatusRequest],
-        now_ms: u64,
+        &self, event: &EventId, reads: &[StatusRequest], now_ms: u64,
     ) -> Result<Vec<Place>> {
         self.with(event, |ev| {
             let places = reads
@@ -277,11 +267,7 @@ impl Store for MemoryStore {
     /// each) so that a busy event cannot starve it. Re-reading is safe: at the same `now` a
     /// place read twice gives the same answer, its heartbeat and lazy expiry being done once.
     async fn places(
-        &self,
-        event: &EventId,
-        holders: &[Holder],
-        heartbeat: bool,
-        now_ms: u64,
+        &self, event: &EventId, holders: &[Holder], heartbeat: bool, now_ms: u64,
     ) -> Result<(u64, Vec<Place>)> {
         const PLACES_TRIES: usize = 3;
         let shared = self.get(event)?;
@@ -322,11 +308,7 @@ impl Store for MemoryStore {
     }
 
     async fn claim_once(
-        &self,
-        event: &EventId,
-        id: &str,
-        until_ms: u64,
-        now_ms: u64,
+        &self, event: &EventId, id: &str, until_ms: u64, now_ms: u64,
     ) -> Result<bool> {
         super::check_claim_id(id)?;
         let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());

@@ -34,11 +34,7 @@ pub(super) fn decode_place(r: &[i64]) -> Result<Place> {
 /// Splits a batch reply into its first `head` values and one row of `width` values for each of
 /// its `n` requests; a reply of any other length is a protocol error.
 pub(super) fn split<'r>(
-    r: &'r [i64],
-    head: usize,
-    width: usize,
-    n: usize,
-    what: &str,
+    r: &'r [i64], head: usize, width: usize, n: usize, what: &str,
 ) -> Result<(&'r [i64], std::slice::ChunksExact<'r, i64>)> {
     if r.len() != head + width * n {
         return Err(QueueError::Protocol(format!(

@@ -90,10 +90,7 @@ impl RedisStore {
     /// have its writes (the join, enter and configure scripts always write, so that the WAIT
     /// also covers the earlier writes they answer about).
     async fn run_durable(
-        &self,
-        script: &Script,
-        keys: Vec<String>,
-        args: Vec<Value>,
+        &self, script: &Script, keys: Vec<String>, args: Vec<Value>,
     ) -> Result<Vec<i64>> {
         Ok(self.redis.eval_durable(script, keys, args).await?)
     }
@@ -162,11 +159,7 @@ fn page_json(config: &EventConfig) -> String {
 #[async_trait]
 impl Store for RedisStore {
     async fn configure_with_epoch(
-        &self,
-        event: &EventId,
-        config: &EventConfig,
-        epoch: u64,
-        now_ms: u64,
+        &self, event: &EventId, config: &EventConfig, epoch: u64, now_ms: u64,
     ) -> Result<bool> {
         let (keys, p) = base_keys(event);
         let opens = config
@@ -251,10 +244,7 @@ impl Store for RedisStore {
     }
 
     async fn join_many(
-        &self,
-        event: &EventId,
-        joins: &[JoinRequest],
-        now_ms: u64,
+        &self, event: &EventId, joins: &[JoinRequest], now_ms: u64,
     ) -> Result<Vec<Joined>> {
         let (keys, p) = base_keys(event);
         let args = Self::args(p, now_ms, joins.iter().flat_map(join_args));
@@ -278,10 +268,7 @@ impl Store for RedisStore {
     }
 
     async fn status_many(
-        &self,
-        event: &EventId,
-        reads: &[StatusRequest],
-        now_ms: u64,
+        &self, event: &EventId, reads: &[StatusRequest], now_ms: u64,
     ) -> Result<Vec<Place>> {
         let (keys, p) = base_keys(event);
         let args = Self::args(p, now_ms, reads.iter().flat_map(read_args));
@@ -363,11 +350,7 @@ impl Store for RedisStore {
     }
 
     async fn places(
-        &self,
-        event: &EventId,
-        holders: &[Holder],
-        heartbeat: bool,
-        now_ms: u64,
+        &self, event: &EventId, holders: &[Holder], heartbeat: bool, now_ms: u64,
     ) -> Result<(u64, Vec<Place>)> {
         let (keys, p) = base_keys(event);
         let args = Self::args(
@@ -420,11 +403,7 @@ impl Store for RedisStore {
     /// `--redis-wait-replicas` is set, so a failover cannot forget a claim and let it be
     /// claimed twice.
     async fn claim_once(
-        &self,
-        event: &EventId,
-        id: &str,
-        until_ms: u64,
-        now_ms: u64,
+        &self, event: &EventId, id: &str, until_ms: u64, now_ms: u64,
     ) -> Result<bool> {
         super::check_claim_id(id)?;
         let key = format!("wr:{{{}}}:claim:{id}", event.as_str());

@@ -113,10 +113,11 @@ impl Handle<res::CommitReservationRequest> for Backends {
 impl Handle<res::ReleaseHoldRequest> for Backends {
     type Reply = res::ReleaseHoldResponse;
 
+    /// The client's release: CANCELLED, whether or not the hold has run out.
     async fn handle(&self, req: res::ReleaseHoldRequest) -> Result<Self::Reply> {
-        let r = self.load(&req.reservation_id, "").await?;
-        check_matches(&r, &req.event_id, &req.seat_ids)?;
-        let (r, changed) = self.release(&r.id, ResStatus::Cancelled, false).await?;
+        let (id, seats) = (&req.reservation_id, &req.seat_ids);
+        let cancel = self.release_checked(id, &req.event_id, seats, ResStatus::Cancelled, false);
+        let (r, changed) = cancel.await?;
         Ok(res::ReleaseHoldResponse {
             released_seats: released_seats(&r, changed),
             status: r.status as i32,

@@ -50,7 +50,7 @@ use crate::error::{Result, ServiceError};
 use crate::model::*;
 use crate::payment_webhooks::WebhookSender;
 use crate::store::{IdemKey, Store};
-use convert::check_reservation_id;
+use convert::{check_matches, check_reservation_id};
 use proto::payment::v1 as pay;
 use proto::reservation::v1 as res;
 use std::sync::Arc;
@@ -180,6 +180,16 @@ impl Backends {
             Some(r) if user_id.is_empty() || r.user_id == user_id => Ok(r),
             _ => Err(ServiceError::ReservationNotFound(id.to_owned())),
         }
+    }
+
+    /// Releases the reservation `id` names, after checking that `event_id` and `seat_ids` (where
+    /// given) are its own: ReleaseHold's and ProcessExpiry's step.
+    async fn release_checked(
+        &self, id: &str, event_id: &str, seat_ids: &[String], to: ResStatus, only_if_due: bool,
+    ) -> Result<(Reservation, bool)> {
+        let r = self.load(id, "").await?;
+        check_matches(&r, event_id, seat_ids)?;
+        self.release(&r.id, to, only_if_due).await
     }
 
     /// Releases a reservation's seats now, as `to` (with `only_if_due`, only a hold that ran

@@ -1,8 +1,7 @@
 //! WorkerService: expire a reservation, apply a payment result.
 
 use super::convert::{
-    check_intent_id, check_matches, check_reservation_id, processing, released_seats,
-    seat_status_of, seats_of, ts,
+    check_intent_id, check_reservation_id, processing, released_seats, seat_status_of, seats_of, ts,
 };
 use super::{Backends, Handle};
 use crate::error::{Result, ServiceError};
@@ -12,10 +11,11 @@ use proto::reservation::v1 as res;
 impl Handle<res::ProcessExpiryRequest> for Backends {
     type Reply = res::ProcessExpiryResponse;
 
+    /// The expiry worker's release: EXPIRED, and only once the hold has run out.
     async fn handle(&self, req: res::ProcessExpiryRequest) -> Result<Self::Reply> {
-        let r = self.load(&req.reservation_id, "").await?;
-        check_matches(&r, &req.event_id, &req.seat_ids)?;
-        let (r, changed) = self.release(&r.id, ResStatus::Expired, true).await?;
+        let (id, seats) = (&req.reservation_id, &req.seat_ids);
+        let expire = self.release_checked(id, &req.event_id, seats, ResStatus::Expired, true);
+        let (r, changed) = expire.await?;
         Ok(res::ProcessExpiryResponse {
             status: processing(changed),
             released_seats: released_seats(&r, changed),

@@ -172,11 +172,20 @@ start_gateway() {
       kill -0 "$GW_PID" 2>/dev/null || break
       sleep 0.1
     done
-    echo "gateway $name did not start on port $GW_PORT (tried again on another port up to 3 times); its log ends:" >&2
-    tail -n 20 "$BENCH_WORK/$name.log" >&2
+    echo "gateway $name did not start on port $GW_PORT (tried again on another port up to 3 times):" >&2
+    why_log "$BENCH_WORK/$name.log"
     stop_pid "$GW_PID"
   done
   die "gateway did not start (see above)"
+}
+
+# why_log FILE: why a server stopped, to stderr: the first lines of its log that name a panic or
+# an error (with RUST_BACKTRACE set, the backtrace after them would fill a plain tail), then the
+# log's last lines.
+why_log() {
+  grep -m 3 -E 'panicked|[Ee]rror' "$1" | sed 's/^/  /' >&2 || true
+  echo "  its log ends:" >&2
+  tail -n 10 "$1" | sed 's/^/  /' >&2
 }
 
 # start_backends NAME [BACKENDS FLAGS...]: starts the release `backends` on a free port; sets
@@ -192,8 +201,8 @@ start_backends() {
     BE_PID=$!
     PIDS+=("$BE_PID")
     wait_port "$BE_PORT" "$BE_PID" 150 && return 0
-    echo "backends $name did not start on port $BE_PORT (tried again on another port up to 3 times); its log ends:" >&2
-    tail -n 20 "$BENCH_WORK/$name.log" >&2
+    echo "backends $name did not start on port $BE_PORT (tried again on another port up to 3 times):" >&2
+    why_log "$BENCH_WORK/$name.log"
     stop_pid "$BE_PID"
   done
   die "backends did not start (see above)"

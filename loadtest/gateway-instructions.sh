@@ -8,6 +8,7 @@
 #   loadtest/gateway-instructions.sh              # GET /healthz of target/release/gateway
 #   MODE=hello loadtest/gateway-instructions.sh   # the bare hyper server (`hello`)
 #   MODE=join loadtest/gateway-instructions.sh    # POST /api/v1/queue/join, a new session each
+#   MODE=status loadtest/gateway-instructions.sh  # GET /api/v1/queue/status, 200 waiting tokens
 #
 # The gateway runs against a fresh redis-server with one event, rate limits off. wrk warms it
 # for WARMUP seconds (3), then counts for RUN_SECONDS (8; callgrind_control --instr=on/off).
@@ -57,10 +58,24 @@ else
   script="loadtest/wrk/$MODE.lua"
 fi
 [[ -f $script ]] || { echo "no wrk script $script" >&2; exit 1; }
-wrk -t1 -c20 -d"${WARMUP}s" -s "$script" "$url" -- "warm-$RANDOM" bench >/dev/null 2>&1
+# wrk's script arguments: join.lua takes a session prefix and the event, status.lua a file of
+# waiting tokens (here those of 200 joins).
+warm_args=("warm-$RANDOM" bench)
+run_args=("run-$RANDOM" bench)
+if [[ $MODE == status ]]; then
+  for i in $(seq 200); do
+    curl -s -X POST "$url/api/v1/queue/join" -H 'content-type: application/json' \
+      -d "{\"event_id\":\"bench\",\"session_id\":\"instructions-$i\"}"
+    echo
+  done | sed -n 's/.*"waiting_token":"\([^"]*\)".*/\1/p' >"$dir/tokens"
+  [[ -s $dir/tokens ]] || { echo "no waiting tokens: the joins failed" >&2; exit 1; }
+  warm_args=("$dir/tokens")
+  run_args=("$dir/tokens")
+fi
+wrk -t1 -c20 -d"${WARMUP}s" -s "$script" "$url" -- "${warm_args[@]}" >/dev/null 2>&1
 callgrind_control --zero "$vpid" >/dev/null 2>&1
 callgrind_control --instr=on "$vpid" >/dev/null 2>&1
-wrk -t1 -c20 -d"${SECONDS_RUN}s" -s "$script" "$url" -- "run-$RANDOM" bench >"$dir/wrk.out" 2>&1
+wrk -t1 -c20 -d"${SECONDS_RUN}s" -s "$script" "$url" -- "${run_args[@]}" >"$dir/wrk.out" 2>&1
 callgrind_control --instr=off "$vpid" >/dev/null 2>&1
 callgrind_control --dump "$vpid" >/dev/null 2>&1
 sleep 1

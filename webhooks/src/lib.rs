@@ -4,8 +4,9 @@
 //! - [`scheme`]: signature schemes ([`StandardWebhooks`] with HMAC `v1` and Ed25519 `v1a`,
 //!   [`Stripe`]) behind the small [`Scheme`] trait, checked over the raw body (HMACs in
 //!   constant time) with a 5-minute window;
-//! - [`payload`]: the payment event, parsed only after verification, and [`parse_verified`],
-//!   which tells a payment outcome from an event we acknowledge and ignore;
+//! - [`payload`]: the payment event, parsed only after verification;
+//! - [`classify`]: [`parse_verified`], which tells a payment outcome (ours, or a mapped Stripe
+//!   event) from an event we acknowledge and ignore;
 //! - [`stripe_event`]: real Stripe events mapped to our payment outcomes;
 //! - [`inbox`]: the durable inbox in Redis (dedup of the webhook id and append to a stream in
 //!   one Lua script), the consumer group's reads and claims, and the dead-letter stream with
@@ -14,6 +15,7 @@
 //!   jitter, then dead-lettering;
 //! - [`metrics`]: counters an exporter reads.
 
+pub mod classify;
 pub mod consumer;
 pub mod envelope;
 pub mod error;
@@ -23,6 +25,7 @@ pub mod payload;
 pub mod scheme;
 pub mod stripe_event;
 
+pub use classify::parse_verified;
 pub use consumer::{
     Clock, Consumer, ConsumerConfig, Forward, ForwardError, ForwardFn, RetryPolicy, DEFAULT_WINDOW,
 };
@@ -30,9 +33,7 @@ pub use envelope::{Envelope, SCHEMA_VERSION};
 pub use error::{InboxError, Result};
 pub use inbox::{Appended, DeadLetter, Inbox, InboxOptions, Retried};
 pub use metrics::Metrics;
-pub use payload::{
-    parse_verified, IgnoreReason, Ignored, Parsed, PaymentData, PaymentEvent, PaymentEventType,
-};
+pub use payload::{IgnoreReason, Ignored, Parsed, PaymentData, PaymentEvent, PaymentEventType};
 pub use scheme::{Ed25519Signer, Headers, Scheme, StandardWebhooks, Stripe, Verified, VerifyError};
 
 /// Builds the envelope of a verified webhook: `payload` is the verified body; `event_type` and

@@ -251,6 +251,13 @@ W_WARM=$((WEBHOOK_REQUESTS / 20))
   if want queue; then
     target "≥ 30,000 joins/s on this machine (wrk and Redis on the same box)" "$(median "$JN")" ge 30000 int
     target "… with join p99 < 25 ms (ms)" "$(median "$(vals queue join_p99_ms)")" lt 25 ms
+    target "≥ 40,000 status reads/s" "$(median "$ST")" ge 40000 int
+    target "joins/s ≥ 0.30 × bare hyper req/s (ratio)" "$(median "$(vals queue join_x_hello)")" ge 0.30 x
+    target "status reads/s ≥ 0.40 × bare hyper req/s (ratio)" "$(median "$(vals queue status_x_hello)")" ge 0.40 x
+    target "\`/healthz\` req/s ≥ 0.75 × bare hyper req/s (ratio)" "$(median "$(vals queue healthz_x_hello)")" ge 0.75 x
+    target "≤ 5 µs of Redis CPU per join (µs)" "$(median "$(vals queue redis_us_join)")" le 5 b
+    target "≤ 3 µs of Redis CPU per status read, no poll hint (µs)" "$(median "$(vals queue redis_us_status)")" le 3 b
+    target "≤ 3 µs of Redis CPU per status read with the poll hint (µs)" "$(median "$(vals queue redis_us_hinted)")" le 3 b
     target "≤ 200 bytes of Redis memory per waiting user (aim: 128) at $(fmt int "$QUEUE_USERS") users" "$(median "$(vals queue bytes_per_user)")" le 200 b
     if [[ -n $Q_BIG && $Q_BIG != 0 ]]; then
       target "≤ 200 bytes of Redis memory per waiting user at $(fmt int "$Q_BIG") users" "$(median "$(vals queue big_bytes_per_user)")" le 200 b

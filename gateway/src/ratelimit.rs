@@ -16,7 +16,7 @@
 
 pub use crate::client_ip::client_ip;
 use crate::error::ApiError;
-use axum::extract::{ConnectInfo, Request};
+use axum::http::HeaderMap;
 use ipnet::IpNet;
 use queue::clock::Clock;
 use std::collections::HashMap;
@@ -304,10 +304,12 @@ impl RateLimits {
         }
     }
 
-    /// Whether the client of `req` may make one more request under `limit` (429
-    /// `RATE_LIMITED` with the seconds until its next token if not). Called by the edge for
-    /// the routes that take a limit.
-    pub fn check(&self, limit: Limit, req: &Request) -> Result<(), ApiError> {
+    /// Whether the client of a request (from `peer`, with `headers`) may make one more request
+    /// under `limit` (429 `RATE_LIMITED` with the seconds until its next token if not). Called
+    /// by the edge for the routes that take a limit.
+    pub fn check(
+        &self, limit: Limit, peer: SocketAddr, headers: &HeaderMap,
+    ) -> Result<(), ApiError> {
         let limiter = match limit {
             Limit::Join => self.join.as_ref(),
             Limit::Status => self.status.as_ref(),
@@ -315,12 +317,7 @@ impl RateLimits {
         let Some(limiter) = limiter else {
             return Ok(());
         };
-        // The server loop always sets the peer; a router driven without it (in-process use)
-        // has no client to key on, so it is not limited.
-        let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() else {
-            return Ok(());
-        };
-        let ip = client_ip(peer.ip(), req.headers(), &self.trusted);
+        let ip = client_ip(peer.ip(), headers, &self.trusted);
         limiter
             .check(IpKey::from(ip))
             .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })

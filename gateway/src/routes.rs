@@ -5,7 +5,8 @@
 use crate::edge::{Edge, RouteInfo, RouteTable};
 use crate::ratelimit::Limit;
 use crate::{
-    access_codes, admin, audit, console, forward, handlers, page, resv_ws, webhook, AppState,
+    access_codes, admin, audit, console, forward, handlers, openapi, page, resv_ws, webhook,
+    AppState,
 };
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::Method;
@@ -50,6 +51,8 @@ async fn require_admin(State(st): State<AppState>, req: Request, next: Next) -> 
 pub struct Routes {
     router: Router<AppState>,
     table: Vec<RouteInfo>,
+    /// Whether the routes' handlers read the client's address ([`RouteInfo::peer`]).
+    peer: bool,
 }
 
 impl Default for Routes {
@@ -64,6 +67,16 @@ impl Routes {
         Self {
             router: Router::new(),
             table: Vec::new(),
+            peer: false,
+        }
+    }
+
+    /// No routes yet; those added get the client's address as axum's `ConnectInfo` (the
+    /// audit trail records it).
+    pub fn audited() -> Self {
+        Self {
+            peer: true,
+            ..Self::new()
         }
     }
 
@@ -86,7 +99,11 @@ impl Routes {
         methods: MethodRouter<AppState>,
     ) -> Self {
         self.router = self.router.route(pattern, methods);
-        self.table.push(RouteInfo { pattern, limit });
+        self.table.push(RouteInfo {
+            pattern,
+            limit,
+            peer: self.peer,
+        });
         self
     }
 
@@ -129,7 +146,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 fn routes(state: &AppState) -> Routes {
-    let admin = Routes::new()
+    let admin = Routes::audited()
         .route(
             "/admin/v1/events/{event_id}",
             put(handlers::put_event).get(handlers::get_event),
@@ -225,7 +242,13 @@ fn routes(state: &AppState) -> Routes {
         .route("/", get(page::index))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
-        .route("/openapi.json", get(handlers::openapi_json))
+        .route("/openapi.json", get(openapi::openapi_json))
         .merge(admin)
-        .merge(console::routes())
+        // The operator console: its page, sign-in and live WebSocket (its own session checks).
+        .route("/admin", get(console::page))
+        .route("/admin/sign-in", post(console::sign_in))
+        .route("/admin/sign-out", post(console::sign_out))
+        .route("/admin/ws", get(console::websocket))
+        .route("/admin/console.js", get(console::script))
+        .route("/admin/console.css", get(console::style))
 }

@@ -4,6 +4,7 @@
 
 use crate::config::Limits;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::response::Response;
 use axum::Router;
 use futures::FutureExt;
@@ -13,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -234,16 +236,19 @@ impl Drop for InFlight {
 /// What a listener serves: the public [`crate::edge::Edge`], or a bare router (the metrics
 /// listener).
 pub trait App: Clone + Send + Sync + 'static {
-    /// Answers one request; `wait` tells whether its handler is waiting for body bytes.
+    /// Answers one request from `peer`; `wait` tells whether its handler is waiting for body
+    /// bytes.
     fn handle(
-        &self, req: Request<Body>, wait: BodyWait,
+        &self, req: Request<Body>, wait: BodyWait, peer: SocketAddr,
     ) -> impl Future<Output = Response> + Send + 'static;
 }
 
 impl App for Router {
+    /// A bare router's handlers find the peer as axum's `ConnectInfo`.
     fn handle(
-        &self, req: Request<Body>, _: BodyWait,
+        &self, mut req: Request<Body>, _: BodyWait, peer: SocketAddr,
     ) -> impl Future<Output = Response> + Send + 'static {
+        req.extensions_mut().insert(ConnectInfo(peer));
         let routed = self.clone().oneshot(req);
         async move {
             match routed.await {
@@ -254,14 +259,6 @@ impl App for Router {
     }
 }
 
-impl App for crate::edge::Edge {
-    fn handle(
-        &self, req: Request<Body>, wait: BodyWait,
-    ) -> impl Future<Output = Response> + Send + 'static {
-        crate::edge::Edge::handle(self, req, wait)
-    }
-}
-
 /// The app as one connection's hyper service: counts requests in flight for the idle
 /// timer and marks each request body so that the request timeout can tell a client that
 /// stopped sending ([`BodyWait`]) from a slow gateway.
@@ -269,8 +266,8 @@ impl App for crate::edge::Edge {
 struct ConnService<A> {
     app: A,
     activity: Arc<Activity>,
-    /// The socket peer, given to every request as `ConnectInfo` (the rate limits key on it).
-    peer: std::net::SocketAddr,
+    /// The socket peer, given to the app with every request (the rate limits key on it).
+    peer: SocketAddr,
 }
 
 impl<A: App> hyper::service::Service<Request<Incoming>> for ConnService<A> {
@@ -280,18 +277,17 @@ impl<A: App> hyper::service::Service<Request<Incoming>> for ConnService<A> {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let in_flight = InFlight::begin(&self.activity);
-        let (mut parts, body) = req.into_parts();
+        let (parts, body) = req.into_parts();
         let wait = BodyWait::default();
-        parts
-            .extensions
-            .insert(axum::extract::ConnectInfo(self.peer));
         let watched = WatchedBody {
             inner: body,
             wait: wait.clone(),
         };
-        let answer = self
-            .app
-            .handle(Request::from_parts(parts, Body::new(watched)), wait);
+        let answer = self.app.handle(
+            Request::from_parts(parts, Body::new(watched)),
+            wait,
+            self.peer,
+        );
         // A combinator, not an async block: one future less to lay out and move.
         Box::pin(answer.map(move |resp| {
             drop(in_flight);

@@ -3,7 +3,7 @@
 # (redis-server and redis-cli, Chromium and ChromeDriver, from Debian) when missing, validates
 # deploy/ (deploy/validate.sh), then runs every crate's tests. The tests start their own
 # redis-server processes (and a local Redis Cluster), gateways and a headless Chromium on free
-# ports. Before the tests: rustfmt and clippy (warnings are errors).
+# ports. Before the tests: rustfmt, clippy (warnings are errors) and the module-cycle check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +37,8 @@ fi
 # The workspace's lint levels are in Cargo.toml ([workspace.lints]).
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# No module depends on another that depends back on it (docs/architecture.md).
+python3 scripts/module-cycles.py
 
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 cargo test --workspace --locked --no-fail-fast "$@"

@@ -197,7 +197,13 @@ impl Gateway {
                 admin_token_hash.as_ref(),
                 tokens.console_session_ttl_seconds,
             )),
-            hub: ws::Hub::new(room.clone(), config.ws.hub()),
+            hub: ws::Hub::new(
+                room.clone(),
+                ws::HubConfig {
+                    close_for: crate::error::ws_close,
+                    ..config.ws.hub()
+                },
+            ),
             permits: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
             upstreams,
             webhooks,

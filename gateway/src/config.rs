@@ -465,14 +465,14 @@ impl RedisConfig {
 }
 
 impl WsConfig {
-    /// Settings of the WebSocket fan-out derived from this configuration.
+    /// Settings of the WebSocket fan-out derived from this configuration (close frames as the
+    /// default `close_for` makes them: the gateway sets its own).
     pub fn hub(&self) -> ws::HubConfig {
         ws::HubConfig {
             tick: Duration::from_millis(self.ws_tick_ms),
             ping_interval: Duration::from_secs(self.ws_ping_seconds),
             send_timeout: Duration::from_millis(self.ws_send_timeout_ms),
             max_per_token: self.ws_per_token,
-            close_for: crate::error::ws_close,
             ..ws::HubConfig::default()
         }
     }

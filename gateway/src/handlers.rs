@@ -453,14 +453,3 @@ pub async fn not_found() -> ApiError {
 pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
-
-/// The OpenAPI document (generated from the code: see `openapi`), built once.
-pub async fn openapi_json() -> Response {
-    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let body = DOC.get_or_init(|| {
-        crate::openapi::document()
-            .to_json()
-            .expect("the OpenAPI document serialises")
-    });
-    ([(header::CONTENT_TYPE, "application/json")], body.as_str()).into_response()
-}

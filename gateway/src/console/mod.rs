@@ -16,14 +16,12 @@ pub mod stats;
 
 use crate::error::ApiError;
 use crate::extract::bearer;
-use crate::routes::Routes;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use futures::{SinkExt, StreamExt};
 use session::{Keys, Session, COOKIE};
 use std::time::Duration;
@@ -122,20 +120,6 @@ pub fn authorize(st: &AppState, method: &Method, headers: &HeaderMap) -> Result<
     Ok(s.actor())
 }
 
-/// The console's routes (merged into [`crate::router`]).
-pub fn routes() -> Routes {
-    Routes::new()
-        .route("/admin", get(page))
-        .route("/admin/sign-in", post(sign_in))
-        .route("/admin/sign-out", post(sign_out))
-        .route("/admin/ws", get(websocket))
-        .route(
-            "/admin/console.js",
-            get(|| asset(SCRIPT, "text/javascript")),
-        )
-        .route("/admin/console.css", get(|| asset(STYLE, "text/css")))
-}
-
 /// What the console's pages allow: their own script and style, connections to this origin
 /// (the admin API and the WebSocket), forms to this origin, no framing.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -149,7 +133,17 @@ fn html(status: StatusCode, body: String, cookie: Option<String>) -> Response {
     r
 }
 
-async fn asset(body: &'static str, ctype: &'static str) -> Response {
+/// `GET /admin/console.js`.
+pub async fn script() -> Response {
+    asset(SCRIPT, "text/javascript")
+}
+
+/// `GET /admin/console.css`.
+pub async fn style() -> Response {
+    asset(STYLE, "text/css")
+}
+
+fn asset(body: &'static str, ctype: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, ctype),
@@ -171,7 +165,7 @@ fn sign_in_page(status: StatusCode, message: &str, cookie: Option<String>) -> Re
 }
 
 /// `GET /admin`: the console for a signed-in operator, else the sign-in form.
-async fn page(State(st): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn page(State(st): State<AppState>, headers: HeaderMap) -> Response {
     if st.console.keys.is_none() {
         return sign_in_page(
             StatusCode::OK,
@@ -213,7 +207,7 @@ fn wants_html(headers: &HeaderMap) -> bool {
 
 /// `POST /admin/sign-in` (form field `token`): 303 to `/admin` with the session cookie, or
 /// 401 (the form again for a browser, the JSON error otherwise).
-async fn sign_in(
+pub async fn sign_in(
     State(st): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>,
 ) -> Response {
     // As the JSON routes do (`extract::ApiJson`): a body over the limit is the JSON 413.
@@ -258,7 +252,7 @@ async fn sign_in(
 }
 
 /// `POST /admin/sign-out` (with `X-CSRF-Token`): 204, and the cookie is cleared.
-async fn sign_out(State(st): State<AppState>, req: Request) -> Response {
+pub async fn sign_out(State(st): State<AppState>, req: Request) -> Response {
     let headers = req.headers();
     if st.console.session(headers, now_s(&st)).is_some() {
         if let Err(e) = authorize(&st, &Method::POST, headers) {
@@ -289,7 +283,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 /// `GET /admin/ws`: the live numbers, for a signed-in console.
-async fn websocket(State(st): State<AppState>, mut req: Request) -> Result<Response, ApiError> {
+pub async fn websocket(State(st): State<AppState>, mut req: Request) -> Result<Response, ApiError> {
     let s = st
         .console
         .session(req.headers(), now_s(&st))

@@ -11,17 +11,30 @@
 //! 2. list that function in `paths(...)` of [`ApiDoc`] below, and any new schema in
 //!    `schemas/` (a `json_schema!` for a body built with `json!`, or `#[derive(ToSchema)]` on
 //!    the real type) in `components(schemas(...))`;
-//! 3. route it in `routes.rs` (or `console::routes`): tests/openapi.rs fails while the
+//! 3. route it in `routes.rs`: tests/openapi.rs fails while the
 //!    documented (method, path) set and the routed one differ;
 //! 4. regenerate docs/openapi.yaml and run the API fuzzer (tests/api_fuzz.rs).
 //!
 //! Request bodies, queries and paths must be as strict in the schema as in the server: the
 //! fuzzer sends every value the schema allows and expects it accepted (and the reverse).
 
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use std::borrow::Cow;
 
 use utoipa::openapi::{self, RefOr};
 use utoipa::{Modify, OpenApi};
+
+/// `GET /openapi.json`: [`document`] as JSON, built once.
+pub async fn openapi_json() -> Response {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = DOC.get_or_init(|| {
+        document()
+            .to_json()
+            .expect("the OpenAPI document serialises")
+    });
+    ([(header::CONTENT_TYPE, "application/json")], body.as_str()).into_response()
+}
 
 /// A schema component written as JSON Schema, for a body the server builds with `json!` or
 /// that is only parsed in part (webhooks): the type exists for the document alone.

@@ -1,5 +1,5 @@
 //! The gateway's AdminService, one implementation for both edges (HTTP under `/admin/v1`,
-//! gRPC `common.v1.AdminService` in [`crate::admin_grpc`]): the system health report
+//! gRPC `common.v1.AdminService` in [`crate::grpc::admin`]): the system health report
 //! ([`crate::admin_health::system_health`]) and the emergency actions ([`execute`]).
 //!
 //! Emergency actions: STOP_ADMISSIONS (per event), CANCEL_RESERVATIONS (forwarded to the

@@ -9,11 +9,9 @@
 
 pub mod access_codes;
 pub mod admin;
-pub mod admin_grpc;
 pub mod admin_health;
 pub mod audit;
 pub mod background;
-pub mod bff;
 mod build;
 pub mod client_ip;
 pub mod config;
@@ -30,7 +28,6 @@ pub mod page;
 pub mod ratelimit;
 pub mod ratesync;
 pub mod resv;
-pub mod resv_grpc;
 pub mod resv_ws;
 pub mod routes;
 pub mod server;

@@ -1,5 +1,5 @@
 //! Live reservation updates: the WebSocket `GET /api/v1/reservations/{reservation_id}/ws` and
-//! the gRPC `WebSocketService.StreamReservationUpdates` ([`crate::resv_grpc`]) share this.
+//! the gRPC `WebSocketService.StreamReservationUpdates` ([`crate::grpc::streams`]) share this.
 //!
 //! The backends publish every status change on the event's Redis channel `bk:{event_id}:resv`
 //! (see `services::updates`). Each replica holds ONE pattern subscription ([`ResvUpdates`]) and

@@ -187,6 +187,7 @@ async fn access_codes_and_the_method_over_grpc() {
     let s = q
         .get_queue_status(gw::GetQueueStatusRequest {
             waiting_token: vip.waiting_token,
+            ..Default::default()
         })
         .await
         .unwrap()

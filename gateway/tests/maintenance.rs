@@ -83,6 +83,7 @@ async fn maintenance_closes_the_queue_on_every_replica_and_keeps_every_place() {
     let e = queue_grpc
         .get_queue_status(gw::GetQueueStatusRequest {
             waiting_token: t1.clone(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

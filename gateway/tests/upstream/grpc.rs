@@ -29,8 +29,14 @@ fn joining(event: &str, session: &str) -> gw::JoinQueueRequest {
 
 /// GetQueueStatus of the place that `token` holds.
 fn place(token: &str) -> gw::GetQueueStatusRequest {
+    hinted(token, "")
+}
+
+/// GetQueueStatus of the place that `token` holds, with the last answer's `poll_hint`.
+fn hinted(token: &str, hint: &str) -> gw::GetQueueStatusRequest {
     gw::GetQueueStatusRequest {
         waiting_token: token.into(),
+        poll_hint: hint.into(),
     }
 }
 
@@ -126,6 +132,69 @@ async fn grpc_status_names_the_pre_queue_and_sold_out_as_http_does() {
     let st = unary!(q.get_queue_status(place(&joined.waiting_token))).unwrap();
     assert_eq!(st.status, gw::QueueStatus::SoldOut as i32);
     assert_eq!(over_http().await, "SOLD_OUT");
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grpc_status_reads_with_the_poll_hint_follow_the_queue_without_a_script_call_each() {
+    // Nobody is admitted: the position moves only when someone ahead leaves.
+    let (redis, gw, base) = grpc_stack(NO_FLAGS).await;
+    let gated = json!({"admit_per_second": 0, "max_active": 10});
+    assert_eq!(put_event(&base, "hinted", gated).await.status, 201);
+    let mut q = QueueServiceClient::new(channel(&gw).await);
+    let ahead = unary!(q.join_queue(joining("hinted", "ahead"))).unwrap();
+    let joined = unary!(q.join_queue(joining("hinted", "me"))).unwrap();
+    assert_eq!(joined.position_hint, 2);
+    assert!(
+        !joined.poll_hint.is_empty(),
+        "a waiting join carries a poll_hint"
+    );
+    let token = joined.waiting_token;
+
+    // The first hinted read may still go to Redis (the replica starts following the event's
+    // log); from then on the reads are answered from the log.
+    let st = unary!(q.get_queue_status(hinted(&token, &joined.poll_hint))).unwrap();
+    assert_eq!(
+        (st.status, st.position),
+        (gw::QueueStatus::Waiting as i32, 2)
+    );
+    let mut hint = st.poll_hint;
+    let before = testkit::script_calls(redis.port()).unwrap();
+    for _ in 0..200 {
+        let st = unary!(q.get_queue_status(hinted(&token, &hint))).unwrap();
+        assert_eq!(st.position, 2);
+        assert!(
+            !st.poll_hint.is_empty(),
+            "each waiting answer carries the next hint"
+        );
+        hint = st.poll_hint;
+    }
+    let calls = testkit::script_calls(redis.port()).unwrap() - before;
+    // The background loops call a few scripts a second; 200 plain reads would add 200.
+    assert!(
+        calls < 60,
+        "200 hinted gRPC reads made {calls} script calls"
+    );
+
+    // Someone ahead leaves: the hinted reads see it.
+    let waiting_token = ahead.waiting_token;
+    assert!(
+        unary!(q.leave_queue(gw::LeaveQueueRequest { waiting_token }))
+            .unwrap()
+            .left
+    );
+    until("the hinted gRPC position to move up", async || {
+        let st = unary!(q.get_queue_status(hinted(&token, &hint))).unwrap();
+        hint = st.poll_hint;
+        st.position == 1
+    })
+    .await;
+    // A hint that does not verify is ignored, not refused; a read without one answers too.
+    let st = unary!(q.get_queue_status(hinted(&token, "not-a-hint"))).unwrap();
+    assert_eq!(st.position, 1);
+    let st = unary!(q.get_queue_status(place(&token))).unwrap();
+    assert_eq!(st.position, 1);
+    assert!(!st.poll_hint.is_empty());
     gw.shutdown().await;
 }
 

@@ -159,7 +159,7 @@ impl GatewayService for GatewayGrpc {
             .as_ref()
             .map(|m| m.request_id.clone());
         let request_id = request_id(&request, own_id.as_deref());
-        let bearer = crate::admin_grpc::bearer(request.metadata()).map(str::to_owned);
+        let bearer = super::convert::bearer(request.metadata()).map(str::to_owned);
         let r = request.into_inner();
         let token = Some(r.reservation_token)
             .filter(|t| !t.is_empty())

@@ -1,25 +1,15 @@
-//! The gateway's gRPC server (`--grpc-listen`): `gateway.v1.QueueService` here, for
-//! server-side clients (the same waiting-room operations as the HTTP API, on the same
-//! [`queue::room::WaitingRoom`], with errors mapped by [`ApiError::to_grpc_status`]), beside
-//! `gateway.v1.GatewayService` ([`crate::bff`]), health and reflection.
+//! `gateway.v1.QueueService`: the waiting-room operations of the HTTP API for server-side
+//! clients, on the same [`queue::room::WaitingRoom`], with errors mapped by
+//! [`ApiError::to_grpc_status`].
 
-use crate::admin_grpc::AdminGrpc;
-use crate::bff::GatewayGrpc;
+use super::convert::timestamp;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::AppState;
-use proto::common::v1::admin_service_server::AdminServiceServer;
 use proto::gateway::v1 as gw;
-use proto::gateway::v1::gateway_service_server::GatewayServiceServer;
-use proto::gateway::v1::queue_service_server::{QueueService, QueueServiceServer};
-use proto::gateway::v1::web_socket_service_server::WebSocketServiceServer;
+use proto::gateway::v1::queue_service_server::QueueService;
 use queue::model::Status;
 use queue::room::PlaceView;
-use std::future::Future;
-use std::time::Duration;
-use time::OffsetDateTime;
-use tokio::net::TcpListener;
-use tonic::server::NamedService;
 use tonic::{Request, Response};
 
 /// The QueueService implementation over the gateway's state.
@@ -47,14 +37,6 @@ impl QueueGrpc {
             return Err(err(ApiError::Maintenance));
         }
         Ok(request.into_inner())
-    }
-}
-
-/// The protobuf form of an instant (the gateway's gRPC services all answer with these).
-pub(crate) fn timestamp(t: OffsetDateTime) -> proto::prost_types::Timestamp {
-    proto::prost_types::Timestamp {
-        seconds: t.unix_timestamp(),
-        nanos: t.nanosecond() as i32,
     }
 }
 
@@ -126,6 +108,7 @@ impl QueueService for QueueGrpc {
             place_reply!(gw::JoinQueueResponse, &joined.place, {
                 waiting_token: joined.waiting_token,
                 position_hint: position(&joined.place),
+                poll_hint: joined.poll_hint.unwrap_or_default(),
             }),
         ))
     }
@@ -133,14 +116,25 @@ impl QueueService for QueueGrpc {
     async fn get_queue_status(
         &self, request: Request<gw::GetQueueStatusRequest>,
     ) -> Result<Response<gw::GetQueueStatusResponse>, tonic::Status> {
-        let token = self.open(request)?.waiting_token;
-        let p = self.state.room.status(&token).await.map_err(err)?;
-        Ok(Response::new(
-            place_reply!(gw::GetQueueStatusResponse, &p, {
-                position: position(&p),
-                admission_ready: p.admission_ready,
-            }),
-        ))
+        let r = self.open(request)?;
+        // As `GET /api/v1/queue/status?hint=`: with the last answer's hint a waiting place is
+        // answered from the followed departure log.
+        let hint = Some(r.poll_hint.as_str()).filter(|h| !h.is_empty());
+        let answer = self
+            .state
+            .room
+            .status_hinted(&r.waiting_token, hint)
+            .await
+            .map_err(err)?;
+        if answer.from_log {
+            self.state.metrics.status_reads_from_log.inc();
+        }
+        let p = &answer.place;
+        Ok(Response::new(place_reply!(gw::GetQueueStatusResponse, p, {
+            position: position(p),
+            admission_ready: p.admission_ready,
+            poll_hint: answer.poll_hint.unwrap_or_default(),
+        })))
     }
 
     async fn request_admission(
@@ -172,61 +166,5 @@ impl QueueService for QueueGrpc {
             left: true,
             error: None,
         }))
-    }
-}
-
-/// What this server serves besides health and reflection: the services whose health status
-/// follows readiness and that reflection names.
-const SERVICES: [&str; 4] = [
-    <QueueServiceServer<QueueGrpc> as NamedService>::NAME,
-    <GatewayServiceServer<GatewayGrpc> as NamedService>::NAME,
-    <AdminServiceServer<AdminGrpc> as NamedService>::NAME,
-    <WebSocketServiceServer<crate::resv_grpc::StreamsGrpc> as NamedService>::NAME,
-];
-
-/// Ready while the store answers a PING.
-async fn ready(state: AppState) -> bool {
-    state.room.store().ping().await.is_ok()
-}
-
-/// Serves QueueService on `listener` until `shutdown` resolves, then gives in-flight calls
-/// `drain_grace`. Calls past `request_timeout` end with CANCELLED, as HTTP requests end with
-/// 503.
-pub async fn serve(
-    state: AppState, listener: TcpListener, shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), tonic::transport::Error> {
-    let limits = state.limits.clone();
-    let (tx, mut rx) = tokio::sync::watch::channel(false);
-    // Health follows readiness, and is NOT_SERVING once draining starts.
-    let (health_service, reflection, follow) =
-        binkit::grpc::standard_services(&SERVICES, tx.subscribe(), state.clone(), ready);
-    let server = tonic::transport::Server::builder()
-        .timeout(limits.request_timeout)
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(QueueServiceServer::new(QueueGrpc::new(state.clone())))
-        .add_service(GatewayServiceServer::new(GatewayGrpc::new(state.clone())))
-        .add_service(crate::resv_grpc::server(state.clone()))
-        .add_service(crate::admin_grpc::server(state))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            async move {
-                let _ = rx.wait_for(|stopped| *stopped).await;
-            },
-        );
-    tokio::pin!(server);
-    tokio::select! {
-        r = &mut server => return r,
-        () = shutdown => {}
-    }
-    let _ = tx.send(true);
-    let _ = follow.await;
-    // Long-lived client connections must not hold the process past the grace period.
-    match tokio::time::timeout(limits.drain_grace + Duration::from_millis(100), server).await {
-        Ok(r) => r,
-        Err(_) => {
-            tracing::warn!("gRPC drain grace period over; closing remaining connections");
-            Ok(())
-        }
     }
 }

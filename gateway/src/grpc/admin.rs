@@ -2,8 +2,8 @@
 //! metadata `authorization: Bearer <token>` (compared in constant time; no `--admin-token`:
 //! every call is UNAUTHENTICATED). The work is [`crate::admin`]'s, shared with HTTP.
 
+use super::convert::{bearer, timestamp};
 use crate::admin::{self, Caller, Emergency};
-use crate::grpc::timestamp;
 use crate::AppState;
 use proto::common::v1 as common;
 use proto::common::v1::admin_service_server::{AdminService, AdminServiceServer};
@@ -30,14 +30,6 @@ impl tonic::service::Interceptor for AdminGuard {
             Err(crate::error::ApiError::Unauthorized.to_grpc_status())
         }
     }
-}
-
-/// The token of an `authorization: Bearer <token>` metadata entry (trimmed; empty when the
-/// entry has nothing after the scheme).
-pub(crate) fn bearer(metadata: &tonic::metadata::MetadataMap) -> Option<&str> {
-    let value = metadata.get("authorization")?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// The service behind its token check.

@@ -208,7 +208,7 @@ impl WebSocketService for StreamsGrpc {
         &self, request: Request<gw::StreamReservationRequest>,
     ) -> Result<Response<Self::StreamReservationUpdatesStream>, Status> {
         // The token in the request, or as `authorization: Bearer` metadata.
-        let meta = crate::admin_grpc::bearer(request.metadata()).map(str::to_owned);
+        let meta = super::convert::bearer(request.metadata()).map(str::to_owned);
         let request_id = request
             .metadata()
             .get("x-request-id")

@@ -37,14 +37,20 @@ pub struct RedisStore {
     scripts: Scripts,
 }
 
-/// The five keys every script gets, and the prefix from which it derives the bucket keys.
-fn base_keys(event: &EventId) -> (Vec<String>, String) {
+/// The keys and arguments of a script on `event`: the five keys every script gets, then the
+/// arguments: the key prefix (from which a script derives the bucket keys), the time and
+/// `rest`.
+fn call(
+    event: &EventId, now_ms: u64, rest: impl IntoIterator<Item = Value>,
+) -> (Vec<String>, Vec<Value>) {
     let p = format!("wr:{{{}}}:", event.as_str());
     let keys = ["ev", "seq", "q", "r", "a"]
         .iter()
         .map(|k| format!("{p}{k}"))
         .collect();
-    (keys, p)
+    let mut args = vec![Value::from(p), Value::from(now_ms as i64)];
+    args.extend(rest);
+    (keys, args)
 }
 
 fn member(s: SessionKey) -> Value {
@@ -95,12 +101,6 @@ impl RedisStore {
         Ok(self.redis.eval_durable(script, keys, args).await?)
     }
 
-    fn args(prefix: String, now_ms: u64, rest: impl IntoIterator<Item = Value>) -> Vec<Value> {
-        let mut v = vec![Value::from(prefix), Value::from(now_ms as i64)];
-        v.extend(rest);
-        v
-    }
-
     /// Adds or removes access codes (codes.lua), waited for like a join: a minted code lost in
     /// a failover would be refused after it was handed out.
     async fn codes(&self, event: &EventId, op: &str, codes: &[CodeHash]) -> Result<u64> {
@@ -110,9 +110,8 @@ impl RedisStore {
                 super::MAX_ACCESS_CODES_PER_CALL
             )));
         }
-        let (keys, p) = base_keys(event);
-        let args = Self::args(
-            p,
+        let (keys, args) = call(
+            event,
             0,
             std::iter::once(Value::from(op))
                 .chain(codes.iter().map(|h| Value::Bytes(h.to_vec().into()))),
@@ -127,13 +126,6 @@ impl RedisStore {
 
     fn not_found(event: &EventId) -> QueueError {
         QueueError::EventNotFound(event.to_string())
-    }
-
-    /// The keys and arguments of a script on one place (enter.lua, leave.lua).
-    fn place_args(event: &EventId, holder: Holder, now_ms: u64) -> (Vec<String>, Vec<Value>) {
-        let (keys, p) = base_keys(event);
-        let args = Self::args(p, now_ms, holder_args(holder));
-        (keys, args)
     }
 
     /// The code that leads a script's reply (`what` names the script in the error); -1 means
@@ -161,13 +153,12 @@ impl Store for RedisStore {
     async fn configure_with_epoch(
         &self, event: &EventId, config: &EventConfig, epoch: u64, now_ms: u64,
     ) -> Result<bool> {
-        let (keys, p) = base_keys(event);
         let opens = config
             .opens_at_ms()
             .map(|o| o.to_string())
             .unwrap_or_default();
-        let args = Self::args(
-            p,
+        let (keys, args) = call(
+            event,
             now_ms,
             [
                 Value::from(config.admit_per_second as i64),
@@ -201,11 +192,8 @@ impl Store for RedisStore {
     }
 
     async fn info(&self, event: &EventId, now_ms: u64) -> Result<Option<EventInfo>> {
-        let (keys, p) = base_keys(event);
-        let raw: Vec<String> = self
-            .redis
-            .eval(&self.scripts.info, keys, Self::args(p, now_ms, []))
-            .await?;
+        let (keys, args) = call(event, now_ms, []);
+        let raw: Vec<String> = self.redis.eval(&self.scripts.info, keys, args).await?;
         if raw.first().map(String::as_str) != Some("1") {
             return Ok(None);
         }
@@ -213,19 +201,13 @@ impl Store for RedisStore {
     }
 
     async fn act(&self, event: &EventId, action: Action) -> Result<()> {
-        let (keys, p) = base_keys(event);
         let (flag, value) = match action {
             Action::StopAdmissions => ("stopped", "1"),
             Action::ResumeAdmissions => ("stopped", "0"),
             Action::SoldOut => ("sold", "1"),
         };
-        let r = self
-            .run(
-                &self.scripts.action,
-                keys,
-                Self::args(p, 0, [Value::from(flag), Value::from(value)]),
-            )
-            .await?;
+        let (keys, args) = call(event, 0, [Value::from(flag), Value::from(value)]);
+        let r = self.run(&self.scripts.action, keys, args).await?;
         if r.first() == Some(&-1) {
             return Err(Self::not_found(event));
         }
@@ -246,8 +228,7 @@ impl Store for RedisStore {
     async fn join_many(
         &self, event: &EventId, joins: &[JoinRequest], now_ms: u64,
     ) -> Result<Vec<Joined>> {
-        let (keys, p) = base_keys(event);
-        let args = Self::args(p, now_ms, joins.iter().flat_map(join_args));
+        let (keys, args) = call(event, now_ms, joins.iter().flat_map(join_args));
         let r = self.run_durable(&self.scripts.join, keys, args).await?;
         match r.as_slice() {
             [-1] => return Err(Self::not_found(event)),
@@ -270,8 +251,7 @@ impl Store for RedisStore {
     async fn status_many(
         &self, event: &EventId, reads: &[StatusRequest], now_ms: u64,
     ) -> Result<Vec<Place>> {
-        let (keys, p) = base_keys(event);
-        let args = Self::args(p, now_ms, reads.iter().flat_map(read_args));
+        let (keys, args) = call(event, now_ms, reads.iter().flat_map(read_args));
         let r = self.run(&self.scripts.status, keys, args).await?;
         if r == [-1] {
             return Err(Self::not_found(event));
@@ -286,7 +266,7 @@ impl Store for RedisStore {
     }
 
     async fn enter(&self, event: &EventId, holder: Holder, now_ms: u64) -> Result<EnterOutcome> {
-        let (keys, args) = Self::place_args(event, holder, now_ms);
+        let (keys, args) = call(event, now_ms, holder_args(holder));
         let r = self.run_durable(&self.scripts.enter, keys, args).await?;
         Ok(match Self::reply_code(event, &r, "enter")? {
             1 => EnterOutcome::Granted(decode_place(&r)?),
@@ -295,16 +275,14 @@ impl Store for RedisStore {
     }
 
     async fn leave(&self, event: &EventId, holder: Holder, now_ms: u64) -> Result<bool> {
-        let (keys, args) = Self::place_args(event, holder, now_ms);
+        let (keys, args) = call(event, now_ms, holder_args(holder));
         let r = self.run(&self.scripts.leave, keys, args).await?;
         Ok(Self::reply_code(event, &r, "leave")? == 1)
     }
 
     async fn admit(&self, event: &EventId, now_ms: u64) -> Result<AdmitReport> {
-        let (keys, p) = base_keys(event);
-        let r = self
-            .run(&self.scripts.admit, keys, Self::args(p, now_ms, []))
-            .await?;
+        let (keys, args) = call(event, now_ms, []);
+        let r = self.run(&self.scripts.admit, keys, args).await?;
         if r.first() == Some(&-1) {
             return Err(Self::not_found(event));
         }
@@ -321,14 +299,8 @@ impl Store for RedisStore {
     }
 
     async fn sweep(&self, event: &EventId, budget: u32, now_ms: u64) -> Result<SweepReport> {
-        let (keys, p) = base_keys(event);
-        let r = self
-            .run(
-                &self.scripts.sweep,
-                keys,
-                Self::args(p, now_ms, [Value::from(i64::from(budget.max(1)))]),
-            )
-            .await?;
+        let (keys, args) = call(event, now_ms, [Value::from(i64::from(budget.max(1)))]);
+        let r = self.run(&self.scripts.sweep, keys, args).await?;
         match r.as_slice() {
             [-1] => Err(Self::not_found(event)),
             [expired, done, ..] => Ok(SweepReport {
@@ -340,8 +312,7 @@ impl Store for RedisStore {
     }
 
     async fn pulse(&self, event: &EventId, since: u64) -> Result<Pulse> {
-        let (keys, p) = base_keys(event);
-        let args = Self::args(p, 0, [Value::from(since as i64)]);
+        let (keys, args) = call(event, 0, [Value::from(since as i64)]);
         let r: Vec<String> = self.redis.eval(&self.scripts.pulse, keys, args).await?;
         if r.first().map(String::as_str) != Some("1") {
             return Err(Self::not_found(event));
@@ -352,9 +323,8 @@ impl Store for RedisStore {
     async fn places(
         &self, event: &EventId, holders: &[Holder], heartbeat: bool, now_ms: u64,
     ) -> Result<(u64, Vec<Place>)> {
-        let (keys, p) = base_keys(event);
-        let args = Self::args(
-            p,
+        let (keys, args) = call(
+            event,
             now_ms,
             std::iter::once(Value::from(i64::from(heartbeat)))
                 .chain(holders.iter().flat_map(|&h| holder_args(h))),
@@ -376,9 +346,8 @@ impl Store for RedisStore {
     }
 
     async fn resume(&self, event: &EventId, from_ms: u64, until_ms: u64) -> Result<bool> {
-        let (keys, p) = base_keys(event);
-        let args = Self::args(
-            p,
+        let (keys, args) = call(
+            event,
             until_ms,
             [Value::from(from_ms as i64), Value::from(until_ms as i64)],
         );

@@ -373,3 +373,95 @@ async fn without_javascript_a_lottery_shows_no_place_and_a_closed_queue_takes_no
     assert!(r.text().await.unwrap().contains("La file est fermée"));
     gw.shutdown().await;
 }
+
+/// The `wr_hint` cookie a page of the event `hinted` sets: Some(value), Some("") when it deletes
+/// it, None when it leaves it alone.
+fn hint_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let c = headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("wr_hint="))?;
+    assert!(
+        c.contains("; Path=/e/hinted; HttpOnly; SameSite=Lax"),
+        "{c}"
+    );
+    let value = c["wr_hint=".len()..].split(';').next().unwrap();
+    assert_eq!(value.is_empty(), c.contains("Max-Age=0"), "{c}");
+    Some(value.to_owned())
+}
+
+#[tokio::test]
+async fn without_javascript_reloads_carry_the_poll_hint_and_skip_redis() {
+    // Nobody is admitted yet: the position moves only when someone ahead leaves.
+    let idle = json!({"admit_per_second": 0, "max_active": 5, "idle_timeout_seconds": 3600});
+    let (redis, gw, base) = redis_event(&[], "hinted", idle).await;
+    let ahead = waiting_token(&base, "hinted", "ahead").await;
+    let joined = post_form(&gw.url("/e/hinted/join"), "", "").await;
+    assert_eq!(joined.status(), 303);
+    let jar = cookie_jar(joined.headers());
+    let url = gw.url("/e/hinted");
+
+    // The first load reads Redis and hands out the hint with the place.
+    let (_, headers, html) = page(&url, &jar, "").await;
+    assert_eq!(nojs_position(&html), Some(2), "{html}");
+    let mut hint = hint_cookie(&headers).expect("a waiting place's page sets wr_hint");
+    assert!(!hint.is_empty());
+    // A reload with it may still go to Redis (the replica starts following the event's log);
+    // from then on reloads are answered from the log.
+    let reload = async |hint: &mut String| {
+        let (status, headers, html) = page(&url, &format!("{jar}; wr_hint={hint}"), "").await;
+        assert_eq!(status, 200);
+        if let Some(next) = hint_cookie(&headers) {
+            *hint = next;
+        }
+        nojs_position(&html)
+    };
+    assert_eq!(reload(&mut hint).await, Some(2));
+    let before = testkit::script_calls(redis.port()).unwrap();
+    for _ in 0..200 {
+        assert_eq!(reload(&mut hint).await, Some(2));
+    }
+    let hinted_calls = testkit::script_calls(redis.port()).unwrap() - before;
+    let before = testkit::script_calls(redis.port()).unwrap();
+    for _ in 0..200 {
+        assert_eq!(nojs_position(&page(&url, &jar, "").await.2), Some(2));
+    }
+    let plain_calls = testkit::script_calls(redis.port()).unwrap() - before;
+    // A page load reads the event (one script call) and the place (another, unless the hint
+    // answers it); the background loops add a few calls a second.
+    assert!(
+        hinted_calls + 150 < plain_calls,
+        "200 hinted reloads made {hinted_calls} script calls, 200 without the hint {plain_calls}"
+    );
+
+    // Someone ahead leaves: the hinted reloads see it.
+    assert_eq!(leave(&base, &ahead).await.status, 204);
+    until("the hinted page to show the place moved up", async || {
+        reload(&mut hint).await == Some(1)
+    })
+    .await;
+    // A hint that does not verify is ignored and replaced.
+    let mut forged = "forged".to_owned();
+    assert_eq!(reload(&mut forged).await, Some(1));
+    assert_ne!(forged, "forged", "a new hint replaces the forged one");
+
+    // Admissions open: the place is READY and the page drops the hint.
+    put_event(
+        &base,
+        "hinted",
+        json!({"admit_per_second": 10, "max_active": 5}),
+    )
+    .await;
+    until("the no-JS page offers to enter", async || {
+        reload(&mut hint).await.is_none()
+    })
+    .await;
+    assert_eq!(hint, "", "a place that no longer waits deletes wr_hint");
+    let (_, _, html) = page(&url, &jar, "en").await;
+    assert!(
+        html.contains("id=\"nojs-enter\">Enter now</button>"),
+        "{html}"
+    );
+    gw.shutdown().await;
+}

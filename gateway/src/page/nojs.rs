@@ -2,8 +2,10 @@
 //! and keeps the waiting token in an HttpOnly cookie scoped to the event's page; the page then
 //! reads the place server-side on every load (a status read is the heartbeat) and reloads
 //! itself with a meta refresh well within the idle timeout, so the place is held as long as the
-//! tab is open. When READY, a form posts to `POST /e/{event_id}/enter`, which redirects to the
-//! target with the reservation token, as the script does.
+//! tab is open. Each answer for a waiting place also keeps its poll hint in a cookie, so most
+//! reloads are answered without Redis (as a hinted status read). When READY, a form posts to
+//! `POST /e/{event_id}/enter`, which redirects to the target with the reservation token, as the
+//! script does.
 
 use super::i18n::Lang;
 use super::render::escape;
@@ -19,6 +21,9 @@ use queue::QueueError;
 
 const TOKEN_COOKIE: &str = "wr_token";
 const SESSION_COOKIE: &str = "wr_session";
+/// The last answer's poll hint, so that a reload of a waiting place is answered from the
+/// departure log this replica follows instead of Redis, as `GET /api/v1/queue/status?hint=`.
+const HINT_COOKIE: &str = "wr_hint";
 
 /// Most seconds between two reloads of a no-JS page.
 const MAX_REFRESH_SECONDS: u32 = 20;
@@ -128,8 +133,14 @@ pub(super) async fn page(st: &AppState, req: &PageRequest, info: &EventInfo) -> 
             escape(&lang.fmt("nojs_refresh", &[("n", &lang.number(u64::from(refresh)))]))
         )
     };
-    let place = match st.room.status(token).await {
-        Ok(place) => place,
+    let hint = cookie(headers, HINT_COOKIE);
+    let (place, next_hint) = match st.room.status_hinted(token, hint).await {
+        Ok(answer) => {
+            if answer.from_log {
+                st.metrics.status_reads_from_log.inc();
+            }
+            (answer.place, answer.poll_hint)
+        }
         Err(
             QueueError::Unavailable(_) | QueueError::Overloaded | QueueError::NotReplicated { .. },
         ) => {
@@ -198,7 +209,14 @@ pub(super) async fn page(st: &AppState, req: &PageRequest, info: &EventInfo) -> 
             None,
         ),
     };
-    room(StatusCode::OK, id, info, lang, &view, refresh)
+    let mut r = room(StatusCode::OK, id, info, lang, &view, refresh);
+    // The next reload's hint; a place that no longer waits drops the old one.
+    let next_hint = next_hint.filter(|h| cookie_safe(h));
+    if next_hint.is_some() || hint.is_some() {
+        let v = set_cookie(headers, id, HINT_COOKIE, next_hint.as_deref());
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
 }
 
 fn expired(id: &str, info: &EventInfo, lang: Lang, q: &PageQuery, headers: &HeaderMap) -> Response {

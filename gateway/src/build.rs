@@ -112,8 +112,13 @@ impl Gateway {
             }
             _ => None,
         };
+        let configs = Arc::new(queue::configs::EventConfigs::new(
+            store.clone(),
+            clock.clone(),
+        ));
         let challenges = Arc::new(queue::challenge::Challenges::new(
             store.clone(),
+            configs.clone(),
             clock.clone(),
             &waiting,
             config.queue.join_challenge_ttl_seconds,
@@ -211,6 +216,7 @@ impl Gateway {
             audit,
             rate_sync,
             system,
+            configs,
             challenges,
             resv,
             room,

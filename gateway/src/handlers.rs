@@ -354,7 +354,7 @@ pub async fn put_event(
 ) -> Result<Response, ApiError> {
     let before = audit_state(&st, &id).await?;
     let created = st.room.configure(&id, &config).await?;
-    st.challenges.forget(&id);
+    st.configs.forget(&id);
     let info = st.room.info(&id).await?;
     let (code, action) = if created {
         (StatusCode::CREATED, "event.create")

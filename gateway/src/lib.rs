@@ -98,6 +98,9 @@ pub struct State {
     pub rate_sync: Option<Arc<ratesync::RateSync>>,
     /// The system-wide modes (MAINTENANCE_MODE, CIRCUIT_BREAKER) that every replica follows.
     pub system: Arc<system::SystemModes>,
+    /// The events' configurations as this replica keeps them (a second at most), for the
+    /// waiting page and the join challenges; changing an event here forgets its entry.
+    pub configs: Arc<queue::configs::EventConfigs>,
     /// Join challenges (proof of work) of the events that ask for one.
     pub challenges: Arc<queue::challenge::Challenges>,
     /// Live reservation updates: the replica's one subscription and its watchers.

@@ -9,10 +9,11 @@
 //! (compared in constant time, before any hashing), one SHA-256 and one store write that claims
 //! the id ([`Store::claim_once`]), so a solution joins once, on whichever replica.
 //!
-//! Whether an event asks for a challenge is read from the store at most once a second per event
-//! and process ([`CONFIG_CACHE_MS`]): a join of an event without one costs a map lookup.
+//! Whether an event asks for a challenge is read from the process's [`EventConfigs`] (from the
+//! store at most once a second per event): a join of an event without one costs a map lookup.
 
 use crate::clock::Clock;
+use crate::configs::EventConfigs;
 use crate::error::{QueueError, Result};
 use crate::ids::EventId;
 use crate::store::Store;
@@ -22,16 +23,10 @@ use base64::Engine;
 use hmac::Mac;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// Default lifetime of a challenge, in seconds (`--join-challenge-ttl-seconds`).
 pub const DEFAULT_TTL_SECONDS: u64 = 120;
-/// How long a process trusts what it read of an event's `join_challenge`, in ms: a change
-/// applies on every replica within this time (at once on the replica that made it).
-pub const CONFIG_CACHE_MS: u64 = 1000;
-/// Events whose setting is cached at once; past it the cache starts again empty.
-const CONFIG_CACHE_MAX: usize = 4096;
 /// Longest challenge accepted for verification (a genuine one is about 150 characters).
 pub const MAX_CHALLENGE_LEN: usize = 512;
 /// Longest nonce accepted.
@@ -74,12 +69,10 @@ struct Body {
 /// Issues and checks join challenges for every event of a store.
 pub struct Challenges {
     store: Arc<dyn Store>,
+    configs: Arc<EventConfigs>,
     clock: Arc<dyn Clock>,
     keys: Vec<KidKey>,
     ttl_ms: u64,
-    /// Event → (difficulty bits, when read, Unix ms). Read by every join of every event, so
-    /// a read lock: joins do not queue behind one another here.
-    cache: RwLock<HashMap<EventId, (u32, u64)>>,
 }
 
 redis_layer::debug_some!(
@@ -150,15 +143,16 @@ fn valid_nonce(nonce: &str) -> bool {
 }
 
 impl Challenges {
-    /// Challenges over `store`, signed under keys derived from `secrets` (as
-    /// [`crate::token::WaitingTokens::derive_keys`] gives them: the first signs), valid for
-    /// `ttl_seconds` (at least 1).
+    /// Challenges over `store` (the events' settings read through `configs`), signed under
+    /// keys derived from `secrets` (as [`crate::token::WaitingTokens::derive_keys`] gives them:
+    /// the first signs), valid for `ttl_seconds` (at least 1).
     pub fn new(
-        store: Arc<dyn Store>, clock: Arc<dyn Clock>, waiting: &crate::token::WaitingTokens,
-        ttl_seconds: u64,
+        store: Arc<dyn Store>, configs: Arc<EventConfigs>, clock: Arc<dyn Clock>,
+        waiting: &crate::token::WaitingTokens, ttl_seconds: u64,
     ) -> Self {
         Self {
             store,
+            configs,
             clock,
             keys: waiting
                 .derive_keys(KEY_LABEL)
@@ -166,47 +160,19 @@ impl Challenges {
                 .map(|key| KidKey::new(key, b"join-challenge key id"))
                 .collect(),
             ttl_ms: ttl_seconds.max(1).saturating_mul(1000),
-            cache: RwLock::new(HashMap::new()),
         }
     }
 
-    /// The event's difficulty now (cached for [`CONFIG_CACHE_MS`]).
-    async fn bits(&self, event: &EventId, now: u64) -> Result<u32> {
-        {
-            let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(&(bits, at)) = cache.get(event) {
-                if now >= at && now - at < CONFIG_CACHE_MS {
-                    return Ok(bits);
-                }
-            }
-        }
-        let info = self
-            .store
-            .info(event, now)
-            .await?
-            .ok_or_else(|| QueueError::EventNotFound(event.to_string()))?;
-        let bits = info.config.challenge_bits();
-        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= CONFIG_CACHE_MAX && !cache.contains_key(event) {
-            cache.clear();
-        }
-        cache.insert(event.clone(), (bits, now));
-        Ok(bits)
-    }
-
-    /// Drops what this process cached of the event's setting (after changing it here).
-    pub fn forget(&self, event_id: &str) {
-        if let Ok(event) = EventId::parse(event_id) {
-            let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
-            cache.remove(&event);
-        }
+    /// The event's difficulty now (as the process's [`EventConfigs`] has it).
+    async fn bits(&self, event: &EventId) -> Result<u32> {
+        Ok(self.configs.get(event).await?.challenge_bits())
     }
 
     /// A new challenge for the event, or None when it asks for none.
     pub async fn issue(&self, event_id: &str) -> Result<Option<Issued>> {
         let event = EventId::parse(event_id)?;
         let now = self.clock.now_ms();
-        let bits = self.bits(&event, now).await?;
+        let bits = self.bits(&event).await?;
         if bits == 0 {
             return Ok(None);
         }
@@ -257,7 +223,7 @@ impl Challenges {
     pub async fn check(&self, event_id: &str, solution: Option<Solution<'_>>) -> Result<()> {
         let event = EventId::parse(event_id)?;
         let now = self.clock.now_ms();
-        let bits = self.bits(&event, now).await?;
+        let bits = self.bits(&event).await?;
         if bits == 0 {
             return Ok(());
         }
@@ -290,11 +256,21 @@ impl Challenges {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::configs::CONFIG_CACHE_MS;
     use crate::model::{EventConfig, JoinChallenge};
     use crate::store::MemoryStore;
     use crate::token::WaitingTokens;
 
     const T0: u64 = 1_800_000_000_000;
+
+    /// Challenges over `store` with a configuration cache of their own, valid for 120 s.
+    fn challenges(
+        store: &Arc<dyn Store>, clock: &ManualClock, tokens: &WaitingTokens,
+    ) -> Challenges {
+        let clock: Arc<dyn Clock> = Arc::new(clock.clone());
+        let configs = Arc::new(EventConfigs::new(store.clone(), clock.clone()));
+        Challenges::new(store.clone(), configs, clock, tokens, 120)
+    }
 
     async fn setup(bits: u32, secrets: &[&[u8]]) -> (Challenges, Arc<dyn Store>, ManualClock) {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
@@ -310,7 +286,7 @@ mod tests {
                 .unwrap();
         }
         let tokens = WaitingTokens::from_secrets(secrets).unwrap();
-        let c = Challenges::new(store.clone(), Arc::new(clock.clone()), &tokens, 120);
+        let c = challenges(&store, &clock, &tokens);
         (c, store, clock)
     }
 
@@ -412,7 +388,7 @@ mod tests {
         let mut cfg = EventConfig::new(1, 10);
         cfg.join_challenge = Some(JoinChallenge { difficulty_bits: 6 });
         store.configure(&ev, &cfg, T0).await.unwrap();
-        c.forget("pow");
+        c.configs.forget("pow");
         assert_eq!(
             failed(c.check("pow", sol(&easy, &n)).await),
             "issued at a lower difficulty than the event now asks"
@@ -439,11 +415,10 @@ mod tests {
         let (old, store, clock) = setup(4, &[A]).await;
         let issued = old.issue("pow").await.unwrap().unwrap();
         let n = solve(&issued.challenge, 4);
-        let rotated = Challenges::new(
-            store.clone(),
-            Arc::new(clock.clone()),
+        let rotated = challenges(
+            &store,
+            &clock,
             &WaitingTokens::from_secrets([B, A]).unwrap(),
-            120,
         );
         rotated.check("pow", sol(&issued, &n)).await.unwrap();
         let newer = rotated.issue("pow").await.unwrap().unwrap();
@@ -452,12 +427,7 @@ mod tests {
             issued.challenge.split('.').next(),
             "signed under the new key"
         );
-        let gone = Challenges::new(
-            store,
-            Arc::new(clock),
-            &WaitingTokens::from_secrets([B]).unwrap(),
-            120,
-        );
+        let gone = challenges(&store, &clock, &WaitingTokens::from_secrets([B]).unwrap());
         let again = old.issue("pow").await.unwrap().unwrap();
         let m = solve(&again.challenge, 4);
         assert_eq!(

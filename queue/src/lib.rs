@@ -6,10 +6,13 @@
 //! and an admission ([`token::AdmissionSigner`]). Two stores keep the same semantics: Redis
 //! ([`store::RedisStore`], atomic Lua scripts, cluster-ready keys) and memory
 //! ([`store::MemoryStore`], the embedded default). [`room::WaitingRoom`] ties store, clock and
-//! tokens into the operations that the HTTP and gRPC edges expose. Nothing here knows HTTP.
+//! tokens into the operations that the HTTP and gRPC edges expose; [`configs::EventConfigs`]
+//! keeps each event's configuration for a second per process, for the paths every visitor
+//! takes (the page, the join challenge). Nothing here knows HTTP.
 
 pub mod challenge;
 pub mod clock;
+pub mod configs;
 pub mod error;
 pub mod follow;
 pub mod ids;

@@ -13,11 +13,13 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use i18n::Lang;
-use queue::model::EventInfo;
+use queue::ids::EventId;
+use queue::model::EventConfig;
 use queue::page::{parse_hex_color, PageSettings};
 use render::{escape, fill};
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
 
 const ROOM_PAGE: &str = include_str!("room.html");
 
@@ -219,9 +221,10 @@ fn unavailable(lang: Lang, e: &queue::QueueError) -> Response {
 /// The waiting-room page of an event, with `nojs` as what browsers without JavaScript see in
 /// the widget and `refresh` (seconds) as their reload interval, if any.
 fn room(
-    status: StatusCode, id: &str, info: &EventInfo, lang: Lang, nojs: &str, refresh: Option<u32>,
+    status: StatusCode, id: &str, config: &EventConfig, lang: Lang, nojs: &str,
+    refresh: Option<u32>,
 ) -> Response {
-    let page = info.config.page.clone().unwrap_or_default();
+    let page = config.page.clone().unwrap_or_default();
     let accent = page.accent_color.as_deref().and_then(parse_hex_color);
     let branded = page.title.is_some() || page.template.is_some();
     let widget = fill(WIDGET, |k| match k {
@@ -234,16 +237,16 @@ fn room(
     });
     let body = render_body(&page, lang, &widget);
     let nonce = nonce();
-    let config = json!({
+    let script_config = json!({
         "event_id": id,
-        "target_url": info.config.target_url,
-        "challenge_bits": info.config.challenge_bits(),
+        "target_url": config.target_url,
+        "challenge_bits": config.challenge_bits(),
         "lang": lang.tag(),
         "brand": page.title,
         "messages": lang.messages(),
     });
     // Inside <script>, "<" must not open a tag: JSON allows the escape.
-    let config = config.to_string().replace('<', "\\u003c");
+    let script_config = script_config.to_string().replace('<', "\\u003c");
     let doc_title = match &page.title {
         Some(t) => format!("{} \u{2013} {t}", lang.msg("title_queue")),
         None => lang.msg("title_queue").to_owned(),
@@ -259,13 +262,13 @@ fn room(
             .map(|n| format!("<meta http-equiv=\"refresh\" content=\"{n}\">"))
             .unwrap_or_default(),
         "body" => body.clone(),
-        "config" => config.clone(),
+        "config" => script_config.clone(),
         "nonce" => nonce.clone(),
         _ => String::new(),
     });
     let src = Sources {
         img: page.logo_url.as_deref().and_then(render::origin),
-        form: info.config.target_url.as_deref().and_then(render::origin),
+        form: config.target_url.as_deref().and_then(render::origin),
     };
     html(status, Some(&nonce), src, out)
 }
@@ -304,10 +307,16 @@ fn render_body(page: &PageSettings, lang: Lang, widget: &str) -> String {
 
 /// `GET /e/{event_id}`: the waiting-room page.
 pub async fn room_page(State(st): State<AppState>, req: PageRequest) -> Response {
-    match st.room.info(&req.id).await {
-        Ok(info) => nojs::page(&st, &req, &info).await,
+    match config_of(&st, &req.id).await {
+        Ok(config) => nojs::page(&st, &req, &config).await,
         Err(e) => unavailable(req.lang, &e),
     }
+}
+
+/// The event's configuration as this replica keeps it ([`queue::configs::EventConfigs`]: read
+/// from the store at most once a second), so that a page load is not a store call.
+async fn config_of(st: &AppState, id: &str) -> queue::error::Result<Arc<EventConfig>> {
+    st.configs.get(&EventId::parse(id)?).await
 }
 
 /// `GET /favicon.ico`: the pages' icon (SVG), so that browsers asking for it get one.
@@ -325,7 +334,7 @@ pub async fn favicon() -> Response {
 
 /// `GET /`: a short index; with the embedded store it links the demo waiting room.
 pub async fn index(State(st): State<AppState>) -> Response {
-    let demo = st.room.info(crate::DEMO_EVENT).await.is_ok();
+    let demo = config_of(&st, crate::DEMO_EVENT).await.is_ok();
     let link = if demo {
         "<p>Try the demo waiting room: <a href=\"/e/demo\">/e/demo</a>.</p>"
     } else {

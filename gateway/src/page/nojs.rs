@@ -9,14 +9,14 @@
 
 use super::i18n::Lang;
 use super::render::escape;
-use super::{message_page_in, room, unavailable, PageQuery, PageRequest};
+use super::{config_of, message_page_in, room, unavailable, PageQuery, PageRequest};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use queue::model::{EventInfo, QueueingMethod, Status};
+use queue::model::{EventConfig, QueueingMethod, Status};
 use queue::QueueError;
 
 const TOKEN_COOKIE: &str = "wr_token";
@@ -111,7 +111,7 @@ fn eta_text(lang: Lang, eta: i64) -> String {
 
 /// The page for a visitor: the script's page, with the no-JS view of the visitor's place (read
 /// now, which is the heartbeat) when the cookie holds one.
-pub(super) async fn page(st: &AppState, req: &PageRequest, info: &EventInfo) -> Response {
+pub(super) async fn page(st: &AppState, req: &PageRequest, config: &EventConfig) -> Response {
     let PageRequest {
         id,
         q,
@@ -119,13 +119,13 @@ pub(super) async fn page(st: &AppState, req: &PageRequest, info: &EventInfo) -> 
         lang,
     } = req;
     let (id, lang) = (id.as_str(), *lang);
-    let refresh = refresh_seconds(info.config.idle_timeout_seconds);
+    let refresh = refresh_seconds(config.idle_timeout_seconds);
     let Some(token) = cookie(headers, TOKEN_COOKIE) else {
         let view = block(
             lang.msg("title_queue"),
             &[p(lang.msg("nojs_intro")), join_form(id, lang, q)],
         );
-        return room(StatusCode::OK, id, info, lang, &view, None);
+        return room(StatusCode::OK, id, config, lang, &view, None);
     };
     let refresh_note = || {
         format!(
@@ -148,10 +148,10 @@ pub(super) async fn page(st: &AppState, req: &PageRequest, info: &EventInfo) -> 
                 lang.msg("busy_title"),
                 &[p(lang.msg("busy_page")), refresh_note()],
             );
-            return room(StatusCode::OK, id, info, lang, &view, Some(refresh));
+            return room(StatusCode::OK, id, config, lang, &view, Some(refresh));
         }
         // Unknown, expired or from an earlier incarnation of the event: the place is gone.
-        Err(_) => return expired(id, info, lang, q, headers),
+        Err(_) => return expired(id, config, lang, q, headers),
     };
     let (view, refresh) = match place.status {
         // A lottery shows no position: everyone waiting has the same chance at each draw.
@@ -203,13 +203,13 @@ pub(super) async fn page(st: &AppState, req: &PageRequest, info: &EventInfo) -> 
                 None,
             )
         }
-        Status::Expired => return expired(id, info, lang, q, headers),
+        Status::Expired => return expired(id, config, lang, q, headers),
         Status::SoldOut => (
             block(lang.msg("sold_out_title"), &[p(lang.msg("sold_out_wait"))]),
             None,
         ),
     };
-    let mut r = room(StatusCode::OK, id, info, lang, &view, refresh);
+    let mut r = room(StatusCode::OK, id, config, lang, &view, refresh);
     // The next reload's hint; a place that no longer waits drops the old one.
     let next_hint = next_hint.filter(|h| cookie_safe(h));
     if next_hint.is_some() || hint.is_some() {
@@ -219,12 +219,14 @@ pub(super) async fn page(st: &AppState, req: &PageRequest, info: &EventInfo) -> 
     r
 }
 
-fn expired(id: &str, info: &EventInfo, lang: Lang, q: &PageQuery, headers: &HeaderMap) -> Response {
+fn expired(
+    id: &str, config: &EventConfig, lang: Lang, q: &PageQuery, headers: &HeaderMap,
+) -> Response {
     let view = block(
         lang.msg("expired_title"),
         &[p(lang.msg("expired")), join_form(id, lang, q)],
     );
-    let mut r = room(StatusCode::OK, id, info, lang, &view, None);
+    let mut r = room(StatusCode::OK, id, config, lang, &view, None);
     r.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(headers, id, TOKEN_COOKIE, None),
@@ -251,8 +253,8 @@ pub async fn join(State(st): State<AppState>, req: PageRequest) -> Response {
         headers,
         lang,
     } = req;
-    let info = match st.room.info(&id).await {
-        Ok(info) => info,
+    let config = match config_of(&st, &id).await {
+        Ok(config) => config,
         Err(e) => return unavailable(lang, &e),
     };
     let outcome = match st.challenges.check(&id, None).await {
@@ -303,7 +305,7 @@ pub async fn join(State(st): State<AppState>, req: PageRequest) -> Response {
                 lines.push(join_form(&id, lang, &q));
             }
             let view = block(lang.msg(title), &lines);
-            let mut r = room(status, &id, &info, lang, &view, None);
+            let mut r = room(status, &id, &config, lang, &view, None);
             if let Some(retry) = e.into_response().headers().get(header::RETRY_AFTER) {
                 r.headers_mut().insert(header::RETRY_AFTER, retry.clone());
             }
@@ -331,8 +333,8 @@ pub async fn enter(State(st): State<AppState>, req: PageRequest) -> Response {
         Ok(g) => g,
         Err(_) => return see_other(&back),
     };
-    let target = match st.room.info(&id).await {
-        Ok(info) => info.config.target_url,
+    let target = match config_of(&st, &id).await {
+        Ok(config) => config.target_url.clone(),
         Err(e) => return unavailable(lang, &e),
     };
     match target {

@@ -418,16 +418,18 @@ async fn without_javascript_reloads_carry_the_poll_hint_and_skip_redis() {
         nojs_position(&html)
     };
     assert_eq!(reload(&mut hint).await, Some(2));
-    let before = testkit::script_calls(redis.port()).unwrap();
-    for _ in 0..200 {
-        assert_eq!(reload(&mut hint).await, Some(2));
-    }
-    let hinted_calls = testkit::script_calls(redis.port()).unwrap() - before;
-    let before = testkit::script_calls(redis.port()).unwrap();
-    for _ in 0..200 {
-        assert_eq!(nojs_position(&page(&url, &jar, "").await.2), Some(2));
-    }
-    let plain_calls = testkit::script_calls(redis.port()).unwrap() - before;
+    let hinted_calls = script_calls_during(&redis, async || {
+        for _ in 0..200 {
+            assert_eq!(reload(&mut hint).await, Some(2));
+        }
+    })
+    .await;
+    let plain_calls = script_calls_during(&redis, async || {
+        for _ in 0..200 {
+            assert_eq!(nojs_position(&page(&url, &jar, "").await.2), Some(2));
+        }
+    })
+    .await;
     // A page load reads the place (one script call, unless the hint answers it); the event's
     // settings come from what the replica keeps of them (read at most once a second). The
     // background loops add a few calls a second.

@@ -45,18 +45,20 @@ async fn a_hinted_poller_follows_the_queue_without_a_script_call_per_read() {
     assert_eq!(r.body["position"], 5, "{}", r.body);
     assert_eq!(r.body["status"], "WAITING");
     hint = hint_of(&r);
-    let before = testkit::script_calls(redis.port()).unwrap();
-    for _ in 0..300 {
-        let r = hinted(&base, &token, &hint).await;
-        assert_eq!(r.body["position"], 5, "{}", r.body);
-        hint = hint_of(&r);
-    }
-    let hinted_calls = testkit::script_calls(redis.port()).unwrap() - before;
-    let before = testkit::script_calls(redis.port()).unwrap();
-    for _ in 0..300 {
-        assert_eq!(status(&base, &token).await.body["position"], 5);
-    }
-    let plain_calls = testkit::script_calls(redis.port()).unwrap() - before;
+    let hinted_calls = script_calls_during(&redis, async || {
+        for _ in 0..300 {
+            let r = hinted(&base, &token, &hint).await;
+            assert_eq!(r.body["position"], 5, "{}", r.body);
+            hint = hint_of(&r);
+        }
+    })
+    .await;
+    let plain_calls = script_calls_during(&redis, async || {
+        for _ in 0..300 {
+            assert_eq!(status(&base, &token).await.body["position"], 5);
+        }
+    })
+    .await;
     // The background loops (admission tick, sweep, the log's own pulse) call scripts too, a
     // few a second: the hinted reads must not add one each, the plain ones do.
     assert!(

@@ -126,3 +126,11 @@ pub fn assert_error(r: &Resp, status: u16, code: &str, words: &str) {
     let message = r.body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains(words), "{message:?} mentions {words:?}");
 }
+
+/// The script calls `redis` ran while `run` did (the gateway's background loops' own included:
+/// a few a second).
+pub async fn script_calls_during(redis: &RedisServer, run: impl AsyncFnOnce()) -> u64 {
+    let before = testkit::script_calls(redis.port()).unwrap();
+    run().await;
+    testkit::script_calls(redis.port()).unwrap() - before
+}

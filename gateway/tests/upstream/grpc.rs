@@ -159,17 +159,18 @@ async fn grpc_status_reads_with_the_poll_hint_follow_the_queue_without_a_script_
         (gw::QueueStatus::Waiting as i32, 2)
     );
     let mut hint = st.poll_hint;
-    let before = testkit::script_calls(redis.port()).unwrap();
-    for _ in 0..200 {
-        let st = unary!(q.get_queue_status(hinted(&token, &hint))).unwrap();
-        assert_eq!(st.position, 2);
-        assert!(
-            !st.poll_hint.is_empty(),
-            "each waiting answer carries the next hint"
-        );
-        hint = st.poll_hint;
-    }
-    let calls = testkit::script_calls(redis.port()).unwrap() - before;
+    let calls = super::common::http::script_calls_during(&redis, async || {
+        for _ in 0..200 {
+            let st = unary!(q.get_queue_status(hinted(&token, &hint))).unwrap();
+            assert_eq!(st.position, 2);
+            assert!(
+                !st.poll_hint.is_empty(),
+                "each waiting answer carries the next hint"
+            );
+            hint = st.poll_hint;
+        }
+    })
+    .await;
     // The background loops call a few scripts a second; 200 plain reads would add 200.
     assert!(
         calls < 60,

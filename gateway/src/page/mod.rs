@@ -243,10 +243,14 @@ fn room(
         "challenge_bits": config.challenge_bits(),
         "lang": lang.tag(),
         "brand": page.title,
-        "messages": lang.messages(),
     });
-    // Inside <script>, "<" must not open a tag: JSON allows the escape.
-    let script_config = script_config.to_string().replace('<', "\\u003c");
+    // Inside <script>, "<" must not open a tag: JSON allows the escape. The messages, the same
+    // for every page of a language, are spliced in as made once (`messages_json`).
+    let mut script_config = script_config.to_string().replace('<', "\\u003c");
+    script_config.pop();
+    script_config.push_str(",\"messages\":");
+    script_config.push_str(lang.messages_json());
+    script_config.push('}');
     let doc_title = match &page.title {
         Some(t) => format!("{} \u{2013} {t}", lang.msg("title_queue")),
         None => lang.msg("title_queue").to_owned(),

@@ -16,17 +16,20 @@ use i18n::Lang;
 use queue::ids::EventId;
 use queue::model::EventConfig;
 use queue::page::{parse_hex_color, PageSettings};
-use render::{escape, fill};
+use render::{escape, Template};
 use serde::Deserialize;
 use serde_json::json;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
-const ROOM_PAGE: &str = include_str!("room.html");
+/// The page around the body (split once at its variables, as are the two templates below).
+static ROOM_PAGE: LazyLock<Template<'static>> =
+    LazyLock::new(|| Template::parse(include_str!("room.html")));
 
 /// The queue widget: the script's live view, and the server-rendered place for browsers
 /// without JavaScript. Placeholders: `{{h}}` (heading level), `{{t_<key>}}` (messages),
 /// `{{nojs}}`.
-const WIDGET: &str = r#"<div class="js-only">
+static WIDGET: LazyLock<Template<'static>> = LazyLock::new(|| Template::parse(WIDGET_HTML));
+const WIDGET_HTML: &str = r#"<div class="js-only">
 <{{h}} id="title">{{t_title_queue}}</{{h}}>
 <div id="live" role="status" aria-live="polite" aria-atomic="true">
 <p id="lead" class="muted">{{t_lead_joining}}</p>
@@ -42,7 +45,9 @@ const WIDGET: &str = r#"<div class="js-only">
 <noscript>{{nojs}}</noscript>"#;
 
 /// The body when the event has no template.
-const DEFAULT_TEMPLATE: &str = r#"<div class="band"></div>
+static DEFAULT_TEMPLATE: LazyLock<Template<'static>> =
+    LazyLock::new(|| Template::parse(DEFAULT_HTML));
+const DEFAULT_HTML: &str = r#"<div class="band"></div>
 <main id="main">
 <div class="card">
 {{logo}}{{brand}}{{message_block}}{{queue}}
@@ -149,15 +154,18 @@ fn html(status: StatusCode, nonce: Option<&str>, src: Sources<'_>, body: String)
     r
 }
 
-fn favicon_data_url() -> String {
-    format!(
-        "data:image/svg+xml,{}",
-        FAVICON_SVG
-            .replace('<', "%3C")
-            .replace('>', "%3E")
-            .replace('#', "%23")
-            .replace(' ', "%20")
-    )
+fn favicon_data_url() -> &'static str {
+    static URL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "data:image/svg+xml,{}",
+            FAVICON_SVG
+                .replace('<', "%3C")
+                .replace('>', "%3E")
+                .replace('#', "%23")
+                .replace(' ', "%20")
+        )
+    });
+    &URL
 }
 
 /// A short page: a heading and a paragraph (both already HTML), in `lang`.
@@ -227,7 +235,7 @@ fn room(
     let page = config.page.clone().unwrap_or_default();
     let accent = page.accent_color.as_deref().and_then(parse_hex_color);
     let branded = page.title.is_some() || page.template.is_some();
-    let widget = fill(WIDGET, |k| match k {
+    let widget = WIDGET.fill(|k| match k {
         "h" => if branded { "h2" } else { "h1" }.to_owned(),
         "nojs" => nojs.to_owned(),
         k => k
@@ -255,11 +263,11 @@ fn room(
         Some(t) => format!("{} \u{2013} {t}", lang.msg("title_queue")),
         None => lang.msg("title_queue").to_owned(),
     };
-    let out = fill(ROOM_PAGE, |k| match k {
+    let out = ROOM_PAGE.fill(|k| match k {
         "lang" => lang.tag().to_owned(),
         "dir" => lang.dir().to_owned(),
         "doc_title" => escape(&doc_title),
-        "favicon" => favicon_data_url(),
+        "favicon" => favicon_data_url().to_owned(),
         "light" => render::LIGHT.css(accent),
         "dark" => render::DARK.css(accent),
         "refresh" => refresh
@@ -281,32 +289,35 @@ fn room(
 /// every value HTML-escaped, `{{queue}}` the widget.
 fn render_body(page: &PageSettings, lang: Lang, widget: &str) -> String {
     let opt = |v: &Option<String>| v.as_deref().map(escape).unwrap_or_default();
-    let template = page.template.as_deref().unwrap_or(DEFAULT_TEMPLATE);
-    fill(template, |k| match k {
-        "queue" => widget.to_owned(),
-        "title" => opt(&page.title),
-        "message" => opt(&page.message),
-        "logo_url" => opt(&page.logo_url),
-        "accent_color" => opt(&page.accent_color),
-        "lang" => lang.tag().to_owned(),
-        // The default template's own parts (operators' templates cannot name them).
-        "logo" => page
-            .logo_url
-            .as_deref()
-            .map(|u| format!("<img class=\"logo\" src=\"{}\" alt=\"\">", escape(u)))
-            .unwrap_or_default(),
-        "brand" => page
-            .title
-            .as_deref()
-            .map(|t| format!("<h1 class=\"brand\" id=\"brand\">{}</h1>", escape(t)))
-            .unwrap_or_default(),
-        "message_block" => page
-            .message
-            .as_deref()
-            .map(|m| format!("<p class=\"message\">{}</p>", escape(m)))
-            .unwrap_or_default(),
-        _ => String::new(),
-    })
+    let operators = page.template.as_deref().map(Template::parse);
+    operators
+        .as_ref()
+        .unwrap_or(&DEFAULT_TEMPLATE)
+        .fill(|k| match k {
+            "queue" => widget.to_owned(),
+            "title" => opt(&page.title),
+            "message" => opt(&page.message),
+            "logo_url" => opt(&page.logo_url),
+            "accent_color" => opt(&page.accent_color),
+            "lang" => lang.tag().to_owned(),
+            // The default template's own parts (operators' templates cannot name them).
+            "logo" => page
+                .logo_url
+                .as_deref()
+                .map(|u| format!("<img class=\"logo\" src=\"{}\" alt=\"\">", escape(u)))
+                .unwrap_or_default(),
+            "brand" => page
+                .title
+                .as_deref()
+                .map(|t| format!("<h1 class=\"brand\" id=\"brand\">{}</h1>", escape(t)))
+                .unwrap_or_default(),
+            "message_block" => page
+                .message
+                .as_deref()
+                .map(|m| format!("<p class=\"message\">{}</p>", escape(m)))
+                .unwrap_or_default(),
+            _ => String::new(),
+        })
 }
 
 /// `GET /e/{event_id}`: the waiting-room page.

@@ -232,7 +232,9 @@ fn room(
     status: StatusCode, id: &str, config: &EventConfig, lang: Lang, nojs: &str,
     refresh: Option<u32>,
 ) -> Response {
-    let page = config.page.clone().unwrap_or_default();
+    // Borrowed, not cloned: an operator's template may be 32 KiB.
+    let default = PageSettings::default();
+    let page = config.page.as_ref().unwrap_or(&default);
     let accent = page.accent_color.as_deref().and_then(parse_hex_color);
     let branded = page.title.is_some() || page.template.is_some();
     let widget = WIDGET.fill(|k| match k {
@@ -243,7 +245,7 @@ fn room(
             .map(|k| escape(lang.msg(k)))
             .unwrap_or_default(),
     });
-    let body = render_body(&page, lang, &widget);
+    let body = render_body(page, lang, &widget);
     let nonce = nonce();
     let script_config = json!({
         "event_id": id,

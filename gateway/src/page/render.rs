@@ -17,13 +17,6 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// `template` with each `{{name}}` replaced by `value(name)` (unknown names by nothing), in one
-/// pass: what a value brings in is never scanned again, so text from an operator or a visitor
-/// cannot name a variable of the page around it.
-pub fn fill(template: &str, value: impl Fn(&str) -> String) -> String {
-    Template::parse(template).fill(value)
-}
-
 /// A template split at its `{{name}}` variables. The pages' own templates are split once
 /// (`LazyLock`), so a page load copies their text instead of scanning ~18 KB of HTML, CSS and
 /// script for braces (perf had the scan at ~12 % of a page load); an operator's template is
@@ -50,7 +43,9 @@ impl<'a> Template<'a> {
         Self { parts }
     }
 
-    /// The text with each variable replaced by `value(name)` (see [`fill`]).
+    /// The text with each `{{name}}` replaced by `value(name)` (unknown names by nothing), in
+    /// one pass: what a value brings in is never scanned again, so text from an operator or a
+    /// visitor cannot name a variable of the page around it.
     pub fn fill(&self, value: impl Fn(&str) -> String) -> String {
         let text: usize = self.parts.iter().map(|(t, _)| t.len()).sum();
         let mut out = String::with_capacity(text + 1024);
@@ -205,7 +200,7 @@ mod tests {
 
     #[test]
     fn fill_is_one_pass_and_escape_neutralises_markup() {
-        let out = fill("<h1>{{title}}</h1>{{ queue }}{{nope}}", |k| match k {
+        let out = Template::parse("<h1>{{title}}</h1>{{ queue }}{{nope}}").fill(|k| match k {
             "title" => escape("<img src=x onerror=alert(1)> {{queue}}"),
             "queue" => "[widget]".into(),
             _ => String::new(),
@@ -215,7 +210,7 @@ mod tests {
             "<h1>&lt;img src=x onerror=alert(1)&gt; {{queue}}</h1>[widget]"
         );
         // Single braces are text; a variable that is not closed stays as written.
-        let out = fill("a{b}c{ {{{queue}} }}{{queue", |k| format!("[{k}]"));
+        let out = Template::parse("a{b}c{ {{{queue}} }}{{queue").fill(|k| format!("[{k}]"));
         assert_eq!(out, "a{b}c{ [{queue] }}{{queue");
         assert_eq!(
             origin("https://cdn.example:8443/a/b.png?x"),
